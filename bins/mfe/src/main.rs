@@ -1,0 +1,166 @@
+//! `mfe`: the command an MFE repository's workflows run. Thin: parse arguments, call the
+//! libraries, map the outcome to an exit code. It links no cloud SDK (DESIGN.md 2).
+//!
+//! Exit codes: 0 success, 1 the input was refused, 2 usage or IO error.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gitops_event_model::{Form, MAX_INPUT_BYTES, Problem, Validated};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfe",
+    version,
+    about = "Deploy micro-frontends through a GitOps repository"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a deploy request: a bare client_payload or a whole repository_dispatch event.
+    ///
+    /// Exit 0 when valid, 1 when invalid (one line per problem), 2 on usage or IO errors.
+    Validate {
+        /// The JSON file to check; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+        /// Output format: `text` for people, `json` for machines.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the deploy-request JSON Schema.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { file, format } => validate(file.as_deref(), format),
+        Command::Schema => {
+            print!("{}", gitops_event_model::deploy_request_schema_text());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn validate(file: Option<&std::path::Path>, format: Format) -> ExitCode {
+    let input = match read_input(file) {
+        Ok(input) => input,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = gitops_event_model::validate_bytes(&input);
+    match format {
+        Format::Json => println!("{}", json_report(&outcome)),
+        Format::Text => match &outcome {
+            Ok(validated) => println!("{}", summary(validated)),
+            Err(error) => {
+                for problem in error.problems() {
+                    eprintln!("error: {}", one_line(&problem.to_string()));
+                }
+            }
+        },
+    }
+    if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Reads the whole input, at most one byte more than the validator accepts (so an oversized
+/// input is reported as such without reading all of it).
+fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    let limit = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
+    let mut input = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            file.take(limit)
+                .read_to_end(&mut input)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        }
+        _ => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(
+                    "no input: give a FILE, or pipe the JSON into `mfe validate -`".to_owned(),
+                );
+            }
+            stdin
+                .lock()
+                .take(limit)
+                .read_to_end(&mut input)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+        }
+    }
+    Ok(input)
+}
+
+fn summary(validated: &Validated) -> String {
+    let request = &validated.request;
+    let form = match request.form() {
+        Form::Canonical => "canonical form".to_owned(),
+        Form::Seed { .. } => "seed form, id derived".to_owned(),
+    };
+    let wrapped = if validated.envelope.is_some() {
+        ", in a repository_dispatch event"
+    } else {
+        ""
+    };
+    format!(
+        "ok: deploy {} {} to {} requested by {} from {}@{} (id {}; {form}{wrapped})",
+        request.mfe(),
+        request.version(),
+        request.environment(),
+        request.user(),
+        request.repository(),
+        request.sha(),
+        request.id(),
+    )
+}
+
+fn json_report(outcome: &Result<Validated, gitops_event_model::Error>) -> serde_json::Value {
+    match outcome {
+        Ok(validated) => serde_json::json!({
+            "valid": true,
+            "form": match validated.request.form() {
+                Form::Canonical => "canonical",
+                Form::Seed { .. } => "seed",
+            },
+            "envelope": validated.envelope.is_some(),
+            "request": validated.request.to_value(),
+            "problems": [],
+        }),
+        Err(error) => serde_json::json!({
+            "valid": false,
+            "problems": error.problems().iter().map(problem_json).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn problem_json(problem: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "field": problem.field,
+        "rule": problem.rule.code(),
+        "message": problem.message,
+    })
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}

@@ -1,0 +1,623 @@
+//! Validated field types of the deploy request.
+//!
+//! Every type here can only be constructed through its `parse` function (or `FromStr`, or serde,
+//! which call it), so a value of the type always satisfies its rule. Each type also describes its
+//! rule as a JSON Schema fragment; the committed schema is generated from these fragments, so the
+//! schema and the Rust checks cannot drift apart silently (a test compares them).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::percent_decode_str;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::problem::Rule;
+
+/// Why a single field value was refused: the rule broken and a sentence for humans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The rule the value broke.
+    pub rule: Rule,
+    /// A human sentence naming the problem (never echoing more than a short prefix of the value).
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(rule: Rule, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Regular expressions shared by the schema and the Rust checks (ECMA 262 and `regex` compatible).
+pub mod patterns {
+    /// MFE names: lowercase, start with a letter, at most 63 characters.
+    pub const MFE: &str = "^[a-z][a-z0-9-]{0,62}$";
+    /// Environment names.
+    pub const ENVIRONMENT: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
+    /// GitHub logins, including app bots such as `renovate[bot]`.
+    pub const LOGIN: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$";
+    /// `owner/name`.
+    pub const REPOSITORY: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$";
+    /// A full git ref under `refs/heads/`, `refs/tags/` or `refs/pull/`.
+    pub const GIT_REF: &str = "^refs/(heads|tags|pull)/[^\\s~^:?*\\[\\\\]+$";
+    /// A full 40-character commit id.
+    pub const SHA: &str = "^[0-9a-fA-F]{40}$";
+    /// A ULID or a hyphenated UUID.
+    pub const REQUEST_ID: &str = "^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
+    /// SemVer 2.0, the expression published on semver.org.
+    pub const SEMVER: &str = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$";
+    /// The shape of an RFC 3339 date-time (the calendar is checked in Rust).
+    pub const TIMESTAMP: &str =
+        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$";
+    /// An absolute CDN path without whitespace, query or fragment.
+    pub const CDN_PATH: &str = r"^/[^\s?#]*$";
+    /// The seed form's event type.
+    pub const EVENT_TYPE: &str = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$";
+}
+
+/// Limits on string lengths (bytes; all allowed characters are ASCII except in CDN paths).
+pub mod limits {
+    /// Longest SemVer string accepted.
+    pub const VERSION: usize = 256;
+    /// Longest git ref accepted.
+    pub const GIT_REF: usize = 255;
+    /// Longest CDN path accepted (CloudFront allows 4,000; a confined MFE path never needs more).
+    pub const CDN_PATH: usize = 1024;
+    /// Most CDN paths in one request (one CloudFront invalidation batch).
+    pub const CDN_PATHS: usize = 3000;
+    /// Longest timestamp string accepted.
+    pub const TIMESTAMP: usize = 40;
+}
+
+/// A short, printable excerpt of a refused value for error messages.
+pub(crate) fn excerpt(value: &str) -> String {
+    const MAX: usize = 40;
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .collect::<String>()
+        .escape_debug()
+        .collect();
+    if value.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}
+
+/// A compiled pattern from [`patterns`], compiled once.
+macro_rules! regex {
+    ($pattern:expr) => {{
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($pattern).expect("patterns are tested"));
+        &*RE
+    }};
+}
+
+/// Declares a validated string newtype with serde, `FromStr`, `Display` and a schema fragment.
+macro_rules! string_field {
+    ($(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `value` against the field's rule.
+            pub fn parse(value: &str) -> Result<Self, FieldError> {
+                $check(value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            /// The value as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = FieldError;
+            fn from_str(value: &str) -> Result<Self, FieldError> {
+                Self::parse(value)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                $schema_name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
+}
+
+fn check_pattern(
+    value: &str,
+    re: &regex::Regex,
+    max: usize,
+    what: &str,
+    rule_text: &str,
+) -> Result<(), FieldError> {
+    if value.len() > max {
+        return Err(FieldError::new(
+            Rule::MaxLength,
+            format!(
+                "{what} is {} bytes long; at most {max} are allowed",
+                value.len()
+            ),
+        ));
+    }
+    if !re.is_match(value) {
+        return Err(FieldError::new(
+            Rule::Pattern,
+            format!("{} is not {what}: {rule_text}", excerpt(value)),
+        ));
+    }
+    Ok(())
+}
+
+fn check_mfe(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::MFE),
+        63,
+        "an MFE name",
+        "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
+    )
+}
+
+fn check_environment(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::ENVIRONMENT),
+        63,
+        "an environment name",
+        "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters",
+    )
+}
+
+fn check_login(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::LOGIN),
+        44,
+        "a GitHub login",
+        "letters, digits and '-', at most 39 characters, optionally followed by '[bot]'",
+    )
+}
+
+fn check_repository(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::REPOSITORY),
+        140,
+        "a repository",
+        "expected 'owner/name'",
+    )?;
+    match value.split_once('/') {
+        Some((_, "." | "..")) => Err(FieldError::new(
+            Rule::Pattern,
+            format!(
+                "{} is not a repository: the name cannot be '.' or '..'",
+                excerpt(value)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_git_ref(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::GIT_REF),
+        limits::GIT_REF,
+        "a full git ref",
+        "expected refs/heads/<branch>, refs/tags/<tag> or refs/pull/<n>/<merge|head>",
+    )?;
+    let bad = |why: &str| {
+        Err(FieldError::new(
+            Rule::GitRef,
+            format!("{} is not a valid git ref: {why}", excerpt(value)),
+        ))
+    };
+    if value.chars().any(|c| c.is_control() || c == '\u{7f}') {
+        return bad("it contains control characters");
+    }
+    if value.contains("..") || value.contains("@{") || value.contains("//") {
+        return bad("it contains '..', '@{' or '//'");
+    }
+    if value.ends_with('/') || value.ends_with('.') {
+        return bad("it ends with '/' or '.'");
+    }
+    if value.split('/').any(|part| {
+        part.is_empty() || part.starts_with('.') || part.to_ascii_lowercase().ends_with(".lock")
+    }) {
+        return bad("a component is empty, starts with '.' or ends with '.lock'");
+    }
+    if let Some(rest) = value.strip_prefix("refs/pull/") {
+        let ok = matches!(rest.split_once('/'), Some((n, "merge" | "head"))
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            return bad("pull request refs look like refs/pull/<number>/merge or /head");
+        }
+    }
+    Ok(())
+}
+
+fn check_sha(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::SHA),
+        40,
+        "a commit sha",
+        "expected 40 hexadecimal characters",
+    )
+}
+
+fn check_request_id(value: &str) -> Result<(), FieldError> {
+    let a_ulid = value.len() == 26 && ulid::Ulid::from_string(value).is_ok();
+    let a_hyphenated_uuid = value.len() == 36 && uuid::Uuid::try_parse(value).is_ok();
+    if a_ulid || a_hyphenated_uuid {
+        return Ok(());
+    }
+    check_pattern(
+        value,
+        regex!(patterns::REQUEST_ID),
+        36,
+        "a request id",
+        "expected a ULID (26 characters) or a hyphenated UUID (36 characters)",
+    )?;
+    Err(FieldError::new(
+        Rule::Pattern,
+        format!("{} is not a valid ULID or UUID", excerpt(value)),
+    ))
+}
+
+fn check_event_type(value: &str) -> Result<(), FieldError> {
+    check_pattern(
+        value,
+        regex!(patterns::EVENT_TYPE),
+        100,
+        "an event type",
+        "letters, digits, '.', '_', ':' and '-', at most 100 characters",
+    )
+}
+
+fn check_cdn_path(value: &str) -> Result<(), FieldError> {
+    if value.len() > limits::CDN_PATH {
+        return Err(FieldError::new(
+            Rule::MaxLength,
+            format!(
+                "a CDN path is {} bytes long; at most {} are allowed",
+                value.len(),
+                limits::CDN_PATH
+            ),
+        ));
+    }
+    let bad = |why: &str| {
+        Err(FieldError::new(
+            Rule::CdnPath,
+            format!("{} is not an allowed CDN path: {why}", excerpt(value)),
+        ))
+    };
+    if !value.starts_with('/') {
+        return bad("it must be absolute (start with '/')");
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains whitespace or control characters");
+    }
+    if value.contains(['?', '#']) {
+        return bad("it contains a query or fragment");
+    }
+    let Ok(decoded) = percent_decode_str(value).decode_utf8() else {
+        return bad("its percent-encoding does not decode to UTF-8");
+    };
+    if decoded.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it decodes to whitespace or control characters");
+    }
+    if decoded.split('/').any(|s| s == "." || s == "..") {
+        return bad("it contains a '.' or '..' segment");
+    }
+    if let Some(star) = value.find('*')
+        && star != value.len() - 1
+    {
+        return bad("a '*' wildcard may only be the last character");
+    }
+    Ok(())
+}
+
+string_field!(
+    /// An MFE name (`^[a-z][a-z0-9-]{0,62}$`).
+    MfeName,
+    "MfeName",
+    check_mfe,
+    json_schema!({"type": "string", "pattern": patterns::MFE, "maxLength": 63,
+        "description": "MFE name, registered in the GitOps repository"})
+);
+string_field!(
+    /// An environment name, declared in the GitOps repository.
+    EnvironmentName,
+    "EnvironmentName",
+    check_environment,
+    json_schema!({"type": "string", "pattern": patterns::ENVIRONMENT, "maxLength": 63,
+        "description": "target environment, declared in the GitOps repository"})
+);
+string_field!(
+    /// A GitHub login (`github.actor`); app bots such as `renovate[bot]` are valid.
+    Login,
+    "Login",
+    check_login,
+    json_schema!({"type": "string", "pattern": patterns::LOGIN, "maxLength": 44,
+        "description": "GitHub login of the requester (github.actor)"})
+);
+string_field!(
+    /// A repository as `owner/name`.
+    RepoSlug,
+    "Repository",
+    check_repository,
+    json_schema!({"type": "string", "pattern": patterns::REPOSITORY, "maxLength": 140,
+        "description": "requesting repository, owner/name; must be the one registered for the MFE"})
+);
+string_field!(
+    /// A full git ref (`refs/heads/...`, `refs/tags/...`, `refs/pull/<n>/merge`).
+    GitRef,
+    "GitRef",
+    check_git_ref,
+    json_schema!({"type": "string", "pattern": patterns::GIT_REF, "maxLength": limits::GIT_REF,
+        "description": "full git ref the version was built from"})
+);
+string_field!(
+    /// A 40-character commit sha.
+    CommitSha,
+    "CommitSha",
+    check_sha,
+    json_schema!({"type": "string", "pattern": patterns::SHA, "minLength": 40, "maxLength": 40,
+        "description": "commit the version was built from"})
+);
+string_field!(
+    /// The correlation id of a request: a ULID or a hyphenated UUID.
+    RequestId,
+    "RequestId",
+    check_request_id,
+    json_schema!({"type": "string", "pattern": patterns::REQUEST_ID, "maxLength": 36,
+        "description": "correlation id (ULID or UUID) created by the requester"})
+);
+string_field!(
+    /// The seed form's `type` (the event type, `deploy-mfe-trigger`).
+    EventType,
+    "EventType",
+    check_event_type,
+    json_schema!({"type": "string", "pattern": patterns::EVENT_TYPE, "maxLength": 100,
+        "description": "seed form only: the event type; the id is derived from the other fields"})
+);
+string_field!(
+    /// An absolute CDN path with no `.`/`..` segments; a `*` may only end it.
+    CdnPath,
+    "CdnPath",
+    check_cdn_path,
+    json_schema!({"type": "string", "pattern": patterns::CDN_PATH, "maxLength": limits::CDN_PATH,
+        "description": "absolute CDN path to invalidate, under /mfe/<mfe>/"})
+);
+
+impl RequestId {
+    /// A fresh ULID, for requesters creating a new request.
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::generate().to_string())
+    }
+}
+
+/// A SemVer 2.0 version (pre-release and build metadata allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(semver::Version);
+
+impl Version {
+    /// Checks `value` is SemVer 2.0.
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        if value.len() > limits::VERSION {
+            return Err(FieldError::new(
+                Rule::MaxLength,
+                format!(
+                    "a version is {} bytes long; at most {} are allowed",
+                    value.len(),
+                    limits::VERSION
+                ),
+            ));
+        }
+        semver::Version::parse(value).map(Self).map_err(|e| {
+            FieldError::new(
+                Rule::Semver,
+                format!("{} is not a SemVer 2.0 version: {e}", excerpt(value)),
+            )
+        })
+    }
+
+    /// The parsed version, for ordering.
+    pub fn semver(&self) -> &semver::Version {
+        &self.0
+    }
+}
+
+impl Ord for Version {
+    /// SemVer precedence, with build metadata as the final tie-break so the order is total.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FromStr for Version {
+    type Err = FieldError;
+    fn from_str(value: &str) -> Result<Self, FieldError> {
+        Self::parse(value)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Version {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": patterns::SEMVER, "maxLength": limits::VERSION,
+            "description": "SemVer 2.0 version of the MFE artifact"})
+    }
+}
+
+/// An RFC 3339 date-time; offsets other than `Z` are accepted. The text is kept as written so
+/// a request serialises back byte-for-byte.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    text: String,
+    at: time::OffsetDateTime,
+}
+
+impl Timestamp {
+    /// Checks `value` is an RFC 3339 date-time.
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        if value.len() > limits::TIMESTAMP {
+            return Err(FieldError::new(
+                Rule::MaxLength,
+                format!(
+                    "a timestamp is {} bytes long; at most {} are allowed",
+                    value.len(),
+                    limits::TIMESTAMP
+                ),
+            ));
+        }
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+            .map(|at| Self {
+                text: value.to_owned(),
+                at,
+            })
+            .map_err(|e| {
+                FieldError::new(
+                    Rule::Timestamp,
+                    format!("{} is not an RFC 3339 date-time: {e}", excerpt(value)),
+                )
+            })
+    }
+
+    /// The current time, in UTC, to the second.
+    pub fn now() -> Self {
+        let at = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        Self::from_datetime(at)
+    }
+
+    /// A timestamp for `at`, written in RFC 3339.
+    pub fn from_datetime(at: time::OffsetDateTime) -> Self {
+        let text = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Self { text, at }
+    }
+
+    /// The instant.
+    pub fn datetime(&self) -> time::OffsetDateTime {
+        self.at
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = FieldError;
+    fn from_str(value: &str) -> Result<Self, FieldError> {
+        Self::parse(value)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date-time", "pattern": patterns::TIMESTAMP,
+            "maxLength": limits::TIMESTAMP,
+            "description": "RFC 3339 date-time the request was made (informational only)"})
+    }
+}
