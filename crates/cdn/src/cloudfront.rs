@@ -1,0 +1,248 @@
+//! Amazon CloudFront backend (aws-sdk-cloudfront).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
+use aws_sdk_cloudfront::operation::get_distribution::GetDistributionError;
+use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationError;
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+
+use crate::driver::{self, Backend, RetryPolicy};
+use crate::{
+    BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
+};
+
+/// CloudFront invalidations on one distribution.
+///
+/// Every batch is one `CreateInvalidation` whose `CallerReference` is the request's reference
+/// (suffixed `-<index>` when the request needs several batches), so a retried deploy gets the
+/// existing invalidation back instead of a second one. `TooManyInvalidationsInProgress` and
+/// throttling are retried with jittered exponential backoff ([`RetryPolicy`]);
+/// [`Cdn::wait`] polls `GetInvalidation` until `Completed`.
+#[derive(Debug, Clone)]
+pub struct CloudFrontCdn {
+    backend: CloudFrontBackend,
+    policy: RetryPolicy,
+}
+
+#[derive(Debug, Clone)]
+struct CloudFrontBackend {
+    client: Client,
+    distribution_id: String,
+}
+
+impl CloudFrontCdn {
+    /// A client from the standard AWS environment (`aws-config` defaults: region,
+    /// credentials chain including OIDC web identity, `AWS_ENDPOINT_URL` /
+    /// `AWS_ENDPOINT_URL_CLOUDFRONT`).
+    pub async fn from_env(distribution_id: impl Into<String>) -> Result<Self, Error> {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&config), distribution_id)
+    }
+
+    /// Over an existing client (tests, custom endpoints).
+    pub fn new(client: Client, distribution_id: impl Into<String>) -> Result<Self, Error> {
+        let distribution_id = distribution_id.into();
+        if distribution_id.is_empty() || !distribution_id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(Error::invalid(
+                "distribution_id",
+                format!("`{distribution_id}` is not a CloudFront distribution id"),
+            ));
+        }
+        Ok(Self {
+            backend: CloudFrontBackend {
+                client,
+                distribution_id,
+            },
+            policy: RetryPolicy::default(),
+        })
+    }
+
+    /// Replace the retry and polling bounds.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The distribution invalidated.
+    pub fn distribution_id(&self) -> &str {
+        &self.backend.distribution_id
+    }
+
+    /// For `gitops bootstrap`: check (`GetDistribution`) that the distribution exists.
+    /// Never creates anything; a missing distribution is [`Error::NotFound`].
+    pub async fn ensure_distribution_exists(&self) -> Result<(), Error> {
+        self.backend
+            .client
+            .get_distribution()
+            .id(&self.backend.distribution_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let code = e.as_service_error().and_then(|e| match e {
+                    GetDistributionError::AccessDenied(_) => Some("AccessDenied"),
+                    GetDistributionError::NoSuchDistribution(_) => Some("NoSuchDistribution"),
+                    _ => None,
+                });
+                classify(&e, &self.backend.distribution_id, code)
+            })
+    }
+}
+
+#[async_trait]
+impl Cdn for CloudFrontCdn {
+    async fn invalidate(
+        &self,
+        request: &InvalidationRequest,
+    ) -> Result<InvalidationReceipt, Error> {
+        driver::invalidate(&self.backend, &self.policy, request).await
+    }
+
+    async fn wait(&self, receipt: &InvalidationReceipt, timeout: Duration) -> Result<(), Error> {
+        driver::wait(&self.backend, &self.policy, receipt, timeout).await
+    }
+}
+
+#[async_trait]
+impl Backend for CloudFrontBackend {
+    async fn create(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> Result<BatchReceipt, Error> {
+        let quantity = i32::try_from(paths.len())
+            .map_err(|_| Error::invalid("paths", "too many paths for one batch"))?;
+        let batch = InvalidationBatch::builder()
+            .caller_reference(caller_reference)
+            .paths(
+                Paths::builder()
+                    .quantity(quantity)
+                    .set_items(Some(paths.to_vec()))
+                    .build()
+                    .map_err(|e| Error::invalid("paths", e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| Error::invalid("paths", e.to_string()))?;
+        let output = self
+            .client
+            .create_invalidation()
+            .distribution_id(&self.distribution_id)
+            .invalidation_batch(batch)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e.as_service_error().and_then(create_error_code);
+                classify(&e, caller_reference, code)
+            })?;
+        let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
+            reason: "CreateInvalidation answered without an Invalidation".to_owned(),
+        })?;
+        Ok(BatchReceipt {
+            id: invalidation.id().to_owned(),
+            caller_reference: caller_reference.to_owned(),
+            path_count: paths.len(),
+            status: status_of(invalidation.status()),
+        })
+    }
+
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, Error> {
+        let output = self
+            .client
+            .get_invalidation()
+            .distribution_id(&self.distribution_id)
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e.as_service_error().and_then(|e| match e {
+                    GetInvalidationError::AccessDenied(_) => Some("AccessDenied"),
+                    GetInvalidationError::NoSuchDistribution(_) => Some("NoSuchDistribution"),
+                    GetInvalidationError::NoSuchInvalidation(_) => Some("NoSuchInvalidation"),
+                    _ => None,
+                });
+                classify(&e, id, code)
+            })?;
+        let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
+            reason: "GetInvalidation answered without an Invalidation".to_owned(),
+        })?;
+        Ok(status_of(invalidation.status()))
+    }
+}
+
+fn status_of(status: &str) -> InvalidationStatus {
+    if status.eq_ignore_ascii_case("Completed") {
+        InvalidationStatus::Completed
+    } else {
+        InvalidationStatus::InProgress
+    }
+}
+
+/// The error code of a modeled `CreateInvalidation` error (the modeled variant is matched,
+/// not only the wire code, so errors built without metadata classify the same).
+fn create_error_code(e: &CreateInvalidationError) -> Option<&'static str> {
+    match e {
+        CreateInvalidationError::TooManyInvalidationsInProgress(_) => {
+            Some("TooManyInvalidationsInProgress")
+        }
+        CreateInvalidationError::AccessDenied(_) => Some("AccessDenied"),
+        CreateInvalidationError::NoSuchDistribution(_) => Some("NoSuchDistribution"),
+        CreateInvalidationError::BatchTooLarge(_) => Some("BatchTooLarge"),
+        CreateInvalidationError::InvalidArgument(_) => Some("InvalidArgument"),
+        CreateInvalidationError::InconsistentQuantities(_) => Some("InconsistentQuantities"),
+        CreateInvalidationError::MissingBody(_) => Some("MissingBody"),
+        _ => None,
+    }
+}
+
+/// Map an SDK error to [`Error`]; `subject` is the caller reference or id concerned, `code`
+/// the modeled error's code when known (else the wire code is used).
+fn classify<E, R>(err: &SdkError<E, R>, subject: &str, code: Option<&str>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = code
+        .or_else(|| err.as_service_error().and_then(ProvideErrorMetadata::code))
+        .map(str::to_owned);
+    let reason = DisplayErrorContext(err).to_string();
+    match code.as_deref() {
+        Some(
+            "TooManyInvalidationsInProgress"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded",
+        ) => Error::Throttled {
+            attempts: 0,
+            reason,
+        },
+        Some("InvalidationBatchAlreadyExists") => Error::Conflict {
+            reference: subject.to_owned(),
+            reason: "the caller reference was already used with different paths".to_owned(),
+        },
+        Some(
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "UnrecognizedClientException",
+        ) => Error::Unauthorized { reason },
+        Some("NoSuchDistribution" | "NoSuchInvalidation" | "NoSuchResource") => Error::NotFound {
+            what: format!("{subject}: {reason}"),
+        },
+        Some("BatchTooLarge" | "InvalidArgument" | "InconsistentQuantities" | "MissingBody") => {
+            Error::Invalid {
+                field: "paths".to_owned(),
+                reason,
+            }
+        }
+        _ => Error::Backend { reason },
+    }
+}

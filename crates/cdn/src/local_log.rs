@@ -1,0 +1,199 @@
+//! Embedded default backend: an invalidation log file, one JSON line per invalidation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use crate::driver::{self, Backend, RetryPolicy};
+use crate::{
+    BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
+};
+
+/// One line of the invalidation log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When the invalidation was recorded, RFC 3339 UTC.
+    pub timestamp: String,
+    /// The batch's caller reference (the request's reference, or `<reference>-<index>`).
+    pub reference: String,
+    /// Invalidation id (a ULID).
+    pub id: String,
+    /// The paths invalidated.
+    pub paths: Vec<String>,
+}
+
+/// Appends one JSON line per invalidation to a log file; the embedded default used by
+/// `gitops demo` and every setup without a CDN.
+///
+/// Idempotent on the reference: a reference already in the log is not appended again (same
+/// paths: the existing entry is returned; different paths: [`Error::Conflict`]). Parent
+/// directories are created. Invalidations are complete as soon as they are logged. Writers in
+/// one process are serialised; each line is written with a single append.
+#[derive(Debug, Clone)]
+pub struct LocalLogCdn {
+    backend: Arc<LogBackend>,
+    policy: RetryPolicy,
+}
+
+#[derive(Debug)]
+struct LogBackend {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl LocalLogCdn {
+    /// A log at `path` (created on the first invalidation).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: Arc::new(LogBackend {
+                path: path.into(),
+                lock: tokio::sync::Mutex::new(()),
+            }),
+            policy: RetryPolicy::fast(),
+        }
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.backend.path
+    }
+
+    /// Every line of the log, oldest first (empty when the file does not exist yet).
+    pub async fn entries(&self) -> Result<Vec<LogLine>, Error> {
+        self.backend.read().await
+    }
+}
+
+#[async_trait]
+impl Cdn for LocalLogCdn {
+    async fn invalidate(
+        &self,
+        request: &InvalidationRequest,
+    ) -> Result<InvalidationReceipt, Error> {
+        driver::invalidate(self.backend.as_ref(), &self.policy, request).await
+    }
+
+    async fn wait(&self, receipt: &InvalidationReceipt, timeout: Duration) -> Result<(), Error> {
+        driver::wait(self.backend.as_ref(), &self.policy, receipt, timeout).await
+    }
+}
+
+impl LogBackend {
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    async fn read(&self) -> Result<Vec<LogLine>, Error> {
+        let text = match tokio::fs::read_to_string(&self.path).await {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| {
+                serde_json::from_str(line).map_err(|e| Error::Backend {
+                    reason: format!(
+                        "{} line {} is not an invalidation record: {e}",
+                        self.path.display(),
+                        n + 1
+                    ),
+                })
+            })
+            .collect()
+    }
+}
+
+fn same_paths(a: &[String], b: &[String]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+#[async_trait]
+impl Backend for LogBackend {
+    async fn create(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> Result<BatchReceipt, Error> {
+        let _guard = self.lock.lock().await;
+        if let Some(existing) = self
+            .read()
+            .await?
+            .into_iter()
+            .find(|l| l.reference == caller_reference)
+        {
+            if !same_paths(&existing.paths, paths) {
+                return Err(Error::Conflict {
+                    reference: caller_reference.to_owned(),
+                    reason: "the reference is already in the log with different paths".to_owned(),
+                });
+            }
+            return Ok(BatchReceipt {
+                id: existing.id,
+                caller_reference: caller_reference.to_owned(),
+                path_count: existing.paths.len(),
+                status: InvalidationStatus::Completed,
+            });
+        }
+        let line = LogLine {
+            timestamp: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| Error::Backend {
+                    reason: e.to_string(),
+                })?,
+            reference: caller_reference.to_owned(),
+            id: ulid::Ulid::generate().to_string(),
+            paths: paths.to_vec(),
+        };
+        let mut text = serde_json::to_string(&line).map_err(|e| Error::Backend {
+            reason: e.to_string(),
+        })?;
+        text.push('\n');
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| Error::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                })?;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(|e| self.io(e))?;
+        file.write_all(text.as_bytes())
+            .await
+            .map_err(|e| self.io(e))?;
+        file.flush().await.map_err(|e| self.io(e))?;
+        Ok(BatchReceipt {
+            id: line.id,
+            caller_reference: caller_reference.to_owned(),
+            path_count: paths.len(),
+            status: InvalidationStatus::Completed,
+        })
+    }
+
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, Error> {
+        if self.read().await?.iter().any(|l| l.id == id) {
+            Ok(InvalidationStatus::Completed)
+        } else {
+            Err(Error::NotFound {
+                what: format!("invalidation {id} in {}", self.path.display()),
+            })
+        }
+    }
+}
