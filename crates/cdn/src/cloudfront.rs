@@ -37,10 +37,15 @@ struct CloudFrontBackend {
 impl CloudFrontCdn {
     /// A client from the standard AWS environment (`aws-config` defaults: region,
     /// credentials chain including OIDC web identity, `AWS_ENDPOINT_URL` /
-    /// `AWS_ENDPOINT_URL_CLOUDFRONT`).
+    /// `AWS_ENDPOINT_URL_CLOUDFRONT`). CloudFront is global: without a configured region,
+    /// `us-east-1` is used.
     pub async fn from_env(distribution_id: impl Into<String>) -> Result<Self, Error> {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), distribution_id)
+        let mut builder = aws_sdk_cloudfront::config::Builder::from(&config);
+        if config.region().is_none() {
+            builder = builder.region(aws_sdk_cloudfront::config::Region::new("us-east-1"));
+        }
+        Self::new(Client::from_conf(builder.build()), distribution_id)
     }
 
     /// Over an existing client (tests, custom endpoints).

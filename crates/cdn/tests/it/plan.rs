@@ -388,16 +388,30 @@ proptest! {
         import_map_changed: bool,
         threshold in 1usize..20,
     ) {
-        let input = PlanInput {
+        let base = |entry_points: Vec<String>, keys: Vec<String>| PlanInput {
             mfe: mfe.to_owned(),
-            entry_points: entries,
+            entry_points,
             import_map_changed,
             cache_invalidation_keys: keys,
             already_live: false,
             collapse_threshold: threshold,
         };
-        if let Ok(plan) = plan_invalidation(&input) {
-            check_properties(mfe, &plan);
+        // Keep the entries and keys that are valid on their own: together they must plan.
+        let entries: Vec<String> = entries
+            .into_iter()
+            .filter(|e| plan_invalidation(&base(vec![e.clone()], vec![])).is_ok())
+            .collect();
+        let (valid, invalid): (Vec<String>, Vec<String>) = keys
+            .into_iter()
+            .partition(|k| plan_invalidation(&base(vec![], vec![k.clone()])).is_ok());
+        let plan = plan_invalidation(&base(entries.clone(), valid.clone()))
+            .expect("inputs valid one by one are valid together");
+        check_properties(mfe, &plan);
+        // Any invalid key spoils the whole plan.
+        if let Some(bad) = invalid.first() {
+            let mut keys = valid;
+            keys.push(bad.clone());
+            prop_assert!(plan_invalidation(&base(entries, keys)).is_err());
         }
     }
 
