@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
+use std::io::{Read as _, Write as _};
 
 use crate::driver::{self, Backend, RetryPolicy};
 use crate::{
@@ -31,8 +31,9 @@ pub struct LogLine {
 ///
 /// Idempotent on the reference: a reference already in the log is not appended again (same
 /// paths: the existing entry is returned; different paths: [`Error::Conflict`]). Parent
-/// directories are created. Invalidations are complete as soon as they are logged. Writers in
-/// one process are serialised; each line is written with a single append.
+/// directories are created. Invalidations are complete as soon as they are logged. Writers
+/// hold an exclusive advisory lock on the log file (`File::lock`) while they check and append,
+/// so concurrent processes on one machine append a reference at most once.
 #[derive(Debug, Clone)]
 pub struct LocalLogCdn {
     backend: Arc<LogBackend>,
@@ -96,20 +97,93 @@ impl LogBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io(e)),
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(n, line)| {
-                serde_json::from_str(line).map_err(|e| Error::Backend {
-                    reason: format!(
-                        "{} line {} is not an invalidation record: {e}",
-                        self.path.display(),
-                        n + 1
-                    ),
-                })
-            })
-            .collect()
+        parse_lines(&self.path, &text)
     }
+}
+
+/// Append one line for `caller_reference` unless it is already there, holding an exclusive
+/// advisory lock on the log file so that concurrent processes append at most once.
+fn append_once(
+    path: &Path,
+    caller_reference: &str,
+    paths: &[String],
+) -> Result<BatchReceipt, Error> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Io { path: p, source }
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io(path))?;
+    file.lock().map_err(io(path))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io(path))?;
+    let existing = parse_lines(path, &text)?
+        .into_iter()
+        .find(|l| l.reference == caller_reference);
+    if let Some(existing) = existing {
+        if !same_paths(&existing.paths, paths) {
+            return Err(Error::Conflict {
+                reference: caller_reference.to_owned(),
+                reason: "the reference is already in the log with different paths".to_owned(),
+            });
+        }
+        return Ok(BatchReceipt {
+            id: existing.id,
+            caller_reference: caller_reference.to_owned(),
+            path_count: existing.paths.len(),
+            status: InvalidationStatus::Completed,
+        });
+    }
+    let line = LogLine {
+        timestamp: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::Backend {
+                reason: e.to_string(),
+            })?,
+        reference: caller_reference.to_owned(),
+        id: ulid::Ulid::generate().to_string(),
+        paths: paths.to_vec(),
+    };
+    let mut record = serde_json::to_string(&line).map_err(|e| Error::Backend {
+        reason: e.to_string(),
+    })?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        // A previous writer died mid-line: start on a fresh line (parse will still refuse
+        // the torn line, loudly).
+        record.insert(0, '\n');
+    }
+    record.push('\n');
+    file.write_all(record.as_bytes()).map_err(io(path))?;
+    file.sync_data().map_err(io(path))?;
+    Ok(BatchReceipt {
+        id: line.id,
+        caller_reference: caller_reference.to_owned(),
+        path_count: paths.len(),
+        status: InvalidationStatus::Completed,
+    })
+}
+
+fn parse_lines(path: &Path, text: &str) -> Result<Vec<LogLine>, Error> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| Error::Backend {
+                reason: format!(
+                    "{} line {} is not an invalidation record: {e}",
+                    path.display(),
+                    n + 1
+                ),
+            })
+        })
+        .collect()
 }
 
 fn same_paths(a: &[String], b: &[String]) -> bool {
@@ -128,63 +202,14 @@ impl Backend for LogBackend {
         paths: &[String],
     ) -> Result<BatchReceipt, Error> {
         let _guard = self.lock.lock().await;
-        if let Some(existing) = self
-            .read()
-            .await?
-            .into_iter()
-            .find(|l| l.reference == caller_reference)
-        {
-            if !same_paths(&existing.paths, paths) {
-                return Err(Error::Conflict {
-                    reference: caller_reference.to_owned(),
-                    reason: "the reference is already in the log with different paths".to_owned(),
-                });
-            }
-            return Ok(BatchReceipt {
-                id: existing.id,
-                caller_reference: caller_reference.to_owned(),
-                path_count: existing.paths.len(),
-                status: InvalidationStatus::Completed,
-            });
-        }
-        let line = LogLine {
-            timestamp: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| Error::Backend {
-                    reason: e.to_string(),
-                })?,
-            reference: caller_reference.to_owned(),
-            id: ulid::Ulid::generate().to_string(),
-            paths: paths.to_vec(),
-        };
-        let mut text = serde_json::to_string(&line).map_err(|e| Error::Backend {
-            reason: e.to_string(),
-        })?;
-        text.push('\n');
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| Error::Io {
-                    path: parent.to_path_buf(),
-                    source: e,
-                })?;
-        }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+        let path = self.path.clone();
+        let caller_reference = caller_reference.to_owned();
+        let paths = paths.to_vec();
+        tokio::task::spawn_blocking(move || append_once(&path, &caller_reference, &paths))
             .await
-            .map_err(|e| self.io(e))?;
-        file.write_all(text.as_bytes())
-            .await
-            .map_err(|e| self.io(e))?;
-        file.flush().await.map_err(|e| self.io(e))?;
-        Ok(BatchReceipt {
-            id: line.id,
-            caller_reference: caller_reference.to_owned(),
-            path_count: paths.len(),
-            status: InvalidationStatus::Completed,
-        })
+            .map_err(|e| Error::Backend {
+                reason: format!("invalidation log writer failed: {e}"),
+            })?
     }
 
     async fn status(&self, id: &str) -> Result<InvalidationStatus, Error> {

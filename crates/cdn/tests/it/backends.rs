@@ -241,14 +241,16 @@ async fn local_log_writes_one_json_line_per_invalidation() {
     assert_eq!(refs, vec!["deploy-x", "deploy-y"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn local_log_concurrent_same_reference_appends_once() {
     let dir = tempfile::tempdir().unwrap();
-    let log = LocalLogCdn::new(dir.path().join("cdn.log"));
+    let path = dir.path().join("cdn.log");
+    let log = LocalLogCdn::new(&path);
     let req = request("deploy-c", &["/importmap.json"]);
+    // Separate instances share nothing but the file (as separate processes would).
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let log = log.clone();
+            let log = LocalLogCdn::new(&path);
             let req = req.clone();
             tokio::spawn(async move { log.invalidate(&req).await })
         })
