@@ -1,0 +1,344 @@
+#![recursion_limit = "512"]
+//! Test support for mfe-gitops.
+//!
+//! The centrepiece is **fake-github**: a stateful stand-in for the subset of GitHub's REST API
+//! the GitOps bot uses. Repositories are real bare git repositories under a data directory
+//! (`DIR/<owner>/<repo>.git`, driven with the `git` command line), so blob, tree and commit
+//! shas are git's own and merges are real merges; metadata git does not hold (pull requests,
+//! comments, statuses, deployments, runs) is persisted as JSON under the same directory.
+//! Given GitHub's OpenAPI description, every response body is validated against the matching
+//! operation and non-conformance is exposed at `GET /_fake/violations`.
+//!
+//! Tests start it in-process with [`FakeGithub::spawn`], or as the `fake-github` binary with
+//! [`FakeGithub::spawn_bin`] / [`FakeGithub::spawn_from_env`] (`FAKE_GITHUB_BIN`).
+//!
+//! Tokens: any `Authorization: Bearer|token X` is accepted; a token of the form
+//! `<login>:<anything>` acts as user `<login>`, every other token as `gitops-bot`.
+
+pub mod git;
+pub mod json;
+pub mod openapi;
+mod server;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt as _;
+
+pub use openapi::Violation;
+pub use server::{App, Fault, RequestRecord, router};
+
+/// Environment variable naming the `fake-github` binary for out-of-process tests.
+pub const ENV_BIN: &str = "FAKE_GITHUB_BIN";
+/// Environment variable naming GitHub's OpenAPI description for tests.
+pub const ENV_TEST_OPENAPI: &str = "GITOPS_TEST_OPENAPI";
+/// Environment variable the binary reads when `--openapi` is not given.
+pub const ENV_OPENAPI: &str = "FAKE_GITHUB_OPENAPI";
+
+/// Errors of the testkit.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem or socket operation failed.
+    #[error("io: {0}")]
+    Io(String),
+    /// A git command failed.
+    #[error("git: {0}")]
+    Git(String),
+    /// The server could not be started.
+    #[error("cannot start fake-github: {0}")]
+    Spawn(String),
+    /// A request to the fake failed or it answered an unexpected status.
+    #[error("fake-github request {what} failed: {reason}")]
+    Request {
+        /// What was asked.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+/// Serves fake-github on an already bound listener until the future is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> Result<(), Error> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Io(e.to_string()))?;
+    app.set_base_url(format!("http://{addr}"));
+    axum::serve(listener, router(app))
+        .await
+        .map_err(|e| Error::Io(e.to_string()))
+}
+
+/// A running fake-github, in-process or as a child process; stopped when dropped.
+#[derive(Debug)]
+pub struct FakeGithub {
+    /// `http://127.0.0.1:PORT`, the API root (use it as `GITHUB_API_URL`).
+    pub base_url: String,
+    data_dir: PathBuf,
+    http: reqwest::Client,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _child: Option<tokio::process::Child>,
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+/// The OpenAPI description tests should validate against (`GITOPS_TEST_OPENAPI`), if set.
+pub fn openapi_from_env() -> Option<PathBuf> {
+    std::env::var_os(ENV_TEST_OPENAPI)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl FakeGithub {
+    /// Starts the server in-process (a tokio task on the current runtime) on 127.0.0.1:0.
+    pub async fn spawn(
+        data_dir: impl Into<PathBuf>,
+        openapi: Option<PathBuf>,
+    ) -> Result<Self, Error> {
+        let data_dir = data_dir.into();
+        let (d, o) = (data_dir.clone(), openapi.clone());
+        let app = tokio::task::spawn_blocking(move || App::new(&d, o.as_deref()))
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))??;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = serve(listener, Arc::new(app)).await {
+                eprintln!("fake-github: {e}");
+            }
+        });
+        Ok(Self {
+            base_url: format!("http://{addr}"),
+            data_dir,
+            http: reqwest::Client::new(),
+            task: Some(task),
+            _child: None,
+        })
+    }
+
+    /// Starts the `fake-github` binary at `bin` and reads its base URL from its first line.
+    pub async fn spawn_bin(
+        bin: &Path,
+        data_dir: impl Into<PathBuf>,
+        openapi: Option<PathBuf>,
+    ) -> Result<Self, Error> {
+        let data_dir = data_dir.into();
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(&data_dir);
+        if let Some(o) = &openapi {
+            cmd.arg("--openapi").arg(o);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Spawn(format!("{}: {e}", bin.display())))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Spawn("no stdout".into()))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .map_err(|_| Error::Spawn("no base URL within 60 s".into()))?
+            .map_err(|e| Error::Spawn(e.to_string()))?
+            .ok_or_else(|| Error::Spawn("exited before printing its base URL".into()))?;
+        if !first.starts_with("http://") {
+            return Err(Error::Spawn(format!("unexpected first line {first:?}")));
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            base_url: first.trim().to_owned(),
+            data_dir,
+            http: reqwest::Client::new(),
+            task: None,
+            _child: Some(child),
+        })
+    }
+
+    /// The binary named by `FAKE_GITHUB_BIN` when set, otherwise in-process.
+    pub async fn spawn_from_env(
+        data_dir: impl Into<PathBuf>,
+        openapi: Option<PathBuf>,
+    ) -> Result<Self, Error> {
+        match std::env::var_os(ENV_BIN).filter(|v| !v.is_empty()) {
+            Some(bin) => Self::spawn_bin(Path::new(&bin), data_dir, openapi).await,
+            None => Self::spawn(data_dir, openapi).await,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where the bare repository `owner/name` lives.
+    pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
+        self.data_dir
+            .join(owner.to_ascii_lowercase())
+            .join(format!("{}.git", name.to_ascii_lowercase()))
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Error> {
+        let what = format!("{method} {path}");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .header("authorization", "Bearer testkit")
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "gitops-testkit");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| Error::Request {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| Error::Request {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status >= 300 {
+            return Err(Error::Request {
+                what,
+                reason: format!("status {status}: {v}"),
+            });
+        }
+        Ok((status, v))
+    }
+
+    async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let (_, v) = self.call(reqwest::Method::GET, path, None).await?;
+        serde_json::from_value(v).map_err(|e| Error::Request {
+            what: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Responses that did not conform to the OpenAPI description so far.
+    pub async fn violations(&self) -> Result<Vec<Violation>, Error> {
+        self.get_as("/_fake/violations").await
+    }
+
+    /// Every request served so far (method, path, status), in order.
+    pub async fn requests(&self) -> Result<Vec<RequestRecord>, Error> {
+        self.get_as("/_fake/requests").await
+    }
+
+    /// Forgets the request log.
+    pub async fn clear_requests(&self) -> Result<(), Error> {
+        self.call(reqwest::Method::DELETE, "/_fake/requests", None)
+            .await
+            .map(drop)
+    }
+
+    /// Injects a fault.
+    pub async fn set_fault(&self, fault: &Fault) -> Result<(), Error> {
+        let body = serde_json::to_value(fault).map_err(|e| Error::Io(e.to_string()))?;
+        self.call(reqwest::Method::POST, "/_fake/faults", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// Removes every fault.
+    pub async fn clear_faults(&self) -> Result<(), Error> {
+        self.call(reqwest::Method::DELETE, "/_fake/faults", None)
+            .await
+            .map(drop)
+    }
+
+    /// Moves a workflow run to `status` (and `conclusion`).
+    pub async fn set_run_status(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+        status: &str,
+        conclusion: Option<&str>,
+    ) -> Result<(), Error> {
+        let path = format!("/_fake/runs/{owner}/{repo}/{run_id}");
+        self.call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"status": status, "conclusion": conclusion})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Creates `owner/name` (as an organisation repository) holding `files` in one commit on
+    /// `main` (an empty repository when `files` is empty). Returns the commit sha, if any.
+    pub async fn create_repo(
+        &self,
+        owner: &str,
+        name: &str,
+        files: &[(&str, &str)],
+    ) -> Result<Option<String>, Error> {
+        use reqwest::Method;
+        self.call(
+            Method::POST,
+            &format!("/orgs/{owner}/repos"),
+            Some(json!({"name": name})),
+        )
+        .await?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let r = format!("/repos/{owner}/{name}");
+        let tree: Vec<Value> = files
+            .iter()
+            .map(|(p, c)| json!({"path": p, "mode": "100644", "type": "blob", "content": c}))
+            .collect();
+        let (_, t) = self
+            .call(
+                Method::POST,
+                &format!("{r}/git/trees"),
+                Some(json!({"tree": tree})),
+            )
+            .await?;
+        let (_, c) = self
+            .call(
+                Method::POST,
+                &format!("{r}/git/commits"),
+                Some(json!({"message": "Initial commit", "tree": t["sha"], "parents": []})),
+            )
+            .await?;
+        let sha = c["sha"].as_str().unwrap_or_default().to_owned();
+        self.call(
+            Method::POST,
+            &format!("{r}/git/refs"),
+            Some(json!({"ref": "refs/heads/main", "sha": sha})),
+        )
+        .await?;
+        Ok(Some(sha))
+    }
+}
