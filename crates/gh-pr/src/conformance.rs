@@ -1,0 +1,630 @@
+//! Backend-agnostic checks of the [`Forge`] and [`Requester`] contracts.
+//!
+//! Each check panics (with a message) when the backend breaks the contract, like
+//! object_store's `integration` module. Every check uses its own (environment, MFE) pair, so
+//! the checks can share one repository and run one after another or concurrently.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{
+    Change, CheckState, DeploymentState, Error, FileWrite, Forge, PrState, Requester, StatusState,
+    branch_name,
+};
+
+/// A name unique in this process and very likely across processes.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn base_sha(forge: &dyn Forge) -> String {
+    forge
+        .read_tree(forge.base_branch())
+        .await
+        .expect("read the base branch")
+        .commit_sha
+}
+
+fn change(
+    env: &str,
+    mfe: &str,
+    base: Option<String>,
+    writes: Vec<FileWrite>,
+    title: &str,
+) -> Change {
+    Change {
+        environment: env.to_owned(),
+        mfe: mfe.to_owned(),
+        base_sha: base,
+        base_tree_sha: None,
+        writes,
+        title: title.to_owned(),
+        body: format!("body of {title}"),
+    }
+}
+
+fn mfe_file(env: &str, mfe: &str) -> String {
+    format!("environments/{env}/{mfe}.yaml")
+}
+
+/// Propose twice for one pair: same PR number, same branch, new head, updated title; the
+/// head holds the base files plus exactly the second write; changed files are reported.
+pub async fn propose_is_idempotent(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("idem"));
+    let base = forge
+        .read_tree(forge.base_branch())
+        .await
+        .expect("read base");
+    let path = mfe_file(env, &mfe);
+    let first = forge
+        .propose(&change(
+            env,
+            &mfe,
+            Some(base.commit_sha.clone()),
+            vec![FileWrite::put(&path, "version: 1\n")],
+            "deploy 1",
+        ))
+        .await
+        .expect("first propose");
+    assert_eq!(first.branch, branch_name(env, &mfe));
+    assert_eq!(first.state, PrState::Open);
+    assert_eq!(first.base, forge.base_branch());
+    assert_eq!(first.title, "deploy 1");
+
+    let second = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![FileWrite::put(&path, "version: 2\n")],
+            "deploy 2",
+        ))
+        .await
+        .expect("second propose");
+    assert_eq!(second.number, first.number, "same PR for the same pair");
+    assert_eq!(second.branch, first.branch);
+    assert_ne!(second.head_sha, first.head_sha, "new head");
+    assert_eq!(second.title, "deploy 2");
+    assert_eq!(second.body, "body of deploy 2");
+
+    let read = forge.pull_request(first.number).await.expect("read PR");
+    assert_eq!(read.head_sha, second.head_sha);
+    assert_eq!(read.title, "deploy 2");
+    assert_eq!(read.state, PrState::Open);
+
+    let tree = forge.read_tree(&second.head_sha).await.expect("read head");
+    assert_eq!(tree.commit_sha, second.head_sha);
+    let mut expected = base.files.clone();
+    expected.insert(path.clone(), b"version: 2\n".to_vec());
+    assert_eq!(tree.files, expected, "head = base + the latest writes only");
+    let by_branch = forge.read_tree(&second.branch).await.expect("read branch");
+    assert_eq!(by_branch.commit_sha, second.head_sha);
+
+    assert_eq!(
+        forge.changed_files(first.number).await.expect("files"),
+        vec![path]
+    );
+    let open = forge.open_pull_requests().await.expect("open PRs");
+    assert_eq!(open.iter().filter(|p| p.branch == first.branch).count(), 1);
+
+    // Deletion and invalid input.
+    let del = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![
+                FileWrite::delete("README.md"),
+                FileWrite::put("x/y.txt", "y"),
+            ],
+            "deploy 3",
+        ))
+        .await;
+    if base.files.contains_key("README.md") {
+        let del = del.expect("propose with a delete");
+        let t = forge.read_tree(&del.head_sha).await.expect("read");
+        assert!(!t.files.contains_key("README.md"));
+        assert!(
+            !t.files.contains_key(&mfe_file(env, &mfe)),
+            "one commit on the base only"
+        );
+        assert_eq!(t.files.get("x/y.txt").map(Vec::as_slice), Some(&b"y"[..]));
+    }
+    let bad = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![FileWrite::put("../evil", "x")],
+            "bad",
+        ))
+        .await;
+    assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
+    let bad = forge
+        .propose(&change(
+            "Bad Env",
+            &mfe,
+            None,
+            vec![FileWrite::put("a", "x")],
+            "bad",
+        ))
+        .await;
+    assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
+    assert!(matches!(
+        forge.pull_request(987_654).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        forge.read_tree("no-such-branch-xyz").await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// Merge only the exact head: a stale sha is `Conflict`, the current one merges, the base
+/// then holds the change, and a second merge is `Conflict`.
+pub async fn merge_is_guarded_by_head(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("guard"));
+    let path = mfe_file(env, &mfe);
+    let base = base_sha(forge).await;
+    let one = forge
+        .propose(&change(
+            env,
+            &mfe,
+            Some(base.clone()),
+            vec![FileWrite::put(&path, "v1")],
+            "v1",
+        ))
+        .await
+        .expect("propose v1");
+    let two = forge
+        .propose(&change(
+            env,
+            &mfe,
+            Some(base),
+            vec![FileWrite::put(&path, "v2")],
+            "v2",
+        ))
+        .await
+        .expect("propose v2");
+    let stale = forge.merge(one.number, &one.head_sha).await;
+    assert!(
+        matches!(stale, Err(Error::Conflict { .. })),
+        "stale head must be refused: {stale:?}"
+    );
+    assert_eq!(
+        forge.pull_request(one.number).await.expect("pr").state,
+        PrState::Open
+    );
+
+    let merge_sha = forge
+        .merge(two.number, &two.head_sha)
+        .await
+        .expect("merge current head");
+    let pr = forge.pull_request(two.number).await.expect("pr");
+    assert_eq!(pr.state, PrState::Merged);
+    let tree = forge
+        .read_tree(forge.base_branch())
+        .await
+        .expect("read base");
+    assert_eq!(
+        tree.commit_sha, merge_sha,
+        "base branch moved to the merge commit"
+    );
+    assert_eq!(tree.files.get(&path).map(Vec::as_slice), Some(&b"v2"[..]));
+
+    let again = forge.merge(two.number, &two.head_sha).await;
+    assert!(
+        matches!(again, Err(Error::Conflict { .. })),
+        "merged PR: {again:?}"
+    );
+    assert!(
+        !forge
+            .open_pull_requests()
+            .await
+            .expect("open")
+            .iter()
+            .any(|p| p.number == two.number),
+        "a merged PR is not open"
+    );
+
+    // The next request for the pair opens a new PR on the same branch.
+    let next = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![FileWrite::put(&path, "v3")],
+            "v3",
+        ))
+        .await
+        .expect("propose after merge");
+    assert_ne!(next.number, two.number);
+    assert_eq!(next.branch, two.branch);
+    let m = forge
+        .merge(next.number, &next.head_sha)
+        .await
+        .expect("merge v3");
+    let tree = forge.read_tree(&m).await.expect("read merge");
+    assert_eq!(tree.files.get(&path).map(Vec::as_slice), Some(&b"v3"[..]));
+}
+
+/// Two proposers race on one pair with complete, different writes: each gets Ok or
+/// `Conflict`, at least one wins, the branch holds exactly one proposer's complete write
+/// (never a mix) and one open PR exists for the branch.
+pub async fn racing_proposers_lose_no_write(a: &dyn Forge, b: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("race"));
+    let base = base_sha(a).await;
+    let (x, y) = (format!("race/{mfe}/x"), format!("race/{mfe}/y"));
+    let ca = change(
+        env,
+        &mfe,
+        Some(base.clone()),
+        vec![FileWrite::put(&x, "a"), FileWrite::put(&y, "a")],
+        "from a",
+    );
+    let cb = change(
+        env,
+        &mfe,
+        Some(base),
+        vec![FileWrite::put(&x, "b"), FileWrite::put(&y, "b")],
+        "from b",
+    );
+    let (ra, rb) = futures::join!(a.propose(&ca), b.propose(&cb));
+    for r in [&ra, &rb] {
+        assert!(
+            r.is_ok() || matches!(r, Err(Error::Conflict { .. })),
+            "unexpected {r:?}"
+        );
+    }
+    assert!(ra.is_ok() || rb.is_ok(), "someone must win");
+    let tree = a
+        .read_tree(&branch_name(env, &mfe))
+        .await
+        .expect("read branch");
+    let (vx, vy) = (tree.files.get(&x).cloned(), tree.files.get(&y).cloned());
+    assert_eq!(vx, vy, "a mix of two writes");
+    let winner = vx.expect("written");
+    assert!(winner == b"a" || winner == b"b");
+    if ra.is_err() {
+        assert_eq!(winner, b"b");
+    }
+    if rb.is_err() {
+        assert_eq!(winner, b"a");
+    }
+    let open = a.open_pull_requests().await.expect("open");
+    let mine: Vec<_> = open
+        .iter()
+        .filter(|p| p.branch == branch_name(env, &mfe))
+        .collect();
+    assert_eq!(mine.len(), 1, "exactly one PR for the branch: {mine:?}");
+    assert_eq!(mine[0].head_sha, tree.commit_sha);
+    for r in [ra, rb].into_iter().flatten() {
+        assert_eq!(r.number, mine[0].number);
+    }
+}
+
+/// Different MFEs proposed in parallel do not conflict, and both merge.
+pub async fn parallel_mfes_do_not_conflict(forge: &dyn Forge) {
+    let env = "conf";
+    let (m1, m2) = (unique("par"), unique("par"));
+    let base = base_sha(forge).await;
+    let c1 = change(
+        env,
+        &m1,
+        Some(base.clone()),
+        vec![FileWrite::put(mfe_file(env, &m1), "one")],
+        "one",
+    );
+    let c2 = change(
+        env,
+        &m2,
+        Some(base),
+        vec![FileWrite::put(mfe_file(env, &m2), "two")],
+        "two",
+    );
+    let (p1, p2) = futures::join!(forge.propose(&c1), forge.propose(&c2));
+    let (p1, p2) = (p1.expect("propose 1"), p2.expect("propose 2"));
+    assert_ne!(p1.number, p2.number);
+    forge.merge(p1.number, &p1.head_sha).await.expect("merge 1");
+    forge
+        .merge(p2.number, &p2.head_sha)
+        .await
+        .expect("merge 2 after 1");
+    let tree = forge.read_tree(forge.base_branch()).await.expect("base");
+    assert_eq!(
+        tree.files.get(&mfe_file(env, &m1)).map(Vec::as_slice),
+        Some(&b"one"[..])
+    );
+    assert_eq!(
+        tree.files.get(&mfe_file(env, &m2)).map(Vec::as_slice),
+        Some(&b"two"[..])
+    );
+}
+
+/// Two pairs that write one file differently: the first merges, the second is
+/// `NotMergeable` (a real content conflict) and stays open.
+pub async fn real_conflict_is_not_mergeable(forge: &dyn Forge) {
+    let env = "conf";
+    let (m1, m2) = (unique("cfl"), unique("cfl"));
+    let shared = format!("shared/{m1}.txt");
+    let base = base_sha(forge).await;
+    let p1 = forge
+        .propose(&change(
+            env,
+            &m1,
+            Some(base.clone()),
+            vec![FileWrite::put(&shared, "one\n")],
+            "one",
+        ))
+        .await
+        .expect("propose 1");
+    let p2 = forge
+        .propose(&change(
+            env,
+            &m2,
+            Some(base),
+            vec![FileWrite::put(&shared, "two\n")],
+            "two",
+        ))
+        .await
+        .expect("propose 2");
+    forge.merge(p1.number, &p1.head_sha).await.expect("merge 1");
+    let r = forge.merge(p2.number, &p2.head_sha).await;
+    assert!(
+        matches!(r, Err(Error::NotMergeable { .. })),
+        "expected NotMergeable, got {r:?}"
+    );
+    assert_eq!(
+        forge.pull_request(p2.number).await.expect("pr").state,
+        PrState::Open
+    );
+    let tree = forge.read_tree(forge.base_branch()).await.expect("base");
+    assert_eq!(
+        tree.files.get(&shared).map(Vec::as_slice),
+        Some(&b"one\n"[..])
+    );
+}
+
+/// Three upserts with one marker leave one comment (same id, latest body); another marker
+/// makes a second comment.
+pub async fn sticky_comment(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("cmt"));
+    let pr = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![FileWrite::put(mfe_file(env, &mfe), "c")],
+            "comments",
+        ))
+        .await
+        .expect("propose");
+    let id1 = forge
+        .upsert_comment(pr.number, "gitops:plan", "first")
+        .await
+        .expect("1");
+    let id2 = forge
+        .upsert_comment(pr.number, "gitops:plan", "second")
+        .await
+        .expect("2");
+    let id3 = forge
+        .upsert_comment(pr.number, "gitops:plan", "third")
+        .await
+        .expect("3");
+    assert_eq!((id1, id2), (id2, id3));
+    let comments = forge.comments(pr.number).await.expect("comments");
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(comments[0].id, id1);
+    assert_eq!(comments[0].body, "<!-- gitops:plan -->\nthird");
+    let other = forge
+        .upsert_comment(pr.number, "gitops:checks", "x")
+        .await
+        .expect("other");
+    assert_ne!(other, id1);
+    assert_eq!(forge.comments(pr.number).await.expect("comments").len(), 2);
+    assert!(matches!(
+        forge.upsert_comment(pr.number, "bad marker -->", "x").await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        forge.upsert_comment(987_654, "gitops:plan", "x").await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// Statuses fold: pending while any runs, failure if any fails, success when all pass; a
+/// later status of the same context replaces the earlier one.
+pub async fn statuses_fold_into_combined_checks(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("chk"));
+    let pr = forge
+        .propose(&change(
+            env,
+            &mfe,
+            None,
+            vec![FileWrite::put(mfe_file(env, &mfe), "s")],
+            "checks",
+        ))
+        .await
+        .expect("propose");
+    let sha = pr.head_sha.as_str();
+    forge
+        .set_status(
+            sha,
+            "gitops/validate",
+            StatusState::Pending,
+            "running",
+            None,
+        )
+        .await
+        .expect("status");
+    assert_eq!(
+        forge.combined_checks(sha).await.expect("combined").state,
+        CheckState::Pending
+    );
+    forge
+        .set_status(
+            sha,
+            "gitops/validate",
+            StatusState::Success,
+            "ok",
+            Some("https://example.test/log"),
+        )
+        .await
+        .expect("status");
+    assert_eq!(
+        forge.combined_checks(sha).await.expect("combined").state,
+        CheckState::Success
+    );
+    forge
+        .set_status(sha, "gitops/policy", StatusState::Failure, "refused", None)
+        .await
+        .expect("status");
+    assert_eq!(
+        forge.combined_checks(sha).await.expect("combined").state,
+        CheckState::Failure
+    );
+    forge
+        .set_status(sha, "gitops/policy", StatusState::Success, "ok", None)
+        .await
+        .expect("status");
+    let all = forge.combined_checks(sha).await.expect("combined");
+    assert_eq!(all.state, CheckState::Success);
+    assert_eq!(all.sha, sha);
+    let names: Vec<_> = all.contexts.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["gitops/policy", "gitops/validate"]);
+    assert!(matches!(
+        forge
+            .set_status("not-a-sha", "x", StatusState::Success, "", None)
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+/// Deployment with statuses, listed and read back newest first.
+pub async fn deployments_and_statuses(requester: &dyn Requester, repo: &str, sha: &str) {
+    let env = unique("env");
+    let payload = serde_json::json!({"mfe": "checkout", "version": "1.2.3"});
+    let id = requester
+        .create_deployment(repo, sha, &env, &payload, "deploy checkout 1.2.3")
+        .await
+        .expect("create deployment");
+    for state in [
+        DeploymentState::Queued,
+        DeploymentState::InProgress,
+        DeploymentState::Success,
+    ] {
+        requester
+            .create_deployment_status(
+                repo,
+                id,
+                state,
+                "step",
+                Some("https://example.test/log"),
+                Some("https://example.test/app"),
+            )
+            .await
+            .expect("status");
+    }
+    let list = requester
+        .list_deployments(repo, sha, &env)
+        .await
+        .expect("list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].id, id);
+    assert_eq!(list[0].sha, sha);
+    assert_eq!(list[0].environment, env);
+    assert_eq!(list[0].payload, payload);
+    let statuses = requester
+        .deployment_statuses(repo, id)
+        .await
+        .expect("statuses");
+    let states: Vec<_> = statuses.iter().map(|s| s.state).collect();
+    assert_eq!(
+        states,
+        [
+            DeploymentState::Success,
+            DeploymentState::InProgress,
+            DeploymentState::Queued
+        ]
+    );
+    assert_eq!(
+        statuses[0].environment_url.as_deref(),
+        Some("https://example.test/app")
+    );
+    assert_eq!(
+        statuses[0].log_url.as_deref(),
+        Some("https://example.test/log")
+    );
+    assert!(
+        requester
+            .list_deployments(repo, sha, "no-such-env")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(matches!(
+        requester.deployment_statuses(repo, 987_654_321).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        requester
+            .create_deployment(repo, sha, &env, &serde_json::json!([1]), "x")
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+/// A dispatch is accepted; a malformed one refused before any call.
+pub async fn dispatch_is_validated(requester: &dyn Requester, repo: &str) {
+    requester
+        .dispatch(
+            repo,
+            "deploy",
+            &serde_json::json!({"mfe": "checkout", "id": unique("corr")}),
+        )
+        .await
+        .expect("dispatch");
+    assert!(matches!(
+        requester
+            .dispatch(repo, "deploy", &serde_json::json!("string"))
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        requester.dispatch(repo, "", &serde_json::json!({})).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        requester
+            .dispatch("not a repo", "deploy", &serde_json::json!({}))
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+    assert_eq!(
+        requester
+            .find_workflow_run(repo, &unique("nobody"))
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// Every [`Forge`] check, one after another, on one repository.
+pub async fn forge_suite(forge: &dyn Forge) {
+    propose_is_idempotent(forge).await;
+    merge_is_guarded_by_head(forge).await;
+    racing_proposers_lose_no_write(forge, forge).await;
+    parallel_mfes_do_not_conflict(forge).await;
+    real_conflict_is_not_mergeable(forge).await;
+    sticky_comment(forge).await;
+    statuses_fold_into_combined_checks(forge).await;
+}
+
+/// Every [`Requester`] check.
+pub async fn requester_suite(requester: &dyn Requester, repo: &str, sha: &str) {
+    deployments_and_statuses(requester, repo, sha).await;
+    dispatch_is_validated(requester, repo).await;
+}

@@ -1,0 +1,244 @@
+use std::path::Path;
+use std::process::Command;
+
+use gitops_gh_pr::conformance;
+use gitops_gh_pr::{Change, Error, FileWrite, Forge, LocalGitForge, PrState, Requester};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.test")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.test")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+async fn init_repo() -> (tempfile::TempDir, LocalGitForge) {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.path().join("README.md"), "# gitops\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+    std::fs::write(dir.path().join("environments/prod.yaml"), "name: prod\n").unwrap();
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "init"]);
+    let forge = LocalGitForge::open(dir.path()).await.unwrap();
+    (dir, forge)
+}
+
+fn change(mfe: &str, writes: Vec<FileWrite>) -> Change {
+    Change {
+        environment: "prod".into(),
+        mfe: mfe.into(),
+        base_sha: None,
+        base_tree_sha: None,
+        writes,
+        title: format!("deploy {mfe}"),
+        body: "body".into(),
+    }
+}
+
+#[tokio::test]
+async fn local_passes_the_forge_suite() {
+    let (_dir, forge) = init_repo().await;
+    assert_eq!(forge.base_branch(), "main");
+    conformance::forge_suite(&forge).await;
+}
+
+#[tokio::test]
+async fn local_passes_the_requester_suite() {
+    let (dir, forge) = init_repo().await;
+    let head = git(dir.path(), &["rev-parse", "HEAD"]);
+    conformance::requester_suite(&forge, "acme/checkout", &head).await;
+    assert_eq!(forge.dispatches().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_forge_instances_racing_lose_no_write() {
+    let (dir, a) = init_repo().await;
+    let b = LocalGitForge::open(dir.path()).await.unwrap();
+    for _ in 0..3 {
+        conformance::racing_proposers_lose_no_write(&a, &b).await;
+    }
+    conformance::parallel_mfes_do_not_conflict(&b).await;
+}
+
+#[tokio::test]
+async fn propose_leaves_the_work_tree_and_index_alone() {
+    let (dir, forge) = init_repo().await;
+    std::fs::write(dir.path().join("scratch.txt"), "untracked").unwrap();
+    let head = git(dir.path(), &["rev-parse", "HEAD"]);
+    let pr = forge
+        .propose(&change(
+            "checkout",
+            vec![FileWrite::put("environments/prod/checkout.yaml", "v: 1\n")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(git(dir.path(), &["rev-parse", "HEAD"]), head);
+    assert_eq!(
+        git(dir.path(), &["status", "--porcelain"]),
+        "?? scratch.txt"
+    );
+    assert!(!dir.path().join("environments/prod/checkout.yaml").exists());
+    // One commit on top of the base, on the stable branch, recorded as a PR.
+    assert_eq!(
+        git(dir.path(), &["rev-parse", "gitops/prod/checkout"]),
+        pr.head_sha
+    );
+    assert_eq!(
+        git(dir.path(), &["rev-parse", &format!("{}^", pr.head_sha)]),
+        head
+    );
+    assert!(dir.path().join(".git/gitops/prs/1.json").exists());
+}
+
+#[tokio::test]
+async fn merge_updates_the_checked_out_base_and_its_work_tree() {
+    let (dir, forge) = init_repo().await;
+    let pr = forge
+        .propose(&change(
+            "checkout",
+            vec![FileWrite::put("environments/prod/checkout.yaml", "v: 1\n")],
+        ))
+        .await
+        .unwrap();
+    let m = forge.merge(pr.number, &pr.head_sha).await.unwrap();
+    assert_eq!(git(dir.path(), &["rev-parse", "HEAD"]), m);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("environments/prod/checkout.yaml")).unwrap(),
+        "v: 1\n"
+    );
+    assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+    // A real merge commit: base and PR head are its parents.
+    assert_eq!(
+        git(dir.path(), &["rev-parse", &format!("{m}^2")]),
+        pr.head_sha
+    );
+    assert_eq!(
+        forge.changed_files(pr.number).await.unwrap(),
+        ["environments/prod/checkout.yaml"]
+    );
+}
+
+#[tokio::test]
+async fn merge_refuses_to_overwrite_local_changes() {
+    let (dir, forge) = init_repo().await;
+    let pr = forge
+        .propose(&change(
+            "checkout",
+            vec![FileWrite::put("README.md", "new\n")],
+        ))
+        .await
+        .unwrap();
+    std::fs::write(dir.path().join("README.md"), "local edit\n").unwrap();
+    let before = git(dir.path(), &["rev-parse", "main"]);
+    let r = forge.merge(pr.number, &pr.head_sha).await;
+    assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), before);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
+        "local edit\n"
+    );
+    assert_eq!(
+        forge.pull_request(pr.number).await.unwrap().state,
+        PrState::Open
+    );
+}
+
+#[tokio::test]
+async fn merge_without_the_base_checked_out_moves_only_the_ref() {
+    let (dir, forge) = init_repo().await;
+    git(dir.path(), &["switch", "-q", "-c", "elsewhere"]);
+    let forge = forge.with_base_branch("main");
+    let pr = forge
+        .propose(&change(
+            "checkout",
+            vec![FileWrite::put("environments/prod/checkout.yaml", "v: 1\n")],
+        ))
+        .await
+        .unwrap();
+    let m = forge.merge(pr.number, &pr.head_sha).await.unwrap();
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), m);
+    assert_ne!(git(dir.path(), &["rev-parse", "HEAD"]), m);
+    assert!(!dir.path().join("environments/prod/checkout.yaml").exists());
+}
+
+#[tokio::test]
+async fn approvals_are_recorded_and_go_stale_with_a_new_head() {
+    let (_dir, forge) = init_repo().await;
+    let pr = forge
+        .propose(&change("checkout", vec![FileWrite::put("a", "1")]))
+        .await
+        .unwrap();
+    forge.record_approval(pr.number, "alice").await.unwrap();
+    forge.record_approval(pr.number, "bob").await.unwrap();
+    forge.record_review(pr.number, "bob", false).await.unwrap();
+    assert_eq!(forge.approvals(pr.number).await.unwrap(), ["alice"]);
+    forge
+        .propose(&change("checkout", vec![FileWrite::put("a", "2")]))
+        .await
+        .unwrap();
+    assert!(forge.approvals(pr.number).await.unwrap().is_empty());
+    assert!(matches!(
+        forge.record_approval(99, "alice").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        forge.record_approval(pr.number, "").await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn base_tree_sha_must_match_the_base() {
+    let (dir, forge) = init_repo().await;
+    let head = git(dir.path(), &["rev-parse", "HEAD"]);
+    let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
+    let mut c = change("checkout", vec![FileWrite::put("a", "1")]);
+    c.base_sha = Some(head.clone());
+    c.base_tree_sha = Some(tree);
+    forge.propose(&c).await.unwrap();
+    c.base_tree_sha = Some(head);
+    assert!(matches!(
+        forge.propose(&c).await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn binary_content_round_trips() {
+    let (_dir, forge) = init_repo().await;
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    let pr = forge
+        .propose(&change(
+            "bin",
+            vec![FileWrite::put("blob.bin", bytes.clone())],
+        ))
+        .await
+        .unwrap();
+    let tree = forge.read_tree(&pr.head_sha).await.unwrap();
+    assert_eq!(tree.files["blob.bin"], bytes);
+    assert_eq!(tree.files["README.md"], b"# gitops\n");
+}
+
+#[tokio::test]
+async fn local_workflow_runs_are_never_found() {
+    let (_dir, forge) = init_repo().await;
+    assert!(
+        forge
+            .find_workflow_run("acme/app", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
