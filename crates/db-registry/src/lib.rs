@@ -1,0 +1,152 @@
+//! The live-version registry: which version of each micro-frontend is live in each
+//! environment, plus the append-only history of every deploy.
+//!
+//! [`Registry::commit`] is the deploy's single commit point (DESIGN.md 4.3): a conditional
+//! write that only succeeds when the new entry's deploy `sequence` is strictly higher than the
+//! stored one (or nothing is stored), and that replaces the live entry and appends to history
+//! atomically. A stale or duplicate deploy is refused here with a distinct error
+//! ([`Error::Stale`], [`Error::Duplicate`]).
+//!
+//! Backends:
+//! - [`DynamoDbRegistry`]: the real one (one table, `TransactWriteItems`); see
+//!   `docs/registry-dynamodb.md` for the table layout;
+//! - [`SqliteRegistry`]: the embedded default (one file, WAL mode, `BEGIN IMMEDIATE`);
+//! - `FakeRegistry`: strict, in memory, behind the `fake` feature.
+//!
+//! Every backend passes the same [`conformance`] suite (behind the `conformance` feature).
+
+mod dynamodb;
+mod entry;
+mod error;
+#[cfg(any(test, feature = "fake"))]
+mod fake;
+mod sqlite;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use dynamodb::{Bootstrap, DynamoDbRegistry};
+pub use entry::{Entry, MAX_SEQUENCE};
+pub use error::Error;
+#[cfg(any(test, feature = "fake"))]
+pub use fake::FakeRegistry;
+pub use sqlite::SqliteRegistry;
+
+/// The live-version registry. Object-safe; use it as `Arc<dyn Registry>`.
+///
+/// Names (`environment`, `mfe`) are validated by every method the same way
+/// (see [`Entry::validate`]): a name that could never have been committed is
+/// [`Error::Invalid`], not an empty answer.
+#[async_trait::async_trait]
+pub trait Registry: Send + Sync + std::fmt::Debug {
+    /// The live entry for `(environment, mfe)`.
+    ///
+    /// # Contract
+    /// - `Ok(None)` when nothing was ever committed for the pair.
+    /// - Strongly consistent: a `commit` that returned `Ok` is visible to every later `get`.
+    /// - Returns exactly the entry that was committed (all fields equal).
+    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error>;
+
+    /// Every live entry of `environment`, sorted by `mfe` (byte order).
+    ///
+    /// # Contract
+    /// - Only entries of that environment; an unknown environment is an empty list.
+    /// - Strongly consistent, like [`Registry::get`]: the import map built from it never
+    ///   misses a commit that already returned.
+    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error>;
+
+    /// The single commit point of a deploy.
+    ///
+    /// # Contract
+    /// - Validates the entry first ([`Entry::validate`]); an invalid entry is
+    ///   [`Error::Invalid`] and nothing is written.
+    /// - Succeeds only when nothing is stored for `(entry.environment, entry.mfe)` or the
+    ///   stored entry's `sequence` is strictly lower. It then replaces the live entry **and**
+    ///   appends the entry to the history of the pair, atomically: both or neither.
+    /// - Stored sequence higher: [`Error::Stale`] `{ stored, attempted }`, nothing changed.
+    /// - Stored sequence equal: `Ok(())` without writing anything when the stored entry is
+    ///   equal to `entry` (an idempotent replay of the same deploy, so a re-run converges);
+    ///   otherwise [`Error::Duplicate`], nothing changed.
+    /// - Safe under concurrency, across processes: of N concurrent commits for one pair the
+    ///   one with the highest sequence ends live, and every commit that returned `Ok` (and
+    ///   only those) is in the history.
+    /// - Transient backend trouble is [`Error::Throttled`] or [`Error::Unavailable`]
+    ///   ([`Error::is_retryable`]); retrying the same entry is then safe.
+    async fn commit(&self, entry: &Entry) -> Result<(), Error>;
+
+    /// Every committed entry of `(environment, mfe)`, ascending by `sequence`.
+    ///
+    /// # Contract
+    /// - Complete: one element per successful (non-replayed) commit, none for a refused one.
+    /// - Empty when nothing was ever committed for the pair.
+    /// - The last element, if any, equals [`Registry::get`].
+    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error>;
+}
+
+/// What a commit attempt must do, given what is stored for the pair. Shared by every backend
+/// so that they decide identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Write: live entry replaced, history appended.
+    Write,
+    /// Identical replay: nothing to write, report success.
+    Replay,
+}
+
+/// Decide what committing `attempt` means when `stored` is live.
+pub(crate) fn decide(stored: Option<&Entry>, attempt: &Entry) -> Result<Decision, Error> {
+    match stored {
+        None => Ok(Decision::Write),
+        Some(stored) if stored.sequence < attempt.sequence => Ok(Decision::Write),
+        Some(stored) if stored.sequence > attempt.sequence => Err(Error::Stale {
+            stored: stored.sequence,
+            attempted: attempt.sequence,
+        }),
+        Some(stored) if stored == attempt => Ok(Decision::Replay),
+        Some(stored) => Err(Error::Duplicate {
+            sequence: stored.sequence,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sequence: u64) -> Entry {
+        Entry {
+            environment: "prod".into(),
+            mfe: "shell".into(),
+            version: "1.0.0".into(),
+            sequence,
+            request_id: format!("req-{sequence}"),
+            sha: "abc".into(),
+            deployed_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+            deployed_by: "alice".into(),
+            rollback: false,
+        }
+    }
+
+    #[test]
+    fn decide_covers_every_case() {
+        assert_eq!(decide(None, &entry(1)).unwrap(), Decision::Write);
+        assert_eq!(decide(Some(&entry(1)), &entry(2)).unwrap(), Decision::Write);
+        assert_eq!(
+            decide(Some(&entry(2)), &entry(2)).unwrap(),
+            Decision::Replay
+        );
+        assert!(matches!(
+            decide(Some(&entry(3)), &entry(2)),
+            Err(Error::Stale {
+                stored: 3,
+                attempted: 2
+            })
+        ));
+        let mut other = entry(2);
+        other.version = "2.0.0".into();
+        assert!(matches!(
+            decide(Some(&entry(2)), &other),
+            Err(Error::Duplicate { sequence: 2 })
+        ));
+    }
+}

@@ -1,0 +1,338 @@
+//! SQLite registry: the embedded default.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use crate::entry::{format_time, parse_time, validate_name};
+use crate::{Decision, Entry, Error, Registry, decide};
+
+/// Schema version stored in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for another process's write lock before giving up with
+/// [`Error::Unavailable`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const COLUMNS: &str =
+    "environment, mfe, version, sequence, request_id, sha, deployed_at, deployed_by, rollback";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS registry_live (
+    environment TEXT NOT NULL,
+    mfe         TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    sequence    INTEGER NOT NULL CHECK (sequence > 0),
+    request_id  TEXT NOT NULL,
+    sha         TEXT NOT NULL,
+    deployed_at TEXT NOT NULL,
+    deployed_by TEXT NOT NULL,
+    rollback    INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+    PRIMARY KEY (environment, mfe)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS registry_history (
+    environment TEXT NOT NULL,
+    mfe         TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    sequence    INTEGER NOT NULL CHECK (sequence > 0),
+    request_id  TEXT NOT NULL,
+    sha         TEXT NOT NULL,
+    deployed_at TEXT NOT NULL,
+    deployed_by TEXT NOT NULL,
+    rollback    INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+    PRIMARY KEY (environment, mfe, sequence)
+) WITHOUT ROWID;
+";
+
+/// Registry in one SQLite file (bundled SQLite, WAL mode).
+///
+/// Several processes may use the same file at once: writes take the database write lock up
+/// front (`BEGIN IMMEDIATE`) and wait up to 30 s for it, so the conditional commit is atomic
+/// across processes. Within a process, one connection is shared behind a mutex and every
+/// call runs on tokio's blocking pool.
+///
+/// Tables: `registry_live` (one row per `(environment, mfe)`) and `registry_history` (one row
+/// per successful commit), with the [`Entry`] fields as columns; `deployed_at` is RFC 3339
+/// text, `rollback` 0 or 1.
+pub struct SqliteRegistry {
+    conn: Arc<Mutex<Connection>>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRegistry")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteRegistry {
+    /// Open (creating the file, its parent directories and the schema when missing) the
+    /// registry at `path`. Blocking; call it before serving or via `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Backend {
+                message: format!("cannot create {}: {e}", parent.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| map_open_err(path, &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        // WAL lets readers run while another process commits.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "SQLite registry is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(map_err)?;
+        Self::with_connection(conn, Some(path.to_owned()))
+    }
+
+    /// A private registry in memory (nothing persisted): for tests and dry runs.
+    pub fn open_in_memory() -> Result<Self, Error> {
+        let conn = Connection::open_in_memory().map_err(map_err)?;
+        Self::with_connection(conn, None)
+    }
+
+    /// The file this registry lives in (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn with_connection(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, Error> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(map_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Backend {
+                message: format!(
+                    "registry schema version {version} is newer than this tool's \
+                     ({SCHEMA_VERSION}); upgrade gitops"
+                ),
+            });
+        }
+        tx.execute_batch(SCHEMA).map_err(map_err)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic inside `f` cannot leave a transaction open (the Transaction guard rolls
+            // back on drop), so a poisoned connection is still usable.
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Backend {
+            message: format!("registry task failed: {e}"),
+        })?
+    }
+}
+
+#[async_trait::async_trait]
+impl Registry for SqliteRegistry {
+    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
+        validate_name("environment", environment)?;
+        validate_name("mfe", mfe)?;
+        let (environment, mfe) = (environment.to_owned(), mfe.to_owned());
+        self.run(move |conn| select_live(conn, &environment, &mfe))
+            .await
+    }
+
+    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error> {
+        validate_name("environment", environment)?;
+        let environment = environment.to_owned();
+        self.run(move |conn| {
+            select_many(
+                conn,
+                &format!("SELECT {COLUMNS} FROM registry_live WHERE environment = ?1 ORDER BY mfe"),
+                params![environment],
+            )
+        })
+        .await
+    }
+
+    async fn commit(&self, entry: &Entry) -> Result<(), Error> {
+        entry.validate()?;
+        let entry = entry.clone();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let stored = select_live(&tx, &entry.environment, &entry.mfe)?;
+            match decide(stored.as_ref(), &entry)? {
+                Decision::Replay => Ok(()),
+                Decision::Write => {
+                    let deployed_at = format_time(entry.deployed_at)?;
+                    let sequence = i64::try_from(entry.sequence).map_err(|_| Error::Invalid {
+                        field: "sequence",
+                        reason: "does not fit SQLite's INTEGER".into(),
+                    })?;
+                    for table in ["registry_live", "registry_history"] {
+                        tx.execute(
+                            &format!(
+                                "INSERT OR REPLACE INTO {table} ({COLUMNS}) \
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                            ),
+                            params![
+                                entry.environment,
+                                entry.mfe,
+                                entry.version,
+                                sequence,
+                                entry.request_id,
+                                entry.sha,
+                                deployed_at,
+                                entry.deployed_by,
+                                entry.rollback,
+                            ],
+                        )
+                        .map_err(map_err)?;
+                    }
+                    tx.commit().map_err(map_err)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
+        validate_name("environment", environment)?;
+        validate_name("mfe", mfe)?;
+        let (environment, mfe) = (environment.to_owned(), mfe.to_owned());
+        self.run(move |conn| {
+            select_many(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM registry_history \
+                     WHERE environment = ?1 AND mfe = ?2 ORDER BY sequence"
+                ),
+                params![environment, mfe],
+            )
+        })
+        .await
+    }
+}
+
+fn select_live(conn: &Connection, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
+    let raw = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM registry_live WHERE environment = ?1 AND mfe = ?2"),
+            params![environment, mfe],
+            RawRow::read,
+        )
+        .optional()
+        .map_err(map_err)?;
+    raw.map(RawRow::into_entry).transpose()
+}
+
+fn select_many(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Entry>, Error> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(params, RawRow::read)
+        .map_err(map_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err)?;
+    rows.into_iter().map(RawRow::into_entry).collect()
+}
+
+/// A row as SQLite returns it, before the checks that make it an [`Entry`].
+struct RawRow {
+    environment: String,
+    mfe: String,
+    version: String,
+    sequence: i64,
+    request_id: String,
+    sha: String,
+    deployed_at: String,
+    deployed_by: String,
+    rollback: bool,
+}
+
+impl RawRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            environment: row.get(0)?,
+            mfe: row.get(1)?,
+            version: row.get(2)?,
+            sequence: row.get(3)?,
+            request_id: row.get(4)?,
+            sha: row.get(5)?,
+            deployed_at: row.get(6)?,
+            deployed_by: row.get(7)?,
+            rollback: row.get(8)?,
+        })
+    }
+
+    fn into_entry(self) -> Result<Entry, Error> {
+        Ok(Entry {
+            sequence: u64::try_from(self.sequence).map_err(|_| Error::Corrupt {
+                reason: format!("negative sequence {}", self.sequence),
+            })?,
+            deployed_at: parse_time(&self.deployed_at)?,
+            environment: self.environment,
+            mfe: self.mfe,
+            version: self.version,
+            request_id: self.request_id,
+            sha: self.sha,
+            deployed_by: self.deployed_by,
+            rollback: self.rollback,
+        })
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(map_err)`
+fn map_err(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Unavailable {
+            message: format!("SQLite registry is locked by another writer: {e}"),
+        },
+        Some(ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => Error::Unauthorized {
+            message: e.to_string(),
+        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Error::Corrupt {
+            reason: e.to_string(),
+        },
+        _ => match e {
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnType(..) => Error::Corrupt {
+                reason: e.to_string(),
+            },
+            other => Error::Backend {
+                message: format!("SQLite: {other}"),
+            },
+        },
+    }
+}
+
+fn map_open_err(path: &Path, e: &rusqlite::Error) -> Error {
+    Error::Backend {
+        message: format!("cannot open SQLite registry {}: {e}", path.display()),
+    }
+}

@@ -1,0 +1,303 @@
+//! The DynamoDB adapter against canned responses (aws-smithy-mocks): the error mapping that
+//! moto does not reproduce faithfully (it answers some malformed requests with a 500, and
+//! never returns transaction conflicts).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::get_item::{GetItemError, GetItemOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::types::error::{
+    ResourceNotFoundException, ThrottlingException, TransactionCanceledException,
+};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use gitops_db_registry::conformance::sample_entry;
+use gitops_db_registry::{DynamoDbRegistry, Entry, Error, Registry};
+
+fn registry(rules: &[&Rule]) -> DynamoDbRegistry {
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, |c| c
+        .retry_config(RetryConfig::disabled()));
+    DynamoDbRegistry::new(client, "registry")
+}
+
+/// The live item as DynamoDB stores it (docs/registry-dynamodb.md).
+fn live_item(entry: &Entry) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    HashMap::from([
+        ("pk".to_owned(), s(&format!("ENV#{}", entry.environment))),
+        ("sk".to_owned(), s(&format!("LIVE#{}", entry.mfe))),
+        ("environment".to_owned(), s(&entry.environment)),
+        ("mfe".to_owned(), s(&entry.mfe)),
+        ("version".to_owned(), s(&entry.version)),
+        (
+            "sequence".to_owned(),
+            AttributeValue::N(entry.sequence.to_string()),
+        ),
+        ("request_id".to_owned(), s(&entry.request_id)),
+        ("sha".to_owned(), s(&entry.sha)),
+        (
+            "deployed_at".to_owned(),
+            s(&entry
+                .deployed_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()),
+        ),
+        ("deployed_by".to_owned(), s(&entry.deployed_by)),
+        ("rollback".to_owned(), AttributeValue::Bool(entry.rollback)),
+    ])
+}
+
+fn reason(code: &str, item: Option<HashMap<String, AttributeValue>>) -> CancellationReason {
+    CancellationReason::builder()
+        .code(code)
+        .set_item(item)
+        .build()
+}
+
+fn canceled(reasons: Vec<CancellationReason>) -> TransactWriteItemsError {
+    TransactWriteItemsError::TransactionCanceledException(
+        TransactionCanceledException::builder()
+            .message(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            )
+            .set_cancellation_reasons(Some(reasons))
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionCanceledException")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn refused_by_live(stored: Option<Entry>) -> Rule {
+    mock!(Client::transact_write_items).then_error(move || {
+        canceled(vec![
+            reason("ConditionalCheckFailed", stored.as_ref().map(live_item)),
+            reason("None", None),
+        ])
+    })
+}
+
+#[tokio::test]
+async fn the_request_is_one_transaction_with_both_conditions() {
+    let entry = sample_entry("prod", "shell", 7);
+    let rule = mock!(Client::transact_write_items)
+        .match_requests(|req| {
+            let items = req.transact_items();
+            let [live, history] = items else { return false };
+            let (Some(live), Some(history)) = (live.put(), history.put()) else {
+                return false;
+            };
+            live.table_name() == "registry"
+                && live.item()["pk"].as_s().is_ok_and(|v| v == "ENV#prod")
+                && live.item()["sk"].as_s().is_ok_and(|v| v == "LIVE#shell")
+                && live.condition_expression() == Some("attribute_not_exists(pk) OR #seq < :seq")
+                && live
+                    .expression_attribute_names()
+                    .is_some_and(|n| n["#seq"] == "sequence")
+                && live
+                    .expression_attribute_values()
+                    .is_some_and(|v| v[":seq"].as_n().is_ok_and(|n| n == "7"))
+                && live.return_values_on_condition_check_failure()
+                    == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+                && history.item()["pk"]
+                    .as_s()
+                    .is_ok_and(|v| v == "HIST#prod#shell")
+                && history.item()["sk"]
+                    .as_s()
+                    .is_ok_and(|v| v == "SEQ#00000000000000000007")
+                && history.condition_expression() == Some("attribute_not_exists(pk)")
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    registry(&[&rule]).commit(&entry).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn conditional_check_failed_with_a_higher_stored_sequence_is_stale() {
+    let rule = refused_by_live(Some(sample_entry("prod", "shell", 9)));
+    let err = registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                stored: 9,
+                attempted: 5
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(rule.num_calls(), 1, "a refusal is not retried");
+}
+
+#[tokio::test]
+async fn conditional_check_failed_with_an_equal_sequence_is_duplicate_or_replay() {
+    let stored = sample_entry("prod", "shell", 5);
+    let rule = refused_by_live(Some(stored.clone()));
+    let registry = registry(&[&rule]);
+    let mut other = stored.clone();
+    other.request_id = "another-request".into();
+    let err = registry.commit(&other).await.unwrap_err();
+    assert!(matches!(err, Error::Duplicate { sequence: 5 }), "{err:?}");
+    // The very same entry: an idempotent replay.
+    registry.commit(&stored).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_the_old_item_the_live_entry_is_read_to_tell_stale_from_duplicate() {
+    let transact = refused_by_live(None);
+    let get = mock!(Client::get_item)
+        .match_requests(|req| req.consistent_read() == Some(true))
+        .then_output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(live_item(&sample_entry("prod", "shell", 12))))
+                .build()
+        });
+    let err = registry(&[&transact, &get])
+        .commit(&sample_entry("prod", "shell", 11))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                stored: 12,
+                attempted: 11
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(get.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_history_item_that_already_exists_is_duplicate() {
+    let rule = mock!(Client::transact_write_items).then_error(|| {
+        canceled(vec![
+            reason("None", None),
+            reason("ConditionalCheckFailed", None),
+        ])
+    });
+    let err = registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Duplicate { sequence: 3 }), "{err:?}");
+}
+
+#[tokio::test]
+async fn transaction_conflicts_are_retried_then_succeed() {
+    let rule = mock!(Client::transact_write_items)
+        .sequence()
+        .error(|| {
+            canceled(vec![
+                reason("TransactionConflict", None),
+                reason("None", None),
+            ])
+        })
+        .times(2)
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 3))
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn endless_transaction_conflicts_end_as_unavailable() {
+    let rule = mock!(Client::transact_write_items).then_error(|| {
+        canceled(vec![
+            reason("TransactionConflict", None),
+            reason("None", None),
+        ])
+    });
+    let err = registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(rule.num_calls(), 8);
+}
+
+#[tokio::test]
+async fn throttling_is_throttled() {
+    let rule = mock!(Client::transact_write_items).then_error(|| {
+        TransactWriteItemsError::ThrottlingException(
+            ThrottlingException::builder()
+                .message("slow down")
+                .meta(ErrorMetadata::builder().code("ThrottlingException").build())
+                .build(),
+        )
+    });
+    let err = registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Throttled { .. }), "{err:?}");
+    let rule = mock!(Client::transact_write_items)
+        .then_error(|| canceled(vec![reason("ThrottlingError", None), reason("None", None)]));
+    let err = registry(&[&rule])
+        .commit(&sample_entry("prod", "shell", 3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Throttled { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_missing_table_is_not_found() {
+    let rule = mock!(Client::get_item).then_error(|| {
+        GetItemError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Requested resource not found")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let err = registry(&[&rule]).get("prod", "shell").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "registry DynamoDB table `registry` not found: run `gitops bootstrap` to create it"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_unavailable() {
+    let rule = mock!(Client::get_item)
+        .sequence()
+        .http_status(500, Some("{}".to_owned()))
+        .repeatedly()
+        .build();
+    let err = registry(&[&rule]).get("prod", "shell").await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_corrupt_item_is_reported() {
+    let rule = mock!(Client::get_item).then_output(|| {
+        let mut item = live_item(&sample_entry("prod", "shell", 1));
+        item.insert("sequence".into(), AttributeValue::S("one".into()));
+        GetItemOutput::builder().set_item(Some(item)).build()
+    });
+    let err = registry(&[&rule]).get("prod", "shell").await.unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("ENV#prod/LIVE#shell"), "{err}");
+}

@@ -1,0 +1,57 @@
+//! Integration tests: the conformance suite on every backend, plus backend specifics.
+
+mod dynamodb_mock;
+mod dynamodb_moto;
+mod fake;
+mod order;
+mod sqlite;
+
+/// Generate one `#[tokio::test]` per conformance check, each on a registry made by
+/// `$make(test_name)`, an async expression returning `Option<Arc<dyn Registry>>` (`None`:
+/// skipped, reason already printed).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:ident) => {
+        mod conformance_suite {
+            use gitops_db_registry::conformance;
+
+            use super::$make;
+
+            $crate::conformance_tests!(@ref $make,
+                get_absent, commit_then_get, list_sorted_and_scoped, stale_refused,
+                duplicate_refused, identical_replay_is_ok, history_ascending_and_complete,
+                invalid_refused, sequence_bounds);
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn any_order_leaves_max_live() {
+                let Some(registry) = $make("any_order_leaves_max_live").await else { return };
+                conformance::any_order_leaves_max_live(
+                    registry.as_ref(),
+                    &[5, 3, 8, 8, 1, 13, 2, 21, 20, 21],
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_commits() {
+                let Some(registry) = $make("concurrent_commits").await else { return };
+                conformance::concurrent_commits(registry, 16).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn run_all_on_one_registry() {
+                let Some(registry) = $make("run_all_on_one_registry").await else { return };
+                conformance::run_all(registry).await;
+            }
+        }
+    };
+    (@ref $make:ident, $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some(registry) = $make(stringify!($check)).await else { return };
+                conformance::$check(registry.as_ref()).await;
+            }
+        )*
+    };
+}
