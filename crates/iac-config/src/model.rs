@@ -1,0 +1,229 @@
+//! The three file formats of a GitOps repository, as Rust types (schemas are generated from them).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+/// `gitops.yaml`: the environments, in promotion order, and where each one lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mfe-gitops gitops.yaml")]
+pub struct GitopsConfig {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Environments, ordered (dev -> staging -> prod).
+    pub environments: Vec<Environment>,
+}
+
+/// One environment in `gitops.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Environment name (referenced by requests, `mfes/*.yaml` and `deployments/<env>/`).
+    pub name: String,
+    /// Where artifacts are stored: a relative path (embedded backend) or `s3://bucket[/prefix]`.
+    pub storage: StorageTarget,
+    /// The live-version registry: a relative path (SQLite) or `dynamodb://table`.
+    pub registry: RegistryTarget,
+    /// The CDN: a relative path (local invalidation log) or `cloudfront://DISTRIBUTION_ID`.
+    pub cdn: CdnTarget,
+    /// Public base URL the environment's files are served from (used in the import map).
+    pub public_url: String,
+    /// An environment in which a version must already be desired before it may come here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<String>,
+    /// `required`: a deploy PR waits for a human approval before merge.
+    #[serde(default, skip_serializing_if = "Approval::is_none")]
+    pub approval: Approval,
+    /// Windows during which no deploy is accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<FreezeWindow>,
+}
+
+/// Whether a human must approve deploy PRs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// Merge after the checks pass.
+    #[default]
+    None,
+    /// Merge only after an approving review of the exact head.
+    Required,
+}
+
+impl Approval {
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
+    fn is_none(&self) -> bool {
+        *self == Approval::None
+    }
+}
+
+/// A freeze window: deploys are refused from `from` (inclusive) until `until` (exclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindow {
+    /// Start, RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub from: OffsetDateTime,
+    /// End, RFC 3339 (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub until: OffsetDateTime,
+    /// Why, shown to whoever is refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+impl FreezeWindow {
+    /// Whether `at` falls inside the window.
+    pub fn contains(&self, at: OffsetDateTime) -> bool {
+        self.from <= at && at < self.until
+    }
+}
+
+/// Declares a target enum written as one string: a local path or `scheme://rest`.
+macro_rules! target {
+    ($(#[$doc:meta])* $name:ident, $scheme:literal, $remote:ident { $field:ident }, $local:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            /// The embedded backend at a path relative to the repository root (or absolute).
+            $local(String),
+            /// The cloud service.
+            $remote {
+                #[doc = concat!("The ", $what, ".")]
+                $field: String,
+            },
+        }
+
+        impl $name {
+            /// Parses `value`.
+            pub fn parse(value: &str) -> Result<Self, String> {
+                if let Some(rest) = value.strip_prefix(concat!($scheme, "://")) {
+                    if rest.is_empty() || rest.contains(char::is_whitespace) {
+                        return Err(format!("`{value}` names no {}", $what));
+                    }
+                    return Ok(Self::$remote { $field: rest.to_owned() });
+                }
+                check_local(value)?;
+                Ok(Self::$local(value.to_owned()))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    Self::$local(path) => f.write_str(path),
+                    Self::$remote { $field } => write!(f, concat!($scheme, "://{}"), $field),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({"type": "string", "minLength": 1,
+                    "description": concat!("a local path (embedded backend) or ", $scheme, "://<", $what, ">")})
+            }
+        }
+    };
+}
+
+fn check_local(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("a target cannot be empty".to_owned());
+    }
+    if let Some((scheme, _)) = value.split_once("://") {
+        return Err(format!("unsupported scheme `{scheme}://` in `{value}`"));
+    }
+    Ok(())
+}
+
+target!(
+    /// Where an environment's files are stored.
+    StorageTarget, "s3", S3 { location }, Local, "bucket[/prefix]"
+);
+target!(
+    /// Where an environment's live versions are recorded.
+    RegistryTarget, "dynamodb", DynamoDb { table }, Sqlite, "table"
+);
+target!(
+    /// How an environment's CDN is invalidated.
+    CdnTarget, "cloudfront", CloudFront { distribution_id }, LocalLog, "distribution id"
+);
+
+/// `mfes/<name>.yaml`: one MFE, its source and where it may go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mfe-gitops mfes/<name>.yaml")]
+pub struct MfeConfig {
+    /// The MFE's name; equals the file name without `.yaml`.
+    pub name: String,
+    /// `owner/name`: the only repository that may request deploys of this MFE.
+    pub repository: String,
+    /// The artifact location template: a local path, `s3://...` or `https://...`; `{version}`
+    /// (and `{name}`) are substituted.
+    pub artifact: String,
+    /// Environments this MFE may be deployed to.
+    pub environments: Vec<String>,
+    /// Mutable entry files (e.g. `remoteEntry.js`): short cache, aliased and invalidated on
+    /// deploy.
+    #[serde(default)]
+    pub entry_points: Vec<String>,
+    /// Owning teams or people (`@org/team`, `@user`).
+    #[serde(default)]
+    pub owners: Vec<String>,
+}
+
+/// `deployments/<env>/<mfe>.json`: the desired version of one MFE in one environment. Written by
+/// the bot only; keys are always in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mfe-gitops deployments/<env>/<mfe>.json")]
+pub struct Deployment {
+    /// MFE name; equals the file name.
+    pub mfe: String,
+    /// Environment; equals the directory name.
+    pub environment: String,
+    /// Desired SemVer version.
+    pub version: String,
+    /// Commit the version was built from.
+    pub sha: String,
+    /// Git ref the version was built from.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Requesting repository.
+    pub repository: String,
+    /// Requesting login.
+    pub requested_by: String,
+    /// When the requester says it asked (informational).
+    pub requested_at: String,
+    /// Correlation id of the request.
+    pub request_id: String,
+    /// Whether this is a rollback to an older version.
+    #[serde(default)]
+    pub rollback: bool,
+    /// Monotonic deploy sequence of this (environment, MFE): the previous value plus one at every
+    /// change. The registry refuses a commit that is not newer (DESIGN.md 4.3).
+    #[serde(default)]
+    pub sequence: u64,
+}

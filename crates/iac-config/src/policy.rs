@@ -1,0 +1,312 @@
+//! The policy: a deploy request against the repository, as of a time, gives a decision with
+//! reasons (stable codes plus sentences) and the file changes to propose.
+
+use std::fmt;
+
+use gitops_event_model::{DeployRequest, Problem};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::edit::{FileChange, deployment_for};
+use crate::load::{Repository, deployment_path};
+use crate::model::Deployment;
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Propose the changes.
+    Accept,
+    /// Nothing to do: the version is already desired.
+    Noop,
+    /// Refuse, for the reasons given.
+    Reject,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Accept => "accept",
+            Outcome::Noop => "noop",
+            Outcome::Reject => "reject",
+        })
+    }
+}
+
+/// Stable machine codes of the reasons. Keep these strings: workflows and people match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// The payload breaks the deploy-request contract.
+    InvalidPayload,
+    /// No `mfes/<mfe>.yaml`.
+    UnknownMfe,
+    /// The environment is not declared in `gitops.yaml`.
+    UnknownEnvironment,
+    /// The request comes from another repository than the MFE's.
+    RepositoryMismatch,
+    /// The MFE may not go to this environment.
+    EnvironmentNotAllowed,
+    /// The version is not yet desired in the environment this one `requires`.
+    PromotionRequired,
+    /// The environment is frozen at the evaluation time.
+    FreezeWindow,
+    /// A lower version than the one desired, and not a rollback.
+    Downgrade,
+    /// A CDN key outside `/mfe/<name>/`.
+    InvalidationOutsidePrefix,
+    /// The version is already desired (the reason of a `noop`).
+    AlreadyDesired,
+}
+
+impl Code {
+    /// The code as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidPayload => "invalid-payload",
+            Code::UnknownMfe => "unknown-mfe",
+            Code::UnknownEnvironment => "unknown-environment",
+            Code::RepositoryMismatch => "repository-mismatch",
+            Code::EnvironmentNotAllowed => "environment-not-allowed",
+            Code::PromotionRequired => "promotion-required",
+            Code::FreezeWindow => "freeze-window",
+            Code::Downgrade => "downgrade",
+            Code::InvalidationOutsidePrefix => "invalidation-outside-prefix",
+            Code::AlreadyDesired => "already-desired",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason: a code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// Stable machine code.
+    pub code: Code,
+    /// Human sentence.
+    pub message: String,
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Accept, noop or reject.
+    pub decision: Outcome,
+    /// Why (empty for a plain accept).
+    pub reasons: Vec<Reason>,
+    /// Files to write when accepted (empty otherwise).
+    pub changes: Vec<FileChange>,
+    /// The desired state before the request, if any.
+    #[serde(skip)]
+    pub previous: Option<Deployment>,
+}
+
+impl Decision {
+    fn reject(reasons: Vec<Reason>, previous: Option<Deployment>) -> Self {
+        Decision {
+            decision: Outcome::Reject,
+            reasons,
+            changes: Vec::new(),
+            previous,
+        }
+    }
+
+    /// A rejection for a payload that breaks the contract: one reason per problem.
+    pub fn invalid_payload(problems: &[Problem]) -> Self {
+        let reasons = problems
+            .iter()
+            .map(|p| Reason {
+                code: Code::InvalidPayload,
+                message: p.to_string(),
+            })
+            .collect();
+        Decision::reject(reasons, None)
+    }
+
+    /// The reason codes, in order.
+    pub fn codes(&self) -> Vec<Code> {
+        self.reasons.iter().map(|r| r.code).collect()
+    }
+}
+
+/// Evaluates `request` against `repository` as of `at` (the evaluator's clock: never the
+/// payload's timestamp, which the requester controls). `rollback` marks a deliberate return to
+/// an older version (`gitops rollback`), which lifts the `downgrade` and `promotion-required`
+/// rules.
+///
+/// Order: identity and authorisation rules first (`unknown-mfe`, `unknown-environment`,
+/// `repository-mismatch`, `environment-not-allowed`, `invalidation-outside-prefix`): any of them
+/// rejects. Then a version already desired is a `noop` (a replay changes nothing, freeze or not).
+/// Then the change rules (`promotion-required`, `freeze-window`, `downgrade`). Every applicable
+/// reason of a stage is reported, not just the first.
+pub fn evaluate(
+    repository: &Repository,
+    request: &DeployRequest,
+    rollback: bool,
+    at: OffsetDateTime,
+) -> Decision {
+    let mfe_name = request.mfe().as_str();
+    let env_name = request.environment().as_str();
+    let version = request.version();
+    let mfe = repository.mfes.get(mfe_name);
+    let env = repository.environment(env_name);
+    let previous = repository.deployment(env_name, mfe_name).cloned();
+    let mut reasons = Vec::new();
+
+    if mfe.is_none() {
+        reasons.push(Reason {
+            code: Code::UnknownMfe,
+            message: format!(
+                "MFE `{mfe_name}` is not registered: there is no mfes/{mfe_name}.yaml"
+            ),
+        });
+    }
+    if env.is_none() {
+        let known: Vec<&str> = repository
+            .config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        reasons.push(Reason {
+            code: Code::UnknownEnvironment,
+            message: format!(
+                "environment `{env_name}` is not declared in gitops.yaml (declared: {})",
+                known.join(", ")
+            ),
+        });
+    }
+    if let Some(mfe) = mfe {
+        if mfe.repository != request.repository().as_str() {
+            reasons.push(Reason {
+                code: Code::RepositoryMismatch,
+                message: format!(
+                    "MFE `{mfe_name}` may only be deployed from {}, not from {}",
+                    mfe.repository,
+                    request.repository()
+                ),
+            });
+        }
+        if env.is_some() && !mfe.environments.iter().any(|e| e == env_name) {
+            reasons.push(Reason {
+                code: Code::EnvironmentNotAllowed,
+                message: format!(
+                    "MFE `{mfe_name}` may not be deployed to `{env_name}` (allowed: {})",
+                    mfe.environments.join(", ")
+                ),
+            });
+        }
+    }
+    let prefix = format!("/mfe/{mfe_name}/");
+    for key in request.cache_invalidation_keys() {
+        if !within_prefix(key.as_str(), &prefix) {
+            reasons.push(Reason {
+                code: Code::InvalidationOutsidePrefix,
+                message: format!("CDN path `{key}` is outside this MFE's prefix {prefix}"),
+            });
+        }
+    }
+    if !reasons.is_empty() {
+        return Decision::reject(reasons, previous);
+    }
+
+    if let Some(current) = &previous
+        && current.version == version.to_string()
+    {
+        return Decision {
+            decision: Outcome::Noop,
+            reasons: vec![Reason {
+                code: Code::AlreadyDesired,
+                message: format!(
+                    "{mfe_name} {version} is already the desired version in {env_name}"
+                ),
+            }],
+            changes: Vec::new(),
+            previous,
+        };
+    }
+
+    let Some(env) = env else {
+        return Decision::reject(reasons, previous);
+    };
+    if let Some(required) = &env.requires
+        && !rollback
+    {
+        let there = repository.deployment(required, mfe_name);
+        if there.is_none_or(|d| d.version != version.to_string()) {
+            let has = there.map_or_else(|| "nothing".to_owned(), |d| d.version.clone());
+            reasons.push(Reason { code: Code::PromotionRequired, message: format!("{mfe_name} {version} must be desired in `{required}` before `{env_name}` (`{required}` has {has})") });
+        }
+    }
+    for window in &env.freeze {
+        if window.contains(at) {
+            let why = if window.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", window.reason)
+            };
+            reasons.push(Reason {
+                code: Code::FreezeWindow,
+                message: format!(
+                    "`{env_name}` is frozen from {} until {}{why}",
+                    rfc3339(window.from),
+                    rfc3339(window.until)
+                ),
+            });
+        }
+    }
+    if let Some(current) = &previous
+        && !rollback
+        && let Ok(current_version) = semver::Version::parse(&current.version)
+        && version.semver() < &current_version
+    {
+        reasons.push(Reason { code: Code::Downgrade, message: format!("{version} is lower than the desired {current_version} in `{env_name}`; use `gitops rollback` to go back") });
+    }
+    if !reasons.is_empty() {
+        return Decision::reject(reasons, previous);
+    }
+    let deployment = deployment_for(request, rollback, previous.as_ref());
+    Decision {
+        decision: Outcome::Accept,
+        reasons,
+        changes: vec![FileChange {
+            path: deployment_path(env_name, mfe_name),
+            content: crate::edit::render_deployment(&deployment),
+        }],
+        previous,
+    }
+}
+
+/// Whether a CDN key lies under `prefix` once normalised: percent-decoded, duplicate slashes
+/// collapsed; any `.`/`..` segment or control character refuses it.
+pub fn within_prefix(key: &str, prefix: &str) -> bool {
+    let Ok(decoded) = percent_decode_str(key).decode_utf8() else {
+        return false;
+    };
+    if decoded.chars().any(|c| c.is_control() || c == '\\') {
+        return false;
+    }
+    let mut normal = String::with_capacity(decoded.len());
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." {
+            return false;
+        }
+        normal.push('/');
+        normal.push_str(segment);
+    }
+    if decoded.ends_with('/') {
+        normal.push('/');
+    }
+    normal.starts_with(prefix) && normal.len() > prefix.len()
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,23 @@
+//! JSON Schemas of the three file formats, committed under `schemas/`.
+
+use crate::model::{Deployment, GitopsConfig, MfeConfig};
+
+/// `(file name under schemas/, pretty JSON text with a trailing newline)` for each format.
+pub fn schemas() -> Vec<(&'static str, String)> {
+    let render = |schema: schemars::Schema| {
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    vec![
+        (
+            "gitops.schema.json",
+            render(schemars::schema_for!(GitopsConfig)),
+        ),
+        ("mfe.schema.json", render(schemars::schema_for!(MfeConfig))),
+        (
+            "deployment.schema.json",
+            render(schemars::schema_for!(Deployment)),
+        ),
+    ]
+}
