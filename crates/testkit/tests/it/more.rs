@@ -378,3 +378,66 @@ async fn binary_prints_its_base_url_and_serves() {
     let v = gh.violations().await.expect("violations");
     assert!(v.is_empty(), "{v:?}");
 }
+
+#[tokio::test]
+async fn user_repo_with_auto_init_pagination_and_racing_contents_writes() {
+    let t = T::new().await;
+    let repo = t
+        .call(
+            "POST",
+            "/user/repos",
+            Some(json!({"name": "site", "auto_init": true, "private": true})),
+        )
+        .await
+        .expect(201);
+    assert_eq!(repo["owner"]["login"], "gitops-bot");
+    assert_eq!(repo["private"], true);
+    let readme = t
+        .get("/repos/gitops-bot/site/contents/README.md")
+        .await
+        .expect(200);
+    let sha = readme["sha"].as_str().expect("sha").to_owned();
+    t.call("POST", "/user/repos", Some(json!({"private": true})))
+        .await
+        .expect(422);
+
+    // Two writers with the same precondition: exactly one wins, the other gets 409.
+    let body = |c: &str| json!({"message": "m", "content": crate::b64(c), "sha": sha});
+    let (a, b) = tokio::join!(
+        t.call(
+            "PUT",
+            "/repos/gitops-bot/site/contents/README.md",
+            Some(body("a"))
+        ),
+        t.call(
+            "PUT",
+            "/repos/gitops-bot/site/contents/README.md",
+            Some(body("b"))
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+
+    // Pagination with Link headers.
+    for i in 0..3 {
+        t.call("POST", "/repos/gitops-bot/site/git/refs", Some(json!({"ref": format!("refs/heads/b{i}"), "sha": git(&t.bare("gitops-bot", "site"), &["rev-parse", "main"])})))
+            .await
+            .expect(201);
+    }
+    let p1 = t
+        .get("/repos/gitops-bot/site/git/refs/heads?per_page=2")
+        .await;
+    let link = p1.header("link").expect("link header");
+    assert!(
+        link.contains("page=2") && link.contains("rel=\"next\""),
+        "{link}"
+    );
+    assert_eq!(p1.expect(200).as_array().map(Vec::len), Some(2));
+    let p2 = t
+        .get("/repos/gitops-bot/site/git/refs/heads?per_page=2&page=2")
+        .await;
+    assert!(p2.header("link").is_none());
+    assert_eq!(p2.expect(200).as_array().map(Vec::len), Some(2));
+    t.assert_conformant().await;
+}
