@@ -437,10 +437,72 @@ impl GithubForge {
             .cloned())
     }
 
+    async fn put_merge(&self, number: u64, sha: &str) -> Result<Resp> {
+        self.send(
+            Method::PUT,
+            &self.path(&format!("pulls/{number}/merge")),
+            Some(&json!({"sha": sha, "merge_method": "merge"})),
+        )
+        .await
+    }
+
     fn repo_path(repo: &str, rest: &str) -> Result<String> {
         validate_repo(repo)?;
         Ok(format!("/repos/{repo}/{rest}"))
     }
+}
+
+type Files = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Largest tarball `read_tree` unpacks (the GitOps repository is small text files).
+const MAX_TREE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Files of a `git archive` tarball (leading directory stripped) and the commit id from its
+/// pax global header.
+fn unpack_tarball(gz: &[u8]) -> Result<(Option<String>, Files)> {
+    use std::io::Read as _;
+    let bad = |e: std::io::Error| Error::Transport {
+        message: format!("unreadable tarball: {e}"),
+    };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    let mut comment = None;
+    let mut files = std::collections::BTreeMap::new();
+    let mut total = 0u64;
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            if let Some(exts) = entry.pax_extensions().map_err(bad)? {
+                for ext in exts.flatten() {
+                    if ext.key() == Ok("comment") {
+                        comment = ext.value().ok().map(|v| v.trim().to_owned());
+                    }
+                }
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        let Some((_, rel)) = path.split_once('/') else {
+            continue;
+        };
+        if rel.is_empty() || crate::validate_path(rel).is_err() {
+            continue;
+        }
+        total += entry.size();
+        if total > MAX_TREE_BYTES {
+            return Err(Error::Api {
+                status: 200,
+                message: "repository too large to read at once".into(),
+            });
+        }
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).map_err(bad)?;
+        files.insert(rel.to_owned(), content);
+    }
+    Ok((comment, files))
 }
 
 fn first_line(s: &str) -> String {
@@ -483,54 +545,40 @@ impl Forge for GithubForge {
     }
 
     async fn read_tree(&self, git_ref: &str) -> Result<Tree> {
-        let commit = self.resolve_commit(git_ref).await?;
-        let tree = self.tree_of(&commit).await?;
-        let v = self
-            .json(
-                Method::GET,
-                &self.path(&format!("git/trees/{tree}?recursive=1")),
-                None,
-            )
+        if git_ref.is_empty() || git_ref.starts_with('-') || git_ref.contains("..") {
+            return Err(Error::invalid("ref", format!("{git_ref:?} is not a ref")));
+        }
+        let name = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
+        // One API call (the tarball redirect) plus the download it points to.
+        let resp = self
+            .send(Method::GET, &self.path(&format!("tarball/{name}")), None)
             .await?;
-        if v.get("truncated").and_then(Value::as_bool) == Some(true) {
-            return Err(Error::Api {
-                status: 200,
-                message: "tree too large for one recursive read".into(),
-            });
-        }
-        let mut files = std::collections::BTreeMap::new();
-        for e in v
-            .get("tree")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let mode = s(e, "mode");
-            if s(e, "type") != "blob" || !(mode == "100644" || mode == "100755") {
-                continue;
-            }
-            let blob = self
-                .json(
-                    Method::GET,
-                    &self.path(&format!("git/blobs/{}", s(e, "sha"))),
-                    None,
-                )
-                .await?;
-            let content = s(&blob, "content").replace(['\n', '\r'], "");
-            let bytes = match s(&blob, "encoding").as_str() {
-                "base64" => base64::engine::general_purpose::STANDARD
-                    .decode(content)
-                    .map_err(|e| Error::Transport {
-                        message: format!("bad base64 blob: {e}"),
-                    })?,
-                _ => content.into_bytes(),
-            };
-            files.insert(s(e, "path"), bytes);
-        }
-        Ok(Tree {
-            commit_sha: commit,
-            files,
-        })
+        let location = match resp.status {
+            300..=399 => resp
+                .headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Transport {
+                    message: "tarball redirect without a location".into(),
+                })?,
+            404 => return Err(Error::not_found(format!("ref {git_ref}"))),
+            _ => return Err(self.error("tarball", &resp)),
+        };
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let bytes = self
+            .crab
+            .download(location.as_str(), "application/x-gzip")
+            .await
+            .map_err(|e| Error::Transport {
+                message: self.scrub(&first_line(&e.to_string())),
+            })?;
+        let (comment, files) = unpack_tarball(&bytes)?;
+        let commit_sha = match comment {
+            Some(sha) if validate_sha("sha", &sha).is_ok() => sha,
+            _ => self.resolve_commit(git_ref).await?,
+        };
+        Ok(Tree { commit_sha, files })
     }
 
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
@@ -773,13 +821,14 @@ impl Forge for GithubForge {
 
     async fn merge(&self, number: u64, expected_head_sha: &str) -> Result<String> {
         validate_sha("expected_head_sha", expected_head_sha)?;
-        let resp = self
-            .send(
-                Method::PUT,
-                &self.path(&format!("pulls/{number}/merge")),
-                Some(&json!({"sha": expected_head_sha, "merge_method": "merge"})),
-            )
-            .await?;
+        let mut resp = self.put_merge(number, expected_head_sha).await?;
+        // "Base branch was modified" (another merge landed meanwhile) is worth a retry;
+        // "Head branch was modified" is not: that is the guard doing its job.
+        for _ in 0..3 {
+            if resp.status == 409 && resp.message().contains("Base branch was modified") {
+                resp = self.put_merge(number, expected_head_sha).await?;
+            }
+        }
         match resp.status {
             200..=299 => {
                 let v = resp.json()?;

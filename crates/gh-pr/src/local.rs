@@ -660,7 +660,11 @@ impl Forge for LocalGitForge {
             }
         }
         let head = self.build_commit(change, &base_sha).await?;
-        // Force-update by compare-and-swap: each round replaces exactly the value it read.
+        // The branch move and the record update happen under the lock, so the PR's title and
+        // body always describe the commit the branch holds, and a merge never interleaves.
+        let _lock = self.lock().await?;
+        // Force-update by compare-and-swap: each round replaces exactly the value it read
+        // (another tool may move the ref without our lock).
         let mut moved = false;
         for _ in 0..20 {
             let old = self.branch_head(&branch).await?;
@@ -682,7 +686,6 @@ impl Forge for LocalGitForge {
             return Err(Error::conflict(format!("branch {branch} keeps changing")));
         }
 
-        let _lock = self.lock().await?;
         let existing = self
             .all_prs()
             .await?

@@ -171,11 +171,19 @@ async fn request_to_merged_pr_takes_at_most_six_calls() {
     let before = f.calls();
     let pr2 = f.propose(&deploy(&base2, &tree2, "1.0.1")).await.unwrap();
     assert_ne!(pr2.number, pr.number);
-    f.merge(pr2.number, &pr2.head_sha).await.unwrap();
+    let merge2 = f.merge(pr2.number, &pr2.head_sha).await.unwrap();
     let used = f.calls() - before;
     println!("request-to-merge, existing branch: {used} calls");
     assert!(used <= 6, "{used}");
+    let before = f.calls();
     let t = f.read_tree("main").await.unwrap();
+    assert_eq!(
+        f.calls() - before,
+        2,
+        "read_tree = tarball redirect + download"
+    );
+    assert_eq!(t.commit_sha, merge2);
+    assert_eq!(t.files["README.md"], b"# gitops\n");
     assert_eq!(
         t.files["environments/prod/checkout.yaml"],
         b"version: 1.0.1\n"

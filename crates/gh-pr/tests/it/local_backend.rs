@@ -242,3 +242,47 @@ async fn local_workflow_runs_are_never_found() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn many_racing_proposers_leave_one_complete_write_and_one_pr() {
+    let (dir, first) = init_repo().await;
+    let mut forges = vec![first];
+    for _ in 0..3 {
+        forges.push(LocalGitForge::open(dir.path()).await.unwrap());
+    }
+    let changes: Vec<Change> = (0..8)
+        .map(|i| {
+            let mut c = change(
+                "checkout",
+                vec![
+                    FileWrite::put("environments/prod/checkout.yaml", format!("v: {i}\n")),
+                    FileWrite::put("environments/prod/importmap.json", format!("{i}\n")),
+                ],
+            );
+            c.title = format!("deploy {i}");
+            c
+        })
+        .collect();
+    let results = futures::future::join_all(
+        changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| forges[i % forges.len()].propose(c)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let open = forges[0].open_pull_requests().await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let tree = forges[0].read_tree(&open[0].head_sha).await.unwrap();
+    let v = String::from_utf8(tree.files["environments/prod/checkout.yaml"].clone()).unwrap();
+    let i = v.trim().trim_start_matches("v: ").to_owned();
+    assert_eq!(
+        tree.files["environments/prod/importmap.json"],
+        format!("{i}\n").into_bytes()
+    );
+    assert_eq!(
+        open[0].title,
+        format!("deploy {i}"),
+        "the PR describes the commit it holds"
+    );
+}
