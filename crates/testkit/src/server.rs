@@ -97,6 +97,9 @@ impl App {
     /// Loads the state under `data` and the OpenAPI description, if any.
     pub fn new(data: &Path, openapi: Option<&Path>) -> Result<Self, Error> {
         std::fs::create_dir_all(data).map_err(|e| Error::Io(format!("{}: {e}", data.display())))?;
+        // Absolute, so no git command ever depends on the working directory.
+        let data = &std::path::absolute(data)
+            .map_err(|e| Error::Io(format!("{}: {e}", data.display())))?;
         let state = State::load(data)?;
         let openapi = openapi.map(OpenApi::load_shared).transpose()?;
         Ok(Self {
