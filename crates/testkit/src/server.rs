@@ -98,12 +98,12 @@ impl App {
     pub fn new(data: &Path, openapi: Option<&Path>) -> Result<Self, Error> {
         std::fs::create_dir_all(data).map_err(|e| Error::Io(format!("{}: {e}", data.display())))?;
         // Absolute, so no git command ever depends on the working directory.
-        let data = &std::path::absolute(data)
-            .map_err(|e| Error::Io(format!("{}: {e}", data.display())))?;
-        let state = State::load(data)?;
+        let data =
+            std::path::absolute(data).map_err(|e| Error::Io(format!("{}: {e}", data.display())))?;
+        let state = State::load(&data)?;
         let openapi = openapi.map(OpenApi::load_shared).transpose()?;
         Ok(Self {
-            data: data.to_path_buf(),
+            data,
             base_url: OnceLock::new(),
             default_login: "gitops-bot".into(),
             state: Mutex::new(state),
