@@ -105,6 +105,9 @@ fn u(v: &Value, key: &str) -> Result<u64> {
 impl GithubForge {
     /// A forge for `owner/repo` at `api_url` (`https://api.github.com`, or
     /// `https://HOST/api/v3` for GitHub Enterprise Server, or a test server).
+    ///
+    /// Call it inside a Tokio runtime (octocrab spawns its service buffer there). octocrab's
+    /// own retry layer is off: [`RetryPolicy`] decides, honouring the server's hints.
     pub fn new(api_url: &str, token: SecretString, owner: &str, repo: &str) -> Result<Self> {
         validate_repo(&format!("{owner}/{repo}"))?;
         let api_url = api_url.trim_end_matches('/').to_owned();

@@ -11,6 +11,23 @@
 //!
 //! Every change goes through one stable branch per (environment, MFE), `gitops/<env>/<mfe>`,
 //! holding exactly one commit on top of the base branch.
+//!
+//! # GitHub API calls (budget: 6 from request to merged PR)
+//! With [`Change::base_sha`] and [`Change::base_tree_sha`] known from the checkout:
+//!
+//! | step | calls |
+//! | --- | --- |
+//! | `POST git/trees` (base_tree + inline contents) | 1 |
+//! | `POST git/commits` | 1 |
+//! | `PATCH git/refs/heads/gitops/<env>/<mfe>` (force); on 422 `POST git/refs` | 1 or 2 |
+//! | `POST pulls`; on 422 (already open) `GET pulls?head=` + `PATCH pulls/<n>` | 1 or 3 |
+//! | `PUT pulls/<n>/merge` with `sha` | 1 |
+//!
+//! New branch: 6; existing branch without an open PR: 5; a request superseding an open PR
+//! for the same pair: 7 (its predecessor never merged). Unknown `base_tree_sha` costs one
+//! `GET git/commits`, unknown `base_sha` one `GET git/ref` more. Binary (non-UTF-8) writes
+//! cost one `POST git/blobs` each. Branches are not deleted after merge (no extra call; the
+//! next request for the pair reuses the branch).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -199,6 +216,34 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change with no known base (the forge reads the base branch head).
+    pub fn new(
+        environment: impl Into<String>,
+        mfe: impl Into<String>,
+        title: impl Into<String>,
+        body: impl Into<String>,
+        writes: Vec<FileWrite>,
+    ) -> Self {
+        Change {
+            environment: environment.into(),
+            mfe: mfe.into(),
+            base_sha: None,
+            base_tree_sha: None,
+            writes,
+            title: title.into(),
+            body: body.into(),
+        }
+    }
+
+    /// Build on `commit` whose tree is `tree` (both from the checkout: `git rev-parse HEAD
+    /// HEAD^{tree}`), saving API calls.
+    #[must_use]
+    pub fn on_base(mut self, commit: impl Into<String>, tree: Option<String>) -> Self {
+        self.base_sha = Some(commit.into());
+        self.base_tree_sha = tree;
+        self
+    }
+
     /// The stable branch of this pair: `gitops/<env>/<mfe>`.
     pub fn branch(&self) -> String {
         branch_name(&self.environment, &self.mfe)

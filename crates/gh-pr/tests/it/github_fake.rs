@@ -362,23 +362,44 @@ async fn workflow_runs_are_found_by_correlation_id() {
     let e = env("acme", "gitops").await;
     let f = forge(&e.gh, "acme", "gitops");
     let id = conformance::unique("corr");
-    f.dispatch(
-        "acme/gitops",
-        "deploy",
-        &serde_json::json!({"correlation_id": id}),
-    )
-    .await
-    .unwrap();
-    // fake-github may or may not start a run for a dispatch; when it does, it is found.
-    if let Some(run) = f.find_workflow_run("acme/gitops", &id).await.unwrap() {
-        assert!(run.name.contains(&id) || run.display_title.contains(&id));
-    }
+    assert!(
+        f.find_workflow_run("acme/gitops", &id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // fake-github starts a run named "<event_type> <client_payload.id>" for a dispatch, as a
+    // workflow with `run-name: deploy ${{ github.event.client_payload.id }}` would.
+    f.dispatch("acme/gitops", "deploy", &serde_json::json!({"id": id}))
+        .await
+        .unwrap();
+    let run = f
+        .find_workflow_run("acme/gitops", &id)
+        .await
+        .unwrap()
+        .expect("run started by the dispatch");
+    assert!(
+        run.name.contains(&id) || run.display_title.contains(&id),
+        "{run:?}"
+    );
+    assert_eq!(run.conclusion, None);
+    e.gh.set_run_status("acme", "gitops", run.id, "completed", Some("success"))
+        .await
+        .unwrap();
+    let done = f
+        .find_workflow_run("acme/gitops", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((done.id, done.status.as_str()), (run.id, "completed"));
+    assert_eq!(done.conclusion.as_deref(), Some("success"));
     assert!(
         f.find_workflow_run("acme/gitops", "no-such-id")
             .await
             .unwrap()
             .is_none()
     );
+    assert_conformant(&e.gh).await;
 }
 
 #[tokio::test]
