@@ -105,6 +105,20 @@ impl SqliteRegistry {
     }
 
     fn with_connection(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, Error> {
+        let current: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(map_err)?;
+        if current != SCHEMA_VERSION {
+            Self::create_schema(&mut conn)?;
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// Create the schema under the write lock (another process may be doing the same).
+    fn create_schema(conn: &mut Connection) -> Result<(), Error> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
@@ -122,11 +136,7 @@ impl SqliteRegistry {
         tx.execute_batch(SCHEMA).map_err(map_err)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(map_err)?;
-        tx.commit().map_err(map_err)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
+        tx.commit().map_err(map_err)
     }
 
     /// Run `f` with the connection on the blocking pool.
