@@ -1,0 +1,527 @@
+//! Turning an MFE's `artifact` template or an environment's `storage:` value into an
+//! `Arc<dyn ObjectStore>` plus an object path.
+//!
+//! Supported forms:
+//!
+//! | form | store |
+//! |---|---|
+//! | `local/artifacts/x-{version}.tgz`, `/abs/x.tgz`, `file:///abs/x.tgz` | `LocalFileSystem` (relative paths resolve against the caller's base directory, the GitOps repository root) |
+//! | `s3://bucket/key` | `AmazonS3Builder::from_env()` (AWS_ENDPOINT_URL, region, credentials, AWS_ALLOW_HTTP) |
+//! | `https://host/path/x.tgz`, `http://...` | object_store's HTTP store (Artifactory generic repositories), basic or bearer auth from env |
+//!
+//! S3 addressing: path-style when an endpoint is configured (emulators, MinIO), virtual-hosted
+//! otherwise (unless the bucket name contains a dot, which breaks TLS for virtual-hosted
+//! requests, or `AWS_VIRTUAL_HOSTED_STYLE_REQUEST` says otherwise).
+
+use std::path::{Component, Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use object_store::ClientOptions;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+/// Authentication for `http(s)://` artifact stores (Artifactory generic repositories).
+#[derive(Debug, Clone, Default)]
+pub enum HttpAuth {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// HTTP basic auth.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password or API key.
+        password: SecretString,
+    },
+    /// `Authorization: Bearer <token>` (Artifactory access token).
+    Bearer(SecretString),
+}
+
+impl HttpAuth {
+    /// Reads `ARTIFACTORY_TOKEN` (bearer, preferred) or `ARTIFACTORY_USER` +
+    /// `ARTIFACTORY_PASSWORD` (basic). Empty values count as unset.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(token) = var("ARTIFACTORY_TOKEN") {
+            return HttpAuth::Bearer(SecretString::from(token));
+        }
+        match (var("ARTIFACTORY_USER"), var("ARTIFACTORY_PASSWORD")) {
+            (Some(user), Some(password)) => HttpAuth::Basic {
+                user,
+                password: SecretString::from(password),
+            },
+            _ => HttpAuth::None,
+        }
+    }
+
+    fn header(&self) -> Result<Option<http::HeaderValue>> {
+        let raw = match self {
+            HttpAuth::None => return Ok(None),
+            HttpAuth::Basic { user, password } => {
+                let pair = format!("{user}:{}", password.expose_secret());
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            HttpAuth::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+        };
+        let mut value = http::HeaderValue::from_str(&raw).map_err(|_| {
+            Error::invalid(
+                "ARTIFACTORY credentials",
+                "contain characters not allowed in an HTTP header",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+}
+
+/// S3 settings layered over (or instead of) the process environment.
+///
+/// Production code uses [`AwsSettings::from_env`]; tests set the endpoint and dummy
+/// credentials explicitly so parallel tests never mutate process-global environment.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Start from `AmazonS3Builder::from_env()` (all `AWS_*` variables) before applying the
+    /// overrides below.
+    pub use_env: bool,
+    /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto). Implies path-style requests.
+    pub endpoint: Option<String>,
+    /// Region override.
+    pub region: Option<String>,
+    /// Access key id override.
+    pub access_key_id: Option<String>,
+    /// Secret access key override.
+    pub secret_access_key: Option<SecretString>,
+    /// Allow plain `http://` endpoints.
+    pub allow_http: Option<bool>,
+}
+
+impl AwsSettings {
+    /// Everything from the `AWS_*` environment, no overrides.
+    pub fn from_env() -> Self {
+        AwsSettings {
+            use_env: true,
+            ..AwsSettings::default()
+        }
+    }
+
+    /// Explicit endpoint and static credentials, ignoring the environment (for emulators).
+    pub fn emulator(
+        endpoint: impl Into<String>,
+        access_key_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        let endpoint = endpoint.into();
+        AwsSettings {
+            use_env: false,
+            allow_http: Some(endpoint.starts_with("http://")),
+            endpoint: Some(endpoint),
+            region: Some("us-east-1".to_owned()),
+            access_key_id: Some(access_key_id.into()),
+            secret_access_key: Some(SecretString::from(secret.into())),
+        }
+    }
+
+    fn builder(&self, bucket: &str) -> AmazonS3Builder {
+        let mut b = if self.use_env {
+            AmazonS3Builder::from_env()
+        } else {
+            AmazonS3Builder::new()
+        };
+        b = b.with_bucket_name(bucket);
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = &self.region {
+            b = b.with_region(r);
+        }
+        if let Some(k) = &self.access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(s) = &self.secret_access_key {
+            b = b.with_secret_access_key(s.expose_secret());
+        }
+        if let Some(h) = self.allow_http {
+            b = b.with_allow_http(h);
+        }
+        let endpoint_set = b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some();
+        let style_from_env =
+            self.use_env && std::env::var_os("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some();
+        if !style_from_env {
+            b = b.with_virtual_hosted_style_request(!endpoint_set && !bucket.contains('.'));
+        }
+        b
+    }
+}
+
+/// An object inside a store: what an artifact template or URL resolves to.
+#[derive(Debug, Clone)]
+pub struct ObjectLocation {
+    /// The store holding the object.
+    pub store: Arc<dyn ObjectStore>,
+    /// The object's path in `store`.
+    pub path: Path,
+    /// The location as written (after template substitution), for messages. Never holds
+    /// credentials (URLs with user info are refused).
+    pub display: String,
+}
+
+impl ObjectLocation {
+    /// The path of the `<artifact>.sha256` sidecar next to this object.
+    pub fn sidecar_path(&self) -> Path {
+        Path::from(format!("{}.sha256", self.path))
+    }
+
+    /// The file name of the object (last path segment).
+    pub fn file_name(&self) -> &str {
+        self.path.filename().unwrap_or_default()
+    }
+}
+
+/// Opens stores from artifact templates, artifact URLs and storage targets.
+#[derive(Debug, Clone)]
+pub struct StoreOpener {
+    base_dir: PathBuf,
+    aws: AwsSettings,
+    http_auth: HttpAuth,
+}
+
+impl StoreOpener {
+    /// An opener resolving relative paths against `base_dir`, with no S3 environment and no
+    /// HTTP auth (add them with the `with_*` methods).
+    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
+        StoreOpener {
+            base_dir: base_dir.into(),
+            aws: AwsSettings::default(),
+            http_auth: HttpAuth::None,
+        }
+    }
+
+    /// An opener using the process environment: `AWS_*` for S3, `ARTIFACTORY_*` for HTTP.
+    pub fn from_env(base_dir: impl Into<PathBuf>) -> Self {
+        StoreOpener {
+            base_dir: base_dir.into(),
+            aws: AwsSettings::from_env(),
+            http_auth: HttpAuth::from_env(),
+        }
+    }
+
+    /// Replaces the S3 settings.
+    #[must_use]
+    pub fn with_aws(mut self, aws: AwsSettings) -> Self {
+        self.aws = aws;
+        self
+    }
+
+    /// Replaces the HTTP auth.
+    #[must_use]
+    pub fn with_http_auth(mut self, auth: HttpAuth) -> Self {
+        self.http_auth = auth;
+        self
+    }
+
+    /// Resolves an MFE's `artifact` template for `name` and `version`.
+    pub fn open_artifact(
+        &self,
+        template: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<ObjectLocation> {
+        let location = expand_template(template, name, version)?;
+        self.open_object(&location)
+    }
+
+    /// Opens a concrete object location (local path, `file://`, `s3://`, `http(s)://`).
+    pub fn open_object(&self, location: &str) -> Result<ObjectLocation> {
+        let display = location.to_owned();
+        if split_scheme(location).is_none() {
+            let abs = normalize(&self.base_dir.join(location));
+            let path = local_object_path(&abs, location)?;
+            return Ok(ObjectLocation {
+                store: Arc::new(LocalFileSystem::new()),
+                path,
+                display,
+            });
+        }
+        let url = url::Url::parse(location)
+            .map_err(|e| Error::invalid("artifact location", format!("`{location}`: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::invalid(
+                "artifact location",
+                "credentials in the URL are refused; use ARTIFACTORY_USER/ARTIFACTORY_PASSWORD or ARTIFACTORY_TOKEN",
+            ));
+        }
+        match url.scheme() {
+            "file" => {
+                let p = url.to_file_path().map_err(|()| {
+                    Error::invalid(
+                        "artifact location",
+                        format!("`{location}` is not a file path"),
+                    )
+                })?;
+                let abs = normalize(&p);
+                Ok(ObjectLocation {
+                    store: Arc::new(LocalFileSystem::new()),
+                    path: local_object_path(&abs, location)?,
+                    display,
+                })
+            }
+            "s3" => {
+                let (bucket, key) = s3_parts(&url, location)?;
+                if key.is_empty() {
+                    return Err(Error::invalid(
+                        "artifact location",
+                        format!("`{location}` names a bucket but no object"),
+                    ));
+                }
+                let store = self.aws.builder(&bucket).build()?;
+                Ok(ObjectLocation {
+                    store: Arc::new(store),
+                    path: parse_path(&key, location)?,
+                    display,
+                })
+            }
+            "http" | "https" => self.open_http(&url, display),
+            other => Err(Error::UnsupportedScheme {
+                location: location.to_owned(),
+                scheme: other.to_owned(),
+            }),
+        }
+    }
+
+    fn open_http(&self, url: &url::Url, display: String) -> Result<ObjectLocation> {
+        let segments: Vec<String> = url
+            .path_segments()
+            .map(|s| s.map(str::to_owned).collect())
+            .unwrap_or_default();
+        let Some((file, dirs)) = segments.split_last().filter(|(f, _)| !f.is_empty()) else {
+            return Err(Error::invalid(
+                "artifact location",
+                format!("`{display}` does not name a file"),
+            ));
+        };
+        if dirs.is_empty() {
+            return Err(Error::invalid(
+                "artifact location",
+                format!("`{display}`: the artifact must be inside a directory of the server"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(Error::invalid(
+                "artifact location",
+                format!("`{display}`: query strings and fragments are not supported"),
+            ));
+        }
+        let mut base = url.clone();
+        base.set_path(&dirs.join("/"));
+        let file = percent_decode(file);
+        let mut options = ClientOptions::new().with_allow_http(url.scheme() == "http");
+        if let Some(value) = self.http_auth.header()? {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::AUTHORIZATION, value);
+            options = options.with_default_headers(headers);
+        }
+        let store = HttpBuilder::new()
+            .with_url(base.as_str())
+            .with_client_options(options)
+            .build()?;
+        Ok(ObjectLocation {
+            store: Arc::new(store),
+            path: Path::from(file),
+            display,
+        })
+    }
+
+    /// Opens an environment's storage target (`storage:` in gitops.yaml): a local directory
+    /// (relative to the base directory; created when missing) or `s3://bucket[/prefix]`.
+    pub fn open_storage(&self, target: &str) -> Result<Arc<dyn ObjectStore>> {
+        if split_scheme(target).is_none() {
+            return self.open_local_dir(&self.base_dir.join(target));
+        }
+        let url = url::Url::parse(target)
+            .map_err(|e| Error::invalid("storage", format!("`{target}`: {e}")))?;
+        match url.scheme() {
+            "file" => {
+                let p = url.to_file_path().map_err(|()| {
+                    Error::invalid("storage", format!("`{target}` is not a file path"))
+                })?;
+                self.open_local_dir(&p)
+            }
+            "s3" => {
+                let (bucket, prefix) = s3_parts(&url, target)?;
+                let store: Arc<dyn ObjectStore> = Arc::new(self.aws.builder(&bucket).build()?);
+                if prefix.is_empty() {
+                    Ok(store)
+                } else {
+                    let prefix = parse_path(&prefix, target)?;
+                    Ok(Arc::new(PrefixStore::new(store, prefix)))
+                }
+            }
+            other => Err(Error::UnsupportedScheme {
+                location: target.to_owned(),
+                scheme: other.to_owned(),
+            }),
+        }
+    }
+
+    #[allow(clippy::unused_self)]
+    fn open_local_dir(&self, dir: &FsPath) -> Result<Arc<dyn ObjectStore>> {
+        let dir = normalize(dir);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+    }
+}
+
+/// Substitutes `{version}` and `{name}` in an artifact template after validating both.
+/// Any other `{...}` placeholder is an error.
+pub fn expand_template(template: &str, name: &str, version: &str) -> Result<String> {
+    validate_mfe_name(name)?;
+    validate_version(version)?;
+    let out = template
+        .replace("{version}", version)
+        .replace("{name}", name);
+    if let Some(start) = out.find('{') {
+        let rest = &out[start..];
+        let end = rest.find('}').map_or(rest.len(), |i| i + 1);
+        return Err(Error::invalid(
+            "artifact",
+            format!(
+                "unknown placeholder `{}` in `{template}` (only {{name}} and {{version}})",
+                &rest[..end]
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Checks an MFE name against `^[a-z][a-z0-9-]{0,62}$`.
+pub fn validate_mfe_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 63
+        && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "mfe",
+            format!("`{name}` must match ^[a-z][a-z0-9-]{{0,62}}$"),
+        ))
+    }
+}
+
+/// Checks that a version is SemVer 2.0.
+pub fn validate_version(version: &str) -> Result<()> {
+    semver::Version::parse(version)
+        .map(|_| ())
+        .map_err(|e| Error::invalid("version", format!("`{version}` is not SemVer: {e}")))
+}
+
+fn split_scheme(location: &str) -> Option<&str> {
+    let (scheme, _) = location.split_once("://")?;
+    let valid = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    valid.then_some(scheme)
+}
+
+fn s3_parts(url: &url::Url, location: &str) -> Result<(String, String)> {
+    let bucket = url.host_str().unwrap_or_default().to_owned();
+    if bucket.is_empty() {
+        return Err(Error::invalid(
+            "location",
+            format!("`{location}` has no bucket"),
+        ));
+    }
+    let key = percent_decode(url.path().trim_start_matches('/'));
+    Ok((bucket, key.trim_end_matches('/').to_owned()))
+}
+
+fn percent_decode(s: &str) -> String {
+    // url keeps percent escapes; object_store paths are unescaped strings.
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn parse_path(key: &str, location: &str) -> Result<Path> {
+    Path::parse(key).map_err(|e| Error::invalid("location", format!("`{location}`: {e}")))
+}
+
+fn local_object_path(abs: &FsPath, location: &str) -> Result<Path> {
+    let s = abs.to_str().ok_or_else(|| {
+        Error::invalid(
+            "artifact location",
+            format!("`{location}` is not valid UTF-8"),
+        )
+    })?;
+    parse_path(s.trim_start_matches('/'), location)
+}
+
+/// Lexical normalization: resolves `.` and `..` without touching the filesystem.
+fn normalize(path: &FsPath) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_substitution_and_unknown_placeholder() {
+        assert_eq!(
+            expand_template("a/{name}/{name}-{version}.tgz", "checkout", "1.2.3").unwrap(),
+            "a/checkout/checkout-1.2.3.tgz"
+        );
+        assert!(matches!(
+            expand_template("a/{tag}.tgz", "checkout", "1.2.3"),
+            Err(Error::Invalid {
+                field: "artifact",
+                ..
+            })
+        ));
+        assert!(expand_template("a/{version}.tgz", "Checkout", "1.2.3").is_err());
+        assert!(expand_template("a/{version}.tgz", "checkout", "../1").is_err());
+    }
+
+    #[test]
+    fn normalize_resolves_dots() {
+        assert_eq!(
+            normalize(FsPath::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2"), "a b%2");
+    }
+}

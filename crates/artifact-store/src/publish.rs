@@ -1,0 +1,153 @@
+//! The publishing side (`mfe publish`): pack a dist directory reproducibly and put the
+//! archive and its `.sha256` sidecar into an artifact store.
+
+use std::io::Write as _;
+use std::path::Path as FsPath;
+
+use bytes::Bytes;
+use object_store::path::Path;
+
+use crate::error::{Error, Result};
+use crate::headers;
+use crate::location::ObjectLocation;
+use crate::unpack::ArchiveFormat;
+use crate::upload::{WriteOutcome, put_write_once};
+use crate::verify::{sha256_hex, sidecar_line};
+
+/// Packs the regular files under `dir` into a `.tgz` laid out like `npm pack`
+/// (`package/<path>`), byte-for-byte reproducible: entries sorted by path, mtime 0,
+/// uid/gid 0, no user/group names, mode 0644, gzip header with mtime 0 and OS "unknown".
+///
+/// Symbolic links and other special files are refused (a dist directory has none).
+pub fn pack_dir(dir: &FsPath) -> Result<Bytes> {
+    let io = |path: &FsPath, source: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| {
+            let path = e
+                .path()
+                .map_or_else(|| dir.to_path_buf(), FsPath::to_path_buf);
+            io(&path, e.into())
+        })?;
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(Error::invalid(
+                "dist",
+                format!(
+                    "`{}` is a symbolic link or special file; only regular files are packed",
+                    entry.path().display()
+                ),
+            ));
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .map_err(|_| Error::invalid("dist", "walked outside the directory"))?;
+        let mut parts = Vec::new();
+        for c in rel.components() {
+            let s = c.as_os_str().to_str().ok_or_else(|| {
+                Error::invalid(
+                    "dist",
+                    format!("`{}` is not valid UTF-8", entry.path().display()),
+                )
+            })?;
+            parts.push(s.to_owned());
+        }
+        files.push((parts.join("/"), entry.path().to_path_buf()));
+    }
+    if files.is_empty() {
+        return Err(Error::invalid(
+            "dist",
+            format!("`{}` contains no files", dir.display()),
+        ));
+    }
+    files.sort();
+
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::best());
+    let mut builder = tar::Builder::new(gz);
+    for (rel, full) in &files {
+        let data = std::fs::read(full).map_err(|e| io(full, e))?;
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, format!("package/{rel}"), &data[..])
+            .map_err(|e| io(full, e))?;
+    }
+    let gz = builder.into_inner().map_err(|e| io(dir, e))?;
+    let mut gz_out = gz.finish().map_err(|e| io(dir, e))?;
+    gz_out.flush().map_err(|e| io(dir, e))?;
+    Ok(Bytes::from(gz_out))
+}
+
+/// What [`publish_archive`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Where the archive is, as located.
+    pub artifact: String,
+    /// Lower-case hex sha256 of the archive.
+    pub sha256: String,
+    /// Archive size.
+    pub bytes: u64,
+    /// Whether the archive was written or was already there, identical.
+    pub outcome: WriteOutcome,
+}
+
+/// Puts `archive` and then its sidecar at `location`, write-once. Publishing the same bytes
+/// again succeeds ([`WriteOutcome::Identical`]); different bytes under the same name fail
+/// with [`Error::ImmutableConflict`]. The sidecar goes last, so a half-finished publish is
+/// never deployable (deploys refuse an artifact without its sidecar).
+pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Result<PublishReport> {
+    let file_name = location.file_name().to_owned();
+    if ArchiveFormat::from_file_name(&file_name).is_none() {
+        return Err(Error::invalid(
+            "artifact location",
+            format!("`{}` must end in .tgz, .tar.gz or .zip", location.display),
+        ));
+    }
+    let sha256 = sha256_hex(&archive);
+    let bytes = archive.len() as u64;
+    let outcome = put_write_once(
+        location.store.as_ref(),
+        &location.path,
+        archive,
+        &headers::attributes(&file_name, headers::IMMUTABLE),
+    )
+    .await?;
+    let sidecar: Path = location.sidecar_path();
+    put_write_once(
+        location.store.as_ref(),
+        &sidecar,
+        Bytes::from(sidecar_line(&sha256, &file_name)),
+        &headers::attributes("x.sha256", headers::IMMUTABLE),
+    )
+    .await?;
+    Ok(PublishReport {
+        artifact: location.display.clone(),
+        sha256,
+        bytes,
+        outcome,
+    })
+}
+
+/// `mfe publish`: [`pack_dir`] then [`publish_archive`].
+pub async fn publish_dir(location: &ObjectLocation, dist: &FsPath) -> Result<PublishReport> {
+    let dist = dist.to_path_buf();
+    let archive = tokio::task::spawn_blocking(move || pack_dir(&dist))
+        .await
+        .map_err(|e| Error::invalid("dist", format!("packing task failed: {e}")))??;
+    publish_archive(location, archive).await
+}

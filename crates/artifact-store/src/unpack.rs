@@ -1,0 +1,468 @@
+//! Safe, in-memory unpacking of `.tgz`/`.tar.gz` and `.zip` artifacts.
+//!
+//! Every entry is checked before its data is kept; the whole archive is read before anything
+//! is returned, so a refused entry anywhere means nothing is uploaded.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+
+/// Bounds applied while fetching and unpacking an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum number of regular files in an archive. Default 10,000.
+    pub max_files: u64,
+    /// Maximum total size of all files once expanded. Default 512 MiB.
+    pub max_total_bytes: u64,
+    /// Maximum expansion ratio (expanded bytes / archive bytes). Default 200.
+    pub max_ratio: u64,
+    /// The ratio is only enforced once the expanded size passes this many bytes, so a tiny
+    /// but very compressible archive is not refused. Default 1 MiB.
+    pub ratio_grace_bytes: u64,
+    /// Maximum size of the archive itself. Default 256 MiB.
+    pub max_archive_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_files: 10_000,
+            max_total_bytes: 512 * 1024 * 1024,
+            max_ratio: 200,
+            ratio_grace_bytes: 1024 * 1024,
+            max_archive_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// One regular file taken out of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpackedFile {
+    /// Relative, `/`-separated, normalized path (no `.`, `..`, empty or absolute parts), with
+    /// a single top-level `package/` stripped.
+    pub path: String,
+    /// The file's content.
+    pub data: Bytes,
+}
+
+/// The archive formats understood, chosen by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// `.tgz` or `.tar.gz`.
+    TarGz,
+    /// `.zip`.
+    Zip,
+}
+
+impl ArchiveFormat {
+    /// The format for a file name, or `None` when the extension is not supported.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)] // `lower` is lower-cased
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".tgz") || lower.ends_with(".tar.gz") {
+            Some(ArchiveFormat::TarGz)
+        } else if lower.ends_with(".zip") {
+            Some(ArchiveFormat::Zip)
+        } else {
+            None
+        }
+    }
+}
+
+/// Unpacks `data` (the verified bytes of `artifact`, whose file name is `file_name`).
+///
+/// Refuses absolute paths, `..`, backslashes, symlinks, hard links, device files, FIFOs,
+/// duplicate paths, and archives beyond `limits`. Returns the files sorted by path.
+pub fn unpack(
+    artifact: &str,
+    file_name: &str,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<Vec<UnpackedFile>> {
+    let format = ArchiveFormat::from_file_name(file_name).ok_or_else(|| Error::Archive {
+        artifact: artifact.to_owned(),
+        reason: "unsupported archive type (expected .tgz, .tar.gz or .zip)".to_owned(),
+    })?;
+    if data.len() as u64 > limits.max_archive_bytes {
+        return Err(Error::LimitExceeded {
+            artifact: artifact.to_owned(),
+            limit: "max_archive_bytes",
+            max: limits.max_archive_bytes,
+            entry: String::new(),
+        });
+    }
+    let mut budget = Budget::new(artifact, data.len() as u64, limits);
+    let raw = match format {
+        ArchiveFormat::TarGz => read_tar_gz(artifact, data, &mut budget)?,
+        ArchiveFormat::Zip => read_zip(artifact, data, &mut budget)?,
+    };
+    finish(artifact, raw)
+}
+
+/// Counts files and bytes against the limits.
+struct Budget<'a> {
+    artifact: &'a str,
+    limits: Limits,
+    files: u64,
+    total: u64,
+    /// The expanded-size ceiling: the smaller of the total bound and the ratio bound.
+    ceiling: u64,
+    ceiling_is_ratio: bool,
+}
+
+impl<'a> Budget<'a> {
+    fn new(artifact: &'a str, compressed: u64, limits: &Limits) -> Self {
+        let by_ratio = compressed
+            .saturating_mul(limits.max_ratio)
+            .max(limits.ratio_grace_bytes);
+        let ceiling = by_ratio.min(limits.max_total_bytes);
+        Budget {
+            artifact,
+            limits: *limits,
+            files: 0,
+            total: 0,
+            ceiling,
+            ceiling_is_ratio: by_ratio < limits.max_total_bytes,
+        }
+    }
+
+    fn remaining(&self) -> u64 {
+        self.ceiling.saturating_sub(self.total)
+    }
+
+    fn exceeded(&self, entry: &str) -> Error {
+        let (limit, max) = if self.ceiling_is_ratio {
+            ("max_ratio", self.limits.max_ratio)
+        } else {
+            ("max_total_bytes", self.limits.max_total_bytes)
+        };
+        Error::LimitExceeded {
+            artifact: self.artifact.to_owned(),
+            limit,
+            max,
+            entry: entry.to_owned(),
+        }
+    }
+
+    fn add_file(&mut self, entry: &str) -> Result<()> {
+        self.files += 1;
+        if self.files > self.limits.max_files {
+            return Err(Error::LimitExceeded {
+                artifact: self.artifact.to_owned(),
+                limit: "max_files",
+                max: self.limits.max_files,
+                entry: entry.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads at most the remaining budget from `reader`; errors when there is more.
+    fn read(&mut self, entry: &str, declared: u64, reader: &mut dyn Read) -> Result<Bytes> {
+        let remaining = self.remaining();
+        if declared > remaining {
+            return Err(self.exceeded(entry));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(declared.min(1 << 20)).unwrap_or(0));
+        reader
+            .take(remaining.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Archive {
+                artifact: self.artifact.to_owned(),
+                reason: format!("reading `{entry}`: {e}"),
+            })?;
+        let n = buf.len() as u64;
+        if n > remaining {
+            return Err(self.exceeded(entry));
+        }
+        self.total += n;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// A reader that fails once more than `cap` bytes have been read through it, so metadata the
+/// tar crate reads on its own (long names, PAX headers, skipped entries) is bounded too.
+struct CappedReader<R> {
+    inner: R,
+    left: u64,
+    tripped: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.tripped.set(true);
+            return Err(std::io::Error::other("expanded size limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn read_tar_gz(
+    artifact: &str,
+    data: &[u8],
+    budget: &mut Budget<'_>,
+) -> Result<Vec<(String, Vec<String>, Bytes)>> {
+    let tripped = Rc::new(Cell::new(false));
+    // Headers and padding cost at most 1.5 KiB per entry; allow that on top of the data.
+    let overhead = budget
+        .limits
+        .max_files
+        .saturating_add(64)
+        .saturating_mul(2048)
+        .saturating_add(1 << 20);
+    let capped = CappedReader {
+        inner: flate2::read::GzDecoder::new(data),
+        left: budget.ceiling.saturating_add(overhead),
+        tripped: Rc::clone(&tripped),
+    };
+    let mut archive = tar::Archive::new(capped);
+    let corrupt = |e: std::io::Error, tripped: &Cell<bool>, budget: &Budget<'_>, entry: &str| {
+        if tripped.get() {
+            budget.exceeded(entry)
+        } else {
+            Error::Archive {
+                artifact: artifact.to_owned(),
+                reason: e.to_string(),
+            }
+        }
+    };
+    let entries = archive
+        .entries()
+        .map_err(|e| corrupt(e, &tripped, budget, ""))?;
+    let mut out = Vec::new();
+    let mut last = String::new();
+    for entry in entries {
+        let mut entry = entry.map_err(|e| corrupt(e, &tripped, budget, &last))?;
+        let raw_name = entry.path_bytes();
+        let name = String::from_utf8(raw_name.to_vec()).map_err(|_| Error::UnsafeEntry {
+            entry: String::from_utf8_lossy(&raw_name).into_owned(),
+            reason: "name is not valid UTF-8".to_owned(),
+        })?;
+        last.clone_from(&name);
+        let parts = entry_parts(&name)?;
+        let size = entry.size();
+        let kind = entry.header().entry_type();
+        let refuse = |reason: &str| Error::UnsafeEntry {
+            entry: name.clone(),
+            reason: reason.to_owned(),
+        };
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if parts.is_empty() {
+                    return Err(refuse("a file with an empty path"));
+                }
+                budget.add_file(&name)?;
+                let data = budget.read(&name, size, &mut entry).map_err(|e| {
+                    if tripped.get() {
+                        budget.exceeded(&name)
+                    } else {
+                        e
+                    }
+                })?;
+                out.push((name, parts, data));
+            }
+            tar::EntryType::Directory | tar::EntryType::XGlobalHeader => {
+                if size > 0 && kind == tar::EntryType::Directory {
+                    return Err(refuse("a directory entry carrying data"));
+                }
+            }
+            tar::EntryType::Symlink => return Err(refuse("symbolic links are not allowed")),
+            tar::EntryType::Link => return Err(refuse("hard links are not allowed")),
+            tar::EntryType::Char | tar::EntryType::Block => {
+                return Err(refuse("device files are not allowed"));
+            }
+            tar::EntryType::Fifo => return Err(refuse("FIFOs are not allowed")),
+            other => {
+                return Err(refuse(&format!(
+                    "unsupported entry type {:?}",
+                    other.as_byte() as char
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_zip(
+    artifact: &str,
+    data: &[u8],
+    budget: &mut Budget<'_>,
+) -> Result<Vec<(String, Vec<String>, Bytes)>> {
+    let corrupt = |e: &dyn std::fmt::Display| Error::Archive {
+        artifact: artifact.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| corrupt(&e))?;
+    // Directory entries cost nothing to list, but an archive with millions of them is still
+    // an attack: bound the central directory too.
+    let max_entries = budget
+        .limits
+        .max_files
+        .saturating_mul(2)
+        .saturating_add(1024);
+    if archive.len() as u64 > max_entries {
+        return Err(Error::LimitExceeded {
+            artifact: artifact.to_owned(),
+            limit: "max_files",
+            max: budget.limits.max_files,
+            entry: String::new(),
+        });
+    }
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).map_err(|e| corrupt(&e))?;
+        let name = String::from_utf8(file.name_raw().to_vec()).map_err(|_| Error::UnsafeEntry {
+            entry: String::from_utf8_lossy(file.name_raw()).into_owned(),
+            reason: "name is not valid UTF-8".to_owned(),
+        })?;
+        let refuse = |reason: &str| Error::UnsafeEntry {
+            entry: name.clone(),
+            reason: reason.to_owned(),
+        };
+        let parts = entry_parts(&name)?;
+        if file.encrypted() {
+            return Err(refuse("encrypted entries are not supported"));
+        }
+        let file_type = file.unix_mode().map_or(0, |m| m & 0o170_000);
+        match file_type {
+            0o120_000 => return Err(refuse("symbolic links are not allowed")),
+            0o020_000 | 0o060_000 => return Err(refuse("device files are not allowed")),
+            0o010_000 => return Err(refuse("FIFOs are not allowed")),
+            0o140_000 => return Err(refuse("sockets are not allowed")),
+            0 | 0o100_000 | 0o040_000 => {}
+            _ => return Err(refuse("unknown file type")),
+        }
+        if file.is_symlink() {
+            return Err(refuse("symbolic links are not allowed"));
+        }
+        if file.is_dir() {
+            continue;
+        }
+        if parts.is_empty() {
+            return Err(refuse("a file with an empty path"));
+        }
+        budget.add_file(&name)?;
+        let declared = file.size();
+        let data = budget.read(&name, declared, &mut file)?;
+        out.push((name, parts, data));
+    }
+    Ok(out)
+}
+
+/// Splits and checks an entry name. Returns its normal components (possibly empty for `./`).
+fn entry_parts(name: &str) -> Result<Vec<String>> {
+    let refuse = |reason: &str| Error::UnsafeEntry {
+        entry: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if name.is_empty() {
+        return Err(refuse("empty name"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(refuse("control characters in the name"));
+    }
+    if name.starts_with('/') {
+        return Err(refuse("absolute path"));
+    }
+    if name.contains('\\') {
+        return Err(refuse("backslash in the path"));
+    }
+    let mut parts = Vec::new();
+    for (i, part) in name.split('/').enumerate() {
+        match part {
+            "" | "." => {}
+            ".." => return Err(refuse("`..` path component")),
+            p if i == 0 && p.len() == 2 && p.ends_with(':') => {
+                return Err(refuse("absolute path (drive letter)"));
+            }
+            p => parts.push(p.to_owned()),
+        }
+    }
+    Ok(parts)
+}
+
+/// Strips a single top-level `package/`, refuses duplicates, checks object paths, sorts.
+fn finish(artifact: &str, raw: Vec<(String, Vec<String>, Bytes)>) -> Result<Vec<UnpackedFile>> {
+    if raw.is_empty() {
+        return Err(Error::Archive {
+            artifact: artifact.to_owned(),
+            reason: "the archive contains no files".to_owned(),
+        });
+    }
+    let strip = raw
+        .iter()
+        .all(|(_, parts, _)| parts.len() >= 2 && parts[0] == "package");
+    let mut files = BTreeMap::new();
+    for (name, parts, data) in raw {
+        let rel = if strip { &parts[1..] } else { &parts[..] }.join("/");
+        if object_store::path::Path::parse(&rel).is_err() {
+            return Err(Error::UnsafeEntry {
+                entry: name,
+                reason: "not a valid object path".to_owned(),
+            });
+        }
+        if files.insert(rel, data).is_some() {
+            return Err(Error::UnsafeEntry {
+                entry: name,
+                reason: "duplicate path in the archive".to_owned(),
+            });
+        }
+    }
+    Ok(files
+        .into_iter()
+        .map(|(path, data)| UnpackedFile { path, data })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(
+            entry_parts("package/a/./b.js").unwrap(),
+            vec!["package", "a", "b.js"]
+        );
+        assert_eq!(entry_parts("./").unwrap(), Vec::<String>::new());
+        for bad in [
+            "/etc/passwd",
+            "../evil",
+            "a/../../b",
+            "a\\..\\b",
+            "C:/x",
+            "a\u{0}b",
+            "",
+        ] {
+            assert!(
+                matches!(entry_parts(bad), Err(Error::UnsafeEntry { .. })),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(
+            ArchiveFormat::from_file_name("a-1.0.0.TGZ"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.tar.gz"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.zip"),
+            Some(ArchiveFormat::Zip)
+        );
+        assert_eq!(ArchiveFormat::from_file_name("a.tar"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! Entry-point aliases and the import map.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gitops_artifact_store::headers::REVALIDATE;
+use gitops_artifact_store::{
+    Error, Progress, StoreOpener, UnpackedFile, UploadOptions, publish_aliases, update_import_map,
+    upload_version,
+};
+use object_store::{Attribute, ObjectStore};
+
+use crate::support::{attr, memory_store, read};
+
+pub async fn upload(store: &Arc<dyn ObjectStore>, version: &str, entry: &str) {
+    let files = vec![UnpackedFile {
+        path: "remoteEntry.js".into(),
+        data: Bytes::from(entry.to_owned()),
+    }];
+    let opts = UploadOptions {
+        progress: Progress::Hidden,
+        ..UploadOptions::default()
+    };
+    upload_version(store, "checkout", version, &files, &opts)
+        .await
+        .unwrap();
+}
+
+pub async fn import_map(store: &dyn ObjectStore) -> serde_json::Value {
+    let (data, _) = read(store, "importmap.json").await;
+    serde_json::from_slice(&data).unwrap()
+}
+
+#[tokio::test]
+async fn aliases_are_copied_with_the_short_policy_and_only_when_changed() {
+    let store = memory_store();
+    upload(&store, "1.0.0", "v1").await;
+    upload(&store, "1.1.0", "v2").await;
+    let entries = vec!["remoteEntry.js".to_owned()];
+
+    let u = publish_aliases(store.as_ref(), "checkout", "1.0.0", &entries)
+        .await
+        .unwrap();
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].path, "mfe/checkout/remoteEntry.js");
+    assert!(u[0].changed);
+    let (data, attrs) = read(store.as_ref(), "mfe/checkout/remoteEntry.js").await;
+    assert_eq!(&data[..], b"v1");
+    assert_eq!(attr(&attrs, &Attribute::CacheControl), REVALIDATE);
+    assert_eq!(
+        attr(&attrs, &Attribute::ContentType),
+        "text/javascript; charset=utf-8"
+    );
+
+    let u = publish_aliases(store.as_ref(), "checkout", "1.0.0", &entries)
+        .await
+        .unwrap();
+    assert!(!u[0].changed, "same content must not count as a change");
+
+    let u = publish_aliases(store.as_ref(), "checkout", "1.1.0", &entries)
+        .await
+        .unwrap();
+    assert!(u[0].changed);
+    let (data, _) = read(store.as_ref(), "mfe/checkout/remoteEntry.js").await;
+    assert_eq!(&data[..], b"v2");
+
+    let err = publish_aliases(store.as_ref(), "checkout", "1.1.0", &["missing.js".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let err = publish_aliases(store.as_ref(), "checkout", "1.1.0", &["../../x".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn import_map_is_created_updated_and_left_alone_when_unchanged() {
+    let store = memory_store();
+    let cdn = "https://cdn.example.com/";
+    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.0.0", "remoteEntry.js")
+        .await
+        .unwrap();
+    assert!(u.changed);
+    assert_eq!(u.path, "importmap.json");
+    let v = import_map(store.as_ref()).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"imports": {"checkout": "https://cdn.example.com/mfe/checkout/1.0.0/remoteEntry.js"}})
+    );
+    let (_, attrs) = read(store.as_ref(), "importmap.json").await;
+    assert_eq!(attr(&attrs, &Attribute::ContentType), "application/json");
+    assert_eq!(attr(&attrs, &Attribute::CacheControl), REVALIDATE);
+
+    update_import_map(store.as_ref(), cdn, "cart", "0.1.0", "cart.js")
+        .await
+        .unwrap();
+    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.1.0", "remoteEntry.js")
+        .await
+        .unwrap();
+    assert!(u.changed);
+    let v = import_map(store.as_ref()).await;
+    assert_eq!(
+        v["imports"]["checkout"],
+        "https://cdn.example.com/mfe/checkout/1.1.0/remoteEntry.js"
+    );
+    assert_eq!(
+        v["imports"]["cart"],
+        "https://cdn.example.com/mfe/cart/0.1.0/cart.js"
+    );
+
+    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.1.0", "remoteEntry.js")
+        .await
+        .unwrap();
+    assert!(!u.changed);
+}
+
+/// Concurrent writers of different MFEs never lose each other's entry (compare-and-swap).
+pub async fn concurrent_import_map_updates(store: Arc<dyn ObjectStore>) {
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            update_import_map(
+                store.as_ref(),
+                "https://cdn",
+                &format!("mfe{i}"),
+                "1.0.0",
+                "e.js",
+            )
+            .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Err(e) = t.await.unwrap() {
+            panic!("writer {i} failed: {e:?}");
+        }
+    }
+    let v = import_map(store.as_ref()).await;
+    let imports = v["imports"].as_object().unwrap();
+    assert_eq!(imports.len(), 6, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn import_map_compare_and_swap_keeps_every_concurrent_update() {
+    concurrent_import_map_updates(memory_store()).await;
+}
+
+#[tokio::test]
+async fn import_map_on_the_local_backend_falls_back_to_plain_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreOpener::new(dir.path()).open_storage("public").unwrap();
+    update_import_map(
+        store.as_ref(),
+        "http://localhost:8080",
+        "checkout",
+        "1.0.0",
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap();
+    update_import_map(
+        store.as_ref(),
+        "http://localhost:8080",
+        "cart",
+        "1.0.0",
+        "cart.js",
+    )
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("public/importmap.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["imports"].as_object().unwrap().len(), 2);
+    assert!(text.ends_with("}\n"));
+
+    upload(&store, "1.0.0", "v1").await;
+    let u = publish_aliases(
+        store.as_ref(),
+        "checkout",
+        "1.0.0",
+        &["remoteEntry.js".into()],
+    )
+    .await
+    .unwrap();
+    assert!(u[0].changed);
+    assert_eq!(
+        std::fs::read(dir.path().join("public/mfe/checkout/remoteEntry.js")).unwrap(),
+        b"v1"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_import_map_is_an_error_not_overwritten() {
+    let store = memory_store();
+    object_store::ObjectStoreExt::put(
+        store.as_ref(),
+        &"importmap.json".into(),
+        Bytes::from_static(b"{not json").into(),
+    )
+    .await
+    .unwrap();
+    let err = update_import_map(store.as_ref(), "https://cdn", "checkout", "1.0.0", "e.js")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "importmap.json",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let (data, _) = read(store.as_ref(), "importmap.json").await;
+    assert_eq!(&data[..], b"{not json");
+}
