@@ -48,7 +48,7 @@ pub mod conformance;
 
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
-pub use github::GithubForge;
+pub use github::{DEFAULT_API_URL, GithubForge};
 pub use local::LocalGitForge;
 pub use retry::RetryPolicy;
 
