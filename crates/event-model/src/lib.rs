@@ -31,7 +31,7 @@ pub use fields::{
 };
 pub use problem::{Problem, Rule};
 pub use request::{DeployRequest, DeployRequestBuilder, EVENT_TYPE, Form, WirePayload};
-pub use schema::{deploy_request_schema, deploy_request_schema_text};
+pub use schema::{canonical_json_text, deploy_request_schema, deploy_request_schema_text};
 pub use validate::{KEYS, Validated, validate_bytes, validate_value};
 
 /// GitHub refuses a `client_payload` of 64 KB or more (serialised).

@@ -18,7 +18,29 @@ pub fn deploy_request_schema() -> &'static Value {
 
 /// The schema as committed: pretty JSON with a trailing newline.
 pub fn deploy_request_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(deploy_request_schema()).unwrap_or_default();
+    canonical_json_text(deploy_request_schema())
+}
+
+/// Pretty JSON with object keys sorted at every level and a trailing newline: the same bytes
+/// whatever `serde_json` features the build unified (`preserve_order` changes key order).
+pub fn canonical_json_text(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&sorted(value)).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -5,9 +5,7 @@ use crate::model::{Deployment, GitopsConfig, MfeConfig};
 /// `(file name under schemas/, pretty JSON text with a trailing newline)` for each format.
 pub fn schemas() -> Vec<(&'static str, String)> {
     let render = |schema: schemars::Schema| {
-        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-        text.push('\n');
-        text
+        gitops_event_model::canonical_json_text(&serde_json::to_value(schema).unwrap_or_default())
     };
     vec![
         (
