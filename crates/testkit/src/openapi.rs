@@ -37,6 +37,8 @@ struct Operation {
     segments: Vec<Seg>,
     /// method (lower case) -> status (or `default`) -> schema (None: no body documented).
     methods: HashMap<String, BTreeMap<String, Option<Value>>>,
+    /// method (lower case) -> request body schema.
+    requests: HashMap<String, Value>,
 }
 
 #[derive(Debug)]
@@ -115,6 +117,7 @@ impl OpenApi {
                 continue;
             };
             let mut methods = HashMap::new();
+            let mut requests = HashMap::new();
             for (method, op) in item {
                 let Some(resps) = op.get("responses").and_then(Value::as_object) else {
                     continue;
@@ -131,6 +134,20 @@ impl OpenApi {
                     by_status.insert(status.clone(), response_schema(resp).map(convert));
                 }
                 methods.insert(method.to_ascii_lowercase(), by_status);
+                let request_body =
+                    op.get("requestBody")
+                        .map(|rb| match rb.get("$ref").and_then(Value::as_str) {
+                            Some(r) => r
+                                .strip_prefix("#/components/requestBodies/")
+                                .and_then(|name| {
+                                    doc.pointer(&format!("/components/requestBodies/{name}"))
+                                })
+                                .unwrap_or(&Value::Null),
+                            None => rb,
+                        });
+                if let Some(schema) = request_body.and_then(response_schema) {
+                    requests.insert(method.to_ascii_lowercase(), convert(schema));
+                }
             }
             let segments = template
                 .trim_start_matches('/')
@@ -148,6 +165,7 @@ impl OpenApi {
                 template: template.clone(),
                 segments,
                 methods,
+                requests,
             });
         }
         Ok(Self {
@@ -229,6 +247,31 @@ impl OpenApi {
                 "status {status} documents no body, but one was sent"
             ));
         }
+        Some((op.template.clone(), errors))
+    }
+
+    /// Validates a request body against the operation's `requestBody` schema. Returns None
+    /// when no operation matches or the body is not JSON (the handler answers 400 for that).
+    pub fn check_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Option<(String, Vec<String>)> {
+        let method = method.to_ascii_lowercase();
+        let op = self.find(&method, path)?;
+        let Some(schema) = op.requests.get(&method) else {
+            return Some((op.template.clone(), Vec::new()));
+        };
+        let instance: Value = serde_json::from_slice(body).ok()?;
+        let errors = match self.validator(&format!("{method} {} request", op.template), schema) {
+            Err(e) => vec![format!("schema does not compile: {e}")],
+            Ok(v) => v
+                .iter_errors(&instance)
+                .take(20)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect(),
+        };
         Some((op.template.clone(), errors))
     }
 

@@ -280,6 +280,19 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
             );
         }
     };
+    // GitHub validates request bodies against its schema and answers 422 when they do not
+    // conform; with the description loaded, so does the fake. That is the client's mistake,
+    // answered like GitHub answers it, not a violation of the fake's own.
+    if let Some(api) = &app.openapi
+        && !codeload
+        && !body.iter().all(u8::is_ascii_whitespace)
+        && let Some((_, errors)) = api.check_request(&method, &path, &body)
+        && let Some(first) = errors.first()
+    {
+        eprintln!("fake-github: invalid request body: {method} {path}: {first}");
+        let message = format!("Invalid request.\n\n{first}");
+        return finish(&app, &method, &path, err(422, message).into_resp(), true);
+    }
     if path != "/rate_limit" {
         app.used.fetch_add(1, Ordering::Relaxed);
     }

@@ -285,6 +285,24 @@ async fn gitops_sequence_with_real_git_semantics() {
     assert_eq!(pr["state"], "open");
     assert_eq!(pr["merged"], false);
     assert_eq!(pr["mergeable"], true);
+    if crate::openapi().is_some() {
+        // A body GitHub's schema refuses is answered 422 "Invalid request", as GitHub does.
+        let bad = t
+            .call(
+                "POST",
+                "/repos/acme/gitops/pulls",
+                Some(json!({"title": "x", "head": branch, "base": "main", "draft": "yes"})),
+            )
+            .await
+            .expect(422);
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Invalid request."),
+            "{bad}"
+        );
+    }
     let dup = t
         .call(
             "POST",
