@@ -1,5 +1,6 @@
 //! Integration tests for gitops-artifact-store (one binary).
 
+mod http;
 mod pointers;
 mod publish;
 mod refusals;

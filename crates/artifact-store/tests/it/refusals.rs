@@ -275,3 +275,18 @@ async fn duplicate_and_empty_archives_are_refused() {
         Error::Archive { .. }
     ));
 }
+
+#[tokio::test]
+async fn archive_size_bound_is_checked_before_reading() {
+    let a = tgz(&[file("package/a.js", &[1u8; 4096])]);
+    let limits = Limits {
+        max_archive_bytes: 16,
+        ..Limits::default()
+    };
+    match refused("c.tgz", a, &limits).await {
+        Error::LimitExceeded { limit, max, .. } => {
+            assert_eq!((limit, max), ("max_archive_bytes", 16));
+        }
+        other => panic!("{other:?}"),
+    }
+}
