@@ -199,10 +199,16 @@ impl OpenApi {
         is_json: bool,
     ) -> Option<(String, Vec<String>)> {
         let method = method.to_ascii_lowercase();
-        // `GET git/refs[/prefix]` lists refs as `git/matching-refs/{ref}` documents it.
+        // `GET git/refs[/prefix]` (older than the description) answers one ref on an exact
+        // match, as `git/ref/{ref}` documents it, else a list as `git/matching-refs/{ref}` does.
         let path = match (method.as_str(), path.split_once("/git/refs")) {
             ("get", Some((repo, rest))) => {
-                format!("{repo}/git/matching-refs/{}", rest.trim_start_matches('/'))
+                let kind = if body.first() == Some(&b'{') {
+                    "ref"
+                } else {
+                    "matching-refs"
+                };
+                format!("{repo}/git/{kind}/{}", rest.trim_start_matches('/'))
             }
             _ => path.to_owned(),
         };

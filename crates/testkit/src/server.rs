@@ -874,6 +874,11 @@ impl<'a> Ctx<'a> {
             ("PUT", ["contents", path @ ..]) => {
                 self.put_contents(&path.join("/"), &body_json(body)?)
             }
+            ("GET", ["git", "refs", name @ ..])
+                if !name.is_empty() && self.is_ref(&name.join("/"))? =>
+            {
+                self.get_ref(&name.join("/"))
+            }
             ("GET", ["git", "refs" | "matching-refs", prefix @ ..]) => {
                 self.list_refs(&prefix.join("/"), q)
             }
@@ -1115,6 +1120,10 @@ impl<'a> Ctx<'a> {
             .map(|(n, sha, kind)| self.ref_json(&n, &sha, &kind))
             .collect();
         Ok(page(items, q, &self.url("git/refs")))
+    }
+
+    fn is_ref(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self.git.ref_target(&format!("refs/{name}"))?.is_some())
     }
 
     fn get_ref(&self, name: &str) -> R {

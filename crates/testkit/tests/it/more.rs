@@ -434,6 +434,11 @@ async fn user_repo_with_auto_init_pagination_and_racing_contents_writes() {
         "{link}"
     );
     assert_eq!(p1.expect(200).as_array().map(Vec::len), Some(2));
+    let exact = t
+        .get("/repos/gitops-bot/site/git/refs/heads/b1")
+        .await
+        .expect(200);
+    assert_eq!(exact["ref"], "refs/heads/b1");
     let p2 = t
         .get("/repos/gitops-bot/site/git/refs/heads?per_page=2&page=2")
         .await;
