@@ -11,6 +11,7 @@
 //! caller references, backoff with jitter, waiting with a timeout), so the fake and the log
 //! exercise the same code paths as CloudFront.
 
+#[cfg(feature = "cloudfront")]
 mod cloudfront;
 mod driver;
 mod error;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "cloudfront")]
 pub use cloudfront::CloudFrontCdn;
 pub use driver::{RetryPolicy, split_batches, validate_reference};
 pub use error::Error;

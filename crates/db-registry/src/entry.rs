@@ -107,6 +107,7 @@ pub(crate) fn format_time(at: OffsetDateTime) -> Result<String, Error> {
 }
 
 /// Parse a stored `deployed_at`.
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
         Error::Corrupt {

@@ -15,21 +15,25 @@
 //!
 //! Every backend passes the same [`conformance`] suite (behind the `conformance` feature).
 
+#[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod entry;
 mod error;
 #[cfg(any(test, feature = "fake"))]
 mod fake;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::{Bootstrap, DynamoDbRegistry};
 pub use entry::{Entry, MAX_SEQUENCE};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRegistry;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteRegistry;
 
 /// The live-version registry. Object-safe; use it as `Arc<dyn Registry>`.

@@ -36,8 +36,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "github")]
 mod github;
 mod local;
+#[cfg(feature = "github")]
 mod retry;
 
 #[cfg(any(test, feature = "fake"))]
@@ -48,8 +50,10 @@ pub mod conformance;
 
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
+#[cfg(feature = "github")]
 pub use github::{DEFAULT_API_URL, GithubForge};
 pub use local::LocalGitForge;
+#[cfg(feature = "github")]
 pub use retry::RetryPolicy;
 
 /// The one error type of this crate.
@@ -396,6 +400,7 @@ pub enum StatusState {
 }
 
 impl StatusState {
+    #[cfg_attr(not(feature = "github"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             StatusState::Pending => "pending",
@@ -527,6 +532,7 @@ pub enum DeploymentState {
 }
 
 impl DeploymentState {
+    #[cfg_attr(not(feature = "github"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeploymentState::Error => "error",
