@@ -144,6 +144,8 @@ impl Repo {
             .env("GIT_COMMITTER_NAME", "GitHub")
             .env("GIT_COMMITTER_EMAIL", "noreply@github.com")
             .env_remove("GIT_DIR")
+            .env_remove("GIT_AUTHOR_DATE")
+            .env_remove("GIT_COMMITTER_DATE")
             .env_remove("GIT_INDEX_FILE")
             .env_remove("GIT_WORK_TREE")
             .stdin(Stdio::null())
