@@ -89,6 +89,10 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
 
 /// What a commit attempt must do, given what is stored for the pair. Shared by every backend
 /// so that they decide identically.
+#[cfg_attr(
+    not(any(test, feature = "fake", feature = "sqlite", feature = "dynamodb")),
+    allow(dead_code)
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
     /// Write: live entry replaced, history appended.
@@ -98,6 +102,10 @@ pub(crate) enum Decision {
 }
 
 /// Decide what committing `attempt` means when `stored` is live.
+#[cfg_attr(
+    not(any(test, feature = "fake", feature = "sqlite", feature = "dynamodb")),
+    allow(dead_code)
+)]
 pub(crate) fn decide(stored: Option<&Entry>, attempt: &Entry) -> Result<Decision, Error> {
     match stored {
         None => Ok(Decision::Write),

@@ -33,6 +33,11 @@ pub fn deployment_for(
         requested_at: request.timestamp().to_string(),
         request_id: request.id().to_string(),
         rollback,
+        cache_invalidation_keys: request
+            .cache_invalidation_keys()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         sequence: previous.map_or(0, |p| p.sequence).saturating_add(1),
     }
 }

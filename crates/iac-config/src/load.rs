@@ -521,4 +521,15 @@ fn check_deployment(
             report(field, e.message);
         }
     }
+    let prefix = format!("/mfe/{}/", d.mfe);
+    for key in &d.cache_invalidation_keys {
+        if let Err(e) = em::CdnPath::parse(key) {
+            report("cache_invalidation_keys", e.message);
+        } else if !crate::policy::within_prefix(key, &prefix) {
+            report(
+                "cache_invalidation_keys",
+                format!("CDN path `{key}` is outside this MFE's prefix {prefix}"),
+            );
+        }
+    }
 }

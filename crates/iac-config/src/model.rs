@@ -222,6 +222,9 @@ pub struct Deployment {
     /// Whether this is a rollback to an older version.
     #[serde(default)]
     pub rollback: bool,
+    /// CDN paths the request asked to invalidate (under `/mfe/<mfe>/`), kept for the deploy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache_invalidation_keys: Vec<String>,
     /// Monotonic deploy sequence of this (environment, MFE): the previous value plus one at every
     /// change. The registry refuses a commit that is not newer (DESIGN.md 4.3).
     #[serde(default)]

@@ -1,0 +1,101 @@
+//! # gitops-pipeline
+//!
+//! The orchestration of mfe-gitops over the adapter traits, with pure planning separated from
+//! effects (DESIGN.md 4.3):
+//!
+//! - [`deploy::decide`] (pure): what to do for one (environment, MFE) given the desired state and
+//!   the live registry entry;
+//! - [`deploy::deploy_all`]: reconcile every desired pair: upload write-once, the conditional
+//!   registry commit as the single commit point, pointers, one minimal invalidation;
+//! - [`status::status`]: the environment x MFE matrix, desired against live.
+//!
+//! Concrete adapters come from a [`Backends`] implementation (`gitops-runtime` for the binary,
+//! fakes in tests). This crate names no SDK, no `octocrab` and no `rusqlite`.
+
+pub mod deploy;
+pub mod status;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gitops_artifact_store::ObjectLocation;
+use gitops_iac_config::Environment;
+use object_store::ObjectStore;
+
+pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
+pub use status::{StatusRow, status};
+
+/// The concrete targets of one environment.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Where files are served from (artifacts under `mfe/<name>/<version>/`, aliases, import map).
+    pub storage: Arc<dyn ObjectStore>,
+    /// The live-version registry.
+    pub registry: Arc<dyn gitops_db_registry::Registry>,
+    /// The CDN in front of the storage.
+    pub cdn: Arc<dyn gitops_cdn::Cdn>,
+}
+
+/// Turns configuration into adapters.
+#[async_trait]
+pub trait Backends: Send + Sync + std::fmt::Debug {
+    /// The targets of `environment`.
+    ///
+    /// # Contract
+    /// Returns adapters for exactly the targets `environment` names; an unusable target (bad
+    /// URL, missing credentials) is an [`Error::Config`]. Creating nothing remote: creation is
+    /// `gitops bootstrap`'s job.
+    async fn targets(&self, environment: &Environment) -> Result<Targets, Error>;
+
+    /// The artifact of `mfe` at `version`, from the MFE's `artifact` template.
+    ///
+    /// # Contract
+    /// Resolves the location only (no read); reading and checksum verification are the
+    /// pipeline's.
+    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error>;
+}
+
+/// The crate's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A target or option is unusable.
+    #[error("configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The artifact or the storage refused or failed.
+    #[error(transparent)]
+    Artifact(#[from] gitops_artifact_store::Error),
+    /// The registry refused or failed.
+    #[error(transparent)]
+    Registry(#[from] gitops_db_registry::Error),
+    /// The CDN refused or failed.
+    #[error(transparent)]
+    Cdn(#[from] gitops_cdn::Error),
+    /// The live state contradicts the desired state in a way no deploy may resolve.
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// What contradicts what.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying later may succeed (an outside service failed), as opposed to a refusal.
+    pub fn is_retryable(&self) -> bool {
+        use gitops_artifact_store::Error as A;
+        match self {
+            Error::Config { .. } | Error::Conflict { .. } => false,
+            Error::Registry(e) => e.is_retryable(),
+            Error::Cdn(e) => matches!(
+                e,
+                gitops_cdn::Error::Throttled { .. }
+                    | gitops_cdn::Error::Timeout { .. }
+                    | gitops_cdn::Error::Backend { .. }
+            ),
+            Error::Artifact(e) => matches!(e, A::Store(_) | A::Io { .. } | A::Conflict { .. }),
+        }
+    }
+}

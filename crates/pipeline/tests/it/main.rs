@@ -1,0 +1,416 @@
+//! Deploys end to end on the fakes: in-memory storage, the strict fake registry and CDN, and
+//! real artifacts (packed, checksummed) on the local file system.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gitops_artifact_store::{ObjectLocation, StoreOpener, pack_dir, sha256_hex, sidecar_line};
+use gitops_cdn::FakeCdn;
+use gitops_db_registry::{Entry, FakeRegistry, Registry};
+use gitops_iac_config::{Deployment, Environment, Repository, render_deployment};
+use gitops_pipeline::{Backends, DeployOptions, Error, PairOutcome, Targets, deploy_all, status};
+use object_store::memory::InMemory;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+#[derive(Debug)]
+struct Fakes {
+    root: tempfile::TempDir,
+    storage: BTreeMap<String, Arc<InMemory>>,
+    registry: Arc<FakeRegistry>,
+    cdn: FakeCdn,
+}
+
+impl Fakes {
+    fn new() -> Self {
+        let storage = ["dev", "staging", "prod"]
+            .into_iter()
+            .map(|e| (e.to_owned(), Arc::new(InMemory::new())))
+            .collect();
+        Fakes {
+            root: tempfile::tempdir().unwrap(),
+            storage,
+            registry: Arc::new(FakeRegistry::new()),
+            cdn: FakeCdn::new(),
+        }
+    }
+
+    /// Publishes `mfe` at `version` as the example repository's artifact template expects.
+    fn publish(&self, mfe: &str, version: &str) {
+        let dist = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dist.path().join("remoteEntry.js"),
+            format!("// {mfe} {version}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dist.path().join("main.3f2a9c1b.js"),
+            format!("console.log('{version}')\n"),
+        )
+        .unwrap();
+        let archive = pack_dir(dist.path()).unwrap();
+        let dir = self.root.path().join(format!("local/artifacts/{mfe}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("{mfe}-{version}.tgz");
+        std::fs::write(dir.join(&name), &archive).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.sha256")),
+            sidecar_line(&sha256_hex(&archive), &name),
+        )
+        .unwrap();
+    }
+
+    fn storage(&self, env: &str) -> &InMemory {
+        &self.storage[env]
+    }
+}
+
+#[async_trait]
+impl Backends for Fakes {
+    async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
+        Ok(Targets {
+            storage: self.storage[&environment.name].clone(),
+            registry: self.registry.clone(),
+            cdn: Arc::new(self.cdn.clone()),
+        })
+    }
+
+    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error> {
+        Ok(StoreOpener::new(self.root.path()).open_artifact(template, mfe, version)?)
+    }
+}
+
+fn desired(env: &str, mfe: &str, version: &str, sequence: u64) -> Deployment {
+    Deployment {
+        mfe: mfe.into(),
+        environment: env.into(),
+        version: version.into(),
+        sha: "3f786850e387550fdab836ed7e6dc881de23001b".into(),
+        git_ref: "refs/heads/main".into(),
+        repository: format!("acme/{mfe}-mfe"),
+        requested_by: "octocat".into(),
+        requested_at: "2026-11-26T09:30:00Z".into(),
+        request_id: "01JDQ8Z6X8N7W4K2M5R3T9V1YB".into(),
+        rollback: false,
+        cache_invalidation_keys: vec![format!("/mfe/{mfe}/manifest.json")],
+        sequence,
+    }
+}
+
+/// The example repository with exactly these desired states.
+fn repository(deployments: &[Deployment]) -> Repository {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gitops-repo"
+    ));
+    let mut files = BTreeMap::new();
+    for rel in ["gitops.yaml", "mfes/checkout.yaml", "mfes/search.yaml"] {
+        files.insert(rel.to_owned(), std::fs::read(root.join(rel)).unwrap());
+    }
+    for d in deployments {
+        files.insert(
+            format!("deployments/{}/{}.json", d.environment, d.mfe),
+            render_deployment(d).into_bytes(),
+        );
+    }
+    Repository::from_files(&files).unwrap()
+}
+
+async fn text(store: &InMemory, path: &str) -> Option<String> {
+    match store.get(&StorePath::from(path)).await {
+        Ok(r) => Some(String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap()),
+        Err(_) => None,
+    }
+}
+
+async fn keys(store: &InMemory) -> Vec<String> {
+    use futures::StreamExt as _;
+    let mut out: Vec<String> = store
+        .list(None)
+        .map(|m| m.unwrap().location.to_string())
+        .collect()
+        .await;
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_deploy_uploads_commits_publishes_and_invalidates_once() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    let repo = repository(&[desired("dev", "checkout", "1.5.0", 4)]);
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pairs.len(), 1);
+    assert_eq!(report.pairs[0].outcome, PairOutcome::Deployed, "{report:?}");
+    let store = fakes.storage("dev");
+    assert_eq!(
+        keys(store).await,
+        [
+            "importmap.json",
+            "mfe/checkout/1.5.0/main.3f2a9c1b.js",
+            "mfe/checkout/1.5.0/remoteEntry.js",
+            "mfe/checkout/remoteEntry.js"
+        ]
+    );
+    assert_eq!(
+        text(store, "mfe/checkout/remoteEntry.js").await.unwrap(),
+        "// checkout 1.5.0\n"
+    );
+    let map: serde_json::Value =
+        serde_json::from_str(&text(store, "importmap.json").await.unwrap()).unwrap();
+    assert_eq!(
+        map["imports"]["checkout"],
+        "http://localhost:8080/dev/mfe/checkout/1.5.0/remoteEntry.js"
+    );
+    let live = fakes
+        .registry
+        .get("dev", "checkout")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((live.version.as_str(), live.sequence), ("1.5.0", 4));
+    let invalidations = fakes.cdn.invalidations();
+    assert_eq!(invalidations.len(), 1);
+    assert_eq!(
+        invalidations[0].paths,
+        [
+            "/importmap.json",
+            "/mfe/checkout/manifest.json",
+            "/mfe/checkout/remoteEntry.js"
+        ]
+    );
+    assert!(
+        invalidations[0].paths.iter().all(|p| !p.contains("1.5.0")),
+        "never an immutable path"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_redeploy_touches_nothing() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    let repo = repository(&[desired("dev", "checkout", "1.5.0", 4)]);
+    deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    let (writes, cdn_calls) = (fakes.registry.writes(), fakes.cdn.create_calls());
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pairs[0].outcome, PairOutcome::AlreadyLive);
+    assert_eq!(fakes.registry.writes(), writes);
+    assert_eq!(
+        fakes.cdn.create_calls(),
+        cdn_calls,
+        "zero invalidations for an already-live version"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    let d = desired("dev", "checkout", "1.5.0", 4);
+    // The earlier run uploaded and committed, then died before publishing the pointers.
+    fakes
+        .registry
+        .commit(&Entry {
+            environment: "dev".into(),
+            mfe: "checkout".into(),
+            version: "1.5.0".into(),
+            sequence: 4,
+            request_id: d.request_id.clone(),
+            sha: d.sha.clone(),
+            deployed_at: time::OffsetDateTime::now_utc(),
+            deployed_by: "octocat".into(),
+            rollback: false,
+        })
+        .await
+        .unwrap();
+    let report = deploy_all(&repository(&[d]), &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pairs[0].outcome, PairOutcome::Resumed);
+    assert!(
+        text(fakes.storage("dev"), "importmap.json")
+            .await
+            .unwrap()
+            .contains("1.5.0")
+    );
+    assert_eq!(fakes.cdn.invalidations().len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_desired_state_never_overwrites_a_newer_live_one() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    fakes.publish("checkout", "1.6.0");
+    deploy_all(
+        &repository(&[desired("dev", "checkout", "1.6.0", 5)]),
+        &fakes,
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    let report = deploy_all(
+        &repository(&[desired("dev", "checkout", "1.5.0", 4)]),
+        &fakes,
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.pairs[0].outcome,
+        PairOutcome::Superseded { live_sequence: 5 }
+    );
+    assert_eq!(
+        fakes
+            .registry
+            .get("dev", "checkout")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        "1.6.0"
+    );
+    assert!(
+        text(fakes.storage("dev"), "importmap.json")
+            .await
+            .unwrap()
+            .contains("1.6.0")
+    );
+}
+
+#[test]
+fn racing_deploys_of_one_pair_end_on_the_newer_version() {
+    for _ in 0..10 {
+        let fakes = Arc::new(Fakes::new());
+        fakes.publish("checkout", "1.5.0");
+        fakes.publish("checkout", "1.6.0");
+        // Two runs on two OS threads, each with its own runtime, sharing the targets.
+        let run = |repo: Repository| {
+            let fakes = fakes.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(deploy_all(&repo, fakes.as_ref(), &DeployOptions::default()))
+                    .map(|_| ())
+            })
+        };
+        let a = run(repository(&[desired("dev", "checkout", "1.5.0", 4)]));
+        let b = run(repository(&[desired("dev", "checkout", "1.6.0", 5)]));
+        a.join().unwrap().unwrap();
+        b.join().unwrap().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(
+                fakes
+                    .registry
+                    .get("dev", "checkout")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .version,
+                "1.6.0"
+            );
+            let store = fakes.storage("dev");
+            assert!(
+                text(store, "importmap.json")
+                    .await
+                    .unwrap()
+                    .contains("/1.6.0/")
+            );
+            assert_eq!(
+                text(store, "mfe/checkout/remoteEntry.js").await.unwrap(),
+                "// checkout 1.6.0\n"
+            );
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_bad_artifact_fails_its_pair_only_and_changes_nothing_live() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    fakes.publish("search", "2.0.0");
+    // Corrupt the search artifact after its checksum was written.
+    let path = fakes
+        .root
+        .path()
+        .join("local/artifacts/search/search-2.0.0.tgz");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let mut search = desired("dev", "search", "2.0.0", 1);
+    search.repository = "acme/search-mfe".into();
+    let repo = repository(&[desired("dev", "checkout", "1.5.0", 4), search]);
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failed());
+    let outcomes: Vec<&PairOutcome> = report.pairs.iter().map(|p| &p.outcome).collect();
+    assert_eq!(outcomes[0], &PairOutcome::Deployed);
+    match outcomes[1] {
+        PairOutcome::Failed { error, retryable } => {
+            assert!(
+                error.contains("checksum") || error.contains("sha256"),
+                "{error}"
+            );
+            assert!(!retryable);
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(fakes.registry.get("dev", "search").await.unwrap().is_none());
+    assert!(
+        keys(fakes.storage("dev"))
+            .await
+            .iter()
+            .all(|k| !k.contains("search"))
+    );
+}
+
+#[tokio::test]
+async fn status_compares_desired_and_live() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    deploy_all(
+        &repository(&[desired("dev", "checkout", "1.5.0", 4)]),
+        &fakes,
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    let repo = repository(&[
+        desired("dev", "checkout", "1.6.0", 5),
+        desired("staging", "checkout", "1.5.0", 1),
+    ]);
+    let rows = status(&repo, &fakes, None).await.unwrap();
+    let summary: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.environment.as_str(),
+                r.mfe.as_str(),
+                r.version.as_deref(),
+                r.desired.as_deref(),
+                r.differs,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("dev", "checkout", Some("1.5.0"), Some("1.6.0"), true),
+            ("staging", "checkout", None, Some("1.5.0"), true),
+        ]
+    );
+    assert!(rows[0].deployed_at.is_some());
+}
