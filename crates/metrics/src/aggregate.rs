@@ -5,7 +5,9 @@
 //! one deploy-phase event ([`Stage::is_deploy_phase`]); a re-run of a killed deploy carries the
 //! same request id and so continues the same deploy. Its result:
 //! - **failed** when its last *decisive* deploy-phase event (outcome `success` or `failure`, or
-//!   stage `failed`) is a failure; its time is that event's `at`;
+//!   stage `failed`) is a failure; its time is that event's `at`. A `reported` event is decisive
+//!   only when no other stage is: failing to tell the requester about a deploy that went live
+//!   is not a failed change;
 //! - **succeeded** when that event is a success and the deploy has a successful `committed`
 //!   event (the commit point: the version is live), or has no `committed` event at all and a
 //!   successful `reported` one; its time is the first such event's `at`;
@@ -269,10 +271,13 @@ pub fn aggregate(events: &[StageEvent], query: &Query) -> Result<Aggregates, Err
 /// The result and time of one deploy's events (sorted by time), or `None` for no change.
 fn classify(group: &[&StageEvent]) -> Option<(DeployResult, OffsetDateTime)> {
     let is_failure = |e: &StageEvent| e.stage == Stage::Failed || e.outcome == Outcome::Failure;
+    let is_decisive = |e: &&&StageEvent| is_failure(e) || e.outcome == Outcome::Success;
     let decisive = group
         .iter()
         .rev()
-        .find(|e| is_failure(e) || e.outcome == Outcome::Success)?;
+        .filter(|e| e.stage != Stage::Reported)
+        .find(is_decisive)
+        .or_else(|| group.iter().rev().find(is_decisive))?;
     if is_failure(decisive) {
         return Some((DeployResult::Failed, decisive.at));
     }

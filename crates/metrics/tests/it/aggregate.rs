@@ -109,7 +109,7 @@ fn history() -> Vec<StageEvent> {
             "r1",
             "checkout",
         ),
-        // r2 checkout: upload fails; the deploy failed at 12:06 (its last decisive event).
+        // r2 checkout: upload fails; the deploy failed at 12:05 (`reported` is not decisive).
         prod(
             datetime!(2026-03-01 12:00 UTC),
             Received,
@@ -131,7 +131,7 @@ fn history() -> Vec<StageEvent> {
             "r2",
             "checkout",
         ),
-        // r3 checkout: lead 66 min; restores r2 after 2 h.
+        // r3 checkout: lead 66 min; restores r2 after 2h01m.
         prod(
             datetime!(2026-03-01 13:00 UTC),
             Received,
@@ -347,10 +347,10 @@ fn environment_aggregates_match_hand_computed_answers() {
             p90_ms: Some(66 * MIN),
         },
         change_failure_rate: Some(0.5),
-        // 11h10m (r0b -> r1) and 2 h (r2 -> r3)
+        // 11h10m (r0b -> r1) and 2h01m (r2 -> r3)
         time_to_restore: DurationStats {
             samples: 2,
-            median_ms: Some((2 * HOUR + 11 * HOUR + 10 * MIN) / 2),
+            median_ms: Some((2 * HOUR + MIN + 11 * HOUR + 10 * MIN) / 2),
             p90_ms: Some(11 * HOUR + 10 * MIN),
         },
         open_incidents: 2, // cart (r7), checkout (r8)
@@ -477,4 +477,30 @@ fn duration_stats_percentiles() {
 #[test]
 fn environments_are_listed_once_sorted() {
     assert_eq!(environments(&history()), ["prod", "staging"]);
+}
+
+#[test]
+fn a_failed_report_after_a_live_commit_is_not_a_failed_change() {
+    let (from, to) = range();
+    let at = |m: i64| datetime!(2026-03-01 10:00 UTC) + time::Duration::minutes(m);
+    let events = vec![
+        prod(at(0), Received, Success, "a", "cart"),
+        prod(at(1), Committed, Success, "a", "cart"),
+        prod(at(2), Invalidated, Success, "a", "cart"),
+        prod(at(3), Reported, Failure, "a", "cart"),
+        // A pipeline that only reports: the report decides.
+        prod(at(10), Reported, Success, "b", "cart"),
+        prod(at(20), Reported, Failure, "c", "cart"),
+    ];
+    let got = aggregate(&events, &Query::new("prod", from, to)).unwrap();
+    assert_eq!((got.deployments, got.failed_deployments), (2, 1));
+    assert_eq!(
+        got.lead_time,
+        DurationStats {
+            samples: 1,
+            median_ms: Some(MIN),
+            p90_ms: Some(MIN)
+        }
+    );
+    assert_eq!(got.open_incidents, 1);
 }

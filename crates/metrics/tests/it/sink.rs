@@ -179,3 +179,75 @@ fn sinks_are_object_safe_and_shareable() {
     ];
     assert!(format!("{:?}", MultiSink::new(sinks)).contains("JsonlSink"));
 }
+
+const CHILD_FILE: &str = "GITOPS_METRICS_TEST_CHILD_FILE";
+const CHILD_TAG: &str = "GITOPS_METRICS_TEST_CHILD_TAG";
+const CHILD_EVENTS: usize = 200;
+
+fn child_detail(tag: &str, i: usize) -> String {
+    format!("{tag}-{i}:").repeat(400)
+}
+
+/// Not a test on its own: `concurrent_processes_produce_only_whole_lines` runs this test binary
+/// again with `CHILD_FILE` set, so that each child process appends to the same file.
+#[test]
+fn child_writer() {
+    let (Ok(path), Ok(tag)) = (std::env::var(CHILD_FILE), std::env::var(CHILD_TAG)) else {
+        return;
+    };
+    let sink = JsonlSink::new(path);
+    for i in 0..CHILD_EVENTS {
+        let event = StageEvent {
+            detail: Some(child_detail(&tag, i)),
+            ..sample_event(&format!("{tag}-{i}"))
+        };
+        sink.record(&event).unwrap();
+    }
+}
+
+#[test]
+fn concurrent_processes_produce_only_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics/events.jsonl");
+    let exe = std::env::current_exe().unwrap();
+    let tags = ["p0", "p1", "p2", "p3"];
+    let children: Vec<_> = tags
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "sink::child_writer",
+                    "--test-threads=1",
+                    "--quiet",
+                ])
+                .env(CHILD_FILE, &path)
+                .env(CHILD_TAG, tag)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a child writer failed");
+    }
+    let log = read_event_log(&path).unwrap();
+    assert_eq!(log.truncated_line, None);
+    assert_eq!(log.events.len(), tags.len() * CHILD_EVENTS);
+    for tag in tags {
+        let mine: Vec<&StageEvent> = log
+            .events
+            .iter()
+            .filter(|e| e.request_id.starts_with(&format!("{tag}-")))
+            .collect();
+        assert_eq!(mine.len(), CHILD_EVENTS);
+        for (i, event) in mine.into_iter().enumerate() {
+            assert_eq!(
+                event.request_id,
+                format!("{tag}-{i}"),
+                "one process's lines keep their order"
+            );
+            assert_eq!(event.detail.as_deref(), Some(child_detail(tag, i).as_str()));
+        }
+    }
+}
