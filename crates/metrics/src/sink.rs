@@ -44,7 +44,8 @@ pub trait MetricsSink: Send + Sync + fmt::Debug {
 /// The file is opened for each event with `O_APPEND` (created, with its parent directories,
 /// when missing) and the line plus its newline goes out in one `write` call, so lines from
 /// concurrent threads and processes never interleave on a local file system. Opening per event
-/// also follows a file that was rotated or removed.
+/// also follows a file that was rotated or removed. (Network file systems such as NFS do not
+/// honour `O_APPEND` atomically; keep the file on a local disk.)
 #[derive(Debug, Clone)]
 pub struct JsonlSink {
     path: PathBuf,
