@@ -1,4 +1,7 @@
-//! The `gitops` binary: check and process --dry-run.
+//! The `gitops` binary: check, process --dry-run, deploy, status, bootstrap.
+
+mod deploy;
+mod moto;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ fn gitops(args: &[&str]) -> Output {
 }
 
 /// A copy of the example GitOps repository in a temporary directory.
-fn repo_copy() -> tempfile::TempDir {
+pub fn repo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&Path::new(EXAMPLES).join("gitops-repo"), dir.path());
     dir
