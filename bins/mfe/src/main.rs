@@ -1,7 +1,12 @@
 //! `mfe`: the command an MFE repository's workflows run. Thin: parse arguments, call the
 //! libraries, map the outcome to an exit code. It links no cloud SDK (DESIGN.md 2).
 //!
-//! Exit codes: 0 success, 1 the input was refused, 2 usage or IO error.
+//! Exit codes: 0 success, 1 the input was refused (or the deploy failed), 2 usage or IO error,
+//! 3 `dispatch --wait` timed out.
+
+mod dispatch;
+mod publish;
+mod render;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -35,6 +40,22 @@ enum Command {
     },
     /// Print the deploy-request JSON Schema.
     Schema,
+    /// Write the MFE repository's workflows (micro-frontend-ci.yml, micro-frontend-cd.yml).
+    ///
+    /// Idempotent. Exit 0 when written or unchanged; 1 when `--check` finds a difference or an
+    /// edited file was kept (rerun with `--force`); 2 on usage or IO errors.
+    Render(render::RenderArgs),
+    /// Pack a build directory reproducibly and put it, with its .sha256 sidecar, into the
+    /// artifact store.
+    ///
+    /// Exit 0 when published (or already published with the same bytes); 1 when refused (bad
+    /// name or version, the version exists with other bytes); 2 on usage, IO or store errors.
+    Publish(publish::PublishArgs),
+    /// Send a deploy request to the GitOps repository and, with `--wait`, follow it.
+    ///
+    /// Exit 0 when sent (with `--wait`: deployed); 1 when the request is invalid or the deploy
+    /// was refused or failed; 2 on usage or GitHub errors; 3 when `--wait` timed out.
+    Dispatch(dispatch::DispatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,6 +71,23 @@ fn main() -> ExitCode {
         Command::Schema => {
             print!("{}", gitops_event_model::deploy_request_schema_text());
             ExitCode::SUCCESS
+        }
+        Command::Render(args) => render::run(&args),
+        Command::Publish(args) => block_on(publish::run(args)),
+        Command::Dispatch(args) => block_on(dispatch::run(args)),
+    }
+}
+
+fn block_on(future: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
         }
     }
 }

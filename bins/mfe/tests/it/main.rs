@@ -1,4 +1,9 @@
-//! The `mfe` binary: exit codes, output formats, hostile input.
+//! The `mfe` binary: exit codes, output formats, hostile input; render, publish, and dispatch
+//! against fake-github.
+
+mod dispatch;
+mod publish;
+mod render;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,76 @@
+//! `mfe publish`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use gitops_artifact_store::{Error, StoreOpener, WriteOutcome};
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The build output directory to pack.
+    #[arg(long)]
+    dist: PathBuf,
+    /// MFE name.
+    #[arg(long)]
+    mfe: String,
+    /// SemVer version.
+    #[arg(long)]
+    version: String,
+    /// Where to put the artifact: a local path, s3://bucket/key or http(s)://...; `{name}` and
+    /// `{version}` are substituted. Must end in .tgz or .tar.gz.
+    #[arg(long)]
+    to: String,
+}
+
+pub async fn run(args: PublishArgs) -> ExitCode {
+    match publish(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
+    let location = gitops_artifact_store::expand_template(&args.to, &args.mfe, &args.version)
+        .map_err(classify)?;
+    let lower = location.to_ascii_lowercase();
+    if !(lower.ends_with(".tgz") || lower.ends_with(".tar.gz")) {
+        return Err((
+            2,
+            format!("`{location}` must end in .tgz or .tar.gz (the artifact is a gzip tar)"),
+        ));
+    }
+    if !args.dist.is_dir() {
+        return Err((2, format!("{} is not a directory", args.dist.display())));
+    }
+    let base = std::env::current_dir().map_err(|e| (2, format!("current directory: {e}")))?;
+    let object = StoreOpener::from_env(base)
+        .open_object(&location)
+        .map_err(classify)?;
+    let report = gitops_artifact_store::publish_dir(&object, &args.dist)
+        .await
+        .map_err(classify)?;
+    let how = match report.outcome {
+        WriteOutcome::Written => "published",
+        WriteOutcome::Identical => "already published (identical)",
+    };
+    println!("{how}: {}", report.artifact);
+    println!("sha256: {}", report.sha256);
+    println!("bytes: {}", report.bytes);
+    Ok(())
+}
+
+/// Refusals (bad name or version, a different artifact under the same version) exit 1;
+/// everything else (IO, store, credentials) exits 2.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(classify)`
+fn classify(e: Error) -> (u8, String) {
+    let code = match e {
+        Error::Invalid { field, .. } if field == "mfe" || field == "version" => 1,
+        Error::ImmutableConflict { .. } => 1,
+        _ => 2,
+    };
+    (code, e.to_string())
+}

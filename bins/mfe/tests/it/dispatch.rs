@@ -1,0 +1,361 @@
+//! `mfe dispatch [--wait]` against fake-github, with the GitOps side simulated: it creates a
+//! deployment on the requester's commit whose payload carries the request id, then posts
+//! statuses.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitops_gh_pr::{DeploymentState, GithubForge, Requester};
+use gitops_testkit::FakeGithub;
+use secrecy::SecretString;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::MFE;
+
+const REQUESTER: &str = "acme/checkout-mfe";
+const GITOPS: &str = "acme/gitops";
+
+struct World {
+    _dir: tempfile::TempDir,
+    fake: FakeGithub,
+    sha: String,
+    summary: std::path::PathBuf,
+    output: std::path::PathBuf,
+    /// The GitOps side's client (writes deployments on the requester's repository).
+    bot: Arc<dyn Requester>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeGithub::spawn(dir.path().join("data"), gitops_testkit::openapi_from_env())
+        .await
+        .unwrap();
+    let sha = fake
+        .create_repo("acme", "checkout-mfe", &[("package.json", "{}\n")])
+        .await
+        .unwrap()
+        .unwrap();
+    fake.create_repo("acme", "gitops", &[("gitops.yaml", "version: 1\n")])
+        .await
+        .unwrap();
+    let bot: Arc<dyn Requester> = Arc::new(
+        GithubForge::new(
+            &fake.base_url,
+            SecretString::from("gitops-bot-token"),
+            "acme",
+            "gitops",
+        )
+        .unwrap(),
+    );
+    World {
+        summary: dir.path().join("summary.md"),
+        output: dir.path().join("output.txt"),
+        _dir: dir,
+        fake,
+        sha,
+        bot,
+    }
+}
+
+fn command(w: &World, extra: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(MFE);
+    cmd.args([
+        "dispatch",
+        "--gitops-repo",
+        GITOPS,
+        "--mfe",
+        "checkout",
+        "--version",
+        "1.4.0",
+        "--environment",
+        "dev",
+        "--cache-invalidation-key",
+        "/mfe/checkout/remoteEntry.js",
+        "--interval",
+        "0.1",
+    ])
+    .args(extra)
+    .env("GITHUB_API_URL", &w.fake.base_url)
+    .env("GITHUB_TOKEN", "requester-token")
+    .env("GITOPS_DISPATCH_TOKEN", "dispatch-token")
+    .env_remove("GITOPS_GITHUB_TOKEN")
+    .env("GITHUB_REPOSITORY", REQUESTER)
+    .env("GITHUB_REF", "refs/heads/main")
+    .env("GITHUB_SHA", &w.sha)
+    .env("GITHUB_ACTOR", "octocat")
+    .env("GITHUB_SERVER_URL", "https://github.example")
+    .env("GITHUB_STEP_SUMMARY", &w.summary)
+    .env("GITHUB_OUTPUT", &w.output)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `mfe dispatch`, handing the request id (from its first line) to `gitops_side`.
+async fn run_with<F, Fut>(w: &World, extra: &[&str], gitops_side: F) -> Run
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut child = command(w, extra).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .expect("mfe printed nothing")
+        .unwrap()
+        .unwrap_or_default();
+    let id = first
+        .strip_prefix("request ")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    let rest = tokio::spawn(async move {
+        let mut lines = vec![first];
+        while let Ok(Some(l)) = stdout.next_line().await {
+            lines.push(l);
+        }
+        lines.join("\n")
+    });
+    let err = tokio::spawn(async move {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
+            .await
+            .unwrap();
+        s
+    });
+    gitops_side(id).await;
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("mfe did not finish")
+        .unwrap();
+    Run {
+        code: status.code(),
+        stdout: rest.await.unwrap(),
+        stderr: err.await.unwrap(),
+    }
+}
+
+/// Waits until the dispatch for `id` reached the GitOps repository, and returns its payload.
+async fn received(w: &World, id: &str) {
+    for _ in 0..100 {
+        if w.bot.find_workflow_run(GITOPS, id).await.unwrap().is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no repository_dispatch with id {id} reached {GITOPS}");
+}
+
+async fn post(w: &World, deployment: u64, state: DeploymentState, description: &str) {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    w.bot
+        .create_deployment_status(
+            REQUESTER,
+            deployment,
+            state,
+            description,
+            Some("https://github.example/acme/gitops/actions/runs/7"),
+            (state == DeploymentState::Success).then_some("https://cdn.example.com/dev"),
+        )
+        .await
+        .unwrap();
+}
+
+async fn deployment(w: &World, id: &str) -> u64 {
+    w.bot
+        .create_deployment(
+            REQUESTER,
+            &w.sha,
+            "dev",
+            &serde_json::json!({"id": id, "mfe": "checkout", "version": "1.4.0"}),
+            "deploy checkout 1.4.0 to dev",
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_reports_success_and_follows_only_its_own_deployment() {
+    let w = world().await;
+    let w = &w;
+    let run = run_with(w, &["--wait", "--timeout", "30"], move |id| async move {
+        received(w, &id).await;
+        // Another request's deploy of the same commit and environment fails: not ours.
+        let other = deployment(w, "01JAAAAAAAAAAAAAAAAAAAAAAA").await;
+        post(w, other, DeploymentState::Failure, "someone else's deploy").await;
+        let ours = deployment(w, &id).await;
+        post(w, ours, DeploymentState::Queued, "pull request #3 opened").await;
+        post(w, ours, DeploymentState::InProgress, "deploying").await;
+        post(
+            w,
+            ours,
+            DeploymentState::Success,
+            "checkout 1.4.0 is live in dev",
+        )
+        .await;
+    })
+    .await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    for line in [
+        "queued: pull request #3 opened",
+        "in progress: deploying",
+        "success: checkout 1.4.0 is live in dev",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "{line} missing from:\n{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains("someone else"), "{}", run.stdout);
+    let summary = std::fs::read_to_string(&w.summary).unwrap();
+    assert!(
+        summary.contains("### Deploy checkout 1.4.0 to dev: deployed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("(https://github.example/acme/gitops/actions/runs/7)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("(https://cdn.example.com/dev)"),
+        "{summary}"
+    );
+    let output = std::fs::read_to_string(&w.output).unwrap();
+    assert!(output.starts_with("request-id="), "{output}");
+    assert_eq!(
+        w.fake.violations().await.unwrap().len(),
+        0,
+        "OpenAPI violations"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_reports_failure_with_the_reasons() {
+    let w = world().await;
+    let w = &w;
+    let run = run_with(w, &["--wait", "--timeout", "30"], move |id| async move {
+        received(w, &id).await;
+        let ours = deployment(w, &id).await;
+        post(w, ours, DeploymentState::Queued, "checking the request").await;
+        post(
+            w,
+            ours,
+            DeploymentState::Failure,
+            "rejected: freeze-window: dev is frozen until 2027-01-04T00:00:00Z",
+        )
+        .await;
+    })
+    .await;
+    assert_eq!(
+        run.code,
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("failure: rejected: freeze-window"),
+        "{}",
+        run.stdout
+    );
+    let summary = std::fs::read_to_string(&w.summary).unwrap();
+    assert!(summary.contains(": failed"), "{summary}");
+    assert!(summary.contains("freeze-window"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_times_out_with_exit_3_when_nothing_happens() {
+    let w = world().await;
+    let w = &w;
+    let run = run_with(w, &["--wait", "--timeout", "1"], move |id| async move {
+        received(w, &id).await;
+    })
+    .await;
+    assert_eq!(
+        run.code,
+        Some(3),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains("timeout"), "{}", run.stderr);
+    let summary = std::fs::read_to_string(&w.summary).unwrap();
+    assert!(summary.contains("timed out"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wait_the_request_is_sent_once_with_the_typed_payload() {
+    let w = world().await;
+    let w = &w;
+    let run = run_with(w, &[], move |id| async move {
+        received(w, &id).await;
+    })
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(w.fake.data_dir().join("fake-github-state.json")).unwrap(),
+    )
+    .unwrap();
+    let text = state.to_string();
+    // The payload is the canonical request: typed fields, the requester's context.
+    for needle in [
+        "\"event_type\":\"deploy-mfe-trigger\"",
+        "\"repository\":\"acme/checkout-mfe\"",
+        "\"ref\":\"refs/heads/main\"",
+        "\"user\":\"octocat\"",
+        "\"cache_invalidation_keys\":[\"/mfe/checkout/remoteEntry.js\"]",
+    ] {
+        assert!(text.contains(needle), "{needle} not in the fake's state");
+    }
+    let dispatches = w
+        .fake
+        .requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/dispatches"))
+        .count();
+    assert_eq!(dispatches, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_request_is_never_sent() {
+    let w = world().await;
+    let out = command(&w, &[])
+        .env("GITHUB_SHA", "not-a-sha")
+        .env("GITHUB_REF", "main")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/ref") && stderr.contains("/sha"),
+        "{stderr}"
+    );
+    let sent = w
+        .fake
+        .requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|r| r.path.ends_with("/dispatches"));
+    assert!(!sent);
+}

@@ -1,0 +1,70 @@
+//! gitops-render: golden renders, security properties of every workflow, idempotent writing
+//! and edit protection, and a scaffold that the GitOps loader accepts.
+
+mod golden;
+mod scaffold;
+mod security;
+mod write;
+
+use gitops_render::{GitopsOptions, MfeOptions, PackageManager, RenderedFile};
+
+/// The option sets the golden and security tests cover.
+pub fn mfe_option_sets() -> Vec<(&'static str, MfeOptions)> {
+    let basic = MfeOptions::new(
+        "checkout",
+        "acme/gitops-config",
+        "s3://acme-mfe-artifacts/{name}/{name}-{version}.tgz",
+    );
+    let mut pnpm = MfeOptions::new(
+        "search",
+        "acme/gitops-config",
+        "https://artifactory.example.com/artifactory/mfe/{name}/{name}-{version}.tgz",
+    );
+    pnpm.package_manager = PackageManager::Pnpm;
+    pnpm.node_version = "22.11".into();
+    pnpm.test_command = Some("pnpm run test:ci -- --coverage".into());
+    pnpm.build_command = Some("pnpm run build:prod".into());
+    pnpm.dist_dir = "build/client".into();
+    pnpm.environments = vec!["qa".into(), "production".into()];
+    pnpm.cache_invalidation_keys = vec!["/mfe/search/*".into()];
+    let mut yarn = MfeOptions::new(
+        "account-menu",
+        "acme-corp/platform.gitops",
+        "local/artifacts/{name}-{version}.tar.gz",
+    );
+    yarn.package_manager = PackageManager::Yarn;
+    yarn.environments = vec!["dev".into(), "eu.prod".into(), "us.prod".into()];
+    yarn.default_branch = "trunk".into();
+    vec![
+        ("npm-s3", basic),
+        ("pnpm-https", pnpm),
+        ("yarn-local", yarn),
+    ]
+}
+
+pub fn gitops_option_sets() -> Vec<(&'static str, GitopsOptions)> {
+    let custom = GitopsOptions {
+        environments: vec!["qa".into(), "live".into()],
+        default_branch: "trunk".into(),
+        drift_cron: "0 */6 * * 1-5".into(),
+        ..GitopsOptions::default()
+    };
+    vec![("default", GitopsOptions::default()), ("two-envs", custom)]
+}
+
+pub fn all_workflows() -> Vec<(String, RenderedFile)> {
+    let mut out = Vec::new();
+    for (name, o) in mfe_option_sets() {
+        for f in gitops_render::render_mfe_workflows(&o).unwrap() {
+            out.push((name.to_owned(), f));
+        }
+    }
+    for (name, o) in gitops_option_sets() {
+        for f in gitops_render::render_gitops_scaffold(&o).unwrap() {
+            if f.path.starts_with(".github/workflows/") {
+                out.push((name.to_owned(), f));
+            }
+        }
+    }
+    out
+}
