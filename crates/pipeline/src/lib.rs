@@ -13,6 +13,8 @@
 //! fakes in tests). This crate names no SDK, no `octocrab` and no `rusqlite`.
 
 pub mod deploy;
+pub mod merge;
+pub mod process;
 pub mod status;
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use gitops_iac_config::Environment;
 use object_store::ObjectStore;
 
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
+pub use merge::{MergeOutcome, merge_pull_request};
+pub use process::{ProcessReport, process};
 pub use status::{StatusRow, status};
 
 /// The concrete targets of one environment.
@@ -74,6 +78,9 @@ pub enum Error {
     /// The CDN refused or failed.
     #[error(transparent)]
     Cdn(#[from] gitops_cdn::Error),
+    /// The forge refused or failed.
+    #[error(transparent)]
+    Forge(#[from] gitops_gh_pr::Error),
     /// The live state contradicts the desired state in a way no deploy may resolve.
     #[error("conflict: {reason}")]
     Conflict {
@@ -96,6 +103,14 @@ impl Error {
                     | gitops_cdn::Error::Backend { .. }
             ),
             Error::Artifact(e) => matches!(e, A::Store(_) | A::Io { .. } | A::Conflict { .. }),
+            Error::Forge(e) => {
+                matches!(
+                    e,
+                    gitops_gh_pr::Error::Throttled { .. }
+                        | gitops_gh_pr::Error::Transport { .. }
+                        | gitops_gh_pr::Error::Io(_)
+                ) || matches!(e, gitops_gh_pr::Error::Api { status, .. } if *status >= 500)
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Deploys end to end on the fakes: in-memory storage, the strict fake registry and CDN, and
 //! real artifacts (packed, checksummed) on the local file system.
 
+mod forge;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,166 @@
+//! Merge: the quality checks on a deploy PR, then a merge of exactly the checked head (the
+//! seed's second step).
+
+use gitops_event_model::DeployRequest;
+use gitops_gh_pr::{Forge, PrState, StatusState};
+use gitops_iac_config::{Approval, Deployment, Outcome, Repository, evaluate};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::Error;
+
+/// The commit status context the checks report under.
+pub const CHECK_CONTEXT: &str = "gitops/checks";
+
+/// How a merge attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum MergeOutcome {
+    /// Checked and merged.
+    Merged {
+        /// The merge commit.
+        sha: String,
+    },
+    /// Checks passed; the environment requires an approval of this head, not given yet.
+    WaitingForApproval,
+    /// A check failed; the reasons are on the PR's head as a failed commit status too.
+    Refused {
+        /// Why.
+        reasons: Vec<String>,
+    },
+    /// The PR is closed or merged already, or not a deploy PR.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Runs the checks on PR `number` and merges its head if they pass: the PR's tree is a valid
+/// repository (`gitops check`), it changes only bot-owned desired-state files of its own
+/// (env, MFE) branch, the policy accepts each change against the base as of `at`, and the
+/// environment's approval requirement is met on this head. The merge is guarded by the checked
+/// head sha, so a push after the checks makes it fail with a conflict rather than merge
+/// unchecked content.
+pub async fn merge_pull_request(
+    forge: &dyn Forge,
+    number: u64,
+    at: OffsetDateTime,
+) -> Result<MergeOutcome, Error> {
+    let pr = forge.pull_request(number).await?;
+    if pr.state != PrState::Open {
+        return Ok(MergeOutcome::Skipped {
+            reason: format!("#{number} is not open"),
+        });
+    }
+    let Some((env, mfe)) = pair_of_branch(&pr.branch) else {
+        return Ok(MergeOutcome::Skipped {
+            reason: format!("#{number} is not a deploy PR (branch {})", pr.branch),
+        });
+    };
+    let mut reasons = Vec::new();
+    let expected = gitops_iac_config::deployment_path(&env, &mfe);
+    for file in forge.changed_files(number).await? {
+        if file != expected {
+            reasons.push(format!(
+                "changes {file}; a deploy PR may only change {expected} (bot-owned)"
+            ));
+        }
+    }
+    let head = repository_at(forge, &pr.head_sha, &mut reasons).await?;
+    let base = repository_at(forge, &pr.base, &mut reasons).await?;
+    let mut approval_needed = false;
+    if let (Some(head), Some(base)) = (&head, &base) {
+        match head.deployment(&env, &mfe) {
+            None => reasons.push(format!("{expected} is missing from the PR")),
+            Some(desired) => match request_of(desired) {
+                Err(problem) => reasons.push(problem),
+                Ok(request) => {
+                    let decision = evaluate(base, &request, desired.rollback, at);
+                    match decision.decision {
+                        Outcome::Accept => {}
+                        Outcome::Noop => reasons.push(format!(
+                            "{mfe} {} is already desired in {env}",
+                            desired.version
+                        )),
+                        Outcome::Reject => reasons.extend(
+                            decision
+                                .reasons
+                                .iter()
+                                .map(|r| format!("{}: {}", r.code, r.message)),
+                        ),
+                    }
+                }
+            },
+        }
+        approval_needed = base
+            .environment(&env)
+            .is_some_and(|e| e.approval == Approval::Required);
+    }
+    if !reasons.is_empty() {
+        let description: String = reasons.join("; ").chars().take(140).collect();
+        forge
+            .set_status(
+                &pr.head_sha,
+                CHECK_CONTEXT,
+                StatusState::Failure,
+                &description,
+                None,
+            )
+            .await?;
+        return Ok(MergeOutcome::Refused { reasons });
+    }
+    forge
+        .set_status(
+            &pr.head_sha,
+            CHECK_CONTEXT,
+            StatusState::Success,
+            "repository valid, policy accepts, bot-owned files only",
+            None,
+        )
+        .await?;
+    if approval_needed && forge.approvals(number).await?.is_empty() {
+        return Ok(MergeOutcome::WaitingForApproval);
+    }
+    let sha = forge.merge(number, &pr.head_sha).await?;
+    Ok(MergeOutcome::Merged { sha })
+}
+
+/// `gitops/<env>/<mfe>` -> (env, mfe).
+fn pair_of_branch(branch: &str) -> Option<(String, String)> {
+    let rest = branch.strip_prefix("gitops/")?;
+    let (env, mfe) = rest.split_once('/')?;
+    (!env.is_empty() && !mfe.is_empty() && !mfe.contains('/'))
+        .then(|| (env.to_owned(), mfe.to_owned()))
+}
+
+async fn repository_at(
+    forge: &dyn Forge,
+    git_ref: &str,
+    reasons: &mut Vec<String>,
+) -> Result<Option<Repository>, Error> {
+    let tree = forge.read_tree(git_ref).await?;
+    match Repository::from_files(&tree.files) {
+        Ok(repository) => Ok(Some(repository)),
+        Err(problems) => {
+            reasons.extend(problems.iter().map(|p| format!("at {git_ref}: {p}")));
+            Ok(None)
+        }
+    }
+}
+
+/// The deploy request a desired-state file stands for, to re-run the policy at merge time.
+pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
+    DeployRequest::builder()
+        .id(desired.request_id.clone())
+        .timestamp(desired.requested_at.clone())
+        .user(desired.requested_by.clone())
+        .mfe(desired.mfe.clone())
+        .version(desired.version.clone())
+        .environment(desired.environment.clone())
+        .repository(desired.repository.clone())
+        .git_ref(desired.git_ref.clone())
+        .sha(desired.sha.clone())
+        .cache_invalidation_keys(desired.cache_invalidation_keys.clone())
+        .build()
+        .map_err(|e| format!("the desired state is not a valid request: {e}"))
+}

@@ -1,0 +1,225 @@
+//! process and merge over the strict fake forge.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gitops_event_model::DeployRequest;
+use gitops_gh_pr::{FakeForge, FileWrite, Forge, Requester};
+use gitops_iac_config::{Outcome, Repository};
+use gitops_pipeline::{MergeOutcome, merge_pull_request, process};
+
+fn files() -> BTreeMap<String, Vec<u8>> {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/gitops-repo"
+    ));
+    let mut files = BTreeMap::new();
+    for rel in [
+        "gitops.yaml",
+        "mfes/checkout.yaml",
+        "mfes/search.yaml",
+        "deployments/dev/checkout.json",
+        "deployments/staging/checkout.json",
+    ] {
+        files.insert(rel.to_owned(), std::fs::read(root.join(rel)).unwrap());
+    }
+    files
+}
+
+fn request(env: &str, version: &str) -> DeployRequest {
+    DeployRequest::builder()
+        .user("octocat")
+        .mfe("checkout")
+        .version(version)
+        .environment(env)
+        .repository("acme/checkout-mfe")
+        .git_ref("refs/heads/main")
+        .sha("3f786850e387550fdab836ed7e6dc881de23001b")
+        .build()
+        .unwrap()
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        "2026-11-26T12:00:00Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deployment() {
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let req = request("dev", "1.5.0");
+    let report = process(&repo, None, Ok(&req), now(), &forge, Some(&forge))
+        .await
+        .unwrap();
+    assert_eq!(report.decision.decision, Outcome::Accept);
+    let number = report.pull_request.unwrap();
+    let pr = forge.pull_request(number).await.unwrap();
+    assert_eq!(pr.branch, "gitops/dev/checkout");
+    assert_eq!(
+        forge.changed_files(number).await.unwrap(),
+        ["deployments/dev/checkout.json"]
+    );
+
+    // A newer request for the same pair updates the same PR and the same comment.
+    let newer = request("dev", "1.6.0");
+    let again = process(&repo, None, Ok(&newer), now(), &forge, Some(&forge))
+        .await
+        .unwrap();
+    assert_eq!(again.pull_request, Some(number));
+    let comments = forge.comments(number).await.unwrap();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("1.4.0 -> **1.6.0**"),
+        "{}",
+        comments[0].body
+    );
+
+    let deployments = forge
+        .list_deployments("acme/checkout-mfe", req.sha().as_str(), "dev")
+        .await
+        .unwrap();
+    assert_eq!(deployments.len(), 2);
+    let statuses = forge
+        .deployment_statuses("acme/checkout-mfe", report.deployment.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(format!("{:?}", statuses[0].state), "Queued");
+    assert_eq!(
+        deployments
+            .iter()
+            .filter(|d| d.payload["id"] == req.id().as_str())
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let refused = request("staging", "9.9.9");
+    let report = process(&repo, None, Ok(&refused), now(), &forge, Some(&forge))
+        .await
+        .unwrap();
+    assert_eq!(report.decision.decision, Outcome::Reject);
+    assert!(report.pull_request.is_none());
+    let statuses = forge
+        .deployment_statuses("acme/checkout-mfe", report.deployment.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(format!("{:?}", statuses[0].state), "Failure");
+    let description = statuses[0].description.clone().unwrap_or_default();
+    assert!(description.contains("promotion-required"), "{description}");
+
+    let replay = request("dev", "1.4.0");
+    let report = process(&repo, None, Ok(&replay), now(), &forge, Some(&forge))
+        .await
+        .unwrap();
+    assert_eq!(report.decision.decision, Outcome::Noop);
+    assert!(forge.open_pull_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn merge_checks_then_merges_the_checked_head() {
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let report = process(
+        &repo,
+        None,
+        Ok(&request("dev", "1.5.0")),
+        now(),
+        &forge,
+        None,
+    )
+    .await
+    .unwrap();
+    let number = report.pull_request.unwrap();
+    match merge_pull_request(&forge, number, now()).await.unwrap() {
+        MergeOutcome::Merged { .. } => {}
+        other => panic!("expected a merge, got {other:?}"),
+    }
+    let merged = forge.read_tree(forge.base_branch()).await.unwrap();
+    let text = String::from_utf8(merged.files["deployments/dev/checkout.json"].clone()).unwrap();
+    assert!(text.contains("\"version\": \"1.5.0\""));
+    assert_eq!(
+        forge
+            .combined_checks(&forge.pull_request(number).await.unwrap().head_sha)
+            .await
+            .unwrap()
+            .contexts[0]
+            .name,
+        "gitops/checks"
+    );
+}
+
+#[tokio::test]
+async fn merge_refuses_a_pr_that_the_policy_now_refuses_or_that_touches_other_files() {
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    // Accepted in dev at 1.5.0 ...
+    let number = process(
+        &repo,
+        None,
+        Ok(&request("dev", "1.5.0")),
+        now(),
+        &forge,
+        None,
+    )
+    .await
+    .unwrap()
+    .pull_request
+    .unwrap();
+    // ... but main moved on to 1.7.0 meanwhile: merging would be a downgrade.
+    let mut moved = String::from_utf8(files()["deployments/dev/checkout.json"].clone()).unwrap();
+    moved = moved
+        .replace("1.4.0", "1.7.0")
+        .replace("\"sequence\": 3", "\"sequence\": 9");
+    forge
+        .push_to_base(&[FileWrite::put(
+            "deployments/dev/checkout.json",
+            moved.into_bytes(),
+        )])
+        .unwrap();
+    match merge_pull_request(&forge, number, now()).await.unwrap() {
+        MergeOutcome::Refused { reasons } => assert!(
+            reasons.iter().any(|r| r.starts_with("downgrade")),
+            "{reasons:?}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        format!("{:?}", forge.pull_request(number).await.unwrap().state),
+        "Open"
+    );
+}
+
+#[tokio::test]
+async fn prod_waits_for_an_approval_of_the_head() {
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let number = process(
+        &repo,
+        None,
+        Ok(&request("prod", "1.4.0")),
+        now(),
+        &forge,
+        None,
+    )
+    .await
+    .unwrap()
+    .pull_request
+    .unwrap();
+    assert_eq!(
+        merge_pull_request(&forge, number, now()).await.unwrap(),
+        MergeOutcome::WaitingForApproval
+    );
+    forge.record_approval(number, "release-manager").unwrap();
+    assert!(matches!(
+        merge_pull_request(&forge, number, now()).await.unwrap(),
+        MergeOutcome::Merged { .. }
+    ));
+}
