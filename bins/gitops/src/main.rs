@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use gitops_iac_config::{Decision, Outcome, Repository, evaluate};
 use gitops_pipeline::{DeployOptions, DeployReport, PairOutcome, StatusRow};
-use gitops_runtime::Runtime;
+use gitops_runtime::{ForgeChoice, Runtime};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -50,6 +50,55 @@ enum Command {
         /// Print the decision and the changes without writing or proposing anything.
         #[arg(long)]
         dry_run: bool,
+        /// The forge: GitHub when a token and GITHUB_REPOSITORY are set (auto), or the local git
+        /// repository.
+        #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
+        forge: ForgeArg,
+    },
+    /// Check deploy pull requests and merge the checked head of those that pass (waiting for an
+    /// approval where the environment requires one).
+    Merge {
+        /// The GitOps repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The pull request.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        pr: Option<u64>,
+        /// Every open deploy pull request (branches gitops/<env>/<mfe>).
+        #[arg(long)]
+        all: bool,
+        /// Evaluate the policy as of this RFC 3339 time instead of now.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<OffsetDateTime>,
+        /// The forge.
+        #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
+        forge: ForgeArg,
+    },
+    /// Record an approving review of a deploy pull request on the local git forge (on GitHub,
+    /// approve in the pull request).
+    Approve {
+        /// The GitOps repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The pull request.
+        #[arg(long)]
+        pr: u64,
+        /// Who approves.
+        #[arg(long)]
+        user: String,
+    },
+    /// Scaffold a GitOps repository: gitops.yaml (dev, staging, prod on the embedded backends),
+    /// mfes/, deployments/, a README for operators and the GitHub Actions workflows.
+    Init {
+        /// Where (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Exit 1 when the files differ from what would be written; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Overwrite generated workflows even when they were edited.
+        #[arg(long)]
+        force: bool,
     },
     /// Reconcile every desired (environment, MFE) with what is live: upload, commit, publish,
     /// invalidate. Pairs already live are skipped without touching the CDN.
@@ -58,7 +107,7 @@ enum Command {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
         /// Only this environment.
-        #[arg(long)]
+        #[arg(long, visible_alias = "environment")]
         env: Option<String>,
         /// Only this MFE.
         #[arg(long)]
@@ -73,7 +122,7 @@ enum Command {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
         /// Only this environment.
-        #[arg(long)]
+        #[arg(long, visible_alias = "environment")]
         env: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -86,6 +135,23 @@ enum Command {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ForgeArg {
+    Auto,
+    Github,
+    Local,
+}
+
+impl From<ForgeArg> for ForgeChoice {
+    fn from(value: ForgeArg) -> Self {
+        match value {
+            ForgeArg::Auto => ForgeChoice::Auto,
+            ForgeArg::Github => ForgeChoice::Github,
+            ForgeArg::Local => ForgeChoice::Local,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,19 +184,37 @@ fn main() -> ExitCode {
             event,
             at,
             dry_run,
+            forge,
         } => {
-            if !dry_run {
-                eprintln!(
-                    "error: `gitops process` can only evaluate (--dry-run) in this version; proposing pull requests is not available yet"
-                );
-                return ExitCode::from(2);
+            let at = at.unwrap_or_else(OffsetDateTime::now_utc);
+            if dry_run {
+                process_dry_run(&repo, event.as_deref(), at)
+            } else {
+                with_runtime(process(&repo, event.as_deref(), at, forge.into()))
             }
-            process_dry_run(
-                &repo,
-                event.as_deref(),
-                at.unwrap_or_else(OffsetDateTime::now_utc),
-            )
         }
+        Command::Merge {
+            repo,
+            pr,
+            all: _,
+            at,
+            forge,
+        } => with_runtime(merge(
+            &repo,
+            pr,
+            at.unwrap_or_else(OffsetDateTime::now_utc),
+            forge.into(),
+        )),
+        Command::Approve { repo, pr, user } => with_runtime(async move {
+            match Runtime::new(&repo).approve_local(pr, &user).await {
+                Ok(()) => {
+                    println!("approved #{pr} as {user}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => pipeline_exit(&e),
+            }
+        }),
+        Command::Init { dir, check, force } => init(&dir, check, force),
     }
 }
 
@@ -405,6 +489,190 @@ async fn bootstrap(repo: &Path) -> ExitCode {
             }
             Err(e) => return pipeline_exit(&e),
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Reads the event file (bounded) and validates it; IO errors are configuration errors (2).
+fn read_event(
+    event: Option<&Path>,
+) -> Result<Result<gitops_event_model::DeployRequest, gitops_event_model::Error>, ExitCode> {
+    let Some(event) = event else {
+        eprintln!("error: no event: give --event FILE or set GITHUB_EVENT_PATH");
+        return Err(ExitCode::from(2));
+    };
+    let bytes = read_limited(event).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", event.display());
+        ExitCode::from(2)
+    })?;
+    Ok(gitops_event_model::validate_bytes(&bytes).map(|v| v.request))
+}
+
+/// The commit the local checkout is on (`GITHUB_SHA` in Actions), to base the PR on it.
+fn checkout_sha(repo: &Path) -> Option<String> {
+    if let Ok(sha) = std::env::var("GITHUB_SHA")
+        && sha.len() == 40
+    {
+        return Some(sha);
+    }
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+async fn process(
+    repo: &Path,
+    event: Option<&Path>,
+    at: OffsetDateTime,
+    forge: ForgeChoice,
+) -> ExitCode {
+    let request = match read_event(event) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Ok(repository) = load(repo) else {
+        return ExitCode::from(2);
+    };
+    let handle = match Runtime::new(repo).forge(forge).await {
+        Ok(h) => h,
+        Err(e) => return pipeline_exit(&e),
+    };
+    let base = if handle.kind == "github" {
+        checkout_sha(repo)
+    } else {
+        None
+    };
+    let problems: Vec<gitops_event_model::Problem> = match &request {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().to_vec(),
+    };
+    let input = match &request {
+        Ok(r) => Ok(r),
+        Err(_) => Err(problems.as_slice()),
+    };
+    let report = match gitops_pipeline::process(
+        &repository,
+        base.as_deref(),
+        input,
+        at,
+        handle.forge.as_ref(),
+        Some(handle.requester.as_ref()),
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => return pipeline_exit(&e),
+    };
+    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
+        write_output("pull-request", &number.to_string());
+        write_step_summary(&format!(
+            "### Deploy request\n\n{}: pull request #{number} {url}\n",
+            report.decision.decision
+        ));
+    }
+    write_output("decision", &report.decision.decision.to_string());
+    if report.decision.decision != Outcome::Reject {
+        return ExitCode::SUCCESS;
+    }
+    let in_actions = std::env::var_os("GITHUB_ACTIONS").is_some();
+    for reason in &report.decision.reasons {
+        if in_actions {
+            println!("::error title={}::{}", reason.code, reason.message);
+        } else {
+            eprintln!("refused: {}: {}", reason.code, reason.message);
+        }
+    }
+    ExitCode::from(1)
+}
+
+/// Appends `name=value` to `$GITHUB_OUTPUT` when running in GitHub Actions.
+fn write_output(name: &str, value: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{name}={}", value.replace(['\n', '\r'], " ")));
+    if let Err(e) = written {
+        eprintln!("warning: cannot write the step output: {e}");
+    }
+}
+
+async fn merge(repo: &Path, pr: Option<u64>, at: OffsetDateTime, forge: ForgeChoice) -> ExitCode {
+    use gitops_pipeline::MergeOutcome;
+    let handle = match Runtime::new(repo).forge(forge).await {
+        Ok(h) => h,
+        Err(e) => return pipeline_exit(&e),
+    };
+    let numbers = match pr {
+        Some(n) => vec![n],
+        None => match handle.forge.open_pull_requests().await {
+            Ok(prs) => prs
+                .into_iter()
+                .filter(|p| p.branch.starts_with("gitops/"))
+                .map(|p| p.number)
+                .collect(),
+            Err(e) => return pipeline_exit(&gitops_pipeline::Error::Forge(e)),
+        },
+    };
+    let mut refused = false;
+    for number in numbers {
+        match gitops_pipeline::merge_pull_request(handle.forge.as_ref(), number, at).await {
+            Ok(MergeOutcome::Merged { sha }) => println!("#{number}: merged ({sha})"),
+            Ok(MergeOutcome::WaitingForApproval) => {
+                println!("#{number}: checks passed; waiting for an approval of the head");
+            }
+            Ok(MergeOutcome::Refused { reasons }) => {
+                refused = true;
+                for reason in reasons {
+                    eprintln!("error: #{number}: {reason}");
+                }
+            }
+            Ok(MergeOutcome::Skipped { reason }) => println!("#{number}: skipped: {reason}"),
+            Err(e) => return pipeline_exit(&e),
+        }
+    }
+    if refused {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn init(dir: &Path, check: bool, force: bool) -> ExitCode {
+    let written = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default())
+        .and_then(|files| gitops_render::write_files(dir, &files, check, force));
+    let outcome = match written {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for file in &outcome.files {
+        let written = if file.written { " (written)" } else { "" };
+        println!("{:?}{written}: {}", file.status, file.path);
+        if let Some(diff) = &file.diff {
+            eprintln!("{diff}");
+        }
+    }
+    if (check && outcome.differs()) || (!check && outcome.refused()) {
+        return ExitCode::from(1);
+    }
+    if !check {
+        println!(
+            "next: add an MFE under mfes/, then run `gitops check --repo {}`",
+            dir.display()
+        );
     }
     ExitCode::SUCCESS
 }

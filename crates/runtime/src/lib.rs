@@ -115,6 +115,72 @@ impl Runtime {
     }
 }
 
+/// Which forge to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgeChoice {
+    /// GitHub when a token (`GITOPS_GITHUB_TOKEN` or `GITHUB_TOKEN`) and `GITHUB_REPOSITORY` are
+    /// set, otherwise the local git repository.
+    Auto,
+    /// GitHub (`GITHUB_API_URL`, token and `GITHUB_REPOSITORY` from the environment).
+    Github,
+    /// The local git repository at the GitOps repository root.
+    Local,
+}
+
+/// The forge of the GitOps repository and the requester side (deployment statuses on the MFE
+/// repositories), one object serving both.
+#[derive(Debug, Clone)]
+pub struct ForgeHandle {
+    /// The GitOps repository's forge.
+    pub forge: Arc<dyn gitops_gh_pr::Forge>,
+    /// The requester side.
+    pub requester: Arc<dyn gitops_gh_pr::Requester>,
+    /// `github` or `local`.
+    pub kind: &'static str,
+}
+
+impl Runtime {
+    /// The forge `choice` selects (see [`ForgeChoice::Auto`]).
+    pub async fn forge(&self, choice: ForgeChoice) -> Result<ForgeHandle, Error> {
+        let has = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+        let github = match choice {
+            ForgeChoice::Github => true,
+            ForgeChoice::Local => false,
+            ForgeChoice::Auto => {
+                (has("GITOPS_GITHUB_TOKEN") || has("GITHUB_TOKEN")) && has("GITHUB_REPOSITORY")
+            }
+        };
+        if github {
+            let forge = Arc::new(
+                gitops_gh_pr::GithubForge::from_env()
+                    .map_err(|e| config(format!("GitHub forge: {e}")))?,
+            );
+            return Ok(ForgeHandle {
+                forge: forge.clone(),
+                requester: forge,
+                kind: "github",
+            });
+        }
+        let forge = Arc::new(
+            gitops_gh_pr::LocalGitForge::open(&self.root)
+                .await
+                .map_err(|e| config(format!("local git forge at {}: {e}", self.root.display())))?,
+        );
+        Ok(ForgeHandle {
+            forge: forge.clone(),
+            requester: forge,
+            kind: "local",
+        })
+    }
+
+    /// Records an approving review of PR `number` by `login` on the local git forge.
+    pub async fn approve_local(&self, number: u64, login: &str) -> Result<(), Error> {
+        let forge = gitops_gh_pr::LocalGitForge::open(&self.root).await?;
+        forge.record_approval(number, login).await?;
+        Ok(())
+    }
+}
+
 fn config(reason: String) -> Error {
     Error::Config { reason }
 }

@@ -1,6 +1,7 @@
 //! The `gitops` binary: check, process --dry-run, deploy, status, bootstrap.
 
 mod deploy;
+mod flow;
 mod moto;
 
 use std::collections::BTreeMap;
