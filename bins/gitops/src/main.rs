@@ -4,6 +4,8 @@
 //! Exit codes: 0 done, 1 refused or failed check, 2 usage or configuration error, 3 an outside
 //! service failed and a retry may help.
 
+mod demo;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -86,6 +88,33 @@ enum Command {
         /// Who approves.
         #[arg(long)]
         user: String,
+    },
+    /// Roll an MFE back the GitOps way: a PR setting the previous (or named) version with
+    /// `rollback: true`, then the normal merge and deploy.
+    Rollback {
+        /// The GitOps repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The environment.
+        #[arg(long, visible_alias = "environment")]
+        env: String,
+        /// The MFE.
+        #[arg(long)]
+        mfe: String,
+        /// The version to return to; default: the previous live version in the registry.
+        #[arg(long)]
+        to: Option<String>,
+        /// The forge.
+        #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
+        forge: ForgeArg,
+    },
+    /// Walk the whole flow on one machine (request, PR, checks, merge, deploy, status, a second
+    /// version, rollback) on the embedded backends, narrated; leaves the files to inspect.
+    Demo {
+        /// Where to build the demo repository (must be new or empty); default: a new temporary
+        /// directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Scaffold a GitOps repository: gitops.yaml (dev, staging, prod on the embedded backends),
     /// mfes/, deployments/, a README for operators and the GitHub Actions workflows.
@@ -215,6 +244,14 @@ fn main() -> ExitCode {
             }
         }),
         Command::Init { dir, check, force } => init(&dir, check, force),
+        Command::Demo { dir } => with_runtime(demo::run(dir)),
+        Command::Rollback {
+            repo,
+            env,
+            mfe,
+            to,
+            forge,
+        } => with_runtime(rollback(&repo, &env, &mfe, to, forge.into())),
     }
 }
 
@@ -675,4 +712,77 @@ fn init(dir: &Path, check: bool, force: bool) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+async fn rollback(
+    repo: &Path,
+    env: &str,
+    mfe: &str,
+    to: Option<String>,
+    forge: ForgeChoice,
+) -> ExitCode {
+    let Ok(repository) = load(repo) else {
+        return ExitCode::from(2);
+    };
+    let (Some(environment), Some(current)) =
+        (repository.environment(env), repository.deployment(env, mfe))
+    else {
+        eprintln!(
+            "error: nothing is desired for {mfe} in {env}: there is no deployments/{env}/{mfe}.json"
+        );
+        return ExitCode::from(2);
+    };
+    let runtime = Runtime::new(repo);
+    let version = if let Some(v) = to {
+        v
+    } else {
+        let history = match gitops_pipeline::Backends::targets(&runtime, environment).await {
+            Ok(t) => t
+                .registry
+                .history(env, mfe)
+                .await
+                .map_err(gitops_pipeline::Error::from),
+            Err(e) => Err(e),
+        };
+        match history.map(|h| gitops_pipeline::previous_version(&h, &current.version)) {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                eprintln!(
+                    "error: the registry has no earlier version of {mfe} in {env}; give --to VERSION"
+                );
+                return ExitCode::from(2);
+            }
+            Err(e) => return pipeline_exit(&e),
+        }
+    };
+    let user = std::env::var("GITHUB_ACTOR").unwrap_or_else(|_| "gitops-rollback".to_owned());
+    let request = match gitops_pipeline::rollback_request(current, &version, &user) {
+        Ok(r) => r,
+        Err(e) => return pipeline_exit(&e),
+    };
+    let handle = match runtime.forge(forge).await {
+        Ok(h) => h,
+        Err(e) => return pipeline_exit(&e),
+    };
+    match gitops_pipeline::rollback(
+        &repository,
+        &request,
+        OffsetDateTime::now_utc(),
+        handle.forge.as_ref(),
+    )
+    .await
+    {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            if report.decision.decision == Outcome::Reject {
+                for r in &report.decision.reasons {
+                    eprintln!("refused: {}: {}", r.code, r.message);
+                }
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => pipeline_exit(&e),
+    }
 }

@@ -26,7 +26,7 @@ use object_store::ObjectStore;
 
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
 pub use merge::{MergeOutcome, merge_pull_request};
-pub use process::{ProcessReport, process};
+pub use process::{ProcessReport, previous_version, process, rollback, rollback_request};
 pub use status::{StatusRow, status};
 
 /// The concrete targets of one environment.

@@ -73,8 +73,17 @@ async fn propose(
         .previous
         .as_ref()
         .map_or_else(|| "nothing".to_owned(), |d| d.version.clone());
+    let verb = if decision
+        .changes
+        .iter()
+        .any(|c| c.content.contains("\"rollback\": true"))
+    {
+        "Roll back"
+    } else {
+        "Deploy"
+    };
     let title = format!(
-        "Deploy {} {} to {}",
+        "{verb} {} {} to {}",
         request.mfe(),
         request.version(),
         request.environment()
@@ -179,4 +188,58 @@ async fn notify(
         )
         .await?;
     Ok(deployment)
+}
+
+/// The request a rollback stands for: the current desired state of (env, MFE) at `version`,
+/// with a fresh id, requested by `user` now.
+pub fn rollback_request(
+    current: &gitops_iac_config::Deployment,
+    version: &str,
+    user: &str,
+) -> Result<DeployRequest, Error> {
+    DeployRequest::builder()
+        .user(user)
+        .mfe(current.mfe.clone())
+        .version(version)
+        .environment(current.environment.clone())
+        .repository(current.repository.clone())
+        .git_ref(current.git_ref.clone())
+        .sha(current.sha.clone())
+        .build()
+        .map_err(|e| Error::Config {
+            reason: format!("cannot build the rollback request: {e}"),
+        })
+}
+
+/// The version a rollback without `--to` returns to: the newest version in the registry's
+/// history of the pair that differs from `current`.
+pub fn previous_version(history: &[gitops_db_registry::Entry], current: &str) -> Option<String> {
+    history
+        .iter()
+        .rev()
+        .find(|e| e.version != current)
+        .map(|e| e.version.clone())
+}
+
+/// Proposes a rollback of (env, MFE) to `version` the GitOps way: a PR setting that version with
+/// `rollback: true`, through the normal checks, merge and deploy.
+pub async fn rollback(
+    repository: &Repository,
+    request: &DeployRequest,
+    at: OffsetDateTime,
+    forge: &dyn Forge,
+) -> Result<ProcessReport, Error> {
+    let decision = evaluate(repository, request, true, at);
+    let mut report = ProcessReport {
+        decision,
+        pull_request: None,
+        pull_request_url: None,
+        deployment: None,
+    };
+    if report.decision.decision == Outcome::Accept {
+        let pr = propose(forge, request, &report.decision, None).await?;
+        report.pull_request = Some(pr.number);
+        report.pull_request_url = Some(pr.url);
+    }
+    Ok(report)
 }

@@ -135,3 +135,37 @@ fn a_refused_request_exits_one_with_its_reasons() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown-mfe"));
 }
+
+#[test]
+fn the_demo_walks_the_whole_flow_and_leaves_its_files() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo");
+    let out = ok(&gitops(
+        parent.path(),
+        &["demo", "--dir", dir.to_str().unwrap()],
+    ));
+    for step in [
+        "pull request #1",
+        "merged #2",
+        "refused (promotion-required)",
+        "AlreadyLive",
+        "rollback",
+        "Done.",
+    ] {
+        assert!(out.contains(step), "missing `{step}` in:\n{out}");
+    }
+    let rows: serde_json::Value = serde_json::from_str(&ok(&gitops(
+        &dir,
+        &["status", "--repo", ".", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(rows[0]["version"], "1.0.0", "rolled back");
+    assert_eq!(rows[0]["rollback"], true);
+    // A second demo into the same, now non-empty, directory is refused.
+    assert_eq!(
+        gitops(parent.path(), &["demo", "--dir", dir.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+}
