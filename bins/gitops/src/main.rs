@@ -157,6 +157,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Compare desired (git) and live (registry): exit 1 listing every pair that differs.
+    Drift {
+        /// The GitOps repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Only this environment.
+        #[arg(long, visible_alias = "environment")]
+        env: Option<String>,
+    },
     /// Create what the configured targets need and is missing (storage, registry); check that
     /// CloudFront distributions exist. Idempotent.
     Bootstrap {
@@ -207,6 +216,7 @@ fn main() -> ExitCode {
             with_runtime(status(&repo, env.as_deref(), format))
         }
         Command::Bootstrap { repo } => with_runtime(bootstrap(&repo)),
+        Command::Drift { repo, env } => with_runtime(drift(&repo, env.as_deref())),
         Command::Check { repo } => check(&repo),
         Command::Process {
             repo,
@@ -784,5 +794,36 @@ async fn rollback(
             }
         }
         Err(e) => pipeline_exit(&e),
+    }
+}
+
+async fn drift(repo: &Path, env: Option<&str>) -> ExitCode {
+    let Ok(repository) = load(repo) else {
+        return ExitCode::from(2);
+    };
+    let rows = match gitops_pipeline::status(&repository, &Runtime::new(repo), env).await {
+        Ok(rows) => rows,
+        Err(e) => return pipeline_exit(&e),
+    };
+    let drifted: Vec<&StatusRow> = rows.iter().filter(|r| r.differs).collect();
+    for r in &drifted {
+        let line = format!(
+            "{}/{}: desired {}, live {}",
+            r.environment,
+            r.mfe,
+            r.desired.as_deref().unwrap_or("nothing"),
+            r.version.as_deref().unwrap_or("nothing")
+        );
+        if std::env::var_os("GITHUB_ACTIONS").is_some() {
+            println!("::warning title=drift::{line}");
+        } else {
+            println!("drift: {line}");
+        }
+    }
+    if drifted.is_empty() {
+        println!("no drift: {} pair(s) in sync", rows.len());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -101,6 +101,20 @@ fn bootstrap_deploy_status_on_embedded_backends() {
         .unwrap();
     assert!(staging["version"].is_null());
     assert_eq!(staging["differs"], true);
+    // dev is in sync, staging desires 1.4.0 but has nothing live: drift, exit 1.
+    let out = gitops(&["drift", "--repo", r]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("drift: staging/checkout: desired 1.4.0, live nothing"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        gitops(&["drift", "--repo", r, "--env", "dev"])
+            .status
+            .code(),
+        Some(0)
+    );
     let table = stdout(&gitops(&["status", "--repo", r]));
     assert!(table.starts_with("ENVIRONMENT"), "{table}");
 }
