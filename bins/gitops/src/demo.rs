@@ -118,6 +118,7 @@ async fn request_and_merge(dir: &Path, runtime: &Runtime, request: &DeployReques
         now,
         handle.forge.as_ref(),
         Some(handle.requester.as_ref()),
+        &runtime.metrics_by_environment(&repository),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -140,19 +141,21 @@ async fn request_and_merge(dir: &Path, runtime: &Runtime, request: &DeployReques
         request.environment(),
         report.decision.changes[0].path
     );
-    merge(runtime, number).await?;
+    merge(dir, runtime, number).await?;
     Ok(true)
 }
 
-async fn merge(runtime: &Runtime, number: u64) -> Step<()> {
+async fn merge(dir: &Path, runtime: &Runtime, number: u64) -> Step<()> {
     let handle = runtime
         .forge(ForgeChoice::Local)
         .await
         .map_err(|e| e.to_string())?;
+    let metrics = runtime.metrics_by_environment(&load(dir)?);
     match gitops_pipeline::merge_pull_request(
         handle.forge.as_ref(),
         number,
         OffsetDateTime::now_utc(),
+        &metrics,
     )
     .await
     .map_err(|e| e.to_string())?
@@ -167,7 +170,15 @@ async fn merge(runtime: &Runtime, number: u64) -> Step<()> {
 }
 
 async fn deploy(dir: &Path, runtime: &Runtime) -> Step<()> {
-    let report = gitops_pipeline::deploy_all(&load(dir)?, runtime, &DeployOptions::default())
+    let handle = runtime
+        .forge(ForgeChoice::Local)
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = DeployOptions {
+        requester: Some(handle.requester),
+        ..DeployOptions::default()
+    };
+    let report = gitops_pipeline::deploy_all(&load(dir)?, runtime, &options)
         .await
         .map_err(|e| e.to_string())?;
     for p in &report.pairs {
@@ -335,7 +346,7 @@ async fn walk(dir: &Path) -> Step<()> {
         "    pull request #{number}: checkout {} -> {previous} in dev",
         current.version
     );
-    merge(&runtime, number).await?;
+    merge(dir, &runtime, number).await?;
     deploy(dir, &runtime).await?;
     show_status(dir, &runtime).await?;
     Ok(())

@@ -359,13 +359,22 @@ async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: F
     let Ok(repository) = load(repo) else {
         return ExitCode::from(2);
     };
+    let runtime = Runtime::new(repo);
+    // Tell requesters on their commits when a forge is at hand (GitHub, or a local git repo).
+    let requester = match runtime.forge(ForgeChoice::Auto).await {
+        Ok(handle) => Some(handle.requester),
+        Err(e) => {
+            eprintln!("note: requesters will not be told: {e}");
+            None
+        }
+    };
     let options = DeployOptions {
         environment: env,
         mfe,
+        requester,
         ..DeployOptions::default()
     };
-    let report = match gitops_pipeline::deploy_all(&repository, &Runtime::new(repo), &options).await
-    {
+    let report = match gitops_pipeline::deploy_all(&repository, &runtime, &options).await {
         Ok(report) => report,
         Err(e) => return pipeline_exit(&e),
     };
@@ -585,7 +594,8 @@ async fn process(
     let Ok(repository) = load(repo) else {
         return ExitCode::from(2);
     };
-    let handle = match Runtime::new(repo).forge(forge).await {
+    let runtime = Runtime::new(repo);
+    let handle = match runtime.forge(forge).await {
         Ok(h) => h,
         Err(e) => return pipeline_exit(&e),
     };
@@ -609,6 +619,7 @@ async fn process(
         at,
         handle.forge.as_ref(),
         Some(handle.requester.as_ref()),
+        &runtime.metrics_by_environment(&repository),
     )
     .await
     {
@@ -656,7 +667,12 @@ fn write_output(name: &str, value: &str) {
 
 async fn merge(repo: &Path, pr: Option<u64>, at: OffsetDateTime, forge: ForgeChoice) -> ExitCode {
     use gitops_pipeline::MergeOutcome;
-    let handle = match Runtime::new(repo).forge(forge).await {
+    let runtime = Runtime::new(repo);
+    // Metrics go to each environment's sink when the checkout's configuration is readable.
+    let metrics = Repository::load_dir(repo)
+        .map(|r| runtime.metrics_by_environment(&r))
+        .unwrap_or_default();
+    let handle = match runtime.forge(forge).await {
         Ok(h) => h,
         Err(e) => return pipeline_exit(&e),
     };
@@ -673,7 +689,8 @@ async fn merge(repo: &Path, pr: Option<u64>, at: OffsetDateTime, forge: ForgeCho
     };
     let mut refused = false;
     for number in numbers {
-        match gitops_pipeline::merge_pull_request(handle.forge.as_ref(), number, at).await {
+        match gitops_pipeline::merge_pull_request(handle.forge.as_ref(), number, at, &metrics).await
+        {
             Ok(MergeOutcome::Merged { sha }) => println!("#{number}: merged ({sha})"),
             Ok(MergeOutcome::WaitingForApproval) => {
                 println!("#{number}: checks passed; waiting for an approval of the head");

@@ -6,6 +6,7 @@ use gitops_artifact_store as store;
 use gitops_cdn::{PlanInput, plan_invalidation};
 use gitops_db_registry::Entry;
 use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository};
+use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -56,6 +57,9 @@ pub fn decide(desired: &Deployment, live: Option<&Entry>) -> Result<Action, Erro
 /// Options of a deploy run.
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
+    /// Where to tell requesters the outcome (a deployment status on their commit, on the
+    /// deployment `process` created for the request id); nobody is told when `None`.
+    pub requester: Option<std::sync::Arc<dyn gitops_gh_pr::Requester>>,
     /// Only this environment.
     pub environment: Option<String>,
     /// Only this MFE.
@@ -184,6 +188,7 @@ pub async fn deploy_all(
                 invalidated: Vec::new(),
                 duration_ms: 0,
             };
+            let clock = clock_of(environment, desired);
             if let Err(error) = deploy_pair(
                 environment,
                 mfe,
@@ -195,6 +200,22 @@ pub async fn deploy_all(
             )
             .await
             {
+                crate::record(
+                    targets.metrics.as_ref(),
+                    &clock
+                        .event(Stage::Failed, Mo::Failure)
+                        .with_detail(error.to_string()),
+                );
+                if let Some(requester) = &options.requester {
+                    report_to_requester(
+                        requester.as_ref(),
+                        desired,
+                        gitops_gh_pr::DeploymentState::Failure,
+                        &format!("deploy failed: {error}"),
+                        None,
+                    )
+                    .await;
+                }
                 tracing::warn!(environment = %environment.name, mfe = %desired.mfe, %error, "deploy failed");
                 pair.outcome = PairOutcome::Failed {
                     retryable: error.is_retryable(),
@@ -208,6 +229,16 @@ pub async fn deploy_all(
     Ok(report)
 }
 
+/// The stage clock of one pair's deploy, keyed by the request that asked for it.
+fn clock_of(environment: &Environment, desired: &Deployment) -> StageClock {
+    StageClock::new(
+        desired.request_id.clone(),
+        environment.name.clone(),
+        desired.mfe.clone(),
+        desired.version.clone(),
+    )
+}
+
 async fn deploy_pair(
     environment: &Environment,
     mfe: &MfeConfig,
@@ -217,9 +248,17 @@ async fn deploy_pair(
     options: &DeployOptions,
     pair: &mut PairReport,
 ) -> Result<(), Error> {
+    let clock = &clock_of(environment, desired);
+    let metrics = targets.metrics.as_ref();
     let live = targets.registry.get(&environment.name, &mfe.name).await?;
     let mut resumed = match decide(desired, live.as_ref())? {
         Action::Superseded { live } => {
+            crate::record(
+                metrics,
+                &clock
+                    .event(Stage::Committed, Mo::Refused)
+                    .with_detail(format!("sequence {live} is live")),
+            );
             pair.outcome = PairOutcome::Superseded {
                 live_sequence: live,
             };
@@ -227,6 +266,7 @@ async fn deploy_pair(
         }
         Action::Live => {
             if pointers_in_place(environment, mfe, desired, targets).await? {
+                crate::record(metrics, &clock.event(Stage::Committed, Mo::Noop));
                 pair.outcome = PairOutcome::AlreadyLive;
                 return Ok(());
             }
@@ -238,6 +278,7 @@ async fn deploy_pair(
     // Steps 1 and 2: fetch, verify, unpack, upload write-once. Nothing users see changes. A
     // resumed deploy stages again too: identical files are skipped, missing ones restored.
     let artifact = backends.artifact(&mfe.artifact, &mfe.name, &desired.version)?;
+    let timer = clock.start(Stage::Uploaded);
     let mut upload = options.upload.clone().unwrap_or_default();
     upload.entry_points.clone_from(&mfe.entry_points);
     let uploaded = store::stage_artifact(
@@ -251,6 +292,13 @@ async fn deploy_pair(
     .await?;
     pair.files_uploaded = uploaded.files - uploaded.skipped_identical;
     pair.bytes_uploaded = uploaded.bytes;
+    crate::record(
+        metrics,
+        &timer.finish_with_detail(
+            Mo::Success,
+            format!("{} files, {} bytes", uploaded.files, uploaded.bytes),
+        ),
+    );
 
     if !resumed {
         // Step 3, the commit point: only a newer sequence passes.
@@ -265,9 +313,14 @@ async fn deploy_pair(
             deployed_by: desired.requested_by.clone(),
             rollback: desired.rollback,
         };
+        let timer = clock.start(Stage::Committed);
         match targets.registry.commit(&entry).await {
-            Ok(()) => {}
+            Ok(()) => crate::record(metrics, &timer.finish(Mo::Success)),
             Err(gitops_db_registry::Error::Stale { stored, .. }) => {
+                crate::record(
+                    metrics,
+                    &timer.finish_with_detail(Mo::Refused, format!("sequence {stored} is live")),
+                );
                 pair.outcome = PairOutcome::Superseded {
                     live_sequence: stored,
                 };
@@ -301,9 +354,34 @@ async fn deploy_pair(
         .clone_from(&desired.cache_invalidation_keys);
     let plan = plan_invalidation(&input)?;
     let deploy_id = format!("{}-{}", desired.request_id, effective_sequence(desired));
+    let timer = clock.start(Stage::Invalidated);
     if let Some(request) = plan.to_request(&deploy_id)? {
         targets.cdn.invalidate(&request).await?;
+        crate::record(
+            metrics,
+            &timer.finish_with_detail(Mo::Success, request.paths.join(" ")),
+        );
         pair.invalidated = request.paths;
+    } else {
+        crate::record(metrics, &timer.finish(Mo::Skipped));
+    }
+    if let Some(requester) = &options.requester {
+        let url = mfe.entry_points.first().and_then(|entry| {
+            store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry).ok()
+        });
+        let told = report_to_requester(
+            requester.as_ref(),
+            desired,
+            gitops_gh_pr::DeploymentState::Success,
+            &format!(
+                "{} {} is live in {}",
+                mfe.name, desired.version, environment.name
+            ),
+            url.as_deref(),
+        )
+        .await;
+        let outcome = if told { Mo::Success } else { Mo::Skipped };
+        crate::record(metrics, &clock.event(Stage::Reported, outcome));
     }
     pair.outcome = if resumed {
         PairOutcome::Resumed
@@ -337,6 +415,52 @@ async fn publish_pointers(
         .await?;
     }
     Ok(())
+}
+
+/// Posts `state` on the deployment `process` created for the request of `desired` on the
+/// requester's commit. Returns whether one was found and told; a failure to tell is logged and
+/// never fails the deploy.
+async fn report_to_requester(
+    requester: &dyn gitops_gh_pr::Requester,
+    desired: &Deployment,
+    state: gitops_gh_pr::DeploymentState,
+    description: &str,
+    environment_url: Option<&str>,
+) -> bool {
+    let deployments = match requester
+        .list_deployments(&desired.repository, &desired.sha, &desired.environment)
+        .await
+    {
+        Ok(d) => d,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the requester's deployments");
+            return false;
+        }
+    };
+    let Some(deployment) = deployments
+        .iter()
+        .find(|d| d.payload["id"].as_str() == Some(desired.request_id.as_str()))
+    else {
+        return false;
+    };
+    let description: String = description.chars().take(140).collect();
+    match requester
+        .create_deployment_status(
+            &desired.repository,
+            deployment.id,
+            state,
+            &description,
+            None,
+            environment_url,
+        )
+        .await
+    {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, "cannot post the deployment status");
+            false
+        }
+    }
 }
 
 /// Whether the import map already points at this version (it is written last).

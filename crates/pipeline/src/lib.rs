@@ -38,6 +38,15 @@ pub struct Targets {
     pub registry: Arc<dyn gitops_db_registry::Registry>,
     /// The CDN in front of the storage.
     pub cdn: Arc<dyn gitops_cdn::Cdn>,
+    /// Where the stage events of this environment's deploys go.
+    pub metrics: Arc<dyn gitops_metrics::MetricsSink>,
+}
+
+/// Records `event`; a metrics failure is logged and never fails a deploy.
+pub(crate) fn record(sink: &dyn gitops_metrics::MetricsSink, event: &gitops_metrics::StageEvent) {
+    if let Err(error) = sink.record(event) {
+        tracing::warn!(%error, stage = %event.stage, "cannot record a metrics event");
+    }
 }
 
 /// Turns configuration into adapters.

@@ -45,7 +45,9 @@ pub async fn merge_pull_request(
     forge: &dyn Forge,
     number: u64,
     at: OffsetDateTime,
+    metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
+    use gitops_metrics::{Outcome as Mo, Stage, StageClock};
     let pr = forge.pull_request(number).await?;
     if pr.state != PrState::Open {
         return Ok(MergeOutcome::Skipped {
@@ -69,6 +71,17 @@ pub async fn merge_pull_request(
     let head = repository_at(forge, &pr.head_sha, &mut reasons).await?;
     let base = repository_at(forge, &pr.base, &mut reasons).await?;
     let mut approval_needed = false;
+    let clock = head
+        .as_ref()
+        .and_then(|h| h.deployment(&env, &mfe))
+        .map(|d| {
+            StageClock::new(
+                d.request_id.clone(),
+                env.clone(),
+                mfe.clone(),
+                d.version.clone(),
+            )
+        });
     if let (Some(head), Some(base)) = (&head, &base) {
         match head.deployment(&env, &mfe) {
             None => reasons.push(format!("{expected} is missing from the PR")),
@@ -107,7 +120,18 @@ pub async fn merge_pull_request(
                 None,
             )
             .await?;
+        if let Some(clock) = &clock {
+            crate::record(
+                metrics,
+                &clock
+                    .event(Stage::ChecksPassed, Mo::Failure)
+                    .with_detail(reasons.join("; ")),
+            );
+        }
         return Ok(MergeOutcome::Refused { reasons });
+    }
+    if let Some(clock) = &clock {
+        crate::record(metrics, &clock.event(Stage::ChecksPassed, Mo::Success));
     }
     forge
         .set_status(
@@ -122,6 +146,14 @@ pub async fn merge_pull_request(
         return Ok(MergeOutcome::WaitingForApproval);
     }
     let sha = forge.merge(number, &pr.head_sha).await?;
+    if let Some(clock) = &clock {
+        crate::record(
+            metrics,
+            &clock
+                .event(Stage::Merged, Mo::Success)
+                .with_detail(sha.clone()),
+        );
+    }
     Ok(MergeOutcome::Merged { sha })
 }
 

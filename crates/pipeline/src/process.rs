@@ -38,7 +38,9 @@ pub async fn process(
     at: OffsetDateTime,
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
+    metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<ProcessReport, Error> {
+    use gitops_metrics::{Outcome as Mo, Stage, StageClock};
     let decision = match request {
         Ok(request) => evaluate(repository, request, false, at),
         Err(problems) => Decision::invalid_payload(problems),
@@ -52,8 +54,36 @@ pub async fn process(
     let Ok(request) = request else {
         return Ok(report);
     };
+    let clock = StageClock::new(
+        request.id().to_string(),
+        request.environment().to_string(),
+        request.mfe().to_string(),
+        request.version().to_string(),
+    );
+    let received = match report.decision.decision {
+        Outcome::Accept => Mo::Success,
+        Outcome::Noop => Mo::Noop,
+        Outcome::Reject => Mo::Refused,
+    };
+    let codes: Vec<&str> = report
+        .decision
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    crate::record(
+        metrics,
+        &clock
+            .event(Stage::Received, received)
+            .with_detail(codes.join(" ")),
+    );
     if report.decision.decision == Outcome::Accept {
+        let timer = clock.start(Stage::PrOpened);
         let pr = propose(forge, request, &report.decision, base_sha).await?;
+        crate::record(
+            metrics,
+            &timer.finish_with_detail(Mo::Success, pr.url.clone()),
+        );
         report.pull_request = Some(pr.number);
         report.pull_request_url = Some(pr.url.clone());
     }

@@ -115,6 +115,55 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Where stage events of `environment` go: `GITOPS_METRICS_FILE` when set, otherwise
+    /// `metrics/events.jsonl` beside a local (SQLite) registry; nowhere for a DynamoDB registry.
+    pub fn metrics(&self, environment: &Environment) -> Arc<dyn gitops_metrics::MetricsSink> {
+        if let Some(path) = std::env::var_os("GITOPS_METRICS_FILE").filter(|p| !p.is_empty()) {
+            return Arc::new(gitops_metrics::JsonlSink::new(PathBuf::from(path)));
+        }
+        match &environment.registry {
+            RegistryTarget::Sqlite(path) => Arc::new(gitops_metrics::JsonlSink::beside_registry(
+                &self.local(path),
+            )),
+            RegistryTarget::DynamoDb { .. } => Arc::new(gitops_metrics::NullSink),
+        }
+    }
+}
+
+/// A sink routing each event to its environment's sink ([`Runtime::metrics`]); events of
+/// undeclared environments are dropped.
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentSinks {
+    sinks: std::collections::BTreeMap<String, Arc<dyn gitops_metrics::MetricsSink>>,
+}
+
+impl gitops_metrics::MetricsSink for EnvironmentSinks {
+    fn record(&self, event: &gitops_metrics::StageEvent) -> Result<(), gitops_metrics::Error> {
+        match self.sinks.get(&event.environment) {
+            Some(sink) => sink.record(event),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Runtime {
+    /// One sink per environment of `repository`, routed by the event's environment.
+    pub fn metrics_by_environment(
+        &self,
+        repository: &gitops_iac_config::Repository,
+    ) -> EnvironmentSinks {
+        EnvironmentSinks {
+            sinks: repository
+                .config
+                .environments
+                .iter()
+                .map(|e| (e.name.clone(), self.metrics(e)))
+                .collect(),
+        }
+    }
+}
+
 /// Which forge to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForgeChoice {
@@ -255,6 +304,7 @@ impl Backends for Runtime {
             storage,
             registry,
             cdn,
+            metrics: self.metrics(environment),
         })
     }
 

@@ -53,6 +53,7 @@ fn request_to_live_on_the_local_forge() {
     ok(&gitops(r, &["init", "."]));
     assert!(r.join(".github/workflows").is_dir());
     ok(&gitops(r, &["init", ".", "--check"]));
+    ok(&gitops(r, &["check", "--repo", "."]));
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -117,6 +118,30 @@ fn request_to_live_on_the_local_forge() {
     .unwrap();
     assert_eq!(rows[0]["version"], "1.4.0");
     assert_eq!(rows[0]["differs"], false);
+
+    // One event per stage, beside the registry, all for the same request.
+    let events = std::fs::read_to_string(r.join("local/dev/metrics/events.jsonl")).unwrap();
+    let stages: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["request_id"] == "01JDQ8Z6X8N7W4K2M5R3T9V1YB" && e["outcome"] == "success")
+        .map(|e| e["stage"].as_str().unwrap().to_owned())
+        .collect();
+    for stage in [
+        "received",
+        "pr-opened",
+        "checks-passed",
+        "merged",
+        "uploaded",
+        "committed",
+        "invalidated",
+        "reported",
+    ] {
+        assert!(
+            stages.iter().any(|s| s == stage),
+            "no successful {stage} event in {stages:?}"
+        );
+    }
 }
 
 #[test]

@@ -52,9 +52,17 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
     let forge = FakeForge::with_files(files());
     let repo = Repository::from_files(&files()).unwrap();
     let req = request("dev", "1.5.0");
-    let report = process(&repo, None, Ok(&req), now(), &forge, Some(&forge))
-        .await
-        .unwrap();
+    let report = process(
+        &repo,
+        None,
+        Ok(&req),
+        now(),
+        &forge,
+        Some(&forge),
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.decision.decision, Outcome::Accept);
     let number = report.pull_request.unwrap();
     let pr = forge.pull_request(number).await.unwrap();
@@ -66,9 +74,17 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
 
     // A newer request for the same pair updates the same PR and the same comment.
     let newer = request("dev", "1.6.0");
-    let again = process(&repo, None, Ok(&newer), now(), &forge, Some(&forge))
-        .await
-        .unwrap();
+    let again = process(
+        &repo,
+        None,
+        Ok(&newer),
+        now(),
+        &forge,
+        Some(&forge),
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap();
     assert_eq!(again.pull_request, Some(number));
     let comments = forge.comments(number).await.unwrap();
     assert_eq!(comments.len(), 1);
@@ -102,9 +118,17 @@ async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
     let forge = FakeForge::with_files(files());
     let repo = Repository::from_files(&files()).unwrap();
     let refused = request("staging", "9.9.9");
-    let report = process(&repo, None, Ok(&refused), now(), &forge, Some(&forge))
-        .await
-        .unwrap();
+    let report = process(
+        &repo,
+        None,
+        Ok(&refused),
+        now(),
+        &forge,
+        Some(&forge),
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.decision.decision, Outcome::Reject);
     assert!(report.pull_request.is_none());
     let statuses = forge
@@ -116,9 +140,17 @@ async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
     assert!(description.contains("promotion-required"), "{description}");
 
     let replay = request("dev", "1.4.0");
-    let report = process(&repo, None, Ok(&replay), now(), &forge, Some(&forge))
-        .await
-        .unwrap();
+    let report = process(
+        &repo,
+        None,
+        Ok(&replay),
+        now(),
+        &forge,
+        Some(&forge),
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.decision.decision, Outcome::Noop);
     assert!(forge.open_pull_requests().await.unwrap().is_empty());
 }
@@ -134,11 +166,15 @@ async fn merge_checks_then_merges_the_checked_head() {
         now(),
         &forge,
         None,
+        &gitops_metrics::NullSink,
     )
     .await
     .unwrap();
     let number = report.pull_request.unwrap();
-    match merge_pull_request(&forge, number, now()).await.unwrap() {
+    match merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+        .await
+        .unwrap()
+    {
         MergeOutcome::Merged { .. } => {}
         other => panic!("expected a merge, got {other:?}"),
     }
@@ -168,6 +204,7 @@ async fn merge_refuses_a_pr_that_the_policy_now_refuses_or_that_touches_other_fi
         now(),
         &forge,
         None,
+        &gitops_metrics::NullSink,
     )
     .await
     .unwrap()
@@ -184,7 +221,10 @@ async fn merge_refuses_a_pr_that_the_policy_now_refuses_or_that_touches_other_fi
             moved.into_bytes(),
         )])
         .unwrap();
-    match merge_pull_request(&forge, number, now()).await.unwrap() {
+    match merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+        .await
+        .unwrap()
+    {
         MergeOutcome::Refused { reasons } => assert!(
             reasons.iter().any(|r| r.starts_with("downgrade")),
             "{reasons:?}"
@@ -208,18 +248,23 @@ async fn prod_waits_for_an_approval_of_the_head() {
         now(),
         &forge,
         None,
+        &gitops_metrics::NullSink,
     )
     .await
     .unwrap()
     .pull_request
     .unwrap();
     assert_eq!(
-        merge_pull_request(&forge, number, now()).await.unwrap(),
+        merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+            .await
+            .unwrap(),
         MergeOutcome::WaitingForApproval
     );
     forge.record_approval(number, "release-manager").unwrap();
     assert!(matches!(
-        merge_pull_request(&forge, number, now()).await.unwrap(),
+        merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+            .await
+            .unwrap(),
         MergeOutcome::Merged { .. }
     ));
 }

@@ -23,6 +23,7 @@ struct Fakes {
     storage: BTreeMap<String, Arc<InMemory>>,
     registry: Arc<FakeRegistry>,
     cdn: FakeCdn,
+    metrics: Arc<gitops_metrics::MemorySink>,
 }
 
 impl Fakes {
@@ -36,6 +37,7 @@ impl Fakes {
             storage,
             registry: Arc::new(FakeRegistry::new()),
             cdn: FakeCdn::new(),
+            metrics: Arc::new(gitops_metrics::MemorySink::new()),
         }
     }
 
@@ -76,6 +78,7 @@ impl Backends for Fakes {
             storage: self.storage[&environment.name].clone(),
             registry: self.registry.clone(),
             cdn: Arc::new(self.cdn.clone()),
+            metrics: self.metrics.clone(),
         })
     }
 
@@ -188,6 +191,20 @@ async fn a_deploy_uploads_commits_publishes_and_invalidates_once() {
     assert!(
         invalidations[0].paths.iter().all(|p| !p.contains("1.5.0")),
         "never an immutable path"
+    );
+    let stages: Vec<String> = fakes
+        .metrics
+        .events()
+        .iter()
+        .map(|e| format!("{}:{}", e.stage, e.outcome))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "uploaded:success",
+            "committed:success",
+            "invalidated:success"
+        ]
     );
 }
 
