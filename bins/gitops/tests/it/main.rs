@@ -2,6 +2,7 @@
 
 mod deploy;
 mod flow;
+mod github;
 mod moto;
 
 use std::collections::BTreeMap;

@@ -16,7 +16,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
 use object_store::{Attribute, ObjectStoreExt};
 
-fn endpoint(test: &str) -> Option<String> {
+pub fn endpoint(test: &str) -> Option<String> {
     let url = std::env::var("GITOPS_TEST_AWS_ENDPOINT").ok();
     if url.is_none() {
         println!("skipping {test}: GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)");
@@ -39,7 +39,7 @@ fn gitops(endpoint: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn cloudfront(endpoint: &str) -> aws_sdk_cloudfront::Client {
+pub fn cloudfront(endpoint: &str) -> aws_sdk_cloudfront::Client {
     aws_sdk_cloudfront::Client::from_conf(
         aws_sdk_cloudfront::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -50,7 +50,7 @@ fn cloudfront(endpoint: &str) -> aws_sdk_cloudfront::Client {
     )
 }
 
-fn s3(endpoint: &str) -> aws_sdk_s3::Client {
+pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -62,7 +62,7 @@ fn s3(endpoint: &str) -> aws_sdk_s3::Client {
     )
 }
 
-async fn create_distribution(client: &aws_sdk_cloudfront::Client, reference: &str) -> String {
+pub async fn create_distribution(client: &aws_sdk_cloudfront::Client, reference: &str) -> String {
     let origin = Origin::builder()
         .id("site")
         .domain_name("site.s3.amazonaws.com")
@@ -98,7 +98,7 @@ async fn create_distribution(client: &aws_sdk_cloudfront::Client, reference: &st
     out.distribution().unwrap().id().to_owned()
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
+pub fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
