@@ -433,3 +433,59 @@ async fn status_compares_desired_and_live() {
     );
     assert!(rows[0].deployed_at.is_some());
 }
+
+#[test]
+fn different_mfes_deploy_in_parallel_without_conflict() {
+    for _ in 0..5 {
+        let fakes = Arc::new(Fakes::new());
+        fakes.publish("checkout", "1.5.0");
+        fakes.publish("search", "2.0.0");
+        let mut search = desired("dev", "search", "2.0.0", 1);
+        search.repository = "acme/search-mfe".into();
+        let repo = Arc::new(repository(&[
+            desired("dev", "checkout", "1.5.0", 4),
+            search,
+        ]));
+        let run = |mfe: &'static str| {
+            let (fakes, repo) = (fakes.clone(), repo.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let options = DeployOptions {
+                    mfe: Some(mfe.to_owned()),
+                    ..DeployOptions::default()
+                };
+                rt.block_on(deploy_all(&repo, fakes.as_ref(), &options))
+                    .unwrap()
+            })
+        };
+        let (a, b) = (run("checkout"), run("search"));
+        for report in [a.join().unwrap(), b.join().unwrap()] {
+            assert_eq!(report.pairs.len(), 1);
+            assert_eq!(report.pairs[0].outcome, PairOutcome::Deployed);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // Both MFEs are in the one import map: the compare-and-swap lost neither write.
+            let map: serde_json::Value =
+                serde_json::from_str(&text(fakes.storage("dev"), "importmap.json").await.unwrap())
+                    .unwrap();
+            assert!(
+                map["imports"]["checkout"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/1.5.0/")
+            );
+            assert!(
+                map["imports"]["search"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/2.0.0/")
+            );
+        });
+    }
+}
