@@ -1,9 +1,4 @@
-//! The `gitops` binary: check, process --dry-run, deploy, status, bootstrap.
-
-mod deploy;
-mod flow;
-mod github;
-mod moto;
+//! The `gitops` binary: check and process --dry-run (the flows are in the workspace `tests/`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +16,7 @@ fn gitops(args: &[&str]) -> Output {
 }
 
 /// A copy of the example GitOps repository in a temporary directory.
-pub fn repo_copy() -> tempfile::TempDir {
+fn repo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&Path::new(EXAMPLES).join("gitops-repo"), dir.path());
     dir

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn gitops(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitops"))
+    Command::new(crate::gitops_bin())
         .args(args)
         .env_remove("GITHUB_EVENT_PATH")
         .env_remove("GITHUB_STEP_SUMMARY")

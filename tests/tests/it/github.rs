@@ -10,7 +10,7 @@ use gitops_testkit::FakeGithub;
 use crate::moto::{cloudfront, create_distribution, endpoint, s3, write};
 
 async fn gitops(github: &str, aws: &str, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gitops"));
+    let mut command = Command::new(crate::gitops_bin());
     command
         .args(args)
         .env("GITHUB_API_URL", github)

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn gitops(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitops"))
+    Command::new(crate::gitops_bin())
         .args(args)
         .current_dir(dir)
         .env_remove("GITHUB_EVENT_PATH")
@@ -57,7 +57,7 @@ fn request_to_live_on_the_local_forge() {
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/gitops-repo/mfes/checkout.yaml"
+            "/../examples/gitops-repo/mfes/checkout.yaml"
         ),
         r.join("mfes/checkout.yaml"),
     )
@@ -85,7 +85,7 @@ fn request_to_live_on_the_local_forge() {
 
     let event = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/deploy-request.json"
+        "/../examples/deploy-request.json"
     );
     let report: serde_json::Value = serde_json::from_str(&ok(&gitops(
         r,
@@ -154,7 +154,7 @@ fn a_refused_request_exits_one_with_its_reasons() {
     git(r, &["commit", "-qm", "init"]);
     let event = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/deploy-request.json"
+        "/../examples/deploy-request.json"
     );
     let out = gitops(r, &["process", "--repo", ".", "--event", event]);
     assert_eq!(out.status.code(), Some(1));

@@ -25,7 +25,7 @@ pub fn endpoint(test: &str) -> Option<String> {
 }
 
 fn gitops(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitops"))
+    Command::new(crate::gitops_bin())
         .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")

@@ -1,0 +1,52 @@
+//! End-to-end tests: the binaries and crates working together, on the embedded backends, on
+//! fake-github and on moto.
+
+mod deploy;
+mod flow;
+mod github;
+mod moto;
+
+use std::path::{Path, PathBuf};
+
+/// The `gitops` binary: `GITOPS_BIN` (exported by scripts/test), else the one cargo built next to
+/// this test (`cargo test --workspace` builds every binary of the workspace).
+pub fn gitops_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GITOPS_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join(format!("gitops{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --bins` or scripts/test",
+        bin.display()
+    );
+    bin
+}
+
+/// A copy of the example GitOps repository in a temporary directory.
+pub fn repo_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gitops-repo"),
+        dir.path(),
+    );
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
