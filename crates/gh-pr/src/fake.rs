@@ -430,11 +430,10 @@ impl Forge for FakeForge {
         if !s.commits.contains_key(sha) {
             return Err(Error::not_found(format!("commit {sha}")));
         }
-        let mut latest: BTreeMap<String, CheckContext> = BTreeMap::new();
-        for c in s.statuses.get(sha).into_iter().flatten() {
-            latest.insert(c.name.clone(), c.clone());
-        }
-        Ok(CombinedChecks::fold(sha, latest.into_values().collect()))
+        Ok(CombinedChecks::fold_history(
+            sha,
+            s.statuses.get(sha).into_iter().flatten().cloned(),
+        ))
     }
 
     async fn set_status(

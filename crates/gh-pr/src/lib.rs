@@ -448,6 +448,19 @@ pub struct CombinedChecks {
 }
 
 impl CombinedChecks {
+    /// Fold a history of contexts, oldest first, keeping the latest per name, as GitHub's
+    /// combined status does.
+    pub fn fold_history(
+        sha: impl Into<String>,
+        history: impl IntoIterator<Item = CheckContext>,
+    ) -> Self {
+        let mut latest = std::collections::BTreeMap::new();
+        for context in history {
+            latest.insert(context.name.clone(), context);
+        }
+        Self::fold(sha, latest.into_values().collect())
+    }
+
     /// Fold contexts (latest per name already chosen) into the combined state.
     pub fn fold(sha: impl Into<String>, mut contexts: Vec<CheckContext>) -> Self {
         contexts.sort_by(|a, b| a.name.cmp(&b.name));

@@ -779,11 +779,7 @@ impl Forge for LocalGitForge {
             return Err(Error::not_found(format!("commit {sha}")));
         }
         let all: Vec<CheckContext> = self.read_json(&format!("statuses/{sha}.json")).await?;
-        let mut latest = BTreeMap::new();
-        for c in all {
-            latest.insert(c.name.clone(), c);
-        }
-        Ok(CombinedChecks::fold(sha, latest.into_values().collect()))
+        Ok(CombinedChecks::fold_history(sha, all))
     }
 
     async fn set_status(
