@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{
-    Change, CheckState, DeploymentState, Error, FileWrite, Forge, PrState, Requester, StatusState,
-    branch_name,
+    BranchHead, Change, CheckState, DeploymentState, Error, FileWrite, Forge, PairState, PrState,
+    PullRequest, Requester, StatusState, branch_name,
 };
 
 /// A name unique in this process and very likely across processes.
@@ -43,6 +43,8 @@ fn change(
         writes,
         title: title.to_owned(),
         body: format!("body of {title}"),
+        expected: None,
+        pull_request: None,
     }
 }
 
@@ -612,6 +614,324 @@ pub async fn dispatch_is_validated(requester: &dyn Requester, repo: &str) {
     );
 }
 
+fn desired_file(env: &str, mfe: &str) -> String {
+    format!("deployments/{env}/{mfe}.json")
+}
+
+/// One desired-state write for the pair, proposed against what `state` says.
+fn judged(env: &str, mfe: &str, state: &PairState, version: &str) -> Change {
+    change(
+        env,
+        mfe,
+        None,
+        vec![FileWrite::put(
+            desired_file(env, mfe),
+            format!("{{\"version\": \"{version}\"}}\n"),
+        )],
+        &format!("deploy {mfe} {version}"),
+    )
+    .judged_against(state)
+}
+
+async fn state_of(forge: &dyn Forge, env: &str, mfe: &str) -> PairState {
+    forge
+        .pair_state(env, mfe, &desired_file(env, mfe), true)
+        .await
+        .expect("pair_state")
+}
+
+fn branch_head(forge_tree: Result<crate::Tree, Error>) -> Option<String> {
+    match forge_tree {
+        Ok(t) => Some(t.commit_sha),
+        Err(Error::NotFound { .. }) => None,
+        Err(e) => panic!("read the branch: {e:?}"),
+    }
+}
+
+/// `pair_state` follows a pair: new (absent, nothing pending), proposed (its open PR, the
+/// written content pending), merged (nothing pending, expected = the merged head), proposed
+/// again on top of the merged head (a new PR whose diff is the write alone).
+pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("state"));
+    let path = desired_file(env, &mfe);
+    for exact in [false, true] {
+        let fresh = forge
+            .pair_state(env, &mfe, &path, exact)
+            .await
+            .expect("pair_state of a new pair");
+        assert_eq!(
+            fresh,
+            PairState {
+                expected: BranchHead::Absent,
+                pull_request: None,
+                pending: None
+            },
+            "exact: {exact}"
+        );
+    }
+
+    let fresh = state_of(forge, env, &mfe).await;
+    let pr = forge
+        .propose(&judged(env, &mfe, &fresh, "1.0.0"))
+        .await
+        .expect("propose on an absent branch");
+    assert_eq!(pr.state, PrState::Open);
+    for exact in [false, true] {
+        let open = forge
+            .pair_state(env, &mfe, &path, exact)
+            .await
+            .expect("pair_state with an open PR");
+        assert_eq!(
+            open.expected,
+            BranchHead::At(pr.head_sha.clone()),
+            "exact: {exact}"
+        );
+        let seen = open.pull_request.as_ref().expect("the open PR");
+        assert_eq!((seen.number, seen.state), (pr.number, PrState::Open));
+        assert_eq!(seen.head_sha, pr.head_sha);
+        assert_eq!(
+            open.pending.as_deref(),
+            Some(&b"{\"version\": \"1.0.0\"}\n"[..]),
+            "the written content is pending (exact: {exact})"
+        );
+        let other = forge
+            .pair_state(env, &mfe, &format!("deployments/{env}/none.json"), exact)
+            .await
+            .expect("pair_state of a path the branch lacks");
+        assert_eq!(other.pending, None, "no such file: nothing pending");
+        assert_eq!(other.expected, open.expected);
+    }
+
+    let merged = forge.merge(pr.number, &pr.head_sha).await.expect("merge");
+    for exact in [false, true] {
+        let after = forge
+            .pair_state(env, &mfe, &path, exact)
+            .await
+            .expect("pair_state after merge");
+        assert_eq!(
+            after,
+            PairState {
+                expected: BranchHead::At(pr.head_sha.clone()),
+                pull_request: None,
+                pending: None
+            },
+            "merged: nothing pending (exact: {exact})"
+        );
+    }
+
+    let after = state_of(forge, env, &mfe).await;
+    let mut next = judged(env, &mfe, &after, "1.1.0");
+    next.base_sha = Some(merged);
+    let next = forge
+        .propose(&next)
+        .await
+        .expect("propose on the merged head");
+    assert_ne!(next.number, pr.number, "a new PR after the merge");
+    assert_eq!(
+        forge.changed_files(next.number).await.expect("files"),
+        vec![path.clone()],
+        "the diff against the base is the write alone"
+    );
+    let state = state_of(forge, env, &mfe).await;
+    assert_eq!(state.expected, BranchHead::At(next.head_sha.clone()));
+    assert_eq!(
+        state.pending.as_deref(),
+        Some(&b"{\"version\": \"1.1.0\"}\n"[..])
+    );
+    assert_eq!(state.pull_request.map(|p| p.number), Some(next.number));
+    assert!(matches!(
+        forge.pair_state("Bad Env", &mfe, &path, false).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        forge.pair_state(env, &mfe, "../x", false).await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+/// A proposal with a stale expectation is `Conflict` and changes nothing (branch, PR, title);
+/// one with the current head replaces the open PR's content and keeps its number.
+pub async fn stale_expectation_changes_nothing(forge: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("cas"));
+    let branch = branch_name(env, &mfe);
+    let fresh = state_of(forge, env, &mfe).await;
+    let first = forge
+        .propose(&judged(env, &mfe, &fresh, "2.1.0"))
+        .await
+        .expect("first proposal");
+    let unchanged = |what: &'static str, pr: PullRequest| {
+        let first = first.clone();
+        async move {
+            assert_eq!(pr.number, first.number, "{what}");
+            assert_eq!(pr.head_sha, first.head_sha, "{what}: the PR head moved");
+            assert_eq!(pr.title, first.title, "{what}: the PR was edited");
+            assert_eq!(pr.state, PrState::Open, "{what}");
+        }
+    };
+
+    // Stale: proposed against the (absent) state seen before the first proposal.
+    let stale = forge.propose(&judged(env, &mfe, &fresh, "2.0.0")).await;
+    assert!(
+        matches!(stale, Err(Error::Conflict { .. })),
+        "a proposal against an absent branch that exists: {stale:?}"
+    );
+    assert_eq!(
+        branch_head(forge.read_tree(&branch).await),
+        Some(first.head_sha.clone())
+    );
+    unchanged(
+        "stale absent",
+        forge.pull_request(first.number).await.expect("pr"),
+    )
+    .await;
+
+    // Stale: another head (the base's).
+    let base = base_sha(forge).await;
+    let mut elsewhere = judged(env, &mfe, &fresh, "2.0.0").expecting(BranchHead::At(base));
+    elsewhere.pull_request = Some(first.number);
+    let r = forge.propose(&elsewhere).await;
+    assert!(
+        matches!(r, Err(Error::Conflict { .. })),
+        "a proposal against another head: {r:?}"
+    );
+    assert_eq!(
+        branch_head(forge.read_tree(&branch).await),
+        Some(first.head_sha.clone())
+    );
+    unchanged(
+        "stale head",
+        forge.pull_request(first.number).await.expect("pr"),
+    )
+    .await;
+    let still = state_of(forge, env, &mfe).await;
+    assert_eq!(
+        still.pending.as_deref(),
+        Some(&b"{\"version\": \"2.1.0\"}\n"[..]),
+        "the newer pending change survives a stale proposal"
+    );
+    let open = forge.open_pull_requests().await.expect("open");
+    assert_eq!(open.iter().filter(|p| p.branch == branch).count(), 1);
+
+    // Current: replaces the content, keeps the PR.
+    let replaced = forge
+        .propose(&judged(env, &mfe, &still, "2.2.0"))
+        .await
+        .expect("proposal against the current head");
+    assert_eq!(replaced.number, first.number, "same PR for the same pair");
+    assert_ne!(replaced.head_sha, first.head_sha);
+    assert_eq!(replaced.title, format!("deploy {mfe} 2.2.0"));
+    let read = forge.pull_request(first.number).await.expect("pr");
+    assert_eq!(
+        (read.head_sha.as_str(), read.title.as_str()),
+        (replaced.head_sha.as_str(), replaced.title.as_str())
+    );
+    assert_eq!(
+        forge.changed_files(first.number).await.expect("files"),
+        vec![desired_file(env, &mfe)],
+        "the replacement's diff against the base is its write alone"
+    );
+    let now = state_of(forge, env, &mfe).await;
+    assert_eq!(
+        now.pending.as_deref(),
+        Some(&b"{\"version\": \"2.2.0\"}\n"[..])
+    );
+    assert_eq!(now.expected, BranchHead::At(replaced.head_sha.clone()));
+    // The replaced head is stale now.
+    let r = forge.propose(&judged(env, &mfe, &still, "2.0.0")).await;
+    assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+    assert_eq!(
+        branch_head(forge.read_tree(&branch).await),
+        Some(replaced.head_sha)
+    );
+}
+
+/// Two proposals with the same expectation race (on a new pair, then on an open PR): exactly
+/// one succeeds, the other is `Conflict`; the branch holds the winner's write and one PR.
+pub async fn same_expectation_exactly_one_wins(a: &dyn Forge, b: &dyn Forge) {
+    let (env, mfe) = ("conf", unique("race-cas"));
+    let branch = branch_name(env, &mfe);
+    let mut number = None;
+    for round in 0..2 {
+        let state = state_of(a, env, &mfe).await;
+        if round == 0 {
+            assert_eq!(state.expected, BranchHead::Absent);
+        } else {
+            assert!(state.pull_request.is_some(), "round {round}: {state:?}");
+        }
+        let (va, vb) = (format!("{round}.0.1"), format!("{round}.0.2"));
+        let (ca, cb) = (
+            judged(env, &mfe, &state, &va),
+            judged(env, &mfe, &state, &vb),
+        );
+        let (ra, rb) = futures::join!(a.propose(&ca), b.propose(&cb));
+        let (winner, version) = match (&ra, &rb) {
+            (Ok(w), Err(Error::Conflict { .. })) => (w.clone(), va),
+            (Err(Error::Conflict { .. }), Ok(w)) => (w.clone(), vb),
+            other => panic!("round {round}: expected exactly one Ok and one Conflict: {other:?}"),
+        };
+        if let Some(n) = number {
+            assert_eq!(winner.number, n, "the open PR is kept");
+        }
+        number = Some(winner.number);
+        assert_eq!(
+            branch_head(a.read_tree(&branch).await),
+            Some(winner.head_sha.clone())
+        );
+        let now = state_of(b, env, &mfe).await;
+        assert_eq!(
+            now.pending,
+            Some(format!("{{\"version\": \"{version}\"}}\n").into_bytes()),
+            "round {round}: the winner's write is pending"
+        );
+        let open = a.open_pull_requests().await.expect("open");
+        let mine: Vec<_> = open.iter().filter(|p| p.branch == branch).collect();
+        assert_eq!(mine.len(), 1, "round {round}: one PR: {mine:?}");
+        assert_eq!(mine[0].head_sha, winner.head_sha);
+        assert_eq!(mine[0].title, format!("deploy {mfe} {version}"));
+    }
+}
+
+/// An environment with capitals (GitHub environments may have them) goes through
+/// `pair_state`, `propose` and `merge`.
+pub async fn capital_environment_names(forge: &dyn Forge) {
+    let (env, mfe) = ("Staging", unique("caps"));
+    let path = desired_file(env, &mfe);
+    let state = forge
+        .pair_state(env, &mfe, &path, false)
+        .await
+        .expect("pair_state of Staging");
+    assert_eq!(state.expected, BranchHead::Absent);
+    let pr = forge
+        .propose(&judged(env, &mfe, &state, "1.0.0"))
+        .await
+        .expect("propose to Staging");
+    assert_eq!(pr.branch, format!("gitops/Staging/{mfe}"));
+    let state = state_of(forge, env, &mfe).await;
+    assert_eq!(state.pull_request.map(|p| p.number), Some(pr.number));
+    assert!(state.pending.is_some());
+    let merged = forge.merge(pr.number, &pr.head_sha).await.expect("merge");
+    let tree = forge.read_tree(&merged).await.expect("read the merge");
+    assert_eq!(
+        tree.files.get(&path).map(Vec::as_slice),
+        Some(&b"{\"version\": \"1.0.0\"}\n"[..])
+    );
+    assert_eq!(state_of(forge, env, &mfe).await.pending, None);
+    for bad in ["Staging.lock", "Sta..ging", "-Staging", "Stag ing"] {
+        let r = forge.pair_state(bad, &mfe, &path, false).await;
+        assert!(matches!(r, Err(Error::Invalid { .. })), "{bad}: {r:?}");
+    }
+    let r = forge
+        .propose(&change(
+            env,
+            "Checkout",
+            None,
+            vec![FileWrite::put("a", "x")],
+            "MFE names stay lowercase",
+        ))
+        .await;
+    assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+}
+
 /// Every [`Forge`] check, one after another, on one repository.
 pub async fn forge_suite(forge: &dyn Forge) {
     propose_is_idempotent(forge).await;
@@ -621,6 +941,10 @@ pub async fn forge_suite(forge: &dyn Forge) {
     real_conflict_is_not_mergeable(forge).await;
     sticky_comment(forge).await;
     statuses_fold_into_combined_checks(forge).await;
+    pair_state_follows_the_pair(forge).await;
+    stale_expectation_changes_nothing(forge).await;
+    same_expectation_exactly_one_wins(forge, forge).await;
+    capital_environment_names(forge).await;
 }
 
 /// Every [`Requester`] check.

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState, DeploymentStatus,
-    Error, Forge, PrState, PullRequest, Requester, Result, StatusState, Tree, WorkflowRun,
-    has_marker, sticky_body, validate_deployment, validate_dispatch, validate_marker,
-    validate_repo, validate_sha,
+    BranchHead, Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState,
+    DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result,
+    StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body, validate_deployment,
+    validate_dispatch, validate_marker, validate_pair, validate_path, validate_repo, validate_sha,
 };
 
 #[derive(Debug, Clone)]
@@ -329,9 +329,75 @@ impl Forge for FakeForge {
         })
     }
 
+    async fn pair_state(
+        &self,
+        environment: &str,
+        mfe: &str,
+        path: &str,
+        _exact: bool,
+    ) -> Result<PairState> {
+        validate_pair(environment, mfe)?;
+        validate_path(path)?;
+        let branch = branch_name(environment, mfe);
+        let s = self.lock();
+        let Some(head) = s.refs.get(&branch).cloned() else {
+            return Ok(PairState {
+                expected: BranchHead::Absent,
+                pull_request: None,
+                pending: None,
+            });
+        };
+        let open = s
+            .prs
+            .values()
+            .filter(|p| p.branch == branch && p.state == PrState::Open)
+            .map(|p| p.number)
+            .next_back();
+        let pull_request = open.map(|n| s.view(n)).transpose()?;
+        // Exact: pending unless the head is a merged or closed PR's head (unknown = pending).
+        let settled = open.is_none()
+            && s.prs
+                .values()
+                .any(|p| p.branch == branch && p.closed_head.as_deref() == Some(head.as_str()));
+        let pending = if settled {
+            None
+        } else {
+            s.commits
+                .get(&head)
+                .and_then(|c| c.files.get(path).cloned())
+        };
+        Ok(PairState {
+            expected: BranchHead::At(head),
+            pull_request,
+            pending,
+        })
+    }
+
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
         change.validate()?;
         let mut s = self.lock();
+        let branch = change.branch();
+        if let Some(n) = change.pull_request
+            && s.pr(n)?.branch != branch
+        {
+            return Err(Error::invalid(
+                "pull_request",
+                format!("#{n} is not the pull request of {branch}"),
+            ));
+        }
+        if let Some(expected) = &change.expected {
+            let actual = s.refs.get(&branch).cloned();
+            let still = match expected {
+                BranchHead::Absent => actual.is_none(),
+                BranchHead::At(h) => actual.as_deref() == Some(h.as_str()),
+            };
+            if !still {
+                return Err(Error::conflict(format!(
+                    "branch {branch} moved: expected {expected:?}, found {}",
+                    actual.as_deref().unwrap_or("no branch")
+                )));
+            }
+        }
         let base_sha = match &change.base_sha {
             Some(sha) => {
                 if !s.commits.contains_key(sha) {
@@ -342,7 +408,6 @@ impl Forge for FakeForge {
             None => s.resolve(&self.base)?,
         };
         let head = s.commit_on(&base_sha, &change.writes)?;
-        let branch = change.branch();
         s.refs.insert(branch.clone(), head);
         let open = s
             .prs

@@ -1,10 +1,11 @@
 //! GitHub adapter: REST over octocrab's raw routes, Git Data API commits (no clone), every
-//! HTTP attempt counted, bounded retries honouring `retry-after` and `x-ratelimit-reset`.
+//! HTTP attempt counted, bounded retries honouring `retry-after` and `x-ratelimit-reset`,
+//! connect and request timeouts.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -15,14 +16,22 @@ use serde_json::{Value, json};
 
 use crate::retry::{Retryable, classify, server_hint};
 use crate::{
-    Change, CheckContext, CheckState, CombinedChecks, Comment, Deployment, DeploymentState,
-    DeploymentStatus, Error, Forge, PrState, PullRequest, Requester, Result, RetryPolicy,
-    StatusState, Tree, WorkflowRun, has_marker, sticky_body, validate_deployment,
-    validate_dispatch, validate_marker, validate_repo, validate_sha,
+    BranchHead, Change, CheckContext, CheckState, CombinedChecks, Comment, Deployment,
+    DeploymentState, DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester,
+    Result, RetryPolicy, StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body,
+    validate_deployment, validate_dispatch, validate_marker, validate_pair, validate_path,
+    validate_repo, validate_sha,
 };
 
 /// Default API root.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// Default time to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time one HTTP request may take, its whole answer read.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest desired-state file [`Forge::pair_state`] reads (GitHub's contents API inlines
+/// files up to 1 MB).
+const MAX_PENDING_FILE: u64 = 1024 * 1024;
 
 /// [`Forge`] and [`Requester`] on GitHub or GitHub Enterprise Server.
 pub struct GithubForge {
@@ -33,6 +42,8 @@ pub struct GithubForge {
     repo: String,
     base: String,
     retry: RetryPolicy,
+    connect_timeout: Duration,
+    request_timeout: Duration,
     calls: Arc<AtomicU64>,
 }
 
@@ -44,6 +55,8 @@ impl fmt::Debug for GithubForge {
             .field("repo", &self.repo)
             .field("base", &self.base)
             .field("token", &"[redacted]")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("calls", &self.calls())
             .finish_non_exhaustive()
     }
@@ -108,20 +121,12 @@ impl GithubForge {
     ///
     /// Call it inside a Tokio runtime (octocrab spawns its service buffer there). octocrab's
     /// own retry layer is off: [`RetryPolicy`] decides, honouring the server's hints.
+    /// Timeouts: [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_REQUEST_TIMEOUT`] (see
+    /// [`GithubForge::with_timeouts`]).
     pub fn new(api_url: &str, token: SecretString, owner: &str, repo: &str) -> Result<Self> {
         validate_repo(&format!("{owner}/{repo}"))?;
         let api_url = api_url.trim_end_matches('/').to_owned();
-        let crab = Octocrab::builder()
-            .base_uri(api_url.as_str())
-            .map_err(|e| Error::invalid("api_url", first_line(&e.to_string())))?
-            .personal_token(token.expose_secret().to_owned())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| Error::Transport {
-                message: first_line(&e.to_string()),
-            })?;
+        let crab = build_client(&api_url, &token, DEFAULT_CONNECT_TIMEOUT)?;
         Ok(GithubForge {
             crab,
             token,
@@ -130,8 +135,29 @@ impl GithubForge {
             repo: repo.to_owned(),
             base: "main".to_owned(),
             retry: RetryPolicy::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             calls: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Bound each HTTP attempt: `connect` to establish the connection, `request` for the
+    /// whole request and its answer (defaults 10 s and 30 s). A timed-out attempt is a
+    /// retryable [`Error::Transport`] saying "timed out" and naming the call; reads are
+    /// retried within the [`RetryPolicy`]'s budget, writes never (they may have landed).
+    #[must_use]
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Self {
+        match build_client(&self.api_url, &self.token, connect) {
+            Ok(crab) => {
+                self.crab = crab;
+                self.connect_timeout = connect;
+            }
+            // Cannot happen with inputs `new` accepted; the request timeout still bounds
+            // connecting.
+            Err(e) => tracing::warn!(error = %e, "connect timeout not applied"),
+        }
+        self.request_timeout = request;
+        self
     }
 
     /// From the environment: `GITHUB_API_URL` (default `https://api.github.com`), token from
@@ -197,40 +223,73 @@ impl GithubForge {
 
     async fn send_once(&self, method: &Method, path: &str, body: Option<&Value>) -> Result<Resp> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let r = match *method {
-            Method::GET => self.crab._get(path).await,
-            Method::POST => self.crab._post(path, body).await,
-            Method::PATCH => self.crab._patch(path, body).await,
-            Method::PUT => self.crab._put(path, body).await,
-            Method::DELETE => self.crab._delete(path, body).await,
-            _ => {
-                return Err(Error::invalid("method", method.as_str()));
+        let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let attempt = async {
+            let r = match *method {
+                Method::GET => self.crab._get(path).await,
+                Method::POST => self.crab._post(path, body).await,
+                Method::PATCH => self.crab._patch(path, body).await,
+                Method::PUT => self.crab._put(path, body).await,
+                Method::DELETE => self.crab._delete(path, body).await,
+                _ => {
+                    return Err(Error::invalid("method", method.as_str()));
+                }
             }
-        }
-        .map_err(|e| Error::Transport {
-            message: self.scrub(&first_line(&e.to_string())),
-        })?;
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = self
-            .crab
-            .body_to_string(r)
+            .map_err(|e| self.transport(&call, &e))?;
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = self
+                .crab
+                .body_to_string(r)
+                .await
+                .map_err(|e| self.transport(&call, &e))?;
+            Ok(Resp {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.request_timeout, attempt)
             .await
-            .map_err(|e| Error::Transport {
-                message: self.scrub(&first_line(&e.to_string())),
-            })?;
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
+            .unwrap_or_else(|_| Err(Self::timed_out(&call, self.request_timeout)))
+    }
+
+    fn timed_out(call: &str, after: Duration) -> Error {
+        Error::Transport {
+            message: format!("{call} timed out after {after:?} (the forge did not answer)"),
+        }
+    }
+
+    /// A transport failure of `call`: a timeout says so; otherwise the first line of the
+    /// client's error (never a response: those are handled by status), token scrubbed.
+    fn transport(&self, call: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+        let mut source = Some(e);
+        while let Some(err) = source {
+            let timeout = err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+                || err.to_string().to_ascii_lowercase().contains("timed out");
+            if timeout {
+                return Error::Transport {
+                    message: format!(
+                        "{call} timed out (connect timeout {:?}, request timeout {:?})",
+                        self.connect_timeout, self.request_timeout
+                    ),
+                };
+            }
+            source = err.source();
+        }
+        Error::Transport {
+            message: format!("{call}: {}", self.scrub(&first_line(&e.to_string()))),
+        }
     }
 
     /// Send with retries; returns the final response whatever its status, except when
-    /// retries are exhausted on a rate limit (`Throttled`) or on transport errors.
+    /// retries are exhausted on a rate limit (`Throttled`) or on transport errors. No retry
+    /// starts once the call has spent the policy's `max_total_wait` (attempts included).
     async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Resp> {
+        let started = Instant::now();
         let mut attempt = 0u32;
-        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             let result = self.send_once(&method, path, body).await;
@@ -242,15 +301,15 @@ impl GithubForge {
                         kind == Retryable::RateLimited,
                     ),
                 },
-                // A transport failure may have reached the server: only repeat reads.
+                // A transport failure (a timeout too) may have reached the server: only
+                // repeat reads.
                 Err(_) if method == Method::GET => (None, false),
                 Err(_) => return result,
             };
-            match self.retry.next_wait(attempt, waited, hint) {
+            match self.retry.next_wait(attempt, started.elapsed(), hint) {
                 Some(wait) => {
                     tracing::debug!(%method, path, attempt, ?wait, "retrying forge call");
                     tokio::time::sleep(wait).await;
-                    waited += wait;
                 }
                 None if throttled => {
                     return Err(Error::Throttled { retry_after: hint });
@@ -389,7 +448,8 @@ impl GithubForge {
         })
     }
 
-    /// Point `gitops/<env>/<mfe>` at `sha`: force-update, or create when missing.
+    /// Point `gitops/<env>/<mfe>` at `sha`: force-update, or create when missing (forced
+    /// proposals, tools only).
     async fn set_branch(&self, branch: &str, sha: &str) -> Result<()> {
         for _ in 0..3 {
             let patch = self
@@ -424,6 +484,145 @@ impl GithubForge {
         Err(Error::conflict(format!("branch {branch} keeps changing")))
     }
 
+    /// Create `gitops/<env>/<mfe>` at `sha` only if it does not exist: `Conflict` if it does.
+    async fn create_branch(&self, branch: &str, sha: &str) -> Result<()> {
+        let post = self
+            .send(
+                Method::POST,
+                &self.path("git/refs"),
+                Some(&json!({"ref": format!("refs/heads/{branch}"), "sha": sha})),
+            )
+            .await?;
+        match post.status {
+            200..=299 => Ok(()),
+            422 => Err(Error::conflict(format!(
+                "branch {branch} exists: another proposal created it ({})",
+                self.scrub(&post.message())
+            ))),
+            _ => Err(self.error(branch, &post)),
+        }
+    }
+
+    /// Move `branch` from `expected` to `sha` (a commit with `expected` as a parent) by
+    /// fast-forward only: anything else is `Conflict`. A branch that no longer exists (deleted
+    /// after its PR merged) is created, unless someone else created it first.
+    async fn advance_branch(&self, branch: &str, expected: &str, sha: &str) -> Result<()> {
+        let patch = self
+            .send(
+                Method::PATCH,
+                &self.path(&format!("git/refs/heads/{branch}")),
+                Some(&json!({"sha": sha, "force": false})),
+            )
+            .await?;
+        if patch.ok() {
+            return Ok(());
+        }
+        let message = self.scrub(&patch.message());
+        let missing = message
+            .to_ascii_lowercase()
+            .contains("reference does not exist");
+        match patch.status {
+            404 | 422 if missing || patch.status == 404 => self.create_branch(branch, sha).await,
+            422 => Err(Error::conflict(format!(
+                "branch {branch} is no longer at {expected} ({message})"
+            ))),
+            _ => Err(self.error(branch, &patch)),
+        }
+    }
+
+    /// The newest pull request of `branch` (any state), in one call.
+    async fn newest_pr(&self, branch: &str) -> Result<Option<PullRequest>> {
+        let v = self
+            .json(
+                Method::GET,
+                &self.path(&format!(
+                    "pulls?head={}:{branch}&state=all&sort=created&direction=desc&per_page=1",
+                    self.owner
+                )),
+                None,
+            )
+            .await?;
+        let Value::Array(items) = v else {
+            return Err(Error::Transport {
+                message: "pulls: expected a list".into(),
+            });
+        };
+        items
+            .iter()
+            .find(|p| p.pointer("/head/ref").and_then(Value::as_str) == Some(branch))
+            .map(Self::to_pr)
+            .transpose()
+    }
+
+    /// The content of `path` at `commit` when it is a file there.
+    async fn file_at(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let resp = self
+            .send(
+                Method::GET,
+                &self.path(&format!("contents/{}?ref={commit}", encode_path(path))),
+                None,
+            )
+            .await?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        if !resp.ok() {
+            return Err(self.error(path, &resp));
+        }
+        let v = resp.json()?;
+        if s(&v, "type") != "file" {
+            // A directory (a list), symlink or submodule: not a file.
+            return Ok(None);
+        }
+        let size = v.get("size").and_then(Value::as_u64).unwrap_or(0);
+        if size > MAX_PENDING_FILE || s(&v, "encoding") != "base64" {
+            return Err(Error::invalid(
+                "path",
+                format!(
+                    "{path} at {commit} is {size} bytes, more than a desired-state file may be (1 MiB)"
+                ),
+            ));
+        }
+        let clean: String = s(&v, "content")
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .map(Some)
+            .map_err(|e| Error::Transport {
+                message: format!("contents of {path}: malformed base64: {e}"),
+            })
+    }
+
+    /// Open the PR of `change`'s branch, or (422: one is open already) edit it.
+    async fn open_pr(&self, change: &Change, branch: &str) -> Result<Value> {
+        let post = self
+            .send(
+                Method::POST,
+                &self.path("pulls"),
+                Some(&json!({"title": change.title, "body": change.body, "head": branch, "base": self.base})),
+            )
+            .await?;
+        if post.ok() {
+            return post.json();
+        }
+        if post.status != 422 {
+            return Err(self.error("pull request", &post));
+        }
+        let open = self
+            .find_open_pr(branch)
+            .await?
+            .ok_or_else(|| self.error("pull request", &post))?;
+        let n = u(&open, "number")?;
+        self.json(
+            Method::PATCH,
+            &self.path(&format!("pulls/{n}")),
+            Some(&json!({"title": change.title, "body": change.body})),
+        )
+        .await
+    }
+
     async fn find_open_pr(&self, branch: &str) -> Result<Option<Value>> {
         let v = self
             .json(
@@ -453,6 +652,39 @@ impl GithubForge {
         validate_repo(repo)?;
         Ok(format!("/repos/{repo}/{rest}"))
     }
+}
+
+fn build_client(api_url: &str, token: &SecretString, connect: Duration) -> Result<Octocrab> {
+    Octocrab::builder()
+        .base_uri(api_url)
+        .map_err(|e| Error::invalid("api_url", first_line(&e.to_string())))?
+        .personal_token(token.expose_secret().to_owned())
+        .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+        .set_connect_timeout(Some(connect))
+        // The request timeout wraps each whole attempt (`send_once`).
+        .set_read_timeout(None)
+        .build()
+        .map_err(|e| Error::Transport {
+            message: first_line(&e.to_string()),
+        })
+}
+
+/// Percent-encode each segment of a repository path for a URL (unreserved bytes kept).
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 type Files = std::collections::BTreeMap<String, Vec<u8>>;
@@ -569,19 +801,78 @@ impl Forge for GithubForge {
             _ => return Err(self.error("tarball", &resp)),
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let bytes = self
-            .crab
-            .download(location.as_str(), "application/x-gzip")
-            .await
-            .map_err(|e| Error::Transport {
-                message: self.scrub(&first_line(&e.to_string())),
-            })?;
+        // Named without its URL: a redirect location may carry a download token.
+        let call = format!("GET tarball/{name} (download)");
+        let bytes = tokio::time::timeout(
+            self.request_timeout,
+            self.crab.download(location.as_str(), "application/x-gzip"),
+        )
+        .await
+        .map_err(|_| Self::timed_out(&call, self.request_timeout))?
+        .map_err(|e| self.transport(&call, &e))?;
         let (comment, files) = unpack_tarball(&bytes)?;
         let commit_sha = match comment {
             Some(sha) if validate_sha("sha", &sha).is_ok() => sha,
             _ => self.resolve_commit(git_ref).await?,
         };
         Ok(Tree { commit_sha, files })
+    }
+
+    async fn pair_state(
+        &self,
+        environment: &str,
+        mfe: &str,
+        path: &str,
+        exact: bool,
+    ) -> Result<PairState> {
+        validate_pair(environment, mfe)?;
+        validate_path(path)?;
+        let branch = branch_name(environment, mfe);
+        let newest = self.newest_pr(&branch).await?;
+        let open = newest.as_ref().filter(|p| p.state == PrState::Open);
+        let (expected, pending_at) = if exact {
+            let head = match self
+                .json(
+                    Method::GET,
+                    &self.path(&format!("git/ref/heads/{branch}")),
+                    None,
+                )
+                .await
+            {
+                Ok(v) => Some(
+                    v.pointer("/object/sha")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| Error::Transport {
+                            message: "ref without object.sha".into(),
+                        })?,
+                ),
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            // Pending: an open PR, or a head that is not the newest (merged or closed) PR's
+            // head: unknown counts as pending.
+            let pending_at = head
+                .clone()
+                .filter(|h| open.is_some() || newest.as_ref().is_none_or(|p| p.head_sha != *h));
+            (head.map_or(BranchHead::Absent, BranchHead::At), pending_at)
+        } else {
+            (
+                newest
+                    .as_ref()
+                    .map_or(BranchHead::Absent, |p| BranchHead::At(p.head_sha.clone())),
+                open.map(|p| p.head_sha.clone()),
+            )
+        };
+        let pending = match pending_at {
+            Some(h) => self.file_at(&h, path).await?,
+            None => None,
+        };
+        Ok(PairState {
+            expected,
+            pull_request: open.cloned(),
+            pending,
+        })
     }
 
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
@@ -638,40 +929,54 @@ impl Forge for GithubForge {
                 }
                 e => e,
             })?;
+        // The first parent is the base, so the PR's diff against the base is the writes. A
+        // compare-and-swap on an existing head adds it as the second parent: GitHub's refs
+        // API compares only by fast-forward (`force: false`), which then succeeds exactly
+        // when the branch is still there (or at one of the new commit's ancestors).
+        let mut parents = vec![base_sha.clone()];
+        if let Some(BranchHead::At(h)) = &change.expected
+            && *h != base_sha
+        {
+            parents.push(h.clone());
+        }
         let commit = self
             .json(
                 Method::POST,
                 &self.path("git/commits"),
-                Some(&json!({"message": format!("{}\n\n{}", change.title, change.body).trim_end(), "tree": s(&tree, "sha"), "parents": [base_sha]})),
+                Some(&json!({"message": format!("{}\n\n{}", change.title, change.body).trim_end(), "tree": s(&tree, "sha"), "parents": parents})),
             )
             .await?;
         let head = s(&commit, "sha");
-        // Whether the ref was created or force-updated, opening the PR is one call; only a
+        match &change.expected {
+            None => self.set_branch(&branch, &head).await?,
+            Some(BranchHead::Absent) => self.create_branch(&branch, &head).await?,
+            Some(BranchHead::At(h)) => self.advance_branch(&branch, h, &head).await?,
+        }
+        // Opening the PR is one call: `PATCH` the open PR the caller saw, else `POST`; only a
         // "pull request already exists" answer costs a lookup and an update.
-        self.set_branch(&branch, &head).await?;
-        let post = self
-            .send(
-                Method::POST,
-                &self.path("pulls"),
-                Some(&json!({"title": change.title, "body": change.body, "head": branch, "base": self.base})),
-            )
-            .await?;
-        let pr = if post.ok() {
-            post.json()?
-        } else if post.status == 422 {
-            let open = self
-                .find_open_pr(&branch)
-                .await?
-                .ok_or_else(|| self.error("pull request", &post))?;
-            let n = u(&open, "number")?;
-            self.json(
-                Method::PATCH,
-                &self.path(&format!("pulls/{n}")),
-                Some(&json!({"title": change.title, "body": change.body})),
-            )
-            .await?
-        } else {
-            return Err(self.error("pull request", &post));
+        let pr = match change.pull_request {
+            Some(n) => {
+                let v = self
+                    .json(
+                        Method::PATCH,
+                        &self.path(&format!("pulls/{n}")),
+                        Some(&json!({"title": change.title, "body": change.body})),
+                    )
+                    .await?;
+                if v.pointer("/head/ref").and_then(Value::as_str) != Some(branch.as_str()) {
+                    return Err(Error::invalid(
+                        "pull_request",
+                        format!("#{n} is not the pull request of {branch}"),
+                    ));
+                }
+                if Self::to_pr(&v)?.state == PrState::Open {
+                    v
+                } else {
+                    // Merged or closed since the caller looked: a new PR.
+                    self.open_pr(change, &branch).await?
+                }
+            }
+            None => self.open_pr(change, &branch).await?,
         };
         let mut out = Self::to_pr(&pr)?;
         // Our commit, even if a concurrent proposer moved the branch since: merging it

@@ -4,30 +4,45 @@
 //! repository ([`Forge`]) and from the repositories that ask for deploys ([`Requester`]).
 //! Three kinds of implementation exist:
 //! - [`GithubForge`]: GitHub (or GitHub Enterprise Server) over octocrab, Git Data API
-//!   commits, no clone, bounded retries that honour `retry-after` and `x-ratelimit-reset`;
+//!   commits, no clone, bounded retries that honour `retry-after` and `x-ratelimit-reset`,
+//!   connect and request timeouts;
 //! - [`LocalGitForge`]: a local repository driven through the `git` command line, a "pull
 //!   request" being a branch plus a JSON record under `.git/gitops/`;
 //! - `FakeForge` (feature `fake`): strict and in memory.
 //!
-//! Every change goes through one stable branch per (environment, MFE), `gitops/<env>/<mfe>`,
-//! holding exactly one commit on top of the base branch.
+//! Every change goes through one stable branch per (environment, MFE), `gitops/<env>/<mfe>`.
+//! The newest intent wins: the pipeline reads what is pending for the pair
+//! ([`Forge::pair_state`]), judges the request against it, and proposes with
+//! compare-and-swap on exactly the branch head it judged ([`Change::expecting`]); a lost race
+//! is [`Error::Conflict`] with nothing changed, and the pipeline re-reads and re-judges.
 //!
-//! # GitHub API calls (budget: 6 from request to merged PR)
-//! With [`Change::base_sha`] and [`Change::base_tree_sha`] known from the checkout:
+//! [`desired_revisions`] gives the git order of the desired-state files of a checkout (the
+//! first-parent position of the commit that last changed each), which `gitops deploy` uses
+//! as the order of desired states.
+//!
+//! # GitHub API calls (budget: 6 from request to merged PR, 7 replacing an open PR)
+//! With [`Change::base_sha`] and [`Change::base_tree_sha`] known from the checkout, and the
+//! change built from [`Forge::pair_state`] (`exact == false`):
 //!
 //! | step | calls |
 //! | --- | --- |
+//! | `GET pulls?head=<owner>:<branch>&state=all&per_page=1` (newest PR of the branch) | 1 |
+//! | `GET contents/<path>?ref=<head>`, only when that PR is open | 0 or 1 |
 //! | `POST git/trees` (base_tree + inline contents) | 1 |
-//! | `POST git/commits` | 1 |
-//! | `PATCH git/refs/heads/gitops/<env>/<mfe>` (force); on 422 `POST git/refs` | 1 or 2 |
-//! | `POST pulls`; on 422 (already open) `GET pulls?head=` + `PATCH pulls/<n>` | 1 or 3 |
+//! | `POST git/commits` (parents: base, and the expected head when there is one) | 1 |
+//! | new branch: `POST git/refs`; else `PATCH git/refs/heads/<branch>` (`force: false`) | 1 |
+//! | open PR seen: `PATCH pulls/<n>`; else `POST pulls` | 1 |
 //! | `PUT pulls/<n>/merge` with `sha` | 1 |
 //!
-//! New branch: 6; existing branch without an open PR: 5; a request superseding an open PR
-//! for the same pair: 7 (its predecessor never merged). Unknown `base_tree_sha` costs one
-//! `GET git/commits`, unknown `base_sha` one `GET git/ref` more. Binary (non-UTF-8) writes
-//! cost one `POST git/blobs` each. Branches are not deleted after merge (no extra call; the
-//! next request for the pair reuses the branch).
+//! New pair: 6; a pair whose last PR merged or closed: 6 (a branch deleted after merge costs
+//! one more call, the `POST git/refs` after the `PATCH`'s 422); a request replacing an open
+//! PR for the same pair: 7 (its predecessor never merged). A lost race costs the caller one
+//! exact re-read ([`Forge::pair_state`] with `exact`: one more `GET git/ref`) and a new
+//! proposal. Unknown `base_tree_sha` costs one `GET git/commits`, unknown `base_sha` one
+//! `GET git/ref` more. Binary (non-UTF-8) writes cost one `POST git/blobs` each. A forced
+//! proposal ([`Change::expected`] `None`, tools only) skips the pair read but may cost up to
+//! three more calls for the PR (`POST` 422, `GET pulls?head=`, `PATCH`). Branches are not
+//! deleted after merge.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +68,7 @@ pub use fake::FakeForge;
 #[cfg(feature = "github")]
 pub use github::{DEFAULT_API_URL, GithubForge};
 pub use local::LocalGitForge;
+pub use local::revisions::{Revision, Revisions, desired_revisions};
 #[cfg(feature = "github")]
 pub use retry::RetryPolicy;
 
@@ -201,7 +217,7 @@ impl FileWrite {
 /// A proposed change of the GitOps repository for one (environment, MFE) pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// Environment name (`[a-z0-9][a-z0-9._-]*`).
+    /// Environment name (`[A-Za-z0-9][A-Za-z0-9._-]*`: GitHub environments may have capitals).
     pub environment: String,
     /// MFE name (`[a-z0-9][a-z0-9._-]*`).
     pub mfe: String,
@@ -217,6 +233,19 @@ pub struct Change {
     pub title: String,
     /// PR body (markdown).
     pub body: String,
+    /// Compare-and-swap: move the branch only if its head is still exactly this (what
+    /// [`Forge::pair_state`] returned as [`PairState::expected`]); otherwise
+    /// [`Error::Conflict`] and nothing changes. `None` force-replaces the branch whatever it
+    /// holds: for tools and tests only, never for requests (it can replace a newer pending
+    /// change with an older one).
+    pub expected: Option<BranchHead>,
+    /// The pair's open pull request as [`Forge::pair_state`] saw it, so the forge can edit it
+    /// directly (GitHub: `PATCH pulls/<n>` instead of `POST`, 422, lookup, `PATCH`). A hint:
+    /// a PR that merged or closed meanwhile is followed by a new one. Pass only the number
+    /// `pair_state` returned: another pair's PR is refused (`Invalid`; the local and fake
+    /// backends before changing anything, GitHub only after its `PATCH`), an unknown one is
+    /// `NotFound`.
+    pub pull_request: Option<u64>,
 }
 
 impl Change {
@@ -236,7 +265,32 @@ impl Change {
             writes,
             title: title.into(),
             body: body.into(),
+            expected: None,
+            pull_request: None,
         }
+    }
+
+    /// Propose with compare-and-swap on `head` (see [`Change::expected`]).
+    #[must_use]
+    pub fn expecting(mut self, head: BranchHead) -> Self {
+        self.expected = Some(head);
+        self
+    }
+
+    /// The pair's open pull request seen by [`Forge::pair_state`] (see
+    /// [`Change::pull_request`]).
+    #[must_use]
+    pub fn with_pull_request(mut self, number: u64) -> Self {
+        self.pull_request = Some(number);
+        self
+    }
+
+    /// [`Change::expecting`] the state's head and [`Change::with_pull_request`] its open PR.
+    #[must_use]
+    pub fn judged_against(mut self, state: &PairState) -> Self {
+        self.expected = Some(state.expected.clone());
+        self.pull_request = state.pull_request.as_ref().map(|p| p.number);
+        self
     }
 
     /// Build on `commit` whose tree is `tree` (both from the checkout: `git rev-parse HEAD
@@ -255,8 +309,10 @@ impl Change {
 
     /// Check names, paths and title; the same rules on every backend.
     pub fn validate(&self) -> Result<()> {
-        validate_name("environment", &self.environment)?;
-        validate_name("mfe", &self.mfe)?;
+        validate_pair(&self.environment, &self.mfe)?;
+        if let Some(BranchHead::At(sha)) = &self.expected {
+            validate_sha("expected", sha)?;
+        }
         if let Some(sha) = &self.base_sha {
             validate_sha("base_sha", sha)?;
         }
@@ -294,21 +350,39 @@ pub fn branch_name(environment: &str, mfe: &str) -> String {
     format!("gitops/{environment}/{mfe}")
 }
 
-pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
+/// Check an (environment, MFE) pair's names; the same rules on every backend.
+pub(crate) fn validate_pair(environment: &str, mfe: &str) -> Result<()> {
+    validate_name("environment", environment, true)?;
+    validate_name("mfe", mfe, false)
+}
+
+/// `[a-z0-9][a-z0-9._-]*` (capitals too when `capitals`), at most 100 bytes, no `..`, not
+/// ending in `.lock` (both would make the branch name invalid for git).
+pub(crate) fn validate_name(field: &str, name: &str, capitals: bool) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || (capitals && b.is_ascii_uppercase())
+                || b.is_ascii_digit()
+                || b"._-".contains(&b)
+        })
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && !name.to_ascii_lowercase().ends_with(".lock")
         && !name.contains("..");
     if ok {
         Ok(())
     } else {
+        let rule = if capitals {
+            "[A-Za-z0-9][A-Za-z0-9._-]*"
+        } else {
+            "[a-z0-9][a-z0-9._-]*"
+        };
         Err(Error::invalid(
             field,
-            format!("{name:?} is not a name like [a-z0-9][a-z0-9._-]*"),
+            format!(
+                "{name:?} is not a name like {rule} (at most 100 bytes, no \"..\", not ending in \".lock\")"
+            ),
         ))
     }
 }
@@ -346,6 +420,29 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Where a pair's branch `gitops/<env>/<mfe>` is (or was last seen by the forge).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BranchHead {
+    /// The branch does not exist (and, on GitHub's cheap read, never had a pull request).
+    Absent,
+    /// The branch head is this commit (full sha).
+    At(String),
+}
+
+/// What is pending for one (environment, MFE) pair: the input of "the newest intent wins".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairState {
+    /// The branch head to propose against ([`Change::expecting`]).
+    pub expected: BranchHead,
+    /// The pair's open pull request, if any.
+    pub pull_request: Option<PullRequest>,
+    /// The content of the desired-state file at the branch head while the branch holds a
+    /// change that is not merged; `None` when nothing is pending or the file does not exist
+    /// there.
+    pub pending: Option<Vec<u8>>,
 }
 
 /// State of a pull request.
@@ -633,19 +730,52 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// - `NotFound` when the ref does not exist.
     async fn read_tree(&self, git_ref: &str) -> Result<Tree>;
 
+    /// What is pending for the pair (`environment`, `mfe`), whose desired-state file is
+    /// `path`.
+    ///
+    /// # Contract
+    /// - Names and `path` are validated as for [`Change::validate`] (`Invalid`).
+    /// - `pull_request` is the pair's OPEN pull request, if any.
+    /// - `pending` is the content of `path` at the branch head when the branch holds a change
+    ///   that is not merged: an open PR; or (exact reads) a head that is neither an open PR's
+    ///   head nor the head of a merged or closed PR of the branch (unknown counts as
+    ///   pending). `None` when there is no branch, the branch is at a merged or closed PR's
+    ///   head, or `path` is not a file there.
+    /// - `expected` is the head to propose against with [`Change::expecting`]. With `exact`
+    ///   it is the branch's real head (`Absent` when there is no branch). Without `exact` a
+    ///   backend may answer from its pull requests alone (GitHub: the newest PR's head, or
+    ///   `Absent` when the branch never had one, in one call plus one for an open PR's file):
+    ///   a proposal built on a stale answer loses with `Conflict`, and the caller re-reads
+    ///   with `exact`. The local and fake backends are always exact.
+    async fn pair_state(
+        &self,
+        environment: &str,
+        mfe: &str,
+        path: &str,
+        exact: bool,
+    ) -> Result<PairState>;
+
     /// Create or update the pull request of `change`'s (environment, MFE) pair.
     ///
     /// # Contract
     /// - `change` is validated first (`Invalid`).
-    /// - The branch `gitops/<env>/<mfe>` is set (forced) to exactly ONE new commit whose
-    ///   parent is the base (`change.base_sha`, or the base branch head when `None`) and
-    ///   whose tree is the base tree with all writes applied. A base that does not exist is
-    ///   `NotFound`.
+    /// - The branch `gitops/<env>/<mfe>` is set to ONE new commit whose FIRST parent is the
+    ///   base (`change.base_sha`, or the base branch head when `None`) and whose tree is the
+    ///   base tree with all writes applied, so the PR's diff against the base is exactly the
+    ///   writes. GitHub, proposing against an existing head, adds that head as a second
+    ///   parent (its refs API can only compare-and-swap by fast-forward). A base that does
+    ///   not exist is `NotFound`.
+    /// - With [`Change::expected`] `Some(head)` the branch moves only if it is still exactly
+    ///   at `head` (`Absent`: only if it does not exist); otherwise `Conflict` and NOTHING
+    ///   changes: the branch, the PR, its title and body stay as they were. Of concurrent
+    ///   proposals with the same expectation exactly one succeeds. (GitHub, expecting a head
+    ///   whose branch was deleted after its PR merged, creates the branch again.)
+    /// - With `expected` `None` the branch is force-replaced whatever it holds (tools and
+    ///   tests only). Concurrent forced proposals never produce a mix: the branch ends at one
+    ///   of the complete commits; a loser may get `Conflict`.
     /// - If an open PR from that branch exists it is kept (same number) and its title and
-    ///   body are updated; otherwise a new PR to [`Forge::base_branch`] is opened.
-    /// - Concurrent proposals for the same pair never produce a mix: the branch ends at one
-    ///   of the complete commits and at most one open PR exists for the branch. A loser may
-    ///   get `Conflict`.
+    ///   body are updated; otherwise a new PR to [`Forge::base_branch`] is opened. At most one
+    ///   open PR exists for the branch.
     /// - Returns the PR as it is after the update (`head_sha` is the new commit).
     async fn propose(&self, change: &Change) -> Result<PullRequest>;
 
@@ -851,10 +981,15 @@ mod tests {
 
     #[test]
     fn names_and_paths_are_validated() {
-        assert!(validate_name("e", "prod").is_ok());
-        assert!(validate_name("e", "Prod").is_err());
-        assert!(validate_name("e", "-x").is_err());
-        assert!(validate_name("e", "a..b").is_err());
+        assert!(validate_name("e", "prod", false).is_ok());
+        assert!(validate_name("e", "Prod", false).is_err());
+        assert!(validate_name("e", "Prod", true).is_ok());
+        assert!(validate_name("e", "-x", true).is_err());
+        assert!(validate_name("e", "a..b", true).is_err());
+        assert!(validate_name("e", "Staging.LOCK", true).is_err());
+        assert!(validate_name("e", "Bad Env", true).is_err());
+        assert!(validate_pair("Staging", "checkout").is_ok());
+        assert!(validate_pair("staging", "Checkout").is_err());
         assert!(validate_path("envs/prod/a.yaml").is_ok());
         for bad in ["", "/abs", "a/../b", "a//b", ".git/config", "a/./b", "a\\b"] {
             assert!(validate_path(bad).is_err(), "{bad}");

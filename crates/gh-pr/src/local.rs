@@ -2,8 +2,9 @@
 //!
 //! - A proposal is built with a temporary index (`GIT_INDEX_FILE`), `hash-object`,
 //!   `update-index --index-info`, `write-tree` and `commit-tree`: the user's index and work
-//!   tree are never touched. The branch is moved with `update-ref <new> <old>`
-//!   (compare-and-swap, retried).
+//!   tree are never touched. The branch is moved with `update-ref <new> <old>` under the
+//!   record lock: with the proposal's expected head as `<old>` (the zero oid for "absent"),
+//!   a single compare-and-swap; a forced proposal retries with the value it read.
 //! - A "pull request" is the branch plus a JSON record `<git-dir>/gitops/prs/<n>.json`;
 //!   statuses, comments, reviews and deployments are JSON records under `<git-dir>/gitops/`.
 //!   Every record change happens under the lock file `<git-dir>/gitops/lock`.
@@ -25,11 +26,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+pub(crate) mod revisions;
+
 use crate::{
-    Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState, DeploymentStatus,
-    Error, Forge, PrState, PullRequest, Requester, Result, StatusState, Tree, WorkflowRun,
-    has_marker, sticky_body, validate_deployment, validate_dispatch, validate_marker,
-    validate_repo, validate_sha,
+    BranchHead, Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState,
+    DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result,
+    StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body, validate_deployment,
+    validate_dispatch, validate_marker, validate_pair, validate_path, validate_repo, validate_sha,
 };
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
@@ -243,6 +246,42 @@ impl LocalGitForge {
             .git(&["rev-parse", "--verify", "--quiet", &spec], None, &[])
             .await?;
         Ok((out.code == 0).then(|| text(&out.stdout)))
+    }
+
+    /// The content of `path` at `commit` when it is a file (a blob) there.
+    async fn file_at(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let out = self
+            .git_ok(
+                &["cat-file", "--batch"],
+                Some(format!("{commit}:{path}\n").into_bytes()),
+                &[],
+            )
+            .await?;
+        let nl = out
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| Error::Git {
+                command: "cat-file".into(),
+                message: "truncated output".into(),
+            })?;
+        let header = String::from_utf8_lossy(&out[..nl]).into_owned();
+        let mut parts = header.split(' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(_), Some("blob"), Some(size)) => {
+                let size: usize = size.parse().map_err(|_| Error::Git {
+                    command: "cat-file".into(),
+                    message: format!("unexpected header {header:?}"),
+                })?;
+                out.get(nl + 1..nl + 1 + size)
+                    .map(|c| Some(c.to_vec()))
+                    .ok_or_else(|| Error::Git {
+                        command: "cat-file".into(),
+                        message: "truncated blob".into(),
+                    })
+            }
+            // `missing`, or a tree, symlink target or submodule: not a file.
+            _ => Ok(None),
+        }
     }
 
     async fn branch_head(&self, branch: &str) -> Result<Option<String>> {
@@ -625,6 +664,53 @@ impl Forge for LocalGitForge {
         })
     }
 
+    async fn pair_state(
+        &self,
+        environment: &str,
+        mfe: &str,
+        path: &str,
+        _exact: bool,
+    ) -> Result<PairState> {
+        validate_pair(environment, mfe)?;
+        validate_path(path)?;
+        let branch = branch_name(environment, mfe);
+        // Under the lock: a proposal moves the branch and writes its PR record together.
+        let _lock = self.lock().await?;
+        let Some(head) = self.branch_head(&branch).await? else {
+            return Ok(PairState {
+                expected: BranchHead::Absent,
+                pull_request: None,
+                pending: None,
+            });
+        };
+        let prs: Vec<PrRecord> = self
+            .all_prs()
+            .await?
+            .into_iter()
+            .filter(|p| p.branch == branch)
+            .collect();
+        let open = prs.iter().rev().find(|p| p.state == PrState::Open);
+        let pull_request = match open {
+            Some(rec) => Some(self.view(rec).await?),
+            None => None,
+        };
+        // Exact: pending unless the head is a merged or closed PR's head (unknown = pending).
+        let settled = open.is_none()
+            && prs
+                .iter()
+                .any(|p| p.closed_head.as_deref() == Some(head.as_str()));
+        let pending = if settled {
+            None
+        } else {
+            self.file_at(&head, path).await?
+        };
+        Ok(PairState {
+            expected: BranchHead::At(head),
+            pull_request,
+            pending,
+        })
+    }
+
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
         change.validate()?;
         let branch = change.branch();
@@ -663,27 +749,59 @@ impl Forge for LocalGitForge {
         // The branch move and the record update happen under the lock, so the PR's title and
         // body always describe the commit the branch holds, and a merge never interleaves.
         let _lock = self.lock().await?;
-        // Force-update by compare-and-swap: each round replaces exactly the value it read
-        // (another tool may move the ref without our lock).
-        let mut moved = false;
-        for _ in 0..20 {
-            let old = self.branch_head(&branch).await?;
-            if self
+        if let Some(n) = change.pull_request
+            && self.pr_record(n).await?.branch != branch
+        {
+            return Err(Error::invalid(
+                "pull_request",
+                format!("#{n} is not the pull request of {branch}"),
+            ));
+        }
+        if let Some(expected) = &change.expected {
+            // Compare-and-swap on exactly the head the caller judged.
+            let old = match expected {
+                BranchHead::Absent => None,
+                BranchHead::At(h) => Some(h.as_str()),
+            };
+            if !self
                 .cas_ref(
                     &full_ref,
                     &head,
-                    old.as_deref(),
+                    old,
                     &format!("gitops: propose {}", change.title),
                 )
                 .await?
             {
-                moved = true;
-                break;
+                let actual = self.branch_head(&branch).await?;
+                return Err(Error::conflict(format!(
+                    "branch {branch} moved: expected {}, found {}",
+                    old.unwrap_or("no branch"),
+                    actual.as_deref().unwrap_or("no branch")
+                )));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        if !moved {
-            return Err(Error::conflict(format!("branch {branch} keeps changing")));
+        } else {
+            // Forced: compare-and-swap on the value read, so each round replaces exactly
+            // that (another tool may move the ref without our lock).
+            let mut moved = false;
+            for _ in 0..20 {
+                let old = self.branch_head(&branch).await?;
+                if self
+                    .cas_ref(
+                        &full_ref,
+                        &head,
+                        old.as_deref(),
+                        &format!("gitops: propose {}", change.title),
+                    )
+                    .await?
+                {
+                    moved = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if !moved {
+                return Err(Error::conflict(format!("branch {branch} keeps changing")));
+            }
         }
 
         let existing = self

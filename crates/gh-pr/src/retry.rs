@@ -16,8 +16,10 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of one computed (hint-less) delay.
     pub max_delay: Duration,
-    /// Upper bound of all waits of one call; a hint that would pass it ends the call with
-    /// `Throttled` instead of sleeping.
+    /// Upper bound of one call's retrying: no retry starts once the call has spent this long
+    /// (its attempts, each bounded by the request timeout, and the waits between them), and
+    /// a hint that would pass it ends the call with `Throttled` instead of sleeping. A call
+    /// thus ends within this plus one request timeout.
     pub max_total_wait: Duration,
 }
 
@@ -104,18 +106,19 @@ impl RetryPolicy {
         half + Duration::from_nanos(jitter)
     }
 
-    /// Decide the next wait: `None` = give up.
+    /// Decide the next wait after `attempt` attempts and `spent` time in this call: `None` =
+    /// give up.
     pub(crate) fn next_wait(
         &self,
         attempt: u32,
-        waited: Duration,
+        spent: Duration,
         hint: Option<Duration>,
     ) -> Option<Duration> {
         if attempt >= self.max_attempts {
             return None;
         }
         let wait = hint.unwrap_or_else(|| self.backoff(attempt - 1));
-        (waited + wait <= self.max_total_wait).then_some(wait)
+        (spent + wait <= self.max_total_wait).then_some(wait)
     }
 }
 
@@ -231,6 +234,11 @@ mod tests {
             p.next_wait(1, Duration::ZERO, Some(Duration::from_millis(5))),
             Some(Duration::from_millis(5))
         );
+        assert!(
+            p.next_wait(1, Duration::from_millis(940), None).is_none(),
+            "time spent in attempts counts against the budget"
+        );
+        assert!(p.next_wait(1, Duration::from_millis(800), None).is_some());
         assert!(
             RetryPolicy::none()
                 .next_wait(1, Duration::ZERO, None)

@@ -25,6 +25,8 @@ async fn fake_counts_approvals_on_the_current_head_only() {
         writes: vec![FileWrite::put("a.yaml", "1")],
         title: "t".into(),
         body: String::new(),
+        expected: None,
+        pull_request: None,
     };
     let pr = forge.propose(&change).await.unwrap();
     forge.record_approval(pr.number, "alice").unwrap();
@@ -80,6 +82,8 @@ async fn fake_refuses_unknown_base() {
             writes: vec![FileWrite::put("a.yaml", "1")],
             title: "t".into(),
             body: String::new(),
+            expected: None,
+            pull_request: None,
         })
         .await;
     assert!(

@@ -124,6 +124,8 @@ fn deploy(base: &str, tree: &str, version: &str) -> Change {
         ],
         title: format!("deploy checkout {version} to prod"),
         body: "requested by acme/checkout".into(),
+        expected: None,
+        pull_request: None,
     }
 }
 

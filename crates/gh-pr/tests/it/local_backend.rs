@@ -44,6 +44,8 @@ fn change(mfe: &str, writes: Vec<FileWrite>) -> Change {
         writes,
         title: format!("deploy {mfe}"),
         body: "body".into(),
+        expected: None,
+        pull_request: None,
     }
 }
 

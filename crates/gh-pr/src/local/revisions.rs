@@ -1,0 +1,332 @@
+//! The git order of desired states: for every file under a directory of a checkout, the
+//! commit on HEAD's first-parent chain that last changed it, and that commit's position.
+//!
+//! In a GitOps repository git is the source of truth: the deploy of a commit supersedes the
+//! deploy of any of its ancestors, whatever a person wrote in a file. The first-parent chain
+//! of the default branch is its history of merges and direct commits; a pull request's inner
+//! commits are not on it, its merge commit is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::{Error, Result, validate_path};
+
+/// Time one git command may take.
+const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest standard output read from one git command (the history walk prints about 45
+/// bytes per first-parent commit plus the changed paths).
+const MAX_OUTPUT: usize = 64 * 1024 * 1024;
+/// Largest standard error kept (the rest is drained and dropped).
+const MAX_STDERR: usize = 16 * 1024;
+
+/// The revision of one desired-state file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The commit on HEAD's first-parent chain that last changed the file (for a pull request
+    /// merged with a merge commit: the merge commit).
+    pub commit: String,
+    /// That commit's first-parent position: `git rev-list --first-parent --count <commit>`
+    /// (the root commit is 1). A later commit on the chain always has a higher position.
+    pub position: u64,
+}
+
+/// The revisions of the files under a directory at HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisions {
+    /// The HEAD commit.
+    pub head: String,
+    /// Repository-relative, slash-separated path of every regular file under the directory
+    /// at HEAD, to its revision.
+    pub by_path: BTreeMap<String, Revision>,
+}
+
+/// The git order of the files under `dir` (relative to the repository root, e.g.
+/// `deployments`) of the checkout at `repo_dir`.
+///
+/// Refused with [`Error::Invalid`] naming the fix: `repo_dir` not in a git work tree, a
+/// shallow clone (the order needs the whole first-parent history), no commit at HEAD,
+/// uncommitted or untracked changes under `dir` (what would be deployed is not what git
+/// says). Each git command is bounded in time (60 s) and output (64 MiB).
+pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> {
+    let dir = dir.trim_end_matches('/');
+    validate_path(dir).map_err(|_| {
+        Error::invalid(
+            "dir",
+            format!("{dir:?} is not a relative directory of the repository"),
+        )
+    })?;
+    let top = toplevel(repo_dir).await?;
+    let top = Path::new(&top);
+    let shallow = git_text(top, &["rev-parse", "--is-shallow-repository"]).await?;
+    if shallow == "true" {
+        return Err(Error::invalid(
+            "repository",
+            format!(
+                "{} is a shallow clone: the deploy needs the whole history: use \
+                 actions/checkout with fetch-depth: 0 (or git fetch --unshallow)",
+                top.display()
+            ),
+        ));
+    }
+    let head = run(top, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        .await?
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o).trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            Error::invalid(
+                "repository",
+                format!("{} has no commit at HEAD: commit first", top.display()),
+            )
+        })?;
+
+    let dirty = git_ok(
+        top,
+        &[
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--ignore-submodules=none",
+            "--",
+            dir,
+        ],
+    )
+    .await?;
+    let dirty: Vec<String> = dirty
+        .split(|b| *b == 0)
+        .filter(|e| e.len() > 3)
+        .map(|e| String::from_utf8_lossy(&e[3..]).into_owned())
+        .collect();
+    if !dirty.is_empty() {
+        let mut shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+        if dirty.len() > shown.len() {
+            shown.push("...");
+        }
+        return Err(Error::invalid(
+            dir,
+            format!(
+                "{} uncommitted or untracked change(s) under {dir} ({}): commit them first; \
+                 git is the source of truth",
+                dirty.len(),
+                shown.join(", ")
+            ),
+        ));
+    }
+
+    let listing = git_ok(
+        top,
+        &["ls-tree", "-r", "-z", "--full-tree", &head, "--", dir],
+    )
+    .await?;
+    let mut wanted = BTreeSet::new();
+    for item in listing.split(|b| *b == 0).filter(|i| !i.is_empty()) {
+        let item = String::from_utf8_lossy(item);
+        if let Some((meta, path)) = item.split_once('\t')
+            && let [mode, "blob", _] = meta.split(' ').collect::<Vec<_>>()[..]
+            && (mode == "100644" || mode == "100755")
+        {
+            wanted.insert(path.to_owned());
+        }
+    }
+
+    // Every first-parent commit (`--sparse`: also those that do not touch `dir`, so a
+    // commit's index in the walk gives its position), newest first, each followed by the
+    // paths under `dir` it changed against its first parent (a merge: the whole PR).
+    let walk = git_ok(
+        top,
+        &[
+            "-c",
+            "log.showSignature=false",
+            "log",
+            "--first-parent",
+            "--sparse",
+            "--diff-merges=first-parent",
+            "--no-renames",
+            "--name-only",
+            "-z",
+            "--no-color",
+            "--format=%x01%H",
+            &head,
+            "--",
+            dir,
+        ],
+    )
+    .await?;
+    let mut commits: Vec<String> = Vec::new();
+    let mut last_change: BTreeMap<String, usize> = BTreeMap::new();
+    for token in walk.split(|b| *b == 0) {
+        if let Some(sha) = token.strip_prefix(b"\x01") {
+            commits.push(String::from_utf8_lossy(sha).trim().to_owned());
+            continue;
+        }
+        let name = token.strip_prefix(b"\n").unwrap_or(token);
+        if name.is_empty() || commits.is_empty() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(name).into_owned();
+        if wanted.contains(&name) && !last_change.contains_key(&name) {
+            last_change.insert(name, commits.len() - 1);
+        }
+    }
+    if commits.first() != Some(&head) {
+        return Err(Error::Git {
+            command: "log".into(),
+            message: format!("the history walk did not start at HEAD {head}"),
+        });
+    }
+    let total = commits.len();
+    let mut by_path = BTreeMap::new();
+    for path in wanted {
+        let index = *last_change.get(&path).ok_or_else(|| Error::Git {
+            command: "log".into(),
+            message: format!("no commit on the first-parent history of HEAD changed {path}"),
+        })?;
+        by_path.insert(
+            path,
+            Revision {
+                commit: commits[index].clone(),
+                position: u64::try_from(total - index).unwrap_or(u64::MAX),
+            },
+        );
+    }
+    Ok(Revisions { head, by_path })
+}
+
+async fn toplevel(repo_dir: &Path) -> Result<String> {
+    let not_repo = |why: &str| {
+        Error::invalid(
+            "repository",
+            format!(
+                "{} is not a git repository ({why}): run the deploy in a clone of the GitOps \
+                 repository",
+                repo_dir.display()
+            ),
+        )
+    };
+    if !repo_dir.is_dir() {
+        return Err(not_repo("no such directory"));
+    }
+    match run(repo_dir, &["rev-parse", "--show-toplevel"]).await? {
+        Ok(out) => {
+            let top = String::from_utf8_lossy(&out).trim().to_owned();
+            if top.is_empty() {
+                Err(not_repo("no work tree"))
+            } else {
+                Ok(top)
+            }
+        }
+        Err(stderr) => Err(not_repo(stderr.lines().next().unwrap_or("git refused"))),
+    }
+}
+
+async fn git_text(dir: &Path, args: &[&str]) -> Result<String> {
+    Ok(String::from_utf8_lossy(&git_ok(dir, args).await?)
+        .trim()
+        .to_owned())
+}
+
+async fn git_ok(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    run(dir, args).await?.map_err(|stderr| Error::Git {
+        command: args
+            .iter()
+            .find(|a| !a.starts_with('-') && !a.contains('='))
+            .copied()
+            .unwrap_or("git")
+            .to_owned(),
+        message: stderr,
+    })
+}
+
+/// Run git in `dir`, bounded in time and output: `Ok(Ok(stdout))` on success,
+/// `Ok(Err(stderr))` when git exits non-zero.
+async fn run(dir: &Path, args: &[&str]) -> Result<std::result::Result<Vec<u8>, String>> {
+    let name = args
+        .iter()
+        .find(|a| !a.starts_with('-') && !a.contains('='))
+        .copied()
+        .unwrap_or("git");
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| Error::Git {
+        command: name.to_owned(),
+        message: format!("cannot run git: {e}"),
+    })?;
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(Error::Git {
+            command: name.to_owned(),
+            message: "no pipes to git".into(),
+        });
+    };
+    let work = async {
+        let (out, err) = tokio::join!(
+            read_capped(&mut stdout, MAX_OUTPUT, true),
+            read_capped(&mut stderr, MAX_STDERR, false)
+        );
+        let (out, err) = (out?, err?);
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out, err))
+    };
+    let (status, out, err) = match tokio::time::timeout(GIT_TIMEOUT, work).await {
+        Err(_) => {
+            return Err(Error::Git {
+                command: name.to_owned(),
+                message: format!("timed out after {} s", GIT_TIMEOUT.as_secs()),
+            });
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(Error::Git {
+                command: name.to_owned(),
+                message: format!("printed more than {} MiB", MAX_OUTPUT / (1024 * 1024)),
+            });
+        }
+        Ok(r) => r?,
+    };
+    if status.success() {
+        Ok(Ok(out))
+    } else {
+        Ok(Err(String::from_utf8_lossy(&err).trim().to_owned()))
+    }
+}
+
+/// Read to the end keeping at most `cap` bytes: past it, fail (`strict`) or drain and drop.
+async fn read_capped(
+    r: &mut (impl AsyncRead + Unpin),
+    cap: usize,
+    strict: bool,
+) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(kept);
+        }
+        let room = cap.saturating_sub(kept.len());
+        if n > room && strict {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "output too large",
+            ));
+        }
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+}
