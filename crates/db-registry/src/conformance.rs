@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::{Entry, Error, MAX_SEQUENCE, Registry};
+use crate::{Entry, Error, Invalidation, MAX_SEQUENCE, Registry};
 
 /// A unique, valid environment name (`<prefix>-<time>-<counter>`).
 pub fn unique_environment(prefix: &str) -> String {
@@ -23,8 +23,23 @@ pub fn unique_environment(prefix: &str) -> String {
     )
 }
 
+/// A valid pending invalidation under `reference`: paths in no sorted order (the order must
+/// survive), a wildcard, an escape and a non-ASCII character.
+pub fn sample_invalidation(reference: &str) -> Invalidation {
+    Invalidation {
+        reference: reference.to_owned(),
+        paths: vec![
+            "/mfe/shell/remoteEntry.js".to_owned(),
+            "/importmap.json".to_owned(),
+            "/mfe/shell/caf%C3%A9/*".to_owned(),
+            "/mfe/shell/\u{e9}t\u{e9}.css".to_owned(),
+        ],
+    }
+}
+
 /// A valid entry for `(environment, mfe)` at `sequence`, with a non-UTC offset and
-/// nanoseconds in `deployed_at` so that a lossy time round trip is caught.
+/// nanoseconds in `deployed_at` so that a lossy time round trip is caught, and a pending
+/// invalidation (`deploy-<sequence>`) unless `sequence` is a multiple of 3.
 pub fn sample_entry(environment: &str, mfe: &str, sequence: u64) -> Entry {
     let seconds = i64::try_from(sequence % 1_000_000).unwrap_or_default();
     Entry {
@@ -38,6 +53,21 @@ pub fn sample_entry(environment: &str, mfe: &str, sequence: u64) -> Entry {
             + time::Duration::seconds(seconds),
         deployed_by: "octocat".to_owned(),
         rollback: sequence.is_multiple_of(5),
+        invalidation: (!sequence.is_multiple_of(3))
+            .then(|| sample_invalidation(&format!("deploy-{sequence}"))),
+    }
+}
+
+/// [`sample_entry`] with the given pending invalidation.
+pub fn sample_entry_with(
+    environment: &str,
+    mfe: &str,
+    sequence: u64,
+    invalidation: Option<Invalidation>,
+) -> Entry {
+    Entry {
+        invalidation,
+        ..sample_entry(environment, mfe, sequence)
     }
 }
 
@@ -55,6 +85,13 @@ pub async fn run_all(registry: Arc<dyn Registry>) {
     sequence_bounds(r).await;
     any_order_leaves_max_live(r, &[3, 1, 4, 15, 9, 2, 6, 5, 35, 8]).await;
     concurrent_commits(Arc::clone(&registry), 16).await;
+    invalidation_round_trip(r).await;
+    settle_clears_once(r).await;
+    settle_mismatch_changes_nothing(r).await;
+    newer_commit_keeps_its_own_invalidation(r).await;
+    replay_ignores_invalidation(r).await;
+    settle_invalid_refused(r).await;
+    settle_races_newer_commit(Arc::clone(&registry), 8).await;
 }
 
 /// Nothing committed: `get` is `None`, `list` and `history` are empty.
@@ -231,7 +268,7 @@ pub async fn history_ascending_and_complete(registry: &dyn Registry) {
     assert_eq!(
         registry.get(&env, "shell").await.unwrap().as_ref(),
         history.last(),
-        "the last history entry is the live one"
+        "the last history entry is the live one (nothing settled)"
     );
 }
 
@@ -374,4 +411,369 @@ pub async fn concurrent_commits(registry: Arc<dyn Registry>, n: u64) {
         history, expected,
         "history = exactly the successful commits"
     );
+}
+
+/// The pending invalidation committed with an entry comes back from `get`, `list` and
+/// `history`, paths in their order; `None` comes back as `None`; the largest invalidation
+/// accepted is stored whole.
+pub async fn invalidation_round_trip(registry: &dyn Registry) {
+    let env = unique_environment("inv");
+    let pending = sample_entry_with(&env, "shell", 1, Some(sample_invalidation("deploy-a:1")));
+    let none = sample_entry_with(&env, "other", 1, None);
+    registry.commit(&pending).await.unwrap();
+    registry.commit(&none).await.unwrap();
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        registry.get(&env, "other").await.unwrap(),
+        Some(none.clone())
+    );
+    assert_eq!(
+        registry.list(&env).await.unwrap(),
+        vec![none.clone(), pending.clone()]
+    );
+    assert_eq!(
+        registry.history(&env, "shell").await.unwrap(),
+        vec![pending]
+    );
+    assert_eq!(registry.history(&env, "other").await.unwrap(), vec![none]);
+
+    // Many paths, one of the longest length, a longest reference.
+    let mut paths: Vec<String> = (0..2_000).map(|i| format!("/mfe/big/f{i:04}.js")).collect();
+    paths.push(format!(
+        "/{}",
+        "x".repeat(crate::MAX_INVALIDATION_PATH_LEN - 1)
+    ));
+    let big = Invalidation {
+        reference: "r".repeat(crate::MAX_INVALIDATION_REFERENCE_LEN),
+        paths,
+    };
+    let entry = sample_entry_with(&env, "big", 2, Some(big));
+    registry.commit(&entry).await.unwrap();
+    assert_eq!(
+        registry.get(&env, "big").await.unwrap(),
+        Some(entry.clone())
+    );
+    assert_eq!(registry.history(&env, "big").await.unwrap(), vec![entry]);
+}
+
+/// Settling with the live sequence and the pending reference clears it (`true`) and leaves
+/// every other field and the history as they were; settling again is `false`.
+pub async fn settle_clears_once(registry: &dyn Registry) {
+    let env = unique_environment("settle");
+    let entry = sample_entry_with(&env, "shell", 4, Some(sample_invalidation("deploy-4")));
+    registry.commit(&entry).await.unwrap();
+    assert!(
+        registry
+            .settle_invalidation(&env, "shell", 4, "deploy-4")
+            .await
+            .unwrap(),
+        "the matching pending invalidation is cleared"
+    );
+    let settled = Entry {
+        invalidation: None,
+        ..entry.clone()
+    };
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(settled.clone())
+    );
+    assert_eq!(registry.list(&env).await.unwrap(), vec![settled]);
+    assert_eq!(
+        registry.history(&env, "shell").await.unwrap(),
+        vec![entry],
+        "history keeps what was committed"
+    );
+    assert!(
+        !registry
+            .settle_invalidation(&env, "shell", 4, "deploy-4")
+            .await
+            .unwrap(),
+        "already settled"
+    );
+}
+
+/// Settling with anything but the live sequence and the pending reference is `false` and
+/// changes nothing: wrong reference, older or unknown sequence, other pair, nothing pending.
+pub async fn settle_mismatch_changes_nothing(registry: &dyn Registry) {
+    let env = unique_environment("settle-miss");
+    let old = sample_entry_with(&env, "shell", 2, Some(sample_invalidation("deploy-2")));
+    let live = sample_entry_with(&env, "shell", 3, Some(sample_invalidation("deploy-3")));
+    let quiet = sample_entry_with(&env, "quiet", 1, None);
+    for entry in [&old, &live, &quiet] {
+        registry.commit(entry).await.unwrap();
+    }
+    let other_env = format!("{env}x");
+    for (environment, mfe, sequence, reference) in [
+        (env.as_str(), "shell", 3, "deploy-2"),  // wrong reference
+        (env.as_str(), "shell", 3, "deploy-3x"), // reference with a suffix
+        (env.as_str(), "shell", 3, "deploy-"),   // a prefix of it
+        (env.as_str(), "shell", 3, "DEPLOY-3"),  // other case
+        (env.as_str(), "shell", 2, "deploy-2"),  // older sequence, its own reference
+        (env.as_str(), "shell", 2, "deploy-3"),  // older sequence, live reference
+        (env.as_str(), "shell", 4, "deploy-3"),  // sequence not committed
+        (env.as_str(), "other", 3, "deploy-3"),  // pair never committed
+        (other_env.as_str(), "shell", 3, "deploy-3"), // environment never committed
+        (env.as_str(), "quiet", 1, "deploy-1"),  // nothing pending
+    ] {
+        assert!(
+            !registry
+                .settle_invalidation(environment, mfe, sequence, reference)
+                .await
+                .unwrap(),
+            "settle {environment}/{mfe} {sequence} {reference} must not match"
+        );
+    }
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(live.clone())
+    );
+    assert_eq!(
+        registry.get(&env, "quiet").await.unwrap(),
+        Some(quiet.clone())
+    );
+    assert_eq!(registry.get(&env, "other").await.unwrap(), None);
+    assert_eq!(registry.get(&other_env, "shell").await.unwrap(), None);
+    assert_eq!(
+        registry.history(&env, "shell").await.unwrap(),
+        vec![old, live]
+    );
+    assert_eq!(registry.history(&env, "quiet").await.unwrap(), vec![quiet]);
+}
+
+/// A newer commit while an older invalidation is pending carries its own (pending or none);
+/// settling the older one afterwards changes nothing, even under the same reference.
+pub async fn newer_commit_keeps_its_own_invalidation(registry: &dyn Registry) {
+    let env = unique_environment("settle-newer");
+    let first = sample_entry_with(&env, "shell", 1, Some(sample_invalidation("deploy-1")));
+    let second = sample_entry_with(&env, "shell", 2, Some(sample_invalidation("deploy-2")));
+    registry.commit(&first).await.unwrap();
+    registry.commit(&second).await.unwrap();
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(second.clone())
+    );
+    assert!(
+        !registry
+            .settle_invalidation(&env, "shell", 1, "deploy-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(second.clone())
+    );
+
+    // The same reference at a newer sequence: only the sequence tells them apart.
+    let third = sample_entry_with(&env, "shell", 3, Some(sample_invalidation("deploy-2")));
+    registry.commit(&third).await.unwrap();
+    assert!(
+        !registry
+            .settle_invalidation(&env, "shell", 2, "deploy-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(third.clone())
+    );
+
+    // A newer entry with nothing pending replaces a pending one: nothing is pending.
+    let fourth = sample_entry_with(&env, "shell", 4, None);
+    registry.commit(&fourth).await.unwrap();
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(fourth.clone())
+    );
+    assert!(
+        !registry
+            .settle_invalidation(&env, "shell", 3, "deploy-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        registry.history(&env, "shell").await.unwrap(),
+        vec![first, second, third, fourth]
+    );
+}
+
+/// The replay rule ignores `invalidation`: committing the live entry again after its
+/// invalidation was settled, or with another invalidation, is `Ok` and writes nothing; any
+/// other difference is still `Duplicate`.
+pub async fn replay_ignores_invalidation(registry: &dyn Registry) {
+    let env = unique_environment("settle-replay");
+    let entry = sample_entry_with(&env, "shell", 6, Some(sample_invalidation("deploy-6")));
+    registry.commit(&entry).await.unwrap();
+    // Before settling, a replay with another (or no) invalidation leaves the stored one.
+    for replay in [
+        sample_entry_with(&env, "shell", 6, None),
+        sample_entry_with(&env, "shell", 6, Some(sample_invalidation("deploy-other"))),
+    ] {
+        registry.commit(&replay).await.unwrap();
+        assert_eq!(
+            registry.get(&env, "shell").await.unwrap(),
+            Some(entry.clone())
+        );
+    }
+    assert!(
+        registry
+            .settle_invalidation(&env, "shell", 6, "deploy-6")
+            .await
+            .unwrap()
+    );
+    let settled = Entry {
+        invalidation: None,
+        ..entry.clone()
+    };
+    // A re-run after the invalidation was settled: a replay, and it stays settled.
+    registry.commit(&entry).await.unwrap();
+    assert_eq!(
+        registry.get(&env, "shell").await.unwrap(),
+        Some(settled.clone())
+    );
+    assert_eq!(
+        registry.history(&env, "shell").await.unwrap(),
+        vec![entry.clone()]
+    );
+    let mut other = entry.clone();
+    other.request_id = "another-request".into();
+    assert!(matches!(
+        registry.commit(&other).await,
+        Err(Error::Duplicate { sequence: 6 })
+    ));
+    assert_eq!(registry.get(&env, "shell").await.unwrap(), Some(settled));
+}
+
+/// Invalid arguments to `settle_invalidation` and invalid invalidations in `commit` are
+/// `Invalid` and write nothing.
+pub async fn settle_invalid_refused(registry: &dyn Registry) {
+    let env = unique_environment("settle-invalid");
+    let entry = sample_entry_with(&env, "shell", 1, Some(sample_invalidation("deploy-1")));
+    registry.commit(&entry).await.unwrap();
+    for (environment, mfe, sequence, reference, field) in [
+        ("", "shell", 1, "deploy-1", "environment"),
+        ("a#b", "shell", 1, "deploy-1", "environment"),
+        (env.as_str(), "", 1, "deploy-1", "mfe"),
+        (env.as_str(), "shell", 0, "deploy-1", "sequence"),
+        (
+            env.as_str(),
+            "shell",
+            MAX_SEQUENCE + 1,
+            "deploy-1",
+            "sequence",
+        ),
+        (env.as_str(), "shell", 1, "", "invalidation.reference"),
+        (
+            env.as_str(),
+            "shell",
+            1,
+            "deploy 1",
+            "invalidation.reference",
+        ),
+    ] {
+        let result = registry
+            .settle_invalidation(environment, mfe, sequence, reference)
+            .await;
+        assert!(
+            matches!(&result, Err(Error::Invalid { field: f, .. }) if *f == field),
+            "settle {environment:?}/{mfe:?} {sequence} {reference:?}: {result:?}"
+        );
+    }
+    let long = "r".repeat(crate::MAX_INVALIDATION_REFERENCE_LEN + 1);
+    assert!(matches!(
+        registry.settle_invalidation(&env, "shell", 1, &long).await,
+        Err(Error::Invalid {
+            field: "invalidation.reference",
+            ..
+        })
+    ));
+    assert_eq!(registry.get(&env, "shell").await.unwrap(), Some(entry));
+
+    for (invalidation, field) in [
+        (
+            Invalidation {
+                reference: "deploy-2".into(),
+                paths: vec![],
+            },
+            "invalidation.paths",
+        ),
+        (
+            Invalidation {
+                reference: "deploy-2".into(),
+                paths: vec!["no-slash".into()],
+            },
+            "invalidation.paths",
+        ),
+        (
+            Invalidation {
+                reference: "deploy\t2".into(),
+                paths: vec!["/a".into()],
+            },
+            "invalidation.reference",
+        ),
+    ] {
+        let bad = sample_entry_with(&env, "shell", 2, Some(invalidation));
+        let result = registry.commit(&bad).await;
+        assert!(
+            matches!(&result, Err(Error::Invalid { field: f, .. }) if *f == field),
+            "{result:?}"
+        );
+    }
+    assert_eq!(registry.history(&env, "shell").await.unwrap().len(), 1);
+}
+
+/// `rounds` times: with sequence `k` live and pending, a settle of `k` races (spawned tasks)
+/// a commit of `k + 1` with its own pending invalidation (every other round under the very
+/// same reference, so only the sequence protects it). Whatever the order, `k + 1` ends live
+/// with its invalidation still pending, and the history keeps both as committed.
+pub async fn settle_races_newer_commit(registry: Arc<dyn Registry>, rounds: u64) {
+    let env = unique_environment("settle-race");
+    let reference = |sequence: u64| {
+        if sequence.is_multiple_of(2) {
+            "deploy-shared".to_owned()
+        } else {
+            format!("deploy-{sequence}")
+        }
+    };
+    let entry = |sequence: u64| {
+        sample_entry_with(
+            &env,
+            "shell",
+            sequence,
+            Some(sample_invalidation(&reference(sequence))),
+        )
+    };
+    registry.commit(&entry(1)).await.unwrap();
+    for k in 1..=rounds {
+        let newer = entry(k + 1);
+        let settle = tokio::spawn({
+            let (registry, env, reference) = (Arc::clone(&registry), env.clone(), reference(k));
+            async move {
+                registry
+                    .settle_invalidation(&env, "shell", k, &reference)
+                    .await
+            }
+        });
+        let commit = tokio::spawn({
+            let (registry, newer) = (Arc::clone(&registry), newer.clone());
+            async move { registry.commit(&newer).await }
+        });
+        let settled = settle.await.expect("settle task panicked");
+        commit
+            .await
+            .expect("commit task panicked")
+            .unwrap_or_else(|e| panic!("commit {}: {e:?}", k + 1));
+        if let Err(e) = settled {
+            panic!("settle {k}: {e:?}");
+        }
+        assert_eq!(
+            registry.get(&env, "shell").await.unwrap(),
+            Some(newer),
+            "round {k}: the newer entry's invalidation must stay pending"
+        );
+    }
+    let expected: Vec<Entry> = (1..=rounds + 1).map(entry).collect();
+    assert_eq!(registry.history(&env, "shell").await.unwrap(), expected);
 }

@@ -11,25 +11,35 @@
 //! Query (a GSI would only be eventually consistent and the import map built from `list` could
 //! miss a commit that already returned). Names never contain `#` (see [`Entry::validate`]), so
 //! the keys cannot collide.
+//!
+//! The pending invalidation is the map attribute `invalidation` (`reference`, `paths`) on both
+//! items, written in the same transaction; `settle_invalidation` removes it from the live item
+//! with one conditional `UpdateItem`. Items without it read as `None`.
+//!
+//! SDK errors become [`Error`]s naming the operation, the service's error code and message, or
+//! a short cause for transport failures: never the raw HTTP response.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ConnectorError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TransactWriteItem,
 };
 
-use crate::entry::{format_time, parse_time, validate_name};
-use crate::{Decision, Entry, Error, Registry, decide};
+use crate::entry::{format_time, parse_time, validate_name, validate_reference, validate_sequence};
+use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// How many times a commit is retried when DynamoDB cancels it for a `TransactionConflict`
-/// (another transaction on the same item in flight), before [`Error::Unavailable`].
+/// How many times a commit (or a settle) is retried when DynamoDB cancels it for a
+/// `TransactionConflict` (another transaction on the same item in flight), before
+/// [`Error::Unavailable`].
 const CONFLICT_ATTEMPTS: u32 = 8;
 
 /// How long [`DynamoDbRegistry::bootstrap`] waits for a new table to become ACTIVE.
@@ -107,7 +117,7 @@ impl DynamoDbRegistry {
                     Ok(_) => outcome = Bootstrap::Created,
                     // Someone else created it between our describe and create.
                     Err(e) if e.code() == Some("ResourceInUseException") => {}
-                    Err(e) => return Err(self.map_sdk_err(&e)),
+                    Err(e) => return Err(self.map_sdk_err("CreateTable", &e)),
                 }
             }
             Err(e) => return Err(e),
@@ -138,7 +148,7 @@ impl DynamoDbRegistry {
             .table_name(&self.table)
             .send()
             .await
-            .map_err(|e| self.map_sdk_err(&e))?;
+            .map_err(|e| self.map_sdk_err("DescribeTable", &e))?;
         let Some(table) = out.table() else {
             return Ok(None);
         };
@@ -170,7 +180,7 @@ impl DynamoDbRegistry {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| self.map_sdk_err(&e))?;
+            .map_err(|e| self.map_sdk_err("GetItem", &e))?;
         out.item().map(decode).transpose()
     }
 
@@ -190,7 +200,7 @@ impl DynamoDbRegistry {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| self.map_sdk_err(&e))?;
+                .map_err(|e| self.map_sdk_err("Query", &e))?;
             for item in out.items() {
                 entries.push(decode(item)?);
             }
@@ -205,7 +215,7 @@ impl DynamoDbRegistry {
         let deployed_at = format_time(entry.deployed_at)
             .map_err(|e| SdkError::construction_failure(e.to_string()))?;
         let attributes = |pk: String, sk: String| -> Item {
-            HashMap::from([
+            let mut item = HashMap::from([
                 ("pk".to_owned(), s(pk)),
                 ("sk".to_owned(), s(sk)),
                 ("environment".to_owned(), s(entry.environment.clone())),
@@ -217,7 +227,11 @@ impl DynamoDbRegistry {
                 ("deployed_at".to_owned(), s(deployed_at.clone())),
                 ("deployed_by".to_owned(), s(entry.deployed_by.clone())),
                 ("rollback".to_owned(), AttributeValue::Bool(entry.rollback)),
-            ])
+            ]);
+            if let Some(pending) = &entry.invalidation {
+                item.insert("invalidation".to_owned(), encode_invalidation(pending));
+            }
+            item
         };
         let live = Put::builder()
             .table_name(&self.table)
@@ -242,6 +256,31 @@ impl DynamoDbRegistry {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(live).build())
             .transact_items(TransactWriteItem::builder().put(history).build())
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// One conditional `UpdateItem` removing the live item's pending invalidation.
+    async fn try_settle(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<(), SdkError<UpdateItemError>> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(live_pk(environment)))
+            .key("sk", s(live_sk(mfe)))
+            .update_expression("REMOVE #inv")
+            .condition_expression("#seq = :seq AND #inv.#ref = :ref")
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_names("#inv", "invalidation")
+            .expression_attribute_names("#ref", "reference")
+            .expression_attribute_values(":seq", n(sequence))
+            .expression_attribute_values(":ref", s(reference.to_owned()))
             .send()
             .await
             .map(|_| ())
@@ -292,16 +331,26 @@ impl DynamoDbRegistry {
         })
     }
 
-    fn map_sdk_err<E>(&self, err: &SdkError<E>) -> Error
+    /// Map an SDK error of `operation` to the registry's error. The message is one line:
+    /// the operation, then the service's error code and message, or a short cause for
+    /// transport failures ([`describe_sdk_error`]); never the raw HTTP response.
+    fn map_sdk_err<E>(&self, operation: &str, err: &SdkError<E>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let message = DisplayErrorContext(err).to_string();
+        let message = describe_sdk_error(operation, err);
         match err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            SdkError::TimeoutError(_) => return Error::Unavailable { message },
+            SdkError::DispatchFailure(failure) if !failure.is_user() => {
                 return Error::Unavailable { message };
             }
             SdkError::ServiceError(_) => {}
+            _ if err
+                .raw_response()
+                .is_some_and(|r| r.status().is_server_error()) =>
+            {
+                return Error::Unavailable { message };
+            }
             _ => return Error::Backend { message },
         }
         match err.code() {
@@ -369,7 +418,7 @@ impl Registry for DynamoDbRegistry {
                         .await?
                 }
                 _ if err.code() == Some("TransactionConflictException") => Resolution::Retry,
-                _ => return Err(self.map_sdk_err(&err)),
+                _ => return Err(self.map_sdk_err("TransactWriteItems", &err)),
             };
             match resolution {
                 Resolution::Done => return Ok(()),
@@ -385,6 +434,45 @@ impl Registry for DynamoDbRegistry {
                         ),
                     });
                 }
+            }
+        }
+    }
+
+    async fn settle_invalidation(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error> {
+        validate_name("environment", environment)?;
+        validate_name("mfe", mfe)?;
+        validate_sequence(sequence)?;
+        validate_reference(reference)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self.try_settle(environment, mfe, sequence, reference).await {
+                Ok(()) => return Ok(true),
+                Err(err) => err,
+            };
+            match err.code() {
+                // No live item, another sequence, nothing pending or another reference.
+                Some("ConditionalCheckFailedException") => return Ok(false),
+                // A commit's transaction on the item is in flight: its outcome decides.
+                Some("TransactionConflictException") if attempt < CONFLICT_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Some("TransactionConflictException") => {
+                    return Err(Error::Unavailable {
+                        message: format!(
+                            "settling the invalidation of {environment}/{mfe} sequence \
+                             {sequence} kept conflicting with concurrent transactions \
+                             ({attempt} attempts)"
+                        ),
+                    });
+                }
+                _ => return Err(self.map_sdk_err("UpdateItem", &err)),
             }
         }
     }
@@ -470,7 +558,13 @@ fn decode(item: &Item) -> Result<Entry, Error> {
         Some(AttributeValue::Bool(value)) => *value,
         other => return Err(corrupt(item, "rollback", other)),
     };
+    let invalidation = match item.get("invalidation") {
+        None | Some(AttributeValue::Null(true)) => None,
+        Some(AttributeValue::M(map)) => Some(decode_invalidation(item, map)?),
+        other => return Err(corrupt(item, "invalidation", other)),
+    };
     Ok(Entry {
+        invalidation,
         environment: text("environment")?,
         mfe: text("mfe")?,
         version: text("version")?,
@@ -483,18 +577,159 @@ fn decode(item: &Item) -> Result<Entry, Error> {
     })
 }
 
+/// The `invalidation` attribute: `{ reference: S, paths: L of S }`.
+fn encode_invalidation(pending: &Invalidation) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("reference".to_owned(), s(pending.reference.clone())),
+        (
+            "paths".to_owned(),
+            AttributeValue::L(pending.paths.iter().cloned().map(s).collect()),
+        ),
+    ]))
+}
+
+fn decode_invalidation(item: &Item, map: &Item) -> Result<Invalidation, Error> {
+    let reference = match map.get("reference") {
+        Some(AttributeValue::S(value)) => value.clone(),
+        other => return Err(corrupt(item, "invalidation.reference", other)),
+    };
+    let paths = match map.get("paths") {
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|value| match value {
+                AttributeValue::S(path) => Ok(path.clone()),
+                other => Err(corrupt(item, "invalidation.paths[]", Some(other))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        other => return Err(corrupt(item, "invalidation.paths", other)),
+    };
+    Ok(Invalidation { reference, paths })
+}
+
 fn corrupt(item: &Item, name: &str, found: Option<&AttributeValue>) -> Error {
     let key = |k: &str| match item.get(k) {
         Some(AttributeValue::S(v)) => v.as_str(),
         _ => "?",
     };
+    // The type and a bounded preview of the value: a stored value may be large.
+    let found = match found {
+        None => "missing".to_owned(),
+        Some(AttributeValue::S(v)) => format!("the string {:?}", preview(v)),
+        Some(AttributeValue::N(v)) => format!("the number {:?}", preview(v)),
+        Some(AttributeValue::Bool(v)) => format!("the boolean {v}"),
+        Some(AttributeValue::Null(_)) => "null".to_owned(),
+        Some(AttributeValue::M(_)) => "a map".to_owned(),
+        Some(AttributeValue::L(_)) => "a list".to_owned(),
+        Some(_) => "of an unexpected type".to_owned(),
+    };
     Error::Corrupt {
         reason: format!(
-            "item {}/{}: attribute `{name}` is {found:?}",
-            key("pk"),
-            key("sk")
+            "item {}/{}: attribute `{name}` is {found}",
+            preview(key("pk")),
+            preview(key("sk"))
         ),
     }
+}
+
+/// At most 64 characters of a stored value, for an error message.
+fn preview(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &value[..end]),
+        None => value.to_owned(),
+    }
+}
+
+/// One line describing an SDK failure of `operation`, without the raw HTTP response (no
+/// headers, no body): the service's error code and message for a service error, a short
+/// cause ("timed out", "connection refused", ...) for transport failures, the HTTP status for
+/// an unreadable response; the `x-amzn-requestid` value when there is one.
+fn describe_sdk_error<E>(operation: &str, err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let what = match err {
+        SdkError::ConstructionFailure(_) => {
+            let cause = std::error::Error::source(err).map(ToString::to_string);
+            format!(
+                "the request could not be built{}",
+                cause
+                    .map(|c| format!(" ({})", one_line(&c)))
+                    .unwrap_or_default()
+            )
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .map_or("the request could not be sent", dispatch_cause)
+            .to_owned(),
+        SdkError::ServiceError(_) => match (err.code(), err.message()) {
+            (Some(code), Some(message)) => format!("{}: {}", one_line(code), one_line(message)),
+            (Some(code), None) => one_line(code),
+            (None, Some(message)) => one_line(message),
+            (None, None) => match status {
+                Some(status) => format!("HTTP {status}"),
+                None => "service error".to_owned(),
+            },
+        },
+        SdkError::ResponseError(_) => match status {
+            Some(status) => format!("unreadable response (HTTP {status})"),
+            None => "unreadable response".to_owned(),
+        },
+        _ => "failed".to_owned(),
+    };
+    match err.request_id() {
+        Some(id) if !id.is_empty() => format!("{operation}: {what} (request id {})", one_line(id)),
+        _ => format!("{operation}: {what}"),
+    }
+}
+
+/// A short cause for a request that got no response.
+fn dispatch_cause(failure: &ConnectorError) -> &'static str {
+    use std::io::ErrorKind;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failure);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::ConnectionRefused => return "connection refused",
+                ErrorKind::ConnectionReset => return "connection reset",
+                ErrorKind::ConnectionAborted => return "connection aborted",
+                ErrorKind::TimedOut => return "timed out",
+                ErrorKind::HostUnreachable => return "host unreachable",
+                ErrorKind::NetworkUnreachable => return "network unreachable",
+                ErrorKind::AddrNotAvailable => return "address not available",
+                ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
+                    return "connection closed by the server";
+                }
+                _ => {}
+            }
+        }
+        source = error.source();
+    }
+    if failure.is_timeout() {
+        "timed out"
+    } else if failure.is_io() {
+        "connection failed"
+    } else if failure.is_user() {
+        "the request could not be sent (client configuration)"
+    } else {
+        "the request could not be sent"
+    }
+}
+
+/// `text` on one line (control characters become spaces), at most 300 characters.
+fn one_line(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::entry::validate_name;
+use crate::entry::{validate_name, validate_reference, validate_sequence};
 use crate::{Decision, Entry, Error, Registry, decide};
 
 type Key = (String, String);
@@ -102,6 +102,35 @@ impl Registry for FakeRegistry {
                 Ok(())
             }
         }
+    }
+
+    async fn settle_invalidation(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error> {
+        validate_name("environment", environment)?;
+        validate_name("mfe", mfe)?;
+        validate_sequence(sequence)?;
+        validate_reference(reference)?;
+        let mut state = self.lock();
+        let Some(live) = state
+            .live
+            .get_mut(&(environment.to_owned(), mfe.to_owned()))
+        else {
+            return Ok(false);
+        };
+        let matches = live.sequence == sequence
+            && live
+                .invalidation
+                .as_ref()
+                .is_some_and(|pending| pending.reference == reference);
+        if matches {
+            live.invalidation = None;
+        }
+        Ok(matches)
     }
 
     async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {

@@ -7,6 +7,10 @@
 //! atomically. A stale or duplicate deploy is refused here with a distinct error
 //! ([`Error::Stale`], [`Error::Duplicate`]).
 //!
+//! The entry carries the CDN invalidation the deploy still owes ([`Entry::invalidation`]),
+//! committed with it; [`Registry::settle_invalidation`] clears it once the CDN confirmed it,
+//! so a re-run after a failed invalidation finds it pending and issues it again.
+//!
 //! Backends:
 //! - [`DynamoDbRegistry`]: the real one (one table, `TransactWriteItems`); see
 //!   `docs/registry-dynamodb.md` for the table layout;
@@ -29,7 +33,10 @@ pub mod conformance;
 
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{Bootstrap, DynamoDbRegistry};
-pub use entry::{Entry, MAX_SEQUENCE};
+pub use entry::{
+    Entry, Invalidation, MAX_INVALIDATION_BYTES, MAX_INVALIDATION_PATH_LEN, MAX_INVALIDATION_PATHS,
+    MAX_INVALIDATION_REFERENCE_LEN, MAX_SEQUENCE,
+};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRegistry;
@@ -47,8 +54,10 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     ///
     /// # Contract
     /// - `Ok(None)` when nothing was ever committed for the pair.
-    /// - Strongly consistent: a `commit` that returned `Ok` is visible to every later `get`.
-    /// - Returns exactly the entry that was committed (all fields equal).
+    /// - Strongly consistent: a `commit` (or `settle_invalidation`) that returned is visible
+    ///   to every later `get`.
+    /// - Returns exactly the entry that was committed (all fields equal), except that its
+    ///   `invalidation` is the current one: `None` once settled.
     async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error>;
 
     /// Every live entry of `environment`, sorted by `mfe` (byte order).
@@ -57,6 +66,7 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// - Only entries of that environment; an unknown environment is an empty list.
     /// - Strongly consistent, like [`Registry::get`]: the import map built from it never
     ///   misses a commit that already returned.
+    /// - Each entry is what [`Registry::get`] returns for it (current `invalidation`).
     async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error>;
 
     /// The single commit point of a deploy.
@@ -66,11 +76,14 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     ///   [`Error::Invalid`] and nothing is written.
     /// - Succeeds only when nothing is stored for `(entry.environment, entry.mfe)` or the
     ///   stored entry's `sequence` is strictly lower. It then replaces the live entry **and**
-    ///   appends the entry to the history of the pair, atomically: both or neither.
+    ///   appends the entry to the history of the pair, atomically: both or neither. Both
+    ///   include `entry.invalidation`, so the pending invalidation becomes durable at the
+    ///   commit point itself.
     /// - Stored sequence higher: [`Error::Stale`] `{ stored, attempted }`, nothing changed.
     /// - Stored sequence equal: `Ok(())` without writing anything when the stored entry is
-    ///   equal to `entry` (an idempotent replay of the same deploy, so a re-run converges);
-    ///   otherwise [`Error::Duplicate`], nothing changed.
+    ///   equal to `entry` **ignoring `invalidation`** (an idempotent replay of the same deploy,
+    ///   so a re-run converges, also after its invalidation was settled; the stored
+    ///   `invalidation` is left as it is); otherwise [`Error::Duplicate`], nothing changed.
     /// - Safe under concurrency, across processes: of N concurrent commits for one pair the
     ///   one with the highest sequence ends live, and every commit that returned `Ok` (and
     ///   only those) is in the history.
@@ -78,12 +91,40 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     ///   ([`Error::is_retryable`]); retrying the same entry is then safe.
     async fn commit(&self, entry: &Entry) -> Result<(), Error>;
 
+    /// Record that the CDN confirmed the pending invalidation `reference` of the live entry
+    /// with `sequence`: clear the live entry's `invalidation`.
+    ///
+    /// # Contract
+    /// - Validates the arguments first (names as in [`Entry::validate`], `sequence` in
+    ///   `1..=MAX_SEQUENCE`, `reference` as [`Invalidation::reference`]); a bad one is
+    ///   [`Error::Invalid`] and nothing is read or written.
+    /// - A conditional write: clears the invalidation only when the live entry of
+    ///   `(environment, mfe)` has exactly `sequence` **and** a pending invalidation with exactly
+    ///   `reference`; returns `Ok(true)` when it cleared it.
+    /// - `Ok(false)`, nothing changed, when nothing matches: no live entry, another sequence
+    ///   live (a newer deploy committed meanwhile: its own invalidation stays pending), no
+    ///   pending invalidation (already settled), or another reference.
+    /// - Never touches history, and changes no other field of the live entry.
+    /// - Safe under concurrency, across processes: racing a commit of a newer entry, it never
+    ///   clears the newer entry's invalidation.
+    /// - Transient backend trouble is [`Error::Throttled`] or [`Error::Unavailable`];
+    ///   retrying is then safe.
+    async fn settle_invalidation(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error>;
+
     /// Every committed entry of `(environment, mfe)`, ascending by `sequence`.
     ///
     /// # Contract
     /// - Complete: one element per successful (non-replayed) commit, none for a refused one.
+    /// - Each element is the entry as committed, `invalidation` included (settling never
+    ///   changes history).
     /// - Empty when nothing was ever committed for the pair.
-    /// - The last element, if any, equals [`Registry::get`].
+    /// - The last element, if any, equals [`Registry::get`] except for `invalidation`.
     async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error>;
 }
 
@@ -114,7 +155,7 @@ pub(crate) fn decide(stored: Option<&Entry>, attempt: &Entry) -> Result<Decision
             stored: stored.sequence,
             attempted: attempt.sequence,
         }),
-        Some(stored) if stored == attempt => Ok(Decision::Replay),
+        Some(stored) if stored.same_deploy(attempt) => Ok(Decision::Replay),
         Some(stored) => Err(Error::Duplicate {
             sequence: stored.sequence,
         }),
@@ -136,6 +177,7 @@ mod tests {
             deployed_at: time::macros::datetime!(2026-01-01 00:00 UTC),
             deployed_by: "alice".into(),
             rollback: false,
+            invalidation: None,
         }
     }
 
@@ -147,6 +189,14 @@ mod tests {
             decide(Some(&entry(2)), &entry(2)).unwrap(),
             Decision::Replay
         );
+        // A replay after the invalidation was settled (or with another one) is still a replay.
+        let mut pending = entry(2);
+        pending.invalidation = Some(Invalidation {
+            reference: "deploy-2".into(),
+            paths: vec!["/importmap.json".into()],
+        });
+        assert_eq!(decide(Some(&entry(2)), &pending).unwrap(), Decision::Replay);
+        assert_eq!(decide(Some(&pending), &entry(2)).unwrap(), Decision::Replay);
         assert!(matches!(
             decide(Some(&entry(3)), &entry(2)),
             Err(Error::Stale {

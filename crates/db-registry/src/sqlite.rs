@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::entry::{format_time, parse_time, validate_name};
-use crate::{Decision, Entry, Error, Registry, decide};
+use crate::entry::{format_time, parse_time, validate_name, validate_reference, validate_sequence};
+use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`: 1 without the invalidation columns, 2 with
+/// them. A version 1 file is migrated in place when opened.
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another process's write lock before giving up with
 /// [`Error::Unavailable`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-const COLUMNS: &str =
-    "environment, mfe, version, sequence, request_id, sha, deployed_at, deployed_by, rollback";
+const COLUMNS: &str = "environment, mfe, version, sequence, request_id, sha, deployed_at, \
+     deployed_by, rollback, invalidation_reference, invalidation_paths";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS registry_live (
@@ -30,6 +31,8 @@ CREATE TABLE IF NOT EXISTS registry_live (
     deployed_at TEXT NOT NULL,
     deployed_by TEXT NOT NULL,
     rollback    INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+    invalidation_reference TEXT,
+    invalidation_paths     TEXT,
     PRIMARY KEY (environment, mfe)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS registry_history (
@@ -42,8 +45,19 @@ CREATE TABLE IF NOT EXISTS registry_history (
     deployed_at TEXT NOT NULL,
     deployed_by TEXT NOT NULL,
     rollback    INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+    invalidation_reference TEXT,
+    invalidation_paths     TEXT,
     PRIMARY KEY (environment, mfe, sequence)
 ) WITHOUT ROWID;
+";
+
+/// From schema 1 to 2: the pending invalidation (both columns `NULL`: nothing pending, which
+/// is what every row written before this version reads as).
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE registry_live ADD COLUMN invalidation_reference TEXT;
+ALTER TABLE registry_live ADD COLUMN invalidation_paths TEXT;
+ALTER TABLE registry_history ADD COLUMN invalidation_reference TEXT;
+ALTER TABLE registry_history ADD COLUMN invalidation_paths TEXT;
 ";
 
 /// Registry in one SQLite file (bundled SQLite, WAL mode).
@@ -55,7 +69,9 @@ CREATE TABLE IF NOT EXISTS registry_history (
 ///
 /// Tables: `registry_live` (one row per `(environment, mfe)`) and `registry_history` (one row
 /// per successful commit), with the [`Entry`] fields as columns; `deployed_at` is RFC 3339
-/// text, `rollback` 0 or 1.
+/// text, `rollback` 0 or 1, the pending invalidation `invalidation_reference` (text) and
+/// `invalidation_paths` (a JSON array of strings), both `NULL` when nothing is pending.
+/// Files of schema version 1 (before the invalidation columns) are migrated when opened.
 pub struct SqliteRegistry {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
@@ -117,7 +133,8 @@ impl SqliteRegistry {
         })
     }
 
-    /// Create the schema under the write lock (another process may be doing the same).
+    /// Create or migrate the schema under the write lock (another process may be doing the
+    /// same).
     fn create_schema(conn: &mut Connection) -> Result<(), Error> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -133,7 +150,11 @@ impl SqliteRegistry {
                 ),
             });
         }
-        tx.execute_batch(SCHEMA).map_err(map_err)?;
+        match version {
+            SCHEMA_VERSION => return Ok(()),
+            1 => tx.execute_batch(MIGRATE_1_TO_2).map_err(map_err)?,
+            _ => tx.execute_batch(SCHEMA).map_err(map_err)?,
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(map_err)?;
         tx.commit().map_err(map_err)
@@ -196,15 +217,23 @@ impl Registry for SqliteRegistry {
                 Decision::Replay => Ok(()),
                 Decision::Write => {
                     let deployed_at = format_time(entry.deployed_at)?;
-                    let sequence = i64::try_from(entry.sequence).map_err(|_| Error::Invalid {
-                        field: "sequence",
-                        reason: "does not fit SQLite's INTEGER".into(),
-                    })?;
+                    let sequence = to_sql_sequence(entry.sequence)?;
+                    let (reference, paths) = match &entry.invalidation {
+                        Some(pending) => (
+                            Some(pending.reference.as_str()),
+                            Some(serde_json::to_string(&pending.paths).map_err(|e| {
+                                Error::Backend {
+                                    message: format!("cannot encode invalidation paths: {e}"),
+                                }
+                            })?),
+                        ),
+                        None => (None, None),
+                    };
                     for table in ["registry_live", "registry_history"] {
                         tx.execute(
                             &format!(
                                 "INSERT OR REPLACE INTO {table} ({COLUMNS}) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                             ),
                             params![
                                 entry.environment,
@@ -216,6 +245,8 @@ impl Registry for SqliteRegistry {
                                 deployed_at,
                                 entry.deployed_by,
                                 entry.rollback,
+                                reference,
+                                paths,
                             ],
                         )
                         .map_err(map_err)?;
@@ -223,6 +254,36 @@ impl Registry for SqliteRegistry {
                     tx.commit().map_err(map_err)
                 }
             }
+        })
+        .await
+    }
+
+    async fn settle_invalidation(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error> {
+        validate_name("environment", environment)?;
+        validate_name("mfe", mfe)?;
+        validate_sequence(sequence)?;
+        validate_reference(reference)?;
+        let sequence = to_sql_sequence(sequence)?;
+        let (environment, mfe, reference) =
+            (environment.to_owned(), mfe.to_owned(), reference.to_owned());
+        self.run(move |conn| {
+            // One statement: the condition and the write are atomic under SQLite's write lock.
+            let changed = conn
+                .execute(
+                    "UPDATE registry_live \
+                     SET invalidation_reference = NULL, invalidation_paths = NULL \
+                     WHERE environment = ?1 AND mfe = ?2 AND sequence = ?3 \
+                     AND invalidation_reference = ?4",
+                    params![environment, mfe, sequence, reference],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -243,6 +304,13 @@ impl Registry for SqliteRegistry {
         })
         .await
     }
+}
+
+fn to_sql_sequence(sequence: u64) -> Result<i64, Error> {
+    i64::try_from(sequence).map_err(|_| Error::Invalid {
+        field: "sequence",
+        reason: "does not fit SQLite's INTEGER".into(),
+    })
 }
 
 fn select_live(conn: &Connection, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
@@ -282,6 +350,8 @@ struct RawRow {
     deployed_at: String,
     deployed_by: String,
     rollback: bool,
+    invalidation_reference: Option<String>,
+    invalidation_paths: Option<String>,
 }
 
 impl RawRow {
@@ -296,11 +366,36 @@ impl RawRow {
             deployed_at: row.get(6)?,
             deployed_by: row.get(7)?,
             rollback: row.get(8)?,
+            invalidation_reference: row.get(9)?,
+            invalidation_paths: row.get(10)?,
         })
     }
 
     fn into_entry(self) -> Result<Entry, Error> {
+        let invalidation = match (self.invalidation_reference, self.invalidation_paths) {
+            (None, None) => None,
+            (Some(reference), Some(paths)) => Some(Invalidation {
+                reference,
+                paths: serde_json::from_str(&paths).map_err(|e| Error::Corrupt {
+                    reason: format!(
+                        "{}/{} sequence {}: invalidation_paths is not a JSON list of \
+                         strings: {e}",
+                        self.environment, self.mfe, self.sequence
+                    ),
+                })?,
+            }),
+            _ => {
+                return Err(Error::Corrupt {
+                    reason: format!(
+                        "{}/{} sequence {}: only one of invalidation_reference and \
+                         invalidation_paths is set",
+                        self.environment, self.mfe, self.sequence
+                    ),
+                });
+            }
+        };
         Ok(Entry {
+            invalidation,
             sequence: u64::try_from(self.sequence).map_err(|_| Error::Corrupt {
                 reason: format!("negative sequence {}", self.sequence),
             })?,

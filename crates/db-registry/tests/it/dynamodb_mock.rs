@@ -11,14 +11,16 @@ use aws_sdk_dynamodb::operation::get_item::{GetItemError, GetItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::{
-    ResourceNotFoundException, ThrottlingException, TransactionCanceledException,
+    ConditionalCheckFailedException, ResourceNotFoundException, ThrottlingException,
+    TransactionCanceledException, TransactionConflictException,
 };
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use gitops_db_registry::conformance::sample_entry;
+use gitops_db_registry::conformance::{sample_entry, sample_entry_with, sample_invalidation};
 use gitops_db_registry::{DynamoDbRegistry, Entry, Error, Registry};
 
 fn registry(rules: &[&Rule]) -> DynamoDbRegistry {
@@ -52,6 +54,20 @@ fn live_item(entry: &Entry) -> HashMap<String, AttributeValue> {
         ("deployed_by".to_owned(), s(&entry.deployed_by)),
         ("rollback".to_owned(), AttributeValue::Bool(entry.rollback)),
     ])
+}
+
+/// The `invalidation` attribute as documented: `{ reference: S, paths: L of S }`.
+fn invalidation_attribute(reference: &str, paths: &[String]) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        (
+            "reference".to_owned(),
+            AttributeValue::S(reference.to_owned()),
+        ),
+        (
+            "paths".to_owned(),
+            AttributeValue::L(paths.iter().cloned().map(AttributeValue::S).collect()),
+        ),
+    ]))
 }
 
 fn reason(code: &str, item: Option<HashMap<String, AttributeValue>>) -> CancellationReason {
@@ -300,4 +316,176 @@ async fn a_corrupt_item_is_reported() {
     let err = registry(&[&rule]).get("prod", "shell").await.unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("ENV#prod/LIVE#shell"), "{err}");
+}
+
+#[tokio::test]
+async fn the_pending_invalidation_is_written_on_both_items_of_the_transaction() {
+    let pending = sample_invalidation("deploy-7");
+    let entry = sample_entry_with("prod", "shell", 7, Some(pending.clone()));
+    let expected = invalidation_attribute(&pending.reference, &pending.paths);
+    let rule = mock!(Client::transact_write_items)
+        .match_requests(move |req| {
+            let items = req.transact_items();
+            items.len() == 2
+                && items.iter().all(|item| {
+                    item.put()
+                        .is_some_and(|put| put.item().get("invalidation") == Some(&expected))
+                })
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    registry(&[&rule]).commit(&entry).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+
+    // Nothing pending: no attribute at all.
+    let rule = mock!(Client::transact_write_items)
+        .match_requests(|req| {
+            req.transact_items().iter().all(|item| {
+                item.put()
+                    .is_some_and(|put| !put.item().contains_key("invalidation"))
+            })
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    registry(&[&rule])
+        .commit(&sample_entry_with("prod", "shell", 7, None))
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn settle_is_one_conditional_update_of_the_live_item() {
+    let rule = mock!(Client::update_item)
+        .match_requests(|req| {
+            let names = req
+                .expression_attribute_names()
+                .cloned()
+                .unwrap_or_default();
+            let values = req
+                .expression_attribute_values()
+                .cloned()
+                .unwrap_or_default();
+            req.table_name() == Some("registry")
+                && req.key().is_some_and(|key| {
+                    key.len() == 2
+                        && key["pk"].as_s().is_ok_and(|v| v == "ENV#prod")
+                        && key["sk"].as_s().is_ok_and(|v| v == "LIVE#shell")
+                })
+                && req.update_expression() == Some("REMOVE #inv")
+                && req.condition_expression() == Some("#seq = :seq AND #inv.#ref = :ref")
+                && names.get("#seq").map(String::as_str) == Some("sequence")
+                && names.get("#inv").map(String::as_str) == Some("invalidation")
+                && names.get("#ref").map(String::as_str) == Some("reference")
+                && values
+                    .get(":seq")
+                    .is_some_and(|v| v.as_n().is_ok_and(|n| n == "9"))
+                && values
+                    .get(":ref")
+                    .is_some_and(|v| v.as_s().is_ok_and(|r| r == "deploy-9"))
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let settled = registry(&[&rule])
+        .settle_invalidation("prod", "shell", 9, "deploy-9")
+        .await
+        .unwrap();
+    assert!(settled);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn settle_refused_by_its_condition_is_false() {
+    let rule = mock!(Client::update_item).then_error(|| {
+        UpdateItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ConditionalCheckFailedException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let settled = registry(&[&rule])
+        .settle_invalidation("prod", "shell", 9, "deploy-9")
+        .await
+        .unwrap();
+    assert!(!settled);
+    assert_eq!(rule.num_calls(), 1, "a refusal is an answer, not retried");
+}
+
+fn settle_conflict() -> UpdateItemError {
+    UpdateItemError::TransactionConflictException(
+        TransactionConflictException::builder()
+            .message("Transaction is ongoing for the item")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionConflictException")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn settle_retries_while_a_commit_transaction_holds_the_item() {
+    let rule = mock!(Client::update_item)
+        .sequence()
+        .error(settle_conflict)
+        .times(3)
+        .output(|| UpdateItemOutput::builder().build())
+        .build();
+    assert!(
+        registry(&[&rule])
+            .settle_invalidation("prod", "shell", 2, "deploy-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(rule.num_calls(), 4);
+
+    let rule = mock!(Client::update_item).then_error(settle_conflict);
+    let err = registry(&[&rule])
+        .settle_invalidation("prod", "shell", 2, "deploy-2")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert_eq!(rule.num_calls(), 8);
+}
+
+#[tokio::test]
+async fn a_live_item_without_the_attribute_reads_as_nothing_pending() {
+    let entry = sample_entry_with("prod", "shell", 3, None);
+    let rule = mock!(Client::get_item).then_output(move || {
+        GetItemOutput::builder()
+            .set_item(Some(live_item(&entry)))
+            .build()
+    });
+    let got = registry(&[&rule]).get("prod", "shell").await.unwrap();
+    assert_eq!(got, Some(sample_entry_with("prod", "shell", 3, None)));
+}
+
+#[tokio::test]
+async fn a_malformed_invalidation_attribute_is_corrupt() {
+    for bad in [
+        AttributeValue::S("deploy-1".into()),
+        AttributeValue::M(HashMap::from([(
+            "reference".to_owned(),
+            AttributeValue::S("deploy-1".into()),
+        )])),
+        AttributeValue::M(HashMap::from([
+            ("reference".to_owned(), AttributeValue::S("deploy-1".into())),
+            (
+                "paths".to_owned(),
+                AttributeValue::L(vec![AttributeValue::N("1".into())]),
+            ),
+        ])),
+    ] {
+        let rule = mock!(Client::get_item).then_output(move || {
+            let mut item = live_item(&sample_entry("prod", "shell", 1));
+            item.insert("invalidation".into(), bad.clone());
+            GetItemOutput::builder().set_item(Some(item)).build()
+        });
+        let err = registry(&[&rule]).get("prod", "shell").await.unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("invalidation"), "{err}");
+    }
 }

@@ -1,13 +1,17 @@
 //! The DynamoDB adapter on moto (`GITOPS_TEST_AWS_ENDPOINT`), one fresh table per test.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
-use gitops_db_registry::conformance::{sample_entry, unique_environment};
+use gitops_db_registry::conformance::{
+    sample_entry, sample_entry_with, sample_invalidation, unique_environment,
+};
 use gitops_db_registry::{Bootstrap, DynamoDbRegistry, Entry, Error, Registry};
 
 /// A client for the emulator, or `None` (after printing the skip line) when it is not set.
@@ -64,6 +68,19 @@ impl Registry for MotoSerialized {
     async fn commit(&self, entry: &Entry) -> Result<(), Error> {
         let _one_at_a_time = self.commits.lock().await;
         self.inner.commit(entry).await
+    }
+    async fn settle_invalidation(
+        &self,
+        environment: &str,
+        mfe: &str,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error> {
+        // Not serialized with the commits: a single-item UpdateItem, which moto applies
+        // under its own lock, racing a (non-canceled) transaction.
+        self.inner
+            .settle_invalidation(environment, mfe, sequence, reference)
+            .await
     }
     async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
         self.inner.history(environment, mfe).await
@@ -201,5 +218,98 @@ async fn moto_items_follow_the_documented_layout() {
             "2026-11-26T21:00:42.123456789+02:00"
         );
         assert!(!item["rollback"].as_bool().unwrap());
+        // 42 is a multiple of 3: the sample has nothing pending, so no attribute at all.
+        assert!(!item.contains_key("invalidation"));
     }
+}
+
+/// The pending invalidation is the documented map attribute on both items; settling removes
+/// it from the live item only; an item written without it (before this attribute existed)
+/// reads as nothing pending.
+#[tokio::test]
+async fn moto_invalidation_attribute_follows_the_documented_layout() {
+    let Some(client) = client("moto_invalidation_attribute_follows_the_documented_layout") else {
+        return;
+    };
+    let registry = DynamoDbRegistry::new(client.clone(), unique_table());
+    registry.bootstrap().await.unwrap();
+    let pending = sample_invalidation("deploy-7");
+    registry
+        .commit(&sample_entry_with(
+            "prod",
+            "shell",
+            7,
+            Some(pending.clone()),
+        ))
+        .await
+        .unwrap();
+    let item = |pk: &str, sk: &str| {
+        let client = client.clone();
+        let (table, pk, sk) = (registry.table().to_owned(), pk.to_owned(), sk.to_owned());
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S(sk))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .cloned()
+                .unwrap()
+        }
+    };
+    let expected = AttributeValue::M(HashMap::from([
+        ("reference".to_owned(), AttributeValue::S("deploy-7".into())),
+        (
+            "paths".to_owned(),
+            AttributeValue::L(
+                pending
+                    .paths
+                    .iter()
+                    .cloned()
+                    .map(AttributeValue::S)
+                    .collect(),
+            ),
+        ),
+    ]));
+    let live = item("ENV#prod", "LIVE#shell").await;
+    let history = item("HIST#prod#shell", "SEQ#00000000000000000007").await;
+    assert_eq!(live.get("invalidation"), Some(&expected));
+    assert_eq!(history.get("invalidation"), Some(&expected));
+
+    assert!(
+        registry
+            .settle_invalidation("prod", "shell", 7, "deploy-7")
+            .await
+            .unwrap()
+    );
+    let live = item("ENV#prod", "LIVE#shell").await;
+    let history = item("HIST#prod#shell", "SEQ#00000000000000000007").await;
+    assert!(!live.contains_key("invalidation"), "{live:?}");
+    assert_eq!(live["sequence"].as_n().unwrap(), "7");
+    assert_eq!(history.get("invalidation"), Some(&expected));
+
+    // An item as written before the attribute existed.
+    let mut old = live.clone();
+    old.insert("pk".into(), AttributeValue::S("ENV#staging".into()));
+    old.insert("environment".into(), AttributeValue::S("staging".into()));
+    client
+        .put_item()
+        .table_name(registry.table())
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    let read = registry.get("staging", "shell").await.unwrap().unwrap();
+    assert_eq!(read.invalidation, None);
+    assert_eq!(read.sequence, 7);
+    assert!(
+        !registry
+            .settle_invalidation("staging", "shell", 7, "deploy-7")
+            .await
+            .unwrap()
+    );
 }

@@ -2,6 +2,7 @@
 
 mod dynamodb_mock;
 mod dynamodb_moto;
+mod errors;
 mod fake;
 mod order;
 mod sqlite;
@@ -20,7 +21,9 @@ macro_rules! conformance_tests {
             $crate::conformance_tests!(@ref $make,
                 get_absent, commit_then_get, list_sorted_and_scoped, stale_refused,
                 duplicate_refused, identical_replay_is_ok, history_ascending_and_complete,
-                invalid_refused, sequence_bounds);
+                invalid_refused, sequence_bounds, invalidation_round_trip, settle_clears_once,
+                settle_mismatch_changes_nothing, newer_commit_keeps_its_own_invalidation,
+                replay_ignores_invalidation, settle_invalid_refused);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn any_order_leaves_max_live() {
@@ -36,6 +39,12 @@ macro_rules! conformance_tests {
             async fn concurrent_commits() {
                 let Some(registry) = $make("concurrent_commits").await else { return };
                 conformance::concurrent_commits(registry, 16).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn settle_races_newer_commit() {
+                let Some(registry) = $make("settle_races_newer_commit").await else { return };
+                conformance::settle_races_newer_commit(registry, 48).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
