@@ -16,12 +16,16 @@ pub struct FileChange {
     pub content: String,
 }
 
-/// The desired-state record a request produces; the sequence is the previous one plus one.
+/// The desired-state record a request produces. It carries no `sequence`: the order of desired
+/// states comes from git (the first-parent position of the commit that last changed the file),
+/// not from a number in the file. `previous` is no longer consulted; it is kept so existing
+/// callers compile.
 pub fn deployment_for(
     request: &DeployRequest,
     rollback: bool,
     previous: Option<&Deployment>,
 ) -> Deployment {
+    let _ = previous;
     Deployment {
         mfe: request.mfe().to_string(),
         environment: request.environment().to_string(),
@@ -38,13 +42,101 @@ pub fn deployment_for(
             .iter()
             .map(ToString::to_string)
             .collect(),
-        sequence: previous.map_or(0, |p| p.sequence).saturating_add(1),
+        sequence: 0,
     }
 }
 
-/// The canonical text of a desired-state file.
+/// One value of a desired-state file.
+enum Field<'a> {
+    Text(&'a str),
+    Flag(bool),
+    List(&'a [String]),
+    Number(u64),
+}
+
+/// The canonical text of a desired-state file: the keys in [`Deployment`]'s order,
+/// `cache_invalidation_keys` omitted when empty and `sequence` omitted when 0, exactly as
+/// `serde_json::to_string_pretty` writes it, plus a trailing newline.
+///
+/// Written directly rather than through a fallible serializer: there is no error to lose, so a
+/// failure can never turn into an empty file.
 pub fn render_deployment(deployment: &Deployment) -> String {
-    let mut text = serde_json::to_string_pretty(deployment).unwrap_or_default();
-    text.push('\n');
-    text
+    let d = deployment;
+    let mut fields = vec![
+        ("mfe", Field::Text(&d.mfe)),
+        ("environment", Field::Text(&d.environment)),
+        ("version", Field::Text(&d.version)),
+        ("sha", Field::Text(&d.sha)),
+        ("ref", Field::Text(&d.git_ref)),
+        ("repository", Field::Text(&d.repository)),
+        ("requested_by", Field::Text(&d.requested_by)),
+        ("requested_at", Field::Text(&d.requested_at)),
+        ("request_id", Field::Text(&d.request_id)),
+        ("rollback", Field::Flag(d.rollback)),
+    ];
+    if !d.cache_invalidation_keys.is_empty() {
+        fields.push((
+            "cache_invalidation_keys",
+            Field::List(&d.cache_invalidation_keys),
+        ));
+    }
+    if d.sequence != 0 {
+        fields.push(("sequence", Field::Number(d.sequence)));
+    }
+    let mut out = String::from("{\n");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.push_str("  ");
+        push_json_string(&mut out, key);
+        out.push_str(": ");
+        match value {
+            Field::Text(text) => push_json_string(&mut out, text),
+            Field::Flag(flag) => out.push_str(if *flag { "true" } else { "false" }),
+            Field::Number(n) => out.push_str(&n.to_string()),
+            Field::List([]) => out.push_str("[]"),
+            Field::List(items) => {
+                out.push_str("[\n");
+                for (j, item) in items.iter().enumerate() {
+                    out.push_str("    ");
+                    push_json_string(&mut out, item);
+                    if j + 1 < items.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                out.push_str("  ]");
+            }
+        }
+        if i + 1 < fields.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Appends `text` as a JSON string, escaped as serde_json escapes it.
+fn push_json_string(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c => match u8::try_from(c) {
+                Ok(byte) if byte < 0x20 => {
+                    out.push_str("\\u00");
+                    out.push(char::from(HEX[usize::from(byte >> 4)]));
+                    out.push(char::from(HEX[usize::from(byte & 0xf)]));
+                }
+                _ => out.push(c),
+            },
+        }
+    }
+    out.push('"');
 }

@@ -3,29 +3,62 @@
 //! The GitOps repository as files: `gitops.yaml` ([`GitopsConfig`]), `mfes/<name>.yaml`
 //! ([`MfeConfig`]) and `deployments/<env>/<mfe>.json` ([`Deployment`]).
 //!
-//! - [`Repository::load_dir`] / [`Repository::from_files`] load and validate everything,
-//!   reporting every [`ConfigProblem`] with its file, line and field.
-//! - [`policy::evaluate`] decides `accept` / `noop` / `reject` for a deploy request as of a time,
-//!   with stable reason [`policy::Code`]s, and the [`FileChange`]s to propose.
+//! - [`Repository::load_dir`] / [`Repository::from_files`] (and their `_with` forms taking
+//!   [`LoadOptions`]) load and validate everything, reporting every [`ConfigProblem`] with its
+//!   file, line and field.
+//! - [`policy::evaluate_with_pending`] decides `accept` / `noop` / `reject` for a deploy request
+//!   against `main` and the pair's [`Pending`] change, as of a time, with stable reason
+//!   [`policy::Code`]s, and the [`FileChange`]s to propose ([`policy::evaluate`]: nothing
+//!   pending).
 //! - [`edit`] renders desired-state files deterministically.
 //!
-//! No network and no async runtime: the caller reads and writes the files.
+//! No network and no async runtime: the caller writes the files; `load_dir` is the only reader.
+//!
+//! ## Hostile input
+//!
+//! A repository's files are input from whoever can open a pull request:
+//!
+//! - `load_dir` reads only regular files really inside the repository: a symbolic link anywhere
+//!   on the way, a FIFO, socket, device or directory where a file belongs is refused without
+//!   being followed, opened for reading or waited on. Every file is read through a bound
+//!   ([`MAX_CONFIG_BYTES`], [`MAX_MFE_BYTES`], [`MAX_DEPLOYMENT_BYTES`]), and at most
+//!   [`MAX_FILES`] directory entries are looked at; `from_files` applies the same bounds.
+//! - Problems never quote file content: parser messages have quoted values redacted (short
+//!   identifiers such as an unknown field's name are kept), and our own messages name values
+//!   only when they are short identifiers.
+//! - YAML tags (`!foo`, `!!binary`, `!!str`, verbatim `!<...>`) and directives are refused in
+//!   `gitops.yaml` and MFE files: a tagged value can mean one thing here and another to the next
+//!   reader.
+//! - Embedded (local) targets are lexically normal paths under the repository's git-ignored
+//!   state directory `local/` ([`STATE_DIR`]); absolute paths only with
+//!   [`LoadOptions::allow_absolute_targets`]. Storage directories of two environments are never
+//!   the same or nested, and no registry or CDN log lies inside a (served) storage directory.
+//!   Environment names are unique ignoring case.
+//!
+//! ## Order
+//!
+//! Versions are compared by SemVer precedence (build metadata does not order them). The order of
+//! desired states is git's, not a number in a file: the bot writes no `sequence` (files that have
+//! one still load; it is ignored for ordering).
 
 pub mod edit;
 mod load;
 pub mod model;
+mod parse;
 pub mod policy;
+mod read;
 mod schema;
 
 pub use edit::{FileChange, render_deployment};
 pub use load::{
-    CONFIG_FILE, ConfigProblem, DEPLOYMENTS_DIR, MFES_DIR, Repository, deployment_path,
+    CONFIG_FILE, ConfigProblem, DEPLOYMENTS_DIR, LoadOptions, MFES_DIR, Repository, deployment_path,
 };
 pub use model::{
     Approval, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig, MfeConfig,
-    RegistryTarget, StorageTarget,
+    RegistryTarget, STATE_DIR, StorageTarget,
 };
-pub use policy::{Code, Decision, Outcome, Reason, evaluate};
+pub use policy::{Code, Decision, Outcome, Pending, Reason, evaluate, evaluate_with_pending};
+pub use read::{MAX_CONFIG_BYTES, MAX_DEPLOYMENT_BYTES, MAX_FILES, MAX_MFE_BYTES};
 pub use schema::schemas;
 
 /// The crate's error.

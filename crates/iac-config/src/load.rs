@@ -7,7 +7,9 @@ use std::path::Path;
 use gitops_event_model as em;
 use serde::Serialize;
 
-use crate::model::{Deployment, GitopsConfig, MfeConfig};
+use crate::model::{Deployment, Environment, GitopsConfig, MfeConfig};
+use crate::parse::{parse_json, parse_yaml, redact, shown};
+use crate::read::{Kind, MAX_FILES, read_dir_files, too_large};
 
 /// The repository's configuration file.
 pub const CONFIG_FILE: &str = "gitops.yaml";
@@ -43,6 +45,14 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
+/// How a repository is loaded: what the operator allows beyond the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept absolute paths as embedded (local) targets. Off by default: embedded targets are
+    /// relative paths under the repository's git-ignored state directory `local/`.
+    pub allow_absolute_targets: bool,
+}
+
 /// A loaded, valid GitOps repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
@@ -60,28 +70,82 @@ pub fn deployment_path(environment: &str, mfe: &str) -> String {
 }
 
 impl Repository {
-    /// Loads the repository files under `dir` (only `gitops.yaml`, `mfes/` and `deployments/`
-    /// are read). IO errors are reported as problems of the file concerned.
+    /// Loads the repository files under `dir` with the default [`LoadOptions`]: see
+    /// [`Repository::load_dir_with`].
     pub fn load_dir(dir: &Path) -> Result<Self, Vec<ConfigProblem>> {
-        Self::from_files(&read_dir_files(dir)?)
+        Self::load_dir_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads the repository files under `dir`: only `gitops.yaml`, `mfes/*.yaml` (or `.yml`) and
+    /// `deployments/<env>/*.json` are read, and only when they are regular files really inside
+    /// the repository. A symbolic link anywhere on the way (the file, `mfes/`, `deployments/`,
+    /// `deployments/<env>/`), a FIFO, socket, device or a directory where a file belongs is
+    /// refused without being followed or read; a file larger than its bound
+    /// ([`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES), [`MAX_MFE_BYTES`](crate::MAX_MFE_BYTES),
+    /// [`MAX_DEPLOYMENT_BYTES`](crate::MAX_DEPLOYMENT_BYTES)) and more than
+    /// [`MAX_FILES`](crate::MAX_FILES) directory entries are refused. Every refusal and IO error
+    /// is a problem of the path concerned.
+    pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> Result<Self, Vec<ConfigProblem>> {
+        Self::from_files_with(&read_dir_files(dir)?, options)
+    }
+
+    /// Loads from a map of path to content with the default [`LoadOptions`]: see
+    /// [`Repository::from_files_with`].
+    pub fn from_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Self, Vec<ConfigProblem>> {
+        Self::from_files_with(files, &LoadOptions::default())
     }
 
     /// Loads from a map of repository-relative path (`/`-separated) to content, as the GitHub
-    /// adapter reads a tree. Files outside the three known places are ignored.
-    pub fn from_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Self, Vec<ConfigProblem>> {
+    /// adapter reads a tree. Files outside the three known places are ignored; the others are
+    /// held to the same size bounds as [`Repository::load_dir_with`], and at most
+    /// [`MAX_FILES`](crate::MAX_FILES) of them are accepted. Problems never quote file content.
+    pub fn from_files_with(
+        files: &BTreeMap<String, Vec<u8>>,
+        options: &LoadOptions,
+    ) -> Result<Self, Vec<ConfigProblem>> {
         let mut problems = Vec::new();
-        let config = load_config(files, &mut problems);
+        let known: Vec<(&String, Kind)> = files
+            .keys()
+            .filter_map(|path| Kind::of(path).map(|kind| (path, kind)))
+            .collect();
+        if known.len() > MAX_FILES {
+            return Err(vec![problem(
+                CONFIG_FILE,
+                None,
+                None,
+                format!(
+                    "the repository has {} files under {MFES_DIR}/ and {DEPLOYMENTS_DIR}/; this tool reads at most {MAX_FILES}",
+                    known.len()
+                ),
+            )]);
+        }
+        let mut oversized = BTreeSet::new();
+        for (path, kind) in &known {
+            if files[*path].len() > kind.max_bytes() {
+                problems.push(too_large(path, *kind));
+                oversized.insert(path.as_str());
+            }
+        }
+        let config = if oversized.contains(CONFIG_FILE) {
+            None
+        } else {
+            load_config(files, *options, &mut problems)
+        };
         let mut mfes = BTreeMap::new();
         let mut deployments = BTreeMap::new();
-        for (path, bytes) in files {
+        for (path, kind) in known {
+            if oversized.contains(path.as_str()) {
+                continue;
+            }
+            let bytes = &files[path];
             let parts: Vec<&str> = path.split('/').collect();
-            match parts.as_slice() {
-                [MFES_DIR, file] if file.ends_with(".yaml") || file.ends_with(".yml") => {
+            match (kind, parts.as_slice()) {
+                (Kind::Mfe, [_, file]) => {
                     if let Some(mfe) = load_mfe(path, file, bytes, config.as_ref(), &mut problems) {
                         mfes.insert(mfe.name.clone(), mfe);
                     }
                 }
-                [DEPLOYMENTS_DIR, env, file] if file.ends_with(".json") => {
+                (Kind::Deployment, [_, env, _]) => {
                     if let Some(d) = parse_json::<Deployment>(path, bytes, &mut problems) {
                         deployments.insert((env.to_string(), d.mfe.clone()), (path.clone(), d));
                     }
@@ -128,49 +192,7 @@ impl Repository {
     }
 }
 
-fn read_dir_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, Vec<ConfigProblem>> {
-    let mut files = BTreeMap::new();
-    let mut problems = Vec::new();
-    let mut read = |rel: String| match std::fs::read(dir.join(&rel)) {
-        Ok(bytes) => {
-            files.insert(rel, bytes);
-        }
-        Err(e) => problems.push(problem(&rel, None, None, format!("cannot read: {e}"))),
-    };
-    if dir.join(CONFIG_FILE).exists() {
-        read(CONFIG_FILE.to_owned());
-    }
-    for name in list(&dir.join(MFES_DIR)) {
-        read(format!("{MFES_DIR}/{name}"));
-    }
-    for env in list(&dir.join(DEPLOYMENTS_DIR)) {
-        if dir.join(DEPLOYMENTS_DIR).join(&env).is_dir() {
-            for name in list(&dir.join(DEPLOYMENTS_DIR).join(&env)) {
-                read(format!("{DEPLOYMENTS_DIR}/{env}/{name}"));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(files)
-    } else {
-        Err(problems)
-    }
-}
-
-/// File names in a directory (empty when it does not exist), sorted.
-fn list(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
-}
-
-fn problem(
+pub(crate) fn problem(
     file: &str,
     line: Option<usize>,
     field: Option<&str>,
@@ -184,14 +206,30 @@ fn problem(
     }
 }
 
-/// The first line (1-based) holding `key:` (and, when given, `value` at or after it).
+/// The first line (1-based) holding `key:` and `value` (when given); else the first line
+/// holding `key:`, or `value` at or after it.
 fn locate(text: &str, key: &str, value: Option<&str>) -> Option<usize> {
-    let mut lines = text.lines().enumerate();
     let needle = format!("{key}:");
     let quoted = format!("\"{key}\"");
-    let (key_line, line_text) = lines.by_ref().find(|(_, l)| {
+    let is_key = |l: &str| {
         l.trim_start().trim_start_matches("- ").starts_with(&needle) || l.contains(&quoted)
-    })?;
+    };
+    // `key: value` exactly (quoted or not, a comment after it), then `key:` with `value` in it.
+    let exact = |l: &str, value: &str| {
+        l.split_once(&needle).is_some_and(|(_, rest)| {
+            let rest = rest.split(" #").next().unwrap_or(rest).trim();
+            rest.trim_matches(['"', '\'']) == value
+        })
+    };
+    if let Some(value) = value.filter(|v| !v.is_empty())
+        && let Some((i, _)) = (text.lines().enumerate())
+            .find(|(_, l)| is_key(l) && exact(l, value))
+            .or_else(|| (text.lines().enumerate()).find(|(_, l)| is_key(l) && l.contains(value)))
+    {
+        return Some(i + 1);
+    }
+    let mut lines = text.lines().enumerate();
+    let (key_line, line_text) = lines.by_ref().find(|(_, l)| is_key(l))?;
     let Some(value) = value else {
         return Some(key_line + 1);
     };
@@ -204,55 +242,9 @@ fn locate(text: &str, key: &str, value: Option<&str>) -> Option<usize> {
         .or(Some(key_line + 1))
 }
 
-fn parse_yaml<T: serde::de::DeserializeOwned>(
-    path: &str,
-    bytes: &[u8],
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<T> {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        problems.push(problem(path, None, None, "not UTF-8 text"));
-        return None;
-    };
-    match serde_yaml_ng::from_str::<T>(text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let line = e.location().map(|l| l.line());
-            problems.push(problem(path, line, None, yaml_message(&e)));
-            None
-        }
-    }
-}
-
-/// serde_yaml's message without its trailing "at line X column Y" (the line is reported apart).
-fn yaml_message(e: &serde_yaml_ng::Error) -> String {
-    let text = e.to_string();
-    match text.find(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    path: &str,
-    bytes: &[u8],
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<T> {
-    match serde_json::from_slice::<T>(bytes) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let line = (e.line() > 0).then_some(e.line());
-            let text = e.to_string();
-            let message = text
-                .find(" at line ")
-                .map_or(text.clone(), |i| text[..i].to_owned());
-            problems.push(problem(path, line, None, message));
-            None
-        }
-    }
-}
-
 fn load_config(
     files: &BTreeMap<String, Vec<u8>>,
+    options: LoadOptions,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<GitopsConfig> {
     let Some(bytes) = files.get(CONFIG_FILE) else {
@@ -298,14 +290,17 @@ fn load_config(
     for (i, env) in config.environments.iter().enumerate() {
         let at = |f: &str| format!("environments[{i}].{f}");
         if let Err(e) = em::EnvironmentName::parse(&env.name) {
-            report(at("name"), "name", Some(&env.name), e.message);
+            report(at("name"), "name", Some(&env.name), redact(&e.message));
         }
-        if !seen.insert(env.name.as_str()) {
+        if !seen.insert(env.name.to_lowercase()) {
             report(
                 at("name"),
                 "name",
                 Some(&env.name),
-                format!("environment `{}` is declared twice", env.name),
+                format!(
+                    "environment {} is declared twice (names are compared ignoring case)",
+                    shown(&env.name)
+                ),
             );
         }
         match url::Url::parse(&env.public_url) {
@@ -314,7 +309,7 @@ fn load_config(
                 at("public_url"),
                 "public_url",
                 Some(&env.public_url),
-                format!("`{}` is not an http(s) URL", env.public_url),
+                "not an http(s) URL".into(),
             ),
         }
         if let Some(required) = &env.requires {
@@ -325,8 +320,9 @@ fn load_config(
                     "requires",
                     Some(required),
                     format!(
-                        "`requires: {required}` must name an environment declared before `{}`",
-                        env.name
+                        "`requires` names {}, which must be an environment declared before {}",
+                        shown(required),
+                        shown(&env.name)
                     ),
                 );
             }
@@ -342,7 +338,153 @@ fn load_config(
             }
         }
     }
+    for (field, key, value, message) in check_targets(&config.environments, options) {
+        report(field, key, Some(value), message);
+    }
     (problems.len() == before).then_some(config)
+}
+
+/// The role of a local target path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Storage,
+    Registry,
+    Cdn,
+}
+
+impl Role {
+    fn key(self) -> &'static str {
+        match self {
+            Role::Storage => "storage",
+            Role::Registry => "registry",
+            Role::Cdn => "cdn",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Role::Storage => "storage directory",
+            Role::Registry => "registry file",
+            Role::Cdn => "CDN log",
+        }
+    }
+}
+
+/// A local target of one environment: its path split in components, compared ignoring case (a
+/// case-insensitive file system would merge `local/Dev` and `local/dev`).
+#[derive(Debug)]
+struct LocalTarget<'a> {
+    env: usize,
+    role: Role,
+    raw: &'a str,
+    components: Vec<String>,
+}
+
+impl LocalTarget<'_> {
+    fn field(&self) -> String {
+        format!("environments[{}].{}", self.env, self.role.key())
+    }
+}
+
+/// Whether `inner` is `outer` or lies under it.
+fn within(inner: &[String], outer: &[String]) -> bool {
+    inner.len() >= outer.len() && inner[..outer.len()] == *outer
+}
+
+/// The placement rules of embedded targets: absolute paths only when allowed; no two storage
+/// directories the same or nested; no registry or CDN log inside a storage directory (it would
+/// be served); no file where another target needs a directory; registry and CDN log distinct.
+/// Returns `(field, key, value, message)` for each problem.
+fn check_targets(
+    environments: &[Environment],
+    options: LoadOptions,
+) -> Vec<(String, &'static str, &str, String)> {
+    let mut found = Vec::new();
+    let mut targets = Vec::new();
+    for (env, e) in environments.iter().enumerate() {
+        for (role, path) in [
+            (Role::Storage, e.storage.local_path()),
+            (Role::Registry, e.registry.local_path()),
+            (Role::Cdn, e.cdn.local_path()),
+        ] {
+            let Some(raw) = path else { continue };
+            let target = LocalTarget {
+                env,
+                role,
+                raw,
+                // An absolute path keeps its leading empty component, so it never compares
+                // equal to a relative one.
+                components: raw.split('/').map(str::to_lowercase).collect(),
+            };
+            if raw.starts_with('/') && !options.allow_absolute_targets {
+                found.push((
+                    target.field(),
+                    role.key(),
+                    raw,
+                    format!(
+                        "an absolute path is refused unless the operator allows absolute targets; use a path under `{}/`",
+                        crate::model::STATE_DIR
+                    ),
+                ));
+            }
+            targets.push(target);
+        }
+    }
+    let name = |t: &LocalTarget<'_>| shown(&environments[t.env].name);
+    for (j, later) in targets.iter().enumerate() {
+        for earlier in &targets[..j] {
+            let same = later.components == earlier.components;
+            let later_inside = within(&later.components, &earlier.components);
+            let earlier_inside = within(&earlier.components, &later.components);
+            if !later_inside && !earlier_inside {
+                continue;
+            }
+            let pair = format!(
+                "the {} of {} ({})",
+                earlier.role.what(),
+                name(earlier),
+                earlier.field()
+            );
+            let message = match (later.role, earlier.role) {
+                (Role::Storage, Role::Storage) => format!(
+                    "this storage directory overlaps {pair}: environments' storage directories must not be the same or nested"
+                ),
+                (Role::Registry | Role::Cdn, Role::Storage) => format!(
+                    "this {} lies inside {pair}, which is served publicly",
+                    later.role.what()
+                ),
+                (Role::Storage, Role::Registry | Role::Cdn) if earlier_inside => {
+                    // Reported on the file, wherever it is declared.
+                    let storage = format!(
+                        "the storage directory of {} ({})",
+                        name(later),
+                        later.field()
+                    );
+                    found.push((
+                        earlier.field(),
+                        earlier.role.key(),
+                        earlier.raw,
+                        format!(
+                            "this {} lies inside {storage}, which is served publicly",
+                            earlier.role.what()
+                        ),
+                    ));
+                    continue;
+                }
+                (a, b) if a == b && same => continue, // one registry or log shared by environments
+                _ if same => format!(
+                    "this {} is the same path as {pair}: each target needs its own path",
+                    later.role.what()
+                ),
+                _ => format!(
+                    "this {} and {pair} are nested: one of them would have to be both a file and a directory",
+                    later.role.what()
+                ),
+            };
+            found.push((later.field(), later.role.key(), later.raw, message));
+        }
+    }
+    found
 }
 
 fn load_mfe(
@@ -366,7 +508,7 @@ fn load_mfe(
     };
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
     if let Err(e) = em::MfeName::parse(&mfe.name) {
-        report("name", Some(&mfe.name), e.message);
+        report("name", Some(&mfe.name), redact(&e.message));
     } else if mfe.name != stem {
         report(
             "name",
@@ -378,7 +520,7 @@ fn load_mfe(
         );
     }
     if let Err(e) = em::RepoSlug::parse(&mfe.repository) {
-        report("repository", Some(&mfe.repository), e.message);
+        report("repository", Some(&mfe.repository), redact(&e.message));
     }
     if !mfe.artifact.contains("{version}") {
         report(
@@ -402,14 +544,14 @@ fn load_mfe(
             report(
                 &format!("environments[{i}]"),
                 Some(env),
-                format!("environment `{env}` is not declared in gitops.yaml"),
+                format!("environment {} is not declared in gitops.yaml", shown(env)),
             );
         }
         if !seen.insert(env) {
             report(
                 &format!("environments[{i}]"),
                 Some(env),
-                format!("environment `{env}` is listed twice"),
+                format!("environment {} is listed twice", shown(env)),
             );
         }
     }
@@ -425,7 +567,7 @@ fn load_mfe(
             report(
                 &format!("entry_points[{i}]"),
                 Some(entry),
-                format!("`{entry}` is not a relative file path inside the artifact"),
+                "not a relative file path inside the artifact".into(),
             );
         }
     }
@@ -469,15 +611,15 @@ fn check_deployment(
     if d.mfe != stem {
         report(
             "mfe",
-            format!("`{}` does not match the file name {stem}.json", d.mfe),
+            format!("{} does not match the file name {stem}.json", shown(&d.mfe)),
         );
     }
     if d.environment != env {
         report(
             "environment",
             format!(
-                "`{}` does not match the directory deployments/{env}/",
-                d.environment
+                "{} does not match the directory deployments/{env}/",
+                shown(&d.environment)
             ),
         );
     }
@@ -490,7 +632,10 @@ fn check_deployment(
         );
     }
     match mfes.get(&d.mfe) {
-        None => report("mfe", format!("MFE `{}` has no mfes/{}.yaml", d.mfe, d.mfe)),
+        None => report(
+            "mfe",
+            format!("MFE {} has no file under mfes/", shown(&d.mfe)),
+        ),
         Some(mfe) if !mfe.environments.iter().any(|e| e == env) => {
             report(
                 "environment",
@@ -518,17 +663,17 @@ fn check_deployment(
     ];
     for (field, value, check) in checks {
         if let Err(e) = check(value) {
-            report(field, e.message);
+            report(field, redact(&e.message));
         }
     }
     let prefix = format!("/mfe/{}/", d.mfe);
     for key in &d.cache_invalidation_keys {
         if let Err(e) = em::CdnPath::parse(key) {
-            report("cache_invalidation_keys", e.message);
+            report("cache_invalidation_keys", redact(&e.message));
         } else if !crate::policy::within_prefix(key, &prefix) {
             report(
                 "cache_invalidation_keys",
-                format!("CDN path `{key}` is outside this MFE's prefix {prefix}"),
+                format!("a CDN path is outside this MFE's prefix {prefix}"),
             );
         }
     }

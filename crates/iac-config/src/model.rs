@@ -22,13 +22,17 @@ pub struct GitopsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// Environment name (referenced by requests, `mfes/*.yaml` and `deployments/<env>/`).
+    /// Environment name (referenced by requests, `mfes/*.yaml` and `deployments/<env>/`); unique
+    /// ignoring case.
     pub name: String,
-    /// Where artifacts are stored: a relative path (embedded backend) or `s3://bucket[/prefix]`.
+    /// Where artifacts are stored: a directory under `local/` (embedded backend) or
+    /// `s3://bucket[/prefix]`. Never nested in or around another environment's storage.
     pub storage: StorageTarget,
-    /// The live-version registry: a relative path (SQLite) or `dynamodb://table`.
+    /// The live-version registry: a file under `local/` (SQLite) or `dynamodb://table`. Never
+    /// inside a storage directory (it would be served).
     pub registry: RegistryTarget,
-    /// The CDN: a relative path (local invalidation log) or `cloudfront://DISTRIBUTION_ID`.
+    /// The CDN: a file under `local/` (local invalidation log) or
+    /// `cloudfront://DISTRIBUTION_ID`. Never inside a storage directory (it would be served).
     pub cdn: CdnTarget,
     /// Public base URL the environment's files are served from (used in the import map).
     pub public_url: String,
@@ -85,13 +89,19 @@ impl FreezeWindow {
     }
 }
 
+/// The repository's git-ignored state directory: embedded (local) targets live under it
+/// (`local/<env>/storage`, `local/<env>/registry.db`, `local/<env>/cdn.log`).
+pub const STATE_DIR: &str = "local";
+
 /// Declares a target enum written as one string: a local path or `scheme://rest`.
 macro_rules! target {
-    ($(#[$doc:meta])* $name:ident, $scheme:literal, $remote:ident { $field:ident }, $local:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $key:literal, $scheme:literal, $remote:ident { $field:ident }, $local:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum $name {
-            /// The embedded backend at a path relative to the repository root (or absolute).
+            /// The embedded backend: a lexically normal path under the repository's state
+            /// directory `local/`, or an absolute path (refused when loading unless
+            /// [`LoadOptions::allow_absolute_targets`](crate::LoadOptions)).
             $local(String),
             /// The cloud service.
             $remote {
@@ -101,16 +111,26 @@ macro_rules! target {
         }
 
         impl $name {
-            /// Parses `value`.
+            /// Parses `value`. A local path must be lexically normal (no `.`, `..` or empty
+            /// component, no backslash, no `.git` component, no control character) and either
+            /// relative under `local/` or absolute. Messages never repeat the value.
             pub fn parse(value: &str) -> Result<Self, String> {
                 if let Some(rest) = value.strip_prefix(concat!($scheme, "://")) {
-                    if rest.is_empty() || rest.contains(char::is_whitespace) {
-                        return Err(format!("`{value}` names no {}", $what));
+                    if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(format!(concat!("`", $scheme, "://` must be followed by a {} without whitespace"), $what));
                     }
                     return Ok(Self::$remote { $field: rest.to_owned() });
                 }
                 check_local(value)?;
                 Ok(Self::$local(value.to_owned()))
+            }
+
+            /// The local path, when this is the embedded backend.
+            pub fn local_path(&self) -> Option<&str> {
+                match self {
+                    Self::$local(path) => Some(path),
+                    Self::$remote { .. } => None,
+                }
             }
         }
 
@@ -132,7 +152,8 @@ macro_rules! target {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let raw = String::deserialize(deserializer)?;
-                Self::parse(&raw).map_err(serde::de::Error::custom)
+                // Prefixed with the key, so a problem names its field (`environments[0].storage`).
+                Self::parse(&raw).map_err(|e| serde::de::Error::custom(concat!($key, ": ").to_owned() + &e))
             }
         }
 
@@ -142,33 +163,85 @@ macro_rules! target {
             }
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
                 json_schema!({"type": "string", "minLength": 1,
-                    "description": concat!("a local path (embedded backend) or ", $scheme, "://<", $what, ">")})
+                    "description": concat!("a path under local/ (embedded backend; an absolute path only when the operator allows it) or ", $scheme, "://<", $what, ">")})
             }
         }
     };
 }
 
+/// The lexical rules of a local target (see [`StorageTarget::parse`]).
 fn check_local(value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
+    if value.is_empty() {
         return Err("a target cannot be empty".to_owned());
     }
     if let Some((scheme, _)) = value.split_once("://") {
-        return Err(format!("unsupported scheme `{scheme}://` in `{value}`"));
+        let known = !scheme.is_empty()
+            && scheme.len() <= 16
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        return Err(if known {
+            format!("unsupported scheme `{scheme}://`")
+        } else {
+            "unsupported scheme".to_owned()
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err("a local target cannot contain control characters".to_owned());
+    }
+    if value.contains('\\') {
+        return Err(
+            "a local target cannot contain a backslash; separate components with `/`".to_owned(),
+        );
+    }
+    let (absolute, rest) = match value.strip_prefix('/') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    if rest.is_empty() {
+        return Err("a local target cannot be the root directory `/`".to_owned());
+    }
+    for component in rest.split('/') {
+        match component {
+            "" => {
+                return Err(
+                    "a local target cannot have an empty component (`//` or a trailing `/`)"
+                        .to_owned(),
+                );
+            }
+            "." | ".." => {
+                return Err("a local target cannot have a `.` or `..` component".to_owned());
+            }
+            c if c.eq_ignore_ascii_case(".git") => {
+                return Err("a local target cannot lie in a `.git` directory".to_owned());
+            }
+            _ => {}
+        }
+    }
+    if !absolute {
+        match rest.split_once('/') {
+            Some((STATE_DIR, _)) => {}
+            _ => {
+                return Err(format!(
+                    "a relative local target must lie under the repository's git-ignored state directory `{STATE_DIR}/` (e.g. `{STATE_DIR}/dev/storage`)"
+                ));
+            }
+        }
     }
     Ok(())
 }
 
 target!(
     /// Where an environment's files are stored.
-    StorageTarget, "s3", S3 { location }, Local, "bucket[/prefix]"
+    StorageTarget, "storage", "s3", S3 { location }, Local, "bucket[/prefix]"
 );
 target!(
     /// Where an environment's live versions are recorded.
-    RegistryTarget, "dynamodb", DynamoDb { table }, Sqlite, "table"
+    RegistryTarget, "registry", "dynamodb", DynamoDb { table }, Sqlite, "table"
 );
 target!(
     /// How an environment's CDN is invalidated.
-    CdnTarget, "cloudfront", CloudFront { distribution_id }, LocalLog, "distribution id"
+    CdnTarget, "cdn", "cloudfront", CloudFront { distribution_id }, LocalLog, "distribution id"
 );
 
 /// `mfes/<name>.yaml`: one MFE, its source and where it may go.
@@ -195,7 +268,7 @@ pub struct MfeConfig {
 }
 
 /// `deployments/<env>/<mfe>.json`: the desired version of one MFE in one environment. Written by
-/// the bot only; keys are always in this order.
+/// the bot (keys always in this order) or by a person in a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "mfe-gitops deployments/<env>/<mfe>.json")]
@@ -225,8 +298,15 @@ pub struct Deployment {
     /// CDN paths the request asked to invalidate (under `/mfe/<mfe>/`), kept for the deploy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_invalidation_keys: Vec<String>,
-    /// Monotonic deploy sequence of this (environment, MFE): the previous value plus one at every
-    /// change. The registry refuses a commit that is not newer (DESIGN.md 4.3).
-    #[serde(default)]
+    /// Ignored for ordering, never written: kept so files that have it (written by earlier
+    /// versions of the bot, or by hand) still load. The deploy orders desired states by git: the
+    /// first-parent position on the default branch of the commit that last changed the file, so
+    /// nothing written in a file can make two states collide. Omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }

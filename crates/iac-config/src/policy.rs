@@ -1,6 +1,7 @@
 //! The policy: a deploy request against the repository, as of a time, gives a decision with
 //! reasons (stable codes plus sentences) and the file changes to propose.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use gitops_event_model::{DeployRequest, Problem};
@@ -52,12 +53,16 @@ pub enum Code {
     PromotionRequired,
     /// The environment is frozen at the evaluation time.
     FreezeWindow,
-    /// A lower version than the one desired, and not a rollback.
+    /// A version of lower precedence than the one desired or pending, or of equal precedence
+    /// written differently (build metadata does not order versions), and not a rollback.
     Downgrade,
     /// A CDN key outside `/mfe/<name>/`.
     InvalidationOutsidePrefix,
     /// The version is already desired (the reason of a `noop`).
     AlreadyDesired,
+    /// The same request (version and request id) is already pending for the pair, in an open
+    /// pull request (the reason of a `noop`).
+    AlreadyPending,
 }
 
 impl Code {
@@ -74,6 +79,7 @@ impl Code {
             Code::Downgrade => "downgrade",
             Code::InvalidationOutsidePrefix => "invalidation-outside-prefix",
             Code::AlreadyDesired => "already-desired",
+            Code::AlreadyPending => "already-pending",
         }
     }
 }
@@ -135,21 +141,52 @@ impl Decision {
     }
 }
 
-/// Evaluates `request` against `repository` as of `at` (the evaluator's clock: never the
-/// payload's timestamp, which the requester controls). `rollback` marks a deliberate return to
-/// an older version (`gitops rollback`), which lifts the `downgrade` and `promotion-required`
-/// rules.
-///
-/// Order: identity and authorisation rules first (`unknown-mfe`, `unknown-environment`,
-/// `repository-mismatch`, `environment-not-allowed`, `invalidation-outside-prefix`): any of them
-/// rejects. Then a version already desired is a `noop` (a replay changes nothing, freeze or not).
-/// Then the change rules (`promotion-required`, `freeze-window`, `downgrade`). Every applicable
-/// reason of a stage is reported, not just the first.
+/// A change not yet on `main` for a pair: the desired state an open pull request proposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The pending desired state.
+    pub deployment: Deployment,
+    /// Where it is pending, for messages (`pull request #12`).
+    pub reference: String,
+}
+
+/// Evaluates `request` against `repository` (`main`) as of `at`, with nothing pending: see
+/// [`evaluate_with_pending`].
 pub fn evaluate(
     repository: &Repository,
     request: &DeployRequest,
     rollback: bool,
     at: OffsetDateTime,
+) -> Decision {
+    evaluate_with_pending(repository, request, rollback, at, None)
+}
+
+/// Evaluates `request` against `repository` (`main`) and what is `pending` for its pair, as of
+/// `at` (the evaluator's clock: never the payload's timestamp, which the requester controls).
+/// `rollback` marks a deliberate return to an older version (`gitops rollback`), which lifts the
+/// `downgrade` and `promotion-required` rules.
+///
+/// Order:
+/// 1. identity and authorisation (`unknown-mfe`, `unknown-environment`, `repository-mismatch`,
+///    `environment-not-allowed`, `invalidation-outside-prefix`): any of them rejects;
+/// 2. the pending change of the pair, if any (a `pending` for another pair is ignored): the same
+///    version string and request id is a `noop` (`already-pending`); a version of lower
+///    precedence than the pending one, or of equal precedence written differently, is a
+///    `downgrade` (unless `rollback`); anything else goes on and will replace the pending change
+///    (the newest intent wins);
+/// 3. a version already desired on `main` is a `noop` (`already-desired`; a replay changes
+///    nothing, freeze or not);
+/// 4. the change rules against `main` (`promotion-required`, `freeze-window`, `downgrade`).
+///
+/// Versions are compared by SemVer precedence: build metadata does not order them, so a version
+/// of equal precedence but another string is refused as a `downgrade`. Every applicable reason
+/// of a stage is reported, not just the first.
+pub fn evaluate_with_pending(
+    repository: &Repository,
+    request: &DeployRequest,
+    rollback: bool,
+    at: OffsetDateTime,
+    pending: Option<&Pending>,
 ) -> Decision {
     let mfe_name = request.mfe().as_str();
     let env_name = request.environment().as_str();
@@ -216,6 +253,55 @@ pub fn evaluate(
         return Decision::reject(reasons, previous);
     }
 
+    if let Some(pending) =
+        pending.filter(|p| p.deployment.environment == env_name && p.deployment.mfe == mfe_name)
+    {
+        let reference = &pending.reference;
+        let pending_version = &pending.deployment.version;
+        if *pending_version == version.to_string() {
+            if pending.deployment.request_id == request.id().as_str() {
+                return Decision {
+                    decision: Outcome::Noop,
+                    reasons: vec![Reason {
+                        code: Code::AlreadyPending,
+                        message: format!(
+                            "{mfe_name} {version} (request {}) is already pending for `{env_name}` in {reference}",
+                            request.id()
+                        ),
+                    }],
+                    changes: Vec::new(),
+                    previous,
+                };
+            }
+        } else if !rollback && let Ok(theirs) = semver::Version::parse(pending_version) {
+            match version.semver().cmp_precedence(&theirs) {
+                Ordering::Less => {
+                    return Decision::reject(
+                        vec![Reason {
+                            code: Code::Downgrade,
+                            message: format!(
+                                "{version} is lower than {theirs}, pending for `{env_name}` in {reference}; the newest intent wins (use `gitops rollback` to go back)"
+                            ),
+                        }],
+                        previous,
+                    );
+                }
+                Ordering::Equal => {
+                    return Decision::reject(
+                        vec![Reason {
+                            code: Code::Downgrade,
+                            message: format!(
+                                "{version} has equal precedence with {theirs}, pending for `{env_name}` in {reference} (build metadata does not order versions), so it is not newer"
+                            ),
+                        }],
+                        previous,
+                    );
+                }
+                Ordering::Greater => {}
+            }
+        }
+    }
+
     if let Some(current) = &previous
         && current.version == version.to_string()
     {
@@ -264,9 +350,23 @@ pub fn evaluate(
     if let Some(current) = &previous
         && !rollback
         && let Ok(current_version) = semver::Version::parse(&current.version)
-        && version.semver() < &current_version
     {
-        reasons.push(Reason { code: Code::Downgrade, message: format!("{version} is lower than the desired {current_version} in `{env_name}`; use `gitops rollback` to go back") });
+        match version.semver().cmp_precedence(&current_version) {
+            Ordering::Less => reasons.push(Reason {
+                code: Code::Downgrade,
+                message: format!(
+                    "{version} is lower than the desired {current_version} in `{env_name}`; use `gitops rollback` to go back"
+                ),
+            }),
+            // Not the same string (that was `already-desired` above).
+            Ordering::Equal => reasons.push(Reason {
+                code: Code::Downgrade,
+                message: format!(
+                    "{version} has equal precedence with the desired {current_version} in `{env_name}` (build metadata does not order versions), so it is not newer"
+                ),
+            }),
+            Ordering::Greater => {}
+        }
     }
     if !reasons.is_empty() {
         return Decision::reject(reasons, previous);
@@ -308,5 +408,5 @@ pub fn within_prefix(key: &str, prefix: &str) -> bool {
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+        .unwrap_or_else(|_| t.to_string())
 }

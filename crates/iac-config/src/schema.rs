@@ -4,9 +4,8 @@ use crate::model::{Deployment, GitopsConfig, MfeConfig};
 
 /// `(file name under schemas/, pretty JSON text with a trailing newline)` for each format.
 pub fn schemas() -> Vec<(&'static str, String)> {
-    let render = |schema: schemars::Schema| {
-        gitops_event_model::canonical_json_text(&serde_json::to_value(schema).unwrap_or_default())
-    };
+    let render =
+        |schema: schemars::Schema| gitops_event_model::canonical_json_text(&schema.to_value());
     vec![
         (
             "gitops.schema.json",

@@ -1,8 +1,12 @@
 //! Integration tests of gitops-iac-config.
 
+mod edit;
+mod hostile;
 mod load;
+mod pending;
 mod policy;
 mod properties;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
