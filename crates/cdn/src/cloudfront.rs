@@ -1,10 +1,14 @@
 //! Amazon CloudFront backend (aws-sdk-cloudfront).
+//!
+//! SDK errors become [`Error`]s naming the operation, the service's error code and message, or
+//! a short cause for transport failures: never the raw HTTP response (headers, body).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
-use aws_sdk_cloudfront::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::error::{ConnectorError, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::operation::RequestId;
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::operation::get_distribution::GetDistributionError;
 use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationError;
@@ -22,6 +26,11 @@ use crate::{
 /// existing invalidation back instead of a second one. `TooManyInvalidationsInProgress` and
 /// throttling are retried with jittered exponential backoff ([`RetryPolicy`]);
 /// [`Cdn::wait`] polls `GetInvalidation` until `Completed`.
+///
+/// A request that gets no answer (the client's `TimeoutConfig` elapsed, connection refused or
+/// reset) is [`Error::Backend`] with a short cause, at once: the SDK's own retry policy
+/// already ran inside the call, so the driver does not multiply it. Callers treat
+/// `Backend` as worth retrying later (the deploy's exit 3).
 #[derive(Debug, Clone)]
 pub struct CloudFrontCdn {
     backend: CloudFrontBackend,
@@ -95,7 +104,13 @@ impl CloudFrontCdn {
                     GetDistributionError::NoSuchDistribution(_) => Some("NoSuchDistribution"),
                     _ => None,
                 });
-                classify(&e, &self.backend.distribution_id, code)
+                classify(
+                    "GetDistribution",
+                    &e,
+                    code,
+                    &self.backend.distribution_id,
+                    &self.backend.distribution_id,
+                )
             })
     }
 }
@@ -143,7 +158,13 @@ impl Backend for CloudFrontBackend {
             .await
             .map_err(|e| {
                 let code = e.as_service_error().and_then(create_error_code);
-                classify(&e, caller_reference, code)
+                classify(
+                    "CreateInvalidation",
+                    &e,
+                    code,
+                    &self.distribution_id,
+                    caller_reference,
+                )
             })?;
         let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
             reason: "CreateInvalidation answered without an Invalidation".to_owned(),
@@ -171,7 +192,7 @@ impl Backend for CloudFrontBackend {
                     GetInvalidationError::NoSuchInvalidation(_) => Some("NoSuchInvalidation"),
                     _ => None,
                 });
-                classify(&e, id, code)
+                classify("GetInvalidation", &e, code, &self.distribution_id, id)
             })?;
         let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
             reason: "GetInvalidation answered without an Invalidation".to_owned(),
@@ -205,17 +226,29 @@ fn create_error_code(e: &CreateInvalidationError) -> Option<&'static str> {
     }
 }
 
-/// Map an SDK error to [`Error`]; `subject` is the caller reference or id concerned, `code`
-/// the modeled error's code when known (else the wire code is used).
-fn classify<E, R>(err: &SdkError<E, R>, subject: &str, code: Option<&str>) -> Error
+/// Map an SDK error of `operation` to [`Error`]. `code` is the modeled error's code when
+/// known (else the wire code is used); `subject` is the caller reference, invalidation id or
+/// distribution id concerned. Messages come from [`describe_sdk_error`]: one line, never the
+/// raw HTTP response.
+fn classify<E>(
+    operation: &str,
+    err: &SdkError<E>,
+    code: Option<&str>,
+    distribution_id: &str,
+    subject: &str,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = code
         .or_else(|| err.as_service_error().and_then(ProvideErrorMetadata::code))
         .map(str::to_owned);
-    let reason = DisplayErrorContext(err).to_string();
+    let reason = describe_sdk_error(operation, err, code.as_deref());
+    if !matches!(err, SdkError::ServiceError(_)) {
+        // No answer (timeout, refused, reset), an unreadable answer or a request that could
+        // not be built: the SDK's retries already ran.
+        return Error::Backend { reason };
+    }
     match code.as_deref() {
         Some(
             "TooManyInvalidationsInProgress"
@@ -239,8 +272,17 @@ where
             | "ExpiredToken"
             | "UnrecognizedClientException",
         ) => Error::Unauthorized { reason },
-        Some("NoSuchDistribution" | "NoSuchInvalidation" | "NoSuchResource") => Error::NotFound {
-            what: format!("{subject}: {reason}"),
+        Some("NoSuchDistribution") => Error::NotFound {
+            what: format!("CloudFront distribution `{distribution_id}` ({reason})"),
+        },
+        Some("NoSuchInvalidation") => Error::NotFound {
+            what: format!(
+                "invalidation `{subject}` of CloudFront distribution `{distribution_id}` \
+                 ({reason})"
+            ),
+        },
+        Some("NoSuchResource") => Error::NotFound {
+            what: format!("{subject} ({reason})"),
         },
         Some("BatchTooLarge" | "InvalidArgument" | "InconsistentQuantities" | "MissingBody") => {
             Error::Invalid {
@@ -250,4 +292,97 @@ where
         }
         _ => Error::Backend { reason },
     }
+}
+
+/// One line describing an SDK failure of `operation`, without the raw HTTP response (no
+/// headers, no body): the service's error code (`code`, else the wire code) and message for a
+/// service error, a short cause ("timed out", "connection refused", ...) for transport
+/// failures, the HTTP status for an unreadable response; the `x-amzn-requestid` value when
+/// there is one.
+fn describe_sdk_error<E>(operation: &str, err: &SdkError<E>, code: Option<&str>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let what = match err {
+        SdkError::ConstructionFailure(_) => {
+            let cause = std::error::Error::source(err).map(ToString::to_string);
+            format!(
+                "the request could not be built{}",
+                cause
+                    .map(|c| format!(" ({})", one_line(&c)))
+                    .unwrap_or_default()
+            )
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .map_or("the request could not be sent", dispatch_cause)
+            .to_owned(),
+        SdkError::ServiceError(_) => match (code.or_else(|| err.code()), err.message()) {
+            (Some(code), Some(message)) => format!("{}: {}", one_line(code), one_line(message)),
+            (Some(code), None) => one_line(code),
+            (None, Some(message)) => one_line(message),
+            (None, None) => match status {
+                Some(status) => format!("HTTP {status}"),
+                None => "service error".to_owned(),
+            },
+        },
+        SdkError::ResponseError(_) => match status {
+            Some(status) => format!("unreadable response (HTTP {status})"),
+            None => "unreadable response".to_owned(),
+        },
+        _ => "failed".to_owned(),
+    };
+    match err.request_id() {
+        Some(id) if !id.is_empty() => format!("{operation}: {what} (request id {})", one_line(id)),
+        _ => format!("{operation}: {what}"),
+    }
+}
+
+/// A short cause for a request that got no response, from the first I/O error in the chain.
+fn dispatch_cause(failure: &ConnectorError) -> &'static str {
+    use std::io::ErrorKind;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failure);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::ConnectionRefused => return "connection refused",
+                ErrorKind::ConnectionReset => return "connection reset",
+                ErrorKind::ConnectionAborted => return "connection aborted",
+                ErrorKind::TimedOut => return "timed out",
+                ErrorKind::HostUnreachable => return "host unreachable",
+                ErrorKind::NetworkUnreachable => return "network unreachable",
+                ErrorKind::AddrNotAvailable => return "address not available",
+                ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
+                    return "connection closed by the server";
+                }
+                _ => {}
+            }
+        }
+        source = error.source();
+    }
+    if failure.is_timeout() {
+        "timed out"
+    } else if failure.is_io() {
+        "connection failed"
+    } else if failure.is_user() {
+        "the request could not be sent (client configuration)"
+    } else {
+        "the request could not be sent"
+    }
+}
+
+/// `text` on one line (control characters become spaces), at most 300 characters.
+fn one_line(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
 }

@@ -4,5 +4,6 @@
 mod backends;
 mod batching;
 mod cloudfront_mock;
+mod errors;
 mod moto;
 mod plan;
