@@ -891,6 +891,67 @@ pub async fn same_expectation_exactly_one_wins(a: &dyn Forge, b: &dyn Forge) {
     }
 }
 
+/// Twelve requests for one pair with versions in scrambled order race through `forges`,
+/// each doing what the pipeline does: read the pair (exactly after a lost race), stop when
+/// the pending version is as new as its own, else propose against what it read. Whatever the
+/// interleaving, the newest version ends pending, in the one open PR.
+pub async fn newest_intent_wins_under_contention(forges: &[&dyn Forge]) {
+    const REQUESTS: u64 = 12;
+    let (env, mfe) = ("conf", unique("newest"));
+    let path = desired_file(env, &mfe);
+    let version_in = |bytes: &[u8]| -> u64 {
+        let text = String::from_utf8_lossy(bytes);
+        text.trim()
+            .trim_start_matches("{\"version\": \"")
+            .trim_end_matches("\"}")
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected pending content {text:?}"))
+    };
+    let requests = (0..REQUESTS).map(|i| {
+        let forge = forges[usize::try_from(i).unwrap_or(0) % forges.len()];
+        let mine = (i * 5) % REQUESTS;
+        let (mfe, path) = (mfe.clone(), path.clone());
+        async move {
+            let mut exact = false;
+            for _ in 0..100 {
+                let state = forge
+                    .pair_state(env, &mfe, &path, exact)
+                    .await
+                    .expect("pair_state");
+                if state.pending.as_deref().map(version_in) >= Some(mine) {
+                    return false;
+                }
+                let proposal = judged(env, &mfe, &state, &format!("{mine}.0.0"));
+                match forge.propose(&proposal).await {
+                    Ok(_) => return true,
+                    Err(Error::Conflict { .. }) => exact = true,
+                    Err(e) => panic!("request {mine}: {e:?}"),
+                }
+            }
+            panic!("request {mine} made no progress in 100 rounds");
+        }
+    });
+    let won = futures::future::join_all(requests).await;
+    assert!(won.iter().any(|w| *w), "someone proposed");
+    let last = state_of(forges[0], env, &mfe).await;
+    assert_eq!(
+        last.pending.as_deref().map(version_in),
+        Some(REQUESTS - 1),
+        "the newest intent is pending"
+    );
+    let pr = last.pull_request.expect("one open PR");
+    assert_eq!(BranchHead::At(pr.head_sha.clone()), last.expected);
+    let open = forges[0].open_pull_requests().await.expect("open");
+    assert_eq!(
+        open.iter()
+            .filter(|p| p.branch == branch_name(env, &mfe))
+            .count(),
+        1
+    );
+}
+
 /// An environment with capitals (GitHub environments may have them) goes through
 /// `pair_state`, `propose` and `merge`.
 pub async fn capital_environment_names(forge: &dyn Forge) {
@@ -944,6 +1005,7 @@ pub async fn forge_suite(forge: &dyn Forge) {
     pair_state_follows_the_pair(forge).await;
     stale_expectation_changes_nothing(forge).await;
     same_expectation_exactly_one_wins(forge, forge).await;
+    newest_intent_wins_under_contention(&[forge]).await;
     capital_environment_names(forge).await;
 }
 

@@ -91,3 +91,12 @@ async fn fake_refuses_unknown_base() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn fake_lets_exactly_one_of_the_same_expectation_win() {
+    let forge = FakeForge::new();
+    for _ in 0..10 {
+        conformance::same_expectation_exactly_one_wins(&forge, &forge).await;
+        conformance::newest_intent_wins_under_contention(&[&forge]).await;
+    }
+}

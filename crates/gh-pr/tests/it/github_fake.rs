@@ -5,7 +5,10 @@
 use std::time::{Duration, Instant};
 
 use gitops_gh_pr::conformance;
-use gitops_gh_pr::{Change, Error, FileWrite, Forge, GithubForge, PrState, Requester, RetryPolicy};
+use gitops_gh_pr::{
+    BranchHead, Change, Error, FileWrite, Forge, GithubForge, PairState, PrState, Requester,
+    RetryPolicy,
+};
 use gitops_testkit::{FakeGithub, Fault};
 use secrecy::SecretString;
 
@@ -90,20 +93,7 @@ async fn github_passes_the_requester_suite_on_fake_github() {
 }
 
 async fn base_tree(e: &Env) -> String {
-    let crab = octocrab::Octocrab::builder()
-        .base_uri(e.gh.base_url.as_str())
-        .unwrap()
-        .personal_token("test:x".to_owned())
-        .build()
-        .unwrap();
-    let v: serde_json::Value = crab
-        .get(
-            format!("/repos/acme/gitops/git/commits/{}", e.base_sha),
-            None::<&()>,
-        )
-        .await
-        .unwrap();
-    v["tree"]["sha"].as_str().unwrap().to_owned()
+    commit_of(e, &e.base_sha).await.0
 }
 
 fn deploy(base: &str, tree: &str, version: &str) -> Change {
@@ -129,54 +119,130 @@ fn deploy(base: &str, tree: &str, version: &str) -> Change {
     }
 }
 
-#[tokio::test]
-async fn request_to_merged_pr_takes_at_most_six_calls() {
-    let e = env("acme", "gitops").await;
-    let tree = base_tree(&e).await;
-    let f = forge(&e.gh, "acme", "gitops");
+fn raw(e: &Env) -> octocrab::Octocrab {
+    octocrab::Octocrab::builder()
+        .base_uri(e.gh.base_url.as_str())
+        .unwrap()
+        .personal_token("test:x".to_owned())
+        .build()
+        .unwrap()
+}
 
-    // First request for the pair: the branch does not exist yet.
+/// (tree sha, parents) of a commit, read straight from fake-github.
+async fn commit_of(e: &Env, sha: &str) -> (String, Vec<String>) {
+    let v: serde_json::Value = raw(e)
+        .get(format!("/repos/acme/gitops/git/commits/{sha}"), None::<&()>)
+        .await
+        .unwrap();
+    let parents = v["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sha"].as_str().unwrap().to_owned())
+        .collect();
+    (v["tree"]["sha"].as_str().unwrap().to_owned(), parents)
+}
+
+const DESIRED: &str = "environments/prod/checkout.yaml";
+
+/// pair_state (cheap) + propose with compare-and-swap + merge, counted on both sides.
+async fn request_to_merge(
+    e: &Env,
+    f: &GithubForge,
+    base: &str,
+    version: &str,
+) -> (
+    u64,
+    Vec<String>,
+    PairState,
+    gitops_gh_pr::PullRequest,
+    String,
+) {
     e.gh.clear_requests().await.unwrap();
     let before = f.calls();
+    let (tree, _) = commit_of(e, base).await;
+    e.gh.clear_requests().await.unwrap();
+    let state = f
+        .pair_state("prod", "checkout", DESIRED, false)
+        .await
+        .unwrap();
     let pr = f
-        .propose(&deploy(&e.base_sha, &tree, "1.0.0"))
+        .propose(&deploy(base, &tree, version).judged_against(&state))
         .await
         .unwrap();
     let merge = f.merge(pr.number, &pr.head_sha).await.unwrap();
     let used = f.calls() - before;
-    let served = e.gh.requests().await.unwrap();
-    println!("request-to-merge, new branch: {used} calls: {served:?}");
-    assert!(used <= 6, "{used} calls: {served:?}");
+    let served: Vec<String> =
+        e.gh.requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect();
     assert_eq!(
         u64::try_from(served.len()).unwrap(),
         used,
-        "client and server agree"
+        "client and server agree: {served:#?}"
+    );
+    (used, served, state, pr, merge)
+}
+
+#[tokio::test]
+async fn request_to_merged_pr_takes_at_most_six_calls() {
+    let e = env("acme", "gitops").await;
+    let f = forge(&e.gh, "acme", "gitops");
+
+    // First request for the pair: the branch does not exist yet.
+    let (used, served, state, pr, merge) = request_to_merge(&e, &f, &e.base_sha, "1.0.0").await;
+    println!("request-to-merge, new pair: {used} calls: {served:#?}");
+    assert!(used <= 6, "{used} calls: {served:#?}");
+    assert_eq!(state.expected, BranchHead::Absent);
+    let (_, parents) = commit_of(&e, &pr.head_sha).await;
+    assert_eq!(
+        parents,
+        std::slice::from_ref(&e.base_sha),
+        "a new branch: one parent, the base"
     );
 
-    // The next request for the pair reuses the branch: fewer calls.
-    let (base2, tree2) = {
-        let crab = octocrab::Octocrab::builder()
-            .base_uri(e.gh.base_url.as_str())
-            .unwrap()
-            .personal_token("test:x".to_owned())
-            .build()
-            .unwrap();
-        let v: serde_json::Value = crab
-            .get(
-                format!("/repos/acme/gitops/git/commits/{merge}"),
-                None::<&()>,
-            )
-            .await
-            .unwrap();
-        (merge.clone(), v["tree"]["sha"].as_str().unwrap().to_owned())
-    };
-    let before = f.calls();
-    let pr2 = f.propose(&deploy(&base2, &tree2, "1.0.1")).await.unwrap();
+    // The next request for the pair reuses the branch, whose last PR merged.
+    let (used, served, state, pr2, merge2) = request_to_merge(&e, &f, &merge, "1.0.1").await;
+    println!("request-to-merge, merged pair: {used} calls: {served:#?}");
+    assert!(used <= 6, "{used} calls: {served:#?}");
     assert_ne!(pr2.number, pr.number);
-    let merge2 = f.merge(pr2.number, &pr2.head_sha).await.unwrap();
-    let used = f.calls() - before;
-    println!("request-to-merge, existing branch: {used} calls");
-    assert!(used <= 6, "{used}");
+    assert_eq!(state.expected, BranchHead::At(pr.head_sha.clone()));
+    assert_eq!(state.pending, None);
+    let (_, parents) = commit_of(&e, &pr2.head_sha).await;
+    assert_eq!(
+        parents,
+        [merge.clone(), pr.head_sha.clone()],
+        "first parent the base, second the replaced head"
+    );
+
+    // A request replacing an open PR: one more call (the pending file).
+    let (tree2, _) = commit_of(&e, &merge2).await;
+    let state = f
+        .pair_state("prod", "checkout", DESIRED, false)
+        .await
+        .unwrap();
+    let open = f
+        .propose(&deploy(&merge2, &tree2, "1.0.2").judged_against(&state))
+        .await
+        .unwrap();
+    let (used, served, state, pr3, merge3) = request_to_merge(&e, &f, &merge2, "1.0.3").await;
+    println!("request-to-merge, replacing an open PR: {used} calls: {served:#?}");
+    assert!(used <= 7, "{used} calls: {served:#?}");
+    assert_eq!(pr3.number, open.number, "the open PR is kept");
+    assert_eq!(state.expected, BranchHead::At(open.head_sha.clone()));
+    assert_eq!(state.pending.as_deref(), Some(&b"version: 1.0.2\n"[..]));
+    assert_eq!(state.pull_request.map(|p| p.number), Some(open.number));
+    let (_, parents) = commit_of(&e, &pr3.head_sha).await;
+    assert_eq!(parents, [merge2.clone(), open.head_sha.clone()]);
+    assert_eq!(
+        f.changed_files(pr3.number).await.unwrap(),
+        [DESIRED, "environments/prod/importmap.json"],
+        "the PR's diff is the writes alone"
+    );
+
     let before = f.calls();
     let t = f.read_tree("main").await.unwrap();
     assert_eq!(
@@ -184,12 +250,140 @@ async fn request_to_merged_pr_takes_at_most_six_calls() {
         2,
         "read_tree = tarball redirect + download"
     );
-    assert_eq!(t.commit_sha, merge2);
+    assert_eq!(t.commit_sha, merge3);
     assert_eq!(t.files["README.md"], b"# gitops\n");
+    assert_eq!(t.files[DESIRED], b"version: 1.0.3\n");
+    assert_conformant(&e.gh).await;
+}
+
+#[tokio::test]
+async fn github_cas_between_two_instances_lets_exactly_one_win() {
+    let e = env("acme", "gitops").await;
+    let f = forge(&e.gh, "acme", "gitops");
+    let g = forge(&e.gh, "acme", "gitops");
+    for _ in 0..4 {
+        conformance::same_expectation_exactly_one_wins(&f, &g).await;
+    }
+    for _ in 0..2 {
+        conformance::newest_intent_wins_under_contention(&[&f, &g]).await;
+    }
+    assert_conformant(&e.gh).await;
+}
+
+#[tokio::test]
+async fn a_branch_moved_without_a_pr_is_pending_on_an_exact_read() {
+    let e = env("acme", "gitops").await;
+    let f = forge(&e.gh, "acme", "gitops");
+    let (_, _, _, pr, merge) = request_to_merge(&e, &f, &e.base_sha, "1.0.0").await;
+    // A proposer died between moving the branch and opening its PR: the branch holds a
+    // change no PR shows.
+    let (tree, _) = commit_of(&e, &merge).await;
+    let crab = raw(&e);
+    let leftover_tree: serde_json::Value = crab
+        .post(
+            "/repos/acme/gitops/git/trees",
+            Some(&serde_json::json!({"base_tree": tree, "tree": [
+                {"path": DESIRED, "mode": "100644", "type": "blob", "content": "version: 9.9.9\n"}
+            ]})),
+        )
+        .await
+        .unwrap();
+    let leftover: serde_json::Value = crab
+        .post(
+            "/repos/acme/gitops/git/commits",
+            Some(&serde_json::json!({"message": "leftover", "tree": leftover_tree["sha"], "parents": [merge, pr.head_sha]})),
+        )
+        .await
+        .unwrap();
+    let leftover = leftover["sha"].as_str().unwrap().to_owned();
+    let _: serde_json::Value = crab
+        .patch(
+            "/repos/acme/gitops/git/refs/heads/gitops/prod/checkout",
+            Some(&serde_json::json!({"sha": leftover, "force": true})),
+        )
+        .await
+        .unwrap();
+
+    // The cheap read trusts the pull requests: its expectation is stale, and the proposal
+    // built on it loses without changing anything.
+    let cheap = f
+        .pair_state("prod", "checkout", DESIRED, false)
+        .await
+        .unwrap();
+    assert_eq!(cheap.expected, BranchHead::At(pr.head_sha.clone()));
+    assert_eq!(cheap.pending, None);
+    let (tree, _) = commit_of(&e, &merge).await;
+    let lost = f
+        .propose(&deploy(&merge, &tree, "1.0.1").judged_against(&cheap))
+        .await;
+    assert!(matches!(lost, Err(Error::Conflict { .. })), "{lost:?}");
+    assert!(
+        f.open_pull_requests().await.unwrap().is_empty(),
+        "no PR opened by the loser"
+    );
     assert_eq!(
-        t.files["environments/prod/checkout.yaml"],
+        f.read_tree("gitops/prod/checkout")
+            .await
+            .unwrap()
+            .commit_sha,
+        leftover
+    );
+
+    // The exact read sees the real head and counts the unknown change as pending.
+    let before = f.calls();
+    let exact = f
+        .pair_state("prod", "checkout", DESIRED, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.calls() - before,
+        3,
+        "newest PR, the ref, the pending file"
+    );
+    assert_eq!(exact.expected, BranchHead::At(leftover.clone()));
+    assert_eq!(exact.pending.as_deref(), Some(&b"version: 9.9.9\n"[..]));
+    assert_eq!(exact.pull_request, None);
+    let won = f
+        .propose(&deploy(&merge, &tree, "1.0.1").judged_against(&exact))
+        .await
+        .unwrap();
+    assert_eq!(won.state, PrState::Open);
+    assert_eq!(
+        f.read_tree("gitops/prod/checkout").await.unwrap().files[DESIRED],
         b"version: 1.0.1\n"
     );
+    assert_conformant(&e.gh).await;
+}
+
+#[tokio::test]
+async fn a_branch_deleted_after_merge_is_created_again() {
+    let e = env("acme", "gitops").await;
+    let f = forge(&e.gh, "acme", "gitops");
+    let (_, _, _, pr, merge) = request_to_merge(&e, &f, &e.base_sha, "1.0.0").await;
+    // "Automatically delete head branches".
+    raw(&e)
+        ._delete(
+            "/repos/acme/gitops/git/refs/heads/gitops/prod/checkout",
+            None::<&()>,
+        )
+        .await
+        .unwrap();
+    let exact = f
+        .pair_state("prod", "checkout", DESIRED, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        exact,
+        PairState {
+            expected: BranchHead::Absent,
+            pull_request: None,
+            pending: None
+        }
+    );
+    let (used, served, cheap, pr2, _) = request_to_merge(&e, &f, &merge, "1.0.1").await;
+    assert_eq!(cheap.expected, BranchHead::At(pr.head_sha.clone()));
+    assert!(used <= 7, "one more call to create the branch: {served:#?}");
+    assert_ne!(pr2.number, pr.number);
     assert_conformant(&e.gh).await;
 }
 

@@ -197,3 +197,139 @@ async fn from_lookup_reads_the_standard_variables() {
     });
     assert!(matches!(bad, Err(Error::Invalid { .. })));
 }
+
+/// A server that accepts connections and never answers (keeps every socket open, reads
+/// nothing); returns its URL.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn silent_forge(url: &str, retry: RetryPolicy) -> GithubForge {
+    GithubForge::new(url, SecretString::from(TOKEN), "acme", "gitops")
+        .unwrap()
+        .with_timeouts(Duration::from_secs(2), Duration::from_millis(300))
+        .with_retry_policy(retry)
+}
+
+fn assert_timed_out(err: &Error, call: &str) {
+    let Error::Transport { message } = err else {
+        panic!("a timeout is a retryable transport error: {err:?}");
+    };
+    assert!(message.contains("timed out"), "{message}");
+    assert!(message.contains(call), "names the call {call}: {message}");
+    assert!(!message.contains(TOKEN), "{message}");
+}
+
+#[tokio::test]
+async fn reads_from_a_forge_that_never_answers_time_out_and_are_retried_within_bounds() {
+    let url = silent_server().await;
+    let f = silent_forge(
+        &url,
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+            max_total_wait: Duration::from_secs(30),
+        },
+    );
+    let started = Instant::now();
+    let err = f
+        .pair_state("prod", "checkout", "deployments/prod/checkout.json", false)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_timed_out(&err, "GET /repos/acme/gitops/pulls");
+    assert_eq!(f.calls(), 3, "a timed-out read is retried");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "three attempts of 300 ms: {took:?}"
+    );
+
+    let started = Instant::now();
+    let err = f.read_tree("main").await.unwrap_err();
+    assert_timed_out(&err, "GET /repos/acme/gitops/tarball/main");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(f.calls(), 6);
+}
+
+#[tokio::test]
+async fn a_timed_out_write_is_never_retried() {
+    let url = silent_server().await;
+    let f = silent_forge(&url, RetryPolicy::default());
+    let change = gitops_gh_pr::Change::new(
+        "prod",
+        "checkout",
+        "deploy",
+        "",
+        vec![gitops_gh_pr::FileWrite::put("a.json", "{}")],
+    )
+    .on_base("a".repeat(40), Some("b".repeat(40)))
+    .expecting(gitops_gh_pr::BranchHead::Absent);
+    let started = Instant::now();
+    let err = f.propose(&change).await.unwrap_err();
+    assert_timed_out(&err, "POST /repos/acme/gitops/git/trees");
+    assert_eq!(f.calls(), 1, "the write may have landed: not repeated");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_retry_budget_bounds_a_read_that_keeps_timing_out() {
+    let url = silent_server().await;
+    let f = silent_forge(
+        &url,
+        RetryPolicy {
+            max_attempts: 1000,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_total_wait: Duration::from_secs(1),
+        },
+    );
+    let started = Instant::now();
+    let err = f.pull_request(1).await.unwrap_err();
+    let took = started.elapsed();
+    assert_timed_out(&err, "GET /repos/acme/gitops/pulls/1");
+    assert!(
+        took >= Duration::from_secs(1)
+            && took < Duration::from_millis(1300) + Duration::from_millis(500),
+        "the budget (1 s) plus at most one request timeout (300 ms): {took:?}"
+    );
+    assert!((3..=5).contains(&f.calls()), "{} attempts", f.calls());
+}
+
+#[tokio::test]
+async fn default_timeouts_are_bounded() {
+    let f = GithubForge::new(
+        "http://127.0.0.1:9",
+        SecretString::from(TOKEN),
+        "acme",
+        "gitops",
+    )
+    .unwrap();
+    let dbg = format!("{f:?}");
+    assert!(
+        dbg.contains("connect_timeout: 10s") && dbg.contains("request_timeout: 30s"),
+        "{dbg}"
+    );
+    let f = f.with_timeouts(Duration::from_secs(3), Duration::from_secs(7));
+    let dbg = format!("{f:?}");
+    assert!(
+        dbg.contains("connect_timeout: 3s") && dbg.contains("request_timeout: 7s"),
+        "{dbg}"
+    );
+}

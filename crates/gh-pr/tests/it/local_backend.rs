@@ -288,3 +288,80 @@ async fn many_racing_proposers_leave_one_complete_write_and_one_pr() {
         "the PR describes the commit it holds"
     );
 }
+
+#[tokio::test]
+async fn local_instances_with_the_same_expectation_let_exactly_one_win() {
+    let (dir, a) = init_repo().await;
+    let b = LocalGitForge::open(dir.path()).await.unwrap();
+    for _ in 0..10 {
+        conformance::same_expectation_exactly_one_wins(&a, &b).await;
+    }
+}
+
+#[tokio::test]
+async fn the_newest_intent_wins_across_local_instances() {
+    let (dir, a) = init_repo().await;
+    let b = LocalGitForge::open(dir.path()).await.unwrap();
+    let c = LocalGitForge::open(dir.path()).await.unwrap();
+    for _ in 0..5 {
+        conformance::newest_intent_wins_under_contention(&[&a, &b, &c]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_branch_moved_by_another_tool_is_a_conflict_that_changes_nothing() {
+    let (dir, forge) = init_repo().await;
+    let path = "deployments/prod/checkout.json";
+    let state = forge
+        .pair_state("prod", "checkout", path, false)
+        .await
+        .unwrap();
+    let pr = forge
+        .propose(&change("checkout", vec![FileWrite::put(path, "1\n")]).judged_against(&state))
+        .await
+        .unwrap();
+    let state = forge
+        .pair_state("prod", "checkout", path, false)
+        .await
+        .unwrap();
+    // Someone moves the branch with plain git, without the forge's lock.
+    git(
+        dir.path(),
+        &["update-ref", "refs/heads/gitops/prod/checkout", "main"],
+    );
+    let moved = git(dir.path(), &["rev-parse", "main"]);
+    let mut c = change("checkout", vec![FileWrite::put(path, "2\n")]).judged_against(&state);
+    c.title = "should not land".into();
+    let r = forge.propose(&c).await;
+    assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+    assert_eq!(
+        git(dir.path(), &["rev-parse", "gitops/prod/checkout"]),
+        moved
+    );
+    let read = forge.pull_request(pr.number).await.unwrap();
+    assert_eq!(read.title, "deploy checkout", "the PR is untouched");
+    // The exact state is the moved head, whose content (the base's) lacks the file.
+    let now = forge
+        .pair_state("prod", "checkout", path, true)
+        .await
+        .unwrap();
+    assert_eq!(now.expected, gitops_gh_pr::BranchHead::At(moved));
+    assert_eq!(now.pending, None);
+    assert_eq!(now.pull_request.map(|p| p.number), Some(pr.number));
+    // Another pair's PR number is refused before anything changes.
+    let mut wrong = change(
+        "cart",
+        vec![FileWrite::put("deployments/prod/cart.json", "1\n")],
+    );
+    wrong.pull_request = Some(pr.number);
+    let r = forge.propose(&wrong).await;
+    assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+    assert!(
+        forge
+            .pair_state("prod", "cart", "deployments/prod/cart.json", true)
+            .await
+            .unwrap()
+            .expected
+            == gitops_gh_pr::BranchHead::Absent
+    );
+}

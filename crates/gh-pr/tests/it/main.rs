@@ -5,3 +5,4 @@ mod fake_backend;
 mod github_fake;
 mod github_mock;
 mod local_backend;
+mod revisions;

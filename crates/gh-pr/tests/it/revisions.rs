@@ -1,0 +1,254 @@
+//! `desired_revisions` on real git repositories: the order of desired states is the order of
+//! commits on the default branch's first-parent chain.
+
+use std::path::Path;
+use std::process::Command;
+
+use gitops_gh_pr::{Error, desired_revisions};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.test")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.test")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn write(dir: &Path, path: &str, content: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+/// Commit `files` on the checked-out branch; returns the commit.
+fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (path, content) in files {
+        write(dir, path, content);
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn position(dir: &Path, commit: &str) -> u64 {
+    git(dir, &["rev-list", "--first-parent", "--count", commit])
+        .parse()
+        .unwrap()
+}
+
+const A: &str = "deployments/prod/checkout.json";
+const B: &str = "deployments/Staging/cart.json";
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    dir
+}
+
+#[tokio::test]
+async fn revisions_follow_the_first_parent_history() {
+    let dir = repo();
+    let d = dir.path();
+    // A bot commit with a sequence, then a hand edit without one, of another file.
+    let bot = commit(
+        d,
+        &[
+            ("gitops.yaml", "version: 1\n"),
+            (A, "{\"version\": \"1.0.0\", \"sequence\": 1}\n"),
+        ],
+        "deploy checkout 1.0.0",
+    );
+    let hand = commit(d, &[(B, "{\"version\": \"2.0.0\"}\n")], "by hand");
+    let r = desired_revisions(d, "deployments").await.unwrap();
+    assert_eq!(r.head, hand);
+    assert_eq!(r.by_path.len(), 2, "{r:?}");
+    assert_eq!(
+        (r.by_path[A].commit.as_str(), r.by_path[A].position),
+        (bot.as_str(), 1)
+    );
+    assert_eq!(
+        (r.by_path[B].commit.as_str(), r.by_path[B].position),
+        (hand.as_str(), 2)
+    );
+
+    // A pull request merged with a merge commit while main moved on: the merge commit is the
+    // revision, at its own first-parent position, not the PR's inner commit.
+    git(d, &["switch", "-q", "-c", "gitops/prod/checkout"]);
+    let inner = commit(
+        d,
+        &[(A, "{\"version\": \"1.1.0\", \"sequence\": 2}\n")],
+        "inner",
+    );
+    git(d, &["switch", "-q", "main"]);
+    let other = commit(d, &[("README.md", "hello\n")], "unrelated");
+    git(
+        d,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge pull request #1",
+            "gitops/prod/checkout",
+        ],
+    );
+    let merge = git(d, &["rev-parse", "HEAD"]);
+    let r = desired_revisions(d, "deployments").await.unwrap();
+    assert_eq!(r.head, merge);
+    assert_eq!(r.by_path[A].commit, merge, "not the inner commit {inner}");
+    assert_eq!(r.by_path[A].position, 4);
+    assert_eq!(r.by_path[B].commit, hand, "{other} did not touch it");
+    assert!(
+        !r.by_path.contains_key("README.md"),
+        "only files under the directory"
+    );
+
+    // A hand edit merged to main that keeps the old sequence, then a deploy and its revert:
+    // each is newer than what it replaces.
+    let edit = commit(
+        d,
+        &[(B, "{\"version\": \"2.1.0\", \"sequence\": 1}\n")],
+        "hand edit",
+    );
+    let deploy = commit(
+        d,
+        &[(A, "{\"version\": \"1.2.0\", \"sequence\": 3}\n")],
+        "deploy 1.2.0",
+    );
+    git(d, &["revert", "--no-edit", &deploy]);
+    let revert = git(d, &["rev-parse", "HEAD"]);
+    let r = desired_revisions(d, "deployments").await.unwrap();
+    assert_eq!(r.by_path[B].commit, edit);
+    assert_eq!(r.by_path[A].commit, revert);
+    assert!(
+        r.by_path[A].position > position(d, &deploy),
+        "the revert is newer"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(A)).unwrap(),
+        "{\"version\": \"1.1.0\", \"sequence\": 2}\n",
+        "the revert restored the older file, sequence and all"
+    );
+
+    // Reverting the merged pull request (a merge commit, `-m 1`).
+    git(d, &["revert", "--no-edit", "-m", "1", &merge]);
+    let revert_merge = git(d, &["rev-parse", "HEAD"]);
+    // A deleted file is not listed.
+    git(d, &["rm", "-q", B]);
+    git(d, &["commit", "-q", "-m", "remove cart from Staging"]);
+    let r = desired_revisions(d, "deployments/").await.unwrap();
+    assert_eq!(r.by_path[A].commit, revert_merge);
+    assert!(!r.by_path.contains_key(B), "{r:?}");
+
+    // Every position is git's own count, and a subdirectory of the work tree works too.
+    let from_sub = desired_revisions(&d.join("deployments"), "deployments")
+        .await
+        .unwrap();
+    assert_eq!(from_sub, r);
+    for rev in r.by_path.values() {
+        assert_eq!(rev.position, position(d, &rev.commit), "{rev:?}");
+    }
+    assert_eq!(position(d, &r.head), 9);
+}
+
+#[tokio::test]
+async fn a_shallow_clone_is_refused() {
+    let dir = repo();
+    commit(dir.path(), &[(A, "1\n")], "one");
+    commit(dir.path(), &[(A, "2\n")], "two");
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    git(
+        clone.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+    );
+    let err = desired_revisions(&clone.path().join("shallow"), "deployments")
+        .await
+        .unwrap_err();
+    let Error::Invalid { reason, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(reason.contains("fetch-depth: 0"), "{reason}");
+    // The full clone is fine.
+    git(clone.path(), &["clone", "-q", &url, "full"]);
+    let r = desired_revisions(&clone.path().join("full"), "deployments")
+        .await
+        .unwrap();
+    assert_eq!(r.by_path[A].position, 2);
+}
+
+#[tokio::test]
+async fn uncommitted_or_untracked_changes_under_the_directory_are_refused() {
+    let dir = repo();
+    let d = dir.path();
+    commit(d, &[(A, "1\n"), ("README.md", "x\n")], "one");
+    write(d, "README.md", "edited outside the directory\n");
+    desired_revisions(d, "deployments")
+        .await
+        .expect("changes outside the directory do not matter");
+
+    write(d, A, "edited\n");
+    let err = desired_revisions(d, "deployments").await.unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(
+        shown.contains("commit them first") && shown.contains(A),
+        "{shown}"
+    );
+    git(d, &["checkout", "-q", "--", A]);
+
+    write(d, "deployments/prod/new.json", "{}\n");
+    let err = desired_revisions(d, "deployments").await.unwrap_err();
+    assert!(
+        err.to_string().contains("deployments/prod/new.json"),
+        "untracked: {err}"
+    );
+    std::fs::remove_file(d.join("deployments/prod/new.json")).unwrap();
+
+    git(d, &["rm", "-q", "--cached", A]);
+    let err = desired_revisions(d, "deployments").await.unwrap_err();
+    assert!(
+        err.to_string().contains("commit them first"),
+        "staged: {err}"
+    );
+}
+
+#[tokio::test]
+async fn not_a_repository_is_refused() {
+    let plain = tempfile::tempdir().unwrap();
+    let err = desired_revisions(plain.path(), "deployments")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { reason, .. } if reason.contains("not a git repository")),
+        "{err:?}"
+    );
+    let err = desired_revisions(&plain.path().join("missing"), "deployments")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+    let empty = repo();
+    let err = desired_revisions(empty.path(), "deployments")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { reason, .. } if reason.contains("no commit")),
+        "{err:?}"
+    );
+    for bad in ["../x", "/abs", ""] {
+        let err = desired_revisions(empty.path(), bad).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{bad}: {err:?}");
+    }
+}
