@@ -104,6 +104,28 @@ pub enum Error {
         path: String,
     },
 
+    /// The archive lacks one of the MFE's entry points (e.g. `remoteEntry.js`): deploying it
+    /// would publish pointers to a file that does not exist. Found before anything is uploaded.
+    #[error(
+        "artifact `{artifact}` has no entry point `{entry}` (looked for it at the top of the unpacked archive, after stripping `package/`); nothing was uploaded"
+    )]
+    MissingEntryPoint {
+        /// The artifact (its location, or `<mfe>@<version>` when files were handed in directly).
+        artifact: String,
+        /// The missing entry point, relative to the version prefix.
+        entry: String,
+    },
+
+    /// A connect or request timeout expired while talking to the store (an HTTP or S3 server
+    /// that accepts connections but does not answer, or answers too slowly).
+    #[error(
+        "timed out talking to the store for `{location}` (connect or request timeout exceeded, retries included)"
+    )]
+    Timeout {
+        /// The artifact or object involved.
+        location: String,
+    },
+
     /// A compare-and-swap update kept losing races and gave up.
     #[error("`{path}` changed concurrently {attempts} times; giving up")]
     Conflict {
@@ -122,8 +144,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// Any other object store failure.
-    #[error("object store: {0}")]
+    /// Any other object store failure. The message is a summary (operation, path, HTTP
+    /// status); response bodies and headers are left out. The original error is the source.
+    #[error("object store: {}", describe_store_error(.0))]
     Store(#[source] object_store::Error),
 
     /// A local filesystem failure (packing a directory).
@@ -144,7 +167,10 @@ impl From<object_store::Error> for Error {
             object_store::Error::Unauthenticated { path, source }
             | object_store::Error::PermissionDenied { path, source } => Error::Unauthorized {
                 path,
-                reason: source.to_string(),
+                reason: redact(&source.to_string()),
+            },
+            other if is_timeout(&other) => Error::Timeout {
+                location: store_error_path(&other).unwrap_or_else(|| "the store".to_owned()),
             },
             other => Error::Store(other),
         }
@@ -158,7 +184,244 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// Converts a store error about `location` (an artifact as written, or an object path),
+    /// so that "not found" and "timed out" name it.
+    pub(crate) fn from_store(e: object_store::Error, location: &str) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                path: location.to_owned(),
+            },
+            other if is_timeout(&other) => Error::Timeout {
+                location: location.to_owned(),
+            },
+            other => other.into(),
+        }
+    }
+
+    /// Whether retrying later may succeed: true only for failures outside the artifact and
+    /// the caller's input (store or file-system IO, network errors, timeouts, throttling and
+    /// server errors, a compare-and-swap that kept losing). Everything deterministic is
+    /// false: checksums, archives, unsafe entries, limits, missing entry points, invalid
+    /// input, immutable conflicts, missing objects, refused credentials, unsupported
+    /// operations. A pipeline maps `true` to "outside failure" (exit 3) and `false` to a
+    /// refusal (exit 1).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Timeout { .. } | Error::Conflict { .. } | Error::Io { .. } => true,
+            Error::Store(e) => store_error_is_retryable(e),
+            Error::Invalid { .. }
+            | Error::UnsupportedScheme { .. }
+            | Error::NotFound { .. }
+            | Error::ChecksumMissing { .. }
+            | Error::ChecksumMalformed { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::Archive { .. }
+            | Error::UnsafeEntry { .. }
+            | Error::LimitExceeded { .. }
+            | Error::MissingEntryPoint { .. }
+            | Error::ImmutableConflict { .. }
+            | Error::Unauthorized { .. } => false,
+        }
+    }
+}
+
+/// Whether a store error is (or wraps) a connect/request timeout.
+pub(crate) fn is_timeout(e: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(h) = err.downcast_ref::<object_store::client::HttpError>()
+            && h.kind() == object_store::client::HttpErrorKind::Timeout
+        {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn store_error_is_retryable(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match e {
+        E::NotImplemented { .. }
+        | E::NotSupported { .. }
+        | E::InvalidPath { .. }
+        | E::UnknownConfigurationKey { .. }
+        | E::AlreadyExists { .. }
+        | E::Precondition { .. }
+        | E::NotModified { .. }
+        | E::NotFound { .. }
+        | E::PermissionDenied { .. }
+        | E::Unauthenticated { .. } => false,
+        other => match http_status(&other.to_string()) {
+            // A client error other than "timeout" or "too many requests" will not go away.
+            Some(status) if (400..500).contains(&status) => matches!(status, 408 | 429),
+            _ => true,
+        },
+    }
+}
+
+fn store_error_path(e: &object_store::Error) -> Option<String> {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { path, .. }
+        | E::AlreadyExists { path, .. }
+        | E::Precondition { path, .. }
+        | E::NotModified { path, .. }
+        | E::PermissionDenied { path, .. }
+        | E::Unauthenticated { path, .. } => Some(path.clone()),
+        _ => None,
+    }
+}
+
+/// The HTTP status object_store reports in its message (`... status code: 503 ...`).
+fn http_status(message: &str) -> Option<u16> {
+    let at = message.find(STATUS_MARKER)? + STATUS_MARKER.len();
+    message.get(at..at + 3)?.parse().ok()
+}
+
+const STATUS_MARKER: &str = "status code: ";
+const BODY_MARKER: &str = "Server returned error response";
+const MAX_MESSAGE: usize = 400;
+
+/// A store error's message without response bodies: object_store appends the server's body
+/// after the status (`...status code: 403 Forbidden: <body>`); the body can be a whole HTML
+/// page or XML with request ids, so it is cut. Control characters become spaces and the
+/// result is bounded.
+pub(crate) fn redact(message: &str) -> String {
+    let mut cut = message.len();
+    if let Some(i) = message.find(STATUS_MARKER) {
+        let after = i + STATUS_MARKER.len();
+        let status_end = message[after..]
+            .find(": ")
+            .map_or(message.len(), |j| after + j);
+        cut = cut.min(status_end);
+    }
+    if let Some(i) = message.find(BODY_MARKER) {
+        cut = cut.min(i + BODY_MARKER.len());
+    }
+    let mut out: String = message[..cut]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
+    }
+    out.trim_end().to_owned()
+}
+
+/// The summary shown for [`Error::Store`].
+fn describe_store_error(e: &object_store::Error) -> String {
+    if is_timeout(e) {
+        return "timed out".to_owned();
+    }
+    redact(&e.to_string())
 }
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(message: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: message.to_owned().into(),
+        }
+    }
+
+    #[test]
+    fn bodies_are_cut_from_store_messages() {
+        let raw = "Error performing GET http://h/a.tgz in 1ms - Server returned non-2xx status code: 500 Internal Server Error: <Error><Code>InternalError</Code><RequestId>abc</RequestId></Error>";
+        let shown = Error::from(generic(raw)).to_string();
+        assert!(shown.contains("500 Internal Server Error"), "{shown}");
+        assert!(!shown.contains("RequestId"), "{shown}");
+        let shown = redact("Server returned error response: secret body\nmore");
+        assert_eq!(shown, "Server returned error response");
+        let long = "x".repeat(10_000);
+        assert!(redact(&long).len() <= MAX_MESSAGE + 3);
+        assert_eq!(redact("a\nb\tc"), "a b c");
+    }
+
+    #[test]
+    fn only_outside_failures_are_retryable() {
+        let timeout = Error::Timeout {
+            location: "a".into(),
+        };
+        assert!(timeout.is_retryable());
+        assert!(
+            Error::Conflict {
+                path: "p".into(),
+                attempts: 10
+            }
+            .is_retryable()
+        );
+        assert!(Error::from(generic("connection reset")).is_retryable());
+        assert!(Error::from(generic("... status code: 503 Service Unavailable: x")).is_retryable());
+        assert!(Error::from(generic("... status code: 429 Too Many Requests")).is_retryable());
+        assert!(!Error::from(generic("... status code: 400 Bad Request: x")).is_retryable());
+        assert!(
+            !Error::Store(object_store::Error::NotImplemented {
+                operation: "x".into(),
+                implementer: "y".into()
+            })
+            .is_retryable()
+        );
+        for refusal in [
+            Error::invalid("f", "r"),
+            Error::NotFound { path: "p".into() },
+            Error::ChecksumMismatch {
+                artifact: "a".into(),
+                expected: "e".into(),
+                actual: "b".into(),
+            },
+            Error::UnsafeEntry {
+                entry: "e".into(),
+                reason: "r".into(),
+            },
+            Error::MissingEntryPoint {
+                artifact: "a".into(),
+                entry: "remoteEntry.js".into(),
+            },
+            Error::ImmutableConflict { path: "p".into() },
+        ] {
+            assert!(!refusal.is_retryable(), "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_recognised_through_the_source_chain() {
+        let e = object_store::Error::Generic {
+            store: "HTTP",
+            source: Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "deadline",
+            )),
+        };
+        let err = Error::from_store(e, "https://h/a.tgz");
+        assert!(
+            matches!(&err, Error::Timeout { location } if location == "https://h/a.tgz"),
+            "{err:?}"
+        );
+        let e = object_store::Error::Generic {
+            store: "HTTP",
+            source: Box::new(object_store::client::HttpError::new(
+                object_store::client::HttpErrorKind::Timeout,
+                std::io::Error::other("x"),
+            )),
+        };
+        assert!(matches!(Error::from(e), Error::Timeout { .. }));
+    }
+}

@@ -2,22 +2,36 @@
 //!
 //! Deploy side (DESIGN.md 4.3 steps 1, 2 and 4):
 //! 1. [`StoreOpener::open_artifact`] resolves an MFE's `artifact` template (local path,
-//!    `s3://`, `http(s)://`); [`fetch_verified`] reads it and checks its `.sha256` sidecar;
-//! 2. [`unpack`] refuses unsafe or oversized archives ([`Limits`]) and strips npm's
-//!    `package/`; [`upload_version`] writes `mfe/<name>/<version>/...` write-once with
-//!    Content-Type and Cache-Control from [`headers`] ([`stage_artifact`] does all of this);
+//!    `s3://`, `http(s)://`); [`fetch_verified`] checks that the archive exists, reads its
+//!    `.sha256` sidecar (exactly one hash, at most [`MAX_SIDECAR_BYTES`]) and the archive
+//!    (at most [`Limits::max_archive_bytes`]) and compares them;
+//! 2. [`unpack`] refuses unsafe, ambiguous or oversized archives ([`Limits`], names as
+//!    documented on [`unpack`]) and strips npm's `package/`; [`upload_version`] checks the
+//!    MFE's entry points and key lengths, then writes `mfe/<name>/<version>/...` write-once
+//!    with Content-Type and Cache-Control from [`headers`] ([`stage_artifact`] does all of
+//!    this; nothing is uploaded unless every check passed for the whole archive);
 //! 3. (the registry commit is another crate's job)
 //! 4. [`publish_aliases`] and [`update_import_map`] move the mutable pointers with
-//!    compare-and-swap.
+//!    compare-and-swap; [`served_imports`] and [`version_of_url`] read back which version
+//!    the import map serves.
 //!
 //! Publishing side (`mfe publish`): [`pack_dir`] packs reproducibly, [`publish_archive`] /
 //! [`publish_dir`] put the archive and its sidecar.
 //!
-//! The strict in-memory fake for this crate is `object_store::memory::InMemory`, which
+//! Backends: S3 and HTTP (Artifactory) through object_store, with connect and request
+//! timeouts ([`StoreOpener::with_timeouts`]); local storage targets are a [`LocalStore`]
+//! (conditional puts under a cross-process file lock, temporary files staged outside the
+//! served directory). The strict in-memory fake is `object_store::memory::InMemory`, which
 //! implements conditional puts and attributes like S3 does.
+//!
+//! Errors: one [`Error`]; [`Error::is_retryable`] separates outside failures (IO, network,
+//! timeouts, throttling, lost compare-and-swap races) from deterministic refusals. Store
+//! messages never carry response bodies or credentials.
 
+mod bounded;
 mod error;
 pub mod headers;
+mod local;
 mod location;
 mod pointers;
 mod publish;
@@ -26,18 +40,23 @@ mod upload;
 mod verify;
 
 pub use error::{Error, Result};
+pub use local::LocalStore;
 pub use location::{
-    AwsSettings, HttpAuth, ObjectLocation, StoreOpener, expand_template, validate_mfe_name,
-    validate_version,
+    AwsSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpAuth, ObjectLocation,
+    StoreOpener, expand_template, validate_mfe_name, validate_version,
 };
 pub use pointers::{
-    CAS_ATTEMPTS, IMPORT_MAP, PointerUpdate, publish_aliases, set_import, update_import_map,
-    versioned_url,
+    CAS_ATTEMPTS, IMPORT_MAP, MAX_IMPORT_MAP_BYTES, PointerUpdate, publish_aliases, served_imports,
+    set_import, update_import_map, version_of_url, versioned_url,
 };
 pub use publish::{PublishReport, pack_dir, publish_archive, publish_dir};
-pub use unpack::{ArchiveFormat, Limits, UnpackedFile, unpack};
-pub use upload::{
-    Progress, UploadOptions, UploadReport, WriteOutcome, put_write_once, stage_artifact,
-    upload_version, version_prefix,
+pub use unpack::{
+    ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,
 };
-pub use verify::{VerifiedArtifact, fetch_verified, parse_sidecar, sha256_hex, sidecar_line};
+pub use upload::{
+    MAX_KEY_BYTES, Progress, UploadOptions, UploadReport, WriteOutcome, put_write_once,
+    stage_artifact, upload_version, version_prefix,
+};
+pub use verify::{
+    MAX_SIDECAR_BYTES, VerifiedArtifact, fetch_verified, parse_sidecar, sha256_hex, sidecar_line,
+};

@@ -5,28 +5,44 @@
 //!
 //! | form | store |
 //! |---|---|
-//! | `local/artifacts/x-{version}.tgz`, `/abs/x.tgz`, `file:///abs/x.tgz` | `LocalFileSystem` (relative paths resolve against the caller's base directory, the GitOps repository root) |
+//! | `local/artifacts/x-{version}.tgz`, `/abs/x.tgz`, `file:///abs/x.tgz` | `LocalFileSystem` (relative paths resolve against the caller's base directory, the GitOps repository root); a storage *target* is a [`crate::LocalStore`] |
 //! | `s3://bucket/key` | `AmazonS3Builder::from_env()` (AWS_ENDPOINT_URL, region, credentials, AWS_ALLOW_HTTP) |
 //! | `https://host/path/x.tgz`, `http://...` | object_store's HTTP store (Artifactory generic repositories), basic or bearer auth from env |
 //!
 //! S3 addressing: path-style when an endpoint is configured (emulators, MinIO), virtual-hosted
 //! otherwise (unless the bucket name contains a dot, which breaks TLS for virtual-hosted
 //! requests, or `AWS_VIRTUAL_HOSTED_STYLE_REQUEST` says otherwise).
+//!
+//! Timeouts (HTTP and S3): each request may take at most the *request* timeout (connecting
+//! at most the *connect* timeout), and object_store's own retries stop once the request
+//! timeout has passed since the first attempt, so one operation on a server that accepts
+//! connections but never answers ends after about twice the request timeout
+//! ([`StoreOpener::with_timeouts`]; defaults [`DEFAULT_CONNECT_TIMEOUT`] and
+//! [`DEFAULT_REQUEST_TIMEOUT`]). It is reported as [`Error::Timeout`], which is retryable.
 
 use std::path::{Component, Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
-use object_store::ClientOptions;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::{ClientConfigKey, ClientOptions, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
+use crate::local::LocalStore;
+
+/// Default connect timeout of HTTP and S3 stores.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default request timeout of HTTP and S3 stores (whole request, body included: artifact
+/// transfers can be large).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_mins(5);
 
 /// Authentication for `http(s)://` artifact stores (Artifactory generic repositories).
 #[derive(Debug, Clone, Default)]
@@ -194,26 +210,63 @@ pub struct StoreOpener {
     base_dir: PathBuf,
     aws: AwsSettings,
     http_auth: HttpAuth,
+    connect_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl StoreOpener {
-    /// An opener resolving relative paths against `base_dir`, with no S3 environment and no
-    /// HTTP auth (add them with the `with_*` methods).
+    /// An opener resolving relative paths against `base_dir`, with no S3 environment, no
+    /// HTTP auth and the default timeouts (change them with the `with_*` methods).
     pub fn new(base_dir: impl Into<PathBuf>) -> Self {
         StoreOpener {
             base_dir: base_dir.into(),
             aws: AwsSettings::default(),
             http_auth: HttpAuth::None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
     /// An opener using the process environment: `AWS_*` for S3, `ARTIFACTORY_*` for HTTP.
     pub fn from_env(base_dir: impl Into<PathBuf>) -> Self {
         StoreOpener {
-            base_dir: base_dir.into(),
             aws: AwsSettings::from_env(),
             http_auth: HttpAuth::from_env(),
+            ..StoreOpener::new(base_dir)
         }
+    }
+
+    /// Sets the connect and request timeouts of the HTTP and S3 stores it opens (defaults
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_REQUEST_TIMEOUT`]). The request timeout covers
+    /// a whole request, body included, and also bounds object_store's retries: they stop
+    /// once it has passed since the first attempt. They win over `AWS_*` client settings.
+    #[must_use]
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.request_timeout = request;
+        self
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig {
+            retry_timeout: self.request_timeout,
+            ..RetryConfig::default()
+        }
+    }
+
+    fn s3_builder(&self, bucket: &str) -> AmazonS3Builder {
+        let nanos = |d: Duration| format!("{}ns", d.as_nanos());
+        self.aws
+            .builder(bucket)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                nanos(self.connect_timeout),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                nanos(self.request_timeout),
+            )
+            .with_retry(self.retry_config())
     }
 
     /// Replaces the S3 settings.
@@ -284,7 +337,7 @@ impl StoreOpener {
                         format!("`{location}` names a bucket but no object"),
                     ));
                 }
-                let store = self.aws.builder(&bucket).build()?;
+                let store = self.s3_builder(&bucket).build()?;
                 Ok(ObjectLocation {
                     store: Arc::new(store),
                     path: parse_path(&key, location)?,
@@ -325,7 +378,10 @@ impl StoreOpener {
         let mut base = url.clone();
         base.set_path(&dirs.join("/"));
         let file = percent_decode(file);
-        let mut options = ClientOptions::new().with_allow_http(url.scheme() == "http");
+        let mut options = ClientOptions::new()
+            .with_allow_http(url.scheme() == "http")
+            .with_connect_timeout(self.connect_timeout)
+            .with_timeout(self.request_timeout);
         if let Some(value) = self.http_auth.header()? {
             let mut headers = http::HeaderMap::new();
             headers.insert(http::header::AUTHORIZATION, value);
@@ -334,6 +390,7 @@ impl StoreOpener {
         let store = HttpBuilder::new()
             .with_url(base.as_str())
             .with_client_options(options)
+            .with_retry(self.retry_config())
             .build()?;
         Ok(ObjectLocation {
             store: Arc::new(store),
@@ -343,7 +400,9 @@ impl StoreOpener {
     }
 
     /// Opens an environment's storage target (`storage:` in gitops.yaml): a local directory
-    /// (relative to the base directory; created when missing) or `s3://bucket[/prefix]`.
+    /// (relative to the base directory; created when missing), opened as a [`LocalStore`]
+    /// (conditional puts across processes, staging in `<dir>.staging/` beside it), or
+    /// `s3://bucket[/prefix]`.
     pub fn open_storage(&self, target: &str) -> Result<Arc<dyn ObjectStore>> {
         if split_scheme(target).is_none() {
             return self.open_local_dir(&self.base_dir.join(target));
@@ -359,7 +418,7 @@ impl StoreOpener {
             }
             "s3" => {
                 let (bucket, prefix) = s3_parts(&url, target)?;
-                let store: Arc<dyn ObjectStore> = Arc::new(self.aws.builder(&bucket).build()?);
+                let store: Arc<dyn ObjectStore> = Arc::new(self.s3_builder(&bucket).build()?);
                 if prefix.is_empty() {
                     Ok(store)
                 } else {
@@ -377,11 +436,7 @@ impl StoreOpener {
     #[allow(clippy::unused_self)]
     fn open_local_dir(&self, dir: &FsPath) -> Result<Arc<dyn ObjectStore>> {
         let dir = normalize(dir);
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+        Ok(Arc::new(LocalStore::open(&dir)?))
     }
 }
 

@@ -18,8 +18,23 @@ use crate::verify::{sha256_hex, sidecar_line};
 /// (`package/<path>`), byte-for-byte reproducible: entries sorted by path, mtime 0,
 /// uid/gid 0, no user/group names, mode 0644, gzip header with mtime 0 and OS "unknown".
 ///
-/// Symbolic links and other special files are refused (a dist directory has none).
+/// Symbolic links and other special files are refused (a dist directory has none), and so is
+/// a directory holding more than a deploy accepts expanded (`Limits::default()`'s
+/// `max_total_bytes`, 512 MiB): no file is read past that bound.
 pub fn pack_dir(dir: &FsPath) -> Result<Bytes> {
+    pack_dir_within(dir, crate::unpack::Limits::default().max_total_bytes)
+}
+
+fn pack_dir_within(dir: &FsPath, max_total: u64) -> Result<Bytes> {
+    let too_big = || {
+        Error::invalid(
+            "dist",
+            format!(
+                "`{}` holds more than {max_total} bytes, more than a deploy accepts",
+                dir.display()
+            ),
+        )
+    };
     let io = |path: &FsPath, source: std::io::Error| Error::Io {
         path: path.display().to_string(),
         source,
@@ -74,8 +89,21 @@ pub fn pack_dir(dir: &FsPath) -> Result<Bytes> {
         .operating_system(255)
         .write(Vec::new(), flate2::Compression::best());
     let mut builder = tar::Builder::new(gz);
+    let mut total: u64 = 0;
     for (rel, full) in &files {
-        let data = std::fs::read(full).map_err(|e| io(full, e))?;
+        let mut data = Vec::new();
+        std::fs::File::open(full)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, max_total - total + 1),
+                    &mut data,
+                )
+            })
+            .map_err(|e| io(full, e))?;
+        total += data.len() as u64;
+        if total > max_total {
+            return Err(too_big());
+        }
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(data.len() as u64);
@@ -150,4 +178,22 @@ pub async fn publish_dir(location: &ObjectLocation, dist: &FsPath) -> Result<Pub
         .await
         .map_err(|e| Error::invalid("dist", format!("packing task failed: {e}")))??;
     publish_archive(location, archive).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_stops_at_the_size_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.js"), [1u8; 600]).unwrap();
+        std::fs::write(dir.path().join("b.js"), [2u8; 600]).unwrap();
+        assert!(pack_dir_within(dir.path(), 1200).is_ok());
+        let err = pack_dir_within(dir.path(), 1199).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { field: "dist", reason } if reason.contains("1199")),
+            "{err:?}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Safe, in-memory unpacking of `.tgz`/`.tar.gz` and `.zip` artifacts.
 //!
 //! Every entry is checked before its data is kept; the whole archive is read before anything
-//! is returned, so a refused entry anywhere means nothing is uploaded.
+//! is returned, so a refused entry anywhere means nothing is uploaded. The naming rules are
+//! documented on [`unpack`].
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -11,6 +12,13 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+
+/// The longest accepted path of a file inside the archive, in bytes (S3's key limit; the
+/// whole key `mfe/<name>/<version>/<path>` is checked against the same bound before upload).
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// The longest accepted path component, in bytes (`NAME_MAX` of common file systems).
+pub const MAX_COMPONENT_BYTES: usize = 255;
 
 /// Bounds applied while fetching and unpacking an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +85,26 @@ impl ArchiveFormat {
 /// Unpacks `data` (the verified bytes of `artifact`, whose file name is `file_name`).
 ///
 /// Refuses absolute paths, `..`, backslashes, symlinks, hard links, device files, FIFOs,
-/// duplicate paths, and archives beyond `limits`. Returns the files sorted by path.
+/// duplicate paths (also after normalisation, and duplicate zip records), ambiguous names
+/// (empty or `.` components in a file's name), overlong names ([`MAX_PATH_BYTES`],
+/// [`MAX_COMPONENT_BYTES`]), a path that is both a file and a directory, and archives beyond
+/// `limits`, all with [`Error::UnsafeEntry`], [`Error::Archive`] or [`Error::LimitExceeded`]
+/// (none retryable). Returns the files sorted by path.
+///
+/// Entry names, decided once for both formats:
+/// - leading `./` components are dropped (`tar -C dist -czf x.tgz .` writes `./a.js`);
+/// - a *file* whose name still holds an empty or `.` component (`a//b`, `a/./b`, `package/.`,
+///   a trailing `/`) is refused: such names mean different paths to different tools;
+/// - a pure *directory* entry (`package/`, `package/./`, `./`) creates nothing and is skipped
+///   (its `..`, absolute or overlong names are still refused);
+/// - names whose normalised path (after stripping `package/`) exceeds [`MAX_PATH_BYTES`]
+///   (or whose raw name is much longer still), components over
+///   [`MAX_COMPONENT_BYTES`], `..`, absolute paths, drive letters, backslashes, control
+///   characters, non-UTF-8 and names ending in `#<digits>` (reserved by the local backend)
+///   are refused;
+/// - two entries with the same normalised path (tar or zip; in a zip also two central
+///   directory records with the same raw name) are refused, and so is a path that is both a
+///   file and the directory of another file (`a` and `a/b`).
 pub fn unpack(
     artifact: &str,
     file_name: &str,
@@ -247,18 +274,19 @@ fn read_tar_gz(
             reason: "name is not valid UTF-8".to_owned(),
         })?;
         last.clone_from(&name);
-        let parts = entry_parts(&name)?;
         let size = entry.size();
         let kind = entry.header().entry_type();
+        let is_dir = matches!(
+            kind,
+            tar::EntryType::Directory | tar::EntryType::XGlobalHeader
+        );
+        let parts = entry_parts(&name, is_dir)?;
         let refuse = |reason: &str| Error::UnsafeEntry {
             entry: name.clone(),
             reason: reason.to_owned(),
         };
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                if parts.is_empty() {
-                    return Err(refuse("a file with an empty path"));
-                }
                 budget.add_file(&name)?;
                 let data = budget.read(&name, size, &mut entry).map_err(|e| {
                     if tripped.get() {
@@ -301,6 +329,14 @@ fn read_zip(
         reason: e.to_string(),
     };
     let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| corrupt(&e))?;
+    // The zip crate keys entries by name, so a second record with the same name would be
+    // silently dropped (and other tools take the other one): refuse the archive.
+    if archive.has_duplicate_names() {
+        return Err(Error::Archive {
+            artifact: artifact.to_owned(),
+            reason: "duplicate entry names in the zip's central directory (tools disagree on which copy wins)".to_owned(),
+        });
+    }
     // Directory entries cost nothing to list, but an archive with millions of them is still
     // an attack: bound the central directory too.
     let max_entries = budget
@@ -327,7 +363,7 @@ fn read_zip(
             entry: name.clone(),
             reason: reason.to_owned(),
         };
-        let parts = entry_parts(&name)?;
+        let parts = entry_parts(&name, file.is_dir())?;
         if file.encrypted() {
             return Err(refuse("encrypted entries are not supported"));
         }
@@ -346,9 +382,6 @@ fn read_zip(
         if file.is_dir() {
             continue;
         }
-        if parts.is_empty() {
-            return Err(refuse("a file with an empty path"));
-        }
         budget.add_file(&name)?;
         let declared = file.size();
         let data = budget.read(&name, declared, &mut file)?;
@@ -357,39 +390,84 @@ fn read_zip(
     Ok(out)
 }
 
-/// Splits and checks an entry name. Returns its normal components (possibly empty for `./`).
-fn entry_parts(name: &str) -> Result<Vec<String>> {
-    let refuse = |reason: &str| Error::UnsafeEntry {
+/// Splits and checks an entry name (see the module docs). Returns the normal components:
+/// never empty for a file; possibly empty for a directory entry, which creates nothing.
+fn entry_parts(name: &str, is_dir: bool) -> Result<Vec<String>> {
+    let refuse = |reason: String| Error::UnsafeEntry {
         entry: name.to_owned(),
-        reason: reason.to_owned(),
+        reason,
     };
     if name.is_empty() {
-        return Err(refuse("empty name"));
+        return Err(refuse("empty name".to_owned()));
+    }
+    if name.len() > MAX_PATH_BYTES + 2 * 64 {
+        // Bounded before anything else looks at it; the exact bound applies to the path
+        // once normalised and stripped of `package/` (in `finish`).
+        return Err(refuse(format!(
+            "the name is {} bytes, over the {MAX_PATH_BYTES}-byte limit",
+            name.len()
+        )));
     }
     if name.chars().any(char::is_control) {
-        return Err(refuse("control characters in the name"));
+        return Err(refuse("control characters in the name".to_owned()));
     }
     if name.starts_with('/') {
-        return Err(refuse("absolute path"));
+        return Err(refuse("absolute path".to_owned()));
     }
     if name.contains('\\') {
-        return Err(refuse("backslash in the path"));
+        return Err(refuse("backslash in the path".to_owned()));
     }
-    let mut parts = Vec::new();
-    for (i, part) in name.split('/').enumerate() {
-        match part {
-            "" | "." => {}
-            ".." => return Err(refuse("`..` path component")),
-            p if i == 0 && p.len() == 2 && p.ends_with(':') => {
-                return Err(refuse("absolute path (drive letter)"));
+    let raw: Vec<&str> = name.split('/').collect();
+    // Leading `./` components are how `tar -C dir -c .` names everything.
+    let lead = raw.iter().take_while(|p| **p == ".").count();
+    let rest = &raw[lead..];
+    // A directory entry may end with `/` (its name's last component is then empty).
+    let body = match rest.split_last() {
+        Some((last, init)) if is_dir && last.is_empty() => init,
+        _ => rest,
+    };
+    let mut parts = Vec::with_capacity(body.len());
+    for (i, part) in body.iter().enumerate() {
+        match *part {
+            ".." => return Err(refuse("`..` path component".to_owned())),
+            "" | "." if is_dir => {}
+            "" | "." => {
+                return Err(refuse(
+                    "empty or `.` path component (the name is ambiguous)".to_owned(),
+                ));
+            }
+            p if i == 0 && lead == 0 && p.len() == 2 && p.ends_with(':') => {
+                return Err(refuse("absolute path (drive letter)".to_owned()));
+            }
+            p if p.len() > MAX_COMPONENT_BYTES => {
+                return Err(refuse(format!(
+                    "a path component is {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit",
+                    p.len()
+                )));
             }
             p => parts.push(p.to_owned()),
         }
     }
+    if !is_dir && parts.is_empty() {
+        return Err(refuse("a file with an empty path".to_owned()));
+    }
+    if !is_dir && parts.last().is_some_and(|p| reserved_suffix(p)) {
+        return Err(refuse(
+            "file names ending in `#<digits>` are reserved by the local storage backend".to_owned(),
+        ));
+    }
     Ok(parts)
 }
 
-/// Strips a single top-level `package/`, refuses duplicates, checks object paths, sorts.
+/// `name#123`: object_store's local backend reserves these names for its staging files.
+fn reserved_suffix(file_name: &str) -> bool {
+    file_name
+        .rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Strips a single top-level `package/`, refuses duplicates and file/directory clashes,
+/// checks object paths, sorts.
 fn finish(artifact: &str, raw: Vec<(String, Vec<String>, Bytes)>) -> Result<Vec<UnpackedFile>> {
     if raw.is_empty() {
         return Err(Error::Archive {
@@ -401,19 +479,44 @@ fn finish(artifact: &str, raw: Vec<(String, Vec<String>, Bytes)>) -> Result<Vec<
         .iter()
         .all(|(_, parts, _)| parts.len() >= 2 && parts[0] == "package");
     let mut files = BTreeMap::new();
+    let mut names = BTreeMap::new();
     for (name, parts, data) in raw {
         let rel = if strip { &parts[1..] } else { &parts[..] }.join("/");
+        if rel.len() > MAX_PATH_BYTES {
+            return Err(Error::UnsafeEntry {
+                entry: name,
+                reason: format!(
+                    "the path is {} bytes, over the {MAX_PATH_BYTES}-byte limit",
+                    rel.len()
+                ),
+            });
+        }
         if object_store::path::Path::parse(&rel).is_err() {
             return Err(Error::UnsafeEntry {
                 entry: name,
                 reason: "not a valid object path".to_owned(),
             });
         }
-        if files.insert(rel, data).is_some() {
+        if files.insert(rel.clone(), data).is_some() {
             return Err(Error::UnsafeEntry {
                 entry: name,
                 reason: "duplicate path in the archive".to_owned(),
             });
+        }
+        names.insert(rel, name);
+    }
+    // `a` and `a/b` cannot both exist on a file system (and mean two things on S3).
+    for (rel, name) in &names {
+        let mut at = 0;
+        while let Some(i) = rel[at..].find('/') {
+            let dir = &rel[..at + i];
+            if files.contains_key(dir) {
+                return Err(Error::UnsafeEntry {
+                    entry: name.clone(),
+                    reason: format!("`{dir}` is both a file and a directory in the archive"),
+                });
+            }
+            at += i + 1;
         }
     }
     Ok(files
@@ -429,10 +532,27 @@ mod tests {
     #[test]
     fn entry_names() {
         assert_eq!(
-            entry_parts("package/a/./b.js").unwrap(),
+            entry_parts("./package/a/b.js", false).unwrap(),
             vec!["package", "a", "b.js"]
         );
-        assert_eq!(entry_parts("./").unwrap(), Vec::<String>::new());
+        assert_eq!(entry_parts("./", true).unwrap(), Vec::<String>::new());
+        assert_eq!(entry_parts("package/./", true).unwrap(), vec!["package"]);
+        assert_eq!(entry_parts("package/", true).unwrap(), vec!["package"]);
+        for bad in [
+            "package/a/./b.js",
+            "package/.",
+            "package/",
+            "a//b",
+            "./",
+            "a/#1",
+            "x.js#12",
+        ] {
+            assert!(
+                matches!(entry_parts(bad, false), Err(Error::UnsafeEntry { .. })),
+                "{bad:?} accepted as a file"
+            );
+        }
+        assert!(entry_parts("x.js#v1", false).is_ok());
         for bad in [
             "/etc/passwd",
             "../evil",
@@ -442,10 +562,12 @@ mod tests {
             "a\u{0}b",
             "",
         ] {
-            assert!(
-                matches!(entry_parts(bad), Err(Error::UnsafeEntry { .. })),
-                "{bad:?} accepted"
-            );
+            for is_dir in [false, true] {
+                assert!(
+                    matches!(entry_parts(bad, is_dir), Err(Error::UnsafeEntry { .. })),
+                    "{bad:?} accepted"
+                );
+            }
         }
     }
 

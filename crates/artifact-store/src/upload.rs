@@ -11,9 +11,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::path::Path;
 use object_store::{Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions};
 
+use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::location::{ObjectLocation, validate_mfe_name, validate_version};
+use crate::pointers::check_entry;
 use crate::unpack::{Limits, UnpackedFile, unpack};
 use crate::verify::fetch_verified;
 
@@ -33,7 +35,9 @@ pub struct UploadOptions {
     /// Maximum uploads in flight. Default 16; must be at least 1.
     pub concurrency: usize,
     /// Paths (relative to the version prefix) of the MFE's entry points, e.g.
-    /// `remoteEntry.js`. They always get the short, revalidating Cache-Control.
+    /// `remoteEntry.js`. They always get the short, revalidating Cache-Control, and
+    /// [`upload_version`] / [`stage_artifact`] refuse files that lack one of them
+    /// ([`Error::MissingEntryPoint`]) before anything is uploaded.
     pub entry_points: Vec<String>,
     /// Progress display.
     pub progress: Progress,
@@ -141,9 +145,9 @@ pub(crate) async fn put_write_once_inner(
         let emulate = quirks.no_conditional.load(Ordering::Relaxed);
         if emulate {
             match store.get(path).await {
-                Ok(existing) => return compare_existing(path, &existing.bytes().await?, &data),
+                Ok(existing) => return compare_existing(path, existing, &data).await,
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::from_store(e, path.as_ref())),
             }
         }
         let opts = PutOptions {
@@ -158,8 +162,11 @@ pub(crate) async fn put_write_once_inner(
         match store.put_opts(path, data.clone().into(), opts).await {
             Ok(_) => return Ok(WriteOutcome::Written),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                let existing = store.get(path).await?.bytes().await?;
-                return compare_existing(path, &existing, &data);
+                let existing = store
+                    .get(path)
+                    .await
+                    .map_err(|e| Error::from_store(e, path.as_ref()))?;
+                return compare_existing(path, existing, &data).await;
             }
             Err(e) => match not_implemented(&e) {
                 Some(Refusal::Attributes)
@@ -171,14 +178,23 @@ pub(crate) async fn put_write_once_inner(
                     quirks.no_conditional.store(true, Ordering::Relaxed);
                     tracing::debug!(store = %store, "store refuses conditional puts; emulating write-once");
                 }
-                _ => return Err(e.into()),
+                _ => return Err(Error::from_store(e, path.as_ref())),
             },
         }
     }
 }
 
-fn compare_existing(path: &Path, existing: &[u8], data: &[u8]) -> Result<WriteOutcome> {
-    if existing == data {
+/// Compares what is stored with `data`, reading at most `data.len()` bytes of it (anything
+/// longer differs anyway).
+async fn compare_existing(
+    path: &Path,
+    existing: object_store::GetResult,
+    data: &[u8],
+) -> Result<WriteOutcome> {
+    let same = read_bounded(existing, data.len() as u64, path.as_ref())
+        .await?
+        .is_some_and(|stored| stored[..] == data[..]);
+    if same {
         Ok(WriteOutcome::Identical)
     } else {
         Err(Error::ImmutableConflict {
@@ -194,8 +210,49 @@ pub fn version_prefix(mfe: &str, version: &str) -> Result<Path> {
     Ok(Path::from_iter(["mfe", mfe, version]))
 }
 
+/// The longest object key accepted, in bytes (S3's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks, before anything is uploaded, that `files` hold every entry point in
+/// `entry_points` ([`Error::MissingEntryPoint`] naming `artifact` otherwise) and that every
+/// key `mfe/<name>/<version>/<path>` fits [`MAX_KEY_BYTES`] ([`Error::UnsafeEntry`]).
+fn check_version(
+    artifact: &str,
+    prefix: &Path,
+    files: &[UnpackedFile],
+    entry_points: &[String],
+) -> Result<()> {
+    for entry in entry_points {
+        let rel = check_entry(entry)?;
+        if !files.iter().any(|f| f.path == rel) {
+            return Err(Error::MissingEntryPoint {
+                artifact: artifact.to_owned(),
+                entry: rel,
+            });
+        }
+    }
+    let prefix_len = prefix.as_ref().len() + 1;
+    if let Some(f) = files
+        .iter()
+        .find(|f| prefix_len + f.path.len() > MAX_KEY_BYTES)
+    {
+        return Err(Error::UnsafeEntry {
+            entry: f.path.clone(),
+            reason: format!(
+                "its object key `{prefix}/...` would be {} bytes, over the {MAX_KEY_BYTES}-byte limit",
+                prefix_len + f.path.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Uploads `files` to `mfe/<name>/<version>/<path>` with write-once semantics, headers from
 /// [`crate::headers`], and at most `opts.concurrency` puts in flight.
+///
+/// Before the first byte is uploaded, every entry point in `opts.entry_points` must be among
+/// `files` ([`Error::MissingEntryPoint`], naming `<mfe>@<version>`) and every key must fit
+/// [`MAX_KEY_BYTES`].
 ///
 /// Re-running after a partial upload converges: files already there with identical content
 /// are skipped. A file there with different content fails the upload with
@@ -211,6 +268,12 @@ pub async fn upload_version(
         return Err(Error::invalid("concurrency", "must be at least 1"));
     }
     let prefix = version_prefix(mfe, version)?;
+    check_version(
+        &format!("{mfe}@{version}"),
+        &prefix,
+        files,
+        &opts.entry_points,
+    )?;
     let started = Instant::now();
     let total_bytes: u64 = files.iter().map(|f| f.data.len() as u64).sum();
     let bar = progress_bar(opts.progress, total_bytes, &format!("{mfe}@{version}"));
@@ -268,8 +331,9 @@ pub async fn upload_version(
 }
 
 /// Deploy steps 1 and 2: fetch `artifact`, verify its sidecar, unpack within `limits`,
-/// upload to `mfe/<name>/<version>/` in `target`. Nothing is uploaded unless every step
-/// before the upload succeeded for the whole archive.
+/// check that the MFE's entry points (`opts.entry_points`) are in it, upload to
+/// `mfe/<name>/<version>/` in `target`. Nothing is uploaded unless every step before the
+/// upload succeeded for the whole archive.
 pub async fn stage_artifact(
     artifact: &ObjectLocation,
     target: &Arc<dyn ObjectStore>,
@@ -286,6 +350,8 @@ pub async fn stage_artifact(
         &verified.bytes,
         limits,
     )?;
+    let prefix = version_prefix(mfe, version)?;
+    check_version(&verified.display, &prefix, &files, &opts.entry_points)?;
     upload_version(target, mfe, version, &files, opts).await
 }
 

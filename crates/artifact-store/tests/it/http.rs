@@ -8,8 +8,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gitops_artifact_store::{
-    Error, HttpAuth, Limits, Progress, StoreOpener, UploadOptions, WriteOutcome, publish_dir,
-    stage_artifact,
+    AwsSettings, Error, HttpAuth, Limits, Progress, StoreOpener, UploadOptions, WriteOutcome,
+    fetch_verified, publish_dir, stage_artifact,
 };
 use secrecy::SecretString;
 
@@ -170,4 +170,114 @@ async fn basic_auth_and_refused_credentials() {
     assert!(list(target.as_ref()).await.is_empty());
     // Debug output of the opener never shows the secret either.
     assert!(!format!("{bad:?}").contains("wrong-token-value"));
+}
+
+/// A TCP server that accepts connections and never answers; returns its address. The
+/// accepted sockets are kept open (never read, never written) until the runtime ends.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+const CONNECT: std::time::Duration = std::time::Duration::from_millis(500);
+const REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+/// Each operation: at most about twice the request timeout (one attempt, then retries until
+/// the request timeout has passed since the first), plus backoff; with margin for slow CI.
+const BOUND: std::time::Duration = std::time::Duration::from_secs(8);
+
+fn assert_timeout(err: &Error, location: &str, started: std::time::Instant) {
+    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
+    assert!(
+        matches!(err, Error::Timeout { location: l } if l == location),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    let msg = err.to_string();
+    assert!(msg.contains("timed out") && msg.contains(location), "{msg}");
+}
+
+#[tokio::test]
+async fn an_artifact_server_that_never_answers_times_out_within_the_bound() {
+    let base = silent_server().await;
+    let repo = tempfile::tempdir().unwrap();
+    let opener = StoreOpener::new(repo.path()).with_timeouts(CONNECT, REQUEST);
+    let url = format!("{base}/artifactory/generic-local/checkout/1.0.0/checkout.tgz");
+    let loc = opener.open_object(&url).unwrap();
+    let target = memory_store();
+    let started = std::time::Instant::now();
+    let err = stage_artifact(
+        &loc,
+        &target,
+        "checkout",
+        "1.0.0",
+        &Limits::default(),
+        &UploadOptions {
+            progress: Progress::Hidden,
+            ..UploadOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_timeout(&err, &url, started);
+    assert!(list(target.as_ref()).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_s3_endpoint_that_never_answers_times_out_within_the_bound() {
+    let endpoint = silent_server().await;
+    let repo = tempfile::tempdir().unwrap();
+    let opener = StoreOpener::new(repo.path())
+        .with_aws(AwsSettings::emulator(&endpoint, "testing", "testing"))
+        .with_timeouts(CONNECT, REQUEST);
+    let loc = opener
+        .open_object("s3://artifacts/checkout/checkout-1.0.0.tgz")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = fetch_verified(&loc, 1 << 20).await.unwrap_err();
+    assert_timeout(&err, "s3://artifacts/checkout/checkout-1.0.0.tgz", started);
+}
+
+const BODY_MARKER: &str = "<html>internal-details-4f1c: stack trace and request headers</html>";
+
+/// A server that answers HEAD with 200 and every GET with `status` and a verbose body.
+async fn failing_server(status: StatusCode) -> String {
+    let app = axum::Router::new().fallback(move |method: Method| async move {
+        if method == Method::HEAD {
+            (StatusCode::OK, [(header::CONTENT_LENGTH, "10")]).into_response()
+        } else {
+            (status, BODY_MARKER).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn response_bodies_never_reach_error_messages() {
+    for (status, retryable) in [
+        (StatusCode::INTERNAL_SERVER_ERROR, true),
+        (StatusCode::BAD_REQUEST, false),
+        (StatusCode::FORBIDDEN, false),
+    ] {
+        let base = failing_server(status).await;
+        let repo = tempfile::tempdir().unwrap();
+        let opener = StoreOpener::new(repo.path()).with_timeouts(CONNECT, REQUEST);
+        let loc = opener
+            .open_object(&format!("{base}/repo/checkout/checkout.tgz"))
+            .unwrap();
+        let err = fetch_verified(&loc, 1 << 20).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains("internal-details"), "{status}: {msg}");
+        assert!(msg.contains(status.as_str()), "{status}: {msg}");
+        assert_eq!(err.is_retryable(), retryable, "{status}: {err:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests for gitops-artifact-store (one binary).
 
 mod http;
+mod local_store;
 mod pointers;
 mod publish;
 mod refusals;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gitops_artifact_store::headers::REVALIDATE;
 use gitops_artifact_store::{
-    Error, Progress, StoreOpener, UnpackedFile, UploadOptions, publish_aliases, update_import_map,
-    upload_version,
+    Error, LocalStore, MAX_IMPORT_MAP_BYTES, Progress, StoreOpener, UnpackedFile, UploadOptions,
+    publish_aliases, served_imports, update_import_map, upload_version, version_of_url,
 };
 use object_store::{Attribute, ObjectStore};
 
@@ -146,8 +146,14 @@ async fn import_map_compare_and_swap_keeps_every_concurrent_update() {
     concurrent_import_map_updates(memory_store()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn import_map_compare_and_swap_holds_on_the_local_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_import_map_updates(Arc::new(LocalStore::open(dir.path()).unwrap())).await;
+}
+
 #[tokio::test]
-async fn import_map_on_the_local_backend_falls_back_to_plain_puts() {
+async fn import_map_and_aliases_on_the_local_backend() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreOpener::new(dir.path()).open_storage("public").unwrap();
     update_import_map(
@@ -214,4 +220,82 @@ async fn a_corrupt_import_map_is_an_error_not_overwritten() {
     );
     let (data, _) = read(store.as_ref(), "importmap.json").await;
     assert_eq!(&data[..], b"{not json");
+}
+
+#[tokio::test]
+async fn served_imports_reads_back_what_the_import_map_serves() {
+    let store = memory_store();
+    let cdn = "https://cdn.example.com";
+    assert!(served_imports(store.as_ref()).await.unwrap().is_empty());
+    update_import_map(store.as_ref(), cdn, "checkout", "1.2.0", "remoteEntry.js")
+        .await
+        .unwrap();
+    update_import_map(store.as_ref(), cdn, "cart", "0.1.0", "cart.js")
+        .await
+        .unwrap();
+    let served = served_imports(store.as_ref()).await.unwrap();
+    assert_eq!(served.len(), 2);
+    assert_eq!(
+        version_of_url(cdn, "checkout", &served["checkout"]).as_deref(),
+        Some("1.2.0")
+    );
+    assert_eq!(
+        version_of_url(cdn, "cart", &served["cart"]).as_deref(),
+        Some("0.1.0")
+    );
+    // Another CDN base or MFE does not count as serving the version.
+    assert_eq!(
+        version_of_url(
+            "https://old-cdn.example.com",
+            "checkout",
+            &served["checkout"]
+        ),
+        None
+    );
+
+    let put = |data: Vec<u8>| {
+        let store = Arc::clone(&store);
+        async move {
+            object_store::ObjectStoreExt::put(
+                store.as_ref(),
+                &"importmap.json".into(),
+                Bytes::from(data).into(),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    put(br#"{"scopes": {}}"#.to_vec()).await;
+    assert!(served_imports(store.as_ref()).await.unwrap().is_empty());
+    for corrupt in [
+        &b"{not json"[..],
+        b"[]",
+        br#"{"imports": []}"#,
+        br#"{"imports": {"checkout": 1}}"#,
+    ] {
+        put(corrupt.to_vec()).await;
+        let err = served_imports(store.as_ref()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Invalid {
+                    field: "importmap.json",
+                    ..
+                }
+            ),
+            "{}: {err:?}",
+            String::from_utf8_lossy(corrupt)
+        );
+    }
+    // Bounded: a huge import map is refused, not read.
+    let mut huge = br#"{"imports": {}, "pad": ""#.to_vec();
+    huge.resize(usize::try_from(MAX_IMPORT_MAP_BYTES).unwrap() + 10, b' ');
+    huge.extend_from_slice(b"\"}");
+    put(huge).await;
+    let err = served_imports(store.as_ref()).await.unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+    let err = update_import_map(store.as_ref(), cdn, "checkout", "1.3.0", "remoteEntry.js")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
 }

@@ -196,10 +196,15 @@ async fn s3_write_once_refuses_a_rebuilt_version() {
         path: "a.js".into(),
         data: Bytes::from_static(b"2"),
     }];
-    let err = upload_version(&store, "checkout", "1.0.0", &files, &opts())
+    let no_entry_points = UploadOptions {
+        entry_points: Vec::new(),
+        ..opts()
+    };
+    let err = upload_version(&store, "checkout", "1.0.0", &files, &no_entry_points)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ImmutableConflict { .. }), "{err:?}");
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -127,3 +127,50 @@ pub fn attr(attrs: &object_store::Attributes, key: &object_store::Attribute) -> 
         .map(|v| v.as_ref().to_owned())
         .unwrap_or_default()
 }
+
+/// A gzip-compressed tar whose entries may have names of any length (GNU long names), as
+/// regular files (`Some(data)`) or directories (`None`).
+pub fn tgz_long(entries: &[(&str, Option<&[u8]>)]) -> Bytes {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        if let Some(d) = data {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(d.len() as u64);
+            b.append_data(&mut h, name, *d).unwrap();
+        } else {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            b.append_data(&mut h, name, &[][..]).unwrap();
+        }
+    }
+    Bytes::from(b.into_inner().unwrap().finish().unwrap())
+}
+
+/// A zip whose central directory lists `name` twice: written with a placeholder name of the
+/// same length for the second entry, then patched (zip writers refuse duplicates).
+pub fn zip_with_duplicate(name: &str) -> Bytes {
+    let placeholder: String = name
+        .chars()
+        .map(|c| if c == 'Z' { 'Y' } else { 'Z' })
+        .collect();
+    let a = zip_archive(&[(name, b"first", false), (&placeholder, b"second", false)]);
+    let mut raw = a.to_vec();
+    let (from, to) = (placeholder.as_bytes(), name.as_bytes());
+    let mut i = 0;
+    let mut patched = 0;
+    while i + from.len() <= raw.len() {
+        if &raw[i..i + from.len()] == from {
+            raw[i..i + from.len()].copy_from_slice(to);
+            patched += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert_eq!(patched, 2, "local header and central directory");
+    Bytes::from(raw)
+}
