@@ -65,3 +65,22 @@ pub(crate) fn inspect(object: &Map<String, Value>) -> (EnvelopeInfo, Vec<Problem
         problems,
     )
 }
+
+/// With a configured event type: the envelope's `action` must be present and equal it. A
+/// non-string `action` is already reported by [`inspect`], so it is not reported twice.
+pub(crate) fn check_action(object: &Map<String, Value>, event_type: &str) -> Option<Problem> {
+    let message = match object.get("action") {
+        None | Some(Value::Null) => format!(
+            "the event has no `action`; expected the configured event type {}",
+            crate::fields::excerpt(event_type)
+        ),
+        Some(Value::String(action)) if action == event_type => return None,
+        Some(Value::String(action)) => format!(
+            "the event's `action` is {}, not the configured event type {}",
+            crate::fields::excerpt(action),
+            crate::fields::excerpt(event_type)
+        ),
+        Some(_) => return None,
+    };
+    Some(Problem::new("/action", Rule::Envelope, message))
+}

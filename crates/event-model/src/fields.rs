@@ -51,7 +51,8 @@ pub mod patterns {
     pub const LOGIN: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$";
     /// `owner/name`.
     pub const REPOSITORY: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$";
-    /// A full git ref under `refs/heads/`, `refs/tags/` or `refs/pull/`.
+    /// A full git ref under `refs/heads/`, `refs/tags/` or `refs/pull/` (the shape checked first;
+    /// the schema uses [`git_ref_strict`]).
     pub const GIT_REF: &str = "^refs/(heads|tags|pull)/[^\\s~^:?*\\[\\\\]+$";
     /// A full 40-character commit id.
     pub const SHA: &str = "^[0-9a-fA-F]{40}$";
@@ -62,10 +63,96 @@ pub mod patterns {
     /// The shape of an RFC 3339 date-time (the calendar is checked in Rust).
     pub const TIMESTAMP: &str =
         r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$";
-    /// An absolute CDN path without whitespace, query or fragment.
+    /// An absolute CDN path without whitespace, query or fragment (the coarse shape; the schema
+    /// uses [`cdn_path_strict`]).
     pub const CDN_PATH: &str = r"^/[^\s?#]*$";
     /// The seed form's event type.
     pub const EVENT_TYPE: &str = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$";
+
+    // The strict patterns below are the schema's: each refuses only values the Rust checks
+    // refuse (a property test checks it), as many of them as a regular expression can say.
+    // They use no look-around and no `\s`/`\d`/`\w` (whose meaning differs between ECMA-262
+    // and other dialects): character classes are spelled out with `\uXXXX` escapes.
+
+    /// Unicode `White_Space` and control characters (`Cc`): the characters for which
+    /// `char::is_whitespace` or `char::is_control` is true.
+    const SPACE_OR_CONTROL: &str =
+        r"\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    /// Unicode `White_Space`: the characters for which `char::is_whitespace` is true.
+    const WHITESPACE: &str =
+        r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+    /// One CDN path, unanchored; `excluded` are further characters it may not contain.
+    ///
+    /// Tokens: `/` or `%2F` separates segments; `.` or `%2E` is a dot; `%XX` is any other escape
+    /// (not of a control character or space, which decode to what the Rust check refuses); a
+    /// bare `%` is refused (the Rust check refuses it too). A segment is empty, or has a token
+    /// other than a dot, or has three dots or more: never `.` or `..`. One `*` may end the path.
+    fn cdn_path_body(excluded: &str) -> String {
+        let plain = format!("[^{SPACE_OR_CONTROL}/%*?#.{excluded}]");
+        let escape = "%(?:[3-689a-fA-F][0-9a-fA-F]|2[1-9a-dA-D]|7[0-9a-eA-E])";
+        let other = format!("(?:{plain}|{escape})");
+        let dot = r"(?:\.|%2[eE])";
+        let separator = "(?:/|%2[fF])";
+        let token = format!("(?:{other}|{dot})");
+        let segment = format!("(?:{other}|{dot}(?:{other}|{dot}{token})){token}*");
+        format!("/(?:(?:{segment})?{separator})*(?:{segment}|{token}*\\*)?")
+    }
+
+    /// The schema's CDN path: absolute; no whitespace, control character, `?` or `#`, nor an
+    /// escape of a control character or space; no `.` or `..` segment, also when written
+    /// `%2e`/`%2E` or separated by `%2f`/`%2F`; a `%` only as an escape; at most one `*`, only at
+    /// the end.
+    pub fn cdn_path_strict() -> &'static str {
+        static PATTERN: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("^{}$", cdn_path_body("")));
+        &PATTERN
+    }
+
+    /// The schema's seed-form `cache_invalidation_keys` text: paths as [`cdn_path_strict`]
+    /// (without `,`), separated by commas or whitespace.
+    pub fn cdn_paths_text_strict() -> &'static str {
+        static PATTERN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let path = cdn_path_body(",");
+            let separator = format!("[,{WHITESPACE}]");
+            format!("^{separator}*(?:{path}(?:{separator}+{path})*)?{separator}*$")
+        });
+        &PATTERN
+    }
+
+    /// The schema's git ref: `refs/heads/<name>` or `refs/tags/<name>` as `git check-ref-format`
+    /// allows it (no whitespace, control character or any of `~^:?*[\`; no `..`, `@{` or `//`;
+    /// no component that starts with `.` or ends with `.lock`, in any case; no trailing `/` or
+    /// `.`), or `refs/pull/<digits>/merge` or `/head`.
+    pub fn git_ref_strict() -> &'static str {
+        static PATTERN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            // A dot-free run of a component ("segment"): no `@{`. `plain` excludes `{` and `@`;
+            // `{` may follow only `{` or a plain character, so `(plain {*|@)*` cannot hold `@{`.
+            let plain = |excluded: &str| format!(r"[^{SPACE_OR_CONTROL}~\^:?*\[\\/.@{{{excluded}]");
+            let rest = format!(r"(?:{}\{{*|@)*", plain(""));
+            // A non-empty segment whose first character is not one of `excluded`.
+            let segment = |excluded: &str| format!(r"(?:\{{+|{}\{{*|@){rest}", plain(excluded));
+            let any = segment("");
+            // A non-empty segment other than `lock` (any case).
+            let not_lock = format!(
+                "(?:{}|[lL](?:{}|[oO](?:{}|[cC](?:{}|[kK]{any})?)?)?)",
+                segment("lL"),
+                segment("oO"),
+                segment("cC"),
+                segment("kK"),
+            );
+            // Components: a segment first (no leading dot), single dots between segments; the
+            // last segment after a dot is not `lock` unless a dot follows it. The last component
+            // of the ref does not end with a dot.
+            let middle = format!(r"{any}(?:(?:\.{any})*\.(?:{not_lock})?)?");
+            let last = format!(r"{any}(?:(?:\.{any})*\.{not_lock})?");
+            format!("^refs/(?:(?:heads|tags)/(?:{middle}/)*{last}|pull/[0-9]+/(?:merge|head))$")
+        });
+        &PATTERN
+    }
+
+    /// The schema's repository: [`REPOSITORY`] without the names `.` and `..`.
+    pub const REPOSITORY_STRICT: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,98}|\.\.[A-Za-z0-9._-]{1,98})$";
 }
 
 /// Limits on string lengths (bytes; all allowed characters are ASCII except in CDN paths).
@@ -347,6 +434,16 @@ fn check_cdn_path(value: &str) -> Result<(), FieldError> {
     if value.contains(['?', '#']) {
         return bad("it contains a query or fragment");
     }
+    // A `%` that does not start an escape is read differently by different decoders (kept,
+    // refused, or half-decoded); CloudFront wants a literal `%` written `%25`.
+    let bytes = value.as_bytes();
+    if bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    }) {
+        return bad("a '%' must start an escape of two hexadecimal digits (write '%' as %25)");
+    }
     let Ok(decoded) = percent_decode_str(value).decode_utf8() else {
         return bad("its percent-encoding does not decode to UTF-8");
     };
@@ -393,7 +490,7 @@ string_field!(
     RepoSlug,
     "Repository",
     check_repository,
-    json_schema!({"type": "string", "pattern": patterns::REPOSITORY, "maxLength": 140,
+    json_schema!({"type": "string", "pattern": patterns::REPOSITORY_STRICT, "maxLength": 140,
         "description": "requesting repository, owner/name; must be the one registered for the MFE"})
 );
 string_field!(
@@ -401,7 +498,8 @@ string_field!(
     GitRef,
     "GitRef",
     check_git_ref,
-    json_schema!({"type": "string", "pattern": patterns::GIT_REF, "maxLength": limits::GIT_REF,
+    json_schema!({"type": "string", "pattern": patterns::git_ref_strict(),
+        "maxLength": limits::GIT_REF,
         "description": "full git ref the version was built from"})
 );
 string_field!(
@@ -433,7 +531,8 @@ string_field!(
     CdnPath,
     "CdnPath",
     check_cdn_path,
-    json_schema!({"type": "string", "pattern": patterns::CDN_PATH, "maxLength": limits::CDN_PATH,
+    json_schema!({"type": "string", "pattern": patterns::cdn_path_strict(),
+        "maxLength": limits::CDN_PATH,
         "description": "absolute CDN path to invalidate, under /mfe/<mfe>/"})
 );
 

@@ -4,7 +4,10 @@
 //! the `client_payload` of a `repository_dispatch` event (type [`EVENT_TYPE`]).
 //!
 //! - [`DeployRequest`]: a request that satisfies every rule; made by [`validate_bytes`],
-//!   [`validate_value`] or [`DeployRequest::builder`].
+//!   [`validate_event`], [`validate_value`] or [`DeployRequest::builder`].
+//! - Untrusted text is read by [`validate_bytes`] / [`validate_event`], which refuse a key
+//!   repeated anywhere in the document ([`Rule::DuplicateKey`]); [`validate_event`] also requires
+//!   an envelope's `action` to be the configured event type.
 //! - Two wire forms: canonical (with `id`) and the seed article's (with `type`; the id is then
 //!   derived deterministically from the other fields, see [`request::derive_seed_id`]).
 //! - [`EnvelopeInfo`]: the `repository_dispatch` event around a payload; both a bare payload and
@@ -22,6 +25,7 @@ pub mod fields;
 mod problem;
 pub mod request;
 mod schema;
+mod strict;
 mod validate;
 
 pub use envelope::EnvelopeInfo;
@@ -32,13 +36,14 @@ pub use fields::{
 pub use problem::{Problem, Rule};
 pub use request::{DeployRequest, DeployRequestBuilder, EVENT_TYPE, Form, WirePayload};
 pub use schema::{canonical_json_text, deploy_request_schema, deploy_request_schema_text};
-pub use validate::{KEYS, Validated, validate_bytes, validate_value};
+pub use validate::{KEYS, Validated, validate_bytes, validate_event, validate_value};
 
 /// GitHub refuses a `client_payload` of 64 KB or more (serialised).
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// GitHub allows at most 10 top-level keys in `client_payload`.
 pub const MAX_TOP_LEVEL_KEYS: usize = 10;
-/// The largest document [`validate_bytes`] reads (an event envelope is a few KB).
+/// The largest document [`validate_bytes`] and [`validate_event`] read (an event envelope is a
+/// few KB).
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 
 /// The crate's error: the document is not a valid deploy request.

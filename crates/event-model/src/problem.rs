@@ -13,6 +13,9 @@ pub enum Rule {
     Syntax,
     /// The input is larger than the reader accepts.
     InputTooLarge,
+    /// A key appears twice in one JSON object (anywhere in the document). JSON parsers disagree
+    /// on which value counts, so such a document could mean two different requests.
+    DuplicateKey,
     /// The payload is not a JSON object.
     NotAnObject,
     /// A required key is missing.
@@ -39,7 +42,8 @@ pub enum Rule {
     GitRef,
     /// A CDN path that is relative, has `.`/`..` segments or a misplaced wildcard.
     CdnPath,
-    /// The envelope around the payload is malformed.
+    /// The envelope around the payload is malformed, or (with [`crate::validate_event`]) its
+    /// `action` is not the configured event type.
     Envelope,
     /// Any other schema keyword.
     Schema,
@@ -51,6 +55,7 @@ impl Rule {
         match self {
             Rule::Syntax => "syntax",
             Rule::InputTooLarge => "input-too-large",
+            Rule::DuplicateKey => "duplicate-key",
             Rule::NotAnObject => "not-an-object",
             Rule::Required => "required",
             Rule::UnknownKey => "unknown-key",

@@ -30,8 +30,8 @@ pub enum Form {
 }
 
 /// A valid deploy request. Every value of this type satisfies the contract (DESIGN.md 4.1): it
-/// can only be made by [`crate::validate_bytes`], [`crate::validate_value`] or
-/// [`DeployRequest::builder`], all of which check every rule.
+/// can only be made by [`crate::validate_bytes`], [`crate::validate_event`],
+/// [`crate::validate_value`] or [`DeployRequest::builder`], all of which check every rule.
 ///
 /// It always serialises in the canonical form (ten keys, documented order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,7 +153,7 @@ pub enum InvalidationKeys {
     #[schemars(description = "paths separated by commas or whitespace (seed form)")]
     Text(
         #[serde(with = "keys_text")]
-        #[schemars(with = "String")]
+        #[schemars(schema_with = "keys_text_schema")]
         Vec<CdnPath>,
     ),
 }
@@ -165,6 +165,12 @@ impl InvalidationKeys {
             InvalidationKeys::List(paths) | InvalidationKeys::Text(paths) => paths,
         }
     }
+}
+
+/// The schema of the seed form's single string of paths.
+fn keys_text_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string",
+        "pattern": crate::fields::patterns::cdn_paths_text_strict()})
 }
 
 /// Splits the seed form's single string of paths.

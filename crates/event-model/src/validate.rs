@@ -40,9 +40,40 @@ pub struct Validated {
 
 /// Validates raw bytes: a bare `client_payload` or a whole `repository_dispatch` event.
 ///
+/// The bytes are parsed once by a reader that refuses a key repeated in any object of the
+/// document ([`Rule::DuplicateKey`], pointing at the repeated key): parsers disagree on which of
+/// two equal keys counts, so such a document could mean two different requests.
+///
+/// An envelope's `action` is not checked; [`validate_event`] also checks it.
+///
 /// Never panics, whatever the bytes: empty, binary, not UTF-8, truncated or deeply nested input
 /// is reported as a [`Rule::Syntax`] problem.
 pub fn validate_bytes(input: &[u8]) -> Result<Validated, Error> {
+    validate_document(&parse_document(input)?, None)
+}
+
+/// Validates raw bytes as [`validate_bytes`] does and, when they are a whole
+/// `repository_dispatch` event (a JSON object with a `client_payload` key), also requires the
+/// event's `action` to be present and equal to `event_type`, the event type this GitOps
+/// repository is configured for (usually [`crate::EVENT_TYPE`]); a mismatch or a missing
+/// `action` is a [`Rule::Envelope`] problem at `/action`. A bare payload has no `action` and is
+/// judged exactly as [`validate_bytes`] judges it.
+pub fn validate_event(input: &[u8], event_type: &str) -> Result<Validated, Error> {
+    validate_document(&parse_document(input)?, Some(event_type))
+}
+
+/// Validates a parsed document: a bare `client_payload` or a whole `repository_dispatch` event
+/// (recognised by its `client_payload` key). Problem fields are JSON pointers into `document`.
+///
+/// A [`Value`] cannot hold a repeated key (the parser that made it already kept one of them), so
+/// this function cannot refuse duplicate keys: validate untrusted text with [`validate_bytes`] or
+/// [`validate_event`], which do.
+pub fn validate_value(document: &Value) -> Result<Validated, Error> {
+    validate_document(document, None)
+}
+
+/// Reads bytes into a JSON value: bounded size, UTF-8, one JSON document, no repeated key.
+fn parse_document(input: &[u8]) -> Result<Value, Error> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(Error::invalid(vec![Problem::new(
             "",
@@ -71,23 +102,56 @@ pub fn validate_bytes(input: &[u8]) -> Result<Validated, Error> {
             "the input is empty; expected a JSON object",
         )]));
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        let what = if e.is_eof() {
-            "the JSON is truncated"
-        } else {
-            "the input is not valid JSON"
-        };
-        Error::invalid(vec![Problem::new("", Rule::Syntax, format!("{what}: {e}"))])
-    })?;
-    validate_value(&value)
+    let (parsed, duplicates) = crate::strict::parse(text);
+    let mut problems: Vec<Problem> = duplicates
+        .recorded
+        .iter()
+        .map(|(at, key)| {
+            Problem::new(
+                at.as_str(),
+                Rule::DuplicateKey,
+                format!(
+                    "the key {} appears more than once in the same object; JSON parsers \
+                     disagree on which value counts, so a key may appear only once",
+                    crate::fields::excerpt(key)
+                ),
+            )
+        })
+        .collect();
+    let unrecorded = duplicates.total.saturating_sub(duplicates.recorded.len());
+    if unrecorded > 0
+        && let Some(last) = problems.last_mut()
+    {
+        last.message = format!(
+            "{} ({unrecorded} more repeated keys are not listed)",
+            last.message
+        );
+    }
+    match parsed {
+        Ok(value) if problems.is_empty() => Ok(value),
+        Ok(_) => Err(Error::invalid(problems)),
+        Err(e) => {
+            let what = if e.is_eof() {
+                "the JSON is truncated"
+            } else {
+                "the input is not valid JSON"
+            };
+            problems.push(Problem::new("", Rule::Syntax, format!("{what}: {e}")));
+            Err(Error::invalid(problems))
+        }
+    }
 }
 
-/// Validates a parsed document: a bare `client_payload` or a whole `repository_dispatch` event
-/// (recognised by its `client_payload` key). Problem fields are JSON pointers into `document`.
-pub fn validate_value(document: &Value) -> Result<Validated, Error> {
+/// Validates a document; with `event_type`, an envelope's `action` must equal it.
+fn validate_document(document: &Value, event_type: Option<&str>) -> Result<Validated, Error> {
     match document.as_object() {
         Some(object) if object.contains_key("client_payload") => {
             let (info, mut problems) = crate::envelope::inspect(object);
+            if let Some(expected) = event_type
+                && let Some(problem) = crate::envelope::check_action(object, expected)
+            {
+                problems.insert(0, problem);
+            }
             match check_payload(&object["client_payload"], "/client_payload") {
                 Ok(request) if problems.is_empty() => Ok(Validated {
                     request,

@@ -1,5 +1,7 @@
 //! Integration tests of gitops-event-model (one test binary per crate).
 
+mod duplicate_keys;
+mod event_action;
 mod forms;
 mod hostile;
 mod properties;
@@ -7,6 +9,14 @@ mod rules;
 mod schema;
 
 use serde_json::{Value, json};
+
+/// The compiled deploy-request schema, compiled once (compiling it is slow in debug builds).
+pub fn schema_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        jsonschema::validator_for(gitops_event_model::deploy_request_schema()).unwrap()
+    });
+    &VALIDATOR
+}
 
 /// A valid canonical payload.
 pub fn canonical() -> Value {

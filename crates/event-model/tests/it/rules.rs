@@ -146,6 +146,10 @@ fn cache_invalidation_keys_are_absolute_without_dot_segments() {
         "cache_invalidation_keys",
         json!("/mfe/checkout/a.js, /mfe/checkout/b.js"),
     );
+    accepts(
+        "cache_invalidation_keys",
+        json!(["/mfe/checkout/100%25.js", "/mfe/checkout/caf%C3%A9.js"]),
+    );
     for bad in [
         "mfe/checkout/a.js",
         "/mfe/../other/a.js",
@@ -155,6 +159,11 @@ fn cache_invalidation_keys_are_absolute_without_dot_segments() {
         "/a b",
         "/a?x=1",
         "",
+        // a '%' that does not start an escape: decoders disagree on what it means
+        "/mfe/checkout/%zz.js",
+        "/mfe/checkout/a%",
+        "/mfe/checkout/a%4",
+        "/mfe/checkout/100%.js",
     ] {
         assert_refused(
             &with(
