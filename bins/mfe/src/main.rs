@@ -30,6 +30,7 @@ struct Cli {
 enum Command {
     /// Check a deploy request: a bare client_payload or a whole repository_dispatch event.
     ///
+    /// A key repeated in any object is refused, and an event's `action` must be the event type.
     /// Exit 0 when valid, 1 when invalid (one line per problem), 2 on usage or IO errors.
     Validate {
         /// The JSON file to check; `-` or nothing reads standard input.
@@ -37,6 +38,11 @@ enum Command {
         /// Output format: `text` for people, `json` for machines.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The event type a whole repository_dispatch event must carry as its `action` (the
+        /// GitOps repository's `types:` filter). A bare payload has no action to check.
+        #[arg(long, value_name = "TYPE", default_value = gitops_event_model::EVENT_TYPE,
+            value_parser = parse_event_type)]
+        event_type: String,
     },
     /// Print the deploy-request JSON Schema.
     Schema,
@@ -67,7 +73,11 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { file, format } => validate(file.as_deref(), format),
+        Command::Validate {
+            file,
+            format,
+            event_type,
+        } => validate(file.as_deref(), format, &event_type),
         Command::Schema => {
             print!("{}", gitops_event_model::deploy_request_schema_text());
             ExitCode::SUCCESS
@@ -92,7 +102,15 @@ fn block_on(future: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn validate(file: Option<&std::path::Path>, format: Format) -> ExitCode {
+/// `--event-type`: an event type as the seed form's `type` rule allows it (letters, digits,
+/// `.`, `_`, `:` and `-`, at most 100 characters).
+fn parse_event_type(value: &str) -> Result<String, String> {
+    gitops_event_model::EventType::parse(value)
+        .map(|t| t.as_str().to_owned())
+        .map_err(|e| e.message)
+}
+
+fn validate(file: Option<&std::path::Path>, format: Format, event_type: &str) -> ExitCode {
     let input = match read_input(file) {
         Ok(input) => input,
         Err(message) => {
@@ -100,7 +118,7 @@ fn validate(file: Option<&std::path::Path>, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = gitops_event_model::validate_bytes(&input);
+    let outcome = gitops_event_model::validate_event(&input, event_type);
     match format {
         Format::Json => println!("{}", json_report(&outcome)),
         Format::Text => match &outcome {

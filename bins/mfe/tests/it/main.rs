@@ -118,6 +118,82 @@ fn json_format_for_machines() {
 }
 
 #[test]
+fn validate_checks_the_event_action() {
+    let example = format!("{EXAMPLES}/repository_dispatch.deploy.json");
+    let event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&example).unwrap()).unwrap();
+    assert_eq!(event["action"], "deploy-mfe-trigger");
+
+    // The committed event carries the default type.
+    let out = run(&["validate", &example], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Another action is refused by default, naming both types.
+    let mut other = event.clone();
+    other["action"] = serde_json::json!("deploy-other");
+    let other = serde_json::to_vec(&other).unwrap();
+    let out = run(&["validate", "-"], &other);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: /action: ")
+            && stderr.contains("\"deploy-other\"")
+            && stderr.contains("\"deploy-mfe-trigger\""),
+        "{stderr}"
+    );
+
+    // With --event-type, that type is the one expected.
+    let out = run(&["validate", "--event-type", "deploy-other", "-"], &other);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["validate", "--event-type", "deploy-other", &example], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: /action: "));
+
+    // A missing action is refused; the JSON report names the rule.
+    let mut missing = event.clone();
+    missing.as_object_mut().unwrap().remove("action");
+    let out = run(
+        &["validate", "--format", "json", "-"],
+        &serde_json::to_vec(&missing).unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([{"field": "/action", "rule": "envelope",
+            "message": report["problems"][0]["message"]}])
+    );
+
+    // A bare payload has no action: unaffected by --event-type.
+    let bare = format!("{EXAMPLES}/deploy-request.json");
+    let out = run(&["validate", "--event-type", "deploy-other", &bare], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // An event type GitHub would not send is a usage error.
+    for bad in ["", "two words", "a/b"] {
+        let out = run(&["validate", "--event-type", bad, &bare], b"");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn validate_refuses_duplicate_keys() {
+    let payload = std::fs::read_to_string(format!("{EXAMPLES}/deploy-request.json")).unwrap();
+    let doubled = payload.replacen('{', r#"{"repository": "evil/other","#, 1);
+    let out = run(&["validate", "-"], doubled.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: /repository: "), "{stderr}");
+
+    let out = run(&["validate", "--format", "json", "-"], doubled.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["rule"], "duplicate-key");
+    assert_eq!(report["problems"][0]["field"], "/repository");
+}
+
+#[test]
 fn usage_and_io_errors_exit_two() {
     assert_eq!(
         run(&["validate", "/definitely/not/here.json"], b"")
