@@ -493,12 +493,15 @@ impl GithubForge {
                 Some(&json!({"ref": format!("refs/heads/{branch}"), "sha": sha})),
             )
             .await?;
+        let message = post.message().to_ascii_lowercase();
         match post.status {
             200..=299 => Ok(()),
-            422 => Err(Error::conflict(format!(
-                "branch {branch} exists: another proposal created it ({})",
-                self.scrub(&post.message())
-            ))),
+            422 | 409 if message.contains("already exists") || post.status == 409 => {
+                Err(Error::conflict(format!(
+                    "branch {branch} exists: another proposal created it ({})",
+                    self.scrub(&post.message())
+                )))
+            }
             _ => Err(self.error(branch, &post)),
         }
     }
@@ -518,12 +521,17 @@ impl GithubForge {
             return Ok(());
         }
         let message = self.scrub(&patch.message());
-        let missing = message
-            .to_ascii_lowercase()
-            .contains("reference does not exist");
+        let lower = message.to_ascii_lowercase();
+        let moved = lower.contains("fast forward") || lower.contains("cannot be updated");
         match patch.status {
-            404 | 422 if missing || patch.status == 404 => self.create_branch(branch, sha).await,
-            422 => Err(Error::conflict(format!(
+            404 => self.create_branch(branch, sha).await,
+            422 if lower.contains("reference does not exist") => {
+                self.create_branch(branch, sha).await
+            }
+            409 => Err(Error::conflict(format!(
+                "branch {branch} is no longer at {expected} ({message})"
+            ))),
+            422 if moved => Err(Error::conflict(format!(
                 "branch {branch} is no longer at {expected} ({message})"
             ))),
             _ => Err(self.error(branch, &patch)),

@@ -305,7 +305,7 @@ async fn the_retry_budget_bounds_a_read_that_keeps_timing_out() {
     let took = started.elapsed();
     assert_timed_out(&err, "GET /repos/acme/gitops/pulls/1");
     assert!(
-        took >= Duration::from_secs(1)
+        took >= Duration::from_millis(900)
             && took < Duration::from_millis(1300) + Duration::from_millis(500),
         "the budget (1 s) plus at most one request timeout (300 ms): {took:?}"
     );
