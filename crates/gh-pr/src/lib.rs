@@ -66,7 +66,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
 #[cfg(feature = "github")]
-pub use github::{DEFAULT_API_URL, GithubForge};
+pub use github::{DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge};
 pub use local::LocalGitForge;
 pub use local::revisions::{Revision, Revisions, desired_revisions};
 #[cfg(feature = "github")]
