@@ -176,6 +176,7 @@ async fn deploy(dir: &Path, runtime: &Runtime) -> Step<()> {
         .map_err(|e| e.to_string())?;
     let options = DeployOptions {
         requester: Some(handle.requester),
+        revisions: Some(runtime.revisions().await.map_err(|e| e.to_string())?),
         ..DeployOptions::default()
     };
     let report = gitops_pipeline::deploy_all(&load(dir)?, runtime, &options)
@@ -214,7 +215,7 @@ async fn show_status(dir: &Path, runtime: &Runtime) -> Step<()> {
             row.version.as_deref().unwrap_or("-"),
             row.desired.as_deref().unwrap_or("-"),
             if row.differs {
-                "(pending)"
+                "(not in sync)"
             } else {
                 "(in sync)"
             }
@@ -338,6 +339,7 @@ async fn walk(dir: &Path) -> Step<()> {
         &rollback,
         OffsetDateTime::now_utc(),
         handle.forge.as_ref(),
+        Some(handle.requester.as_ref()),
     )
     .await
     .map_err(|e| e.to_string())?;

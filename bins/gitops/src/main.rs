@@ -4,7 +4,17 @@
 //! Exit codes: 0 done, 1 refused or failed check, 2 usage or configuration error, 3 an outside
 //! service failed and a retry may help.
 
+// Shadow std's printing macros for the whole crate: ours never panic on a closed pipe.
+macro_rules! println {
+    () => { $crate::out::out(format_args!("")) };
+    ($($arg:tt)*) => { $crate::out::out(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { $crate::out::err(format_args!($($arg)*)) };
+}
+
 mod demo;
+mod out;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gitops_iac_config::{Decision, Outcome, Repository, evaluate};
-use gitops_pipeline::{DeployOptions, DeployReport, PairOutcome, StatusRow};
+use gitops_pipeline::{DeployOptions, DeployReport, ErrorClass, PairOutcome, StatusRow, SyncState};
 use gitops_runtime::{ForgeChoice, Runtime};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -56,6 +66,10 @@ enum Command {
         /// repository.
         #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
         forge: ForgeArg,
+        /// The `repository_dispatch` event type deploy requests are sent as; an event whose
+        /// `action` differs is refused.
+        #[arg(long, default_value = gitops_event_model::EVENT_TYPE)]
+        event_type: String,
     },
     /// Check deploy pull requests and merge the checked head of those that pass (waiting for an
     /// approval where the environment requires one).
@@ -224,12 +238,19 @@ fn main() -> ExitCode {
             at,
             dry_run,
             forge,
+            event_type,
         } => {
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);
             if dry_run {
-                process_dry_run(&repo, event.as_deref(), at)
+                process_dry_run(&repo, event.as_deref(), &event_type, at)
             } else {
-                with_runtime(process(&repo, event.as_deref(), at, forge.into()))
+                with_runtime(process(
+                    &repo,
+                    event.as_deref(),
+                    &event_type,
+                    at,
+                    forge.into(),
+                ))
             }
         }
         Command::Merge {
@@ -265,12 +286,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the operator allowed embedded targets outside the repository.
+fn load_options() -> gitops_iac_config::LoadOptions {
+    gitops_iac_config::LoadOptions {
+        allow_absolute_targets: std::env::var("GITOPS_ALLOW_ABSOLUTE_TARGETS")
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+    }
+}
+
 fn load(repo: &Path) -> Result<Repository, ExitCode> {
     if !repo.is_dir() {
         eprintln!("error: {} is not a directory", repo.display());
         return Err(ExitCode::from(2));
     }
-    Repository::load_dir(repo).map_err(|problems| {
+    Repository::load_dir_with(repo, &load_options()).map_err(|problems| {
         for problem in &problems {
             eprintln!("error: {problem}");
         }
@@ -294,27 +323,25 @@ fn check(repo: &Path) -> ExitCode {
     }
 }
 
-fn process_dry_run(repo: &Path, event: Option<&Path>, at: OffsetDateTime) -> ExitCode {
-    let Some(event) = event else {
-        eprintln!("error: no event: give --event FILE or set GITHUB_EVENT_PATH");
-        return ExitCode::from(2);
-    };
-    let bytes = match read_limited(event) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", event.display());
-            return ExitCode::from(2);
-        }
+fn process_dry_run(
+    repo: &Path,
+    event: Option<&Path>,
+    event_type: &str,
+    at: OffsetDateTime,
+) -> ExitCode {
+    let request = match read_event(event, event_type) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     // A broken repository is a configuration error (2), not a refusal of the request.
     let Ok(repository) = load(repo) else {
         return ExitCode::from(2);
     };
-    let decision = match gitops_event_model::validate_bytes(&bytes) {
-        Ok(validated) => evaluate(&repository, &validated.request, false, at),
+    let decision = match request {
+        Ok(request) => evaluate(&repository, &request, false, at),
         Err(error) => Decision::invalid_payload(error.problems()),
     };
-    println!("{}", serde_json::to_string(&decision).unwrap_or_default());
+    println!("{}", json(&decision));
     if decision.decision == Outcome::Reject {
         ExitCode::from(1)
     } else {
@@ -322,13 +349,59 @@ fn process_dry_run(repo: &Path, event: Option<&Path>, at: OffsetDateTime) -> Exi
     }
 }
 
+/// Reads at most one byte more than the validator accepts (so too large is still reported as
+/// such), from a regular file only: a FIFO or a device would block or never end.
 fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     let limit = u64::try_from(gitops_event_model::MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit)
-        .read_to_end(&mut bytes)?;
+    file.take(limit).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// The repository and its adapters; a broken repository or environment is a configuration
+/// error (2).
+fn open(repo: &Path) -> Result<(Repository, Runtime), ExitCode> {
+    let repository = load(repo).map_err(|_| ExitCode::from(2))?;
+    let runtime = Runtime::from_env(repo).map_err(|e| pipeline_exit(&e))?;
+    Ok((repository, runtime))
+}
+
+/// Refuses `--env`/`--mfe` filters that name nothing in the repository (exit 2): a typo must
+/// not read as "nothing to do" or "no drift".
+fn check_filters(
+    repository: &Repository,
+    env: Option<&str>,
+    mfe: Option<&str>,
+) -> Result<(), ExitCode> {
+    if let Some(env) = env
+        && repository.environment(env).is_none()
+    {
+        let known: Vec<&str> = repository
+            .config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        eprintln!(
+            "error: environment `{env}` is not declared in gitops.yaml (declared: {})",
+            known.join(", ")
+        );
+        return Err(ExitCode::from(2));
+    }
+    if let Some(mfe) = mfe
+        && !repository.mfes.contains_key(mfe)
+    {
+        eprintln!("error: MFE `{mfe}` is not registered: there is no mfes/{mfe}.yaml");
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
 }
 
 fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
@@ -348,18 +421,30 @@ fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 /// refusal (1).
 fn pipeline_exit(error: &gitops_pipeline::Error) -> ExitCode {
     eprintln!("error: {error}");
-    match error {
-        gitops_pipeline::Error::Config { .. } => ExitCode::from(2),
-        e if e.is_retryable() => ExitCode::from(3),
-        _ => ExitCode::from(1),
+    class_exit(error.class())
+}
+
+fn class_exit(class: ErrorClass) -> ExitCode {
+    match class {
+        ErrorClass::Config => ExitCode::from(2),
+        ErrorClass::Retryable => ExitCode::from(3),
+        ErrorClass::Refused => ExitCode::from(1),
     }
 }
 
 async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: Format) -> ExitCode {
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let runtime = Runtime::new(repo);
+    if let Err(code) = check_filters(&repository, env.as_deref(), mfe.as_deref()) {
+        return code;
+    }
+    // Git orders the desired states: the deploy needs the history and a clean deployments/.
+    let revisions = match runtime.revisions().await {
+        Ok(revisions) => revisions,
+        Err(e) => return pipeline_exit(&e),
+    };
     // Tell requesters on their commits when a forge is at hand (GitHub, or a local git repo).
     let requester = match runtime.forge(ForgeChoice::Auto).await {
         Ok(handle) => Some(handle.requester),
@@ -372,6 +457,7 @@ async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: F
         environment: env,
         mfe,
         requester,
+        revisions: Some(revisions),
         ..DeployOptions::default()
     };
     let report = match gitops_pipeline::deploy_all(&repository, &runtime, &options).await {
@@ -379,7 +465,7 @@ async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: F
         Err(e) => return pipeline_exit(&e),
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        Format::Json => println!("{}", json(&report)),
         Format::Table => print_deploy(&report),
     }
     write_step_summary(&deploy_markdown(&report));
@@ -390,6 +476,12 @@ async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: F
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `value` as one line of JSON; our reports always serialise.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the report: {e}\"}}"))
 }
 
 fn outcome_text(outcome: &PairOutcome) -> String {
@@ -472,24 +564,54 @@ fn write_step_summary(markdown: &str) {
 }
 
 async fn status(repo: &Path, env: Option<&str>, format: Format) -> ExitCode {
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    if let Some(env) = env
-        && repository.environment(env).is_none()
-    {
-        eprintln!("error: environment `{env}` is not declared in gitops.yaml");
-        return ExitCode::from(2);
+    if let Err(code) = check_filters(&repository, env, None) {
+        return code;
     }
-    let rows = match gitops_pipeline::status(&repository, &Runtime::new(repo), env).await {
+    let rows = match gitops_pipeline::status(&repository, &runtime, env).await {
         Ok(rows) => rows,
         Err(e) => return pipeline_exit(&e),
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string(&rows).unwrap_or_default()),
+        Format::Json => println!("{}", json(&rows)),
         Format::Table => print_status(&rows),
     }
-    ExitCode::SUCCESS
+    unreadable_exit(&rows).unwrap_or(ExitCode::SUCCESS)
+}
+
+/// What a row's state means to a person.
+fn state_text(r: &StatusRow) -> String {
+    let or_nothing = |v: &Option<String>| v.clone().unwrap_or_else(|| "nothing".to_owned());
+    match r.state {
+        SyncState::InSync => "in sync".to_owned(),
+        SyncState::LiveDiffers => format!("desired {}", or_nothing(&r.desired)),
+        SyncState::PointersBehind => format!("pointers serve {}", or_nothing(&r.served)),
+        SyncState::CdnPending => "CDN invalidation pending".to_owned(),
+        SyncState::NotDesired => "not desired".to_owned(),
+        SyncState::Unknown => format!(
+            "unknown: {}",
+            r.error
+                .as_deref()
+                .unwrap_or("the environment could not be read")
+        ),
+    }
+}
+
+/// Exit code when some environment could not be read: 2 when its configuration is unusable,
+/// else 3 (the target is outside: unreachable, refusing, or holding data we cannot read);
+/// `None` when every environment was read.
+fn unreadable_exit(rows: &[StatusRow]) -> Option<ExitCode> {
+    let classes: Vec<ErrorClass> = rows.iter().filter_map(|r| r.error_class).collect();
+    if classes.contains(&ErrorClass::Config) {
+        Some(ExitCode::from(2))
+    } else if classes.is_empty() {
+        None
+    } else {
+        Some(ExitCode::from(3))
+    }
 }
 
 fn print_status(rows: &[StatusRow]) {
@@ -502,11 +624,7 @@ fn print_status(rows: &[StatusRow]) {
                 r.mfe.clone(),
                 r.version.clone().unwrap_or_else(dash),
                 r.deployed_at.clone().unwrap_or_else(dash),
-                match (&r.desired, r.differs) {
-                    (_, false) => "in sync".to_owned(),
-                    (Some(d), true) => format!("desired {d}"),
-                    (None, true) => "not desired".to_owned(),
-                },
+                state_text(r),
             ]
         })
         .collect();
@@ -532,10 +650,10 @@ fn print_status(rows: &[StatusRow]) {
 }
 
 async fn bootstrap(repo: &Path) -> ExitCode {
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let runtime = Runtime::new(repo);
     for env in &repository.config.environments {
         match runtime.bootstrap(env).await {
             Ok(lines) => {
@@ -549,9 +667,11 @@ async fn bootstrap(repo: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads the event file (bounded) and validates it; IO errors are configuration errors (2).
+/// Reads the event file (bounded) and validates it, refusing an envelope of another event type;
+/// IO errors are configuration errors (2).
 fn read_event(
     event: Option<&Path>,
+    event_type: &str,
 ) -> Result<Result<gitops_event_model::DeployRequest, gitops_event_model::Error>, ExitCode> {
     let Some(event) = event else {
         eprintln!("error: no event: give --event FILE or set GITHUB_EVENT_PATH");
@@ -561,7 +681,7 @@ fn read_event(
         eprintln!("error: cannot read {}: {e}", event.display());
         ExitCode::from(2)
     })?;
-    Ok(gitops_event_model::validate_bytes(&bytes).map(|v| v.request))
+    Ok(gitops_event_model::validate_event(&bytes, event_type).map(|v| v.request))
 }
 
 /// The commit the local checkout is on (`GITHUB_SHA` in Actions), to base the PR on it.
@@ -584,17 +704,18 @@ fn checkout_sha(repo: &Path) -> Option<String> {
 async fn process(
     repo: &Path,
     event: Option<&Path>,
+    event_type: &str,
     at: OffsetDateTime,
     forge: ForgeChoice,
 ) -> ExitCode {
-    let request = match read_event(event) {
+    let request = match read_event(event, event_type) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let runtime = Runtime::new(repo);
     let handle = match runtime.forge(forge).await {
         Ok(h) => h,
         Err(e) => return pipeline_exit(&e),
@@ -626,7 +747,7 @@ async fn process(
         Ok(report) => report,
         Err(e) => return pipeline_exit(&e),
     };
-    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    println!("{}", json(&report));
     if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
         write_output("pull-request", &number.to_string());
         write_step_summary(&format!(
@@ -669,7 +790,7 @@ async fn merge(repo: &Path, pr: Option<u64>, at: OffsetDateTime, forge: ForgeCho
     use gitops_pipeline::MergeOutcome;
     let runtime = Runtime::new(repo);
     // Metrics go to each environment's sink when the checkout's configuration is readable.
-    let metrics = Repository::load_dir(repo)
+    let metrics = Repository::load_dir_with(repo, &load_options())
         .map(|r| runtime.metrics_by_environment(&r))
         .unwrap_or_default();
     let handle = match runtime.forge(forge).await {
@@ -748,9 +869,13 @@ async fn rollback(
     to: Option<String>,
     forge: ForgeChoice,
 ) -> ExitCode {
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
+    if let Err(code) = check_filters(&repository, Some(env), Some(mfe)) {
+        return code;
+    }
     let (Some(environment), Some(current)) =
         (repository.environment(env), repository.deployment(env, mfe))
     else {
@@ -759,7 +884,6 @@ async fn rollback(
         );
         return ExitCode::from(2);
     };
-    let runtime = Runtime::new(repo);
     let version = if let Some(v) = to {
         v
     } else {
@@ -796,11 +920,12 @@ async fn rollback(
         &request,
         OffsetDateTime::now_utc(),
         handle.forge.as_ref(),
+        Some(handle.requester.as_ref()),
     )
     .await
     {
         Ok(report) => {
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            println!("{}", json(&report));
             if report.decision.decision == Outcome::Reject {
                 for r in &report.decision.reasons {
                     eprintln!("refused: {}: {}", r.code, r.message);
@@ -814,33 +939,49 @@ async fn rollback(
     }
 }
 
+/// Desired against live, served and confirmed: exit 1 when a pair drifted, 2 when the
+/// configuration is unusable, 3 when an environment could not be read (its pairs are listed as
+/// unknown; the others are still checked).
 async fn drift(repo: &Path, env: Option<&str>) -> ExitCode {
-    let Ok(repository) = load(repo) else {
-        return ExitCode::from(2);
+    let (repository, runtime) = match open(repo) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let rows = match gitops_pipeline::status(&repository, &Runtime::new(repo), env).await {
+    if let Err(code) = check_filters(&repository, env, None) {
+        return code;
+    }
+    let rows = match gitops_pipeline::status(&repository, &runtime, env).await {
         Ok(rows) => rows,
         Err(e) => return pipeline_exit(&e),
     };
-    let drifted: Vec<&StatusRow> = rows.iter().filter(|r| r.differs).collect();
-    for r in &drifted {
+    let in_actions = std::env::var_os("GITHUB_ACTIONS").is_some();
+    for r in rows.iter().filter(|r| r.differs) {
         let line = format!(
-            "{}/{}: desired {}, live {}",
+            "{}/{}: desired {}, live {}: {}",
             r.environment,
             r.mfe,
             r.desired.as_deref().unwrap_or("nothing"),
-            r.version.as_deref().unwrap_or("nothing")
+            r.version.as_deref().unwrap_or("nothing"),
+            state_text(r)
         );
-        if std::env::var_os("GITHUB_ACTIONS").is_some() {
-            println!("::warning title=drift::{line}");
+        let kind = if r.state == SyncState::Unknown {
+            "error"
         } else {
-            println!("drift: {line}");
+            "drift"
+        };
+        if in_actions {
+            println!("::warning title={kind}::{line}");
+        } else {
+            println!("{kind}: {line}");
         }
     }
-    if drifted.is_empty() {
+    if let Some(code) = unreadable_exit(&rows) {
+        return code;
+    }
+    if rows.iter().any(|r| r.differs) {
+        ExitCode::from(1)
+    } else {
         println!("no drift: {} pair(s) in sync", rows.len());
         ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     }
 }

@@ -124,12 +124,14 @@ impl Decision {
     }
 
     /// A rejection for a payload that breaks the contract: one reason per problem.
+    /// Each message names the payload's rule code too (`(rule duplicate-key)`), so the exact
+    /// rule broken survives into the PR, the requester's status and the logs.
     pub fn invalid_payload(problems: &[Problem]) -> Self {
         let reasons = problems
             .iter()
             .map(|p| Reason {
                 code: Code::InvalidPayload,
-                message: p.to_string(),
+                message: format!("{p} (rule {})", p.rule),
             })
             .collect();
         Decision::reject(reasons, None)

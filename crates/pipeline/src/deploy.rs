@@ -1,16 +1,24 @@
 //! Deploy: reconcile desired state (`deployments/`) with the live registry (DESIGN.md 4.3).
+//!
+//! Desired states are ordered by git: the deploy of a commit supersedes the deploy of any of its
+//! ancestors. The order of a pair's desired state is the first-parent position of the commit on
+//! the default branch that last changed its file ([`DeployOptions::revisions`]), so hand edits,
+//! `git revert` and bot changes order alike and no number written in a file can make two states
+//! collide. That position is the `sequence` of the registry's conditional commit.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use gitops_artifact_store as store;
-use gitops_cdn::{PlanInput, plan_invalidation};
-use gitops_db_registry::Entry;
-use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository};
+use gitops_cdn::{InvalidationRequest, PlanInput, plan_invalidation};
+use gitops_db_registry::{Entry, Invalidation};
+use gitops_gh_pr::DeploymentState;
+use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository, deployment_path};
 use gitops_metrics::{Outcome as Mo, Stage, StageClock};
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::tell::{RequestRef, tell};
 use crate::{Backends, Error, Targets};
 
 /// What to do for one pair, decided from the desired state and the live entry alone.
@@ -18,7 +26,8 @@ use crate::{Backends, Error, Targets};
 pub enum Action {
     /// Upload, commit, publish pointers, invalidate.
     Deploy,
-    /// The registry already has this deploy: make sure the pointers are published.
+    /// The registry already has this deploy: make sure the pointers are published and the
+    /// pending invalidation, if any, confirmed.
     Live,
     /// The registry holds a newer deploy than the desired state: touch nothing.
     Superseded {
@@ -27,17 +36,12 @@ pub enum Action {
     },
 }
 
-/// The sequence a desired-state file stands for (files written by hand without one count as 1).
-pub fn effective_sequence(desired: &Deployment) -> u64 {
-    desired.sequence.max(1)
-}
-
-/// Decides what to do for one pair.
+/// Decides what to do for one pair whose desired state has order `sequence`.
 ///
-/// A live entry with the desired sequence but another version means the desired-state file was
-/// rewritten without a new sequence: refused as a conflict, never guessed.
-pub fn decide(desired: &Deployment, live: Option<&Entry>) -> Result<Action, Error> {
-    let sequence = effective_sequence(desired);
+/// A live entry with the same sequence but another version cannot come from git order (one
+/// commit, one content); it means the registry was written by something else, and is refused
+/// as a conflict, never guessed.
+pub fn decide(sequence: u64, desired: &Deployment, live: Option<&Entry>) -> Result<Action, Error> {
     match live {
         None => Ok(Action::Deploy),
         Some(live) if live.sequence < sequence => Ok(Action::Deploy),
@@ -47,7 +51,7 @@ pub fn decide(desired: &Deployment, live: Option<&Entry>) -> Result<Action, Erro
         Some(live) if live.version == desired.version => Ok(Action::Live),
         Some(live) => Err(Error::Conflict {
             reason: format!(
-                "{}/{}: the registry has {} at sequence {sequence} but the desired state says {} at the same sequence; desired-state files must be written by the bot (`gitops process`), which increments `sequence`",
+                "{}/{}: the registry has {} at sequence {sequence} but the desired state says {} at the same position",
                 desired.environment, desired.mfe, live.version, desired.version
             ),
         }),
@@ -68,6 +72,28 @@ pub struct DeployOptions {
     pub limits: store::Limits,
     /// Upload parallelism and progress; entry points are filled per MFE.
     pub upload: Option<store::UploadOptions>,
+    /// The git order of the desired-state files (`gitops_gh_pr::desired_revisions`). Without
+    /// it, the files' own `sequence` orders them (a file without one counts as 1): only for
+    /// tools and tests that have no git history; `gitops deploy` always passes it.
+    pub revisions: Option<gitops_gh_pr::Revisions>,
+}
+
+impl DeployOptions {
+    /// The order of `desired`'s state: its commit's first-parent position, or its file
+    /// sequence without git.
+    fn sequence_of(&self, desired: &Deployment) -> Result<u64, Error> {
+        let Some(revisions) = &self.revisions else {
+            return Ok(desired.sequence.max(1));
+        };
+        let path = deployment_path(&desired.environment, &desired.mfe);
+        revisions
+            .by_path
+            .get(&path)
+            .map(|r| r.position)
+            .ok_or_else(|| Error::Config {
+                reason: format!("{path} is not committed on the checked-out branch"),
+            })
+    }
 }
 
 /// How one pair ended.
@@ -76,10 +102,10 @@ pub struct DeployOptions {
 pub enum PairOutcome {
     /// The version was uploaded, committed and published.
     Deployed,
-    /// The deploy was already committed (an earlier run was interrupted); pointers were
-    /// published and the CDN invalidated again under the same reference.
+    /// The deploy was already committed (an earlier run was interrupted); what it had left
+    /// undone (pointers, the pending invalidation) was finished.
     Resumed,
-    /// Already live and published: nothing touched, not even the CDN.
+    /// Already live, published and invalidated: nothing touched, not even the CDN.
     AlreadyLive,
     /// A newer deploy is live; this one was refused at the commit point.
     Superseded {
@@ -104,7 +130,7 @@ pub struct PairReport {
     pub mfe: String,
     /// Desired version.
     pub version: String,
-    /// Desired sequence.
+    /// The desired state's order (the registry sequence it commits under), when known.
     pub sequence: u64,
     /// How it ended.
     #[serde(flatten)]
@@ -143,8 +169,21 @@ impl DeployReport {
     }
 }
 
+/// One pair's deploy: what it needs, in one place.
+struct PairJob<'a> {
+    environment: &'a Environment,
+    mfe: &'a MfeConfig,
+    desired: &'a Deployment,
+    sequence: u64,
+    targets: &'a Targets,
+    backends: &'a dyn Backends,
+    options: &'a DeployOptions,
+    clock: StageClock,
+}
+
 /// Reconciles every desired (environment, MFE) pair selected by `options` with the registry.
-/// One pair failing does not stop the others; the report says how each ended.
+/// One pair failing, or one environment's targets being unusable, does not stop the others; the
+/// report says how each pair ended.
 pub async fn deploy_all(
     repository: &Repository,
     backends: &dyn Backends,
@@ -152,75 +191,67 @@ pub async fn deploy_all(
 ) -> Result<DeployReport, Error> {
     let mut report = DeployReport::default();
     for environment in &repository.config.environments {
-        if let Some(only) = &options.environment
-            && *only != environment.name
+        if options
+            .environment
+            .as_ref()
+            .is_some_and(|only| *only != environment.name)
         {
             continue;
         }
         // Owned copies: the future stays `Send` (no closure-borrowed references across awaits).
-        let mut pairs: Vec<Deployment> = Vec::new();
-        for ((env, mfe), d) in &repository.deployments {
-            let selected = match &options.mfe {
-                Some(only) => only == mfe,
-                None => true,
-            };
-            if *env == environment.name && selected {
-                pairs.push(d.clone());
-            }
-        }
+        let pairs: Vec<Deployment> = repository
+            .deployments
+            .iter()
+            .filter(|((env, mfe), _)| {
+                *env == environment.name && options.mfe.as_ref().is_none_or(|only| only == mfe)
+            })
+            .map(|(_, d)| d.clone())
+            .collect();
         if pairs.is_empty() {
             continue;
         }
-        let targets = backends.targets(environment).await?;
+        let targets = match backends.targets(environment).await {
+            Ok(targets) => targets,
+            Err(error) => {
+                tracing::warn!(environment = %environment.name, %error, "environment unusable");
+                for desired in &pairs {
+                    let mut pair = pair_report(desired, options.sequence_of(desired).unwrap_or(0));
+                    fail(&mut pair, &error, options, desired, None).await;
+                    report.pairs.push(pair);
+                }
+                continue;
+            }
+        };
         for desired in &pairs {
             let Some(mfe) = repository.mfes.get(&desired.mfe) else {
                 continue;
             };
             let started = Instant::now();
-            let mut pair = PairReport {
-                environment: environment.name.clone(),
-                mfe: desired.mfe.clone(),
-                version: desired.version.clone(),
-                sequence: effective_sequence(desired),
-                outcome: PairOutcome::AlreadyLive,
-                files_uploaded: 0,
-                bytes_uploaded: 0,
-                invalidated: Vec::new(),
-                duration_ms: 0,
-            };
-            let clock = clock_of(environment, desired);
-            if let Err(error) = deploy_pair(
-                environment,
-                mfe,
-                desired,
-                &targets,
-                backends,
-                options,
-                &mut pair,
-            )
-            .await
-            {
-                crate::record(
-                    targets.metrics.as_ref(),
-                    &clock
-                        .event(Stage::Failed, Mo::Failure)
-                        .with_detail(error.to_string()),
-                );
-                if let Some(requester) = &options.requester {
-                    report_to_requester(
-                        requester.as_ref(),
+            let sequence = options.sequence_of(desired);
+            let mut pair = pair_report(desired, *sequence.as_ref().unwrap_or(&0));
+            let result = match sequence {
+                Ok(sequence) => {
+                    let job = PairJob {
+                        environment,
+                        mfe,
                         desired,
-                        gitops_gh_pr::DeploymentState::Failure,
-                        &format!("deploy failed: {error}"),
-                        None,
-                    )
-                    .await;
+                        sequence,
+                        targets: &targets,
+                        backends,
+                        options,
+                        clock: StageClock::new(
+                            desired.request_id.clone(),
+                            environment.name.clone(),
+                            desired.mfe.clone(),
+                            desired.version.clone(),
+                        ),
+                    };
+                    deploy_pair(&job, &mut pair).await
                 }
-                tracing::warn!(environment = %environment.name, mfe = %desired.mfe, %error, "deploy failed");
-                pair.outcome = PairOutcome::Failed {
-                    retryable: error.is_retryable(),
-                    error: error.to_string(),
-                };
+                Err(e) => Err(e),
+            };
+            if let Err(error) = result {
+                fail(&mut pair, &error, options, desired, Some(&targets)).await;
             }
             pair.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             report.pairs.push(pair);
@@ -229,64 +260,126 @@ pub async fn deploy_all(
     Ok(report)
 }
 
-/// The stage clock of one pair's deploy, keyed by the request that asked for it.
-fn clock_of(environment: &Environment, desired: &Deployment) -> StageClock {
-    StageClock::new(
-        desired.request_id.clone(),
-        environment.name.clone(),
-        desired.mfe.clone(),
-        desired.version.clone(),
-    )
+fn pair_report(desired: &Deployment, sequence: u64) -> PairReport {
+    PairReport {
+        environment: desired.environment.clone(),
+        mfe: desired.mfe.clone(),
+        version: desired.version.clone(),
+        sequence,
+        outcome: PairOutcome::AlreadyLive,
+        files_uploaded: 0,
+        bytes_uploaded: 0,
+        invalidated: Vec::new(),
+        duration_ms: 0,
+    }
 }
 
-async fn deploy_pair(
-    environment: &Environment,
-    mfe: &MfeConfig,
-    desired: &Deployment,
-    targets: &Targets,
-    backends: &dyn Backends,
-    options: &DeployOptions,
+/// Marks `pair` failed with `error`: the metrics event (when the environment's sink is at
+/// hand), the requester told, the log line.
+async fn fail(
     pair: &mut PairReport,
-) -> Result<(), Error> {
-    let clock = &clock_of(environment, desired);
+    error: &Error,
+    options: &DeployOptions,
+    desired: &Deployment,
+    targets: Option<&Targets>,
+) {
+    if let Some(targets) = targets {
+        let clock = StageClock::new(
+            desired.request_id.clone(),
+            desired.environment.clone(),
+            desired.mfe.clone(),
+            desired.version.clone(),
+        );
+        crate::record(
+            targets.metrics.as_ref(),
+            &clock
+                .event(Stage::Failed, Mo::Failure)
+                .with_detail(error.to_string()),
+        );
+    }
+    if let Some(requester) = &options.requester {
+        tell(
+            requester.as_ref(),
+            &RequestRef::of_deployment(desired),
+            DeploymentState::Failure,
+            &format!("deploy failed: {error}"),
+            None,
+            None,
+        )
+        .await;
+    }
+    tracing::warn!(environment = %desired.environment, mfe = %desired.mfe, %error, "deploy failed");
+    pair.outcome = PairOutcome::Failed {
+        retryable: error.is_retryable(),
+        error: error.to_string(),
+    };
+}
+
+async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Error> {
+    let PairJob {
+        environment,
+        mfe,
+        desired,
+        sequence,
+        targets,
+        ..
+    } = *job;
     let metrics = targets.metrics.as_ref();
+    let clock = &job.clock;
     let live = targets.registry.get(&environment.name, &mfe.name).await?;
-    let mut resumed = match decide(desired, live.as_ref())? {
-        Action::Superseded { live } => {
+    let mut resumed = match decide(sequence, desired, live.as_ref())? {
+        Action::Superseded {
+            live: live_sequence,
+        } => {
             crate::record(
                 metrics,
                 &clock
                     .event(Stage::Committed, Mo::Refused)
-                    .with_detail(format!("sequence {live} is live")),
+                    .with_detail(format!("sequence {live_sequence} is live")),
             );
-            pair.outcome = PairOutcome::Superseded {
-                live_sequence: live,
-            };
+            superseded(job, live.as_ref(), pair).await;
             return Ok(());
         }
         Action::Live => {
-            if pointers_in_place(environment, mfe, desired, targets).await? {
-                crate::record(metrics, &clock.event(Stage::Committed, Mo::Noop));
-                pair.outcome = PairOutcome::AlreadyLive;
-                return Ok(());
+            let in_place = served_version(environment, mfe, targets).await?.as_deref()
+                == Some(desired.version.as_str());
+            let pending = live.as_ref().and_then(|l| l.invalidation.clone());
+            if in_place {
+                match pending {
+                    None => {
+                        crate::record(metrics, &clock.event(Stage::Committed, Mo::Noop));
+                        pair.outcome = PairOutcome::AlreadyLive;
+                        return Ok(());
+                    }
+                    // Published, but the CDN was never confirmed: finish only that.
+                    Some(pending) => {
+                        invalidate(job, &pending, pair).await?;
+                        report_live(job).await;
+                        pair.outcome = PairOutcome::Resumed;
+                        return Ok(());
+                    }
+                }
             }
             true
         }
         Action::Deploy => false,
     };
 
-    // Steps 1 and 2: fetch, verify, unpack, upload write-once. Nothing users see changes. A
-    // resumed deploy stages again too: identical files are skipped, missing ones restored.
-    let artifact = backends.artifact(&mfe.artifact, &mfe.name, &desired.version)?;
+    // Steps 1 and 2: fetch, verify, unpack, check the entry points, upload write-once. Nothing
+    // users see changes. A resumed deploy stages again too: identical files are skipped, missing
+    // ones restored.
+    let artifact = job
+        .backends
+        .artifact(&mfe.artifact, &mfe.name, &desired.version)?;
     let timer = clock.start(Stage::Uploaded);
-    let mut upload = options.upload.clone().unwrap_or_default();
+    let mut upload = job.options.upload.clone().unwrap_or_default();
     upload.entry_points.clone_from(&mfe.entry_points);
     let uploaded = store::stage_artifact(
         &artifact,
         &targets.storage,
         &mfe.name,
         &desired.version,
-        &options.limits,
+        &job.options.limits,
         &upload,
     )
     .await?;
@@ -301,17 +394,20 @@ async fn deploy_pair(
     );
 
     if !resumed {
-        // Step 3, the commit point: only a newer sequence passes.
+        // Step 3, the commit point: only a newer sequence passes. The invalidation this deploy
+        // owes is recorded with it (plus any still pending from the entry it replaces), so a
+        // run that dies before the CDN confirmed leaves it for the next run to finish.
         let entry = Entry {
             environment: environment.name.clone(),
             mfe: mfe.name.clone(),
             version: desired.version.clone(),
-            sequence: effective_sequence(desired),
+            sequence,
             request_id: desired.request_id.clone(),
             sha: desired.sha.clone(),
             deployed_at: OffsetDateTime::now_utc(),
             deployed_by: desired.requested_by.clone(),
-            rollback: desired.rollback,
+            rollback: desired.rollback || is_lower(&desired.version, live.as_ref()),
+            invalidation: planned_invalidation(job, live.as_ref())?,
         };
         let timer = clock.start(Stage::Committed);
         match targets.registry.commit(&entry).await {
@@ -321,9 +417,8 @@ async fn deploy_pair(
                     metrics,
                     &timer.finish_with_detail(Mo::Refused, format!("sequence {stored} is live")),
                 );
-                pair.outcome = PairOutcome::Superseded {
-                    live_sequence: stored,
-                };
+                let now = targets.registry.get(&environment.name, &mfe.name).await?;
+                superseded(job, now.as_ref(), pair).await;
                 return Ok(());
             }
             // Another run committed this very deploy first: continue as a resume.
@@ -336,59 +431,153 @@ async fn deploy_pair(
     publish_pointers(environment, mfe, &desired.version, targets).await?;
     // A newer deploy of the pair may have committed meanwhile and published before us: the
     // pointers must end on whatever is live, never on an older version.
-    if let Some(newer) = targets.registry.get(&environment.name, &mfe.name).await?
-        && newer.sequence > effective_sequence(desired)
+    let now = targets.registry.get(&environment.name, &mfe.name).await?;
+    if let Some(newer) = &now
+        && newer.sequence > sequence
     {
         publish_pointers(environment, mfe, &newer.version, targets).await?;
-        pair.outcome = PairOutcome::Superseded {
-            live_sequence: newer.sequence,
-        };
+        superseded(job, now.as_ref(), pair).await;
         return Ok(());
     }
 
-    // Step 5: one invalidation of the mutable paths, idempotent by deploy id.
-    let mut input = PlanInput::new(mfe.name.clone(), mfe.entry_points.clone());
-    input.import_map_changed = !mfe.entry_points.is_empty();
-    input
-        .cache_invalidation_keys
-        .clone_from(&desired.cache_invalidation_keys);
-    let plan = plan_invalidation(&input)?;
-    let deploy_id = format!("{}-{}", desired.request_id, effective_sequence(desired));
-    let timer = clock.start(Stage::Invalidated);
-    if let Some(request) = plan.to_request(&deploy_id)? {
-        targets.cdn.invalidate(&request).await?;
+    // Step 5: the invalidation recorded at the commit point, confirmed, then settled.
+    if let Some(pending) = now.and_then(|e| e.invalidation) {
+        invalidate(job, &pending, pair).await?;
+    } else {
         crate::record(
             metrics,
-            &timer.finish_with_detail(Mo::Success, request.paths.join(" ")),
+            &clock.start(Stage::Invalidated).finish(Mo::Skipped),
         );
-        pair.invalidated = request.paths;
-    } else {
-        crate::record(metrics, &timer.finish(Mo::Skipped));
     }
-    if let Some(requester) = &options.requester {
-        let url = mfe.entry_points.first().and_then(|entry| {
-            store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry).ok()
-        });
-        let told = report_to_requester(
-            requester.as_ref(),
-            desired,
-            gitops_gh_pr::DeploymentState::Success,
-            &format!(
-                "{} {} is live in {}",
-                mfe.name, desired.version, environment.name
-            ),
-            url.as_deref(),
-        )
-        .await;
-        let outcome = if told { Mo::Success } else { Mo::Skipped };
-        crate::record(metrics, &clock.event(Stage::Reported, outcome));
-    }
+    report_live(job).await;
     pair.outcome = if resumed {
         PairOutcome::Resumed
     } else {
         PairOutcome::Deployed
     };
     Ok(())
+}
+
+/// Whether `version` has a lower SemVer precedence than the live one (a return to an older
+/// version: recorded as a rollback, however it was asked for).
+fn is_lower(version: &str, live: Option<&Entry>) -> bool {
+    let (Some(live), Ok(version)) = (live, semver::Version::parse(version)) else {
+        return false;
+    };
+    semver::Version::parse(&live.version)
+        .is_ok_and(|live| version.cmp_precedence(&live) == std::cmp::Ordering::Less)
+}
+
+/// The invalidation this deploy owes: its plan (the aliases, the import map, the request's
+/// keys) plus whatever the entry it replaces still had pending, under a reference derived from
+/// the deploy (request id and sequence), so re-issuing it never invalidates twice.
+fn planned_invalidation(
+    job: &PairJob<'_>,
+    live: Option<&Entry>,
+) -> Result<Option<Invalidation>, Error> {
+    let mut input = PlanInput::new(job.mfe.name.clone(), job.mfe.entry_points.clone());
+    input.import_map_changed = !job.mfe.entry_points.is_empty();
+    input
+        .cache_invalidation_keys
+        .clone_from(&job.desired.cache_invalidation_keys);
+    let plan = plan_invalidation(&input)?;
+    let mut paths: BTreeSet<String> = plan.paths.into_iter().collect();
+    if let Some(pending) = live.and_then(|l| l.invalidation.as_ref()) {
+        paths.extend(pending.paths.iter().cloned());
+    }
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let deploy_id = format!("{}-{}", job.desired.request_id, job.sequence);
+    let request = InvalidationRequest::for_deploy(&deploy_id, paths.into_iter().collect())?;
+    Ok(Some(Invalidation {
+        reference: request.reference,
+        paths: request.paths,
+    }))
+}
+
+/// Issues `pending` (idempotent by its reference) and, once the CDN accepted it, clears it from
+/// the registry entry of this deploy.
+async fn invalidate(
+    job: &PairJob<'_>,
+    pending: &Invalidation,
+    pair: &mut PairReport,
+) -> Result<(), Error> {
+    let timer = job.clock.start(Stage::Invalidated);
+    let request = InvalidationRequest {
+        reference: pending.reference.clone(),
+        paths: pending.paths.clone(),
+    };
+    job.targets.cdn.invalidate(&request).await?;
+    job.targets
+        .registry
+        .settle_invalidation(
+            &job.environment.name,
+            &job.mfe.name,
+            job.sequence,
+            &pending.reference,
+        )
+        .await?;
+    crate::record(
+        job.targets.metrics.as_ref(),
+        &timer.finish_with_detail(Mo::Success, request.paths.join(" ")),
+    );
+    pair.invalidated = request.paths;
+    Ok(())
+}
+
+/// Records that a newer deploy is live, and tells this desired state's requester that it was
+/// superseded (unless the live entry is its own request).
+async fn superseded(job: &PairJob<'_>, live: Option<&Entry>, pair: &mut PairReport) {
+    pair.outcome = PairOutcome::Superseded {
+        live_sequence: live.map_or(0, |l| l.sequence),
+    };
+    let (Some(requester), Some(live)) = (&job.options.requester, live) else {
+        return;
+    };
+    if live.request_id == job.desired.request_id {
+        return;
+    }
+    tell(
+        requester.as_ref(),
+        &RequestRef::of_deployment(job.desired),
+        DeploymentState::Inactive,
+        &format!(
+            "superseded: {} {} (request {}) is live in {}",
+            live.mfe, live.version, live.request_id, live.environment
+        ),
+        None,
+        None,
+    )
+    .await;
+}
+
+/// Tells the requester that its version is live, with the versioned entry URL.
+async fn report_live(job: &PairJob<'_>) {
+    let Some(requester) = &job.options.requester else {
+        return;
+    };
+    let (environment, mfe, desired) = (job.environment, job.mfe, job.desired);
+    let url = mfe.entry_points.first().and_then(|entry| {
+        store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry).ok()
+    });
+    let told = tell(
+        requester.as_ref(),
+        &RequestRef::of_deployment(desired),
+        DeploymentState::Success,
+        &format!(
+            "{} {} is live in {}",
+            mfe.name, desired.version, environment.name
+        ),
+        None,
+        url.as_deref(),
+    )
+    .await;
+    let outcome = if told { Mo::Success } else { Mo::Skipped };
+    crate::record(
+        job.targets.metrics.as_ref(),
+        &job.clock.event(Stage::Reported, outcome),
+    );
 }
 
 async fn publish_pointers(
@@ -417,73 +606,20 @@ async fn publish_pointers(
     Ok(())
 }
 
-/// Posts `state` on the deployment `process` created for the request of `desired` on the
-/// requester's commit. Returns whether one was found and told; a failure to tell is logged and
-/// never fails the deploy.
-async fn report_to_requester(
-    requester: &dyn gitops_gh_pr::Requester,
-    desired: &Deployment,
-    state: gitops_gh_pr::DeploymentState,
-    description: &str,
-    environment_url: Option<&str>,
-) -> bool {
-    let deployments = match requester
-        .list_deployments(&desired.repository, &desired.sha, &desired.environment)
-        .await
-    {
-        Ok(d) => d,
-        Err(error) => {
-            tracing::warn!(%error, "cannot list the requester's deployments");
-            return false;
-        }
-    };
-    let Some(deployment) = deployments
-        .iter()
-        .find(|d| d.payload["id"].as_str() == Some(desired.request_id.as_str()))
-    else {
-        return false;
-    };
-    let description: String = description.chars().take(140).collect();
-    match requester
-        .create_deployment_status(
-            &desired.repository,
-            deployment.id,
-            state,
-            &description,
-            None,
-            environment_url,
-        )
-        .await
-    {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::warn!(%error, "cannot post the deployment status");
-            false
-        }
-    }
-}
-
-/// Whether the import map already points at this version (it is written last).
-async fn pointers_in_place(
+/// The version the environment's import map serves for `mfe` (it is written last, so it says
+/// whether a deploy was published); `None` when it serves none. An MFE without entry points has
+/// no pointers: what is live is what is served.
+pub(crate) async fn served_version(
     environment: &Environment,
     mfe: &MfeConfig,
-    desired: &Deployment,
     targets: &Targets,
-) -> Result<bool, Error> {
-    let Some(entry) = mfe.entry_points.first() else {
-        return Ok(true);
-    };
-    let expected =
-        store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry)?;
-    let path = object_store::path::Path::from(store::IMPORT_MAP);
-    let bytes = match targets.storage.get(&path).await {
-        Ok(result) => result
-            .bytes()
-            .await
-            .map_err(|e| Error::Artifact(e.into()))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(false),
-        Err(e) => return Err(Error::Artifact(e.into())),
-    };
-    let map: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    Ok(map["imports"][&mfe.name].as_str() == Some(expected.as_str()))
+) -> Result<Option<String>, Error> {
+    if mfe.entry_points.is_empty() {
+        let live = targets.registry.get(&environment.name, &mfe.name).await?;
+        return Ok(live.map(|l| l.version));
+    }
+    let imports = store::served_imports(targets.storage.as_ref()).await?;
+    Ok(imports
+        .get(&mfe.name)
+        .and_then(|url| store::version_of_url(&environment.public_url, &mfe.name, url)))
 }

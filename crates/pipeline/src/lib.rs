@@ -16,6 +16,7 @@ pub mod deploy;
 pub mod merge;
 pub mod process;
 pub mod status;
+mod tell;
 
 use std::sync::Arc;
 
@@ -27,7 +28,8 @@ use object_store::ObjectStore;
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
 pub use merge::{MergeOutcome, merge_pull_request};
 pub use process::{ProcessReport, previous_version, process, rollback, rollback_request};
-pub use status::{StatusRow, status};
+pub use status::{StatusRow, SyncState, status};
+pub use tell::{deployment_payload, request_id_of};
 
 /// The concrete targets of one environment.
 #[derive(Debug, Clone)]
@@ -96,22 +98,54 @@ pub enum Error {
         /// What contradicts what.
         reason: String,
     },
+    /// Concurrent requests for the same pair kept winning the race; a retry may succeed.
+    #[error("contended: {reason}")]
+    Contended {
+        /// What kept moving.
+        reason: String,
+    },
+}
+
+/// What kind of failure an [`Error`] is, for exit codes and reports: the binaries exit 2, 3 and
+/// 1 respectively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    /// The configuration or an option is unusable: fix it, a retry will not help.
+    Config,
+    /// An outside service failed or timed out: a retry may help.
+    Retryable,
+    /// A refusal or a deterministic failure (bad artifact, conflict): a retry will not help.
+    Refused,
 }
 
 impl Error {
+    /// The class of this error: configuration, outside failure, or refusal.
+    pub fn class(&self) -> ErrorClass {
+        if matches!(self, Error::Config { .. }) {
+            ErrorClass::Config
+        } else if self.is_retryable() {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Refused
+        }
+    }
+
     /// Whether retrying later may succeed (an outside service failed), as opposed to a refusal.
     pub fn is_retryable(&self) -> bool {
-        use gitops_artifact_store::Error as A;
         match self {
             Error::Config { .. } | Error::Conflict { .. } => false,
+            Error::Contended { .. } => true,
             Error::Registry(e) => e.is_retryable(),
+            // The CDN is outside: its failures (including the local log's IO) may pass.
             Error::Cdn(e) => matches!(
                 e,
                 gitops_cdn::Error::Throttled { .. }
                     | gitops_cdn::Error::Timeout { .. }
                     | gitops_cdn::Error::Backend { .. }
+                    | gitops_cdn::Error::Io { .. }
             ),
-            Error::Artifact(e) => matches!(e, A::Store(_) | A::Io { .. } | A::Conflict { .. }),
+            Error::Artifact(e) => e.is_retryable(),
             Error::Forge(e) => {
                 matches!(
                     e,

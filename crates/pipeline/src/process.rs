@@ -1,16 +1,31 @@
 //! Process: a deploy request in, a proposed pull request (or a refusal) out, and the requester
-//! told on its own commit (DESIGN.md 1, the seed's first step).
+//! told on its own commit (DESIGN.md 1 and 4.3 step 0).
+//!
+//! The newest intent wins: a request is judged against `main` *and* against what is pending for
+//! its pair (the desired-state file on the pair's branch while unmerged), then proposed with
+//! compare-and-swap on exactly the branch head it was judged against. A proposer that lost the
+//! race re-reads and re-judges, so an older request can never silently replace a newer pending
+//! one; the requester of a replaced request is told it was superseded, naming the newer one.
+
+use std::time::Duration;
 
 use gitops_event_model::{DeployRequest, Problem};
-use gitops_gh_pr::{Change, DeploymentState, FileWrite, Forge, PullRequest, Requester};
-use gitops_iac_config::{Decision, Outcome, Repository, evaluate};
+use gitops_gh_pr::{Change, DeploymentState, FileWrite, Forge, PairState, PullRequest, Requester};
+use gitops_iac_config::{
+    Code, Decision, Deployment, Outcome, Pending, Repository, deployment_path,
+    evaluate_with_pending,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::tell::{RequestRef, tell};
 
 /// The marker of the sticky plan comment on a deploy PR.
 pub const PLAN_MARKER: &str = "gitops-plan";
+
+/// How many times a proposal that lost a compare-and-swap race is re-judged and retried.
+const PROPOSE_ATTEMPTS: u32 = 8;
 
 /// What `process` did.
 #[derive(Debug, Clone, Serialize)]
@@ -18,19 +33,36 @@ pub struct ProcessReport {
     /// The policy's decision.
     #[serde(flatten)]
     pub decision: Decision,
-    /// The pull request proposed or updated, when accepted.
+    /// The pull request proposed or updated (accepted), or already holding this request
+    /// (`already-pending`).
     pub pull_request: Option<u64>,
     /// Its URL.
     pub pull_request_url: Option<String>,
     /// The deployment created on the requester's commit, when a requester was given.
     pub deployment: Option<u64>,
+    /// The pending request this one replaced (its requester was told it was superseded).
+    pub superseded: Option<String>,
 }
 
-/// Evaluates `request` (or reports its `problems`) against `repository` as of `at`, proposes the
-/// change on `forge` when accepted (one PR per (env, MFE), updated by newer requests) with a
-/// sticky plan comment, and, when a `requester` is given and the request is valid, creates a
-/// deployment on the requester's commit with status `queued` (accepted), `success` (noop: the
-/// version is already desired) or `failure` (refused, with the reasons).
+impl ProcessReport {
+    fn new(decision: Decision) -> Self {
+        ProcessReport {
+            decision,
+            pull_request: None,
+            pull_request_url: None,
+            deployment: None,
+            superseded: None,
+        }
+    }
+}
+
+/// Evaluates `request` (or reports its `problems`) against `repository` and what is pending for
+/// its pair on `forge`, as of `at`; proposes the change when accepted (one PR per (env, MFE),
+/// replaced by newer requests, compare-and-swap on the branch head judged) with a sticky plan
+/// comment; tells the requester of a replaced pending request that it was superseded; and, when
+/// a `requester` is given and the request is valid, creates a deployment on the requester's
+/// commit with status `queued` (accepted, or already pending), `success` (noop: the version is
+/// already desired) or `failure` (refused, with the reasons).
 pub async fn process(
     repository: &Repository,
     base_sha: Option<&str>,
@@ -41,18 +73,9 @@ pub async fn process(
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<ProcessReport, Error> {
     use gitops_metrics::{Outcome as Mo, Stage, StageClock};
-    let decision = match request {
-        Ok(request) => evaluate(repository, request, false, at),
-        Err(problems) => Decision::invalid_payload(problems),
-    };
-    let mut report = ProcessReport {
-        decision,
-        pull_request: None,
-        pull_request_url: None,
-        deployment: None,
-    };
-    let Ok(request) = request else {
-        return Ok(report);
+    let request = match request {
+        Ok(request) => request,
+        Err(problems) => return Ok(ProcessReport::new(Decision::invalid_payload(problems))),
     };
     let clock = StageClock::new(
         request.id().to_string(),
@@ -60,6 +83,9 @@ pub async fn process(
         request.mfe().to_string(),
         request.version().to_string(),
     );
+    let timer = clock.start(Stage::PrOpened);
+    let report =
+        judge_and_propose(repository, request, false, at, forge, requester, base_sha).await?;
     let received = match report.decision.decision {
         Outcome::Accept => Mo::Success,
         Outcome::Noop => Mo::Noop,
@@ -77,41 +103,147 @@ pub async fn process(
             .event(Stage::Received, received)
             .with_detail(codes.join(" ")),
     );
-    if report.decision.decision == Outcome::Accept {
-        let timer = clock.start(Stage::PrOpened);
-        let pr = propose(forge, request, &report.decision, base_sha).await?;
-        crate::record(
-            metrics,
-            &timer.finish_with_detail(Mo::Success, pr.url.clone()),
-        );
-        report.pull_request = Some(pr.number);
-        report.pull_request_url = Some(pr.url.clone());
+    if report.decision.decision == Outcome::Accept
+        && let Some(url) = &report.pull_request_url
+    {
+        crate::record(metrics, &timer.finish_with_detail(Mo::Success, url.clone()));
     }
+    let mut report = report;
     if let Some(requester) = requester {
         report.deployment = Some(notify(requester, request, &report).await?);
     }
     Ok(report)
 }
 
+/// Judges `request` against `repository` and the pair's pending change, and proposes it when
+/// accepted, retrying (re-read, re-judge) when a concurrent proposer moved the branch first.
+async fn judge_and_propose(
+    repository: &Repository,
+    request: &DeployRequest,
+    rollback: bool,
+    at: OffsetDateTime,
+    forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
+    base_sha: Option<&str>,
+) -> Result<ProcessReport, Error> {
+    // Identity and authorisation refusals need no forge call.
+    let first = evaluate_with_pending(repository, request, rollback, at, None);
+    if first.decision == Outcome::Reject && first.reasons.iter().any(|r| is_identity(r.code)) {
+        return Ok(ProcessReport::new(first));
+    }
+    let env = request.environment().as_str();
+    let mfe = request.mfe().as_str();
+    let path = deployment_path(env, mfe);
+    let mut attempt = 0;
+    loop {
+        let state = forge.pair_state(env, mfe, &path, attempt > 0).await?;
+        let pending = pending_of(&state);
+        let decision = evaluate_with_pending(repository, request, rollback, at, pending.as_ref());
+        let mut report = ProcessReport::new(decision);
+        match report.decision.decision {
+            Outcome::Reject => return Ok(report),
+            Outcome::Noop => {
+                if report.decision.codes().contains(&Code::AlreadyPending)
+                    && let Some(pr) = &state.pull_request
+                {
+                    report.pull_request = Some(pr.number);
+                    report.pull_request_url = Some(pr.url.clone());
+                }
+                return Ok(report);
+            }
+            Outcome::Accept => {}
+        }
+        match propose(forge, request, &report.decision, rollback, base_sha, &state).await {
+            Ok(pr) => {
+                report.pull_request = Some(pr.number);
+                report.pull_request_url = Some(pr.url.clone());
+                if let Some(replaced) =
+                    pending.filter(|p| p.deployment.request_id != request.id().as_str())
+                {
+                    if let Some(requester) = requester {
+                        tell_superseded(requester, &replaced.deployment, request, &pr).await;
+                    }
+                    report.superseded = Some(replaced.deployment.request_id);
+                }
+                return Ok(report);
+            }
+            Err(Error::Forge(gitops_gh_pr::Error::Conflict { reason }))
+                if attempt + 1 < PROPOSE_ATTEMPTS =>
+            {
+                tracing::info!(%reason, attempt, "the pair's branch moved; judging again");
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(Error::Forge(gitops_gh_pr::Error::Conflict { reason })) => {
+                return Err(Error::Contended {
+                    reason: format!(
+                        "{env}/{mfe}: the pair's branch kept moving under concurrent requests ({reason}); retry"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `code` is an identity or authorisation refusal (judged without the forge).
+fn is_identity(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidPayload
+            | Code::UnknownMfe
+            | Code::UnknownEnvironment
+            | Code::RepositoryMismatch
+            | Code::EnvironmentNotAllowed
+            | Code::InvalidationOutsidePrefix
+    )
+}
+
+/// The pending desired state of the pair, when the forge reports one that parses. A pending
+/// file that does not parse (edited by hand on the branch) is not an intent we can order
+/// against: it is replaced like any stale branch content.
+fn pending_of(state: &PairState) -> Option<Pending> {
+    let bytes = state.pending.as_ref()?;
+    match serde_json::from_slice::<Deployment>(bytes) {
+        Ok(deployment) => Some(Pending {
+            deployment,
+            reference: state.pull_request.as_ref().map_or_else(
+                || "the pending change".to_owned(),
+                |pr| format!("pull request #{}", pr.number),
+            ),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "the pending desired-state file does not parse; it will be replaced");
+            None
+        }
+    }
+}
+
+/// Jittered exponential backoff between proposal attempts: about 100 ms, 200 ms, ... up to 2 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(5)).min(2_000);
+    let nanos = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos(),
+    );
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
+}
+
 async fn propose(
     forge: &dyn Forge,
     request: &DeployRequest,
     decision: &Decision,
+    rollback: bool,
     base_sha: Option<&str>,
+    state: &PairState,
 ) -> Result<PullRequest, Error> {
     let previous = decision
         .previous
         .as_ref()
         .map_or_else(|| "nothing".to_owned(), |d| d.version.clone());
-    let verb = if decision
-        .changes
-        .iter()
-        .any(|c| c.content.contains("\"rollback\": true"))
-    {
-        "Roll back"
-    } else {
-        "Deploy"
-    };
+    let verb = if rollback { "Roll back" } else { "Deploy" };
     let title = format!(
         "{verb} {} {} to {}",
         request.mfe(),
@@ -137,7 +269,8 @@ async fn propose(
         title,
         body,
         writes,
-    );
+    )
+    .judged_against(state);
     if let Some(base) = base_sha {
         change = change.on_base(base, None);
     }
@@ -165,16 +298,42 @@ async fn propose(
     Ok(pr)
 }
 
+/// Tells the requester of a replaced pending request that a newer one superseded it. Never
+/// fails the new proposal: the replacement already happened.
+async fn tell_superseded(
+    requester: &dyn Requester,
+    replaced: &Deployment,
+    newer: &DeployRequest,
+    pr: &PullRequest,
+) {
+    let description = format!(
+        "superseded by request {} ({} {}) in pull request #{}",
+        newer.id(),
+        newer.mfe(),
+        newer.version(),
+        pr.number
+    );
+    tell(
+        requester,
+        &RequestRef::of_deployment(replaced),
+        DeploymentState::Inactive,
+        &description,
+        Some(&pr.url),
+        None,
+    )
+    .await;
+}
+
 async fn notify(
     requester: &dyn Requester,
     request: &DeployRequest,
     report: &ProcessReport,
 ) -> Result<u64, Error> {
-    let payload = serde_json::json!({
-        "id": request.id().as_str(),
-        "mfe": request.mfe().as_str(),
-        "version": request.version().to_string(),
-    });
+    let payload = crate::tell::deployment_payload(
+        request.id().as_str(),
+        request.mfe().as_str(),
+        &request.version().to_string(),
+    );
     let repo = request.repository().as_str();
     let deployment = requester
         .create_deployment(
@@ -199,20 +358,21 @@ async fn notify(
                 report.pull_request.unwrap_or_default()
             ),
         ),
+        Outcome::Noop if report.decision.codes().contains(&Code::AlreadyPending) => {
+            (DeploymentState::Queued, reasons.join("; "))
+        }
         Outcome::Noop => (DeploymentState::Success, reasons.join("; ")),
         Outcome::Reject => (
             DeploymentState::Failure,
             format!("refused: {}", reasons.join("; ")),
         ),
     };
-    // GitHub caps the description at 140 characters.
-    let description: String = description.chars().take(140).collect();
     requester
         .create_deployment_status(
             repo,
             deployment,
             state,
-            &description,
+            &crate::tell::clip(&description),
             report.pull_request_url.as_deref(),
             None,
         )
@@ -223,7 +383,7 @@ async fn notify(
 /// The request a rollback stands for: the current desired state of (env, MFE) at `version`,
 /// with a fresh id, requested by `user` now.
 pub fn rollback_request(
-    current: &gitops_iac_config::Deployment,
+    current: &Deployment,
     version: &str,
     user: &str,
 ) -> Result<DeployRequest, Error> {
@@ -252,24 +412,15 @@ pub fn previous_version(history: &[gitops_db_registry::Entry], current: &str) ->
 }
 
 /// Proposes a rollback of (env, MFE) to `version` the GitOps way: a PR setting that version with
-/// `rollback: true`, through the normal checks, merge and deploy.
+/// `rollback: true`, through the normal checks, merge and deploy. A rollback is the newest
+/// intent: it replaces whatever is pending for the pair (whose requester, when `requester` is
+/// given, is told it was superseded).
 pub async fn rollback(
     repository: &Repository,
     request: &DeployRequest,
     at: OffsetDateTime,
     forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
 ) -> Result<ProcessReport, Error> {
-    let decision = evaluate(repository, request, true, at);
-    let mut report = ProcessReport {
-        decision,
-        pull_request: None,
-        pull_request_url: None,
-        deployment: None,
-    };
-    if report.decision.decision == Outcome::Accept {
-        let pr = propose(forge, request, &report.decision, None).await?;
-        report.pull_request = Some(pr.number);
-        report.pull_request_url = Some(pr.url);
-    }
-    Ok(report)
+    judge_and_propose(repository, request, true, at, forge, requester, None).await
 }

@@ -8,10 +8,19 @@
 //! environment (`AWS_ENDPOINT_URL`, region, the credential chain; `AWS_ALLOW_HTTP` for
 //! object_store), so one binary runs against AWS or an emulator.
 //!
+//! Every outside call is bounded: `GITOPS_CONNECT_TIMEOUT` and `GITOPS_REQUEST_TIMEOUT`
+//! (seconds; defaults 10, and 60 for an API request or 300 for an artifact transfer) apply to
+//! GitHub, the artifact stores and the AWS clients alike ([`Timeouts`]).
+//!
+//! Embedded targets stay inside the repository: a local target whose real path (symlinks
+//! resolved) leaves the repository root, or enters `.git`, is a configuration error, unless the
+//! operator allowed absolute targets (`GITOPS_ALLOW_ABSOLUTE_TARGETS=1`).
+//!
 //! This is the only crate that names the cloud SDKs.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use gitops_artifact_store::{ObjectLocation, StoreOpener};
@@ -20,32 +29,196 @@ use gitops_db_registry::{DynamoDbRegistry, SqliteRegistry};
 use gitops_iac_config::{CdnTarget, Environment, RegistryTarget, StorageTarget};
 use gitops_pipeline::{Backends, Error, Targets};
 
+/// The repository's git-ignored directory holding the embedded backends' state.
+const STATE_DIR: &str = "local";
+
+/// Connect and request timeouts of every outside call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One API request (GitHub, DynamoDB, CloudFront).
+    pub request: Duration,
+    /// One artifact transfer (download of an archive, upload of a file).
+    pub transfer: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            transfer: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Timeouts {
+    /// From `GITOPS_CONNECT_TIMEOUT` and `GITOPS_REQUEST_TIMEOUT` (whole seconds, 1 to 3600);
+    /// a set but unusable value is a configuration error naming the variable. When set, the
+    /// request timeout bounds artifact transfers too.
+    pub fn from_env() -> Result<Self, Error> {
+        let mut timeouts = Timeouts::default();
+        if let Some(connect) = seconds("GITOPS_CONNECT_TIMEOUT")? {
+            timeouts.connect = connect;
+        }
+        if let Some(request) = seconds("GITOPS_REQUEST_TIMEOUT")? {
+            timeouts.request = request;
+            timeouts.transfer = request;
+        }
+        Ok(timeouts)
+    }
+}
+
+fn seconds(name: &str) -> Result<Option<Duration>, Error> {
+    let Some(raw) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=3600).contains(&n) => Ok(Some(Duration::from_secs(n))),
+        _ => Err(config(format!(
+            "{name}={text:?} is not a number of seconds between 1 and 3600"
+        ))),
+    }
+}
+
 /// The adapters of a GitOps repository checked out at `root`.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
     opener: StoreOpener,
+    timeouts: Timeouts,
+    allow_absolute: bool,
+    aws: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
 }
 
 impl Runtime {
     /// Adapters for the repository at `root`, configured from the process environment.
+    ///
+    /// Unusable timeout variables are reported by [`Runtime::from_env`]; this constructor falls
+    /// back to the defaults for them.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
+        Self::with_timeouts(root, Timeouts::from_env().unwrap_or_default())
+    }
+
+    /// Adapters for the repository at `root`, configured from the process environment; a set but
+    /// unusable `GITOPS_*_TIMEOUT` is a configuration error.
+    pub fn from_env(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        Ok(Self::with_timeouts(root.into(), Timeouts::from_env()?))
+    }
+
+    fn with_timeouts(root: PathBuf, timeouts: Timeouts) -> Self {
         // object_store's local backend needs absolute paths.
         let root = std::fs::canonicalize(&root).unwrap_or(root);
         Runtime {
-            opener: StoreOpener::from_env(&root),
+            opener: StoreOpener::from_env(&root).with_timeouts(timeouts.connect, timeouts.transfer),
             root,
+            timeouts,
+            allow_absolute: std::env::var("GITOPS_ALLOW_ABSOLUTE_TARGETS")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            aws: Arc::default(),
         }
     }
 
-    fn local(&self, path: &str) -> PathBuf {
+    /// Whether the operator allowed embedded targets outside the repository
+    /// (`GITOPS_ALLOW_ABSOLUTE_TARGETS=1`); pass it to the repository loader.
+    pub fn allows_absolute_targets(&self) -> bool {
+        self.allow_absolute
+    }
+
+    /// The timeouts every outside call gets.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The real path of the embedded target `path`: inside the repository root and outside
+    /// `.git`, symlinks resolved, unless absolute targets are allowed.
+    fn local(&self, path: &str) -> Result<PathBuf, Error> {
         let p = Path::new(path);
         if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.root.join(p)
+            if self.allow_absolute {
+                return Ok(p.to_path_buf());
+            }
+            return Err(config(format!(
+                "embedded target `{path}` is outside the repository; set GITOPS_ALLOW_ABSOLUTE_TARGETS=1 to allow absolute targets"
+            )));
         }
+        if p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(config(format!(
+                "embedded target `{path}` must be a plain relative path under the repository"
+            )));
+        }
+        let joined = self.root.join(p);
+        // Resolve the deepest part that exists (a committed symlink could point anywhere), then
+        // append the rest, which cannot hold links because it does not exist yet.
+        let mut existing = joined.as_path();
+        let mut rest = Vec::new();
+        while std::fs::symlink_metadata(existing).is_err() {
+            let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                break;
+            };
+            rest.push(name.to_owned());
+            existing = parent;
+        }
+        let mut real = std::fs::canonicalize(existing)
+            .map_err(|e| config(format!("embedded target `{path}`: {e}")))?;
+        real.extend(rest.iter().rev());
+        let state = self.root.join(STATE_DIR);
+        if real
+            .strip_prefix(&state)
+            .is_ok_and(|r| !r.as_os_str().is_empty())
+        {
+            return Ok(real);
+        }
+        Err(config(format!(
+            "embedded target `{path}` resolves to {}, outside the repository's state directory {}",
+            real.display(),
+            state.display()
+        )))
+    }
+
+    /// The AWS configuration shared by every client, loaded once, with [`Timeouts`].
+    async fn aws(&self) -> &aws_config::SdkConfig {
+        self.aws
+            .get_or_init(|| async {
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(self.timeouts.connect)
+                    .operation_attempt_timeout(self.timeouts.request)
+                    .operation_timeout(self.timeouts.request * 3)
+                    .build();
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .load()
+                    .await
+            })
+            .await
+    }
+
+    async fn dynamodb(&self, table: &str) -> DynamoDbRegistry {
+        DynamoDbRegistry::new(aws_sdk_dynamodb::Client::new(self.aws().await), table)
+    }
+
+    async fn cloudfront(&self, distribution_id: &str) -> Result<CloudFrontCdn, Error> {
+        let shared = self.aws().await;
+        let mut builder = aws_sdk_cloudfront::config::Builder::from(shared);
+        if shared.region().is_none() {
+            builder = builder.region(aws_sdk_cloudfront::config::Region::new("us-east-1"));
+        }
+        Ok(CloudFrontCdn::new(
+            aws_sdk_cloudfront::Client::from_conf(builder.build()),
+            distribution_id,
+        )?)
+    }
+
+    /// The git order of the repository's desired-state files (the first-parent position of the
+    /// commit that last changed each): what `gitops deploy` commits under. Needs the whole
+    /// history and a clean `deployments/`.
+    pub async fn revisions(&self) -> Result<gitops_gh_pr::Revisions, Error> {
+        gitops_gh_pr::desired_revisions(&self.root, gitops_iac_config::DEPLOYMENTS_DIR)
+            .await
+            .map_err(|e| config(format!("the order of the desired states: {e}")))
     }
 
     /// Creates what `environment`'s targets need and is missing: the storage directory or S3
@@ -56,7 +229,7 @@ impl Runtime {
         let mut done = Vec::new();
         match &environment.storage {
             StorageTarget::Local(path) => {
-                let dir = self.local(path);
+                let dir = self.local(path)?;
                 let existed = dir.is_dir();
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| config(format!("cannot create {}: {e}", dir.display())))?;
@@ -68,7 +241,7 @@ impl Runtime {
             }
             StorageTarget::S3 { location } => {
                 let bucket = location.split('/').next().unwrap_or_default();
-                let created = ensure_bucket(bucket).await?;
+                let created = ensure_bucket(self.aws().await, bucket).await?;
                 done.push(format!(
                     "storage s3://{bucket}: {}",
                     if created { "created" } else { "exists" }
@@ -77,7 +250,7 @@ impl Runtime {
         }
         match &environment.registry {
             RegistryTarget::Sqlite(path) => {
-                let file = self.local(path);
+                let file = self.local(path)?;
                 let existed = file.is_file();
                 SqliteRegistry::open(&file)?;
                 done.push(format!(
@@ -87,16 +260,13 @@ impl Runtime {
                 ));
             }
             RegistryTarget::DynamoDb { table } => {
-                let outcome = DynamoDbRegistry::from_env(table.clone())
-                    .await
-                    .bootstrap()
-                    .await?;
+                let outcome = self.dynamodb(table).await.bootstrap().await?;
                 done.push(format!("registry dynamodb://{table}: {outcome:?}").to_lowercase());
             }
         }
         match &environment.cdn {
             CdnTarget::LocalLog(path) => {
-                let file = self.local(path);
+                let file = self.local(path)?;
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| config(format!("cannot create {}: {e}", parent.display())))?;
@@ -104,7 +274,7 @@ impl Runtime {
                 done.push(format!("cdn {}: ready", file.display()));
             }
             CdnTarget::CloudFront { distribution_id } => {
-                CloudFrontCdn::from_env(distribution_id.clone())
+                self.cloudfront(distribution_id)
                     .await?
                     .ensure_distribution_exists()
                     .await?;
@@ -117,15 +287,17 @@ impl Runtime {
 
 impl Runtime {
     /// Where stage events of `environment` go: `GITOPS_METRICS_FILE` when set, otherwise
-    /// `metrics/events.jsonl` beside a local (SQLite) registry; nowhere for a DynamoDB registry.
+    /// `metrics/events.jsonl` beside a local (SQLite) registry; nowhere for a DynamoDB registry
+    /// (or a local one whose path is refused).
     pub fn metrics(&self, environment: &Environment) -> Arc<dyn gitops_metrics::MetricsSink> {
         if let Some(path) = std::env::var_os("GITOPS_METRICS_FILE").filter(|p| !p.is_empty()) {
             return Arc::new(gitops_metrics::JsonlSink::new(PathBuf::from(path)));
         }
         match &environment.registry {
-            RegistryTarget::Sqlite(path) => Arc::new(gitops_metrics::JsonlSink::beside_registry(
-                &self.local(path),
-            )),
+            RegistryTarget::Sqlite(path) => match self.local(path) {
+                Ok(file) => Arc::new(gitops_metrics::JsonlSink::beside_registry(&file)),
+                Err(_) => Arc::new(gitops_metrics::NullSink),
+            },
             RegistryTarget::DynamoDb { .. } => Arc::new(gitops_metrics::NullSink),
         }
     }
@@ -202,7 +374,8 @@ impl Runtime {
         if github {
             let forge = Arc::new(
                 gitops_gh_pr::GithubForge::from_env()
-                    .map_err(|e| config(format!("GitHub forge: {e}")))?,
+                    .map_err(|e| config(format!("GitHub forge: {e}")))?
+                    .with_timeouts(self.timeouts.connect, self.timeouts.request),
             );
             return Ok(ForgeHandle {
                 forge: forge.clone(),
@@ -236,11 +409,8 @@ fn config(reason: String) -> Error {
 
 /// Creates `bucket` unless it exists; `true` when created. Path-style addressing when an
 /// endpoint is configured (emulators).
-async fn ensure_bucket(bucket: &str) -> Result<bool, Error> {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
+async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<bool, Error> {
+    let mut builder = aws_sdk_s3::config::Builder::from(shared);
     if std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
     {
@@ -256,7 +426,7 @@ async fn ensure_bucket(bucket: &str) -> Result<bool, Error> {
         Err(e) => {
             return Err(config(format!(
                 "cannot check bucket {bucket}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
+                sdk_error_text(&e)
             )));
         }
     }
@@ -275,29 +445,60 @@ async fn ensure_bucket(bucket: &str) -> Result<bool, Error> {
     create.send().await.map_err(|e| {
         config(format!(
             "cannot create bucket {bucket}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&e)
+            sdk_error_text(&e)
         ))
     })?;
     Ok(true)
+}
+
+/// An S3 SDK error as one line: the service's code and message, or the kind of failure; never
+/// the raw response.
+fn sdk_error_text<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::SdkError;
+    match error {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("service error"),
+                e.message().unwrap_or("no message")
+            )
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            "the request could not be sent (connection failed)".to_owned()
+        }
+        SdkError::ResponseError(_) => "the response could not be read".to_owned(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
+        _ => "unknown failure".to_owned(),
+    }
 }
 
 #[async_trait]
 impl Backends for Runtime {
     async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
         let storage = self.opener.open_storage(&match &environment.storage {
-            StorageTarget::Local(path) => self.local(path).to_string_lossy().into_owned(),
+            StorageTarget::Local(path) => self.local(path)?.to_string_lossy().into_owned(),
             remote @ StorageTarget::S3 { .. } => remote.to_string(),
         })?;
         let registry: Arc<dyn gitops_db_registry::Registry> = match &environment.registry {
-            RegistryTarget::Sqlite(path) => Arc::new(SqliteRegistry::open(self.local(path))?),
-            RegistryTarget::DynamoDb { table } => {
-                Arc::new(DynamoDbRegistry::from_env(table.clone()).await)
+            RegistryTarget::Sqlite(path) => {
+                let file = self.local(path)?;
+                Arc::new(
+                    tokio::task::spawn_blocking(move || SqliteRegistry::open(file))
+                        .await
+                        .map_err(|e| config(format!("cannot open the registry: {e}")))??,
+                )
             }
+            RegistryTarget::DynamoDb { table } => Arc::new(self.dynamodb(table).await),
         };
         let cdn: Arc<dyn gitops_cdn::Cdn> = match &environment.cdn {
-            CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path))),
+            CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path)?)),
             CdnTarget::CloudFront { distribution_id } => {
-                Arc::new(CloudFrontCdn::from_env(distribution_id.clone()).await?)
+                Arc::new(self.cloudfront(distribution_id).await?)
             }
         };
         Ok(Targets {

@@ -90,6 +90,38 @@ impl Drop for FakeGithub {
     }
 }
 
+/// Set to `1` by the test command (`scripts/test`, CI): a test whose emulator or fixture is
+/// missing then fails instead of skipping, so coverage can never go missing silently.
+pub const ENV_REQUIRE_ALL: &str = "GITOPS_TEST_REQUIRE_ALL";
+
+/// Reports that `test` cannot run because `missing` is not available: a skip line on standard
+/// error (visible even when the test harness captures standard output), or, when
+/// [`ENV_REQUIRE_ALL`] is `1`, a failure naming what is missing.
+///
+/// # Panics
+/// When skipping is forbidden.
+pub fn skip(test: &str, missing: &str) {
+    assert!(
+        std::env::var(ENV_REQUIRE_ALL).as_deref() != Ok("1"),
+        "{test} cannot run: {missing}, and {ENV_REQUIRE_ALL}=1 forbids skipping (run scripts/test)"
+    );
+    eprintln!("skipping {test}: {missing} (run scripts/test)");
+}
+
+/// `GITOPS_TEST_AWS_ENDPOINT` (moto), or `None` after [`skip`]ping `test`.
+pub fn aws_endpoint(test: &str) -> Option<String> {
+    match std::env::var("GITOPS_TEST_AWS_ENDPOINT") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
+        _ => {
+            skip(
+                test,
+                "GITOPS_TEST_AWS_ENDPOINT (the moto emulator) is not set",
+            );
+            None
+        }
+    }
+}
+
 /// The OpenAPI description tests should validate against (`GITOPS_TEST_OPENAPI`), if set.
 pub fn openapi_from_env() -> Option<PathBuf> {
     std::env::var_os(ENV_TEST_OPENAPI)

@@ -1,10 +1,14 @@
 //! End-to-end tests: the binaries and crates working together, on the embedded backends, on
 //! fake-github and on moto.
 
+mod convergence;
 mod deploy;
 mod flow;
 mod github;
+mod hostile;
 mod moto;
+mod ordering;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -28,13 +32,18 @@ pub fn gitops_bin() -> PathBuf {
     bin
 }
 
-/// A copy of the example GitOps repository in a temporary directory.
+/// A copy of the example GitOps repository in a temporary directory, committed to git (the
+/// deploy orders desired states by their commits), with `local/` ignored.
 pub fn repo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gitops-repo"),
         dir.path(),
     );
+    std::fs::write(dir.path().join(".gitignore"), "local/\n").unwrap();
+    support::git(dir.path(), &["init", "-q", "-b", "main", "."]);
+    support::git(dir.path(), &["add", "-A"]);
+    support::git(dir.path(), &["commit", "-qm", "example repository"]);
     dir
 }
 

@@ -17,11 +17,7 @@ use object_store::path::Path as StorePath;
 use object_store::{Attribute, ObjectStoreExt};
 
 pub fn endpoint(test: &str) -> Option<String> {
-    let url = std::env::var("GITOPS_TEST_AWS_ENDPOINT").ok();
-    if url.is_none() {
-        println!("skipping {test}: GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)");
-    }
-    url
+    gitops_testkit::aws_endpoint(test)
 }
 
 fn gitops(endpoint: &str, args: &[&str]) -> Output {
@@ -172,6 +168,14 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
 }
 "#,
     );
+    // The deploy orders desired states by their commits.
+    for args in [
+        &["init", "-q", "-b", "main", "."][..],
+        &["add", "-A"],
+        &["commit", "-qm", "desired state"],
+    ] {
+        crate::support::git(r, args);
+    }
     let rs = r.to_str().unwrap();
 
     let out = gitops(&url, &["bootstrap", "--repo", rs]);

@@ -16,13 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::support::{attr, list, read};
 
 fn endpoint(test: &str) -> Option<String> {
-    match std::env::var("GITOPS_TEST_AWS_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e.trim_end_matches('/').to_owned()),
-        _ => {
-            println!("skipping {test}: GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)");
-            None
-        }
-    }
+    gitops_testkit::aws_endpoint(test)
 }
 
 /// Creates a uniquely named bucket with a plain, unsigned `PUT /<bucket>` (moto accepts it;

@@ -192,11 +192,9 @@ async fn a_service_error_gives_its_code_and_message() {
 /// On moto: a missing distribution is `NotFound`, one clean line naming it, for every call.
 #[tokio::test]
 async fn moto_missing_distribution_messages_are_one_clean_line() {
-    let Ok(endpoint) = std::env::var("GITOPS_TEST_AWS_ENDPOINT") else {
-        println!(
-            "skipping moto_missing_distribution_messages_are_one_clean_line: \
-             GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)"
-        );
+    let Some(endpoint) =
+        gitops_testkit::aws_endpoint("moto_missing_distribution_messages_are_one_clean_line")
+    else {
         return;
     };
     let cdn = CloudFrontCdn::new(client(&endpoint), "ENOSUCHDIST0000")

@@ -14,11 +14,7 @@ use gitops_cdn::{
 };
 
 fn endpoint(test: &str) -> Option<String> {
-    let url = std::env::var("GITOPS_TEST_AWS_ENDPOINT").ok();
-    if url.is_none() {
-        println!("skipping {test}: GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)");
-    }
-    url
+    gitops_testkit::aws_endpoint(test)
 }
 
 fn client(endpoint: &str) -> Client {

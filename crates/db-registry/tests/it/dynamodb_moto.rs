@@ -16,10 +16,7 @@ use gitops_db_registry::{Bootstrap, DynamoDbRegistry, Entry, Error, Registry};
 
 /// A client for the emulator, or `None` (after printing the skip line) when it is not set.
 fn client(test: &str) -> Option<Client> {
-    let Ok(endpoint) = std::env::var("GITOPS_TEST_AWS_ENDPOINT") else {
-        println!("skipping {test}: GITOPS_TEST_AWS_ENDPOINT not set (run scripts/test)");
-        return None;
-    };
+    let endpoint = gitops_testkit::aws_endpoint(test)?;
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

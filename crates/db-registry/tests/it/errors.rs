@@ -173,11 +173,8 @@ async fn a_service_error_gives_its_code_and_message() {
 /// On moto: a missing table and a table name DynamoDB refuses are one clean line each.
 #[tokio::test]
 async fn moto_error_messages_are_one_clean_line() {
-    let Ok(endpoint) = std::env::var("GITOPS_TEST_AWS_ENDPOINT") else {
-        println!(
-            "skipping moto_error_messages_are_one_clean_line: GITOPS_TEST_AWS_ENDPOINT not set \
-             (run scripts/test)"
-        );
+    let Some(endpoint) = gitops_testkit::aws_endpoint("moto_error_messages_are_one_clean_line")
+    else {
         return;
     };
     let missing = DynamoDbRegistry::new(client(&endpoint), unique_environment("missing"));

@@ -58,7 +58,7 @@ fn forge(gh: &FakeGithub, owner: &str, repo: &str) -> GithubForge {
 
 async fn assert_conformant(gh: &FakeGithub) {
     if gitops_testkit::openapi_from_env().is_none() {
-        println!("skipping OpenAPI check: GITOPS_TEST_OPENAPI not set (run scripts/test)");
+        gitops_testkit::skip("the OpenAPI check", "GITOPS_TEST_OPENAPI is not set");
         return;
     }
     let v = gh.violations().await.unwrap();

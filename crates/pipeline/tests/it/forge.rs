@@ -103,7 +103,17 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
         .deployment_statuses("acme/checkout-mfe", report.deployment.unwrap())
         .await
         .unwrap();
-    assert_eq!(format!("{:?}", statuses[0].state), "Queued");
+    // Queued first, then told that the newer request superseded it, naming it.
+    assert_eq!(format!("{:?}", statuses[1].state), "Queued");
+    assert_eq!(format!("{:?}", statuses[0].state), "Inactive");
+    assert!(
+        statuses[0]
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains(newer.id().as_str())),
+        "{statuses:?}"
+    );
+    assert_eq!(again.superseded.as_deref(), Some(req.id().as_str()));
     assert_eq!(
         deployments
             .iter()

@@ -234,7 +234,8 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
     let fakes = Fakes::new();
     fakes.publish("checkout", "1.5.0");
     let d = desired("dev", "checkout", "1.5.0", 4);
-    // The earlier run uploaded and committed, then died before publishing the pointers.
+    // The earlier run uploaded and committed (recording the invalidation it owed), then died
+    // before publishing the pointers.
     fakes
         .registry
         .commit(&Entry {
@@ -247,6 +248,13 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
             deployed_at: time::OffsetDateTime::now_utc(),
             deployed_by: "octocat".into(),
             rollback: false,
+            invalidation: Some(gitops_db_registry::Invalidation {
+                reference: format!("deploy-{}-4", d.request_id),
+                paths: vec![
+                    "/importmap.json".into(),
+                    "/mfe/checkout/remoteEntry.js".into(),
+                ],
+            }),
         })
         .await
         .unwrap();
@@ -261,6 +269,14 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
             .contains("1.5.0")
     );
     assert_eq!(fakes.cdn.invalidations().len(), 1);
+    // Confirmed, then settled: nothing is pending any more.
+    let live = fakes
+        .registry
+        .get("dev", "checkout")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.invalidation, None);
 }
 
 #[tokio::test]

@@ -57,7 +57,10 @@ pub fn openapi() -> Option<std::path::PathBuf> {
     let o = gitops_testkit::openapi_from_env();
     if o.is_none() {
         SKIP_NOTE.call_once(|| {
-            println!("skipping OpenAPI conformance checks: GITOPS_TEST_OPENAPI not set (run scripts/test)");
+            gitops_testkit::skip(
+                "OpenAPI conformance checks",
+                "GITOPS_TEST_OPENAPI is not set",
+            );
         });
     }
     o

@@ -1,0 +1,262 @@
+//! A GitOps repository under git, built for one test, and the `gitops` binary run against it
+//! the way a user runs it (embedded backends, local git forge).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Environment variables of the test process that would change what `gitops` does.
+const SCRUBBED: &[&str] = &[
+    "GITHUB_ACTIONS",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_TOKEN",
+    "GITOPS_GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "GITHUB_SHA",
+    "GITOPS_METRICS_FILE",
+    "GITOPS_ALLOW_ABSOLUTE_TARGETS",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+];
+
+/// A repository: `gitops.yaml` with the given environments (in order, no promotion rules, no
+/// approval), one `mfes/<name>.yaml` per MFE (entry point `remoteEntry.js`, artifacts under
+/// `local/artifacts/`), `local/` ignored, all committed on `main`.
+#[derive(Debug)]
+pub struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new(environments: &[&str], mfes: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut config = String::from("version: 1\nenvironments:\n");
+        for env in environments {
+            let lower = env.to_ascii_lowercase();
+            let _ = write!(
+                config,
+                "  - name: {env}\n    storage: local/{lower}/storage\n    registry: local/{lower}/registry.db\n    cdn: local/{lower}/cdn.log\n    public_url: https://cdn.example.com/{lower}\n"
+            );
+        }
+        std::fs::write(root.join("gitops.yaml"), config).unwrap();
+        std::fs::create_dir_all(root.join("mfes")).unwrap();
+        for mfe in mfes {
+            std::fs::write(
+                root.join(format!("mfes/{mfe}.yaml")),
+                format!(
+                    "name: {mfe}\nrepository: acme/{mfe}-mfe\nartifact: local/artifacts/{mfe}/{mfe}-{{version}}.tgz\nenvironments: [{}]\nentry_points: [remoteEntry.js]\n",
+                    environments.join(", ")
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::write(root.join(".gitignore"), "local/\n").unwrap();
+        let repo = Repo { dir };
+        repo.git(&["init", "-q", "-b", "main", "."]);
+        repo.commit_all("init");
+        repo.ok(&["bootstrap"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `gitops ARGS` in the repository, with a clean environment.
+    pub fn gitops(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The `gitops` command, not started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(crate::gitops_bin());
+        command
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null());
+        for var in SCRUBBED {
+            command.env_remove(var);
+        }
+        command
+    }
+
+    /// `gitops ARGS`, which must exit 0; its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.gitops(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "gitops {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `gitops ARGS --format json` (or any command printing one JSON document), which must
+    /// exit 0.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git(self.path(), args)
+    }
+
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-qm", message]);
+    }
+
+    /// Writes an artifact of `mfe` `version` (an entry point naming the version, a hashed asset)
+    /// and its sidecar where the MFE file says.
+    pub fn publish(&self, mfe: &str, version: &str) {
+        self.publish_files(
+            mfe,
+            version,
+            &[
+                ("remoteEntry.js", format!("// {mfe} {version}\n").as_bytes()),
+                (
+                    "assets/main.3f7a9c1e.js",
+                    format!("console.log('{mfe} {version}');\n").as_bytes(),
+                ),
+            ],
+        );
+    }
+
+    /// Writes an artifact of `mfe` `version` holding exactly `files`, and its sidecar.
+    pub fn publish_files(&self, mfe: &str, version: &str, files: &[(&str, &[u8])]) {
+        let dist = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            let path = dist.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let archive = gitops_artifact_store::pack_dir(dist.path()).unwrap();
+        self.write_artifact(mfe, version, &archive);
+    }
+
+    /// Puts `archive` (and a matching sidecar) as the artifact of `mfe` `version`.
+    pub fn write_artifact(&self, mfe: &str, version: &str, archive: &[u8]) {
+        let dir = self.path().join(format!("local/artifacts/{mfe}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("{mfe}-{version}.tgz");
+        std::fs::write(dir.join(&name), archive).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.sha256")),
+            gitops_artifact_store::sidecar_line(&gitops_artifact_store::sha256_hex(archive), &name),
+        )
+        .unwrap();
+    }
+
+    /// A deploy request of `mfe` `version` to `env` (fresh id) as an event file; its path.
+    pub fn request(&self, mfe: &str, env: &str, version: &str) -> PathBuf {
+        let id = ulid::Ulid::generate().to_string();
+        self.request_with_id(mfe, env, version, &id)
+    }
+
+    pub fn request_with_id(&self, mfe: &str, env: &str, version: &str, id: &str) -> PathBuf {
+        let payload = serde_json::json!({
+            "id": id,
+            "timestamp": "2026-11-30T12:00:00Z",
+            "user": "octocat",
+            "mfe": mfe,
+            "version": version,
+            "environment": env,
+            "cache_invalidation_keys": [],
+            "repository": format!("acme/{mfe}-mfe"),
+            "ref": "refs/heads/main",
+            "sha": "3f786850e387550fdab836ed7e6dc881de23001b",
+        });
+        let path = self
+            .path()
+            .join(format!("local/requests/{env}-{mfe}-{version}-{id}.json"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, payload.to_string()).unwrap();
+        path
+    }
+
+    /// `gitops process` of a request of `mfe` `version` to `env`; its JSON report and exit code.
+    pub fn process(&self, mfe: &str, env: &str, version: &str) -> (serde_json::Value, i32) {
+        let event = self.request(mfe, env, version);
+        let out = self.gitops(&["process", "--event", event.to_str().unwrap()]);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (report, out.status.code().unwrap_or(-1))
+    }
+
+    /// Request, merge and deploy `mfe` `version` in `env` (the artifact must be published).
+    pub fn ship(&self, mfe: &str, env: &str, version: &str) {
+        let (report, code) = self.process(mfe, env, version);
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["decision"], "accept", "{report}");
+        self.ok(&["merge", "--all"]);
+        self.ok(&["deploy"]);
+    }
+
+    /// The desired-state file of (env, MFE) at HEAD.
+    pub fn desired(&self, env: &str, mfe: &str) -> serde_json::Value {
+        serde_json::from_str(&self.git(&["show", &format!("HEAD:deployments/{env}/{mfe}.json")]))
+            .unwrap()
+    }
+
+    /// The `gitops status --format json` row of (env, MFE).
+    pub fn status(&self, env: &str, mfe: &str) -> serde_json::Value {
+        let rows = self.json(&["status", "--format", "json"]);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["environment"] == env && r["mfe"] == mfe)
+            .cloned()
+            .unwrap_or_else(|| panic!("no status row for {env}/{mfe} in {rows}"))
+    }
+
+    /// The import map of `env` (lower-cased directory name), parsed.
+    pub fn import_map(&self, env: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join(format!(
+            "local/{}/storage/importmap.json",
+            env.to_ascii_lowercase()
+        )))
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env_remove("GIT_AUTHOR_DATE")
+        .env_remove("GIT_COMMITTER_DATE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard output and error of `out`, for assertion messages.
+pub fn both(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
