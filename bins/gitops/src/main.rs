@@ -6,21 +6,21 @@
 
 // Shadow std's printing macros for the whole crate: ours never panic on a closed pipe.
 macro_rules! println {
-    () => { $crate::out::out(format_args!("")) };
-    ($($arg:tt)*) => { $crate::out::out(format_args!($($arg)*)) };
+    () => { gitops_actions::out(format_args!("")) };
+    ($($arg:tt)*) => { gitops_actions::out(format_args!($($arg)*)) };
 }
 macro_rules! eprintln {
-    ($($arg:tt)*) => { $crate::out::err(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { gitops_actions::err(format_args!($($arg)*)) };
 }
 
 mod demo;
-mod out;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gitops_actions::Level;
 use gitops_iac_config::{Decision, Outcome, Repository, evaluate};
 use gitops_pipeline::{DeployOptions, DeployReport, ErrorClass, PairOutcome, StatusRow, SyncState};
 use gitops_runtime::{ForgeChoice, Runtime};
@@ -468,7 +468,7 @@ async fn deploy(repo: &Path, env: Option<String>, mfe: Option<String>, format: F
         Format::Json => println!("{}", json(&report)),
         Format::Table => print_deploy(&report),
     }
-    write_step_summary(&deploy_markdown(&report));
+    gitops_actions::append_summary(&deploy_markdown(&report));
     if !report.failed() {
         ExitCode::SUCCESS
     } else if report.all_failures_retryable() {
@@ -513,12 +513,11 @@ fn print_deploy(report: &DeployReport) {
         );
         if matches!(pair.outcome, PairOutcome::Failed { .. }) {
             eprintln!("error: {line}");
-            if std::env::var_os("GITHUB_ACTIONS").is_some() {
-                println!(
-                    "::error title=deploy {}/{} failed::{}",
-                    pair.environment,
-                    pair.mfe,
-                    outcome_text(&pair.outcome)
+            if gitops_actions::in_actions() {
+                gitops_actions::annotate(
+                    Level::Error,
+                    &format!("deploy {}/{} failed", pair.environment, pair.mfe),
+                    &outcome_text(&pair.outcome),
                 );
             }
         } else {
@@ -539,28 +538,12 @@ fn deploy_markdown(report: &DeployReport) -> String {
             p.environment,
             p.mfe,
             p.version,
-            outcome_text(&p.outcome).replace('|', "\\|"),
+            gitops_actions::cell(&outcome_text(&p.outcome)),
             p.files_uploaded,
             p.invalidated.join("<br>")
         );
     }
     md
-}
-
-/// Appends Markdown to the GitHub Actions job summary when running there.
-fn write_step_summary(markdown: &str) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
-        return;
-    };
-    let written = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(markdown.as_bytes()));
-    if let Err(e) = written {
-        eprintln!("warning: cannot write the job summary: {e}");
-    }
 }
 
 async fn status(repo: &Path, env: Option<&str>, format: Format) -> ExitCode {
@@ -749,41 +732,24 @@ async fn process(
     };
     println!("{}", json(&report));
     if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
-        write_output("pull-request", &number.to_string());
-        write_step_summary(&format!(
+        gitops_actions::set_output("pull-request", &number.to_string());
+        gitops_actions::append_summary(&format!(
             "### Deploy request\n\n{}: pull request #{number} {url}\n",
             report.decision.decision
         ));
     }
-    write_output("decision", &report.decision.decision.to_string());
+    gitops_actions::set_output("decision", &report.decision.decision.to_string());
     if report.decision.decision != Outcome::Reject {
         return ExitCode::SUCCESS;
     }
-    let in_actions = std::env::var_os("GITHUB_ACTIONS").is_some();
     for reason in &report.decision.reasons {
-        if in_actions {
-            println!("::error title={}::{}", reason.code, reason.message);
+        if gitops_actions::in_actions() {
+            gitops_actions::annotate(Level::Error, reason.code.as_str(), &reason.message);
         } else {
             eprintln!("refused: {}: {}", reason.code, reason.message);
         }
     }
     ExitCode::from(1)
-}
-
-/// Appends `name=value` to `$GITHUB_OUTPUT` when running in GitHub Actions.
-fn write_output(name: &str, value: &str) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
-        return;
-    };
-    let written = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut f| writeln!(f, "{name}={}", value.replace(['\n', '\r'], " ")));
-    if let Err(e) = written {
-        eprintln!("warning: cannot write the step output: {e}");
-    }
 }
 
 async fn merge(repo: &Path, pr: Option<u64>, at: OffsetDateTime, forge: ForgeChoice) -> ExitCode {
@@ -954,7 +920,6 @@ async fn drift(repo: &Path, env: Option<&str>) -> ExitCode {
         Ok(rows) => rows,
         Err(e) => return pipeline_exit(&e),
     };
-    let in_actions = std::env::var_os("GITHUB_ACTIONS").is_some();
     for r in rows.iter().filter(|r| r.differs) {
         let line = format!(
             "{}/{}: desired {}, live {}: {}",
@@ -969,8 +934,8 @@ async fn drift(repo: &Path, env: Option<&str>) -> ExitCode {
         } else {
             "drift"
         };
-        if in_actions {
-            println!("::warning title={kind}::{line}");
+        if gitops_actions::in_actions() {
+            gitops_actions::annotate(Level::Warning, kind, &line);
         } else {
             println!("{kind}: {line}");
         }

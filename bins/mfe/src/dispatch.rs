@@ -3,7 +3,6 @@
 //! the requester's commit (matched by the request id in the deployment's payload).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,7 +153,7 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     println!("sent to {} ({EVENT_TYPE})", args.gitops_repo);
-    append_env_file("GITHUB_OUTPUT", &format!("request-id={}\n", request.id()));
+    gitops_actions::set_output("request-id", request.id().as_str());
     if !args.wait {
         return ExitCode::SUCCESS;
     }
@@ -294,26 +293,9 @@ fn state_name(state: DeploymentState) -> &'static str {
     }
 }
 
-fn append_env_file(var_name: &str, text: &str) {
-    let Some(path) = var(var_name) else { return };
-    let result = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()));
-    if let Err(e) = result {
-        eprintln!("warning: cannot write {var_name} ({path}): {e}");
-    }
-}
-
-/// Markdown table cell: no line breaks, pipes escaped.
-fn cell(text: &str) -> String {
-    text.replace(['\n', '\r'], " ").replace('|', "\\|")
-}
-
 /// The job summary (`$GITHUB_STEP_SUMMARY`), when set.
 fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
-    if var("GITHUB_STEP_SUMMARY").is_none() {
+    if !gitops_actions::has_summary() {
         return;
     }
     let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
@@ -361,22 +343,25 @@ fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
             format!(
                 "{}: {}",
                 state_name(status.state),
-                cell(status.description.as_deref().unwrap_or(""))
+                gitops_actions::cell(status.description.as_deref().unwrap_or(""))
             ),
         );
         if let Some(url) = &status.log_url {
-            row("logs", format!("[deploy run]({})", cell(url)));
+            row(
+                "logs",
+                format!("[deploy run]({})", gitops_actions::cell(url)),
+            );
         }
         if let Some(url) = &status.environment_url {
             row(
                 "environment",
-                format!("[{}]({})", request.environment(), cell(url)),
+                format!("[{}]({})", request.environment(), gitops_actions::cell(url)),
             );
         }
     }
     if !seen.message.is_empty() {
-        row("reason", cell(&seen.message));
+        row("reason", gitops_actions::cell(&seen.message));
     }
     md.push('\n');
-    append_env_file("GITHUB_STEP_SUMMARY", &md);
+    gitops_actions::append_summary(&md);
 }

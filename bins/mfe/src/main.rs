@@ -4,6 +4,18 @@
 //! Exit codes: 0 success, 1 the input was refused (or the deploy failed), 2 usage or IO error,
 //! 3 `dispatch --wait` timed out.
 
+// Shadow std's printing macros for the whole crate: ours never panic on a closed pipe.
+macro_rules! println {
+    () => { gitops_actions::out(format_args!("")) };
+    ($($arg:tt)*) => { gitops_actions::out(format_args!($($arg)*)) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { gitops_actions::out_raw(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { gitops_actions::err(format_args!($($arg)*)) };
+}
+
 mod dispatch;
 mod publish;
 mod render;

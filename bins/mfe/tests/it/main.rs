@@ -252,3 +252,42 @@ fn schema_prints_the_committed_schema() {
     .unwrap();
     assert_eq!(out.stdout, committed);
 }
+
+/// A reader that goes away (`mfe schema | head -0`) ends the command quietly: no panic, no
+/// exit 101.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let dist = dir.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("remoteEntry.js"), "// x\n").unwrap();
+    let to = format!("{}/store/{{name}}-{{version}}.tgz", dir.path().display());
+    for args in [
+        vec!["schema"],
+        vec!["validate", "--format", "json"],
+        vec![
+            "publish",
+            "--dist",
+            dist.to_str().unwrap(),
+            "--mfe",
+            "checkout",
+            "--version",
+            "1.0.0",
+            "--to",
+            &to,
+        ],
+    ] {
+        let mut child = Command::new(MFE)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
