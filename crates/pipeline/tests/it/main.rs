@@ -36,7 +36,7 @@ impl Fakes {
             root: tempfile::tempdir().unwrap(),
             storage,
             registry: Arc::new(FakeRegistry::new()),
-            cdn: FakeCdn::new(),
+            cdn: FakeCdn::new().with_retry_policy(gitops_cdn::RetryPolicy::fast()),
             metrics: Arc::new(gitops_metrics::MemorySink::new()),
         }
     }
@@ -504,4 +504,186 @@ fn different_mfes_deploy_in_parallel_without_conflict() {
             );
         });
     }
+}
+
+#[tokio::test]
+async fn a_failed_invalidation_stays_pending_until_a_rerun_confirms_it() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    let repo = repository(&[desired("dev", "checkout", "1.5.0", 4)]);
+    // The CDN refuses every attempt of this run.
+    fakes
+        .cdn
+        .fail_next_creates_with_too_many(gitops_cdn::RetryPolicy::fast().max_attempts);
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            report.pairs[0].outcome,
+            PairOutcome::Failed {
+                retryable: true,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert!(fakes.cdn.invalidations().is_empty());
+    // Live and published, but the invalidation it owes is recorded with the entry.
+    let live = fakes
+        .registry
+        .get("dev", "checkout")
+        .await
+        .unwrap()
+        .unwrap();
+    let pending = live.invalidation.clone().expect("a pending invalidation");
+    assert!(
+        pending.paths.contains(&"/importmap.json".to_owned()),
+        "{pending:?}"
+    );
+    let rows = status(&repo, &fakes, None).await.unwrap();
+    assert_eq!(rows[0].state, gitops_pipeline::SyncState::CdnPending);
+
+    // The next run issues exactly that invalidation, then settles it.
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pairs[0].outcome, PairOutcome::Resumed);
+    let issued = fakes.cdn.invalidations();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].caller_reference, pending.reference);
+    let live = fakes
+        .registry
+        .get("dev", "checkout")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.invalidation, None);
+    let rows = status(&repo, &fakes, None).await.unwrap();
+    assert_eq!(rows[0].state, gitops_pipeline::SyncState::InSync);
+    // And a third run touches nothing.
+    let report = deploy_all(&repo, &fakes, &DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pairs[0].outcome, PairOutcome::AlreadyLive);
+    assert_eq!(fakes.cdn.invalidations().len(), 1);
+}
+
+/// Backends whose `staging` targets cannot be opened.
+#[derive(Debug)]
+struct BrokenStaging<'a>(&'a Fakes);
+
+#[async_trait]
+impl Backends for BrokenStaging<'_> {
+    async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
+        if environment.name == "staging" {
+            return Err(Error::Config {
+                reason: "staging: the registry cannot be opened".into(),
+            });
+        }
+        self.0.targets(environment).await
+    }
+
+    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error> {
+        self.0.artifact(template, mfe, version)
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_environment_fails_its_own_pairs_only() {
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    let repo = repository(&[
+        desired("dev", "checkout", "1.5.0", 1),
+        desired("staging", "checkout", "1.5.0", 1),
+        desired("prod", "checkout", "1.5.0", 1),
+    ]);
+    let broken = BrokenStaging(&fakes);
+    let report = deploy_all(&repo, &broken, &DeployOptions::default())
+        .await
+        .unwrap();
+    let outcome = |env: &str| {
+        report
+            .pairs
+            .iter()
+            .find(|p| p.environment == env)
+            .map(|p| p.outcome.clone())
+    };
+    assert_eq!(outcome("dev"), Some(PairOutcome::Deployed));
+    assert_eq!(outcome("prod"), Some(PairOutcome::Deployed));
+    assert!(
+        matches!(outcome("staging"), Some(PairOutcome::Failed { retryable: false, ref error }) if error.contains("staging")),
+        "{report:?}"
+    );
+    let rows = status(&repo, &broken, None).await.unwrap();
+    let staging: Vec<_> = rows.iter().filter(|r| r.environment == "staging").collect();
+    assert_eq!(staging.len(), 1);
+    assert_eq!(staging[0].state, gitops_pipeline::SyncState::Unknown);
+    assert_eq!(
+        staging[0].error_class,
+        Some(gitops_pipeline::ErrorClass::Config)
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.environment != "staging")
+            .all(|r| r.state == gitops_pipeline::SyncState::InSync),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
+    use gitops_gh_pr::Requester as _;
+    let fakes = Fakes::new();
+    fakes.publish("checkout", "1.5.0");
+    fakes.publish("checkout", "1.6.0");
+    let forge = Arc::new(gitops_gh_pr::FakeForge::new());
+    let mut newer = desired("dev", "checkout", "1.6.0", 9);
+    newer.request_id = "01JDQ8Z6X8N7W4K2M5R3T9V1YC".into();
+    deploy_all(
+        &repository(&[newer.clone()]),
+        &fakes,
+        &DeployOptions::default(),
+    )
+    .await
+    .unwrap();
+    // The older request's deployment, as `process` created it.
+    let older = desired("dev", "checkout", "1.5.0", 4);
+    let id = forge
+        .create_deployment(
+            &older.repository,
+            &older.sha,
+            "dev",
+            &gitops_pipeline::deployment_payload(&older.request_id, "checkout", "1.5.0"),
+            "checkout 1.5.0",
+        )
+        .await
+        .unwrap();
+    let options = DeployOptions {
+        requester: Some(forge.clone()),
+        ..DeployOptions::default()
+    };
+    let report = deploy_all(&repository(&[older.clone()]), &fakes, &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.pairs[0].outcome,
+        PairOutcome::Superseded { live_sequence: 9 }
+    );
+    let statuses = forge
+        .deployment_statuses(&older.repository, id)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses[0].state,
+        gitops_gh_pr::DeploymentState::Inactive,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[0]
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains(&newer.request_id) && d.contains("1.6.0")),
+        "{statuses:?}"
+    );
 }
