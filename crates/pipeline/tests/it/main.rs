@@ -663,7 +663,7 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
         requester: Some(forge.clone()),
         ..DeployOptions::default()
     };
-    let report = deploy_all(&repository(&[older.clone()]), &fakes, &options)
+    let report = deploy_all(&repository(std::slice::from_ref(&older)), &fakes, &options)
         .await
         .unwrap();
     assert_eq!(
