@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
-use aws_sdk_cloudfront::error::{ConnectorError, ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudfront::operation::RequestId;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_sdk_cloudfront::operation::get_distribution::GetDistributionError;
 use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use gitops_aws_errors::describe_sdk_error;
 
 use crate::driver::{self, Backend, RetryPolicy};
 use crate::{
@@ -292,97 +292,4 @@ where
         }
         _ => Error::Backend { reason },
     }
-}
-
-/// One line describing an SDK failure of `operation`, without the raw HTTP response (no
-/// headers, no body): the service's error code (`code`, else the wire code) and message for a
-/// service error, a short cause ("timed out", "connection refused", ...) for transport
-/// failures, the HTTP status for an unreadable response; the `x-amzn-requestid` value when
-/// there is one.
-fn describe_sdk_error<E>(operation: &str, err: &SdkError<E>, code: Option<&str>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let what = match err {
-        SdkError::ConstructionFailure(_) => {
-            let cause = std::error::Error::source(err).map(ToString::to_string);
-            format!(
-                "the request could not be built{}",
-                cause
-                    .map(|c| format!(" ({})", one_line(&c)))
-                    .unwrap_or_default()
-            )
-        }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(failure) => failure
-            .as_connector_error()
-            .map_or("the request could not be sent", dispatch_cause)
-            .to_owned(),
-        SdkError::ServiceError(_) => match (code.or_else(|| err.code()), err.message()) {
-            (Some(code), Some(message)) => format!("{}: {}", one_line(code), one_line(message)),
-            (Some(code), None) => one_line(code),
-            (None, Some(message)) => one_line(message),
-            (None, None) => match status {
-                Some(status) => format!("HTTP {status}"),
-                None => "service error".to_owned(),
-            },
-        },
-        SdkError::ResponseError(_) => match status {
-            Some(status) => format!("unreadable response (HTTP {status})"),
-            None => "unreadable response".to_owned(),
-        },
-        _ => "failed".to_owned(),
-    };
-    match err.request_id() {
-        Some(id) if !id.is_empty() => format!("{operation}: {what} (request id {})", one_line(id)),
-        _ => format!("{operation}: {what}"),
-    }
-}
-
-/// A short cause for a request that got no response, from the first I/O error in the chain.
-fn dispatch_cause(failure: &ConnectorError) -> &'static str {
-    use std::io::ErrorKind;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failure);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                ErrorKind::ConnectionRefused => return "connection refused",
-                ErrorKind::ConnectionReset => return "connection reset",
-                ErrorKind::ConnectionAborted => return "connection aborted",
-                ErrorKind::TimedOut => return "timed out",
-                ErrorKind::HostUnreachable => return "host unreachable",
-                ErrorKind::NetworkUnreachable => return "network unreachable",
-                ErrorKind::AddrNotAvailable => return "address not available",
-                ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
-                    return "connection closed by the server";
-                }
-                _ => {}
-            }
-        }
-        source = error.source();
-    }
-    if failure.is_timeout() {
-        "timed out"
-    } else if failure.is_io() {
-        "connection failed"
-    } else if failure.is_user() {
-        "the request could not be sent (client configuration)"
-    } else {
-        "the request could not be sent"
-    }
-}
-
-/// `text` on one line (control characters become spaces), at most 300 characters.
-fn one_line(text: &str) -> String {
-    const MAX: usize = 300;
-    let mut out: String = text
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(MAX).is_some() {
-        out.push_str("...");
-    }
-    out
 }

@@ -23,14 +23,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ConnectorError, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TransactWriteItem,
 };
+use gitops_aws_errors::describe_sdk_error;
 
 use crate::entry::{format_time, parse_time, validate_name, validate_reference, validate_sequence};
 use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
@@ -338,7 +338,7 @@ impl DynamoDbRegistry {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let message = describe_sdk_error(operation, err);
+        let message = describe_sdk_error(operation, err, None);
         match err {
             SdkError::TimeoutError(_) => return Error::Unavailable { message },
             SdkError::DispatchFailure(failure) if !failure.is_user() => {
@@ -638,98 +638,6 @@ fn preview(value: &str) -> String {
         Some((end, _)) => format!("{}...", &value[..end]),
         None => value.to_owned(),
     }
-}
-
-/// One line describing an SDK failure of `operation`, without the raw HTTP response (no
-/// headers, no body): the service's error code and message for a service error, a short
-/// cause ("timed out", "connection refused", ...) for transport failures, the HTTP status for
-/// an unreadable response; the `x-amzn-requestid` value when there is one.
-fn describe_sdk_error<E>(operation: &str, err: &SdkError<E>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let what = match err {
-        SdkError::ConstructionFailure(_) => {
-            let cause = std::error::Error::source(err).map(ToString::to_string);
-            format!(
-                "the request could not be built{}",
-                cause
-                    .map(|c| format!(" ({})", one_line(&c)))
-                    .unwrap_or_default()
-            )
-        }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(failure) => failure
-            .as_connector_error()
-            .map_or("the request could not be sent", dispatch_cause)
-            .to_owned(),
-        SdkError::ServiceError(_) => match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{}: {}", one_line(code), one_line(message)),
-            (Some(code), None) => one_line(code),
-            (None, Some(message)) => one_line(message),
-            (None, None) => match status {
-                Some(status) => format!("HTTP {status}"),
-                None => "service error".to_owned(),
-            },
-        },
-        SdkError::ResponseError(_) => match status {
-            Some(status) => format!("unreadable response (HTTP {status})"),
-            None => "unreadable response".to_owned(),
-        },
-        _ => "failed".to_owned(),
-    };
-    match err.request_id() {
-        Some(id) if !id.is_empty() => format!("{operation}: {what} (request id {})", one_line(id)),
-        _ => format!("{operation}: {what}"),
-    }
-}
-
-/// A short cause for a request that got no response.
-fn dispatch_cause(failure: &ConnectorError) -> &'static str {
-    use std::io::ErrorKind;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failure);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                ErrorKind::ConnectionRefused => return "connection refused",
-                ErrorKind::ConnectionReset => return "connection reset",
-                ErrorKind::ConnectionAborted => return "connection aborted",
-                ErrorKind::TimedOut => return "timed out",
-                ErrorKind::HostUnreachable => return "host unreachable",
-                ErrorKind::NetworkUnreachable => return "network unreachable",
-                ErrorKind::AddrNotAvailable => return "address not available",
-                ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
-                    return "connection closed by the server";
-                }
-                _ => {}
-            }
-        }
-        source = error.source();
-    }
-    if failure.is_timeout() {
-        "timed out"
-    } else if failure.is_io() {
-        "connection failed"
-    } else if failure.is_user() {
-        "the request could not be sent (client configuration)"
-    } else {
-        "the request could not be sent"
-    }
-}
-
-/// `text` on one line (control characters become spaces), at most 300 characters.
-fn one_line(text: &str) -> String {
-    const MAX: usize = 300;
-    let mut out: String = text
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(MAX).is_some() {
-        out.push_str("...");
-    }
-    out
 }
 
 #[cfg(test)]

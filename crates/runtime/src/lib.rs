@@ -426,7 +426,7 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
         Err(e) => {
             return Err(config(format!(
                 "cannot check bucket {bucket}: {}",
-                sdk_error_text(&e)
+                gitops_aws_errors::describe_sdk_error("HeadBucket", &e, None)
             )));
         }
     }
@@ -445,36 +445,10 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
     create.send().await.map_err(|e| {
         config(format!(
             "cannot create bucket {bucket}: {}",
-            sdk_error_text(&e)
+            gitops_aws_errors::describe_sdk_error("CreateBucket", &e, None)
         ))
     })?;
     Ok(true)
-}
-
-/// An S3 SDK error as one line: the service's code and message, or the kind of failure; never
-/// the raw response.
-fn sdk_error_text<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    use aws_sdk_s3::error::SdkError;
-    match error {
-        SdkError::ServiceError(e) => {
-            let e = e.err();
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("service error"),
-                e.message().unwrap_or("no message")
-            )
-        }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(_) => {
-            "the request could not be sent (connection failed)".to_owned()
-        }
-        SdkError::ResponseError(_) => "the response could not be read".to_owned(),
-        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
-        _ => "unknown failure".to_owned(),
-    }
 }
 
 #[async_trait]

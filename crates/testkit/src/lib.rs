@@ -94,18 +94,23 @@ impl Drop for FakeGithub {
 /// missing then fails instead of skipping, so coverage can never go missing silently.
 pub const ENV_REQUIRE_ALL: &str = "GITOPS_TEST_REQUIRE_ALL";
 
-/// Reports that `test` cannot run because `missing` is not available: a skip line on standard
-/// error (visible even when the test harness captures standard output), or, when
-/// [`ENV_REQUIRE_ALL`] is `1`, a failure naming what is missing.
+/// Reports that `test` cannot run because `missing` is not available: a skip line written
+/// straight to the standard error stream (not through `eprintln!`, which the test harness
+/// captures and swallows for a passing test), or, when [`ENV_REQUIRE_ALL`] is `1`, a failure
+/// naming what is missing.
 ///
 /// # Panics
 /// When skipping is forbidden.
 pub fn skip(test: &str, missing: &str) {
+    use std::io::Write as _;
     assert!(
         std::env::var(ENV_REQUIRE_ALL).as_deref() != Ok("1"),
         "{test} cannot run: {missing}, and {ENV_REQUIRE_ALL}=1 forbids skipping (run scripts/test)"
     );
-    eprintln!("skipping {test}: {missing} (run scripts/test)");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipping {test}: {missing} (run scripts/test)"
+    );
 }
 
 /// `GITOPS_TEST_AWS_ENDPOINT` (moto), or `None` after [`skip`]ping `test`.
