@@ -46,7 +46,7 @@ pub mod patterns {
     /// MFE names: lowercase, start with a letter, at most 63 characters.
     pub const MFE: &str = "^[a-z][a-z0-9-]{0,62}$";
     /// Environment names.
-    pub const ENVIRONMENT: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
+    pub const ENVIRONMENT: &str = "^[A-Za-z0-9][A-Za-z0-9_-]*(?:[.][A-Za-z0-9_-]+)*$";
     /// GitHub logins, including app bots such as `renovate[bot]`.
     pub const LOGIN: &str = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$";
     /// `owner/name`.
@@ -194,8 +194,15 @@ macro_rules! regex {
 }
 
 /// Declares a validated string newtype with serde, `FromStr`, `Display` and a schema fragment.
+///
+/// `exact` types compare as written; `ascii_case_insensitive` types (repository names, which
+/// GitHub compares without case) compare, order and hash on the ASCII-lowercased text while
+/// keeping the text as written; `ascii_lowercase` types (commit shas) are stored lowercased.
 macro_rules! string_field {
     ($(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
+        string_field!(@exact $(#[$doc])* $name, $schema_name, $check, $schema);
+    };
+    (@exact $(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
@@ -206,8 +213,73 @@ macro_rules! string_field {
                 $check(value)?;
                 Ok(Self(value.to_owned()))
             }
+        }
 
-            /// The value as written.
+        string_field!(@common $name, $schema_name, $schema);
+    };
+    (@ascii_lowercase $(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `value` against the field's rule; the value is kept lowercased.
+            pub fn parse(value: &str) -> Result<Self, FieldError> {
+                $check(value)?;
+                Ok(Self(value.to_ascii_lowercase()))
+            }
+        }
+
+        string_field!(@common $name, $schema_name, $schema);
+    };
+    (@ascii_case_insensitive $(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `value` against the field's rule; the text is kept as written.
+            pub fn parse(value: &str) -> Result<Self, FieldError> {
+                $check(value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            fn key(&self) -> String {
+                self.0.to_ascii_lowercase()
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.eq_ignore_ascii_case(&other.0)
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.key().hash(state);
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.key().cmp(&other.key())
+            }
+        }
+
+        string_field!(@common $name, $schema_name, $schema);
+    };
+    (@common $name:ident, $schema_name:literal, $schema:expr) => {
+        impl $name {
+            /// The value as kept (as written, or normalised where the type says so).
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -297,8 +369,18 @@ fn check_environment(value: &str) -> Result<(), FieldError> {
         regex!(patterns::ENVIRONMENT),
         63,
         "an environment name",
-        "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters",
-    )
+        "letters, digits, '_' and '-', and '.' between them, starting with a letter or digit, at most 63 characters",
+    )?;
+    if value.to_ascii_lowercase().ends_with(".lock") {
+        return Err(FieldError::new(
+            Rule::Pattern,
+            format!(
+                "{} is not an environment name: it cannot end with '.lock' (git refuses such a branch)",
+                excerpt(value)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_login(value: &str) -> Result<(), FieldError> {
@@ -470,7 +552,10 @@ string_field!(
         "description": "MFE name, registered in the GitOps repository"})
 );
 string_field!(
-    /// An environment name, declared in the GitOps repository.
+    /// An environment name, declared in the GitOps repository. Case is kept and significant
+    /// (`Prod` is not `prod`; a repository cannot declare both, see `gitops-iac-config`), and
+    /// every name is also a valid git ref component, storage key and registry key: dots only
+    /// between other characters, never `..`, no `.lock` ending.
     EnvironmentName,
     "EnvironmentName",
     check_environment,
@@ -486,8 +571,10 @@ string_field!(
         "description": "GitHub login of the requester (github.actor)"})
 );
 string_field!(
-    /// A repository as `owner/name`.
-    RepoSlug,
+    @ascii_case_insensitive
+    /// A repository as `owner/name`. GitHub compares repository names without case, and so does
+    /// this type (`Acme/Checkout` equals `acme/checkout`); the text is kept as written.
+    RepositoryName,
     "Repository",
     check_repository,
     json_schema!({"type": "string", "pattern": patterns::REPOSITORY_STRICT, "maxLength": 140,
@@ -503,7 +590,8 @@ string_field!(
         "description": "full git ref the version was built from"})
 );
 string_field!(
-    /// A 40-character commit sha.
+    @ascii_lowercase
+    /// A 40-character commit sha, kept lowercased (git's spelling of an object id).
     CommitSha,
     "CommitSha",
     check_sha,

@@ -10,6 +10,7 @@
 //!   an envelope's `action` to be the configured event type.
 //! - Two wire forms: canonical (with `id`) and the seed article's (with `type`; the id is then
 //!   derived deterministically from the other fields, see [`request::derive_seed_id`]).
+//! - [`DeploymentPayload`]: what the GitHub deployment of a request carries (both sides use it).
 //! - [`EnvelopeInfo`]: the `repository_dispatch` event around a payload; both a bare payload and
 //!   a whole event (`GITHUB_EVENT_PATH`) are accepted.
 //! - Validation runs the generated JSON Schema ([`deploy_request_schema`], committed as
@@ -20,6 +21,7 @@
 //! This crate does no IO and has no async runtime or HTTP client in its dependency tree, so other
 //! repositories can use it to check payloads before they send them.
 
+mod deployment;
 mod envelope;
 pub mod fields;
 mod problem;
@@ -28,10 +30,11 @@ mod schema;
 mod strict;
 mod validate;
 
+pub use deployment::DeploymentPayload;
 pub use envelope::EnvelopeInfo;
 pub use fields::{
-    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName, RepoSlug,
-    RequestId, Timestamp, Version,
+    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName,
+    RepositoryName, RequestId, Timestamp, Version,
 };
 pub use problem::{Problem, Rule};
 pub use request::{DeployRequest, DeployRequestBuilder, EVENT_TYPE, Form, WirePayload};

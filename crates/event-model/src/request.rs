@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{
-    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName, RepoSlug,
-    RequestId, Timestamp, Version, limits,
+    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName,
+    RepositoryName, RequestId, Timestamp, Version, limits,
 };
 use crate::problem::{Problem, Rule};
 use crate::{Error, MAX_PAYLOAD_BYTES};
@@ -43,7 +43,7 @@ pub struct DeployRequest {
     version: Version,
     environment: EnvironmentName,
     cache_invalidation_keys: Vec<CdnPath>,
-    repository: RepoSlug,
+    repository: RepositoryName,
     #[serde(rename = "ref")]
     git_ref: GitRef,
     sha: CommitSha,
@@ -86,7 +86,7 @@ impl DeployRequest {
         &self.cache_invalidation_keys
     }
     /// Requesting repository.
-    pub fn repository(&self) -> &RepoSlug {
+    pub fn repository(&self) -> &RepositoryName {
         &self.repository
     }
     /// Git ref the version was built from.
@@ -231,7 +231,7 @@ pub struct WirePayload {
     /// CDN paths to invalidate, each under `/mfe/<mfe>/`.
     pub cache_invalidation_keys: InvalidationKeys,
     /// Requesting repository, `owner/name`.
-    pub repository: RepoSlug,
+    pub repository: RepositoryName,
     /// Full git ref.
     #[serde(rename = "ref")]
     pub git_ref: GitRef,
@@ -365,7 +365,7 @@ impl DeployRequestBuilder {
             &mut problems,
             "repository",
             self.repository,
-            RepoSlug::parse,
+            RepositoryName::parse,
         );
         let git_ref = required(&mut problems, "ref", self.git_ref, GitRef::parse);
         let sha = required(&mut problems, "sha", self.sha, CommitSha::parse);

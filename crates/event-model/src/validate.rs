@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::envelope::EnvelopeInfo;
 use crate::fields::{
-    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName, RepoSlug,
-    RequestId, Timestamp, Version, limits,
+    CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName,
+    RepositoryName, RequestId, Timestamp, Version, limits,
 };
 use crate::problem::{Problem, Rule, pointer};
 use crate::request::{DeployRequest, WirePayload, split_keys_text};
@@ -270,7 +270,7 @@ fn check_field(key: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) 
         "mfe" => |v| MfeName::parse(v).map(drop),
         "version" => |v| Version::parse(v).map(drop),
         "environment" => |v| EnvironmentName::parse(v).map(drop),
-        "repository" => |v| RepoSlug::parse(v).map(drop),
+        "repository" => |v| RepositoryName::parse(v).map(drop),
         "ref" => |v| GitRef::parse(v).map(drop),
         "sha" => |v| CommitSha::parse(v).map(drop),
         "cache_invalidation_keys" => return check_keys_value(value, at, problems),

@@ -519,7 +519,7 @@ fn load_mfe(
             ),
         );
     }
-    if let Err(e) = em::RepoSlug::parse(&mfe.repository) {
+    if let Err(e) = em::RepositoryName::parse(&mfe.repository) {
         report("repository", Some(&mfe.repository), redact(&e.message));
     }
     if !mfe.artifact.contains("{version}") {
@@ -652,7 +652,7 @@ fn check_deployment(
         ("sha", &d.sha, |v| em::CommitSha::parse(v).map(drop)),
         ("ref", &d.git_ref, |v| em::GitRef::parse(v).map(drop)),
         ("repository", &d.repository, |v| {
-            em::RepoSlug::parse(v).map(drop)
+            em::RepositoryName::parse(v).map(drop)
         }),
         ("requested_by", &d.requested_by, |v| {
             em::Login::parse(v).map(drop)

@@ -7,6 +7,7 @@ mod hostile;
 mod properties;
 mod rules;
 mod schema;
+mod seams;
 
 use serde_json::{Value, json};
 
