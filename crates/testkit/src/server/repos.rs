@@ -1,0 +1,256 @@
+//! Repositories and their contents: `POST /orgs/{org}/repos`, `POST /user/repos`,
+//! `GET /repos/{o}/{r}/contents/{path}` and `PUT` of a file.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::ctx::{Ctx, repo_dir, repo_key, valid_path};
+use super::wire::{
+    R, Resp, bad_field, decode_b64, encode_b64, err, invalid, missing, not_found, s, who,
+};
+use super::{App, lock};
+use crate::Error;
+use crate::git::{Repo, TreeOp, ZERO_OID};
+use crate::json::{self as j, now};
+use crate::state::{RepoData, RepoMeta};
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 100
+        && n != "."
+        && n != ".."
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// `POST /user/repos` (`is_org` false) and `POST /orgs/{org}/repos`.
+pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R {
+    let Some(name) = s(b, "name") else {
+        return Err(missing("Repository", "name"));
+    };
+    if !valid_name(name) || !valid_name(owner) || owner.starts_with('_') {
+        return Err(bad_field("Repository", "name"));
+    }
+    let key = repo_key(owner, name);
+    let mut st = lock(&app.state);
+    if st.repos.get(&key).is_some_and(|d| d.meta.is_some()) {
+        return Err(invalid(
+            "Repository creation failed.",
+            json!([{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]),
+        ));
+    }
+    let t = now();
+    let meta = RepoMeta {
+        id: st.id(),
+        owner: owner.to_owned(),
+        name: name.to_owned(),
+        owner_is_org: is_org,
+        private: b.get("private").and_then(Value::as_bool).unwrap_or(false),
+        description: s(b, "description").map(str::to_owned),
+        default_branch: "main".into(),
+        created_at: t,
+        updated_at: t,
+    };
+    let dir = repo_dir(&app.data, owner, name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::Io(e.to_string()))?;
+    }
+    let repo = Repo::init(&dir, &meta.default_branch)?;
+    if b.get("auto_init").and_then(Value::as_bool) == Some(true) {
+        let readme = match &meta.description {
+            Some(d) => format!("# {name}\n{d}\n"),
+            None => format!("# {name}\n"),
+        };
+        let blob = repo.hash_object(readme.as_bytes())?;
+        let tree = repo.build_tree(
+            None,
+            &[TreeOp::Put {
+                path: "README.md".into(),
+                mode: "100644".into(),
+                sha: blob,
+            }],
+        )?;
+        let commit = repo.commit_tree(&tree, &[], "Initial commit", None, None)?;
+        repo.update_ref("refs/heads/main", &commit, ZERO_OID)?;
+    }
+    let json = j::repo(app.base(), &meta, 0, t);
+    st.repos.insert(
+        key,
+        RepoData {
+            meta: Some(meta),
+            next_number: 1,
+            ..RepoData::default()
+        },
+    );
+    st.save(&app.data)?;
+    Ok(Resp::json(201, json))
+}
+
+impl Ctx<'_> {
+    pub(super) fn get_contents(&self, path: &str, q: &HashMap<String, String>) -> R {
+        let git_ref = q
+            .get("ref")
+            .cloned()
+            .unwrap_or_else(|| self.meta.default_branch.clone());
+        let Some(commit) = self.commit_of(&git_ref)? else {
+            if self.git.refs()?.is_empty() {
+                return Err(err(404, "This repository is empty."));
+            }
+            return Err(err(404, format!("No commit found for the ref {git_ref}")));
+        };
+        let path = path.trim_matches('/');
+        if !path.is_empty() && !valid_path(path) {
+            return Err(not_found());
+        }
+        let Some(sha) = self.git.resolve_path(&commit, path)? else {
+            return Err(not_found());
+        };
+        match self.git.object_type(&sha)?.as_deref() {
+            Some("blob") => {
+                let content = self.git.blob(&sha)?;
+                let mut v = j::content_entry(
+                    self.base(),
+                    &self.full,
+                    path,
+                    &sha,
+                    "file",
+                    content.len() as u64,
+                    &git_ref,
+                );
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("content".into(), json!(encode_b64(&content)));
+                    o.insert("encoding".into(), json!("base64"));
+                }
+                Ok(Resp::json(200, v))
+            }
+            Some("tree") => {
+                let items = self
+                    .git
+                    .ls_tree(&sha, false)?
+                    .into_iter()
+                    .map(|e| {
+                        let kind = match e.kind.as_str() {
+                            "tree" => "dir",
+                            "commit" => "submodule",
+                            _ if e.mode == "120000" => "symlink",
+                            _ => "file",
+                        };
+                        let p = if path.is_empty() {
+                            e.path.clone()
+                        } else {
+                            format!("{path}/{}", e.path)
+                        };
+                        j::content_entry(
+                            self.base(),
+                            &self.full,
+                            &p,
+                            &e.sha,
+                            kind,
+                            e.size.unwrap_or(0),
+                            &git_ref,
+                        )
+                    })
+                    .collect();
+                Ok(Resp::json(200, Value::Array(items)))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    pub(super) fn put_contents(&self, path: &str, b: &Value) -> R {
+        if !valid_path(path) {
+            return Err(bad_field("Content", "path"));
+        }
+        let Some(message) = s(b, "message") else {
+            return Err(missing("Content", "message"));
+        };
+        let Some(content) = s(b, "content") else {
+            return Err(missing("Content", "content"));
+        };
+        let Some(bytes) = decode_b64(content) else {
+            return Err(invalid(
+                "content is not valid Base64",
+                json!([{"resource": "Content", "code": "invalid", "field": "content"}]),
+            ));
+        };
+        let branch = s(b, "branch")
+            .unwrap_or(&self.meta.default_branch)
+            .to_owned();
+        let full_ref = format!("refs/heads/{branch}");
+        let head = self.git.ref_target(&full_ref)?;
+        if head.is_none() && !self.git.refs()?.is_empty() {
+            return Err(err(404, format!("Branch {branch} not found")));
+        }
+        let head_tree = match &head {
+            Some(h) => self.git.commit(h)?.map(|c| c.tree),
+            None => None,
+        };
+        let existing = match &head {
+            Some(h) => self.git.resolve_path(h, path)?,
+            None => None,
+        };
+        if let Some(existing) = &existing {
+            match s(b, "sha") {
+                None => {
+                    return Err(invalid(
+                        "Invalid request.\n\n\"sha\" wasn't supplied.",
+                        json!([]),
+                    ));
+                }
+                Some(given) if given != existing => {
+                    return Err(err(409, format!("{path} does not match {given}")));
+                }
+                Some(_) => {}
+            }
+        }
+        let blob = self.git.hash_object(&bytes)?;
+        let tree = self.git.build_tree(
+            head_tree.as_deref(),
+            &[TreeOp::Put {
+                path: path.to_owned(),
+                mode: "100644".into(),
+                sha: blob.clone(),
+            }],
+        )?;
+        let (an, ae, ad) = self.person(b.get("author"));
+        let committer = who(b.get("committer"));
+        let parents: Vec<String> = head.iter().cloned().collect();
+        let commit = self.git.commit_tree(
+            &tree,
+            &parents,
+            message,
+            Some((&an, &ae, ad.as_deref())),
+            committer
+                .as_ref()
+                .map(|(n, e, d)| (n.as_str(), e.as_str(), d.as_deref())),
+        )?;
+        if !self
+            .git
+            .update_ref(&full_ref, &commit, head.as_deref().unwrap_or(ZERO_OID))?
+        {
+            return Err(err(409, format!("{path} does not match")));
+        }
+        let info = self
+            .git
+            .commit(&commit)?
+            .ok_or_else(|| Error::Git("commit vanished".into()))?;
+        let mut content = j::content_entry(
+            self.base(),
+            &self.full,
+            path,
+            &blob,
+            "file",
+            bytes.len() as u64,
+            &branch,
+        );
+        if let Some(o) = content.as_object_mut() {
+            o.remove("content");
+        }
+        let status = if existing.is_some() { 200 } else { 201 };
+        Ok(Resp::json(
+            status,
+            json!({"content": content, "commit": j::git_commit(self.base(), &self.full, &commit, &info)}),
+        ))
+    }
+}
