@@ -13,8 +13,9 @@ use aws_sdk_cloudfront::operation::get_distribution::GetDistributionError;
 use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationError;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use gitops_aws_errors::describe_sdk_error;
+use gitops_retry::RetryPolicy;
 
-use crate::driver::{self, Backend, RetryPolicy};
+use crate::driver::{self, Backend, Polling, Settings};
 use crate::{
     BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
 };
@@ -24,8 +25,9 @@ use crate::{
 /// Every batch is one `CreateInvalidation` whose `CallerReference` is the request's reference
 /// (suffixed `-<index>` when the request needs several batches), so a retried deploy gets the
 /// existing invalidation back instead of a second one. `TooManyInvalidationsInProgress` and
-/// throttling are retried with jittered exponential backoff ([`RetryPolicy`]);
-/// [`Cdn::wait`] polls `GetInvalidation` until `Completed`.
+/// throttling are retried with jittered exponential backoff under a [`RetryPolicy`]
+/// ([`RetryPolicy::OUTSIDE`] unless [`CloudFrontCdn::with_retry_policy`] says otherwise);
+/// [`Cdn::wait`] polls `GetInvalidation` until `Completed` ([`Polling`]).
 ///
 /// A request that gets no answer (the client's `TimeoutConfig` elapsed, connection refused or
 /// reset) is [`Error::Backend`] with a short cause, at once: the SDK's own retry policy
@@ -34,7 +36,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct CloudFrontCdn {
     backend: CloudFrontBackend,
-    policy: RetryPolicy,
+    settings: Settings,
 }
 
 #[derive(Debug, Clone)]
@@ -72,14 +74,25 @@ impl CloudFrontCdn {
                 client,
                 distribution_id,
             },
-            policy: RetryPolicy::default(),
+            settings: Settings {
+                retry: RetryPolicy::OUTSIDE,
+                polling: Polling::DEFAULT,
+            },
         })
     }
 
-    /// Replace the retry and polling bounds.
+    /// Replace the bounds of the retries of throttled calls (default
+    /// [`RetryPolicy::OUTSIDE`]).
     #[must_use]
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
+        self.settings.retry = policy;
+        self
+    }
+
+    /// Replace the status polling (default [`Polling::DEFAULT`]).
+    #[must_use]
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.settings.polling = polling;
         self
     }
 
@@ -121,11 +134,11 @@ impl Cdn for CloudFrontCdn {
         &self,
         request: &InvalidationRequest,
     ) -> Result<InvalidationReceipt, Error> {
-        driver::invalidate(&self.backend, &self.policy, request).await
+        driver::invalidate(&self.backend, &self.settings, request).await
     }
 
     async fn wait(&self, receipt: &InvalidationReceipt, timeout: Duration) -> Result<(), Error> {
-        driver::wait(&self.backend, &self.policy, receipt, timeout).await
+        driver::wait(&self.backend, &self.settings, receipt, timeout).await
     }
 }
 
@@ -166,14 +179,18 @@ impl Backend for CloudFrontBackend {
                     caller_reference,
                 )
             })?;
-        let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
-            reason: "CreateInvalidation answered without an Invalidation".to_owned(),
-        })?;
+        let invalidation = output
+            .invalidation()
+            .ok_or_else(|| missing("CreateInvalidation", "Invalidation"))?;
+        // The SDK fills a required field the answer lacks with "": an empty id is no id.
+        if invalidation.id().is_empty() {
+            return Err(missing("CreateInvalidation", "Invalidation.Id"));
+        }
         Ok(BatchReceipt {
             id: invalidation.id().to_owned(),
             caller_reference: caller_reference.to_owned(),
             path_count: paths.len(),
-            status: status_of(invalidation.status()),
+            status: status_of("CreateInvalidation", invalidation.status())?,
         })
     }
 
@@ -194,18 +211,36 @@ impl Backend for CloudFrontBackend {
                 });
                 classify("GetInvalidation", &e, code, &self.distribution_id, id)
             })?;
-        let invalidation = output.invalidation().ok_or_else(|| Error::Backend {
-            reason: "GetInvalidation answered without an Invalidation".to_owned(),
-        })?;
-        Ok(status_of(invalidation.status()))
+        let invalidation = output
+            .invalidation()
+            .ok_or_else(|| missing("GetInvalidation", "Invalidation"))?;
+        status_of("GetInvalidation", invalidation.status())
     }
 }
 
-fn status_of(status: &str) -> InvalidationStatus {
+/// An answer of `operation` without `field`.
+fn missing(operation: &str, field: &str) -> Error {
+    Error::Corrupt {
+        what: format!("{operation} answer"),
+        reason: format!("it has no {field}"),
+    }
+}
+
+/// CloudFront's two statuses (`InProgress`, `Completed`; emulators write them in capitals).
+/// Anything else, an empty status included, is an unreadable answer, never taken for either.
+fn status_of(operation: &str, status: &str) -> Result<InvalidationStatus, Error> {
     if status.eq_ignore_ascii_case("Completed") {
-        InvalidationStatus::Completed
+        Ok(InvalidationStatus::Completed)
+    } else if status.eq_ignore_ascii_case("InProgress")
+        || status.eq_ignore_ascii_case("IN_PROGRESS")
+    {
+        Ok(InvalidationStatus::InProgress)
     } else {
-        InvalidationStatus::InProgress
+        let shown: String = status.chars().take(40).collect();
+        Err(Error::Corrupt {
+            what: format!("{operation} answer"),
+            reason: format!("unknown invalidation status {shown:?}"),
+        })
     }
 }
 

@@ -1,13 +1,16 @@
 //! The logic shared by every backend: request validation, batching within CloudFront's
-//! limits, per-batch caller references, backoff with jitter, waiting with a timeout.
+//! limits, per-batch caller references, retries of throttled creations (the one retry policy,
+//! `gitops-retry`), waiting with a timeout.
 //!
 //! A backend only implements [`Backend`]: create one batch, report one batch's status.
 
 use std::collections::HashSet;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gitops_retry::{Retry, RetryPolicy, retry};
 use tokio::time::Instant;
 
 use crate::{
@@ -19,64 +22,54 @@ use crate::{
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + Debug {
     /// Create one invalidation batch. Returns [`Error::Throttled`] for
-    /// `TooManyInvalidationsInProgress` and throttling (the driver retries those).
+    /// `TooManyInvalidationsInProgress` and throttling (the driver retries those, see
+    /// [`Error::retry_class`]).
     async fn create(&self, caller_reference: &str, paths: &[String])
     -> Result<BatchReceipt, Error>;
     /// Current status of one batch.
     async fn status(&self, id: &str) -> Result<InvalidationStatus, Error>;
 }
 
-/// Bounds for retries and polling.
+/// How waiting polls: the interval between status polls, and how long a multi-batch request
+/// waits for its previous batches to complete before creating the next. Not a retry policy (a
+/// poll that finds a batch in progress is an answer, not a failure): retries of failed calls
+/// follow the backend's [`gitops_retry::RetryPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per batch creation (first try included) before [`Error::Throttled`].
-    pub max_attempts: u32,
-    /// First backoff ceiling; doubled after each throttled attempt.
-    pub base_delay: Duration,
-    /// Largest backoff ceiling. The actual delay is uniform in `0..=ceiling` (full jitter).
-    pub max_delay: Duration,
+pub struct Polling {
     /// Interval between status polls while waiting.
-    pub poll_interval: Duration,
+    pub interval: Duration,
     /// How long a multi-batch request waits for its previous batch to complete before
     /// creating the next one.
     pub batch_wait: Duration,
 }
 
-impl Default for RetryPolicy {
-    /// 8 attempts, backoff ceilings 1 s, 2 s, 4 s, ... capped at 30 s (at most about 2.5
-    /// minutes in total), polls every 5 s, 15 minutes between batches.
+impl Polling {
+    /// Polls every 5 s; 15 minutes between batches.
+    pub const DEFAULT: Polling = Polling {
+        interval: Duration::from_secs(5),
+        batch_wait: Duration::from_secs(15 * 60),
+    };
+
+    /// Millisecond polls for tests and emulators; 5 s between batches.
+    pub const FAST: Polling = Polling {
+        interval: Duration::from_millis(2),
+        batch_wait: Duration::from_secs(5),
+    };
+}
+
+impl Default for Polling {
     fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(5),
-            batch_wait: Duration::from_secs(15 * 60),
-        }
+        Polling::DEFAULT
     }
 }
 
-impl RetryPolicy {
-    /// Millisecond delays for tests and emulators; same number of attempts as the default.
-    pub fn fast() -> Self {
-        Self {
-            max_attempts: 8,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            poll_interval: Duration::from_millis(2),
-            batch_wait: Duration::from_secs(5),
-        }
-    }
-
-    /// The backoff before attempt `attempt + 1` (0-based), with full jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1_u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.max_delay);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::random_range(0..=millis))
-    }
+/// What a backend's [`Cdn`](crate::Cdn) runs the driver with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// Bounds of the retries of a throttled batch creation.
+    pub(crate) retry: RetryPolicy,
+    /// Status polling.
+    pub(crate) polling: Polling,
 }
 
 /// A reference is 1 to [`MAX_REFERENCE_LEN`] characters from `[A-Za-z0-9._:-]`.
@@ -178,7 +171,7 @@ fn caller_reference(reference: &str, index: usize, batches: usize) -> String {
 
 pub(crate) async fn invalidate(
     backend: &dyn Backend,
-    policy: &RetryPolicy,
+    settings: &Settings,
     request: &InvalidationRequest,
 ) -> Result<InvalidationReceipt, Error> {
     let paths = validated_paths(request)?;
@@ -190,10 +183,11 @@ pub(crate) async fn invalidate(
     for (index, batch) in batches.iter().enumerate() {
         if index > 0 {
             // CloudFront's limits count paths in flight: let the previous batches finish.
-            wait(backend, policy, &receipt, policy.batch_wait).await?;
+            wait(backend, settings, &receipt, settings.polling.batch_wait).await?;
         }
         let caller_reference = caller_reference(&request.reference, index, batches.len());
-        let created = create_with_backoff(backend, policy, &caller_reference, batch).await?;
+        let created =
+            create_with_retries(backend, settings.retry, &caller_reference, batch).await?;
         tracing::info!(
             reference = %caller_reference,
             id = %created.id,
@@ -205,47 +199,48 @@ pub(crate) async fn invalidate(
     Ok(receipt)
 }
 
-async fn create_with_backoff(
+/// One batch creation under `policy`: throttling is retried with jittered backoff
+/// ([`Error::retry_class`] decides); still throttled when the policy is spent, it is
+/// [`Error::Throttled`] counting the attempts made.
+async fn create_with_retries(
     backend: &dyn Backend,
-    policy: &RetryPolicy,
+    policy: RetryPolicy,
     caller_reference: &str,
     batch: &[String],
 ) -> Result<BatchReceipt, Error> {
-    let max_attempts = policy.max_attempts.max(1);
-    let mut attempt = 0;
-    loop {
-        match backend.create(caller_reference, batch).await {
-            Ok(receipt) => return Ok(receipt),
-            Err(err) if err.is_retryable() => {
-                attempt += 1;
-                if attempt >= max_attempts {
-                    let reason = match err {
-                        Error::Throttled { reason, .. } => reason,
-                        other => other.to_string(),
-                    };
-                    return Err(Error::Throttled {
-                        attempts: attempt,
-                        reason,
-                    });
-                }
-                let delay = policy.backoff(attempt - 1);
+    let attempts = AtomicU32::new(0);
+    let outcome = retry(
+        policy,
+        || async {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            let result = backend.create(caller_reference, batch).await;
+            if let Err(err) = &result
+                && err.retry_class() != Retry::Never
+            {
                 tracing::warn!(
                     reference = %caller_reference,
                     attempt,
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     error = %err,
                     "CDN throttled; backing off"
                 );
-                tokio::time::sleep(delay).await;
             }
-            Err(err) => return Err(err),
-        }
-    }
+            result
+        },
+        Error::retry_class,
+    )
+    .await;
+    outcome.map_err(|err| match err {
+        Error::Throttled { reason, .. } => Error::Throttled {
+            attempts: attempts.load(Ordering::Relaxed),
+            reason,
+        },
+        other => other,
+    })
 }
 
 pub(crate) async fn wait(
     backend: &dyn Backend,
-    policy: &RetryPolicy,
+    settings: &Settings,
     receipt: &InvalidationReceipt,
     timeout: Duration,
 ) -> Result<(), Error> {
@@ -263,8 +258,8 @@ pub(crate) async fn wait(
             match backend.status(id).await {
                 Ok(InvalidationStatus::Completed) => {}
                 Ok(InvalidationStatus::InProgress) => still.push(id),
-                // Throttled while polling: not an answer, poll again later.
-                Err(err) if err.is_retryable() => still.push(id),
+                // Throttled while polling: not an answer, poll again at the next interval.
+                Err(err) if err.retry_class() != Retry::Never => still.push(id),
                 Err(err) => return Err(err),
             }
         }
@@ -279,6 +274,6 @@ pub(crate) async fn wait(
                 pending: pending.iter().map(|s| (*s).to_owned()).collect(),
             });
         }
-        tokio::time::sleep(policy.poll_interval.min(deadline - now)).await;
+        tokio::time::sleep(settings.polling.interval.min(deadline - now)).await;
     }
 }

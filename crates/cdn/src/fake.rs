@@ -4,8 +4,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gitops_retry::RetryPolicy;
 
-use crate::driver::{self, Backend, RetryPolicy};
+use crate::driver::{self, Backend, Polling, Settings};
 use crate::{
     BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
     MAX_PATHS_PER_BATCH, MAX_WILDCARDS_IN_FLIGHT,
@@ -66,7 +67,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct FakeCdn {
     state: Arc<Mutex<State>>,
-    policy: RetryPolicy,
+    settings: Settings,
 }
 
 impl Default for FakeCdn {
@@ -76,7 +77,7 @@ impl Default for FakeCdn {
 }
 
 impl FakeCdn {
-    /// An empty fake with [`RetryPolicy::fast`].
+    /// An empty fake with [`RetryPolicy::FAST`] and [`Polling::FAST`].
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
@@ -85,7 +86,10 @@ impl FakeCdn {
                 polls_to_complete: 1,
                 injected_too_many: 0,
             })),
-            policy: RetryPolicy::fast(),
+            settings: Settings {
+                retry: RetryPolicy::FAST,
+                polling: Polling::FAST,
+            },
         }
     }
 
@@ -97,10 +101,17 @@ impl FakeCdn {
         self
     }
 
-    /// Replace the retry and polling bounds.
+    /// Replace the bounds of the retries of throttled calls.
     #[must_use]
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
+        self.settings.retry = policy;
+        self
+    }
+
+    /// Replace the status polling.
+    #[must_use]
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.settings.polling = polling;
         self
     }
 
@@ -309,10 +320,10 @@ impl Cdn for FakeCdn {
         &self,
         request: &InvalidationRequest,
     ) -> Result<InvalidationReceipt, Error> {
-        driver::invalidate(self, &self.policy, request).await
+        driver::invalidate(self, &self.settings, request).await
     }
 
     async fn wait(&self, receipt: &InvalidationReceipt, timeout: Duration) -> Result<(), Error> {
-        driver::wait(self, &self.policy, receipt, timeout).await
+        driver::wait(self, &self.settings, receipt, timeout).await
     }
 }

@@ -8,8 +8,8 @@
 //!   invalidation in a log file) and `FakeCdn` (strict, in memory, behind the `fake` feature).
 //!
 //! All backends share one driver (validation, batching within CloudFront's limits, idempotent
-//! caller references, backoff with jitter, waiting with a timeout), so the fake and the log
-//! exercise the same code paths as CloudFront.
+//! caller references, retries of throttled calls under the one retry policy of `gitops-retry`,
+//! waiting with a timeout), so the fake and the log exercise the same code paths as CloudFront.
 
 #[cfg(feature = "cloudfront")]
 mod cloudfront;
@@ -31,11 +31,11 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "cloudfront")]
 pub use cloudfront::CloudFrontCdn;
-pub use driver::{RetryPolicy, split_batches, validate_reference};
+pub use driver::{Polling, split_batches, validate_reference};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::{FakeCall, FakeCdn, FakeInvalidation};
-pub use local_log::{LocalLogCdn, LogLine};
+pub use local_log::{LocalLogCdn, LogLine, MAX_LOG_BYTES};
 pub use plan::{
     DEFAULT_COLLAPSE_THRESHOLD, IMPORT_MAP_PATH, InvalidationPlan, MAX_PATH_LEN, PlanInput,
     PlanNote, is_versioned_path, normalize_path, plan_invalidation,
@@ -128,8 +128,9 @@ pub trait Cdn: Send + Sync + Debug {
     /// * Idempotent: the same reference with the same paths returns the existing
     ///   invalidations and never invalidates twice; the same reference with different paths
     ///   is [`Error::Conflict`] (CloudFront's `InvalidationBatchAlreadyExists`).
-    /// * Backs off with jitter on `TooManyInvalidationsInProgress` and throttling, for a
-    ///   bounded number of attempts ([`RetryPolicy`]), then fails with [`Error::Throttled`].
+    /// * Backs off with jitter on `TooManyInvalidationsInProgress` and throttling, within the
+    ///   backend's [`gitops_retry::RetryPolicy`] (attempts and total time bounded), then fails
+    ///   with [`Error::Throttled`] counting the attempts.
     async fn invalidate(&self, request: &InvalidationRequest)
     -> Result<InvalidationReceipt, Error>;
 

@@ -4,14 +4,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use std::io::{Read as _, Write as _};
 
-use crate::driver::{self, Backend, RetryPolicy};
+use async_trait::async_trait;
+use gitops_retry::RetryPolicy;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt as _;
+
+use crate::driver::{self, Backend, Polling, Settings};
 use crate::{
     BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
 };
+
+/// The largest invalidation log read (64 MiB, some 300,000 invalidations); a larger one is
+/// refused ([`Error::Corrupt`]) rather than read: rotate it.
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
 
 /// One line of the invalidation log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,11 +40,13 @@ pub struct LogLine {
 /// paths: the existing entry is returned; different paths: [`Error::Conflict`]). Parent
 /// directories are created. Invalidations are complete as soon as they are logged. Writers
 /// hold an exclusive advisory lock on the log file (`File::lock`) while they check and append,
-/// so concurrent processes on one machine append a reference at most once.
+/// so concurrent processes on one machine append a reference at most once. The file work
+/// (lock, read, append, sync) runs on tokio's blocking threads, never on the async ones, and
+/// reads at most [`MAX_LOG_BYTES`].
 #[derive(Debug, Clone)]
 pub struct LocalLogCdn {
     backend: Arc<LogBackend>,
-    policy: RetryPolicy,
+    settings: Settings,
 }
 
 #[derive(Debug)]
@@ -54,7 +63,12 @@ impl LocalLogCdn {
                 path: path.into(),
                 lock: tokio::sync::Mutex::new(()),
             }),
-            policy: RetryPolicy::fast(),
+            settings: Settings {
+                // The log never throttles: nothing to retry.
+                retry: RetryPolicy::NONE,
+                // Invalidations are complete once logged: waits end at the first poll.
+                polling: Polling::FAST,
+            },
         }
     }
 
@@ -75,11 +89,11 @@ impl Cdn for LocalLogCdn {
         &self,
         request: &InvalidationRequest,
     ) -> Result<InvalidationReceipt, Error> {
-        driver::invalidate(self.backend.as_ref(), &self.policy, request).await
+        driver::invalidate(self.backend.as_ref(), &self.settings, request).await
     }
 
     async fn wait(&self, receipt: &InvalidationReceipt, timeout: Duration) -> Result<(), Error> {
-        driver::wait(self.backend.as_ref(), &self.policy, receipt, timeout).await
+        driver::wait(self.backend.as_ref(), &self.settings, receipt, timeout).await
     }
 }
 
@@ -91,14 +105,35 @@ impl LogBackend {
         }
     }
 
+    /// Every line, read with `tokio::fs` and at most [`MAX_LOG_BYTES`].
     async fn read(&self) -> Result<Vec<LogLine>, Error> {
-        let text = match tokio::fs::read_to_string(&self.path).await {
-            Ok(text) => text,
+        let file = match tokio::fs::File::open(&self.path).await {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io(e)),
         };
+        let mut raw = Vec::new();
+        file.take(MAX_LOG_BYTES + 1)
+            .read_to_end(&mut raw)
+            .await
+            .map_err(|e| self.io(e))?;
+        let text = log_text(&self.path, raw)?;
         parse_lines(&self.path, &text)
     }
+}
+
+/// The log's bytes as text: at most [`MAX_LOG_BYTES`], UTF-8.
+fn log_text(path: &Path, raw: Vec<u8>) -> Result<String, Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        what: format!("invalidation log {}", path.display()),
+        reason,
+    };
+    if raw.len() as u64 > MAX_LOG_BYTES {
+        return Err(corrupt(format!(
+            "larger than {MAX_LOG_BYTES} bytes; rotate it"
+        )));
+    }
+    String::from_utf8(raw).map_err(|_| corrupt("not UTF-8 text".to_owned()))
 }
 
 /// Append one line for `caller_reference` unless it is already there, holding an exclusive
@@ -122,8 +157,12 @@ fn append_once(
         .open(path)
         .map_err(io(path))?;
     file.lock().map_err(io(path))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(io(path))?;
+    let mut raw = Vec::new();
+    (&file)
+        .take(MAX_LOG_BYTES + 1)
+        .read_to_end(&mut raw)
+        .map_err(io(path))?;
+    let text = log_text(path, raw)?;
     let existing = parse_lines(path, &text)?
         .into_iter()
         .find(|l| l.reference == caller_reference);
@@ -175,12 +214,9 @@ fn parse_lines(path: &Path, text: &str) -> Result<Vec<LogLine>, Error> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| Error::Backend {
-                reason: format!(
-                    "{} line {} is not an invalidation record: {e}",
-                    path.display(),
-                    n + 1
-                ),
+            serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                what: format!("invalidation log {}", path.display()),
+                reason: format!("line {} is not an invalidation record: {e}", n + 1),
             })
         })
         .collect()

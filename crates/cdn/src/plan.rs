@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 
+use gitops_event_model::{CdnPath, MfeName, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, InvalidationRequest, MAX_PATHS_PER_BATCH, MAX_WILDCARDS_IN_FLIGHT};
@@ -39,15 +40,16 @@ pub const MAX_PATH_LEN: usize = 4000;
 /// Everything the planner needs to know about one deploy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanInput {
-    /// MFE name, `^[a-z][a-z0-9-]{0,62}$`.
-    pub mfe: String,
+    /// The MFE (its name rule is `gitops-event-model`'s).
+    pub mfe: MfeName,
     /// The MFE's entry points, relative to `mfe/<name>/` (e.g. `remoteEntry.js`); each is
     /// published at the stable alias `/mfe/<name>/<entry>`.
     pub entry_points: Vec<String>,
     /// Whether the environment's import map changed (then `/importmap.json` is invalidated).
     pub import_map_changed: bool,
-    /// The deploy request's `cache_invalidation_keys`, each confined to `/mfe/<name>/`.
-    pub cache_invalidation_keys: Vec<String>,
+    /// The deploy request's `cache_invalidation_keys` (each a [`CdnPath`]: the request's rule),
+    /// each confined to `/mfe/<name>/` and normalised by the planner (the CDN's rule).
+    pub cache_invalidation_keys: Vec<CdnPath>,
     /// The version is already live: nothing changed, the plan is empty.
     pub already_live: bool,
     /// Collapse to `/mfe/<name>/*` when more paths than this would be invalidated under the
@@ -58,9 +60,9 @@ pub struct PlanInput {
 impl PlanInput {
     /// Input for a new version of `mfe` with the given entry points: import map changed, no
     /// request keys, not already live, the default collapse threshold.
-    pub fn new(mfe: impl Into<String>, entry_points: Vec<String>) -> Self {
+    pub fn new(mfe: MfeName, entry_points: Vec<String>) -> Self {
         Self {
-            mfe: mfe.into(),
+            mfe,
             entry_points,
             import_map_changed: true,
             cache_invalidation_keys: Vec::new(),
@@ -150,9 +152,9 @@ impl InvalidationPlan {
 /// Decide which CDN paths a deploy invalidates.
 ///
 /// Rules, in order:
-/// 1. `mfe` must be a valid name, the threshold in `1..3000`; every entry point and request
-///    key is normalised by [`normalize_path`] (errors name the field, e.g.
-///    `cache_invalidation_keys[1]`).
+/// 1. The threshold must be in `1..3000`; every entry point and request key is normalised by
+///    [`normalize_path`] (errors name the field, e.g. `cache_invalidation_keys[1]`). The MFE
+///    name and the keys arrive valid by their types ([`MfeName`], [`CdnPath`]).
 /// 2. Entry points become `/mfe/<name>/<entry>`; an entry point that is absolute, a
 ///    wildcard, a directory or under a version prefix is [`Error::Invalid`].
 /// 3. Request keys must stay under `/mfe/<name>/`: anything else is [`Error::Invalid`], and
@@ -165,7 +167,6 @@ impl InvalidationPlan {
 /// 7. `/importmap.json` is added when the import map changed. The result is sorted and
 ///    always fits one CloudFront batch (at most 3,000 paths, at most 15 wildcards).
 pub fn plan_invalidation(input: &PlanInput) -> Result<InvalidationPlan, Error> {
-    validate_mfe_name(&input.mfe)?;
     if !(1..MAX_PATHS_PER_BATCH).contains(&input.collapse_threshold) {
         return Err(Error::invalid(
             "collapse_threshold",
@@ -187,7 +188,7 @@ pub fn plan_invalidation(input: &PlanInput) -> Result<InvalidationPlan, Error> {
     let mut dropped_versioned = BTreeSet::new();
     for (i, key) in input.cache_invalidation_keys.iter().enumerate() {
         let field = format!("cache_invalidation_keys[{i}]");
-        let path = normalize(key).map_err(|reason| Error::invalid(&field, reason))?;
+        let path = normalize(key.as_str()).map_err(|reason| Error::invalid(&field, reason))?;
         if path == "/*" {
             return Err(Error::invalid(
                 field,
@@ -289,24 +290,6 @@ fn entry_alias(prefix: &str, entry: &str, field: &str) -> Result<String, Error> 
     Ok(path)
 }
 
-fn validate_mfe_name(name: &str) -> Result<(), Error> {
-    let bytes = name.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "mfe",
-            format!("`{name}` must match ^[a-z][a-z0-9-]{{0,62}}$"),
-        ))
-    }
-}
-
 /// True for `/mfe/<any name>/<semver>` and anything below it: an immutable, versioned asset.
 pub fn is_versioned_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/mfe/") else {
@@ -316,7 +299,7 @@ pub fn is_versioned_path(path: &str) -> bool {
     let (Some(name), Some(version)) = (segments.next(), segments.next()) else {
         return false;
     };
-    !name.is_empty() && semver::Version::parse(version).is_ok()
+    !name.is_empty() && Version::parse(version).is_ok()
 }
 
 /// Normalise one CDN path.

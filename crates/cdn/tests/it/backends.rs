@@ -4,15 +4,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gitops_cdn::{
-    Cdn, Error, FakeCall, FakeCdn, InvalidationRequest, LocalLogCdn, PlanInput, RetryPolicy,
+    Cdn, Error, FakeCall, FakeCdn, InvalidationRequest, LocalLogCdn, MAX_LOG_BYTES, PlanInput,
     conformance, plan_invalidation,
 };
+use gitops_event_model::{CdnPath, MfeName};
+use gitops_retry::RetryPolicy;
 
 fn request(reference: &str, paths: &[&str]) -> InvalidationRequest {
     InvalidationRequest {
         reference: reference.to_owned(),
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
     }
+}
+
+fn checkout() -> MfeName {
+    MfeName::parse("checkout").unwrap()
 }
 
 #[tokio::test]
@@ -74,7 +80,7 @@ async fn fake_gives_up_after_bounded_attempts() {
     let fake = FakeCdn::new();
     fake.fail_next_creates_with_too_many(1000);
     let err = fake.invalidate(&request("r", &["/a"])).await.unwrap_err();
-    let max = RetryPolicy::fast().max_attempts;
+    let max = RetryPolicy::FAST.max_attempts;
     assert!(
         matches!(&err, Error::Throttled { attempts, reason } if *attempts == max && reason.contains("TooManyInvalidationsInProgress")),
         "{err:?}"
@@ -87,7 +93,7 @@ async fn fake_gives_up_after_bounded_attempts() {
 async fn fake_waits_out_other_deploys_wildcards() {
     let policy = RetryPolicy {
         max_attempts: 200,
-        ..RetryPolicy::fast()
+        ..RetryPolicy::FAST
     };
     let fake = FakeCdn::new()
         .with_polls_to_complete(u32::MAX)
@@ -163,7 +169,7 @@ async fn fake_multi_batch_waits_before_next_batch() {
 #[tokio::test]
 async fn already_live_plan_makes_no_call() {
     let fake = FakeCdn::new();
-    let mut input = PlanInput::new("checkout", vec!["remoteEntry.js".into()]);
+    let mut input = PlanInput::new(checkout(), vec!["remoteEntry.js".into()]);
     input.already_live = true;
     let plan = plan_invalidation(&input).unwrap();
     if let Some(req) = plan.to_request("01J00000000000000000000000").unwrap() {
@@ -178,10 +184,10 @@ async fn already_live_plan_makes_no_call() {
 #[tokio::test]
 async fn planned_deploy_is_one_invalidation_of_mutable_paths() {
     let fake = FakeCdn::new();
-    let mut input = PlanInput::new("checkout", vec!["remoteEntry.js".into()]);
+    let mut input = PlanInput::new(checkout(), vec!["remoteEntry.js".into()]);
     input.cache_invalidation_keys = vec![
-        "/mfe/checkout/1.4.0/main.0a1b2c.js".into(),
-        "/mfe/checkout/styles.css".into(),
+        CdnPath::parse("/mfe/checkout/1.4.0/main.0a1b2c.js").unwrap(),
+        CdnPath::parse("/mfe/checkout/styles.css").unwrap(),
     ];
     let plan = plan_invalidation(&input).unwrap();
     let req = plan
@@ -270,10 +276,12 @@ async fn local_log_refuses_a_corrupt_log() {
         .invalidate(&request("r", &["/a"]))
         .await
         .unwrap_err();
+    // Deterministic: a re-run reads the same line, so it is not called retryable.
     assert!(
-        matches!(&err, Error::Backend { reason } if reason.contains("line 1")),
+        matches!(&err, Error::Corrupt { reason, .. } if reason.contains("line 1")),
         "{err:?}"
     );
+    assert!(!err.is_retryable());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "not json\n");
 }
 
@@ -286,4 +294,102 @@ async fn local_log_unwritable_path_is_io_error() {
     let log = LocalLogCdn::new(file.join("sub/cdn.log"));
     let err = log.invalidate(&request("r", &["/a"])).await.unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn local_log_over_the_bound_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdn.log");
+    // Sparse: costs no disk, but is one byte over the bound.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(MAX_LOG_BYTES + 1)
+        .unwrap();
+    let log = LocalLogCdn::new(&path);
+    for err in [
+        log.entries().await.unwrap_err(),
+        log.invalidate(&request("r", &["/a"])).await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::Corrupt { reason, .. } if reason.contains("larger than")),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+    }
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        MAX_LOG_BYTES + 1,
+        "nothing appended"
+    );
+}
+
+/// The log's file lock is waited for on a blocking thread: on a single-threaded runtime, other
+/// tasks keep running while a writer waits for a lock another process (here: another open
+/// file description) holds.
+#[tokio::test(flavor = "current_thread")]
+async fn local_log_waits_for_its_file_lock_off_the_async_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdn.log");
+    let holder = std::fs::File::create(&path).unwrap();
+    holder.lock().unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        holder.unlock().unwrap();
+    });
+    let log = LocalLogCdn::new(&path);
+    let writer = tokio::spawn(async move { log.invalidate(&request("locked", &["/a"])).await });
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the writer held the runtime's only thread for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !writer.is_finished(),
+        "the lock is held: the writer must wait"
+    );
+    releaser.join().unwrap();
+    let receipt = writer.await.unwrap().unwrap();
+    assert_eq!(receipt.batches.len(), 1);
+    assert_eq!(LocalLogCdn::new(&path).entries().await.unwrap().len(), 1);
+}
+
+/// Throttling is retried under the one retry policy, which bounds the total time as well as
+/// the attempts: a CDN that stays throttled ends the call within the budget.
+#[tokio::test]
+async fn throttling_retries_end_within_the_policy_time_budget() {
+    let policy = RetryPolicy {
+        max_attempts: 1_000_000,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+        max_total: Duration::from_millis(150),
+    };
+    let fake = FakeCdn::new().with_retry_policy(policy);
+    fake.fail_next_creates_with_too_many(u32::MAX);
+    let started = std::time::Instant::now();
+    let err = fake.invalidate(&request("r", &["/a"])).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let calls = fake.create_calls();
+    assert!(calls > 1, "retried at least once");
+    assert!(
+        matches!(&err, Error::Throttled { attempts, .. } if *attempts as usize == calls),
+        "{err:?} after {calls} calls"
+    );
+    assert!(err.is_retryable(), "still throttled: a later run may pass");
+}
+
+/// What is retried now (throttling, by the driver) and what a later run may fix
+/// (`is_retryable`) are decided by the error's kind: deterministic failures are neither.
+#[tokio::test]
+async fn refusals_are_not_retried_and_not_retryable() {
+    let fake = FakeCdn::new();
+    let first = fake.invalidate(&request("ref", &["/a"])).await.unwrap();
+    fake.wait(&first, Duration::from_secs(1)).await.unwrap();
+    let calls = fake.create_calls();
+    let err = fake.invalidate(&request("ref", &["/b"])).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert_eq!(fake.create_calls(), calls + 1, "a conflict is not retried");
+    assert!(!err.is_retryable());
 }

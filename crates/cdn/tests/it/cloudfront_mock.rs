@@ -20,7 +20,8 @@ use aws_sdk_cloudfront::types::error::{
 };
 use aws_sdk_cloudfront::types::{Invalidation, InvalidationBatch, Paths};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
-use gitops_cdn::{Cdn, CloudFrontCdn, Error, InvalidationRequest, RetryPolicy};
+use gitops_cdn::{Cdn, CloudFrontCdn, Error, InvalidationRequest, Polling};
+use gitops_retry::RetryPolicy;
 
 const DIST: &str = "E2EXAMPLE0DIST";
 
@@ -70,7 +71,8 @@ fn too_many() -> CreateInvalidationError {
 fn cdn(client: Client) -> CloudFrontCdn {
     CloudFrontCdn::new(client, DIST)
         .unwrap()
-        .with_retry_policy(RetryPolicy::fast())
+        .with_retry_policy(RetryPolicy::FAST)
+        .with_polling(Polling::FAST)
 }
 
 fn request(reference: &str, paths: &[&str]) -> InvalidationRequest {
@@ -184,10 +186,7 @@ async fn gives_up_throttled_after_bounded_attempts() {
         .repeatedly()
         .build();
     let client = mock_client!(aws_sdk_cloudfront, [&rule]);
-    let policy = RetryPolicy {
-        max_attempts: 5,
-        ..RetryPolicy::fast()
-    };
+    let policy = RetryPolicy::FAST.with_max_attempts(5);
     let err = cdn(client)
         .with_retry_policy(policy)
         .invalidate(&request("r", &["/a"]))
@@ -365,4 +364,44 @@ fn distribution_id_is_validated() {
         CloudFrontCdn::new(client, "E1/../x"),
         Err(Error::Invalid { .. })
     ));
+}
+
+/// An answer without what it must carry is an error naming it, never an empty id or a status
+/// taken for "in progress"; and it is a refusal (retrying reads the same answer).
+#[tokio::test]
+async fn answers_missing_what_they_must_carry_are_corrupt() {
+    let no_id = mock!(Client::create_invalidation).then_output(|| {
+        CreateInvalidationOutput::builder()
+            .invalidation(invalidation("", "InProgress", "r", &["/a".to_owned()]))
+            .build()
+    });
+    let no_invalidation = mock!(Client::create_invalidation)
+        .then_output(|| CreateInvalidationOutput::builder().build());
+    for rule in [no_id, no_invalidation] {
+        let client = mock_client!(aws_sdk_cloudfront, [&rule]);
+        let err = cdn(client)
+            .invalidate(&request("r", &["/a"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { what, reason } if what == "CreateInvalidation answer" && reason.starts_with("it has no Invalidation")),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+        assert_eq!(rule.num_calls(), 1, "not retried");
+    }
+
+    let create = mock!(Client::create_invalidation).then_output(|| created("I1"));
+    let get = mock!(Client::get_invalidation).then_output(|| polled("Paused"));
+    let client = mock_client!(aws_sdk_cloudfront, [&create, &get]);
+    let cdn = cdn(client);
+    let receipt = cdn.invalidate(&request("r", &["/a"])).await.unwrap();
+    let err = cdn
+        .wait(&receipt, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { reason, .. } if reason.contains("\"Paused\"")),
+        "{err:?}"
+    );
 }

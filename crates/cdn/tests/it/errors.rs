@@ -15,8 +15,9 @@ use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use gitops_cdn::{
     BatchReceipt, Cdn, CloudFrontCdn, Error, InvalidationReceipt, InvalidationRequest,
-    InvalidationStatus, RetryPolicy,
+    InvalidationStatus,
 };
+use gitops_retry::RetryPolicy;
 
 const DIST: &str = "E2EXAMPLE0DIST";
 
@@ -77,8 +78,8 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
     (format!("http://{address}"), task)
 }
 
-/// With the default retry policy (8 attempts, seconds of backoff): an endpoint that never
-/// answers is one attempt, not eight.
+/// With the default retry policy (`RetryPolicy::OUTSIDE`: 5 attempts, seconds of backoff): an
+/// endpoint that never answers is one attempt, not five.
 #[tokio::test]
 async fn a_cloudfront_that_never_answers_fails_in_bounded_time() {
     let (endpoint, server) = silent_server().await;
@@ -152,7 +153,7 @@ async fn a_server_error_body_never_reaches_the_message() {
         .retry_config(RetryConfig::disabled()));
     let err = CloudFrontCdn::new(client, DIST)
         .unwrap()
-        .with_retry_policy(RetryPolicy::fast())
+        .with_retry_policy(RetryPolicy::FAST)
         .invalidate(&request())
         .await
         .unwrap_err();
@@ -199,7 +200,7 @@ async fn moto_missing_distribution_messages_are_one_clean_line() {
     };
     let cdn = CloudFrontCdn::new(client(&endpoint), "ENOSUCHDIST0000")
         .unwrap()
-        .with_retry_policy(RetryPolicy::fast());
+        .with_retry_policy(RetryPolicy::FAST);
     for err in [
         cdn.ensure_distribution_exists().await.unwrap_err(),
         cdn.invalidate(&request()).await.unwrap_err(),

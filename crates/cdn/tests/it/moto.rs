@@ -9,9 +9,9 @@ use aws_sdk_cloudfront::config::Region;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
 };
-use gitops_cdn::{
-    Cdn, CloudFrontCdn, Error, PlanInput, RetryPolicy, conformance, plan_invalidation,
-};
+use gitops_cdn::{Cdn, CloudFrontCdn, Error, PlanInput, Polling, conformance, plan_invalidation};
+use gitops_event_model::{CdnPath, MfeName};
+use gitops_retry::RetryPolicy;
 
 fn endpoint(test: &str) -> Option<String> {
     gitops_testkit::aws_endpoint(test)
@@ -76,7 +76,8 @@ async fn conformance_cloudfront_on_moto() {
     let dist = create_distribution(&client).await;
     let cdn = CloudFrontCdn::new(client, dist)
         .unwrap()
-        .with_retry_policy(RetryPolicy::fast());
+        .with_retry_policy(RetryPolicy::FAST)
+        .with_polling(Polling::FAST);
     cdn.ensure_distribution_exists().await.unwrap();
     conformance::run_portable(&cdn, &unique("moto")).await;
 }
@@ -100,11 +101,15 @@ async fn deploy_creates_one_invalidation_of_mutable_paths_on_moto() {
     let dist = create_distribution(&client).await;
     let cdn = CloudFrontCdn::new(client.clone(), dist.clone())
         .unwrap()
-        .with_retry_policy(RetryPolicy::fast());
-    let mut input = PlanInput::new("checkout", vec!["remoteEntry.js".into()]);
+        .with_retry_policy(RetryPolicy::FAST)
+        .with_polling(Polling::FAST);
+    let mut input = PlanInput::new(
+        MfeName::parse("checkout").unwrap(),
+        vec!["remoteEntry.js".into()],
+    );
     input.cache_invalidation_keys = vec![
-        "/mfe/checkout/2.1.0/assets/index.4f3a9c.js".into(),
-        "/mfe/checkout/styles.css".into(),
+        CdnPath::parse("/mfe/checkout/2.1.0/assets/index.4f3a9c.js").unwrap(),
+        CdnPath::parse("/mfe/checkout/styles.css").unwrap(),
     ];
     let plan = plan_invalidation(&input).unwrap();
     let req = plan
