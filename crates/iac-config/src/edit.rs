@@ -2,7 +2,7 @@
 //! indentation and a trailing newline, so a change is a one-line diff and applying the same
 //! request twice yields identical bytes.
 
-use gitops_event_model::DeployRequest;
+use gitops_event_model::{CdnPath, DeployRequest};
 use serde::Serialize;
 
 use crate::model::Deployment;
@@ -16,32 +16,22 @@ pub struct FileChange {
     pub content: String,
 }
 
-/// The desired-state record a request produces. It carries no `sequence`: the order of desired
-/// states comes from git (the first-parent position of the commit that last changed the file),
-/// not from a number in the file. `previous` is no longer consulted; it is kept so existing
-/// callers compile.
-pub fn deployment_for(
-    request: &DeployRequest,
-    rollback: bool,
-    previous: Option<&Deployment>,
-) -> Deployment {
-    let _ = previous;
+/// The desired-state record a request produces: the request's own typed values, copied. It
+/// carries no `sequence`: the order of desired states comes from git (the first-parent position
+/// of the commit that last changed the file), not from a number in the file.
+pub fn deployment_for(request: &DeployRequest, rollback: bool) -> Deployment {
     Deployment {
-        mfe: request.mfe().to_string(),
-        environment: request.environment().to_string(),
-        version: request.version().to_string(),
-        sha: request.sha().as_str().to_ascii_lowercase(),
-        git_ref: request.git_ref().to_string(),
-        repository: request.repository().to_string(),
-        requested_by: request.user().to_string(),
+        mfe: request.mfe().clone(),
+        environment: request.environment().clone(),
+        version: request.version().clone(),
+        sha: request.sha().clone(),
+        git_ref: request.git_ref().clone(),
+        repository: request.repository().clone(),
+        requested_by: request.user().clone(),
         requested_at: request.timestamp().to_string(),
-        request_id: request.id().to_string(),
+        request_id: request.id().clone(),
         rollback,
-        cache_invalidation_keys: request
-            .cache_invalidation_keys()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        cache_invalidation_keys: request.cache_invalidation_keys().to_vec(),
         sequence: 0,
     }
 }
@@ -50,7 +40,7 @@ pub fn deployment_for(
 enum Field<'a> {
     Text(&'a str),
     Flag(bool),
-    List(&'a [String]),
+    List(Vec<&'a str>),
     Number(u64),
 }
 
@@ -62,22 +52,28 @@ enum Field<'a> {
 /// failure can never turn into an empty file.
 pub fn render_deployment(deployment: &Deployment) -> String {
     let d = deployment;
+    let version = d.version.to_string();
     let mut fields = vec![
-        ("mfe", Field::Text(&d.mfe)),
-        ("environment", Field::Text(&d.environment)),
-        ("version", Field::Text(&d.version)),
-        ("sha", Field::Text(&d.sha)),
-        ("ref", Field::Text(&d.git_ref)),
-        ("repository", Field::Text(&d.repository)),
-        ("requested_by", Field::Text(&d.requested_by)),
+        ("mfe", Field::Text(d.mfe.as_str())),
+        ("environment", Field::Text(d.environment.as_str())),
+        ("version", Field::Text(&version)),
+        ("sha", Field::Text(d.sha.as_str())),
+        ("ref", Field::Text(d.git_ref.as_str())),
+        ("repository", Field::Text(d.repository.as_str())),
+        ("requested_by", Field::Text(d.requested_by.as_str())),
         ("requested_at", Field::Text(&d.requested_at)),
-        ("request_id", Field::Text(&d.request_id)),
+        ("request_id", Field::Text(d.request_id.as_str())),
         ("rollback", Field::Flag(d.rollback)),
     ];
     if !d.cache_invalidation_keys.is_empty() {
         fields.push((
             "cache_invalidation_keys",
-            Field::List(&d.cache_invalidation_keys),
+            Field::List(
+                d.cache_invalidation_keys
+                    .iter()
+                    .map(CdnPath::as_str)
+                    .collect(),
+            ),
         ));
     }
     if d.sequence != 0 {
@@ -92,7 +88,7 @@ pub fn render_deployment(deployment: &Deployment) -> String {
             Field::Text(text) => push_json_string(&mut out, text),
             Field::Flag(flag) => out.push_str(if *flag { "true" } else { "false" }),
             Field::Number(n) => out.push_str(&n.to_string()),
-            Field::List([]) => out.push_str("[]"),
+            Field::List(items) if items.is_empty() => out.push_str("[]"),
             Field::List(items) => {
                 out.push_str("[\n");
                 for (j, item) in items.iter().enumerate() {

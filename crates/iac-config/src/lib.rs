@@ -14,6 +14,39 @@
 //!
 //! No network and no async runtime: the caller writes the files; `load_dir` is the only reader.
 //!
+//! ## Names
+//!
+//! Every name, sha and version in the model is an event-model type ([`MfeName`],
+//! [`EnvironmentName`], [`RepositoryName`], [`CommitSha`], [`Version`], [`GitRef`], [`Login`],
+//! [`RequestId`], [`CdnPath`]), parsed once when a file is loaded by the type's own `parse`:
+//! this crate has no rule of its own for them. Its own rules are the repository's: uniqueness,
+//! order (`requires`), placement of targets, file names matching contents, CDN keys under the
+//! MFE's prefix. Lookups ([`Repository::environment`], [`Repository::deployment`],
+//! [`deployment_path`]) take the types.
+//!
+//! Case, decided once:
+//!
+//! - environment names are case-sensitive (`Prod` is not `prod`) and unique ignoring case (a
+//!   repository cannot declare both). A request, an MFE file or a `deployments/<env>/` directory
+//!   naming `prod` where `Prod` is declared names an unknown environment; the problem or the
+//!   `unknown-environment` reason names `Prod` as a hint;
+//! - MFE names are lowercase by their rule;
+//! - repository names compare without case, as GitHub compares them ([`RepositoryName`]'s
+//!   equality): a request from `Acme/Checkout-MFE` for an MFE registered to `acme/checkout-mfe`
+//!   is from the registered repository; the desired state records the name as the request wrote
+//!   it;
+//! - commit shas are kept lowercased ([`CommitSha`]).
+//!
+//! [`MfeName`]: gitops_event_model::MfeName
+//! [`EnvironmentName`]: gitops_event_model::EnvironmentName
+//! [`RepositoryName`]: gitops_event_model::RepositoryName
+//! [`CommitSha`]: gitops_event_model::CommitSha
+//! [`Version`]: gitops_event_model::Version
+//! [`GitRef`]: gitops_event_model::GitRef
+//! [`Login`]: gitops_event_model::Login
+//! [`RequestId`]: gitops_event_model::RequestId
+//! [`CdnPath`]: gitops_event_model::CdnPath
+//!
 //! ## Hostile input
 //!
 //! A repository's files are input from whoever can open a pull request:
@@ -33,7 +66,8 @@
 //!   state directory `local/` ([`STATE_DIR`]); absolute paths only with
 //!   [`LoadOptions::allow_absolute_targets`]. Storage directories of two environments are never
 //!   the same or nested, and no registry or CDN log lies inside a (served) storage directory.
-//!   Environment names are unique ignoring case.
+//!   Environment names are unique ignoring case, and an MFE is described by one file only
+//!   (`mfes/x.yaml` and `mfes/x.yml` together are refused).
 //!
 //! ## Order
 //!
@@ -46,8 +80,10 @@ mod load;
 pub mod model;
 mod parse;
 pub mod policy;
+mod raw;
 mod read;
 mod schema;
+mod targets;
 
 pub use edit::{FileChange, render_deployment};
 pub use load::{

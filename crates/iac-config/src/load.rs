@@ -4,12 +4,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use gitops_event_model as em;
+use gitops_event_model::{
+    self as em, CdnPath, CommitSha, EnvironmentName, GitRef, Login, MfeName, RepositoryName,
+    RequestId, Version,
+};
 use serde::Serialize;
 
 use crate::model::{Deployment, Environment, GitopsConfig, MfeConfig};
 use crate::parse::{parse_json, parse_yaml, redact, shown};
+use crate::raw::{RawDeployment, RawEnvironment, RawGitopsConfig, RawMfeConfig};
 use crate::read::{Kind, MAX_FILES, read_dir_files, too_large};
+use crate::targets::check_targets;
 
 /// The repository's configuration file.
 pub const CONFIG_FILE: &str = "gitops.yaml";
@@ -59,13 +64,13 @@ pub struct Repository {
     /// `gitops.yaml`.
     pub config: GitopsConfig,
     /// `mfes/*.yaml`, by MFE name.
-    pub mfes: BTreeMap<String, MfeConfig>,
+    pub mfes: BTreeMap<MfeName, MfeConfig>,
     /// `deployments/<env>/<mfe>.json`, by (environment, MFE).
-    pub deployments: BTreeMap<(String, String), Deployment>,
+    pub deployments: BTreeMap<(EnvironmentName, MfeName), Deployment>,
 }
 
-/// The path of the desired-state file of (environment, MFE).
-pub fn deployment_path(environment: &str, mfe: &str) -> String {
+/// The path of the desired-state file of (environment, MFE): `deployments/<env>/<mfe>.json`.
+pub fn deployment_path(environment: &EnvironmentName, mfe: &MfeName) -> String {
     format!("{DEPLOYMENTS_DIR}/{environment}/{mfe}.json")
 }
 
@@ -98,7 +103,9 @@ impl Repository {
     /// Loads from a map of repository-relative path (`/`-separated) to content, as the GitHub
     /// adapter reads a tree. Files outside the three known places are ignored; the others are
     /// held to the same size bounds as [`Repository::load_dir_with`], and at most
-    /// [`MAX_FILES`](crate::MAX_FILES) of them are accepted. Problems never quote file content.
+    /// [`MAX_FILES`](crate::MAX_FILES) of them are accepted. Every name, sha and version is
+    /// parsed by its event-model type; every problem of every file is reported, each with its
+    /// file, line and field, and never quoting file content.
     pub fn from_files_with(
         files: &BTreeMap<String, Vec<u8>>,
         options: &LoadOptions,
@@ -131,45 +138,55 @@ impl Repository {
         } else {
             load_config(files, *options, &mut problems)
         };
+        let readable: Vec<(&String, Kind, Vec<&str>)> = known
+            .into_iter()
+            .filter(|(path, _)| !oversized.contains(path.as_str()))
+            .map(|(path, kind)| (path, kind, path.split('/').collect()))
+            .collect();
+        // MFE files first: desired-state files are checked against them.
         let mut mfes = BTreeMap::new();
-        let mut deployments = BTreeMap::new();
-        for (path, kind) in known {
-            if oversized.contains(path.as_str()) {
+        let mut mfe_files: BTreeMap<MfeName, &str> = BTreeMap::new();
+        for (path, kind, parts) in &readable {
+            let (Kind::Mfe, [_, file]) = (kind, parts.as_slice()) else {
+                continue;
+            };
+            let Some(mfe) = load_mfe(path, file, &files[*path], config.as_ref(), &mut problems)
+            else {
+                continue;
+            };
+            if let Some(first) = mfe_files.get(&mfe.name) {
+                // `mfes/x.yaml` and `mfes/x.yml`: neither silently wins.
+                problems.push(problem(
+                    path,
+                    None,
+                    Some("name"),
+                    format!(
+                        "MFE `{}` is already described in {first}: describe each MFE in one file",
+                        mfe.name
+                    ),
+                ));
                 continue;
             }
-            let bytes = &files[path];
-            let parts: Vec<&str> = path.split('/').collect();
-            match (kind, parts.as_slice()) {
-                (Kind::Mfe, [_, file]) => {
-                    if let Some(mfe) = load_mfe(path, file, bytes, config.as_ref(), &mut problems) {
-                        mfes.insert(mfe.name.clone(), mfe);
-                    }
-                }
-                (Kind::Deployment, [_, env, _]) => {
-                    if let Some(d) = parse_json::<Deployment>(path, bytes, &mut problems) {
-                        deployments.insert((env.to_string(), d.mfe.clone()), (path.clone(), d));
-                    }
-                }
-                _ => {}
-            }
+            mfe_files.insert(mfe.name.clone(), path.as_str());
+            mfes.insert(mfe.name.clone(), mfe);
         }
-        let deployments = deployments
-            .into_iter()
-            .filter_map(|(key, (path, d))| {
-                let text = String::from_utf8_lossy(&files[&path]).into_owned();
-                let before = problems.len();
-                check_deployment(
-                    &path,
-                    &text,
-                    &key.0,
-                    &d,
+        let mut deployments = BTreeMap::new();
+        for (path, kind, parts) in &readable {
+            if let (Kind::Deployment, [_, env, file]) = (kind, parts.as_slice())
+                && let Some(stem) = file.strip_suffix(".json")
+                && let Some(d) = load_deployment(
+                    path,
+                    (env, stem),
+                    &files[*path],
                     config.as_ref(),
                     &mfes,
                     &mut problems,
-                );
-                (problems.len() == before).then_some((key, d))
-            })
-            .collect();
+                )
+            {
+                // The key is the file's path: a loaded file's environment and MFE equal it.
+                deployments.insert((d.environment.clone(), d.mfe.clone()), d);
+            }
+        }
         match config {
             Some(config) if problems.is_empty() => Ok(Repository {
                 config,
@@ -180,15 +197,14 @@ impl Repository {
         }
     }
 
-    /// The environment called `name`.
-    pub fn environment(&self, name: &str) -> Option<&crate::model::Environment> {
-        self.config.environments.iter().find(|e| e.name == name)
+    /// The environment called exactly `name` (see [`GitopsConfig::environment`]).
+    pub fn environment(&self, name: &EnvironmentName) -> Option<&Environment> {
+        self.config.environment(name)
     }
 
     /// The desired state of (environment, MFE), if any.
-    pub fn deployment(&self, environment: &str, mfe: &str) -> Option<&Deployment> {
-        self.deployments
-            .get(&(environment.to_owned(), mfe.to_owned()))
+    pub fn deployment(&self, environment: &EnvironmentName, mfe: &MfeName) -> Option<&Deployment> {
+        self.deployments.get(&(environment.clone(), mfe.clone()))
     }
 }
 
@@ -242,6 +258,71 @@ fn locate(text: &str, key: &str, value: Option<&str>) -> Option<usize> {
         .or(Some(key_line + 1))
 }
 
+/// The problems of one file, each located in its text.
+struct Reporter<'a> {
+    path: &'a str,
+    text: &'a str,
+    problems: &'a mut Vec<ConfigProblem>,
+    before: usize,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(path: &'a str, text: &'a str, problems: &'a mut Vec<ConfigProblem>) -> Self {
+        let before = problems.len();
+        Reporter {
+            path,
+            text,
+            problems,
+            before,
+        }
+    }
+
+    /// Reports `message` about `field` (`environments[0].name`), on the line of the field's key
+    /// (its last segment, without index) holding `value` when given. `value` only locates the
+    /// line; it is never shown.
+    fn report(&mut self, field: &str, value: Option<&str>, message: impl Into<String>) {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        let key = last.split('[').next().unwrap_or(last);
+        self.problems.push(problem(
+            self.path,
+            locate(self.text, key, value),
+            Some(field),
+            message,
+        ));
+    }
+
+    /// `value` parsed by its type's own rule, or `None` once the rule's message (redacted) is
+    /// reported for `field`.
+    fn parse<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: fn(&str) -> Result<T, em::FieldError>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                self.report(field, Some(value), redact(&e.message));
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was reported.
+    fn clean(&self) -> bool {
+        self.problems.len() == self.before
+    }
+}
+
+/// ` (names are case-sensitive: did you mean `Prod`?)` when one of `declared` equals `name`
+/// ignoring case, else nothing.
+fn case_hint<'n>(declared: impl IntoIterator<Item = &'n str>, name: &str) -> String {
+    match declared.into_iter().find(|d| d.eq_ignore_ascii_case(name)) {
+        Some(d) => format!(" (names are case-sensitive: did you mean {}?)", shown(d)),
+        None => String::new(),
+    }
+}
+
 fn load_config(
     files: &BTreeMap<String, Vec<u8>>,
     options: LoadOptions,
@@ -256,46 +337,31 @@ fn load_config(
         ));
         return None;
     };
-    let config: GitopsConfig = parse_yaml(CONFIG_FILE, bytes, problems)?;
+    let raw: RawGitopsConfig = parse_yaml(CONFIG_FILE, bytes, problems)?;
     let text = String::from_utf8_lossy(bytes);
-    let before = problems.len();
-    let mut report = |field: String, key: &str, value: Option<&str>, message: String| {
-        problems.push(problem(
-            CONFIG_FILE,
-            locate(&text, key, value),
-            Some(&field),
-            message,
-        ));
-    };
-    if config.version != 1 {
-        report(
-            "version".into(),
+    let mut at = Reporter::new(CONFIG_FILE, &text, problems);
+    if raw.version != 1 {
+        at.report(
             "version",
             None,
             format!(
                 "unsupported version {}; this tool reads version 1",
-                config.version
+                raw.version
             ),
         );
     }
-    if config.environments.is_empty() {
-        report(
-            "environments".into(),
-            "environments",
-            None,
-            "at least one environment is required".into(),
-        );
+    if raw.environments.is_empty() {
+        at.report("environments", None, "at least one environment is required");
     }
     let mut seen = BTreeSet::new();
-    for (i, env) in config.environments.iter().enumerate() {
-        let at = |f: &str| format!("environments[{i}].{f}");
-        if let Err(e) = em::EnvironmentName::parse(&env.name) {
-            report(at("name"), "name", Some(&env.name), redact(&e.message));
-        }
-        if !seen.insert(env.name.to_lowercase()) {
-            report(
-                at("name"),
-                "name",
+    // The parsed `name` and `requires` of each environment (`None`: reported).
+    let mut parsed: Vec<(Option<EnvironmentName>, Option<Option<EnvironmentName>>)> = Vec::new();
+    for (i, env) in raw.environments.iter().enumerate() {
+        let field = |f: &str| format!("environments[{i}].{f}");
+        let name = at.parse(&field("name"), &env.name, EnvironmentName::parse);
+        if !seen.insert(env.name.to_ascii_lowercase()) {
+            at.report(
+                &field("name"),
                 Some(&env.name),
                 format!(
                     "environment {} is declared twice (names are compared ignoring case)",
@@ -305,186 +371,83 @@ fn load_config(
         }
         match url::Url::parse(&env.public_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => report(
-                at("public_url"),
-                "public_url",
+            _ => at.report(
+                &field("public_url"),
                 Some(&env.public_url),
-                "not an http(s) URL".into(),
+                "not an http(s) URL",
             ),
         }
-        if let Some(required) = &env.requires {
-            let earlier = config.environments[..i].iter().any(|e| &e.name == required);
-            if !earlier {
-                report(
-                    at("requires"),
-                    "requires",
-                    Some(required),
-                    format!(
-                        "`requires` names {}, which must be an environment declared before {}",
-                        shown(required),
-                        shown(&env.name)
-                    ),
-                );
+        let requires = match &env.requires {
+            None => Some(None),
+            Some(text) => {
+                let required = at.parse(&field("requires"), text, EnvironmentName::parse);
+                let earlier = || parsed.iter().filter_map(|(n, _)| n.as_ref());
+                if let Some(required) = &required
+                    && !earlier().any(|e| e == required)
+                {
+                    at.report(
+                        &field("requires"),
+                        Some(text),
+                        format!(
+                            "`requires` names {}, which must be an environment declared before {}{}",
+                            shown(text),
+                            shown(&env.name),
+                            case_hint(earlier().map(EnvironmentName::as_str), text)
+                        ),
+                    );
+                }
+                required.map(Some)
             }
-        }
+        };
         for (j, window) in env.freeze.iter().enumerate() {
             if window.from >= window.until {
-                report(
-                    format!("environments[{i}].freeze[{j}]"),
-                    "freeze",
+                at.report(
+                    &format!("environments[{i}].freeze[{j}]"),
                     None,
-                    "a freeze window must end (`until`) after it starts (`from`)".into(),
+                    "a freeze window must end (`until`) after it starts (`from`)",
                 );
             }
         }
+        parsed.push((name, requires));
     }
-    for (field, key, value, message) in check_targets(&config.environments, options) {
-        report(field, key, Some(value), message);
+    for (field, value, message) in check_targets(&raw.environments, options) {
+        at.report(&field, Some(value), message);
     }
-    (problems.len() == before).then_some(config)
-}
-
-/// The role of a local target path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Storage,
-    Registry,
-    Cdn,
-}
-
-impl Role {
-    fn key(self) -> &'static str {
-        match self {
-            Role::Storage => "storage",
-            Role::Registry => "registry",
-            Role::Cdn => "cdn",
-        }
+    if !at.clean() {
+        return None;
     }
-
-    fn what(self) -> &'static str {
-        match self {
-            Role::Storage => "storage directory",
-            Role::Registry => "registry file",
-            Role::Cdn => "CDN log",
-        }
-    }
-}
-
-/// A local target of one environment: its path split in components, compared ignoring case (a
-/// case-insensitive file system would merge `local/Dev` and `local/dev`).
-#[derive(Debug)]
-struct LocalTarget<'a> {
-    env: usize,
-    role: Role,
-    raw: &'a str,
-    components: Vec<String>,
-}
-
-impl LocalTarget<'_> {
-    fn field(&self) -> String {
-        format!("environments[{}].{}", self.env, self.role.key())
-    }
-}
-
-/// Whether `inner` is `outer` or lies under it.
-fn within(inner: &[String], outer: &[String]) -> bool {
-    inner.len() >= outer.len() && inner[..outer.len()] == *outer
-}
-
-/// The placement rules of embedded targets: absolute paths only when allowed; no two storage
-/// directories the same or nested; no registry or CDN log inside a storage directory (it would
-/// be served); no file where another target needs a directory; registry and CDN log distinct.
-/// Returns `(field, key, value, message)` for each problem.
-fn check_targets(
-    environments: &[Environment],
-    options: LoadOptions,
-) -> Vec<(String, &'static str, &str, String)> {
-    let mut found = Vec::new();
-    let mut targets = Vec::new();
-    for (env, e) in environments.iter().enumerate() {
-        for (role, path) in [
-            (Role::Storage, e.storage.local_path()),
-            (Role::Registry, e.registry.local_path()),
-            (Role::Cdn, e.cdn.local_path()),
-        ] {
-            let Some(raw) = path else { continue };
-            let target = LocalTarget {
-                env,
-                role,
-                raw,
-                // An absolute path keeps its leading empty component, so it never compares
-                // equal to a relative one.
-                components: raw.split('/').map(str::to_lowercase).collect(),
-            };
-            if raw.starts_with('/') && !options.allow_absolute_targets {
-                found.push((
-                    target.field(),
-                    role.key(),
-                    raw,
-                    format!(
-                        "an absolute path is refused unless the operator allows absolute targets; use a path under `{}/`",
-                        crate::model::STATE_DIR
-                    ),
-                ));
-            }
-            targets.push(target);
-        }
-    }
-    let name = |t: &LocalTarget<'_>| shown(&environments[t.env].name);
-    for (j, later) in targets.iter().enumerate() {
-        for earlier in &targets[..j] {
-            let same = later.components == earlier.components;
-            let later_inside = within(&later.components, &earlier.components);
-            let earlier_inside = within(&earlier.components, &later.components);
-            if !later_inside && !earlier_inside {
-                continue;
-            }
-            let pair = format!(
-                "the {} of {} ({})",
-                earlier.role.what(),
-                name(earlier),
-                earlier.field()
-            );
-            let message = match (later.role, earlier.role) {
-                (Role::Storage, Role::Storage) => format!(
-                    "this storage directory overlaps {pair}: environments' storage directories must not be the same or nested"
-                ),
-                (Role::Registry | Role::Cdn, Role::Storage) => format!(
-                    "this {} lies inside {pair}, which is served publicly",
-                    later.role.what()
-                ),
-                (Role::Storage, Role::Registry | Role::Cdn) if earlier_inside => {
-                    // Reported on the file, wherever it is declared.
-                    let storage = format!(
-                        "the storage directory of {} ({})",
-                        name(later),
-                        later.field()
-                    );
-                    found.push((
-                        earlier.field(),
-                        earlier.role.key(),
-                        earlier.raw,
-                        format!(
-                            "this {} lies inside {storage}, which is served publicly",
-                            earlier.role.what()
-                        ),
-                    ));
-                    continue;
-                }
-                (a, b) if a == b && same => continue, // one registry or log shared by environments
-                _ if same => format!(
-                    "this {} is the same path as {pair}: each target needs its own path",
-                    later.role.what()
-                ),
-                _ => format!(
-                    "this {} and {pair} are nested: one of them would have to be both a file and a directory",
-                    later.role.what()
-                ),
-            };
-            found.push((later.field(), later.role.key(), later.raw, message));
-        }
-    }
-    found
+    // Nothing was reported, so every name parsed.
+    let environments = raw
+        .environments
+        .into_iter()
+        .zip(parsed)
+        .map(|(env, (name, requires))| {
+            let RawEnvironment {
+                name: _,
+                storage,
+                registry,
+                cdn,
+                public_url,
+                requires: _,
+                approval,
+                freeze,
+            } = env;
+            Some(Environment {
+                name: name?,
+                storage,
+                registry,
+                cdn,
+                public_url,
+                requires: requires?,
+                approval,
+                freeze,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(GitopsConfig {
+        version: raw.version,
+        environments,
+    })
 }
 
 fn load_mfe(
@@ -494,68 +457,64 @@ fn load_mfe(
     config: Option<&GitopsConfig>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<MfeConfig> {
-    let mfe: MfeConfig = parse_yaml(path, bytes, problems)?;
+    let raw: RawMfeConfig = parse_yaml(path, bytes, problems)?;
     let text = String::from_utf8_lossy(bytes);
-    let before = problems.len();
-    let mut report = |field: &str, value: Option<&str>, message: String| {
-        let key = field.split(['[', '.']).next().unwrap_or(field);
-        problems.push(problem(
-            path,
-            locate(&text, key, value),
-            Some(field),
-            message,
-        ));
-    };
+    let mut at = Reporter::new(path, &text, problems);
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    if let Err(e) = em::MfeName::parse(&mfe.name) {
-        report("name", Some(&mfe.name), redact(&e.message));
-    } else if mfe.name != stem {
-        report(
+    let name = at.parse("name", &raw.name, MfeName::parse);
+    if let Some(name) = &name
+        && name.as_str() != stem
+    {
+        at.report(
             "name",
-            Some(&mfe.name),
-            format!(
-                "the MFE `{}` must be described in mfes/{}.yaml",
-                mfe.name, mfe.name
-            ),
+            Some(&raw.name),
+            format!("the MFE `{name}` must be described in mfes/{name}.yaml"),
         );
     }
-    if let Err(e) = em::RepositoryName::parse(&mfe.repository) {
-        report("repository", Some(&mfe.repository), redact(&e.message));
-    }
-    if !mfe.artifact.contains("{version}") {
-        report(
+    let repository = at.parse("repository", &raw.repository, RepositoryName::parse);
+    if !raw.artifact.contains("{version}") {
+        at.report(
             "artifact",
-            Some(&mfe.artifact),
-            "the artifact location must contain `{version}`".into(),
+            Some(&raw.artifact),
+            "the artifact location must contain `{version}`",
         );
     }
-    if mfe.environments.is_empty() {
-        report(
+    if raw.environments.is_empty() {
+        at.report(
             "environments",
             None,
-            "list at least one environment this MFE may be deployed to".into(),
+            "list at least one environment this MFE may be deployed to",
         );
     }
-    let mut seen = BTreeSet::new();
-    for (i, env) in mfe.environments.iter().enumerate() {
+    let mut environments = Vec::new();
+    for (i, env) in raw.environments.iter().enumerate() {
+        let field = format!("environments[{i}]");
+        let Some(parsed) = at.parse(&field, env, EnvironmentName::parse) else {
+            continue;
+        };
         if let Some(config) = config
-            && !config.environments.iter().any(|e| &e.name == env)
+            && config.environment(&parsed).is_none()
         {
-            report(
-                &format!("environments[{i}]"),
+            at.report(
+                &field,
                 Some(env),
-                format!("environment {} is not declared in gitops.yaml", shown(env)),
+                format!(
+                    "environment {} is not declared in gitops.yaml{}",
+                    shown(env),
+                    case_hint(config.environments.iter().map(|e| e.name.as_str()), env)
+                ),
             );
         }
-        if !seen.insert(env) {
-            report(
-                &format!("environments[{i}]"),
+        if environments.contains(&parsed) {
+            at.report(
+                &field,
                 Some(env),
                 format!("environment {} is listed twice", shown(env)),
             );
         }
+        environments.push(parsed);
     }
-    for (i, entry) in mfe.entry_points.iter().enumerate() {
+    for (i, entry) in raw.entry_points.iter().enumerate() {
         let bad = entry.is_empty()
             || entry.starts_with('/')
             || entry.contains(['*', '?', '#', '\\'])
@@ -564,117 +523,169 @@ fn load_mfe(
                 .split('/')
                 .any(|s| s.is_empty() || s == "." || s == "..");
         if bad {
-            report(
+            at.report(
                 &format!("entry_points[{i}]"),
                 Some(entry),
-                "not a relative file path inside the artifact".into(),
+                "not a relative file path inside the artifact",
             );
         }
     }
-    for (i, owner) in mfe.owners.iter().enumerate() {
+    for (i, owner) in raw.owners.iter().enumerate() {
         if owner.trim().is_empty() {
-            report(
-                &format!("owners[{i}]"),
-                None,
-                "an owner cannot be empty".into(),
-            );
+            at.report(&format!("owners[{i}]"), None, "an owner cannot be empty");
         }
     }
-    (problems.len() == before).then_some(mfe)
+    if !at.clean() {
+        return None;
+    }
+    let RawMfeConfig {
+        name: _,
+        repository: _,
+        artifact,
+        environments: _,
+        entry_points,
+        owners,
+    } = raw;
+    // Nothing was reported, so every name parsed.
+    Some(MfeConfig {
+        name: name?,
+        repository: repository?,
+        artifact,
+        environments,
+        entry_points,
+        owners,
+    })
 }
 
-/// A field check from the event model.
-type Check = fn(&str) -> Result<(), em::FieldError>;
-
-fn check_deployment(
+/// Loads `deployments/<env>/<stem>.json` (`place` is `(env, stem)`): every field parsed by its
+/// type, the file's MFE and environment equal to its path, declared, registered and allowed, and
+/// its CDN keys under the MFE's prefix.
+fn load_deployment(
     path: &str,
-    text: &str,
-    env: &str,
-    d: &Deployment,
+    place: (&str, &str),
+    bytes: &[u8],
     config: Option<&GitopsConfig>,
-    mfes: &BTreeMap<String, MfeConfig>,
+    mfes: &BTreeMap<MfeName, MfeConfig>,
     problems: &mut Vec<ConfigProblem>,
-) {
-    let mut report = |field: &str, message: String| {
-        problems.push(problem(
-            path,
-            locate(text, field, None),
-            Some(field),
-            message,
-        ));
-    };
-    let stem = path
-        .rsplit('/')
-        .next()
-        .and_then(|f| f.strip_suffix(".json"))
-        .unwrap_or_default();
-    if d.mfe != stem {
-        report(
+) -> Option<Deployment> {
+    let (env, stem) = place;
+    let raw: RawDeployment = parse_json(path, bytes, problems)?;
+    let text = String::from_utf8_lossy(bytes);
+    let mut at = Reporter::new(path, &text, problems);
+    let mfe = at.parse("mfe", &raw.mfe, MfeName::parse);
+    if let Some(mfe) = &mfe
+        && mfe.as_str() != stem
+    {
+        at.report(
             "mfe",
-            format!("{} does not match the file name {stem}.json", shown(&d.mfe)),
-        );
-    }
-    if d.environment != env {
-        report(
-            "environment",
+            None,
             format!(
-                "{} does not match the directory deployments/{env}/",
-                shown(&d.environment)
+                "`{mfe}` does not match the file name {}",
+                shown(&format!("{stem}.json"))
             ),
         );
     }
-    if let Some(config) = config
-        && !config.environments.iter().any(|e| e.name == env)
+    let environment = at.parse("environment", &raw.environment, EnvironmentName::parse);
+    if let Some(environment) = &environment
+        && environment.as_str() != env
     {
-        report(
+        at.report(
             "environment",
-            format!("environment `{env}` is not declared in gitops.yaml"),
+            None,
+            format!(
+                "`{environment}` does not match the directory {}",
+                shown(&format!("deployments/{env}/"))
+            ),
         );
     }
-    match mfes.get(&d.mfe) {
-        None => report(
-            "mfe",
-            format!("MFE {} has no file under mfes/", shown(&d.mfe)),
+    // The directory names the environment, whatever the file says.
+    match (EnvironmentName::parse(env), config) {
+        (Err(_), _) => at.report(
+            "environment",
+            None,
+            format!(
+                "the directory {} is not named after an environment",
+                shown(&format!("deployments/{env}/"))
+            ),
         ),
-        Some(mfe) if !mfe.environments.iter().any(|e| e == env) => {
-            report(
-                "environment",
-                format!(
-                    "MFE `{}` may not be deployed to `{env}` (see mfes/{}.yaml)",
-                    d.mfe, d.mfe
-                ),
+        (Ok(declared), Some(config)) if config.environment(&declared).is_none() => at.report(
+            "environment",
+            None,
+            format!(
+                "environment `{declared}` is not declared in gitops.yaml{}",
+                case_hint(config.environments.iter().map(|e| e.name.as_str()), env)
+            ),
+        ),
+        (Ok(_), _) => {}
+    }
+    if let Some(mfe) = &mfe {
+        match mfes.get(mfe) {
+            None => at.report("mfe", None, format!("MFE `{mfe}` has no file under mfes/")),
+            Some(registered) if !registered.environments.iter().any(|e| e.as_str() == env) => {
+                at.report(
+                    "environment",
+                    None,
+                    format!(
+                        "MFE `{mfe}` may not be deployed to {} (see mfes/{mfe}.yaml)",
+                        shown(env)
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    let version = at.parse("version", &raw.version, Version::parse);
+    let sha = at.parse("sha", &raw.sha, CommitSha::parse);
+    let git_ref = at.parse("ref", &raw.git_ref, GitRef::parse);
+    let repository = at.parse("repository", &raw.repository, RepositoryName::parse);
+    let requested_by = at.parse("requested_by", &raw.requested_by, Login::parse);
+    let request_id = at.parse("request_id", &raw.request_id, RequestId::parse);
+    let prefix = format!("/mfe/{stem}/");
+    let mut cache_invalidation_keys = Vec::new();
+    for (i, key) in raw.cache_invalidation_keys.iter().enumerate() {
+        let field = format!("cache_invalidation_keys[{i}]");
+        let Some(parsed) = at.parse(&field, key, CdnPath::parse) else {
+            continue;
+        };
+        if !crate::policy::within_prefix(parsed.as_str(), &prefix) {
+            at.report(
+                &field,
+                Some(key),
+                format!("a CDN path is outside this MFE's prefix {}", shown(&prefix)),
             );
         }
-        Some(_) => {}
+        cache_invalidation_keys.push(parsed);
     }
-    let checks: [(&str, &str, Check); 6] = [
-        ("version", &d.version, |v| em::Version::parse(v).map(drop)),
-        ("sha", &d.sha, |v| em::CommitSha::parse(v).map(drop)),
-        ("ref", &d.git_ref, |v| em::GitRef::parse(v).map(drop)),
-        ("repository", &d.repository, |v| {
-            em::RepositoryName::parse(v).map(drop)
-        }),
-        ("requested_by", &d.requested_by, |v| {
-            em::Login::parse(v).map(drop)
-        }),
-        ("request_id", &d.request_id, |v| {
-            em::RequestId::parse(v).map(drop)
-        }),
-    ];
-    for (field, value, check) in checks {
-        if let Err(e) = check(value) {
-            report(field, redact(&e.message));
-        }
+    if !at.clean() {
+        return None;
     }
-    let prefix = format!("/mfe/{}/", d.mfe);
-    for key in &d.cache_invalidation_keys {
-        if let Err(e) = em::CdnPath::parse(key) {
-            report("cache_invalidation_keys", redact(&e.message));
-        } else if !crate::policy::within_prefix(key, &prefix) {
-            report(
-                "cache_invalidation_keys",
-                format!("a CDN path is outside this MFE's prefix {prefix}"),
-            );
-        }
-    }
+    let RawDeployment {
+        mfe: _,
+        environment: _,
+        version: _,
+        sha: _,
+        git_ref: _,
+        repository: _,
+        requested_by: _,
+        requested_at,
+        request_id: _,
+        rollback,
+        cache_invalidation_keys: _,
+        sequence,
+    } = raw;
+    // Nothing was reported, so every field parsed.
+    Some(Deployment {
+        mfe: mfe?,
+        environment: environment?,
+        version: version?,
+        sha: sha?,
+        git_ref: git_ref?,
+        repository: repository?,
+        requested_by: requested_by?,
+        requested_at,
+        request_id: request_id?,
+        rollback,
+        cache_invalidation_keys,
+        sequence,
+    })
 }

@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use gitops_event_model::{
+    CdnPath, CommitSha, EnvironmentName, GitRef, Login, MfeName, RepositoryName, RequestId, Version,
+};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
@@ -18,13 +21,30 @@ pub struct GitopsConfig {
     pub environments: Vec<Environment>,
 }
 
+impl GitopsConfig {
+    /// The environment called exactly `name` (names are case-sensitive).
+    pub fn environment(&self, name: &EnvironmentName) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == *name)
+    }
+
+    /// The environment whose name equals `name` ignoring ASCII case (at most one: names are
+    /// unique ignoring case). For hints only ("did you mean `Prod`?"): names match exactly
+    /// everywhere else.
+    pub fn environment_ignoring_case(&self, name: &str) -> Option<&Environment> {
+        self.environments
+            .iter()
+            .find(|e| e.name.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
 /// One environment in `gitops.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// Environment name (referenced by requests, `mfes/*.yaml` and `deployments/<env>/`); unique
-    /// ignoring case.
-    pub name: String,
+    /// Environment name (referenced by requests, `mfes/*.yaml` and `deployments/<env>/`). Case is
+    /// kept and significant (`Prod` is not `prod`), and names are unique ignoring case, so no
+    /// two environments differ only by case.
+    pub name: EnvironmentName,
     /// Where artifacts are stored: a directory under `local/` (embedded backend) or
     /// `s3://bucket[/prefix]`. Never nested in or around another environment's storage.
     pub storage: StorageTarget,
@@ -36,9 +56,10 @@ pub struct Environment {
     pub cdn: CdnTarget,
     /// Public base URL the environment's files are served from (used in the import map).
     pub public_url: String,
-    /// An environment in which a version must already be desired before it may come here.
+    /// An environment, declared earlier, in which a version must already be desired before it
+    /// may come here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requires: Option<String>,
+    pub requires: Option<EnvironmentName>,
     /// `required`: a deploy PR waits for a human approval before merge.
     #[serde(default, skip_serializing_if = "Approval::is_none")]
     pub approval: Approval,
@@ -250,14 +271,15 @@ target!(
 #[schemars(title = "mfe-gitops mfes/<name>.yaml")]
 pub struct MfeConfig {
     /// The MFE's name; equals the file name without `.yaml`.
-    pub name: String,
-    /// `owner/name`: the only repository that may request deploys of this MFE.
-    pub repository: String,
+    pub name: MfeName,
+    /// `owner/name`: the only repository that may request deploys of this MFE (compared without
+    /// case, as GitHub compares repository names).
+    pub repository: RepositoryName,
     /// The artifact location template: a local path, `s3://...` or `https://...`; `{version}`
     /// (and `{name}`) are substituted.
     pub artifact: String,
-    /// Environments this MFE may be deployed to.
-    pub environments: Vec<String>,
+    /// Environments this MFE may be deployed to, each declared in `gitops.yaml` (same case).
+    pub environments: Vec<EnvironmentName>,
     /// Mutable entry files (e.g. `remoteEntry.js`): short cache, aliased and invalidated on
     /// deploy.
     #[serde(default)]
@@ -274,30 +296,31 @@ pub struct MfeConfig {
 #[schemars(title = "mfe-gitops deployments/<env>/<mfe>.json")]
 pub struct Deployment {
     /// MFE name; equals the file name.
-    pub mfe: String,
+    pub mfe: MfeName,
     /// Environment; equals the directory name.
-    pub environment: String,
+    pub environment: EnvironmentName,
     /// Desired SemVer version.
-    pub version: String,
-    /// Commit the version was built from.
-    pub sha: String,
+    pub version: Version,
+    /// Commit the version was built from (lowercased).
+    pub sha: CommitSha,
     /// Git ref the version was built from.
     #[serde(rename = "ref")]
-    pub git_ref: String,
-    /// Requesting repository.
-    pub repository: String,
+    pub git_ref: GitRef,
+    /// Requesting repository, as the request wrote it.
+    pub repository: RepositoryName,
     /// Requesting login.
-    pub requested_by: String,
-    /// When the requester says it asked (informational).
+    pub requested_by: Login,
+    /// When the requester says it asked (informational: never used for a decision, so any text
+    /// is kept).
     pub requested_at: String,
     /// Correlation id of the request.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// Whether this is a rollback to an older version.
     #[serde(default)]
     pub rollback: bool,
     /// CDN paths the request asked to invalidate (under `/mfe/<mfe>/`), kept for the deploy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cache_invalidation_keys: Vec<String>,
+    pub cache_invalidation_keys: Vec<CdnPath>,
     /// Ignored for ordering, never written: kept so files that have it (written by earlier
     /// versions of the bot, or by hand) still load. The deploy orders desired states by git: the
     /// first-parent position on the default branch of the commit that last changed the file, so

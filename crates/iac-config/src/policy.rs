@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use gitops_event_model::{DeployRequest, Problem};
+use gitops_event_model::{DeployRequest, EnvironmentName, Problem};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -170,7 +170,10 @@ pub fn evaluate(
 ///
 /// Order:
 /// 1. identity and authorisation (`unknown-mfe`, `unknown-environment`, `repository-mismatch`,
-///    `environment-not-allowed`, `invalidation-outside-prefix`): any of them rejects;
+///    `environment-not-allowed`, `invalidation-outside-prefix`): any of them rejects.
+///    Environment names match exactly (`prod` where `Prod` is declared is `unknown-environment`,
+///    whose message names `Prod`); repository names compare without case, as on GitHub
+///    ([`RepositoryName`](gitops_event_model::RepositoryName)'s equality);
 /// 2. the pending change of the pair, if any (a `pending` for another pair is ignored): the same
 ///    version string and request id is a `noop` (`already-pending`); a version of lower
 ///    precedence than the pending one, or of equal precedence written differently, is a
@@ -190,8 +193,8 @@ pub fn evaluate_with_pending(
     at: OffsetDateTime,
     pending: Option<&Pending>,
 ) -> Decision {
-    let mfe_name = request.mfe().as_str();
-    let env_name = request.environment().as_str();
+    let mfe_name = request.mfe();
+    let env_name = request.environment();
     let version = request.version();
     let mfe = repository.mfes.get(mfe_name);
     let env = repository.environment(env_name);
@@ -213,16 +216,26 @@ pub fn evaluate_with_pending(
             .iter()
             .map(|e| e.name.as_str())
             .collect();
+        // Names are case-sensitive: `prod` is not `Prod`, but the requester is told which one
+        // it probably meant.
+        let hint = match repository
+            .config
+            .environment_ignoring_case(env_name.as_str())
+        {
+            Some(e) => format!("; names are case-sensitive: did you mean `{}`?", e.name),
+            None => String::new(),
+        };
         reasons.push(Reason {
             code: Code::UnknownEnvironment,
             message: format!(
-                "environment `{env_name}` is not declared in gitops.yaml (declared: {})",
+                "environment `{env_name}` is not declared in gitops.yaml (declared: {}){hint}",
                 known.join(", ")
             ),
         });
     }
     if let Some(mfe) = mfe {
-        if mfe.repository != request.repository().as_str() {
+        // `RepositoryName` compares without case, as GitHub does.
+        if mfe.repository != *request.repository() {
             reasons.push(Reason {
                 code: Code::RepositoryMismatch,
                 message: format!(
@@ -232,12 +245,17 @@ pub fn evaluate_with_pending(
                 ),
             });
         }
-        if env.is_some() && !mfe.environments.iter().any(|e| e == env_name) {
+        if env.is_some() && !mfe.environments.contains(env_name) {
+            let allowed: Vec<&str> = mfe
+                .environments
+                .iter()
+                .map(EnvironmentName::as_str)
+                .collect();
             reasons.push(Reason {
                 code: Code::EnvironmentNotAllowed,
                 message: format!(
                     "MFE `{mfe_name}` may not be deployed to `{env_name}` (allowed: {})",
-                    mfe.environments.join(", ")
+                    allowed.join(", ")
                 ),
             });
         }
@@ -256,12 +274,12 @@ pub fn evaluate_with_pending(
     }
 
     if let Some(pending) =
-        pending.filter(|p| p.deployment.environment == env_name && p.deployment.mfe == mfe_name)
+        pending.filter(|p| p.deployment.environment == *env_name && p.deployment.mfe == *mfe_name)
     {
         let reference = &pending.reference;
-        let pending_version = &pending.deployment.version;
-        if *pending_version == version.to_string() {
-            if pending.deployment.request_id == request.id().as_str() {
+        let theirs = &pending.deployment.version;
+        if theirs == version {
+            if pending.deployment.request_id == *request.id() {
                 return Decision {
                     decision: Outcome::Noop,
                     reasons: vec![Reason {
@@ -275,8 +293,8 @@ pub fn evaluate_with_pending(
                     previous,
                 };
             }
-        } else if !rollback && let Ok(theirs) = semver::Version::parse(pending_version) {
-            match version.semver().cmp_precedence(&theirs) {
+        } else if !rollback {
+            match version.semver().cmp_precedence(theirs.semver()) {
                 Ordering::Less => {
                     return Decision::reject(
                         vec![Reason {
@@ -305,7 +323,7 @@ pub fn evaluate_with_pending(
     }
 
     if let Some(current) = &previous
-        && current.version == version.to_string()
+        && current.version == *version
     {
         return Decision {
             decision: Outcome::Noop,
@@ -327,8 +345,8 @@ pub fn evaluate_with_pending(
         && !rollback
     {
         let there = repository.deployment(required, mfe_name);
-        if there.is_none_or(|d| d.version != version.to_string()) {
-            let has = there.map_or_else(|| "nothing".to_owned(), |d| d.version.clone());
+        if there.is_none_or(|d| d.version != *version) {
+            let has = there.map_or_else(|| "nothing".to_owned(), |d| d.version.to_string());
             reasons.push(Reason { code: Code::PromotionRequired, message: format!("{mfe_name} {version} must be desired in `{required}` before `{env_name}` (`{required}` has {has})") });
         }
     }
@@ -351,16 +369,16 @@ pub fn evaluate_with_pending(
     }
     if let Some(current) = &previous
         && !rollback
-        && let Ok(current_version) = semver::Version::parse(&current.version)
     {
-        match version.semver().cmp_precedence(&current_version) {
+        let current_version = &current.version;
+        match version.semver().cmp_precedence(current_version.semver()) {
             Ordering::Less => reasons.push(Reason {
                 code: Code::Downgrade,
                 message: format!(
                     "{version} is lower than the desired {current_version} in `{env_name}`; use `gitops rollback` to go back"
                 ),
             }),
-            // Not the same string (that was `already-desired` above).
+            // Not the same version (that was `already-desired` above).
             Ordering::Equal => reasons.push(Reason {
                 code: Code::Downgrade,
                 message: format!(
@@ -373,7 +391,7 @@ pub fn evaluate_with_pending(
     if !reasons.is_empty() {
         return Decision::reject(reasons, previous);
     }
-    let deployment = deployment_for(request, rollback, previous.as_ref());
+    let deployment = deployment_for(request, rollback);
     Decision {
         decision: Outcome::Accept,
         reasons,

@@ -14,7 +14,11 @@ fn example_repository_loads_from_dir_and_from_files_alike() {
     assert_eq!(from_dir, crate::example());
     assert_eq!(from_dir.config.environments.len(), 3);
     assert_eq!(
-        from_dir.deployment("dev", "checkout").unwrap().version,
+        from_dir
+            .deployment(&crate::env("dev"), &crate::mfe("checkout"))
+            .unwrap()
+            .version
+            .to_string(),
         "1.4.0"
     );
 }

@@ -1,5 +1,6 @@
 //! Integration tests of gitops-iac-config.
 
+mod case;
 mod edit;
 mod hostile;
 mod load;
@@ -54,6 +55,16 @@ pub fn request(env: &str, version: &str) -> gitops_event_model::DeployRequestBui
         .git_ref("refs/heads/main")
         .sha("3f786850e387550fdab836ed7e6dc881de23001b")
         .cache_invalidation_keys(["/mfe/checkout/remoteEntry.js"])
+}
+
+/// An environment name (test input: valid by construction).
+pub fn env(name: &str) -> gitops_event_model::EnvironmentName {
+    gitops_event_model::EnvironmentName::parse(name).unwrap()
+}
+
+/// An MFE name (test input: valid by construction).
+pub fn mfe(name: &str) -> gitops_event_model::MfeName {
+    gitops_event_model::MfeName::parse(name).unwrap()
 }
 
 pub fn at(text: &str) -> time::OffsetDateTime {

@@ -220,7 +220,7 @@ fn main_rules_still_apply_after_the_pending_change() {
         .build()
         .unwrap();
     let mut in_staging = pending("1.5.0", OTHER_ID);
-    in_staging.deployment.environment = "staging".into();
+    in_staging.deployment.environment = crate::env("staging");
     let decision = evaluate_with_pending(&example(), &staging, false, at(NOW), Some(&in_staging));
     assert_eq!(
         outcome(&decision),
@@ -231,13 +231,13 @@ fn main_rules_still_apply_after_the_pending_change() {
 #[test]
 fn a_pending_change_of_another_pair_is_ignored() {
     let mut elsewhere = pending("9.0.0", OTHER_ID);
-    elsewhere.deployment.environment = "staging".into();
+    elsewhere.deployment.environment = crate::env("staging");
     assert_eq!(
         outcome(&judge(&example(), "1.5.0", false, Some(&elsewhere))),
         (Outcome::Accept, vec![])
     );
     let mut other_mfe = pending("9.0.0", ID);
-    other_mfe.deployment.mfe = "search".into();
+    other_mfe.deployment.mfe = crate::mfe("search");
     assert_eq!(
         outcome(&judge(&example(), "1.5.0", false, Some(&other_mfe))),
         (Outcome::Accept, vec![])

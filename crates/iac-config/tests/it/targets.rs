@@ -276,7 +276,7 @@ fn environment_names_are_unique_ignoring_case() {
         files.insert(mfe.into(), text.into_bytes());
     }
     let repo = Repository::from_files(&files).unwrap();
-    assert_eq!(repo.config.environments[1].name, "Staging");
+    assert_eq!(repo.config.environments[1].name.as_str(), "Staging");
 }
 
 #[test]

@@ -1,0 +1,74 @@
+//! The file formats as read, before their names are parsed: the same keys as the typed model
+//! ([`crate::model`]), with every name, sha and version still text.
+//!
+//! The loader reads these first so that it can report every problem of a file at once (an invalid
+//! repository name *and* an undeclared environment), each with its field and line, then parses
+//! each value with its event-model type's own `parse` and builds the typed model from the results.
+//! The typed model is the only one that leaves the crate. Each conversion destructures its raw
+//! struct completely and builds its typed struct with a struct literal, so a key added to one and
+//! not the other does not compile.
+
+use serde::Deserialize;
+
+use crate::model::{Approval, CdnTarget, FreezeWindow, RegistryTarget, StorageTarget};
+
+/// `gitops.yaml` as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGitopsConfig {
+    pub(crate) version: u32,
+    pub(crate) environments: Vec<RawEnvironment>,
+}
+
+/// One environment as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnvironment {
+    pub(crate) name: String,
+    pub(crate) storage: StorageTarget,
+    pub(crate) registry: RegistryTarget,
+    pub(crate) cdn: CdnTarget,
+    pub(crate) public_url: String,
+    #[serde(default)]
+    pub(crate) requires: Option<String>,
+    #[serde(default)]
+    pub(crate) approval: Approval,
+    #[serde(default)]
+    pub(crate) freeze: Vec<FreezeWindow>,
+}
+
+/// `mfes/<name>.yaml` as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMfeConfig {
+    pub(crate) name: String,
+    pub(crate) repository: String,
+    pub(crate) artifact: String,
+    pub(crate) environments: Vec<String>,
+    #[serde(default)]
+    pub(crate) entry_points: Vec<String>,
+    #[serde(default)]
+    pub(crate) owners: Vec<String>,
+}
+
+/// `deployments/<env>/<mfe>.json` as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeployment {
+    pub(crate) mfe: String,
+    pub(crate) environment: String,
+    pub(crate) version: String,
+    pub(crate) sha: String,
+    #[serde(rename = "ref")]
+    pub(crate) git_ref: String,
+    pub(crate) repository: String,
+    pub(crate) requested_by: String,
+    pub(crate) requested_at: String,
+    pub(crate) request_id: String,
+    #[serde(default)]
+    pub(crate) rollback: bool,
+    #[serde(default)]
+    pub(crate) cache_invalidation_keys: Vec<String>,
+    #[serde(default)]
+    pub(crate) sequence: u64,
+}
