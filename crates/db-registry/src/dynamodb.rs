@@ -9,8 +9,12 @@
 //!
 //! Live items of an environment share a partition, so `list` is one strongly consistent
 //! Query (a GSI would only be eventually consistent and the import map built from `list` could
-//! miss a commit that already returned). Names never contain `#` (see [`Entry::validate`]), so
-//! the keys cannot collide.
+//! miss a commit that already returned). Names are the event model's `EnvironmentName` and
+//! `MfeName`, which never contain `#`, so the keys cannot collide.
+//!
+//! A transaction cancelled by a `TransactionConflict` (another transaction on the item in
+//! flight) is tried again under one [`RetryPolicy`] (default [`RetryPolicy::CONTENDED`]);
+//! what is retried is decided by `Error::retry_class` alone.
 //!
 //! The pending invalidation is the map attribute `invalidation` (`reference`, `paths`) on both
 //! items, written in the same transaction; `settle_invalidation` removes it from the live item
@@ -31,16 +35,13 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TransactWriteItem,
 };
 use gitops_aws_errors::describe_sdk_error;
+use gitops_event_model::{EnvironmentName, MfeName};
+use gitops_retry::{RetryPolicy, retry};
 
-use crate::entry::{format_time, parse_time, validate_name, validate_reference, validate_sequence};
+use crate::entry::{StoredEntry, format_time, preview, validate_reference, validate_sequence};
 use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// How many times a commit (or a settle) is retried when DynamoDB cancels it for a
-/// `TransactionConflict` (another transaction on the same item in flight), before
-/// [`Error::Unavailable`].
-const CONFLICT_ATTEMPTS: u32 = 8;
 
 /// How long [`DynamoDbRegistry::bootstrap`] waits for a new table to become ACTIVE.
 const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -51,12 +52,14 @@ const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct DynamoDbRegistry {
     client: Client,
     table: String,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for DynamoDbRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamoDbRegistry")
             .field("table", &self.table)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -81,17 +84,31 @@ impl DynamoDbRegistry {
         Self::new(Client::new(&config), table)
     }
 
-    /// A registry on `table` through an already configured client.
+    /// A registry on `table` through an already configured client; transaction conflicts are
+    /// retried under [`RetryPolicy::CONTENDED`].
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            retry: RetryPolicy::CONTENDED,
         }
+    }
+
+    /// This registry with transaction conflicts retried under `policy` instead.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The policy transaction conflicts are retried under.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// Create the table if it is missing (on-demand billing, keys `pk`/`sk` as strings) and
@@ -170,7 +187,11 @@ impl DynamoDbRegistry {
         Ok(table.table_status().cloned())
     }
 
-    async fn get_live(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
+    async fn get_live(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error> {
         let out = self
             .client
             .get_item()
@@ -211,21 +232,24 @@ impl DynamoDbRegistry {
         }
     }
 
-    async fn try_commit(&self, entry: &Entry) -> Result<(), SdkError<TransactWriteItemsError>> {
-        let deployed_at = format_time(entry.deployed_at)
-            .map_err(|e| SdkError::construction_failure(e.to_string()))?;
+    /// One attempt at the commit's transaction. `deployed_at` is the entry's, formatted.
+    async fn try_commit(
+        &self,
+        entry: &Entry,
+        deployed_at: &str,
+    ) -> Result<(), SdkError<TransactWriteItemsError>> {
         let attributes = |pk: String, sk: String| -> Item {
             let mut item = HashMap::from([
                 ("pk".to_owned(), s(pk)),
                 ("sk".to_owned(), s(sk)),
-                ("environment".to_owned(), s(entry.environment.clone())),
-                ("mfe".to_owned(), s(entry.mfe.clone())),
-                ("version".to_owned(), s(entry.version.clone())),
+                ("environment".to_owned(), s(entry.environment.to_string())),
+                ("mfe".to_owned(), s(entry.mfe.to_string())),
+                ("version".to_owned(), s(entry.version.to_string())),
                 ("sequence".to_owned(), n(entry.sequence)),
-                ("request_id".to_owned(), s(entry.request_id.clone())),
-                ("sha".to_owned(), s(entry.sha.clone())),
-                ("deployed_at".to_owned(), s(deployed_at.clone())),
-                ("deployed_by".to_owned(), s(entry.deployed_by.clone())),
+                ("request_id".to_owned(), s(entry.request_id.to_string())),
+                ("sha".to_owned(), s(entry.sha.to_string())),
+                ("deployed_at".to_owned(), s(deployed_at.to_owned())),
+                ("deployed_by".to_owned(), s(entry.deployed_by.to_string())),
                 ("rollback".to_owned(), AttributeValue::Bool(entry.rollback)),
             ]);
             if let Some(pending) = &entry.invalidation {
@@ -264,8 +288,8 @@ impl DynamoDbRegistry {
     /// One conditional `UpdateItem` removing the live item's pending invalidation.
     async fn try_settle(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<(), SdkError<UpdateItemError>> {
@@ -286,13 +310,32 @@ impl DynamoDbRegistry {
             .map(|_| ())
     }
 
-    /// Map a refused transaction to the registry's answer.
+    /// One attempt at the commit: the transaction, and what a refusal of it means.
+    async fn commit_once(&self, entry: &Entry, deployed_at: &str) -> Result<(), Error> {
+        let Err(err) = self.try_commit(entry, deployed_at).await else {
+            return Ok(());
+        };
+        match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                self.resolve_canceled(entry, canceled.cancellation_reasons())
+                    .await
+            }
+            _ => Err(self.map_sdk_err("TransactWriteItems", &err)),
+        }
+    }
+
+    /// Map a refused transaction to the registry's answer: `Ok(())` for an identical replay,
+    /// [`Error::TransactionConflict`] for what another attempt may get through.
     async fn resolve_canceled(
         &self,
         entry: &Entry,
         reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-    ) -> Result<Resolution, Error> {
-        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    ) -> Result<(), Error> {
+        // DynamoDB gives one reason per item, `None` for an item that did not fail.
+        let code = |i: usize| match reasons.get(i) {
+            Some(reason) => reason.code().unwrap_or("(no code)"),
+            None => "(no reason)",
+        };
         let (live_code, history_code) = (code(0), code(1));
         if live_code == "ConditionalCheckFailed" {
             // The live item's old value, when DynamoDB returned it; otherwise read it.
@@ -301,10 +344,12 @@ impl DynamoDbRegistry {
                 _ => self.get_live(&entry.environment, &entry.mfe).await?,
             };
             return match decide(stored.as_ref(), entry)? {
-                Decision::Replay => Ok(Resolution::Done),
+                Decision::Replay => Ok(()),
                 // The live item changed back below us between the refusal and the read: only
                 // possible if someone deleted it; try again.
-                Decision::Write => Ok(Resolution::Retry),
+                Decision::Write => Err(Error::TransactionConflict {
+                    message: "the live item changed while the transaction was refused".into(),
+                }),
             };
         }
         if history_code == "ConditionalCheckFailed" {
@@ -316,19 +361,39 @@ impl DynamoDbRegistry {
         }
         let codes = [live_code, history_code];
         if codes.contains(&"TransactionConflict") {
-            return Ok(Resolution::Retry);
+            return Err(Error::TransactionConflict {
+                message: format!("TransactWriteItems canceled: {codes:?}"),
+            });
         }
         if codes
             .iter()
             .any(|c| matches!(*c, "ThrottlingError" | "ProvisionedThroughputExceeded"))
         {
             return Err(Error::Throttled {
-                message: format!("transaction canceled: {codes:?}"),
+                message: format!("TransactWriteItems canceled: {codes:?}"),
             });
         }
         Err(Error::Backend {
-            message: format!("transaction canceled: {codes:?}"),
+            message: format!("TransactWriteItems canceled: {codes:?}"),
         })
+    }
+
+    /// One attempt at settling: `Ok(false)` when the condition refused it.
+    async fn settle_once(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, Error> {
+        match self.try_settle(environment, mfe, sequence, reference).await {
+            Ok(()) => Ok(true),
+            // No live item, another sequence, nothing pending or another reference.
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            // A commit's transaction on the item in flight is a `TransactionConflict`: its
+            // outcome decides, so the retry reads the item as that transaction left it.
+            Err(err) => Err(self.map_sdk_err("UpdateItem", &err)),
+        }
     }
 
     /// Map an SDK error of `operation` to the registry's error. The message is one line:
@@ -363,6 +428,8 @@ impl DynamoDbRegistry {
                 | "RequestLimitExceeded"
                 | "LimitExceededException",
             ) => Error::Throttled { message },
+            // Another transaction on the item was in flight (single-item requests).
+            Some("TransactionConflictException") => Error::TransactionConflict { message },
             Some(
                 "AccessDeniedException"
                 | "UnrecognizedClientException"
@@ -382,130 +449,93 @@ impl DynamoDbRegistry {
     }
 }
 
-/// What to do after a canceled transaction.
-enum Resolution {
-    /// The commit is already in place (identical replay).
-    Done,
-    /// Transient conflict: try the transaction again.
-    Retry,
-}
-
 #[async_trait::async_trait]
 impl Registry for DynamoDbRegistry {
-    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error> {
         self.get_live(environment, mfe).await
     }
 
-    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
+    async fn list(&self, environment: &EnvironmentName) -> Result<Vec<Entry>, Error> {
         self.query_partition(live_pk(environment), "LIVE#").await
     }
 
     async fn commit(&self, entry: &Entry) -> Result<(), Error> {
         entry.validate()?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let err = match self.try_commit(entry).await {
-                Ok(()) => return Ok(()),
-                Err(err) => err,
-            };
-            let resolution = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    self.resolve_canceled(entry, canceled.cancellation_reasons())
-                        .await?
-                }
-                _ if err.code() == Some("TransactionConflictException") => Resolution::Retry,
-                _ => return Err(self.map_sdk_err("TransactWriteItems", &err)),
-            };
-            match resolution {
-                Resolution::Done => return Ok(()),
-                Resolution::Retry if attempt < CONFLICT_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Resolution::Retry => {
-                    return Err(Error::Unavailable {
-                        message: format!(
-                            "commit of {}/{} sequence {} kept conflicting with concurrent \
-                             transactions ({attempt} attempts)",
-                            entry.environment, entry.mfe, entry.sequence
-                        ),
-                    });
-                }
-            }
-        }
+        let deployed_at = format_time(entry.deployed_at)?;
+        let mut attempts = 0u32;
+        let result = retry(
+            self.retry,
+            || {
+                attempts += 1;
+                self.commit_once(entry, &deployed_at)
+            },
+            Error::retry_class,
+        )
+        .await;
+        result.map_err(|e| match e {
+            Error::TransactionConflict { message } => Error::TransactionConflict {
+                message: format!(
+                    "commit of {}/{} sequence {}, {attempts} attempts: {message}",
+                    entry.environment, entry.mfe, entry.sequence
+                ),
+            },
+            other => other,
+        })
     }
 
     async fn settle_invalidation(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<bool, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
         validate_sequence(sequence)?;
         validate_reference(reference)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let err = match self.try_settle(environment, mfe, sequence, reference).await {
-                Ok(()) => return Ok(true),
-                Err(err) => err,
-            };
-            match err.code() {
-                // No live item, another sequence, nothing pending or another reference.
-                Some("ConditionalCheckFailedException") => return Ok(false),
-                // A commit's transaction on the item is in flight: its outcome decides.
-                Some("TransactionConflictException") if attempt < CONFLICT_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Some("TransactionConflictException") => {
-                    return Err(Error::Unavailable {
-                        message: format!(
-                            "settling the invalidation of {environment}/{mfe} sequence \
-                             {sequence} kept conflicting with concurrent transactions \
-                             ({attempt} attempts)"
-                        ),
-                    });
-                }
-                _ => return Err(self.map_sdk_err("UpdateItem", &err)),
-            }
-        }
+        let mut attempts = 0u32;
+        let result = retry(
+            self.retry,
+            || {
+                attempts += 1;
+                self.settle_once(environment, mfe, sequence, reference)
+            },
+            Error::retry_class,
+        )
+        .await;
+        result.map_err(|e| match e {
+            Error::TransactionConflict { message } => Error::TransactionConflict {
+                message: format!(
+                    "settling the invalidation of {environment}/{mfe} sequence {sequence}, \
+                     {attempts} attempts: {message}"
+                ),
+            },
+            other => other,
+        })
     }
 
-    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, Error> {
         self.query_partition(history_pk(environment, mfe), "SEQ#")
             .await
     }
 }
 
-/// Exponential backoff with jitter: delay in `[base/2, 3*base/2)` where `base` is 25 ms for
-/// the first attempt, doubling up to 1.6 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 25u64 << attempt.saturating_sub(1).min(6);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos()),
-    ) % base;
-    Duration::from_millis(base / 2 + jitter)
-}
-
-fn live_pk(environment: &str) -> String {
+fn live_pk(environment: &EnvironmentName) -> String {
     format!("ENV#{environment}")
 }
 
-fn live_sk(mfe: &str) -> String {
+fn live_sk(mfe: &MfeName) -> String {
     format!("LIVE#{mfe}")
 }
 
-fn history_pk(environment: &str, mfe: &str) -> String {
+fn history_pk(environment: &EnvironmentName, mfe: &MfeName) -> String {
     format!("HIST#{environment}#{mfe}")
 }
 
@@ -541,7 +571,8 @@ fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, Error> {
         })
 }
 
-/// Read a stored item (live or history) back as an [`Entry`].
+/// Read a stored item (live or history) back as an [`Entry`]: each attribute of its type,
+/// each value parsed into its field's type ([`StoredEntry::parse`]).
 fn decode(item: &Item) -> Result<Entry, Error> {
     let text = |name: &str| -> Result<String, Error> {
         match item.get(name) {
@@ -563,18 +594,19 @@ fn decode(item: &Item) -> Result<Entry, Error> {
         Some(AttributeValue::M(map)) => Some(decode_invalidation(item, map)?),
         other => return Err(corrupt(item, "invalidation", other)),
     };
-    Ok(Entry {
-        invalidation,
+    StoredEntry {
         environment: text("environment")?,
         mfe: text("mfe")?,
         version: text("version")?,
         sequence,
         request_id: text("request_id")?,
         sha: text("sha")?,
-        deployed_at: parse_time(&text("deployed_at")?)?,
+        deployed_at: text("deployed_at")?,
         deployed_by: text("deployed_by")?,
         rollback,
-    })
+        invalidation,
+    }
+    .parse(&location(item))
 }
 
 /// The `invalidation` attribute: `{ reference: S, paths: L of S }`.
@@ -606,16 +638,22 @@ fn decode_invalidation(item: &Item, map: &Item) -> Result<Invalidation, Error> {
     Ok(Invalidation { reference, paths })
 }
 
-fn corrupt(item: &Item, name: &str, found: Option<&AttributeValue>) -> Error {
+/// Where an item is, for an error message: its keys, shortened.
+fn location(item: &Item) -> String {
     let key = |k: &str| match item.get(k) {
-        Some(AttributeValue::S(v)) => v.as_str(),
-        _ => "?",
+        Some(AttributeValue::S(v)) => preview(v),
+        _ => "?".to_owned(),
     };
+    format!("item {}/{}", key("pk"), key("sk"))
+}
+
+/// [`Error::Corrupt`] for an attribute of `item` missing or of the wrong type.
+fn corrupt(item: &Item, name: &str, found: Option<&AttributeValue>) -> Error {
     // The type and a bounded preview of the value: a stored value may be large.
     let found = match found {
         None => "missing".to_owned(),
-        Some(AttributeValue::S(v)) => format!("the string {:?}", preview(v)),
-        Some(AttributeValue::N(v)) => format!("the number {:?}", preview(v)),
+        Some(AttributeValue::S(v)) => format!("the string {}", preview(v)),
+        Some(AttributeValue::N(v)) => format!("the number {}", preview(v)),
         Some(AttributeValue::Bool(v)) => format!("the boolean {v}"),
         Some(AttributeValue::Null(_)) => "null".to_owned(),
         Some(AttributeValue::M(_)) => "a map".to_owned(),
@@ -623,20 +661,7 @@ fn corrupt(item: &Item, name: &str, found: Option<&AttributeValue>) -> Error {
         Some(_) => "of an unexpected type".to_owned(),
     };
     Error::Corrupt {
-        reason: format!(
-            "item {}/{}: attribute `{name}` is {found}",
-            preview(key("pk")),
-            preview(key("sk"))
-        ),
-    }
-}
-
-/// At most 64 characters of a stored value, for an error message.
-fn preview(value: &str) -> String {
-    const MAX: usize = 64;
-    match value.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", &value[..end]),
-        None => value.to_owned(),
+        reason: format!("{}: attribute `{name}` is {found}", location(item)),
     }
 }
 
@@ -646,19 +671,42 @@ mod tests {
 
     #[test]
     fn keys_sort_by_sequence() {
+        let prod = EnvironmentName::parse("Prod").unwrap();
+        let shell = MfeName::parse("shell").unwrap();
         assert_eq!(history_sk(42), "SEQ#00000000000000000042");
         assert!(history_sk(9) < history_sk(10));
         assert_eq!(history_sk(u64::MAX).len(), 24);
-        assert_eq!(live_pk("prod"), "ENV#prod");
-        assert_eq!(history_pk("prod", "shell"), "HIST#prod#shell");
+        assert_eq!(live_pk(&prod), "ENV#Prod");
+        assert_eq!(live_sk(&shell), "LIVE#shell");
+        assert_eq!(history_pk(&prod, &shell), "HIST#Prod#shell");
     }
 
     #[test]
-    fn backoff_grows_and_is_bounded() {
-        for _ in 0..100 {
-            assert!((12..38).contains(&backoff(1).as_millis()));
-            assert!((25..75).contains(&backoff(2).as_millis()));
-            assert!((800..2400).contains(&backoff(20).as_millis()));
+    fn only_a_transaction_conflict_is_retried_by_the_adapter() {
+        use gitops_retry::Retry;
+        let message = || "m".to_owned();
+        assert_eq!(
+            Error::TransactionConflict { message: message() }.retry_class(),
+            Retry::Backoff
+        );
+        for err in [
+            Error::Throttled { message: message() },
+            Error::Unavailable { message: message() },
+            Error::Stale {
+                stored: 2,
+                attempted: 1,
+            },
+            Error::Duplicate { sequence: 1 },
+            Error::Unauthorized { message: message() },
+            Error::NotFound { what: message() },
+            Error::Invalid {
+                field: "sequence",
+                reason: message(),
+            },
+            Error::Corrupt { reason: message() },
+            Error::Backend { message: message() },
+        ] {
+            assert_eq!(err.retry_class(), Retry::Never, "{err:?}");
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The registry entry and its validation.
+//! The registry entry: typed fields (the event model's, so each name rule exists once), the
+//! checks the types cannot make, and how stored text is read back into the types.
 
+use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName, RequestId, Version};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -7,11 +9,6 @@ use crate::Error;
 
 /// The highest deploy sequence a registry accepts (`i64::MAX`, what SQLite's INTEGER holds).
 pub const MAX_SEQUENCE: u64 = i64::MAX.unsigned_abs();
-
-/// Longest accepted `environment` or `mfe` name, in bytes.
-const MAX_NAME_LEN: usize = 128;
-/// Longest accepted value of the other text fields, in bytes.
-const MAX_TEXT_LEN: usize = 1024;
 
 /// Longest accepted [`Invalidation::reference`], in bytes.
 pub const MAX_INVALIDATION_REFERENCE_LEN: usize = 128;
@@ -26,25 +23,31 @@ pub const MAX_INVALIDATION_PATH_LEN: usize = 4096;
 pub const MAX_INVALIDATION_BYTES: usize = 256 * 1024;
 
 /// One deploy of one MFE version into one environment: the live entry and a history record.
+///
+/// The text fields are the event model's types, valid by construction: the registry has no
+/// name rule of its own. None of them can hold `#`, `/`, whitespace or a control character, so
+/// they are safe in storage keys. Serialised (serde) as plain strings; deserialising checks
+/// each field's rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Environment name (`[A-Za-z0-9._-]`, 1 to 128 bytes).
-    pub environment: String,
-    /// MFE name (`[A-Za-z0-9._-]`, 1 to 128 bytes).
-    pub mfe: String,
-    /// The deployed version, SemVer text; opaque to the registry (non-empty).
-    pub version: String,
+    /// The environment (case kept and significant: `Prod` is not `prod`).
+    pub environment: EnvironmentName,
+    /// The MFE.
+    pub mfe: MfeName,
+    /// The deployed version. Compared as written: `1.0.0+a` and `1.0.0+b` are different
+    /// deploys, although SemVer gives them the same precedence.
+    pub version: Version,
     /// Monotonic deploy sequence for `(environment, mfe)`, in `1..=MAX_SEQUENCE`.
     pub sequence: u64,
-    /// The deploy request's id (non-empty).
-    pub request_id: String,
-    /// The requester's commit (non-empty).
-    pub sha: String,
+    /// The deploy request's id.
+    pub request_id: RequestId,
+    /// The requester's commit (lowercase).
+    pub sha: CommitSha,
     /// When the commit point was reached; serialised as RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     pub deployed_at: OffsetDateTime,
-    /// Who requested the deploy (non-empty).
-    pub deployed_by: String,
+    /// Who requested the deploy.
+    pub deployed_by: Login,
     /// Whether this deploy is an explicit rollback to an older version.
     pub rollback: bool,
     /// The CDN invalidation this deploy still owes, recorded atomically with the entry at the
@@ -135,20 +138,12 @@ pub(crate) fn validate_sequence(sequence: u64) -> Result<(), Error> {
 }
 
 impl Entry {
-    /// Check every field against the rules every backend enforces.
-    ///
-    /// `environment` and `mfe` are 1 to 128 bytes of `[A-Za-z0-9._-]` (they form storage keys,
-    /// so `#`, `/` and whitespace are refused); `sequence` is in `1..=MAX_SEQUENCE`; the other
-    /// text fields are non-empty, at most 1024 bytes, without control characters;
-    /// `deployed_at` must be representable in RFC 3339 (years 0 to 9999).
+    /// Check what the field types cannot: `sequence` is in `1..=MAX_SEQUENCE`, the pending
+    /// invalidation (if any) passes [`Invalidation::validate`], and `deployed_at` is
+    /// representable in RFC 3339 (years 0 to 9999). A problem is [`Error::Invalid`] naming the
+    /// field.
     pub fn validate(&self) -> Result<(), Error> {
-        validate_name("environment", &self.environment)?;
-        validate_name("mfe", &self.mfe)?;
         validate_sequence(self.sequence)?;
-        validate_text("version", &self.version)?;
-        validate_text("request_id", &self.request_id)?;
-        validate_text("sha", &self.sha)?;
-        validate_text("deployed_by", &self.deployed_by)?;
         if let Some(invalidation) = &self.invalidation {
             invalidation.validate()?;
         }
@@ -182,42 +177,6 @@ impl Entry {
     }
 }
 
-/// Validate an `environment` or `mfe` name (also used for the arguments of get/list/history).
-pub(crate) fn validate_name(field: &'static str, value: &str) -> Result<(), Error> {
-    if value.is_empty() || value.len() > MAX_NAME_LEN {
-        return Err(Error::Invalid {
-            field,
-            reason: format!("must be 1 to {MAX_NAME_LEN} bytes long"),
-        });
-    }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(Error::Invalid {
-            field,
-            reason: format!("{bad:?} is not allowed (only A-Z, a-z, 0-9, '.', '_', '-')"),
-        });
-    }
-    Ok(())
-}
-
-fn validate_text(field: &'static str, value: &str) -> Result<(), Error> {
-    if value.is_empty() || value.len() > MAX_TEXT_LEN {
-        return Err(Error::Invalid {
-            field,
-            reason: format!("must be 1 to {MAX_TEXT_LEN} bytes long"),
-        });
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::Invalid {
-            field,
-            reason: "must not contain control characters".into(),
-        });
-    }
-    Ok(())
-}
-
 /// `deployed_at` as stored by the backends (RFC 3339).
 pub(crate) fn format_time(at: OffsetDateTime) -> Result<String, Error> {
     at.format(&time::format_description::well_known::Rfc3339)
@@ -227,14 +186,88 @@ pub(crate) fn format_time(at: OffsetDateTime) -> Result<String, Error> {
         })
 }
 
-/// Parse a stored `deployed_at`.
+/// An entry as a backend stored it: the text fields not yet parsed into their types.
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
-pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        Error::Corrupt {
-            reason: format!("deployed_at {text:?} is not RFC 3339: {e}"),
+#[derive(Debug)]
+pub(crate) struct StoredEntry {
+    pub(crate) environment: String,
+    pub(crate) mfe: String,
+    pub(crate) version: String,
+    pub(crate) sequence: u64,
+    pub(crate) request_id: String,
+    pub(crate) sha: String,
+    pub(crate) deployed_at: String,
+    pub(crate) deployed_by: String,
+    pub(crate) rollback: bool,
+    pub(crate) invalidation: Option<Invalidation>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+impl StoredEntry {
+    /// Parse every stored field into its type, with the same rules as a request. A value that
+    /// does not parse is [`Error::Corrupt`] naming `location` (where the data is, itself
+    /// shortened) and the field, with the parser's reason, which quotes at most a short excerpt
+    /// of the value: never the whole value, never the whole item.
+    pub(crate) fn parse(self, location: &str) -> Result<Entry, Error> {
+        fn field<T>(
+            location: &str,
+            name: &str,
+            text: &str,
+            parse: fn(&str) -> Result<T, gitops_event_model::FieldError>,
+        ) -> Result<T, Error> {
+            parse(text).map_err(|e| corrupt_field(location, name, &e))
         }
-    })
+        Ok(Entry {
+            environment: field(
+                location,
+                "environment",
+                &self.environment,
+                EnvironmentName::parse,
+            )?,
+            mfe: field(location, "mfe", &self.mfe, MfeName::parse)?,
+            version: field(location, "version", &self.version, Version::parse)?,
+            sequence: self.sequence,
+            request_id: field(location, "request_id", &self.request_id, RequestId::parse)?,
+            sha: field(location, "sha", &self.sha, CommitSha::parse)?,
+            deployed_at: OffsetDateTime::parse(
+                &self.deployed_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| {
+                corrupt_field(
+                    location,
+                    "deployed_at",
+                    &format!("{} is not RFC 3339: {e}", preview(&self.deployed_at)),
+                )
+            })?,
+            deployed_by: field(location, "deployed_by", &self.deployed_by, Login::parse)?,
+            rollback: self.rollback,
+            invalidation: self.invalidation,
+        })
+    }
+}
+
+/// [`Error::Corrupt`] for the stored field `name` at `location`.
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+pub(crate) fn corrupt_field(location: &str, name: &str, why: &dyn std::fmt::Display) -> Error {
+    Error::Corrupt {
+        reason: format!("{location}: stored `{name}` is not valid: {why}"),
+    }
+}
+
+/// At most 40 characters of a stored value, quoted and escaped, for an error message.
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+pub(crate) fn preview(value: &str) -> String {
+    const MAX: usize = 40;
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    format!("\"{out}\"")
 }
 
 #[cfg(test)]
@@ -243,17 +276,17 @@ mod tests {
 
     fn entry() -> Entry {
         Entry {
-            environment: "prod".into(),
-            mfe: "checkout".into(),
-            version: "1.2.3".into(),
+            environment: EnvironmentName::parse("Prod").unwrap(),
+            mfe: MfeName::parse("checkout").unwrap(),
+            version: Version::parse("1.2.3-rc.1+build.007").unwrap(),
             sequence: 7,
-            request_id: "01J0000000000000000000000".into(),
-            sha: "0123456789abcdef0123456789abcdef01234567".into(),
+            request_id: RequestId::parse("01J00000000000000000000000").unwrap(),
+            sha: CommitSha::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
             deployed_at: time::macros::datetime!(2026-11-26 21:00:00.123456789 +01:00),
-            deployed_by: "octocat".into(),
+            deployed_by: Login::parse("octocat").unwrap(),
             rollback: false,
             invalidation: Some(Invalidation {
-                reference: "deploy-01J0000000000000000000000-7".into(),
+                reference: "deploy-01J00000000000000000000000-7".into(),
                 paths: vec!["/importmap.json".into(), "/mfe/checkout/*".into()],
             }),
         }
@@ -274,26 +307,14 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let mut e = entry();
-        e.environment = "prod#x".into();
-        assert_eq!(invalid_field(&e), "environment");
-        let mut e = entry();
-        e.mfe = String::new();
-        assert_eq!(invalid_field(&e), "mfe");
-        let mut e = entry();
-        e.mfe = "a".repeat(129);
-        assert_eq!(invalid_field(&e), "mfe");
-        let mut e = entry();
         e.sequence = 0;
         assert_eq!(invalid_field(&e), "sequence");
         let mut e = entry();
         e.sequence = MAX_SEQUENCE + 1;
         assert_eq!(invalid_field(&e), "sequence");
         let mut e = entry();
-        e.version = String::new();
-        assert_eq!(invalid_field(&e), "version");
-        let mut e = entry();
-        e.sha = "a\nb".into();
-        assert_eq!(invalid_field(&e), "sha");
+        e.sequence = MAX_SEQUENCE;
+        e.validate().unwrap();
         let mut e = entry();
         e.deployed_at = time::macros::datetime!(-0001-01-01 00:00 UTC);
         assert_eq!(invalid_field(&e), "deployed_at");
@@ -358,10 +379,18 @@ mod tests {
         });
         assert!(a.same_deploy(&b));
         let mut c = a.clone();
-        c.deployed_by = "someone-else".into();
+        c.deployed_by = Login::parse("someone-else").unwrap();
         assert!(!a.same_deploy(&c));
         let mut c = a.clone();
         c.rollback = true;
+        assert!(!a.same_deploy(&c));
+        // Build metadata does not order versions, but it makes another version.
+        let mut c = a.clone();
+        c.version = Version::parse("1.2.3-rc.1+build.008").unwrap();
+        assert!(!a.same_deploy(&c));
+        // Environment names keep their case: `prod` is another environment than `Prod`.
+        let mut c = a.clone();
+        c.environment = EnvironmentName::parse("prod").unwrap();
         assert!(!a.same_deploy(&c));
     }
 
@@ -376,23 +405,110 @@ mod tests {
     }
 
     #[test]
-    fn json_round_trip_uses_rfc3339() {
+    fn json_round_trip_uses_rfc3339_and_plain_strings() {
         let e = entry();
         let json = serde_json::to_string(&e).unwrap();
-        assert!(
-            json.contains(r#""deployed_at":"2026-11-26T21:00:00.123456789+01:00""#),
-            "{json}"
-        );
+        for expected in [
+            r#""deployed_at":"2026-11-26T21:00:00.123456789+01:00""#,
+            r#""environment":"Prod""#,
+            r#""version":"1.2.3-rc.1+build.007""#,
+            r#""sha":"0123456789abcdef0123456789abcdef01234567""#,
+        ] {
+            assert!(json.contains(expected), "{expected} in {json}");
+        }
         let back: Entry = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
     }
 
     #[test]
-    fn stored_time_round_trips() {
-        let at = entry().deployed_at;
-        let text = format_time(at).unwrap();
-        let back = parse_time(&text).unwrap();
-        assert_eq!(back, at);
-        assert_eq!(back.offset(), at.offset());
+    fn json_with_a_value_the_request_would_refuse_is_refused() {
+        let json = serde_json::to_value(entry()).unwrap();
+        for (field, bad) in [
+            ("environment", "prod#x"),
+            ("environment", "a..b"),
+            ("mfe", "Checkout"),
+            ("version", "v1"),
+            ("request_id", "req-1"),
+            ("sha", "abc"),
+            ("deployed_by", "two words"),
+        ] {
+            let mut edited = json.clone();
+            edited[field] = serde_json::Value::from(bad);
+            let err = serde_json::from_value::<Entry>(edited).unwrap_err();
+            assert!(err.is_data(), "{field}: {err}");
+        }
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+    fn stored() -> StoredEntry {
+        let e = entry();
+        StoredEntry {
+            environment: e.environment.to_string(),
+            mfe: e.mfe.to_string(),
+            version: e.version.to_string(),
+            sequence: e.sequence,
+            request_id: e.request_id.to_string(),
+            sha: e.sha.to_string(),
+            deployed_at: format_time(e.deployed_at).unwrap(),
+            deployed_by: e.deployed_by.to_string(),
+            rollback: e.rollback,
+            invalidation: e.invalidation,
+        }
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+    #[test]
+    fn stored_text_parses_back_to_the_committed_entry() {
+        let back = stored().parse("here").unwrap();
+        assert_eq!(back, entry());
+        assert_eq!(back.deployed_at.offset(), entry().deployed_at.offset());
+        // A sha stored in capitals (an earlier release kept the case as requested) reads
+        // lowercased, so it is the same deploy as the lowercased request's.
+        let mut upper = stored();
+        upper.sha = upper.sha.to_ascii_uppercase();
+        assert_eq!(upper.parse("here").unwrap(), entry());
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+    #[test]
+    fn a_stored_value_that_does_not_parse_is_corrupt_naming_the_field() {
+        type Edit = fn(&mut StoredEntry, String);
+        let long = format!("{}#", "x".repeat(10_000));
+        let edits: [(&str, Edit); 7] = [
+            ("environment", |s, v| s.environment = v),
+            ("mfe", |s, v| s.mfe = v),
+            ("version", |s, v| s.version = v),
+            ("request_id", |s, v| s.request_id = v),
+            ("sha", |s, v| s.sha = v),
+            ("deployed_at", |s, v| s.deployed_at = v),
+            ("deployed_by", |s, v| s.deployed_by = v),
+        ];
+        for (field, edit) in edits {
+            for bad in ["", "Not Valid", long.as_str()] {
+                let mut s = stored();
+                edit(&mut s, bad.to_owned());
+                let err = s.parse("registry_live row Prod/checkout").unwrap_err();
+                let Error::Corrupt { reason } = &err else {
+                    panic!("{field} = {bad:?}: expected Corrupt, got {err:?}");
+                };
+                assert!(
+                    reason.starts_with(&format!(
+                        "registry_live row Prod/checkout: stored `{field}` is not valid: "
+                    )),
+                    "{reason}"
+                );
+                // Never the whole value: a short excerpt at most.
+                assert!(reason.len() < 400, "{field}: {} bytes", reason.len());
+            }
+        }
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+    #[test]
+    fn previews_are_short_and_escaped() {
+        assert_eq!(preview("abc"), "\"abc\"");
+        assert_eq!(preview("a\nb"), "\"a\\nb\"");
+        let long = "\u{e9}".repeat(100);
+        assert_eq!(preview(&long), format!("\"{}...\"", "\u{e9}".repeat(40)));
     }
 }

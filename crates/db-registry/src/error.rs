@@ -25,11 +25,19 @@ pub enum Error {
         /// What the backend said.
         message: String,
     },
-    /// The backend is unreachable or failed transiently (timeout, 5xx, lock contention,
-    /// transaction conflict); retrying may succeed.
+    /// The backend is unreachable or failed transiently (timeout, 5xx, lock contention);
+    /// retrying may succeed.
     #[error("registry unavailable: {message}")]
     Unavailable {
         /// What went wrong.
+        message: String,
+    },
+    /// Concurrent transactions on the same item kept cancelling this one (DynamoDB's
+    /// `TransactionConflict`), through all the attempts of the adapter's retry policy.
+    /// Nothing was changed; retrying later may succeed.
+    #[error("registry write conflicted with concurrent transactions: {message}")]
+    TransactionConflict {
+        /// What kept conflicting, and how often it was tried.
         message: String,
     },
     /// The credentials were refused or lack a permission.
@@ -52,10 +60,12 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
-    /// Stored data cannot be read back as an entry (edited by hand, or another tool).
+    /// Stored data cannot be read back as an entry (edited by hand, or another tool): a value
+    /// that does not parse into its field's type, an attribute of the wrong type, a damaged
+    /// database file.
     #[error("registry data is corrupt: {reason}")]
     Corrupt {
-        /// What is wrong with it.
+        /// Where, which field and why; quotes at most a short excerpt of a stored value.
         reason: String,
     },
     /// Any other backend failure; retrying will not help.
@@ -67,9 +77,43 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying the same operation may succeed ([`Error::Throttled`],
-    /// [`Error::Unavailable`]).
+    /// Whether retrying the same operation later may succeed ([`Error::Throttled`],
+    /// [`Error::Unavailable`], [`Error::TransactionConflict`]): an outside, transient failure,
+    /// as opposed to a refusal or a deterministic failure.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Unavailable { .. })
+        match self {
+            Self::Throttled { .. }
+            | Self::Unavailable { .. }
+            | Self::TransactionConflict { .. } => true,
+            Self::Stale { .. }
+            | Self::Duplicate { .. }
+            | Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Invalid { .. }
+            | Self::Corrupt { .. }
+            | Self::Backend { .. } => false,
+        }
+    }
+
+    /// What the DynamoDB adapter's own retry loop (under [`gitops_retry::RetryPolicy`]) does
+    /// with a failed attempt, decided here and nowhere else: only a transaction conflict is
+    /// tried again, with backoff. Throttling, timeouts and 5xx answers are not: the AWS SDK's
+    /// retry strategy already retried them inside the call, and retrying them again here
+    /// would multiply the attempts. Everything else is a refusal or deterministic.
+    #[cfg(feature = "dynamodb")]
+    pub(crate) fn retry_class(&self) -> gitops_retry::Retry {
+        use gitops_retry::Retry;
+        match self {
+            Self::TransactionConflict { .. } => Retry::Backoff,
+            Self::Throttled { .. }
+            | Self::Unavailable { .. }
+            | Self::Stale { .. }
+            | Self::Duplicate { .. }
+            | Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Invalid { .. }
+            | Self::Corrupt { .. }
+            | Self::Backend { .. } => Retry::Never,
+        }
     }
 }

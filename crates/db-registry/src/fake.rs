@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::entry::{validate_name, validate_reference, validate_sequence};
+use gitops_event_model::{EnvironmentName, MfeName};
+
+use crate::entry::{validate_reference, validate_sequence};
 use crate::{Decision, Entry, Error, Registry, decide};
 
-type Key = (String, String);
+type Key = (EnvironmentName, MfeName);
 
 #[derive(Debug, Default)]
 struct State {
@@ -64,18 +66,20 @@ impl FakeRegistry {
 
 #[async_trait::async_trait]
 impl Registry for FakeRegistry {
-    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error> {
         Ok(self
             .lock()
             .live
-            .get(&(environment.to_owned(), mfe.to_owned()))
+            .get(&(environment.clone(), mfe.clone()))
             .cloned())
     }
 
-    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
+    async fn list(&self, environment: &EnvironmentName) -> Result<Vec<Entry>, Error> {
+        // Keys sort by environment, then MFE: this is the environment's entries by MFE name.
         Ok(self
             .lock()
             .live
@@ -106,20 +110,15 @@ impl Registry for FakeRegistry {
 
     async fn settle_invalidation(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<bool, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
         validate_sequence(sequence)?;
         validate_reference(reference)?;
         let mut state = self.lock();
-        let Some(live) = state
-            .live
-            .get_mut(&(environment.to_owned(), mfe.to_owned()))
-        else {
+        let Some(live) = state.live.get_mut(&(environment.clone(), mfe.clone())) else {
             return Ok(false);
         };
         let matches = live.sequence == sequence
@@ -133,14 +132,15 @@ impl Registry for FakeRegistry {
         Ok(matches)
     }
 
-    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
-        Ok(self
-            .lock()
-            .history
-            .get(&(environment.to_owned(), mfe.to_owned()))
-            .cloned()
-            .unwrap_or_default())
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, Error> {
+        match self.lock().history.get(&(environment.clone(), mfe.clone())) {
+            Some(history) => Ok(history.clone()),
+            // Never committed: the contract's empty history (not a failure hidden).
+            None => Ok(Vec::new()),
+        }
     }
 }

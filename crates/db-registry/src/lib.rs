@@ -18,6 +18,11 @@
 //! - `FakeRegistry`: strict, in memory, behind the `fake` feature.
 //!
 //! Every backend passes the same [`conformance`] suite (behind the `conformance` feature).
+//!
+//! Names and the other text fields are the event model's types (`EnvironmentName`, `MfeName`,
+//! `Version`, `RequestId`, `CommitSha`, `Login` of `gitops_event_model`): the registry has no
+//! rule of its own for them, and reads stored data back through the same parsers (a stored value
+//! that does not parse is [`Error::Corrupt`]).
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
@@ -40,14 +45,18 @@ pub use entry::{
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRegistry;
+use gitops_event_model::{EnvironmentName, MfeName};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteRegistry;
 
 /// The live-version registry. Object-safe; use it as `Arc<dyn Registry>`.
 ///
-/// Names (`environment`, `mfe`) are validated by every method the same way
-/// (see [`Entry::validate`]): a name that could never have been committed is
-/// [`Error::Invalid`], not an empty answer.
+/// Names are typed ([`EnvironmentName`], [`MfeName`]), so every name a method receives is one
+/// a request could carry; environment names keep their case (`Prod` and `prod` are two
+/// environments).
+///
+/// Every method may fail with [`Error::Corrupt`] when stored data does not parse back into an
+/// [`Entry`] (a field that breaks its type's rule, an attribute of the wrong type).
 #[async_trait::async_trait]
 pub trait Registry: Send + Sync + std::fmt::Debug {
     /// The live entry for `(environment, mfe)`.
@@ -58,16 +67,21 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     ///   to every later `get`.
     /// - Returns exactly the entry that was committed (all fields equal), except that its
     ///   `invalidation` is the current one: `None` once settled.
-    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error>;
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error>;
 
-    /// Every live entry of `environment`, sorted by `mfe` (byte order).
+    /// Every live entry of `environment`, sorted by `mfe` in byte order (`-`, then digits,
+    /// then letters: `mid`, `mid-a`, `mid0`, `mida`).
     ///
     /// # Contract
     /// - Only entries of that environment; an unknown environment is an empty list.
     /// - Strongly consistent, like [`Registry::get`]: the import map built from it never
     ///   misses a commit that already returned.
     /// - Each entry is what [`Registry::get`] returns for it (current `invalidation`).
-    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error>;
+    async fn list(&self, environment: &EnvironmentName) -> Result<Vec<Entry>, Error>;
 
     /// The single commit point of a deploy.
     ///
@@ -87,17 +101,18 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// - Safe under concurrency, across processes: of N concurrent commits for one pair the
     ///   one with the highest sequence ends live, and every commit that returned `Ok` (and
     ///   only those) is in the history.
-    /// - Transient backend trouble is [`Error::Throttled`] or [`Error::Unavailable`]
-    ///   ([`Error::is_retryable`]); retrying the same entry is then safe.
+    /// - Transient backend trouble is [`Error::Throttled`], [`Error::Unavailable`] or
+    ///   [`Error::TransactionConflict`] ([`Error::is_retryable`]); retrying the same entry is
+    ///   then safe.
     async fn commit(&self, entry: &Entry) -> Result<(), Error>;
 
     /// Record that the CDN confirmed the pending invalidation `reference` of the live entry
     /// with `sequence`: clear the live entry's `invalidation`.
     ///
     /// # Contract
-    /// - Validates the arguments first (names as in [`Entry::validate`], `sequence` in
-    ///   `1..=MAX_SEQUENCE`, `reference` as [`Invalidation::reference`]); a bad one is
-    ///   [`Error::Invalid`] and nothing is read or written.
+    /// - Validates the arguments first (`sequence` in `1..=MAX_SEQUENCE`, `reference` as
+    ///   [`Invalidation::reference`]); a bad one is [`Error::Invalid`] and nothing is read or
+    ///   written.
     /// - A conditional write: clears the invalidation only when the live entry of
     ///   `(environment, mfe)` has exactly `sequence` **and** a pending invalidation with exactly
     ///   `reference`; returns `Ok(true)` when it cleared it.
@@ -107,12 +122,12 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// - Never touches history, and changes no other field of the live entry.
     /// - Safe under concurrency, across processes: racing a commit of a newer entry, it never
     ///   clears the newer entry's invalidation.
-    /// - Transient backend trouble is [`Error::Throttled`] or [`Error::Unavailable`];
-    ///   retrying is then safe.
+    /// - Transient backend trouble is [`Error::Throttled`], [`Error::Unavailable`] or
+    ///   [`Error::TransactionConflict`]; retrying is then safe.
     async fn settle_invalidation(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<bool, Error>;
@@ -125,7 +140,11 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     ///   changes history).
     /// - Empty when nothing was ever committed for the pair.
     /// - The last element, if any, equals [`Registry::get`] except for `invalidation`.
-    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error>;
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, Error>;
 }
 
 /// What a commit attempt must do, given what is stored for the pair. Shared by every backend
@@ -164,18 +183,21 @@ pub(crate) fn decide(stored: Option<&Entry>, attempt: &Entry) -> Result<Decision
 
 #[cfg(test)]
 mod tests {
+    use gitops_event_model::{CommitSha, Login, RequestId, Version};
+
     use super::*;
 
     fn entry(sequence: u64) -> Entry {
         Entry {
-            environment: "prod".into(),
-            mfe: "shell".into(),
-            version: "1.0.0".into(),
+            environment: EnvironmentName::parse("prod").unwrap(),
+            mfe: MfeName::parse("shell").unwrap(),
+            version: Version::parse("1.0.0").unwrap(),
             sequence,
-            request_id: format!("req-{sequence}"),
-            sha: "abc".into(),
+            request_id: RequestId::parse(&format!("00000000-0000-0000-0000-{sequence:012}"))
+                .unwrap(),
+            sha: CommitSha::parse(&"a".repeat(40)).unwrap(),
             deployed_at: time::macros::datetime!(2026-01-01 00:00 UTC),
-            deployed_by: "alice".into(),
+            deployed_by: Login::parse("alice").unwrap(),
             rollback: false,
             invalidation: None,
         }
@@ -205,7 +227,7 @@ mod tests {
             })
         ));
         let mut other = entry(2);
-        other.version = "2.0.0".into();
+        other.version = Version::parse("2.0.0").unwrap();
         assert!(matches!(
             decide(Some(&entry(2)), &other),
             Err(Error::Duplicate { sequence: 2 })

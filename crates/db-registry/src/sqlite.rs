@@ -4,9 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gitops_event_model::{EnvironmentName, MfeName};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::entry::{format_time, parse_time, validate_name, validate_reference, validate_sequence};
+use crate::entry::{
+    StoredEntry, corrupt_field, format_time, preview, validate_reference, validate_sequence,
+};
 use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
 
 /// Schema version stored in `PRAGMA user_version`: 1 without the invalidation columns, 2 with
@@ -64,14 +67,19 @@ ALTER TABLE registry_history ADD COLUMN invalidation_paths TEXT;
 ///
 /// Several processes may use the same file at once: writes take the database write lock up
 /// front (`BEGIN IMMEDIATE`) and wait up to 30 s for it, so the conditional commit is atomic
-/// across processes. Within a process, one connection is shared behind a mutex and every
-/// call runs on tokio's blocking pool.
+/// across processes. Within a process, one connection is shared behind a mutex.
+///
+/// Nothing blocks the async runtime: [`SqliteRegistry::open`] and every [`Registry`] method run
+/// their SQLite calls on tokio's blocking pool (`spawn_blocking`), and dropping the last
+/// handle inside a runtime closes the connection (which checkpoints the WAL file) there too.
 ///
 /// Tables: `registry_live` (one row per `(environment, mfe)`) and `registry_history` (one row
-/// per successful commit), with the [`Entry`] fields as columns; `deployed_at` is RFC 3339
-/// text, `rollback` 0 or 1, the pending invalidation `invalidation_reference` (text) and
-/// `invalidation_paths` (a JSON array of strings), both `NULL` when nothing is pending.
-/// Files of schema version 1 (before the invalidation columns) are migrated when opened.
+/// per successful commit), with the [`Entry`] fields as text columns (each field's text as
+/// the event model writes it); `deployed_at` is RFC 3339 text, `rollback` 0 or 1, the pending
+/// invalidation `invalidation_reference` (text) and `invalidation_paths` (a JSON array of
+/// strings), both `NULL` when nothing is pending. Rows are parsed back into the field types
+/// when read; a value that does not parse is [`Error::Corrupt`]. Files of schema version 1
+/// (before the invalidation columns) are migrated when opened.
 pub struct SqliteRegistry {
     conn: Arc<Mutex<Connection>>,
     path: Option<PathBuf>,
@@ -85,10 +93,35 @@ impl std::fmt::Debug for SqliteRegistry {
     }
 }
 
+impl Drop for SqliteRegistry {
+    fn drop(&mut self) {
+        // Closing the last connection to a WAL database checkpoints it into the main file:
+        // file I/O. Inside a runtime, let the last reference go on the blocking pool. (When
+        // the runtime is shutting down the closure is dropped at once, here: it still closes.)
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let conn = Arc::clone(&self.conn);
+            drop(runtime.spawn_blocking(move || drop(conn)));
+        }
+    }
+}
+
 impl SqliteRegistry {
-    /// Open (creating the file, its parent directories and the schema when missing) the
-    /// registry at `path`. Blocking; call it before serving or via `spawn_blocking`.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+    /// Open (creating the file, its parent directories and the schema when missing, migrating
+    /// an older schema) the registry at `path`, on tokio's blocking pool: safe to await from
+    /// async code. [`SqliteRegistry::open_blocking`] is the same for synchronous callers.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(|e| Error::Backend {
+                message: format!("opening the registry failed: {e}"),
+            })?
+    }
+
+    /// [`SqliteRegistry::open`] for synchronous code: blocks the calling thread on file I/O
+    /// and on another process's write lock (up to 30 s). Never call it on an async worker
+    /// thread; use [`SqliteRegistry::open`] there.
+    pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::Backend {
@@ -109,7 +142,9 @@ impl SqliteRegistry {
         Self::with_connection(conn, Some(path.to_owned()))
     }
 
-    /// A private registry in memory (nothing persisted): for tests and dry runs.
+    /// A private registry in memory (nothing persisted): for tests and dry runs. Touches no
+    /// file and waits for no lock (the schema is created in memory, microseconds of CPU), so it
+    /// is safe to call from async code as it is.
     pub fn open_in_memory() -> Result<Self, Error> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
         Self::with_connection(conn, None)
@@ -184,22 +219,24 @@ impl SqliteRegistry {
 
 #[async_trait::async_trait]
 impl Registry for SqliteRegistry {
-    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
-        let (environment, mfe) = (environment.to_owned(), mfe.to_owned());
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error> {
+        let (environment, mfe) = (environment.clone(), mfe.clone());
         self.run(move |conn| select_live(conn, &environment, &mfe))
             .await
     }
 
-    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
-        let environment = environment.to_owned();
+    async fn list(&self, environment: &EnvironmentName) -> Result<Vec<Entry>, Error> {
+        let environment = environment.clone();
         self.run(move |conn| {
             select_many(
                 conn,
+                "registry_live",
                 &format!("SELECT {COLUMNS} FROM registry_live WHERE environment = ?1 ORDER BY mfe"),
-                params![environment],
+                params![environment.as_str()],
             )
         })
         .await
@@ -236,14 +273,14 @@ impl Registry for SqliteRegistry {
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                             ),
                             params![
-                                entry.environment,
-                                entry.mfe,
-                                entry.version,
+                                entry.environment.as_str(),
+                                entry.mfe.as_str(),
+                                entry.version.to_string(),
                                 sequence,
-                                entry.request_id,
-                                entry.sha,
+                                entry.request_id.as_str(),
+                                entry.sha.as_str(),
                                 deployed_at,
-                                entry.deployed_by,
+                                entry.deployed_by.as_str(),
                                 entry.rollback,
                                 reference,
                                 paths,
@@ -260,18 +297,16 @@ impl Registry for SqliteRegistry {
 
     async fn settle_invalidation(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<bool, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
         validate_sequence(sequence)?;
         validate_reference(reference)?;
         let sequence = to_sql_sequence(sequence)?;
         let (environment, mfe, reference) =
-            (environment.to_owned(), mfe.to_owned(), reference.to_owned());
+            (environment.clone(), mfe.clone(), reference.to_owned());
         self.run(move |conn| {
             // One statement: the condition and the write are atomic under SQLite's write lock.
             let changed = conn
@@ -280,7 +315,7 @@ impl Registry for SqliteRegistry {
                      SET invalidation_reference = NULL, invalidation_paths = NULL \
                      WHERE environment = ?1 AND mfe = ?2 AND sequence = ?3 \
                      AND invalidation_reference = ?4",
-                    params![environment, mfe, sequence, reference],
+                    params![environment.as_str(), mfe.as_str(), sequence, reference],
                 )
                 .map_err(map_err)?;
             Ok(changed == 1)
@@ -288,18 +323,21 @@ impl Registry for SqliteRegistry {
         .await
     }
 
-    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
-        validate_name("environment", environment)?;
-        validate_name("mfe", mfe)?;
-        let (environment, mfe) = (environment.to_owned(), mfe.to_owned());
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, Error> {
+        let (environment, mfe) = (environment.clone(), mfe.clone());
         self.run(move |conn| {
             select_many(
                 conn,
+                "registry_history",
                 &format!(
                     "SELECT {COLUMNS} FROM registry_history \
                      WHERE environment = ?1 AND mfe = ?2 ORDER BY sequence"
                 ),
-                params![environment, mfe],
+                params![environment.as_str(), mfe.as_str()],
             )
         })
         .await
@@ -313,20 +351,25 @@ fn to_sql_sequence(sequence: u64) -> Result<i64, Error> {
     })
 }
 
-fn select_live(conn: &Connection, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
+fn select_live(
+    conn: &Connection,
+    environment: &EnvironmentName,
+    mfe: &MfeName,
+) -> Result<Option<Entry>, Error> {
     let raw = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM registry_live WHERE environment = ?1 AND mfe = ?2"),
-            params![environment, mfe],
+            params![environment.as_str(), mfe.as_str()],
             RawRow::read,
         )
         .optional()
         .map_err(map_err)?;
-    raw.map(RawRow::into_entry).transpose()
+    raw.map(|row| row.into_entry("registry_live")).transpose()
 }
 
 fn select_many(
     conn: &Connection,
+    table: &str,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Entry>, Error> {
@@ -336,10 +379,10 @@ fn select_many(
         .map_err(map_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
-    rows.into_iter().map(RawRow::into_entry).collect()
+    rows.into_iter().map(|row| row.into_entry(table)).collect()
 }
 
-/// A row as SQLite returns it, before the checks that make it an [`Entry`].
+/// A row as SQLite returns it, before it is parsed into an [`Entry`].
 struct RawRow {
     environment: String,
     mfe: String,
@@ -371,43 +414,55 @@ impl RawRow {
         })
     }
 
-    fn into_entry(self) -> Result<Entry, Error> {
+    /// Parse the row of `table` into an entry (see [`StoredEntry::parse`]).
+    fn into_entry(self, table: &str) -> Result<Entry, Error> {
+        let location = format!(
+            "{table} row {}/{} sequence {}",
+            preview(&self.environment),
+            preview(&self.mfe),
+            self.sequence
+        );
         let invalidation = match (self.invalidation_reference, self.invalidation_paths) {
             (None, None) => None,
             (Some(reference), Some(paths)) => Some(Invalidation {
                 reference,
-                paths: serde_json::from_str(&paths).map_err(|e| Error::Corrupt {
-                    reason: format!(
-                        "{}/{} sequence {}: invalidation_paths is not a JSON list of \
-                         strings: {e}",
-                        self.environment, self.mfe, self.sequence
-                    ),
+                paths: serde_json::from_str(&paths).map_err(|e| {
+                    corrupt_field(
+                        &location,
+                        "invalidation_paths",
+                        // The position only: serde's message may quote a stored string.
+                        &format!(
+                            "not a JSON list of strings (line {}, column {})",
+                            e.line(),
+                            e.column()
+                        ),
+                    )
                 })?,
             }),
             _ => {
                 return Err(Error::Corrupt {
                     reason: format!(
-                        "{}/{} sequence {}: only one of invalidation_reference and \
-                         invalidation_paths is set",
-                        self.environment, self.mfe, self.sequence
+                        "{location}: only one of invalidation_reference and invalidation_paths \
+                         is set"
                     ),
                 });
             }
         };
-        Ok(Entry {
-            invalidation,
-            sequence: u64::try_from(self.sequence).map_err(|_| Error::Corrupt {
-                reason: format!("negative sequence {}", self.sequence),
-            })?,
-            deployed_at: parse_time(&self.deployed_at)?,
+        let sequence = u64::try_from(self.sequence)
+            .map_err(|_| corrupt_field(&location, "sequence", &"a negative number"))?;
+        StoredEntry {
             environment: self.environment,
             mfe: self.mfe,
             version: self.version,
+            sequence,
             request_id: self.request_id,
             sha: self.sha,
+            deployed_at: self.deployed_at,
             deployed_by: self.deployed_by,
             rollback: self.rollback,
-        })
+            invalidation,
+        }
+        .parse(&location)
     }
 }
 

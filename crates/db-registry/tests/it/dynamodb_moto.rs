@@ -10,9 +10,12 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use gitops_db_registry::conformance::{
-    sample_entry, sample_entry_with, sample_invalidation, unique_environment,
+    env_name, sample_entry, sample_entry_with, sample_invalidation, unique_name,
 };
 use gitops_db_registry::{Bootstrap, DynamoDbRegistry, Entry, Error, Registry};
+use gitops_event_model::{EnvironmentName, MfeName};
+
+use crate::{prod, shell};
 
 /// A client for the emulator, or `None` (after printing the skip line) when it is not set.
 fn client(test: &str) -> Option<Client> {
@@ -27,7 +30,7 @@ fn client(test: &str) -> Option<Client> {
 }
 
 fn unique_table() -> String {
-    unique_environment("gitops-registry-test")
+    unique_name("gitops-registry-test")
 }
 
 async fn make(test: &str) -> Option<Arc<dyn Registry>> {
@@ -56,10 +59,14 @@ struct MotoSerialized {
 
 #[async_trait::async_trait]
 impl Registry for MotoSerialized {
-    async fn get(&self, environment: &str, mfe: &str) -> Result<Option<Entry>, Error> {
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, Error> {
         self.inner.get(environment, mfe).await
     }
-    async fn list(&self, environment: &str) -> Result<Vec<Entry>, Error> {
+    async fn list(&self, environment: &EnvironmentName) -> Result<Vec<Entry>, Error> {
         self.inner.list(environment).await
     }
     async fn commit(&self, entry: &Entry) -> Result<(), Error> {
@@ -68,8 +75,8 @@ impl Registry for MotoSerialized {
     }
     async fn settle_invalidation(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         sequence: u64,
         reference: &str,
     ) -> Result<bool, Error> {
@@ -79,7 +86,11 @@ impl Registry for MotoSerialized {
             .settle_invalidation(environment, mfe, sequence, reference)
             .await
     }
-    async fn history(&self, environment: &str, mfe: &str) -> Result<Vec<Entry>, Error> {
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, Error> {
         self.inner.history(environment, mfe).await
     }
 }
@@ -118,11 +129,11 @@ async fn moto_missing_table_is_not_found_with_a_hint() {
     };
     let registry = DynamoDbRegistry::new(client, unique_table());
     for err in [
-        registry.get("prod", "shell").await.unwrap_err(),
-        registry.list("prod").await.unwrap_err(),
-        registry.history("prod", "shell").await.unwrap_err(),
+        registry.get(&prod(), &shell()).await.unwrap_err(),
+        registry.list(&prod()).await.unwrap_err(),
+        registry.history(&prod(), &shell()).await.unwrap_err(),
         registry
-            .commit(&sample_entry("prod", "shell", 1))
+            .commit(&sample_entry(&prod(), &shell(), 1))
             .await
             .unwrap_err(),
     ] {
@@ -177,7 +188,7 @@ async fn moto_items_follow_the_documented_layout() {
     let registry = DynamoDbRegistry::new(client.clone(), unique_table());
     registry.bootstrap().await.unwrap();
     registry
-        .commit(&sample_entry("prod", "shell", 42))
+        .commit(&sample_entry(&prod(), &shell(), 42))
         .await
         .unwrap();
     let scan = client
@@ -233,8 +244,8 @@ async fn moto_invalidation_attribute_follows_the_documented_layout() {
     let pending = sample_invalidation("deploy-7");
     registry
         .commit(&sample_entry_with(
-            "prod",
-            "shell",
+            &prod(),
+            &shell(),
             7,
             Some(pending.clone()),
         ))
@@ -279,7 +290,7 @@ async fn moto_invalidation_attribute_follows_the_documented_layout() {
 
     assert!(
         registry
-            .settle_invalidation("prod", "shell", 7, "deploy-7")
+            .settle_invalidation(&prod(), &shell(), 7, "deploy-7")
             .await
             .unwrap()
     );
@@ -300,12 +311,16 @@ async fn moto_invalidation_attribute_follows_the_documented_layout() {
         .send()
         .await
         .unwrap();
-    let read = registry.get("staging", "shell").await.unwrap().unwrap();
+    let read = registry
+        .get(&env_name("staging"), &shell())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.invalidation, None);
     assert_eq!(read.sequence, 7);
     assert!(
         !registry
-            .settle_invalidation("staging", "shell", 7, "deploy-7")
+            .settle_invalidation(&env_name("staging"), &shell(), 7, "deploy-7")
             .await
             .unwrap()
     );

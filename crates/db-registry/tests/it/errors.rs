@@ -12,8 +12,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use gitops_db_registry::conformance::{sample_entry, unique_environment};
+use gitops_db_registry::conformance::{sample_entry, unique_name};
 use gitops_db_registry::{DynamoDbRegistry, Error, Registry};
+
+use crate::{prod, shell};
 
 /// A client for `endpoint` with a 1 s attempt timeout and no retries.
 fn client(endpoint: &str) -> Client {
@@ -70,15 +72,15 @@ async fn a_server_that_never_answers_is_a_bounded_retryable_error() {
     let registry = DynamoDbRegistry::new(client(&endpoint), "registry");
     let started = Instant::now();
     let errors = [
-        registry.get("prod", "shell").await.unwrap_err(),
-        registry.list("prod").await.unwrap_err(),
-        registry.history("prod", "shell").await.unwrap_err(),
+        registry.get(&prod(), &shell()).await.unwrap_err(),
+        registry.list(&prod()).await.unwrap_err(),
+        registry.history(&prod(), &shell()).await.unwrap_err(),
         registry
-            .commit(&sample_entry("prod", "shell", 1))
+            .commit(&sample_entry(&prod(), &shell(), 1))
             .await
             .unwrap_err(),
         registry
-            .settle_invalidation("prod", "shell", 1, "deploy-1")
+            .settle_invalidation(&prod(), &shell(), 1, "deploy-1")
             .await
             .unwrap_err(),
     ];
@@ -113,7 +115,7 @@ async fn a_refused_connection_is_named_and_retryable() {
         .unwrap()
         .port();
     let registry = DynamoDbRegistry::new(client(&format!("http://127.0.0.1:{port}")), "registry");
-    let err = registry.get("prod", "shell").await.unwrap_err();
+    let err = registry.get(&prod(), &shell()).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert_clean(&err);
     assert_eq!(
@@ -135,7 +137,7 @@ async fn a_server_error_body_never_reaches_the_message() {
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |c| c
         .retry_config(RetryConfig::disabled()));
     let err = DynamoDbRegistry::new(client, "registry")
-        .get("prod", "shell")
+        .get(&prod(), &shell())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
@@ -157,7 +159,7 @@ async fn a_service_error_gives_its_code_and_message() {
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |c| c
         .retry_config(RetryConfig::disabled()));
     let err = DynamoDbRegistry::new(client, "registry")
-        .settle_invalidation("prod", "shell", 1, "deploy-1")
+        .settle_invalidation(&prod(), &shell(), 1, "deploy-1")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
@@ -177,16 +179,16 @@ async fn moto_error_messages_are_one_clean_line() {
     else {
         return;
     };
-    let missing = DynamoDbRegistry::new(client(&endpoint), unique_environment("missing"));
+    let missing = DynamoDbRegistry::new(client(&endpoint), unique_name("missing"));
     for err in [
-        missing.get("prod", "shell").await.unwrap_err(),
-        missing.list("prod").await.unwrap_err(),
+        missing.get(&prod(), &shell()).await.unwrap_err(),
+        missing.list(&prod()).await.unwrap_err(),
         missing
-            .commit(&sample_entry("prod", "shell", 1))
+            .commit(&sample_entry(&prod(), &shell(), 1))
             .await
             .unwrap_err(),
         missing
-            .settle_invalidation("prod", "shell", 1, "deploy-1")
+            .settle_invalidation(&prod(), &shell(), 1, "deploy-1")
             .await
             .unwrap_err(),
     ] {
@@ -194,7 +196,7 @@ async fn moto_error_messages_are_one_clean_line() {
         assert_clean(&err);
     }
     // A table with another key schema: DynamoDB refuses the key with a ValidationException.
-    let table = unique_environment("foreign");
+    let table = unique_name("foreign");
     let raw = client(&endpoint);
     raw.create_table()
         .table_name(&table)
@@ -217,7 +219,7 @@ async fn moto_error_messages_are_one_clean_line() {
         .await
         .unwrap();
     let err = DynamoDbRegistry::new(raw, table)
-        .get("prod", "shell")
+        .get(&prod(), &shell())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use gitops_db_registry::conformance::sample_entry;
+use gitops_db_registry::conformance::{env_name, mfe_name, sample_entry};
 use gitops_db_registry::{Error, FakeRegistry, Registry};
 
 #[allow(clippy::unused_async)]
@@ -16,18 +16,19 @@ async fn injected_failures_come_first_and_change_nothing() {
     registry.fail_next_commit(Error::Throttled {
         message: "slow down".into(),
     });
-    let entry = sample_entry("prod", "shell", 1);
+    let (prod, shell) = (env_name("prod"), mfe_name("shell"));
+    let entry = sample_entry(&prod, &shell, 1);
     let err = registry.commit(&entry).await.unwrap_err();
     assert!(matches!(err, Error::Throttled { .. }));
     assert!(err.is_retryable());
-    assert_eq!(registry.get("prod", "shell").await.unwrap(), None);
+    assert_eq!(registry.get(&prod, &shell).await.unwrap(), None);
     assert_eq!((registry.commit_calls(), registry.writes()), (0, 0));
 
     registry.commit(&entry).await.unwrap();
     registry.commit(&entry).await.unwrap(); // replay: decided, not written
     assert!(
         registry
-            .commit(&sample_entry("prod", "shell", 1))
+            .commit(&sample_entry(&prod, &shell, 1))
             .await
             .is_ok()
     );
@@ -37,11 +38,13 @@ async fn injected_failures_come_first_and_change_nothing() {
 #[tokio::test]
 async fn invalid_entries_are_not_counted() {
     let registry = FakeRegistry::new();
-    let mut entry = sample_entry("prod", "shell", 1);
-    entry.sha = String::new();
+    let entry = sample_entry(&env_name("prod"), &mfe_name("shell"), 0);
     assert!(matches!(
         registry.commit(&entry).await,
-        Err(Error::Invalid { field: "sha", .. })
+        Err(Error::Invalid {
+            field: "sequence",
+            ..
+        })
     ));
     assert_eq!(registry.commit_calls(), 0);
 }

@@ -7,6 +7,19 @@ mod fake;
 mod order;
 mod sqlite;
 
+use gitops_db_registry::conformance::{env_name, mfe_name};
+use gitops_event_model::{EnvironmentName, MfeName};
+
+/// The environment most tests use.
+fn prod() -> EnvironmentName {
+    env_name("prod")
+}
+
+/// The MFE most tests use.
+fn shell() -> MfeName {
+    mfe_name("shell")
+}
+
 /// Generate one `#[tokio::test]` per conformance check, each on a registry made by
 /// `$make(test_name)`, an async expression returning `Option<Arc<dyn Registry>>` (`None`:
 /// skipped, reason already printed).
@@ -19,7 +32,8 @@ macro_rules! conformance_tests {
             use super::$make;
 
             $crate::conformance_tests!(@ref $make,
-                get_absent, commit_then_get, list_sorted_and_scoped, stale_refused,
+                get_absent, commit_then_get, list_sorted_and_scoped,
+                names_are_the_requests_names, version_text_is_kept, stale_refused,
                 duplicate_refused, identical_replay_is_ok, history_ascending_and_complete,
                 invalid_refused, sequence_bounds, invalidation_round_trip, settle_clears_once,
                 settle_mismatch_changes_nothing, newer_commit_keeps_its_own_invalidation,
