@@ -561,14 +561,20 @@ impl Repo {
             from,
             to,
         ])?;
+        let garbled = |what: &str| Error::Git(format!("diff-tree --numstat printed {what:?}"));
+        // A binary file has no line counts ("-"); GitHub counts it as 0.
+        let lines = |n: &str| match n {
+            "-" => Ok(0),
+            n => n.parse().map_err(|_| garbled(n)),
+        };
         for rec in num.split('\0').filter(|s| !s.is_empty()) {
             let mut f = rec.splitn(3, '\t');
             let (Some(a), Some(d), Some(p)) = (f.next(), f.next(), f.next()) else {
-                continue;
+                return Err(garbled(rec));
             };
             if let Some(c) = changes.iter_mut().find(|c| c.path == p) {
-                c.additions = a.parse().unwrap_or(0);
-                c.deletions = d.parse().unwrap_or(0);
+                c.additions = lines(a)?;
+                c.deletions = lines(d)?;
             }
         }
         Ok(changes)

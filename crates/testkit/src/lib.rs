@@ -259,17 +259,20 @@ impl FakeGithub {
             what: what.clone(),
             reason: e.to_string(),
         })?;
-        let v = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
         if status >= 300 {
             return Err(Error::Request {
                 what,
-                reason: format!("status {status}: {v}"),
+                reason: format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
             });
         }
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| Error::Request {
+                what,
+                reason: format!("status {status}, but the body is not JSON: {e}"),
+            })?
+        };
         Ok((status, v))
     }
 
@@ -355,21 +358,20 @@ impl FakeGithub {
             .iter()
             .map(|(p, c)| json!({"path": p, "mode": "100644", "type": "blob", "content": c}))
             .collect();
+        let trees = format!("{r}/git/trees");
         let (_, t) = self
-            .call(
-                Method::POST,
-                &format!("{r}/git/trees"),
-                Some(json!({"tree": tree})),
-            )
+            .call(Method::POST, &trees, Some(json!({"tree": tree})))
             .await?;
+        let tree = sha_of(&t, &trees)?;
+        let commits = format!("{r}/git/commits");
         let (_, c) = self
             .call(
                 Method::POST,
-                &format!("{r}/git/commits"),
-                Some(json!({"message": "Initial commit", "tree": t["sha"], "parents": []})),
+                &commits,
+                Some(json!({"message": "Initial commit", "tree": tree, "parents": []})),
             )
             .await?;
-        let sha = c["sha"].as_str().unwrap_or_default().to_owned();
+        let sha = sha_of(&c, &commits)?;
         self.call(
             Method::POST,
             &format!("{r}/git/refs"),
@@ -378,4 +380,15 @@ impl FakeGithub {
         .await?;
         Ok(Some(sha))
     }
+}
+
+/// The `sha` of the object `POST {path}` created, which GitHub always sends.
+fn sha_of(v: &Value, path: &str) -> Result<String, Error> {
+    v.get("sha")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Request {
+            what: format!("POST {path}"),
+            reason: format!("the response has no sha: {v}"),
+        })
 }

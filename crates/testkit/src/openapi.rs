@@ -370,24 +370,25 @@ pub fn convert(s: &Value) -> Value {
     for (k, v) in obj {
         match k.as_str() {
             "properties" | "patternProperties" => {
-                let props = v
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(pk, pv)| (pk.clone(), convert(pv)))
-                            .collect::<Map<_, _>>()
-                    })
-                    .unwrap_or_default();
-                out.insert(k.clone(), Value::Object(props));
+                // Anything but an object is kept as written, so compiling the schema names the
+                // mistake instead of checking against no properties at all.
+                let props = match v.as_object() {
+                    Some(m) => {
+                        Value::Object(m.iter().map(|(pk, pv)| (pk.clone(), convert(pv))).collect())
+                    }
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), props);
             }
             "items" | "additionalProperties" | "not" => {
                 out.insert(k.clone(), convert(v));
             }
             "allOf" | "anyOf" | "oneOf" => {
-                let list = v
-                    .as_array()
-                    .map(|a| a.iter().map(convert).collect())
-                    .unwrap_or_default();
+                // As for properties: anything but an array is kept as written.
+                let list = match v.as_array() {
+                    Some(a) => Value::Array(a.iter().map(convert).collect()),
+                    None => v.clone(),
+                };
                 // GitHub's `oneOf` alternatives overlap (e.g. `basic-error` and
                 // `repository-rule-violation-error` require nothing), so a real GitHub body
                 // matches several; they are checked as `anyOf`.
@@ -396,7 +397,7 @@ pub fn convert(s: &Value) -> Value {
                 } else {
                     k.clone()
                 };
-                out.insert(key, Value::Array(list));
+                out.insert(key, list);
             }
             "example" | "examples" | "discriminator" | "xml" | "externalDocs" | "nullable"
             | "readOnly" | "writeOnly" | "deprecated" => {}

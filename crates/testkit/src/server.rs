@@ -41,7 +41,7 @@ pub use faults::Fault;
 use crate::Error;
 use crate::openapi::{OpenApi, Violation};
 use crate::state::State;
-use wire::{ApiError, Resp, RespBody, err, parse_query};
+use wire::{ApiError, Encoded, Resp, err, parse_query};
 
 /// One served request (`GET /_fake/requests`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -144,7 +144,7 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
 
     if let Some(admin) = path.strip_prefix("/_fake/") {
         let resp = admin::route(&app, &method, admin, &body);
-        return to_response(&app, resp, false);
+        return to_response(&app, resp.encode(), false);
     }
 
     // Faults first, as a proxy in front of GitHub would inject them.
@@ -198,8 +198,10 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     finish(&app, &method, &path, resp, !codeload)
 }
 
-/// Logs a response, checks it against the description when `validate`, and encodes it.
+/// Encodes a response, logs it, checks it against the description when `validate`, and
+/// sends it with the rate-limit headers.
 fn finish(app: &App, method: &str, path: &str, resp: Resp, validate: bool) -> Response {
+    let resp = resp.encode();
     lock(&app.log).push(RequestRecord {
         method: method.to_owned(),
         path: path.to_owned(),
@@ -211,37 +213,32 @@ fn finish(app: &App, method: &str, path: &str, resp: Resp, validate: bool) -> Re
     to_response(app, resp, true)
 }
 
-/// Encodes a response with GitHub's headers (`x-ratelimit-*` when `rate_headers`).
-fn to_response(app: &App, resp: Resp, rate_headers: bool) -> Response {
+/// Builds the HTTP response with GitHub's headers (`x-ratelimit-*` when `rate_headers`).
+fn to_response(app: &App, resp: Encoded, rate_headers: bool) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (body, ctype) = match resp.body {
-        RespBody::Json(v) => (
-            Body::from(serde_json::to_vec(&v).unwrap_or_default()),
-            Some("application/json; charset=utf-8"),
-        ),
-        RespBody::Bytes(b, t) => (Body::from(b), Some(t)),
-        RespBody::Empty => (Body::empty(), None),
-    };
-    let mut out = Response::new(body);
+    let mut out = Response::new(Body::from(resp.bytes));
     *out.status_mut() = status;
     let h: &mut HeaderMap = out.headers_mut();
-    if let Some(t) = ctype {
+    if let Some(t) = resp.content_type {
         h.insert("content-type", HeaderValue::from_static(t));
     }
     h.insert(
         "x-github-api-version-selected",
         HeaderValue::from_static("2022-11-28"),
     );
-    if rate_headers {
-        for (k, v) in rate_limit::headers(app) {
-            if let Ok(v) = HeaderValue::from_str(&v) {
+    let rate = if rate_headers {
+        rate_limit::headers(app)
+    } else {
+        Vec::new()
+    };
+    for (k, v) in rate.into_iter().chain(resp.headers) {
+        match HeaderValue::from_str(&v) {
+            Ok(v) => {
                 h.insert(k, v);
             }
-        }
-    }
-    for (k, v) in resp.headers {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
+            Err(_) => eprintln!(
+                "fake-github: internal error: header {k}: {v:?} is not a valid value; not sent"
+            ),
         }
     }
     out

@@ -12,7 +12,7 @@ use crate::state::{Dispatch, WorkflowRun};
 
 impl Ctx<'_> {
     pub(super) fn dispatch(&self, b: &Value) -> R {
-        let Some(event_type) = s(b, "event_type").filter(|e| !e.is_empty() && e.len() <= 100)
+        let Some(event_type) = s(b, "event_type")?.filter(|e| !e.is_empty() && e.len() <= 100)
         else {
             return Err(missing("Dispatch", "event_type"));
         };

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::ctx::repo_key;
 use super::faults::Fault;
-use super::wire::Resp;
+use super::wire::{ApiError, R, Resp, err, not_found, s};
 use super::{App, lock};
 use crate::json::{self as j, now};
 
@@ -39,28 +39,34 @@ pub(super) fn route(app: &App, method: &str, path: &str, body: &[u8]) -> Resp {
         ("GET", ["openapi"]) => Resp::json(200, json!({"enabled": app.openapi.is_some()})),
         // Moves a workflow run along: {"status": "completed", "conclusion": "success"}.
         ("PATCH", ["runs", owner, repo, id]) => {
-            let Ok(v) = serde_json::from_slice::<Value>(body) else {
-                return Resp::json(400, j::error("Problems parsing JSON", 400));
-            };
-            let key = repo_key(owner, repo);
-            let mut st = lock(&app.state);
-            let Some(run) = st
-                .repos
-                .get_mut(&key)
-                .and_then(|d| d.runs.iter_mut().find(|r| r.id.to_string() == *id))
-            else {
-                return Resp::json(404, j::error("Not Found", 404));
-            };
-            if let Some(s) = v.get("status").and_then(Value::as_str) {
-                s.clone_into(&mut run.status);
-            }
-            if let Some(c) = v.get("conclusion") {
-                run.conclusion = c.as_str().map(str::to_owned);
-            }
-            run.updated_at = now();
-            let _ = st.save(&app.data);
-            Resp::empty(204)
+            move_run(app, owner, repo, id, body).unwrap_or_else(ApiError::into_resp)
         }
         _ => Resp::json(404, j::error("Not Found", 404)),
     }
+}
+
+/// `PATCH /_fake/runs/{owner}/{repo}/{id}`: sets the run's `status` and, when given (`null`
+/// clears it), its `conclusion`.
+fn move_run(app: &App, owner: &str, repo: &str, id: &str, body: &[u8]) -> R {
+    let v: Value = serde_json::from_slice(body).map_err(|_| err(400, "Problems parsing JSON"))?;
+    let status = s(&v, "status")?;
+    let conclusion = v
+        .get("conclusion")
+        .map(|_| s(&v, "conclusion"))
+        .transpose()?;
+    let mut st = lock(&app.state);
+    let run = st
+        .repos
+        .get_mut(&repo_key(owner, repo))
+        .and_then(|d| d.runs.iter_mut().find(|r| r.id.to_string() == id))
+        .ok_or_else(not_found)?;
+    if let Some(status) = status {
+        status.clone_into(&mut run.status);
+    }
+    if let Some(conclusion) = conclusion {
+        run.conclusion = conclusion.map(str::to_owned);
+    }
+    run.updated_at = now();
+    st.save(&app.data)?;
+    Ok(Resp::empty(204))
 }

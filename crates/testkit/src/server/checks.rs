@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::ctx::Ctx;
 use super::pagination::page;
-use super::wire::{R, Resp, bad_field, err, invalid, missing, not_found, s};
+use super::wire::{ApiError, R, Resp, bad_field, err, invalid, missing, not_found, object, s};
 use crate::git;
 use crate::json::{self as j, now};
 use crate::state::{CheckRun, Status};
@@ -19,21 +19,24 @@ impl Ctx<'_> {
                 json!([]),
             ));
         }
-        let Some(state) = s(b, "state") else {
+        let Some(state) = s(b, "state")? else {
             return Err(missing("Status", "state"));
         };
         if !["error", "failure", "pending", "success"].contains(&state) {
             return Err(bad_field("Status", "state"));
         }
+        let context = s(b, "context")?.unwrap_or("default").to_owned();
+        let description = s(b, "description")?.map(str::to_owned);
+        let target_url = s(b, "target_url")?.map(str::to_owned);
         let t = now();
         let st = self.write(|d, id| {
             let st = Status {
                 id: id(),
                 sha: sha.to_owned(),
                 state: state.to_owned(),
-                context: s(b, "context").unwrap_or("default").to_owned(),
-                description: s(b, "description").map(str::to_owned),
-                target_url: s(b, "target_url").map(str::to_owned),
+                context,
+                description,
+                target_url,
                 creator: self.login.to_owned(),
                 created_at: t,
             };
@@ -116,13 +119,13 @@ impl Ctx<'_> {
             }
             None => None,
         };
-        let name = s(b, "name")
+        let name = s(b, "name")?
             .map(str::to_owned)
             .or_else(|| existing.as_ref().map(|c| c.name.clone()));
         let Some(name) = name else {
             return Err(missing("CheckRun", "name"));
         };
-        let head_sha = s(b, "head_sha")
+        let head_sha = s(b, "head_sha")?
             .map(str::to_owned)
             .or_else(|| existing.as_ref().map(|c| c.head_sha.clone()));
         let Some(head_sha) = head_sha else {
@@ -134,10 +137,10 @@ impl Ctx<'_> {
                 json!([{"resource": "CheckRun", "code": "invalid", "field": "head_sha"}]),
             ));
         }
-        let conclusion = s(b, "conclusion")
+        let conclusion = s(b, "conclusion")?
             .map(str::to_owned)
             .or_else(|| existing.as_ref().and_then(|c| c.conclusion.clone()));
-        let mut status = s(b, "status")
+        let mut status = s(b, "status")?
             .map(str::to_owned)
             .or_else(|| existing.as_ref().map(|c| c.status.clone()))
             .unwrap_or_else(|| "queued".into());
@@ -177,18 +180,46 @@ impl Ctx<'_> {
         {
             return Err(bad_field("CheckRun", "conclusion"));
         }
-        let t = now();
-        let parse_t = |k: &str| {
-            s(b, k)
-                .and_then(|v| {
+        let old = existing.as_ref();
+        let time_of = |k: &str| -> Result<Option<i64>, ApiError> {
+            s(b, k)?
+                .map(|v| {
                     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                        .ok()
+                        .map(time::OffsetDateTime::unix_timestamp)
+                        .map_err(|_| bad_field("CheckRun", k))
                 })
-                .map(time::OffsetDateTime::unix_timestamp)
+                .transpose()
         };
-        let output = b.get("output");
-        let out_s =
-            |k: &str, old: Option<String>| output.and_then(|o| s(o, k)).map(str::to_owned).or(old);
+        let output = object(b, "output")?;
+        let text_of = |k: &str, was: Option<&String>| -> Result<Option<String>, ApiError> {
+            let given = match output {
+                Some(o) => s(o, k)?,
+                None => None,
+            };
+            Ok(given.map(str::to_owned).or_else(|| was.cloned()))
+        };
+        let details_url = match s(b, "details_url")? {
+            Some(u) => Some(u.to_owned()),
+            None => old.and_then(|e| e.details_url.clone()),
+        };
+        let external_id = match s(b, "external_id")? {
+            Some(x) => Some(x.to_owned()),
+            None => old.and_then(|e| e.external_id.clone()),
+        };
+        let title = text_of("title", old.and_then(|e| e.title.as_ref()))?;
+        let summary = text_of("summary", old.and_then(|e| e.summary.as_ref()))?;
+        let text = text_of("text", old.and_then(|e| e.text.as_ref()))?;
+        let t = now();
+        let started_at = time_of("started_at")?
+            .or_else(|| old.and_then(|e| e.started_at))
+            .or(Some(t));
+        let completed_at = if status == "completed" {
+            time_of("completed_at")?
+                .or_else(|| old.and_then(|e| e.completed_at))
+                .or(Some(t))
+        } else {
+            None
+        };
         let c = self.write(|d, id| {
             let c = CheckRun {
                 id: match &existing {
@@ -197,25 +228,13 @@ impl Ctx<'_> {
                 },
                 head_sha,
                 name,
-                details_url: s(b, "details_url")
-                    .map(str::to_owned)
-                    .or_else(|| existing.as_ref().and_then(|e| e.details_url.clone())),
-                external_id: s(b, "external_id")
-                    .map(str::to_owned)
-                    .or_else(|| existing.as_ref().and_then(|e| e.external_id.clone())),
-                title: out_s("title", existing.as_ref().and_then(|e| e.title.clone())),
-                summary: out_s("summary", existing.as_ref().and_then(|e| e.summary.clone())),
-                text: out_s("text", existing.as_ref().and_then(|e| e.text.clone())),
-                started_at: parse_t("started_at")
-                    .or_else(|| existing.as_ref().and_then(|e| e.started_at))
-                    .or(Some(t)),
-                completed_at: if status == "completed" {
-                    parse_t("completed_at")
-                        .or_else(|| existing.as_ref().and_then(|e| e.completed_at))
-                        .or(Some(t))
-                } else {
-                    None
-                },
+                details_url,
+                external_id,
+                title,
+                summary,
+                text,
+                started_at,
+                completed_at,
                 status,
                 conclusion,
             };

@@ -2,7 +2,7 @@
 //! schema refuses are answered 422 as GitHub does; responses that do not match are recorded as
 //! violations (`GET /_fake/violations`) and logged.
 
-use super::wire::{ApiError, Resp, RespBody, err};
+use super::wire::{ApiError, Encoded, JSON, err};
 use super::{App, lock};
 use crate::openapi::Violation;
 
@@ -27,16 +27,12 @@ pub(super) fn check_request(
 }
 
 /// Checks a response against the operation it answers and records any violation.
-pub(super) fn check_response(app: &App, method: &str, path: &str, resp: &Resp) {
+pub(super) fn check_response(app: &App, method: &str, path: &str, resp: &Encoded) {
     let Some(api) = &app.openapi else {
         return;
     };
-    let (bytes, is_json) = match &resp.body {
-        RespBody::Json(v) => (serde_json::to_vec(v).unwrap_or_default(), true),
-        RespBody::Bytes(b, _) => (b.clone(), false),
-        RespBody::Empty => (Vec::new(), false),
-    };
-    let checked = match api.check(method, path, resp.status, &bytes, is_json) {
+    let is_json = resp.content_type == Some(JSON);
+    let checked = match api.check(method, path, resp.status, &resp.bytes, is_json) {
         Some(found) => Some(found),
         // GitHub answers 404 for paths it does not know, so only successes must match.
         None if resp.status >= 400 => None,

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::wire::{ApiError, not_found, who};
+use super::wire::{ApiError, Person, not_found, who};
 use super::{App, lock};
-use crate::git::Repo;
+use crate::Error;
+use crate::git::{CommitInfo, Repo};
 use crate::json as j;
 use crate::state::{RepoData, RepoMeta};
 
@@ -31,6 +32,13 @@ pub(super) fn valid_path(p: &str) -> bool {
         && !p.contains('\0')
         && p.split('/')
             .all(|c| !c.is_empty() && c != "." && c != ".." && !c.eq_ignore_ascii_case(".git"))
+}
+
+/// Who a commit is by.
+pub(super) struct People {
+    pub(super) author: Person,
+    /// The author when `None`.
+    pub(super) committer: Option<Person>,
 }
 
 /// A request's view of one repository.
@@ -111,15 +119,51 @@ impl<'a> Ctx<'a> {
         j::repo(self.base(), &self.meta, open, self.meta.updated_at)
     }
 
-    /// The author named in a request body, or the caller.
-    pub(super) fn person(&self, v: Option<&Value>) -> (String, String, Option<String>) {
-        who(v).unwrap_or_else(|| {
-            (
-                self.login.to_owned(),
-                format!("{}@users.noreply.github.com", self.login),
-                None,
-            )
+    /// The caller as a git identity (GitHub's noreply address).
+    pub(super) fn caller(&self) -> Person {
+        (
+            self.login.to_owned(),
+            format!("{}@users.noreply.github.com", self.login),
+            None,
+        )
+    }
+
+    /// Who a commit written from request body `b` is by: its `author` (the caller when
+    /// absent) and `committer` (the author when absent).
+    pub(super) fn people(&self, b: &Value) -> Result<People, ApiError> {
+        Ok(People {
+            author: who(b, "author")?.unwrap_or_else(|| self.caller()),
+            committer: who(b, "committer")?,
         })
+    }
+
+    /// Writes a commit object by `people`; returns its sha.
+    pub(super) fn commit_as(
+        &self,
+        people: &People,
+        tree: &str,
+        parents: &[String],
+        message: &str,
+    ) -> Result<String, ApiError> {
+        fn git(p: &Person) -> (&str, &str, Option<&str>) {
+            (p.0.as_str(), p.1.as_str(), p.2.as_deref())
+        }
+        Ok(self.git.commit_tree(
+            tree,
+            parents,
+            message,
+            Some(git(&people.author)),
+            people.committer.as_ref().map(git),
+        )?)
+    }
+
+    /// A commit that must exist (one just written, or a branch head): its absence is the
+    /// fake's own failure (500), not an empty value.
+    pub(super) fn commit_info(&self, sha: &str) -> Result<CommitInfo, ApiError> {
+        Ok(self
+            .git
+            .commit(sha)?
+            .ok_or_else(|| Error::Git(format!("commit {sha} is missing")))?)
     }
 
     /// The commit a ref, sha or abbreviation names.

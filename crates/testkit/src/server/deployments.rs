@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::ctx::Ctx;
 use super::pagination::page;
-use super::wire::{ApiError, R, Resp, bad_field, invalid, missing, not_found, s};
+use super::wire::{ApiError, R, Resp, bad_field, flag, invalid, list, missing, not_found, s};
 use crate::json::{self as j, now};
 use crate::state::{Deployment, DeploymentStatus};
 
@@ -18,24 +18,29 @@ impl Ctx<'_> {
     }
 
     pub(super) fn create_deployment(&self, b: &Value) -> R {
-        let Some(git_ref) = s(b, "ref") else {
+        let Some(git_ref) = s(b, "ref")? else {
             return Err(missing("Deployment", "ref"));
         };
         let Some(sha) = self.commit_of(git_ref)? else {
             return Err(invalid(format!("No ref found for: {git_ref}"), json!([])));
         };
         let latest = self.latest_statuses(&sha);
-        let failing: Vec<String> = match b.get("required_contexts").and_then(Value::as_array) {
-            Some(req) => req
-                .iter()
-                .filter_map(Value::as_str)
-                .filter(|c| {
-                    !latest
+        let failing: Vec<String> = match list(b, "required_contexts")? {
+            Some(req) => {
+                let mut failing = Vec::new();
+                for c in req {
+                    let c = c
+                        .as_str()
+                        .ok_or_else(|| bad_field("Deployment", "required_contexts"))?;
+                    if !latest
                         .iter()
-                        .any(|l| l.context == *c && l.state == "success")
-                })
-                .map(str::to_owned)
-                .collect(),
+                        .any(|l| l.context == c && l.state == "success")
+                    {
+                        failing.push(c.to_owned());
+                    }
+                }
+                failing
+            }
             None => latest
                 .iter()
                 .filter(|l| l.state != "success")
@@ -51,29 +56,30 @@ impl Ctx<'_> {
                 ),
             });
         }
-        let environment = s(b, "environment").unwrap_or("production").to_owned();
+        let environment = s(b, "environment")?.unwrap_or("production").to_owned();
         let payload = match b.get("payload") {
             None | Some(Value::Null) => json!({}),
+            // GitHub takes the payload as an object or a string; a string holding JSON is
+            // that JSON, any other string stays a string.
             Some(Value::String(p)) => serde_json::from_str::<Value>(p).unwrap_or_else(|_| json!(p)),
             Some(p) => p.clone(),
         };
+        let task = s(b, "task")?.unwrap_or("deploy").to_owned();
+        let production_environment =
+            flag(b, "production_environment")?.unwrap_or(environment == "production");
+        let transient_environment = flag(b, "transient_environment")?.unwrap_or(false);
+        let description = s(b, "description")?.map(str::to_owned);
         let t = now();
         let dep = self.write(|d, id| {
             let dep = Deployment {
                 id: id(),
                 sha,
                 git_ref: git_ref.to_owned(),
-                task: s(b, "task").unwrap_or("deploy").to_owned(),
-                production_environment: b
-                    .get("production_environment")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(environment == "production"),
-                transient_environment: b
-                    .get("transient_environment")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                task,
+                production_environment,
+                transient_environment,
                 environment,
-                description: s(b, "description").map(str::to_owned),
+                description,
                 payload,
                 creator: self.login.to_owned(),
                 created_at: t,
@@ -113,7 +119,7 @@ impl Ctx<'_> {
 
     pub(super) fn create_deployment_status(&self, id: &str, b: &Value) -> R {
         let dep = self.find_deployment(id)?;
-        let Some(state) = s(b, "state") else {
+        let Some(state) = s(b, "state")? else {
             return Err(missing("DeploymentStatus", "state"));
         };
         if ![
@@ -129,28 +135,32 @@ impl Ctx<'_> {
         {
             return Err(bad_field("DeploymentStatus", "state"));
         }
+        // GitHub shows an absent description or URL as "", and `target_url` and `log_url`
+        // each default to the other.
+        let log_url = s(b, "log_url")?;
+        let target_url = s(b, "target_url")?.or(log_url).unwrap_or("").to_owned();
+        let log_url = log_url.map_or_else(|| target_url.clone(), str::to_owned);
+        let description = s(b, "description")?.unwrap_or("").to_owned();
+        let environment = s(b, "environment")?.unwrap_or(&dep.environment).to_owned();
+        let environment_url = s(b, "environment_url")?.unwrap_or("").to_owned();
+        // `auto_inactive` (default true): a new success marks older deployments of the
+        // same environment inactive, as GitHub does for non-transient environments.
+        let auto_inactive = state == "success" && flag(b, "auto_inactive")? != Some(false);
         let t = now();
         let st = self.write(|d, id| {
-            let target = s(b, "target_url")
-                .or_else(|| s(b, "log_url"))
-                .unwrap_or_default()
-                .to_owned();
             let st = DeploymentStatus {
                 id: id(),
                 deployment: dep.id,
                 state: state.to_owned(),
-                description: s(b, "description").unwrap_or_default().to_owned(),
-                environment: s(b, "environment").unwrap_or(&dep.environment).to_owned(),
-                environment_url: s(b, "environment_url").unwrap_or_default().to_owned(),
-                log_url: s(b, "log_url").map_or_else(|| target.clone(), str::to_owned),
-                target_url: target,
+                description,
+                environment,
+                environment_url,
+                log_url,
+                target_url,
                 creator: self.login.to_owned(),
                 created_at: t,
             };
-            // `auto_inactive` (default true): a new success marks older deployments of the
-            // same environment inactive, as GitHub does for non-transient environments.
-            if state == "success" && b.get("auto_inactive").and_then(Value::as_bool) != Some(false)
-            {
+            if auto_inactive {
                 let others: Vec<u64> = d
                     .deployments
                     .iter()

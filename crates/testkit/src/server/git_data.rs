@@ -8,10 +8,9 @@ use serde_json::{Value, json};
 use super::ctx::{Ctx, valid_path};
 use super::pagination::page;
 use super::wire::{
-    ApiError, R, Resp, RespBody, bad_field, decode_b64, encode_b64, invalid, missing, not_found, s,
-    who,
+    ApiError, R, Resp, RespBody, bad_field, decode_b64, encode_b64, flag, invalid, list, missing,
+    not_found, s,
 };
-use crate::Error;
 use crate::git::{TreeOp, ZERO_OID};
 use crate::json as j;
 
@@ -61,10 +60,10 @@ impl Ctx<'_> {
     }
 
     pub(super) fn create_ref(&self, b: &Value) -> R {
-        let Some(full) = s(b, "ref") else {
+        let Some(full) = s(b, "ref")? else {
             return Err(missing("Reference", "ref"));
         };
-        let Some(sha) = s(b, "sha") else {
+        let Some(sha) = s(b, "sha")? else {
             return Err(missing("Reference", "sha"));
         };
         self.check_ref_name(full)?;
@@ -83,10 +82,10 @@ impl Ctx<'_> {
 
     pub(super) fn update_ref(&self, name: &str, b: &Value) -> R {
         let full = format!("refs/{name}");
-        let Some(sha) = s(b, "sha") else {
+        let Some(sha) = s(b, "sha")? else {
             return Err(missing("Reference", "sha"));
         };
-        let force = b.get("force").and_then(Value::as_bool).unwrap_or(false);
+        let force = flag(b, "force")?.unwrap_or(false);
         let Some(current) = self.git.ref_target(&full)? else {
             return Err(invalid("Reference does not exist", json!([])));
         };
@@ -120,10 +119,10 @@ impl Ctx<'_> {
     // ------------------------------------------------------------ blobs, trees, commits
 
     pub(super) fn create_blob(&self, b: &Value) -> R {
-        let Some(content) = s(b, "content") else {
+        let Some(content) = s(b, "content")? else {
             return Err(missing("Blob", "content"));
         };
-        let bytes = match s(b, "encoding").unwrap_or("utf-8") {
+        let bytes = match s(b, "encoding")?.unwrap_or("utf-8") {
             "utf-8" | "utf8" => content.as_bytes().to_vec(),
             "base64" => decode_b64(content).ok_or_else(|| bad_field("Blob", "content"))?,
             _ => return Err(bad_field("Blob", "encoding")),
@@ -177,31 +176,35 @@ impl Ctx<'_> {
     }
 
     pub(super) fn create_tree(&self, b: &Value) -> R {
-        let Some(entries) = b.get("tree").and_then(Value::as_array) else {
+        let Some(entries) = list(b, "tree")? else {
             return Err(missing("Tree", "tree"));
         };
-        let base = match b.get("base_tree").and_then(Value::as_str) {
+        let base = match s(b, "base_tree")? {
             Some(t) if self.git.object_type(t)?.as_deref() == Some("tree") => Some(t.to_owned()),
             Some(_) => return Err(invalid("base_tree is not a valid tree", json!([]))),
             None => None,
         };
         let mut ops = Vec::new();
         for e in entries {
-            let path = s(e, "path").unwrap_or_default();
+            let Some(path) = s(e, "path")? else {
+                return Err(missing("Tree", "path"));
+            };
             if !valid_path(path) {
                 return Err(invalid(
                     format!("tree.path contains a malformed path component: {path:?}"),
                     json!([]),
                 ));
             }
-            let mode = s(e, "mode").unwrap_or_default();
+            let Some(mode) = s(e, "mode")? else {
+                return Err(missing("Tree", "mode"));
+            };
             if !["100644", "100755", "040000", "160000", "120000"].contains(&mode) {
                 return Err(invalid(
                     format!("tree.mode {mode:?} is not valid"),
                     json!([]),
                 ));
             }
-            let kind = s(e, "type").unwrap_or(if mode == "040000" {
+            let kind = s(e, "type")?.unwrap_or(if mode == "040000" {
                 "tree"
             } else if mode == "160000" {
                 "commit"
@@ -267,7 +270,7 @@ impl Ctx<'_> {
         let tree = match self.git.object_type(rev)?.as_deref() {
             Some("tree") => rev.to_owned(),
             _ => match self.commit_of(rev)? {
-                Some(c) => self.git.commit(&c)?.map(|c| c.tree).ok_or_else(not_found)?,
+                Some(c) => self.commit_info(&c)?.tree,
                 None => return Err(not_found()),
             },
         };
@@ -278,23 +281,20 @@ impl Ctx<'_> {
     }
 
     pub(super) fn create_commit(&self, b: &Value) -> R {
-        let Some(message) = s(b, "message") else {
+        let Some(message) = s(b, "message")? else {
             return Err(missing("Commit", "message"));
         };
-        let Some(tree) = s(b, "tree") else {
+        let Some(tree) = s(b, "tree")? else {
             return Err(missing("Commit", "tree"));
         };
         if self.git.object_type(tree)?.as_deref() != Some("tree") {
             return Err(invalid("Tree SHA does not exist", json!([])));
         }
+        let people = self.people(b)?;
         let mut parents = Vec::new();
-        for p in b
-            .get("parents")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let p = p.as_str().unwrap_or_default();
+        // No `parents`: a root commit.
+        for p in list(b, "parents")?.into_iter().flatten() {
+            let p = p.as_str().ok_or_else(|| bad_field("Commit", "parents"))?;
             if self.git.object_type(p)?.as_deref() != Some("commit") {
                 return Err(invalid(
                     "Parent SHA does not exist or is not a commit object",
@@ -303,21 +303,8 @@ impl Ctx<'_> {
             }
             parents.push(p.to_owned());
         }
-        let (an, ae, ad) = self.person(b.get("author"));
-        let committer = who(b.get("committer"));
-        let sha = self.git.commit_tree(
-            tree,
-            &parents,
-            message,
-            Some((&an, &ae, ad.as_deref())),
-            committer
-                .as_ref()
-                .map(|(n, e, d)| (n.as_str(), e.as_str(), d.as_deref())),
-        )?;
-        let info = self
-            .git
-            .commit(&sha)?
-            .ok_or_else(|| Error::Git("commit vanished".into()))?;
+        let sha = self.commit_as(&people, tree, &parents, message)?;
+        let info = self.commit_info(&sha)?;
         let v = j::git_commit(self.base(), &self.full, &sha, &info);
         Ok(Resp::json(201, v).header("location", self.url(&format!("git/commits/{sha}"))))
     }

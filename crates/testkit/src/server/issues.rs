@@ -29,7 +29,7 @@ impl Ctx<'_> {
 
     pub(super) fn create_comment(&self, n: &str, b: &Value) -> R {
         let p = self.find_pull(n)?;
-        let Some(body) = s(b, "body").filter(|b| !b.is_empty()) else {
+        let Some(body) = s(b, "body")?.filter(|b| !b.is_empty()) else {
             return Err(missing("IssueComment", "body"));
         };
         if body.chars().count() > 65536 {
@@ -65,7 +65,7 @@ impl Ctx<'_> {
 
     pub(super) fn update_comment(&self, id: &str, b: &Value) -> R {
         let c = self.find_comment(id)?;
-        let Some(body) = s(b, "body").filter(|b| !b.is_empty()) else {
+        let Some(body) = s(b, "body")?.filter(|b| !b.is_empty()) else {
             return Err(missing("IssueComment", "body"));
         };
         let t = now();

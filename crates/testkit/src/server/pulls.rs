@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, People};
 use super::pagination::page;
-use super::wire::{ApiError, R, Resp, bad_field, err, invalid, missing, not_found, s};
+use super::wire::{ApiError, R, Resp, bad_field, err, flag, invalid, missing, not_found, s};
+use crate::Error;
 use crate::json::{self as j, PullGit, now};
 use crate::state::{Pull, Review};
 
@@ -46,7 +47,9 @@ impl Ctx<'_> {
         let count = self
             .git
             .ok(&["rev-list", "--count", &format!("{base}..{head}")])?;
-        g.commits = count.parse().unwrap_or(0);
+        g.commits = count
+            .parse()
+            .map_err(|e| Error::Git(format!("rev-list --count printed {count:?}: {e}")))?;
         if let Some(mb) = self.git.merge_base(&base, &head)? {
             let files = self.git.diff(&mb, &head)?;
             g.changed_files = files.len() as u64;
@@ -96,13 +99,13 @@ impl Ctx<'_> {
     }
 
     pub(super) fn create_pull(&self, b: &Value) -> R {
-        let Some(title) = s(b, "title") else {
+        let Some(title) = s(b, "title")? else {
             return Err(missing("PullRequest", "title"));
         };
-        let Some(head) = s(b, "head") else {
+        let Some(head) = s(b, "head")? else {
             return Err(missing("PullRequest", "head"));
         };
-        let Some(base) = s(b, "base") else {
+        let Some(base) = s(b, "base")? else {
             return Err(missing("PullRequest", "base"));
         };
         let head_ref = match head.split_once(':') {
@@ -133,6 +136,8 @@ impl Ctx<'_> {
                 json!([{"resource": "PullRequest", "code": "custom", "message": format!("No commits between {base} and {head_ref}")}]),
             ));
         }
+        let body = s(b, "body")?.map(str::to_owned);
+        let draft = flag(b, "draft")?.unwrap_or(false);
         let t = now();
         let pull = self.write(|d, id| {
             let number = d.next_number.max(1);
@@ -142,13 +147,13 @@ impl Ctx<'_> {
                 number,
                 user: self.login.to_owned(),
                 title: title.to_owned(),
-                body: s(b, "body").map(str::to_owned),
+                body,
                 head_ref: head_ref.to_owned(),
                 base_ref: base.to_owned(),
                 closed_head_sha: None,
                 closed_base_sha: None,
                 state: "open".into(),
-                draft: b.get("draft").and_then(Value::as_bool).unwrap_or(false),
+                draft,
                 merged: false,
                 merged_by: None,
                 merge_commit_sha: None,
@@ -171,7 +176,7 @@ impl Ctx<'_> {
 
     pub(super) fn update_pull(&self, n: &str, b: &Value) -> R {
         let p = self.find_pull(n)?;
-        let new_state = s(b, "state");
+        let new_state = s(b, "state")?;
         if let Some(st) = new_state
             && st != "open"
             && st != "closed"
@@ -184,7 +189,11 @@ impl Ctx<'_> {
                 json!([{"resource": "PullRequest", "code": "custom", "message": "state cannot be changed. The pull request has been merged."}]),
             ));
         }
-        if let Some(base) = s(b, "base")
+        let title = s(b, "title")?;
+        // `"body": null` clears the body; an absent one leaves it.
+        let body = b.get("body").map(|_| s(b, "body")).transpose()?;
+        let new_base = s(b, "base")?;
+        if let Some(base) = new_base
             && self
                 .git
                 .ref_target(&format!("refs/heads/{base}"))?
@@ -197,13 +206,13 @@ impl Ctx<'_> {
         let t = now();
         let updated = self.write(|d, _| {
             let p = d.pulls.iter_mut().find(|x| x.number == p.number)?;
-            if let Some(t) = s(b, "title") {
-                t.clone_into(&mut p.title);
+            if let Some(title) = title {
+                title.clone_into(&mut p.title);
             }
-            if b.get("body").is_some() {
-                p.body = s(b, "body").map(str::to_owned);
+            if let Some(body) = body {
+                p.body = body.map(str::to_owned);
             }
-            if let Some(base) = s(b, "base") {
+            if let Some(base) = new_base {
                 base.clone_into(&mut p.base_ref);
             }
             match new_state {
@@ -286,14 +295,15 @@ impl Ctx<'_> {
 
     pub(super) fn create_review(&self, n: &str, b: &Value) -> R {
         let p = self.find_pull(n)?;
-        let state = match s(b, "event") {
+        let state = match s(b, "event")? {
             Some("APPROVE") => "APPROVED",
             Some("REQUEST_CHANGES") => "CHANGES_REQUESTED",
             Some("COMMENT") => "COMMENTED",
             None => "PENDING",
             Some(_) => return Err(invalid("Unprocessable Entity", json!(["Invalid event"]))),
         };
-        let body = s(b, "body").unwrap_or_default();
+        // A review without a body has GitHub's empty body.
+        let body = s(b, "body")?.unwrap_or("");
         if p.state != "open" && state != "COMMENTED" {
             return Err(invalid(
                 "Unprocessable Entity",
@@ -320,7 +330,7 @@ impl Ctx<'_> {
             ));
         }
         let g = self.pull_git(&p)?;
-        let commit_id = s(b, "commit_id").map_or(g.head_sha, str::to_owned);
+        let commit_id = s(b, "commit_id")?.map_or(g.head_sha, str::to_owned);
         let t = now();
         let r = self.write(|d, id| {
             let r = Review {
@@ -356,7 +366,7 @@ impl Ctx<'_> {
         if g.head_sha.is_empty() {
             return Err(err(405, "Pull Request is not mergeable"));
         }
-        if let Some(sha) = s(b, "sha")
+        if let Some(sha) = s(b, "sha")?
             && sha != g.head_sha
         {
             return Err(err(
@@ -364,7 +374,7 @@ impl Ctx<'_> {
                 "Head branch was modified. Review and try the merge again.",
             ));
         }
-        let method = s(b, "merge_method").unwrap_or("merge");
+        let method = s(b, "merge_method")?.unwrap_or("merge");
         if method != "merge" && method != "squash" {
             return Err(err(
                 405,
@@ -388,8 +398,8 @@ impl Ctx<'_> {
                 vec![g.base_sha.clone()],
             )
         };
-        let title = s(b, "commit_title").map_or(title, str::to_owned);
-        let body = s(b, "commit_message").map_or_else(
+        let title = s(b, "commit_title")?.map_or(title, str::to_owned);
+        let body = s(b, "commit_message")?.map_or_else(
             || {
                 if method == "merge" {
                     p.title.clone()
@@ -404,14 +414,11 @@ impl Ctx<'_> {
         } else {
             format!("{title}\n\n{body}\n")
         };
-        let (an, ae, _) = self.person(None);
-        let sha = self.git.commit_tree(
-            &tree,
-            &parents,
-            &message,
-            Some((&an, &ae, None)),
-            Some(("GitHub", "noreply@github.com", None)),
-        )?;
+        let people = People {
+            author: self.caller(),
+            committer: Some(("GitHub".into(), "noreply@github.com".into(), None)),
+        };
+        let sha = self.commit_as(&people, &tree, &parents, &message)?;
         if !self
             .git
             .update_ref(&format!("refs/heads/{}", p.base_ref), &sha, &g.base_sha)?

@@ -25,9 +25,9 @@ pub(super) fn count(app: &App, path: &str) {
 }
 
 /// The `x-ratelimit-*` headers every API response carries.
-pub(super) fn headers(app: &App) -> [(&'static str, String); 5] {
+pub(super) fn headers(app: &App) -> Vec<(&'static str, String)> {
     let (used, remaining, reset) = core(app);
-    [
+    vec![
         ("x-ratelimit-limit", RATE_LIMIT.to_string()),
         ("x-ratelimit-remaining", remaining.to_string()),
         ("x-ratelimit-used", used.to_string()),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::ctx::{Ctx, repo_dir, repo_key, valid_path};
 use super::wire::{
-    R, Resp, bad_field, decode_b64, encode_b64, err, invalid, missing, not_found, s, who,
+    R, Resp, bad_field, decode_b64, encode_b64, err, flag, invalid, missing, not_found, s,
 };
 use super::{App, lock};
 use crate::Error;
@@ -26,12 +26,15 @@ fn valid_name(n: &str) -> bool {
 
 /// `POST /user/repos` (`is_org` false) and `POST /orgs/{org}/repos`.
 pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R {
-    let Some(name) = s(b, "name") else {
+    let Some(name) = s(b, "name")? else {
         return Err(missing("Repository", "name"));
     };
     if !valid_name(name) || !valid_name(owner) || owner.starts_with('_') {
         return Err(bad_field("Repository", "name"));
     }
+    let private = flag(b, "private")?.unwrap_or(false);
+    let description = s(b, "description")?.map(str::to_owned);
+    let auto_init = flag(b, "auto_init")?.unwrap_or(false);
     let key = repo_key(owner, name);
     let mut st = lock(&app.state);
     if st.repos.get(&key).is_some_and(|d| d.meta.is_some()) {
@@ -46,8 +49,8 @@ pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R 
         owner: owner.to_owned(),
         name: name.to_owned(),
         owner_is_org: is_org,
-        private: b.get("private").and_then(Value::as_bool).unwrap_or(false),
-        description: s(b, "description").map(str::to_owned),
+        private,
+        description,
         default_branch: "main".into(),
         created_at: t,
         updated_at: t,
@@ -57,7 +60,7 @@ pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R 
         std::fs::remove_dir_all(&dir).map_err(|e| Error::Io(e.to_string()))?;
     }
     let repo = Repo::init(&dir, &meta.default_branch)?;
-    if b.get("auto_init").and_then(Value::as_bool) == Some(true) {
+    if auto_init {
         let readme = match &meta.description {
             Some(d) => format!("# {name}\n{d}\n"),
             None => format!("# {name}\n"),
@@ -72,7 +75,9 @@ pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R 
             }],
         )?;
         let commit = repo.commit_tree(&tree, &[], "Initial commit", None, None)?;
-        repo.update_ref("refs/heads/main", &commit, ZERO_OID)?;
+        if !repo.update_ref("refs/heads/main", &commit, ZERO_OID)? {
+            return Err(Error::Git(format!("{key}: main exists in a new repository")).into());
+        }
     }
     let json = j::repo(app.base(), &meta, 0, t);
     st.repos.insert(
@@ -162,10 +167,10 @@ impl Ctx<'_> {
         if !valid_path(path) {
             return Err(bad_field("Content", "path"));
         }
-        let Some(message) = s(b, "message") else {
+        let Some(message) = s(b, "message")? else {
             return Err(missing("Content", "message"));
         };
-        let Some(content) = s(b, "content") else {
+        let Some(content) = s(b, "content")? else {
             return Err(missing("Content", "content"));
         };
         let Some(bytes) = decode_b64(content) else {
@@ -174,7 +179,8 @@ impl Ctx<'_> {
                 json!([{"resource": "Content", "code": "invalid", "field": "content"}]),
             ));
         };
-        let branch = s(b, "branch")
+        let people = self.people(b)?;
+        let branch = s(b, "branch")?
             .unwrap_or(&self.meta.default_branch)
             .to_owned();
         let full_ref = format!("refs/heads/{branch}");
@@ -183,7 +189,7 @@ impl Ctx<'_> {
             return Err(err(404, format!("Branch {branch} not found")));
         }
         let head_tree = match &head {
-            Some(h) => self.git.commit(h)?.map(|c| c.tree),
+            Some(h) => Some(self.commit_info(h)?.tree),
             None => None,
         };
         let existing = match &head {
@@ -191,7 +197,7 @@ impl Ctx<'_> {
             None => None,
         };
         if let Some(existing) = &existing {
-            match s(b, "sha") {
+            match s(b, "sha")? {
                 None => {
                     return Err(invalid(
                         "Invalid request.\n\n\"sha\" wasn't supplied.",
@@ -213,28 +219,15 @@ impl Ctx<'_> {
                 sha: blob.clone(),
             }],
         )?;
-        let (an, ae, ad) = self.person(b.get("author"));
-        let committer = who(b.get("committer"));
         let parents: Vec<String> = head.iter().cloned().collect();
-        let commit = self.git.commit_tree(
-            &tree,
-            &parents,
-            message,
-            Some((&an, &ae, ad.as_deref())),
-            committer
-                .as_ref()
-                .map(|(n, e, d)| (n.as_str(), e.as_str(), d.as_deref())),
-        )?;
+        let commit = self.commit_as(&people, &tree, &parents, message)?;
         if !self
             .git
             .update_ref(&full_ref, &commit, head.as_deref().unwrap_or(ZERO_OID))?
         {
             return Err(err(409, format!("{path} does not match")));
         }
-        let info = self
-            .git
-            .commit(&commit)?
-            .ok_or_else(|| Error::Git("commit vanished".into()))?;
+        let info = self.commit_info(&commit)?;
         let mut content = j::content_entry(
             self.base(),
             &self.full,

@@ -26,7 +26,48 @@ pub(super) enum RespBody {
     Empty,
 }
 
+/// A response as it goes on the wire: the body serialised once, for the conformance check and
+/// the client alike.
+#[derive(Debug)]
+pub(super) struct Encoded {
+    pub(super) status: u16,
+    pub(super) bytes: Vec<u8>,
+    /// `None` for an empty body.
+    pub(super) content_type: Option<&'static str>,
+    pub(super) headers: Vec<(&'static str, String)>,
+}
+
+/// The content type of JSON bodies.
+pub(super) const JSON: &str = "application/json; charset=utf-8";
+
 impl Resp {
+    /// Serialises the body. One that does not serialise is answered 500 (and logged), never
+    /// sent empty.
+    pub(super) fn encode(self) -> Encoded {
+        let (bytes, content_type) = match self.body {
+            RespBody::Json(v) => match serde_json::to_vec(&v) {
+                Ok(bytes) => (bytes, Some(JSON)),
+                Err(e) => {
+                    eprintln!("fake-github: internal error: cannot serialise a response: {e}");
+                    return Encoded {
+                        status: 500,
+                        bytes: br#"{"message":"Server Error","documentation_url":"https://docs.github.com/rest","status":"500"}"#.to_vec(),
+                        content_type: Some(JSON),
+                        headers: Vec::new(),
+                    };
+                }
+            },
+            RespBody::Bytes(bytes, t) => (bytes, Some(t)),
+            RespBody::Empty => (Vec::new(), None),
+        };
+        Encoded {
+            status: self.status,
+            bytes,
+            content_type,
+            headers: self.headers,
+        }
+    }
+
     pub(super) fn json(status: u16, v: Value) -> Self {
         Self {
             status,
@@ -121,17 +162,62 @@ pub(super) fn body_json(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-pub(super) fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
+/// Field `k` of a request body read with `read`: absent or `null` is `None`; a value of another
+/// type is refused 422 as GitHub refuses a body its schema does not allow, never read as absent.
+fn field<'a, T>(
+    b: &'a Value,
+    k: &str,
+    kind: &str,
+    read: impl FnOnce(&'a Value) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match b.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => read(v).map(Some).ok_or_else(|| {
+            err(
+                422,
+                format!("Invalid request.\n\nFor 'properties/{k}', {v} is not {kind}."),
+            )
+        }),
+    }
 }
 
-pub(super) fn who(v: Option<&Value>) -> Option<(String, String, Option<String>)> {
-    let v = v?;
-    Some((
-        s(v, "name")?.to_owned(),
-        s(v, "email")?.to_owned(),
-        s(v, "date").map(str::to_owned),
-    ))
+/// A string field of a request body (see [`field`]).
+pub(super) fn s<'a>(b: &'a Value, k: &str) -> Result<Option<&'a str>, ApiError> {
+    field(b, k, "a string", Value::as_str)
+}
+
+/// A boolean field of a request body (see [`field`]).
+pub(super) fn flag(b: &Value, k: &str) -> Result<Option<bool>, ApiError> {
+    field(b, k, "a boolean", Value::as_bool)
+}
+
+/// An array field of a request body (see [`field`]).
+pub(super) fn list<'a>(b: &'a Value, k: &str) -> Result<Option<&'a [Value]>, ApiError> {
+    field(b, k, "an array", |v| v.as_array().map(Vec::as_slice))
+}
+
+/// An object field of a request body (see [`field`]).
+pub(super) fn object<'a>(b: &'a Value, k: &str) -> Result<Option<&'a Value>, ApiError> {
+    field(b, k, "an object", |v| v.is_object().then_some(v))
+}
+
+/// A git identity: name, email and, when given, the date.
+pub(super) type Person = (String, String, Option<String>);
+
+/// The person `k` (`author`, `committer`) of a request body, when given: GitHub requires its
+/// `name` and `email`, so one without them is refused, not replaced by the caller.
+pub(super) fn who(b: &Value, k: &str) -> Result<Option<Person>, ApiError> {
+    let Some(v) = object(b, k)? else {
+        return Ok(None);
+    };
+    let supplied = |f: &str| {
+        s(v, f)?.ok_or_else(|| err(422, format!("Invalid request.\n\n\"{f}\" wasn't supplied.")))
+    };
+    Ok(Some((
+        supplied("name")?.to_owned(),
+        supplied("email")?.to_owned(),
+        s(v, "date")?.map(str::to_owned),
+    )))
 }
 
 pub(super) fn parse_query(q: &str) -> HashMap<String, String> {
