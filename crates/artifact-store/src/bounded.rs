@@ -18,6 +18,8 @@ pub(crate) async fn read_bounded(
     if result.meta.size > max {
         return Ok(None);
     }
+    // Only a first allocation (at most 64 MiB, which fits any usize we build for); the buffer
+    // grows as needed, so 0 on a platform where it did not fit would cost nothing but time.
     let capacity = usize::try_from(result.meta.size.min(max).min(64 << 20)).unwrap_or(0);
     let mut buf = BytesMut::with_capacity(capacity);
     let mut stream = result.into_stream();

@@ -1,5 +1,7 @@
 //! The crate's one public error type.
 
+use gitops_retry::Retry;
+
 /// Everything that can go wrong while locating, verifying, unpacking, uploading or publishing
 /// an artifact.
 ///
@@ -126,7 +128,8 @@ pub enum Error {
         location: String,
     },
 
-    /// A compare-and-swap update kept losing races and gave up.
+    /// A compare-and-swap update kept losing races and gave up (its retries are bounded by
+    /// `gitops_retry::RetryPolicy::CONTENDED`).
     #[error("`{path}` changed concurrently {attempts} times; giving up")]
     Conflict {
         /// The object path.
@@ -148,6 +151,18 @@ pub enum Error {
     /// status); response bodies and headers are left out. The original error is the source.
     #[error("object store: {}", describe_store_error(.0))]
     Store(#[source] object_store::Error),
+
+    /// Work moved off the async threads (unpacking, hashing, packing) did not finish: it
+    /// panicked (a defect) or the runtime shut down while it ran (`cancelled`).
+    #[error("{task} did not finish: {reason}")]
+    Interrupted {
+        /// What was being done.
+        task: &'static str,
+        /// The panic or cancellation, as the runtime reports it.
+        reason: String,
+        /// The runtime cancelled it (shutting down); a later run may finish it.
+        cancelled: bool,
+    },
 
     /// A local filesystem failure (packing a directory).
     #[error("{path}: {source}")]
@@ -209,6 +224,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Timeout { .. } | Error::Conflict { .. } | Error::Io { .. } => true,
+            Error::Interrupted { cancelled, .. } => *cancelled,
             Error::Store(e) => store_error_is_retryable(e),
             Error::Invalid { .. }
             | Error::UnsupportedScheme { .. }
@@ -222,6 +238,21 @@ impl Error {
             | Error::MissingEntryPoint { .. }
             | Error::ImmutableConflict { .. }
             | Error::Unauthorized { .. } => false,
+        }
+    }
+}
+
+impl Error {
+    /// What this crate's own retry loop (the compare-and-swap of the pointers, under
+    /// `gitops_retry::RetryPolicy::CONTENDED`) does with this error, decided here only: a lost
+    /// race ([`Error::Conflict`]) is read again after a jittered backoff; nothing else is
+    /// retried here (object_store retries transient HTTP failures inside each call, within the
+    /// request timeout). [`Error::is_retryable`] is the other question: whether a later run
+    /// may succeed.
+    pub(crate) fn retry_class(&self) -> Retry {
+        match self {
+            Error::Conflict { .. } => Retry::Backoff,
+            _ => Retry::Never,
         }
     }
 }

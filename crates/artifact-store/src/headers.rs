@@ -28,13 +28,26 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control for entry points, aliases, the import map and unhashed files.
 pub const REVALIDATE: &str = "public, max-age=60, must-revalidate";
 
-/// The Content-Type for a path, by extension.
+/// Content-Type of anything this module cannot name: raw bytes (RFC 9110's default).
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The last segment of a `/`-separated path (the whole path when it has no `/`).
+fn file_name(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some((_, name)) => name,
+        None => path,
+    }
+}
+
+/// The Content-Type for a path, by extension. A name without an extension, or with one
+/// neither this module nor `mime_guess` knows, is `application/octet-stream`: that is the
+/// right type for bytes of unknown kind (browsers will not sniff or execute them), not a
+/// failure.
 pub fn content_type(path: &str) -> String {
-    let file = path.rsplit('/').next().unwrap_or(path);
-    let ext = file
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let Some((_, ext)) = file_name(path).rsplit_once('.') else {
+        return OCTET_STREAM.to_owned();
+    };
+    let ext = ext.to_ascii_lowercase();
     let explicit = match ext.as_str() {
         "js" | "mjs" | "cjs" => Some("text/javascript"),
         "css" => Some("text/css"),
@@ -59,13 +72,9 @@ pub fn content_type(path: &str) -> String {
         "zip" => Some("application/zip"),
         _ => None,
     };
-    let base = match explicit {
+    let base = match explicit.or_else(|| mime_guess::from_ext(&ext).first_raw()) {
         Some(t) => t.to_owned(),
-        None if ext.is_empty() => "application/octet-stream".to_owned(),
-        None => mime_guess::from_ext(&ext)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned(),
+        None => OCTET_STREAM.to_owned(),
     };
     if base.starts_with("text/") {
         format!("{base}; charset=utf-8")
@@ -76,7 +85,7 @@ pub fn content_type(path: &str) -> String {
 
 /// Whether a file name looks content-hashed (see the module documentation).
 pub fn is_content_hashed(path: &str) -> bool {
-    let file = path.rsplit('/').next().unwrap_or(path);
+    let file = file_name(path);
     // Drop extensions: `main.3f2a9c1b.js.map` -> consider segments of the whole name, but the
     // extensions themselves never qualify (too short or no digits).
     let mut segments = file.split(['.', '-']);
@@ -165,6 +174,9 @@ mod tests {
         assert_eq!(content_type("x.unknownext"), "application/octet-stream");
         assert_eq!(content_type("x.pdf"), "application/pdf");
         assert_eq!(content_type("x.md"), "text/markdown; charset=utf-8");
+        assert_eq!(content_type("x."), "application/octet-stream");
+        assert_eq!(content_type("dir.d/README"), "application/octet-stream");
+        assert_eq!(content_type("dir.d/x.CSS"), "text/css; charset=utf-8");
     }
 
     #[test]

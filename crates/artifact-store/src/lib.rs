@@ -24,10 +24,19 @@
 //! served directory). The strict in-memory fake is `object_store::memory::InMemory`, which
 //! implements conditional puts and attributes like S3 does.
 //!
+//! Names: MFEs and versions cross this crate's boundary as `gitops-event-model`'s `MfeName`
+//! and `Version` (their rules live there, once), so every object path built from them is
+//! valid by construction.
+//!
+//! Async hygiene: unpacking, hashing and packing run on tokio's blocking threads
+//! (`spawn_blocking`), never on the async ones; [`LocalStore`] does its file work there too.
+//!
 //! Errors: one [`Error`]; [`Error::is_retryable`] separates outside failures (IO, network,
 //! timeouts, throttling, lost compare-and-swap races) from deterministic refusals. Store
-//! messages never carry response bodies or credentials.
+//! messages never carry response bodies or credentials. The one retry loop of the crate (the
+//! pointers' compare-and-swap) runs under `gitops-retry`.
 
+mod blocking;
 mod bounded;
 mod error;
 pub mod headers;
@@ -43,11 +52,11 @@ pub use error::{Error, Result};
 pub use local::LocalStore;
 pub use location::{
     AwsSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpAuth, ObjectLocation,
-    StoreOpener, expand_template, validate_mfe_name, validate_version,
+    StoreOpener, expand_template,
 };
 pub use pointers::{
-    CAS_ATTEMPTS, IMPORT_MAP, MAX_IMPORT_MAP_BYTES, PointerUpdate, publish_aliases, served_imports,
-    set_import, update_import_map, version_of_url, versioned_url,
+    IMPORT_MAP, MAX_IMPORT_MAP_BYTES, PointerUpdate, publish_aliases, served_imports, set_import,
+    update_import_map, version_of_url, versioned_url,
 };
 pub use publish::{PublishReport, pack_dir, publish_archive, publish_dir};
 pub use unpack::{

@@ -162,7 +162,9 @@ fn same_file_system(_: &FsPath, _: &FsPath) -> Result<()> {
     Ok(())
 }
 
-/// Best effort: temporaries of processes killed long ago.
+/// Best effort, by design: temporaries of processes killed long ago only take space (they are
+/// outside the served tree); a staging directory that cannot be listed, or a temporary that
+/// cannot be read or removed, is left for the next open rather than failing this one.
 fn remove_stale_temporaries(staging: &FsPath) {
     let Ok(entries) = std::fs::read_dir(staging) else {
         return;
@@ -184,21 +186,34 @@ fn remove_stale_temporaries(staging: &FsPath) {
 }
 
 /// The e-tag `LocalFileSystem` reports for a file: `"<inode>-<mtime µs>-<size>"` in hex.
-fn e_tag(m: &Metadata) -> String {
+/// `path` names the file in errors.
+fn e_tag(m: &Metadata, path: &FsPath) -> object_store::Result<String> {
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(m);
     #[cfg(not(unix))]
     let inode = 0u64;
-    let mtime = mtime_micros(m);
-    format!("\"{inode:x}-{mtime:x}-{:x}\"", m.len())
+    let mtime = mtime_micros(m, path)?;
+    Ok(format!("\"{inode:x}-{mtime:x}-{:x}\"", m.len()))
 }
 
-fn mtime_micros(m: &Metadata) -> u128 {
-    m.modified()
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .unwrap_or_default()
-        .as_micros()
+/// The modification time in microseconds since the epoch, as `LocalFileSystem` uses it in
+/// e-tags. A file system without modification times, or a time before 1970, is an error: a
+/// made-up time would let two versions of a file share an e-tag, and a compare-and-swap pass
+/// that must fail.
+fn mtime_micros(m: &Metadata, path: &FsPath) -> object_store::Result<u128> {
+    let modified = m
+        .modified()
+        .map_err(|e| generic("reading the mtime of", path, &e))?;
+    let since = modified
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| {
+            generic(
+                "reading the mtime of",
+                path,
+                &io::Error::other("it is before 1970"),
+            )
+        })?;
+    Ok(since.as_micros())
 }
 
 fn generic(op: &str, path: &FsPath, e: &io::Error) -> object_store::Error {
@@ -221,6 +236,8 @@ struct LockGuard(File);
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        // Closing the file (dropping it right after) releases the lock too, so a failed
+        // unlock loses nothing; a `Drop` has no caller to tell.
         let _ = self.0.unlock();
     }
 }
@@ -307,7 +324,7 @@ fn commit(
             });
         }
         (Expect::ETag(Some(expected)), Some(m)) => {
-            let actual = e_tag(m);
+            let actual = e_tag(m, dest)?;
             if &actual != expected {
                 return Err(object_store::Error::Precondition {
                     path: location.to_string(),
@@ -323,7 +340,7 @@ fn commit(
             .as_file()
             .metadata()
             .map_err(|e| generic("reading metadata of", tmp.path(), &e))?;
-        if mtime_micros(&new) <= mtime_micros(old) {
+        if mtime_micros(&new, tmp.path())? <= mtime_micros(old, dest)? {
             let bumped = old
                 .modified()
                 .map_err(|e| generic("reading the mtime of", dest, &e))?
@@ -337,7 +354,7 @@ fn commit(
         .as_file()
         .metadata()
         .map_err(|e| generic("reading metadata of", tmp.path(), &e))?;
-    let tag = e_tag(&meta);
+    let tag = e_tag(&meta, tmp.path())?;
     match expect {
         Expect::Absent => match std::fs::hard_link(tmp.path(), dest) {
             Ok(()) => {}
@@ -367,16 +384,11 @@ where
     F: FnOnce() -> object_store::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(f)
-            .await
-            .map_err(|e| object_store::Error::Generic {
-                store: STORE,
-                source: Box::new(e),
-            })?,
-        Err(_) => f(),
-    }
+    crate::blocking::off_runtime(f, |e| object_store::Error::Generic {
+        store: STORE,
+        source: Box::new(e),
+    })
+    .await
 }
 
 fn refuse_attributes(attributes: &object_store::Attributes, op: &str) -> object_store::Result<()> {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use gitops_event_model::{MfeName, Version};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;
@@ -63,18 +64,39 @@ pub enum HttpAuth {
 
 impl HttpAuth {
     /// Reads `ARTIFACTORY_TOKEN` (bearer, preferred) or `ARTIFACTORY_USER` +
-    /// `ARTIFACTORY_PASSWORD` (basic). Empty values count as unset.
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let Some(token) = var("ARTIFACTORY_TOKEN") {
-            return HttpAuth::Bearer(SecretString::from(token));
+    /// `ARTIFACTORY_PASSWORD` (basic). Empty values count as unset (GitHub Actions passes a
+    /// missing secret as an empty string); a value that is not UTF-8, or a user without a
+    /// password (or the reverse), is an error naming the variable, never "no auth".
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|k| std::env::var(k))
+    }
+
+    fn from_vars(
+        lookup: impl Fn(&str) -> std::result::Result<String, std::env::VarError>,
+    ) -> Result<Self> {
+        let var = |k: &'static str| match lookup(k) {
+            Ok(v) if v.is_empty() => Ok(None),
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(k, "is not valid UTF-8")),
+        };
+        if let Some(token) = var("ARTIFACTORY_TOKEN")? {
+            return Ok(HttpAuth::Bearer(SecretString::from(token)));
         }
-        match (var("ARTIFACTORY_USER"), var("ARTIFACTORY_PASSWORD")) {
-            (Some(user), Some(password)) => HttpAuth::Basic {
+        match (var("ARTIFACTORY_USER")?, var("ARTIFACTORY_PASSWORD")?) {
+            (Some(user), Some(password)) => Ok(HttpAuth::Basic {
                 user,
                 password: SecretString::from(password),
-            },
-            _ => HttpAuth::None,
+            }),
+            (None, None) => Ok(HttpAuth::None),
+            (Some(_), None) => Err(Error::invalid(
+                "ARTIFACTORY_PASSWORD",
+                "is not set, but ARTIFACTORY_USER is",
+            )),
+            (None, Some(_)) => Err(Error::invalid(
+                "ARTIFACTORY_USER",
+                "is not set, but ARTIFACTORY_PASSWORD is",
+            )),
         }
     }
 
@@ -198,9 +220,15 @@ impl ObjectLocation {
         Path::from(format!("{}.sha256", self.path))
     }
 
-    /// The file name of the object (last path segment).
-    pub fn file_name(&self) -> &str {
-        self.path.filename().unwrap_or_default()
+    /// The file name of the object (last path segment); an error when the path is empty
+    /// (the location names no file).
+    pub fn file_name(&self) -> Result<&str> {
+        self.path.filename().ok_or_else(|| {
+            Error::invalid(
+                "artifact location",
+                format!("`{}` names no file", self.display),
+            )
+        })
     }
 }
 
@@ -227,13 +255,14 @@ impl StoreOpener {
         }
     }
 
-    /// An opener using the process environment: `AWS_*` for S3, `ARTIFACTORY_*` for HTTP.
-    pub fn from_env(base_dir: impl Into<PathBuf>) -> Self {
-        StoreOpener {
+    /// An opener using the process environment: `AWS_*` for S3, `ARTIFACTORY_*` for HTTP
+    /// (errors as [`HttpAuth::from_env`]).
+    pub fn from_env(base_dir: impl Into<PathBuf>) -> Result<Self> {
+        Ok(StoreOpener {
             aws: AwsSettings::from_env(),
-            http_auth: HttpAuth::from_env(),
+            http_auth: HttpAuth::from_env()?,
             ..StoreOpener::new(base_dir)
-        }
+        })
     }
 
     /// Sets the connect and request timeouts of the HTTP and S3 stores it opens (defaults
@@ -287,8 +316,8 @@ impl StoreOpener {
     pub fn open_artifact(
         &self,
         template: &str,
-        name: &str,
-        version: &str,
+        name: &MfeName,
+        version: &Version,
     ) -> Result<ObjectLocation> {
         let location = expand_template(template, name, version)?;
         self.open_object(&location)
@@ -353,10 +382,17 @@ impl StoreOpener {
     }
 
     fn open_http(&self, url: &url::Url, display: String) -> Result<ObjectLocation> {
+        // `http(s)` URLs always have a path; one that has none names no file.
         let segments: Vec<String> = url
             .path_segments()
-            .map(|s| s.map(str::to_owned).collect())
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                Error::invalid(
+                    "artifact location",
+                    format!("`{display}` does not name a file"),
+                )
+            })?
+            .map(str::to_owned)
+            .collect();
         let Some((file, dirs)) = segments.split_last().filter(|(f, _)| !f.is_empty()) else {
             return Err(Error::invalid(
                 "artifact location",
@@ -440,16 +476,16 @@ impl StoreOpener {
     }
 }
 
-/// Substitutes `{version}` and `{name}` in an artifact template after validating both.
-/// Any other `{...}` placeholder is an error.
-pub fn expand_template(template: &str, name: &str, version: &str) -> Result<String> {
-    validate_mfe_name(name)?;
-    validate_version(version)?;
+/// Substitutes `{version}` and `{name}` in an artifact template (both valid by their types:
+/// lowercase letters, digits, `-`, `.` and `+`, never a path separator or `..`). Any other
+/// `{...}` placeholder is an error.
+pub fn expand_template(template: &str, name: &MfeName, version: &Version) -> Result<String> {
     let out = template
-        .replace("{version}", version)
-        .replace("{name}", name);
+        .replace("{version}", &version.to_string())
+        .replace("{name}", name.as_str());
     if let Some(start) = out.find('{') {
         let rest = &out[start..];
+        // An unclosed `{` is shown to the end of the template.
         let end = rest.find('}').map_or(rest.len(), |i| i + 1);
         return Err(Error::invalid(
             "artifact",
@@ -462,30 +498,6 @@ pub fn expand_template(template: &str, name: &str, version: &str) -> Result<Stri
     Ok(out)
 }
 
-/// Checks an MFE name against `^[a-z][a-z0-9-]{0,62}$`.
-pub fn validate_mfe_name(name: &str) -> Result<()> {
-    let ok = name.len() <= 63
-        && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "mfe",
-            format!("`{name}` must match ^[a-z][a-z0-9-]{{0,62}}$"),
-        ))
-    }
-}
-
-/// Checks that a version is SemVer 2.0.
-pub fn validate_version(version: &str) -> Result<()> {
-    semver::Version::parse(version)
-        .map(|_| ())
-        .map_err(|e| Error::invalid("version", format!("`{version}` is not SemVer: {e}")))
-}
-
 fn split_scheme(location: &str) -> Option<&str> {
     let (scheme, _) = location.split_once("://")?;
     let valid = !scheme.is_empty()
@@ -496,13 +508,11 @@ fn split_scheme(location: &str) -> Option<&str> {
 }
 
 fn s3_parts(url: &url::Url, location: &str) -> Result<(String, String)> {
-    let bucket = url.host_str().unwrap_or_default().to_owned();
-    if bucket.is_empty() {
-        return Err(Error::invalid(
-            "location",
-            format!("`{location}` has no bucket"),
-        ));
-    }
+    let bucket = url
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| Error::invalid("location", format!("`{location}` has no bucket")))?
+        .to_owned();
     let key = percent_decode(url.path().trim_start_matches('/'));
     Ok((bucket, key.trim_end_matches('/').to_owned()))
 }
@@ -552,19 +562,96 @@ mod tests {
 
     #[test]
     fn template_substitution_and_unknown_placeholder() {
+        let name = MfeName::parse("checkout").unwrap();
+        let version = Version::parse("1.2.3-rc.1+b5").unwrap();
         assert_eq!(
-            expand_template("a/{name}/{name}-{version}.tgz", "checkout", "1.2.3").unwrap(),
-            "a/checkout/checkout-1.2.3.tgz"
+            expand_template("a/{name}/{name}-{version}.tgz", &name, &version).unwrap(),
+            "a/checkout/checkout-1.2.3-rc.1+b5.tgz"
         );
+        for bad in ["a/{tag}.tgz", "a/{version.tgz", "a/{}/{name}.tgz"] {
+            let err = expand_template(bad, &name, &version).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field: "artifact", reason } if reason.contains("unknown placeholder")),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_auth_from_the_environment() {
+        use std::env::VarError;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+                    .ok_or(VarError::NotPresent)
+            }
+        };
+        assert!(matches!(HttpAuth::from_vars(env(&[])), Ok(HttpAuth::None)));
         assert!(matches!(
-            expand_template("a/{tag}.tgz", "checkout", "1.2.3"),
-            Err(Error::Invalid {
-                field: "artifact",
-                ..
-            })
+            HttpAuth::from_vars(env(&[("ARTIFACTORY_TOKEN", ""), ("ARTIFACTORY_USER", "")])),
+            Ok(HttpAuth::None)
         ));
-        assert!(expand_template("a/{version}.tgz", "Checkout", "1.2.3").is_err());
-        assert!(expand_template("a/{version}.tgz", "checkout", "../1").is_err());
+        assert!(matches!(
+            HttpAuth::from_vars(env(&[
+                ("ARTIFACTORY_TOKEN", "t"),
+                ("ARTIFACTORY_USER", "u")
+            ])),
+            Ok(HttpAuth::Bearer(_))
+        ));
+        assert!(matches!(
+            HttpAuth::from_vars(env(&[("ARTIFACTORY_USER", "u"), ("ARTIFACTORY_PASSWORD", "p")])),
+            Ok(HttpAuth::Basic { user, .. }) if user == "u"
+        ));
+        // Half a pair, or a value that is not text, is an error naming the variable.
+        for (pairs, field) in [
+            (&[("ARTIFACTORY_USER", "u")][..], "ARTIFACTORY_PASSWORD"),
+            (
+                &[("ARTIFACTORY_USER", "u"), ("ARTIFACTORY_PASSWORD", "")][..],
+                "ARTIFACTORY_PASSWORD",
+            ),
+            (&[("ARTIFACTORY_PASSWORD", "p")][..], "ARTIFACTORY_USER"),
+        ] {
+            let err = HttpAuth::from_vars(env(pairs)).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field: f, .. } if *f == field),
+                "{err:?}"
+            );
+        }
+        let not_text = |k: &str| {
+            if k == "ARTIFACTORY_TOKEN" {
+                Err(VarError::NotUnicode(std::ffi::OsString::from("x")))
+            } else {
+                Err(VarError::NotPresent)
+            }
+        };
+        let err = HttpAuth::from_vars(not_text).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Invalid {
+                    field: "ARTIFACTORY_TOKEN",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_location_without_a_file_name_is_an_error() {
+        let location = ObjectLocation {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            path: Path::default(),
+            display: "memory:///".to_owned(),
+        };
+        let err = location.file_name().unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { reason, .. } if reason.contains("names no file")),
+            "{err:?}"
+        );
     }
 
     #[test]

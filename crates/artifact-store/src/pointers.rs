@@ -4,7 +4,9 @@
 //! - `importmap.json` at the storage root (single-spa format).
 //!
 //! Both are read, changed and written back with `PutMode::Update` on the e-tag/version that
-//! was read (`PutMode::Create` when absent), retrying when another writer got in between.
+//! was read (`PutMode::Create` when absent), read again and retried when another writer got in
+//! between, under `gitops_retry::RetryPolicy::CONTENDED` (jittered backoff, bounded attempts
+//! and time; then [`Error::Conflict`]).
 //! S3, the in-memory fake and the local backend ([`crate::LocalStore`], which serialises
 //! conditional puts under a file lock) all support this, so concurrent deploys of different
 //! MFEs never lose each other's import-map entry. Only a store that reports
@@ -15,9 +17,11 @@
 //! status check can tell whether the pointers follow the registry.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
+use gitops_event_model::{MfeName, Version};
+use gitops_retry::{RetryPolicy, retry};
 use object_store::path::Path;
 use object_store::{
     Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion,
@@ -27,9 +31,6 @@ use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::headers::{self, REVALIDATE};
 use crate::upload::{Refusal, StoreQuirks, not_implemented, version_prefix};
-
-/// How many times a compare-and-swap is retried after losing a race.
-pub const CAS_ATTEMPTS: u32 = 10;
 
 /// The object path of the import map at the storage root.
 pub const IMPORT_MAP: &str = "importmap.json";
@@ -53,11 +54,11 @@ pub struct PointerUpdate {
 /// with the short Cache-Control. Entries that already hold the same bytes are left alone.
 pub async fn publish_aliases(
     store: &dyn ObjectStore,
-    mfe: &str,
-    version: &str,
+    mfe: &MfeName,
+    version: &Version,
     entry_points: &[String],
 ) -> Result<Vec<PointerUpdate>> {
-    let prefix = version_prefix(mfe, version)?;
+    let prefix = version_prefix(mfe, version);
     let quirks = StoreQuirks::default();
     let mut out = Vec::with_capacity(entry_points.len());
     for entry in entry_points {
@@ -78,12 +79,20 @@ pub async fn publish_aliases(
             })?;
         let attributes = headers::attributes(&rel, REVALIDATE);
         let bound = data.len() as u64;
-        let changed = cas_update(store, &alias, &attributes, &quirks, bound, |current| {
-            Ok(match current {
-                Current::Bytes(c) if c == &data[..] => None,
-                _ => Some(data.clone()),
-            })
-        })
+        let changed = cas_update(
+            store,
+            &alias,
+            &attributes,
+            &quirks,
+            bound,
+            RetryPolicy::CONTENDED,
+            |current| {
+                Ok(match current {
+                    Current::Bytes(c) if c == &data[..] => None,
+                    _ => Some(data.clone()),
+                })
+            },
+        )
         .await?;
         out.push(PointerUpdate {
             path: alias.to_string(),
@@ -93,9 +102,15 @@ pub async fn publish_aliases(
     Ok(out)
 }
 
-/// The versioned URL of an MFE entry point: `<public_url>/mfe/<name>/<version>/<entry>`.
-pub fn versioned_url(public_url: &str, mfe: &str, version: &str, entry: &str) -> Result<String> {
-    let prefix = version_prefix(mfe, version)?;
+/// The versioned URL of an MFE entry point: `<public_url>/mfe/<name>/<version>/<entry>`. Fails
+/// only for an entry point that is not a relative path inside the version.
+pub fn versioned_url(
+    public_url: &str,
+    mfe: &MfeName,
+    version: &Version,
+    entry: &str,
+) -> Result<String> {
+    let prefix = version_prefix(mfe, version);
     let rel = check_entry(entry)?;
     Ok(format!(
         "{}/{prefix}/{rel}",
@@ -109,9 +124,28 @@ pub fn versioned_url(public_url: &str, mfe: &str, version: &str, entry: &str) ->
 pub async fn update_import_map(
     store: &dyn ObjectStore,
     public_url: &str,
-    mfe: &str,
-    version: &str,
+    mfe: &MfeName,
+    version: &Version,
     entry: &str,
+) -> Result<PointerUpdate> {
+    update_import_map_with(
+        store,
+        public_url,
+        mfe,
+        version,
+        entry,
+        RetryPolicy::CONTENDED,
+    )
+    .await
+}
+
+async fn update_import_map_with(
+    store: &dyn ObjectStore,
+    public_url: &str,
+    mfe: &MfeName,
+    version: &Version,
+    entry: &str,
+    policy: RetryPolicy,
 ) -> Result<PointerUpdate> {
     let url = versioned_url(public_url, mfe, version, entry)?;
     let path = Path::from(IMPORT_MAP);
@@ -122,6 +156,7 @@ pub async fn update_import_map(
         &attributes,
         &StoreQuirks::default(),
         MAX_IMPORT_MAP_BYTES,
+        policy,
         |current| {
             let current = match current {
                 Current::Absent => None,
@@ -156,11 +191,13 @@ fn parse_import_map(raw: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
-/// What the storage's `importmap.json` serves: its `imports` (MFE name to URL). Empty when
+/// What the storage's `importmap.json` serves: its `imports`, MFE name to URL. Empty when
 /// the object does not exist or has no `imports`; a corrupt import map (not JSON, not an
 /// object, `imports` not an object of strings, over [`MAX_IMPORT_MAP_BYTES`]) is an error,
-/// never an empty map.
-pub async fn served_imports(store: &dyn ObjectStore) -> Result<BTreeMap<String, String>> {
+/// never an empty map. Keys that are not MFE names (`@org/shared`, entries another tool keeps
+/// in the same map) cannot be an MFE this crate deployed and are left out; their values must
+/// still be strings.
+pub async fn served_imports(store: &dyn ObjectStore) -> Result<BTreeMap<MfeName, String>> {
     let got = match store.get(&Path::from(IMPORT_MAP)).await {
         Ok(r) => r,
         Err(object_store::Error::NotFound { .. }) => return Ok(BTreeMap::new()),
@@ -170,41 +207,48 @@ pub async fn served_imports(store: &dyn ObjectStore) -> Result<BTreeMap<String, 
         .await?
         .ok_or_else(import_map_too_large)?;
     let mut root = parse_import_map(&raw)?;
-    match root.remove("imports") {
-        None => Ok(BTreeMap::new()),
-        Some(serde_json::Value::Object(m)) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(url) => Ok((k, url)),
-                _ => Err(Error::invalid(
-                    "importmap.json",
-                    format!("`imports.{k}` is not a string"),
-                )),
-            })
-            .collect(),
-        Some(_) => Err(Error::invalid(
-            "importmap.json",
-            "`imports` is not an object",
-        )),
+    let imports = match root.remove("imports") {
+        None => return Ok(BTreeMap::new()),
+        Some(serde_json::Value::Object(m)) => m,
+        Some(_) => {
+            return Err(Error::invalid(
+                "importmap.json",
+                "`imports` is not an object",
+            ));
+        }
+    };
+    let mut served = BTreeMap::new();
+    for (key, value) in imports {
+        let serde_json::Value::String(url) = value else {
+            return Err(Error::invalid(
+                "importmap.json",
+                format!("`imports.{key}` is not a string"),
+            ));
+        };
+        if let Ok(mfe) = MfeName::parse(&key) {
+            served.insert(mfe, url);
+        }
     }
+    Ok(served)
 }
 
 /// The inverse of [`versioned_url`]: the version that `url` (as served by the import map)
 /// points at, when it is `<public_url>/mfe/<mfe>/<version>/<entry>` with a SemVer version
-/// and a non-empty entry; `None` for anything else (another host or MFE, an alias without a
-/// version, a malformed URL).
-pub fn version_of_url(public_url: &str, mfe: &str, url: &str) -> Option<String> {
+/// (written as [`Version`] writes it) and a non-empty entry; `None` for anything else
+/// (another host or MFE, an alias without a version, a malformed URL): such a URL serves no
+/// version of `mfe`.
+pub fn version_of_url(public_url: &str, mfe: &MfeName, url: &str) -> Option<Version> {
     let base = public_url.trim_end_matches('/');
     let rest = url.strip_prefix(base)?.strip_prefix("/mfe/")?;
-    let rest = rest.strip_prefix(mfe)?.strip_prefix('/')?;
-    let (version, entry) = rest.split_once('/')?;
+    let rest = rest.strip_prefix(mfe.as_str())?.strip_prefix('/')?;
+    let (segment, entry) = rest.split_once('/')?;
     check_entry(entry).ok()?;
-    version_prefix(mfe, version).ok()?;
-    Some(version.to_owned())
+    let version = Version::parse(segment).ok()?;
+    (version.to_string() == segment).then_some(version)
 }
 
 /// Returns the import map `current` (or an empty one) with `imports[mfe] = url`.
-pub fn set_import(current: Option<&[u8]>, mfe: &str, url: &str) -> Result<Bytes> {
+pub fn set_import(current: Option<&[u8]>, mfe: &MfeName, url: &str) -> Result<Bytes> {
     let bad = |reason: String| Error::invalid("importmap.json", reason);
     let mut root = match current {
         None => serde_json::Map::new(),
@@ -215,8 +259,8 @@ pub fn set_import(current: Option<&[u8]>, mfe: &str, url: &str) -> Result<Bytes>
         Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
         Some(_) => return Err(bad("`imports` is not an object".to_owned())),
     };
-    imports.retain(|(k, _)| k != mfe);
-    imports.push((mfe.to_owned(), serde_json::Value::String(url.to_owned())));
+    imports.retain(|(k, _)| k != mfe.as_str());
+    imports.push((mfe.to_string(), serde_json::Value::String(url.to_owned())));
     imports.sort_by(|a, b| a.0.cmp(&b.0));
     root.insert(
         "imports".to_owned(),
@@ -255,100 +299,123 @@ enum Current<'a> {
 
 /// Read-modify-write of one object with compare-and-swap. `change` gets the current content
 /// (read up to `bound` bytes) and returns the new bytes, or `None` for "leave it". Returns
-/// whether it wrote.
+/// whether it wrote. A lost race is read again, under `policy` ([`Error::retry_class`]
+/// decides); still losing when the policy is spent, it is [`Error::Conflict`] counting the
+/// attempts.
 async fn cas_update<F>(
     store: &dyn ObjectStore,
     path: &Path,
     attributes: &Attributes,
     quirks: &StoreQuirks,
     bound: u64,
+    policy: RetryPolicy,
     change: F,
 ) -> Result<bool>
 where
     F: Fn(Current<'_>) -> Result<Option<Bytes>>,
 {
-    let mut attempts = 0;
-    while attempts < CAS_ATTEMPTS {
-        attempts += 1;
-        let (current, version) = match store.get(path).await {
-            Ok(r) => {
-                let v = UpdateVersion {
-                    e_tag: r.meta.e_tag.clone(),
-                    version: r.meta.version.clone(),
-                };
-                (Some(read_bounded(r, bound, path.as_ref()).await?), Some(v))
-            }
-            Err(object_store::Error::NotFound { .. }) => (None, None),
-            Err(e) => return Err(Error::from_store(e, path.as_ref())),
-        };
-        let view = match &current {
-            None => Current::Absent,
-            Some(Some(b)) => Current::Bytes(b),
-            Some(None) => Current::TooLarge,
-        };
-        let Some(new) = change(view)? else {
-            return Ok(false);
-        };
-        loop {
-            let mode = if quirks.no_conditional.load(Ordering::Relaxed) {
-                PutMode::Overwrite
-            } else {
-                match &version {
-                    Some(v) => PutMode::Update(v.clone()),
-                    None => PutMode::Create,
-                }
-            };
-            let opts = PutOptions {
-                mode,
-                attributes: quirks.attrs(attributes),
-                ..PutOptions::default()
-            };
-            match store.put_opts(path, new.clone().into(), opts).await {
-                Ok(_) => return Ok(true),
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
-                    tracing::debug!(%path, attempts, "lost a compare-and-swap race; retrying");
-                    tokio::time::sleep(backoff(attempts)).await;
-                    break;
-                }
-                Err(e) => match not_implemented(&e) {
-                    Some(Refusal::Attributes)
-                        if !quirks.no_attributes.swap(true, Ordering::Relaxed) => {}
-                    Some(Refusal::Conditional)
-                        if !quirks.no_conditional.swap(true, Ordering::Relaxed) =>
-                    {
-                        tracing::debug!(%path, "store has no conditional update; plain put");
-                    }
-                    _ => return Err(Error::from_store(e, path.as_ref())),
-                },
-            }
-        }
-    }
-    Err(Error::Conflict {
-        path: path.to_string(),
-        attempts,
-    })
+    let attempts = AtomicU32::new(0);
+    retry(
+        policy,
+        || {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            cas_attempt(store, path, attributes, quirks, bound, &change, attempt)
+        },
+        Error::retry_class,
+    )
+    .await
 }
 
-/// Jittered exponential backoff: up to 10 ms, 20 ms, 40 ms, ... capped at 640 ms.
-fn backoff(attempt: u32) -> std::time::Duration {
-    let cap_ms = 10u64 << attempt.min(6);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    std::time::Duration::from_millis(1 + nanos % cap_ms)
+/// One read-modify-write; a lost race is [`Error::Conflict`] with `attempt` attempts.
+async fn cas_attempt<F>(
+    store: &dyn ObjectStore,
+    path: &Path,
+    attributes: &Attributes,
+    quirks: &StoreQuirks,
+    bound: u64,
+    change: &F,
+    attempt: u32,
+) -> Result<bool>
+where
+    F: Fn(Current<'_>) -> Result<Option<Bytes>>,
+{
+    let (current, version) = match store.get(path).await {
+        Ok(r) => {
+            let v = UpdateVersion {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
+            };
+            (Some(read_bounded(r, bound, path.as_ref()).await?), Some(v))
+        }
+        Err(object_store::Error::NotFound { .. }) => (None, None),
+        Err(e) => return Err(Error::from_store(e, path.as_ref())),
+    };
+    let view = match &current {
+        None => Current::Absent,
+        Some(Some(b)) => Current::Bytes(b),
+        Some(None) => Current::TooLarge,
+    };
+    let Some(new) = change(view)? else {
+        return Ok(false);
+    };
+    // Each pass of this loop learns one thing the store refuses (attributes, conditional
+    // puts) and puts again without it; it ends after at most three passes.
+    loop {
+        let mode = if quirks.no_conditional.load(Ordering::Relaxed) {
+            PutMode::Overwrite
+        } else {
+            match &version {
+                Some(v) => PutMode::Update(v.clone()),
+                None => PutMode::Create,
+            }
+        };
+        let opts = PutOptions {
+            mode,
+            attributes: quirks.attrs(attributes),
+            ..PutOptions::default()
+        };
+        match store.put_opts(path, new.clone().into(), opts).await {
+            Ok(_) => return Ok(true),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                tracing::debug!(%path, attempt, "lost a compare-and-swap race");
+                return Err(Error::Conflict {
+                    path: path.to_string(),
+                    attempts: attempt,
+                });
+            }
+            Err(e) => match not_implemented(&e) {
+                Some(Refusal::Attributes)
+                    if !quirks.no_attributes.swap(true, Ordering::Relaxed) => {}
+                Some(Refusal::Conditional)
+                    if !quirks.no_conditional.swap(true, Ordering::Relaxed) =>
+                {
+                    tracing::debug!(%path, "store has no conditional update; plain put");
+                }
+                _ => return Err(Error::from_store(e, path.as_ref())),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn mfe(name: &str) -> MfeName {
+        MfeName::parse(name).unwrap()
+    }
+
+    fn version(v: &str) -> Version {
+        Version::parse(v).unwrap()
+    }
+
     #[test]
     fn import_map_edit_keeps_other_keys_and_sorts() {
         let cur = br#"{"imports":{"zeta":"z","checkout":"old"},"scopes":{"a":{}}}"#;
-        let out = set_import(Some(cur), "checkout", "https://cdn/x.js").unwrap();
+        let out = set_import(Some(cur), &mfe("checkout"), "https://cdn/x.js").unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["imports"]["checkout"], "https://cdn/x.js");
         assert_eq!(v["imports"]["zeta"], "z");
@@ -356,8 +423,8 @@ mod tests {
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text.find("checkout").unwrap() < text.find("zeta").unwrap());
         assert!(text.ends_with('\n'));
-        assert!(set_import(Some(b"[]"), "a", "u").is_err());
-        assert!(set_import(Some(br#"{"imports":[]}"#), "a", "u").is_err());
+        assert!(set_import(Some(b"[]"), &mfe("a"), "u").is_err());
+        assert!(set_import(Some(br#"{"imports":[]}"#), &mfe("a"), "u").is_err());
     }
 
     #[test]
@@ -367,11 +434,11 @@ mod tests {
             "https://cdn.example.com/",
             "http://h:8080/p",
         ] {
-            let url =
-                versioned_url(base, "checkout", "1.2.3-rc.1+b5", "assets/remoteEntry.js").unwrap();
+            let v = version("1.2.3-rc.1+b5");
+            let url = versioned_url(base, &mfe("checkout"), &v, "assets/remoteEntry.js").unwrap();
             assert_eq!(
-                version_of_url(base, "checkout", &url).as_deref(),
-                Some("1.2.3-rc.1+b5"),
+                version_of_url(base, &mfe("checkout"), &url),
+                Some(v),
                 "{url}"
             );
         }
@@ -384,9 +451,10 @@ mod tests {
             "https://cdn/mfe/cart/1.2.3/remoteEntry.js",
             "https://other/mfe/checkout/1.2.3/remoteEntry.js",
             "https://cdn/mfe/checkout/1.2.3/../x.js",
+            "https://cdn/mfe/checkout/01.2.3/remoteEntry.js",
             "",
         ] {
-            assert_eq!(version_of_url(b, "checkout", url), None, "{url}");
+            assert_eq!(version_of_url(b, &mfe("checkout"), url), None, "{url}");
         }
     }
 
@@ -395,5 +463,86 @@ mod tests {
         assert!(check_entry("../x.js").is_err());
         assert!(check_entry("a//b.js").is_err());
         assert_eq!(check_entry("/remoteEntry.js").unwrap(), "remoteEntry.js");
+    }
+
+    /// A store where another writer changes the object between every read and write of ours
+    /// (for the first `races` attempts): the compare-and-swap must notice each time.
+    async fn racing_update(races: u32, policy: RetryPolicy) -> (Result<bool>, u32, Bytes) {
+        use object_store::memory::InMemory;
+        let store = InMemory::new();
+        let path = Path::from("importmap.json");
+        store
+            .put(&path, Bytes::from_static(b"{}").into())
+            .await
+            .unwrap();
+        let calls = AtomicU32::new(0);
+        let result = cas_update(
+            &store,
+            &path,
+            &Attributes::new(),
+            &StoreQuirks::default(),
+            MAX_IMPORT_MAP_BYTES,
+            policy,
+            |_| {
+                let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if call <= races {
+                    // The other writer, between our read and our write.
+                    let other = Bytes::from(format!("{{\"other\": {call}}}"));
+                    futures::executor::block_on(store.put(&path, other.into())).unwrap();
+                }
+                Ok(Some(Bytes::from_static(b"{\"ours\": true}")))
+            },
+        )
+        .await;
+        let stored = store.get(&path).await.unwrap().bytes().await.unwrap();
+        (result, calls.into_inner(), stored)
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_read_again_and_then_wins() {
+        let (result, calls, stored) = racing_update(2, RetryPolicy::FAST).await;
+        assert!(result.unwrap(), "it wrote");
+        assert_eq!(calls, 3, "two lost races, then a write");
+        assert_eq!(&stored[..], b"{\"ours\": true}");
+    }
+
+    #[tokio::test]
+    async fn a_race_lost_every_time_ends_within_the_policy() {
+        let policy = RetryPolicy::FAST.with_max_attempts(4);
+        let (result, calls, stored) = racing_update(u32::MAX, policy).await;
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::Conflict { path, attempts: 4 } if path == "importmap.json"),
+            "{err:?}"
+        );
+        assert_eq!(calls, 4);
+        assert!(err.is_retryable(), "a later run may win the race");
+        assert_eq!(
+            &stored[..],
+            b"{\"other\": 4}",
+            "never overwrote the other writer"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_lost_races_are_retried() {
+        // A corrupt import map is a refusal: one read, no retry.
+        let store = object_store::memory::InMemory::new();
+        store
+            .put(&Path::from(IMPORT_MAP), Bytes::from_static(b"[]").into())
+            .await
+            .unwrap();
+        let err = update_import_map_with(
+            &store,
+            "https://cdn",
+            &mfe("checkout"),
+            &version("1.0.0"),
+            "e.js",
+            RetryPolicy::FAST,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+        assert_eq!(err.retry_class(), gitops_retry::Retry::Never);
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path as FsPath;
 use bytes::Bytes;
 use object_store::path::Path;
 
+use crate::blocking;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::location::ObjectLocation;
@@ -21,6 +22,9 @@ use crate::verify::{sha256_hex, sidecar_line};
 /// Symbolic links and other special files are refused (a dist directory has none), and so is
 /// a directory holding more than a deploy accepts expanded (`Limits::default()`'s
 /// `max_total_bytes`, 512 MiB): no file is read past that bound.
+///
+/// Blocking (file reads, gzip): from async code, call it through `spawn_blocking` (as
+/// [`publish_dir`] does).
 pub fn pack_dir(dir: &FsPath) -> Result<Bytes> {
     pack_dir_within(dir, crate::unpack::Limits::default().max_total_bytes)
 }
@@ -137,16 +141,18 @@ pub struct PublishReport {
 /// Puts `archive` and then its sidecar at `location`, write-once. Publishing the same bytes
 /// again succeeds ([`WriteOutcome::Identical`]); different bytes under the same name fail
 /// with [`Error::ImmutableConflict`]. The sidecar goes last, so a half-finished publish is
-/// never deployable (deploys refuse an artifact without its sidecar).
+/// never deployable (deploys refuse an artifact without its sidecar). The archive is hashed on
+/// tokio's blocking threads.
 pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Result<PublishReport> {
-    let file_name = location.file_name().to_owned();
+    let file_name = location.file_name()?.to_owned();
     if ArchiveFormat::from_file_name(&file_name).is_none() {
         return Err(Error::invalid(
             "artifact location",
             format!("`{}` must end in .tgz, .tar.gz or .zip", location.display),
         ));
     }
-    let sha256 = sha256_hex(&archive);
+    let hashed = archive.clone();
+    let sha256 = blocking::run("hashing the archive", move || Ok(sha256_hex(&hashed))).await?;
     let bytes = archive.len() as u64;
     let outcome = put_write_once(
         location.store.as_ref(),
@@ -171,12 +177,10 @@ pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Resul
     })
 }
 
-/// `mfe publish`: [`pack_dir`] then [`publish_archive`].
+/// `mfe publish`: [`pack_dir`] (on tokio's blocking threads) then [`publish_archive`].
 pub async fn publish_dir(location: &ObjectLocation, dist: &FsPath) -> Result<PublishReport> {
     let dist = dist.to_path_buf();
-    let archive = tokio::task::spawn_blocking(move || pack_dir(&dist))
-        .await
-        .map_err(|e| Error::invalid("dist", format!("packing task failed: {e}")))??;
+    let archive = blocking::run("packing the dist directory", move || pack_dir(&dist)).await?;
     publish_archive(location, archive).await
 }
 

@@ -195,6 +195,7 @@ impl<'a> Budget<'a> {
         if declared > remaining {
             return Err(self.exceeded(entry));
         }
+        // A first allocation only (at most 1 MiB); the buffer grows as the entry is read.
         let mut buf = Vec::with_capacity(usize::try_from(declared.min(1 << 20)).unwrap_or(0));
         reader
             .take(remaining.saturating_add(1))
@@ -367,6 +368,8 @@ fn read_zip(
         if file.encrypted() {
             return Err(refuse("encrypted entries are not supported"));
         }
+        // Zips written on other systems carry no Unix mode: their entries are plain files and
+        // directories (0 below), which is what such a zip can hold.
         let file_type = file.unix_mode().map_or(0, |m| m & 0o170_000);
         match file_type {
             0o120_000 => return Err(refuse("symbolic links are not allowed")),

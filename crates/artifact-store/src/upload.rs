@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
+use gitops_event_model::{MfeName, Version};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::path::Path;
 use object_store::{Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions};
 
+use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::location::{ObjectLocation, validate_mfe_name, validate_version};
+use crate::location::ObjectLocation;
 use crate::pointers::check_entry;
 use crate::unpack::{Limits, UnpackedFile, unpack};
 use crate::verify::fetch_verified;
@@ -203,11 +205,11 @@ async fn compare_existing(
     }
 }
 
-/// The immutable prefix of a version: `mfe/<name>/<version>`.
-pub fn version_prefix(mfe: &str, version: &str) -> Result<Path> {
-    validate_mfe_name(mfe)?;
-    validate_version(version)?;
-    Ok(Path::from_iter(["mfe", mfe, version]))
+/// The immutable prefix of a version: `mfe/<name>/<version>`. Both parts are valid object
+/// path segments by their types (an MFE name is `[a-z0-9-]`, a SemVer version
+/// `[0-9A-Za-z.+-]` and never `.` or `..`), so this cannot fail.
+pub fn version_prefix(mfe: &MfeName, version: &Version) -> Path {
+    Path::from_iter(["mfe", mfe.as_str(), &version.to_string()])
 }
 
 /// The longest object key accepted, in bytes (S3's limit).
@@ -259,15 +261,15 @@ fn check_version(
 /// [`Error::ImmutableConflict`].
 pub async fn upload_version(
     store: &Arc<dyn ObjectStore>,
-    mfe: &str,
-    version: &str,
+    mfe: &MfeName,
+    version: &Version,
     files: &[UnpackedFile],
     opts: &UploadOptions,
 ) -> Result<UploadReport> {
     if opts.concurrency == 0 {
         return Err(Error::invalid("concurrency", "must be at least 1"));
     }
-    let prefix = version_prefix(mfe, version)?;
+    let prefix = version_prefix(mfe, version);
     check_version(
         &format!("{mfe}@{version}"),
         &prefix,
@@ -320,8 +322,8 @@ pub async fn upload_version(
         duration: started.elapsed(),
     };
     tracing::info!(
-        mfe,
-        version,
+        %mfe,
+        %version,
         files = report.files,
         bytes = report.bytes,
         skipped_identical = report.skipped_identical,
@@ -333,25 +335,30 @@ pub async fn upload_version(
 /// Deploy steps 1 and 2: fetch `artifact`, verify its sidecar, unpack within `limits`,
 /// check that the MFE's entry points (`opts.entry_points`) are in it, upload to
 /// `mfe/<name>/<version>/` in `target`. Nothing is uploaded unless every step before the
-/// upload succeeded for the whole archive.
+/// upload succeeded for the whole archive. Hashing and unpacking (up to
+/// [`Limits::max_total_bytes`] of gzip, tar or zip) run on tokio's blocking threads.
 pub async fn stage_artifact(
     artifact: &ObjectLocation,
     target: &Arc<dyn ObjectStore>,
-    mfe: &str,
-    version: &str,
+    mfe: &MfeName,
+    version: &Version,
     limits: &Limits,
     opts: &UploadOptions,
 ) -> Result<UploadReport> {
-    version_prefix(mfe, version)?;
     let verified = fetch_verified(artifact, limits.max_archive_bytes).await?;
-    let files = unpack(
-        &verified.display,
-        &verified.file_name,
-        &verified.bytes,
-        limits,
-    )?;
-    let prefix = version_prefix(mfe, version)?;
-    check_version(&verified.display, &prefix, &files, &opts.entry_points)?;
+    let prefix = version_prefix(mfe, version);
+    let (limits_, entry_points) = (*limits, opts.entry_points.clone());
+    let files = blocking::run("unpacking the artifact", move || {
+        let files = unpack(
+            &verified.display,
+            &verified.file_name,
+            &verified.bytes,
+            &limits_,
+        )?;
+        check_version(&verified.display, &prefix, &files, &entry_points)?;
+        Ok(files)
+    })
+    .await?;
     upload_version(target, mfe, version, &files, opts).await
 }
 

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use object_store::ObjectStoreExt as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::location::ObjectLocation;
@@ -88,10 +89,11 @@ pub fn parse_sidecar(content: &str, artifact: &str, file_name: &str) -> Result<S
 /// artifact, whether or not a sidecar exists), then the sidecar (at most
 /// [`MAX_SIDECAR_BYTES`]; missing is [`Error::ChecksumMissing`]), then the archive's bytes
 /// (at most `max_bytes`, else [`Error::LimitExceeded`]). A store that does not answer within
-/// its timeouts gives [`Error::Timeout`] naming the artifact.
+/// its timeouts gives [`Error::Timeout`] naming the artifact. The archive is hashed on tokio's
+/// blocking threads.
 pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result<VerifiedArtifact> {
     let artifact = location.display.clone();
-    let file_name = location.file_name().to_owned();
+    let file_name = location.file_name()?.to_owned();
     let too_large = || Error::LimitExceeded {
         artifact: artifact.clone(),
         limit: "max_archive_bytes",
@@ -135,7 +137,8 @@ pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result
     let bytes = read_bounded(got, max_bytes, &artifact)
         .await?
         .ok_or_else(too_large)?;
-    let actual = sha256_hex(&bytes);
+    let hashed = bytes.clone();
+    let actual = blocking::run("hashing the artifact", move || Ok(sha256_hex(&hashed))).await?;
     if actual != expected {
         return Err(Error::ChecksumMismatch {
             artifact,

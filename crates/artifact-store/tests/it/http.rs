@@ -13,7 +13,7 @@ use gitops_artifact_store::{
 };
 use secrecy::SecretString;
 
-use crate::support::{list, memory_store};
+use crate::support::{list, memory_store, mfe, ver};
 
 #[derive(Clone, Default)]
 struct Server {
@@ -85,7 +85,7 @@ async fn publish_and_fetch_through_artifactory_with_bearer_auth() {
         .with_http_auth(HttpAuth::Bearer(SecretString::from("s3cr3t-token")));
     let template = format!("{base}/artifactory/generic-local/{{name}}/{{version}}/{{name}}.tgz");
     let loc = opener
-        .open_artifact(&template, "checkout", "1.0.0")
+        .open_artifact(&template, &mfe("checkout"), &ver("1.0.0"))
         .unwrap();
     let src = dist();
 
@@ -121,8 +121,8 @@ async fn publish_and_fetch_through_artifactory_with_bearer_auth() {
     stage_artifact(
         &loc,
         &target,
-        "checkout",
-        "1.0.0",
+        &mfe("checkout"),
+        &ver("1.0.0"),
         &Limits::default(),
         &opts,
     )
@@ -154,8 +154,8 @@ async fn basic_auth_and_refused_credentials() {
     let err = stage_artifact(
         &loc,
         &target,
-        "checkout",
-        "1.0.0",
+        &mfe("checkout"),
+        &ver("1.0.0"),
         &Limits::default(),
         &UploadOptions {
             progress: Progress::Hidden,
@@ -215,8 +215,8 @@ async fn an_artifact_server_that_never_answers_times_out_within_the_bound() {
     let err = stage_artifact(
         &loc,
         &target,
-        "checkout",
-        "1.0.0",
+        &mfe("checkout"),
+        &ver("1.0.0"),
         &Limits::default(),
         &UploadOptions {
             progress: Progress::Hidden,

@@ -15,6 +15,8 @@ use gitops_artifact_store::{
     Error, LocalStore, StoreOpener, put_write_once, served_imports, update_import_map,
 };
 use object_store::path::Path;
+
+use crate::support::{mfe, ver};
 use object_store::{
     Attribute, Attributes, CopyMode, CopyOptions, ObjectStore, ObjectStoreExt as _, PutMode,
     PutOptions, UpdateVersion,
@@ -291,7 +293,14 @@ async fn import_map_updates_from_independent_instances_never_lose_an_mfe() {
             let barrier = Arc::clone(&barrier);
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                update_import_map(&store, "https://cdn", &format!("mfe{i}"), "1.0.0", "e.js").await
+                update_import_map(
+                    &store,
+                    "https://cdn",
+                    &mfe(&format!("mfe{i}")),
+                    &ver("1.0.0"),
+                    "e.js",
+                )
+                .await
             }));
         }
         for t in tasks {
@@ -346,7 +355,7 @@ fn import_map_updates_from_separate_processes_never_lose_an_mfe() {
         let served = rt.block_on(served_imports(&store)).unwrap();
         let expected: Vec<String> = (0..WRITERS).map(|i| format!("mfe{i}")).collect();
         assert_eq!(
-            served.keys().cloned().collect::<Vec<_>>(),
+            served.keys().map(ToString::to_string).collect::<Vec<_>>(),
             expected,
             "round {round}"
         );
@@ -436,8 +445,8 @@ fn child_process_role() {
                 rt.block_on(update_import_map(
                     &store,
                     "https://cdn",
-                    &format!("mfe{index}"),
-                    "1.0.0",
+                    &mfe(&format!("mfe{index}")),
+                    &ver("1.0.0"),
                     "e.js",
                 ))
                 .unwrap();

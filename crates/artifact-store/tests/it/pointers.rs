@@ -10,7 +10,7 @@ use gitops_artifact_store::{
 };
 use object_store::{Attribute, ObjectStore};
 
-use crate::support::{attr, memory_store, read};
+use crate::support::{attr, memory_store, mfe, read, ver};
 
 pub async fn upload(store: &Arc<dyn ObjectStore>, version: &str, entry: &str) {
     let files = vec![UnpackedFile {
@@ -21,7 +21,7 @@ pub async fn upload(store: &Arc<dyn ObjectStore>, version: &str, entry: &str) {
         progress: Progress::Hidden,
         ..UploadOptions::default()
     };
-    upload_version(store, "checkout", version, &files, &opts)
+    upload_version(store, &mfe("checkout"), &ver(version), &files, &opts)
         .await
         .unwrap();
 }
@@ -38,7 +38,7 @@ async fn aliases_are_copied_with_the_short_policy_and_only_when_changed() {
     upload(&store, "1.1.0", "v2").await;
     let entries = vec!["remoteEntry.js".to_owned()];
 
-    let u = publish_aliases(store.as_ref(), "checkout", "1.0.0", &entries)
+    let u = publish_aliases(store.as_ref(), &mfe("checkout"), &ver("1.0.0"), &entries)
         .await
         .unwrap();
     assert_eq!(u.len(), 1);
@@ -52,25 +52,35 @@ async fn aliases_are_copied_with_the_short_policy_and_only_when_changed() {
         "text/javascript; charset=utf-8"
     );
 
-    let u = publish_aliases(store.as_ref(), "checkout", "1.0.0", &entries)
+    let u = publish_aliases(store.as_ref(), &mfe("checkout"), &ver("1.0.0"), &entries)
         .await
         .unwrap();
     assert!(!u[0].changed, "same content must not count as a change");
 
-    let u = publish_aliases(store.as_ref(), "checkout", "1.1.0", &entries)
+    let u = publish_aliases(store.as_ref(), &mfe("checkout"), &ver("1.1.0"), &entries)
         .await
         .unwrap();
     assert!(u[0].changed);
     let (data, _) = read(store.as_ref(), "mfe/checkout/remoteEntry.js").await;
     assert_eq!(&data[..], b"v2");
 
-    let err = publish_aliases(store.as_ref(), "checkout", "1.1.0", &["missing.js".into()])
-        .await
-        .unwrap_err();
+    let err = publish_aliases(
+        store.as_ref(),
+        &mfe("checkout"),
+        &ver("1.1.0"),
+        &["missing.js".into()],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let err = publish_aliases(store.as_ref(), "checkout", "1.1.0", &["../../x".into()])
-        .await
-        .unwrap_err();
+    let err = publish_aliases(
+        store.as_ref(),
+        &mfe("checkout"),
+        &ver("1.1.0"),
+        &["../../x".into()],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
 }
 
@@ -78,9 +88,15 @@ async fn aliases_are_copied_with_the_short_policy_and_only_when_changed() {
 async fn import_map_is_created_updated_and_left_alone_when_unchanged() {
     let store = memory_store();
     let cdn = "https://cdn.example.com/";
-    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.0.0", "remoteEntry.js")
-        .await
-        .unwrap();
+    let u = update_import_map(
+        store.as_ref(),
+        cdn,
+        &mfe("checkout"),
+        &ver("1.0.0"),
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap();
     assert!(u.changed);
     assert_eq!(u.path, "importmap.json");
     let v = import_map(store.as_ref()).await;
@@ -92,12 +108,18 @@ async fn import_map_is_created_updated_and_left_alone_when_unchanged() {
     assert_eq!(attr(&attrs, &Attribute::ContentType), "application/json");
     assert_eq!(attr(&attrs, &Attribute::CacheControl), REVALIDATE);
 
-    update_import_map(store.as_ref(), cdn, "cart", "0.1.0", "cart.js")
+    update_import_map(store.as_ref(), cdn, &mfe("cart"), &ver("0.1.0"), "cart.js")
         .await
         .unwrap();
-    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.1.0", "remoteEntry.js")
-        .await
-        .unwrap();
+    let u = update_import_map(
+        store.as_ref(),
+        cdn,
+        &mfe("checkout"),
+        &ver("1.1.0"),
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap();
     assert!(u.changed);
     let v = import_map(store.as_ref()).await;
     assert_eq!(
@@ -109,9 +131,15 @@ async fn import_map_is_created_updated_and_left_alone_when_unchanged() {
         "https://cdn.example.com/mfe/cart/0.1.0/cart.js"
     );
 
-    let u = update_import_map(store.as_ref(), cdn, "checkout", "1.1.0", "remoteEntry.js")
-        .await
-        .unwrap();
+    let u = update_import_map(
+        store.as_ref(),
+        cdn,
+        &mfe("checkout"),
+        &ver("1.1.0"),
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap();
     assert!(!u.changed);
 }
 
@@ -124,8 +152,8 @@ pub async fn concurrent_import_map_updates(store: Arc<dyn ObjectStore>) {
             update_import_map(
                 store.as_ref(),
                 "https://cdn",
-                &format!("mfe{i}"),
-                "1.0.0",
+                &mfe(&format!("mfe{i}")),
+                &ver("1.0.0"),
                 "e.js",
             )
             .await
@@ -159,8 +187,8 @@ async fn import_map_and_aliases_on_the_local_backend() {
     update_import_map(
         store.as_ref(),
         "http://localhost:8080",
-        "checkout",
-        "1.0.0",
+        &mfe("checkout"),
+        &ver("1.0.0"),
         "remoteEntry.js",
     )
     .await
@@ -168,8 +196,8 @@ async fn import_map_and_aliases_on_the_local_backend() {
     update_import_map(
         store.as_ref(),
         "http://localhost:8080",
-        "cart",
-        "1.0.0",
+        &mfe("cart"),
+        &ver("1.0.0"),
         "cart.js",
     )
     .await
@@ -182,8 +210,8 @@ async fn import_map_and_aliases_on_the_local_backend() {
     upload(&store, "1.0.0", "v1").await;
     let u = publish_aliases(
         store.as_ref(),
-        "checkout",
-        "1.0.0",
+        &mfe("checkout"),
+        &ver("1.0.0"),
         &["remoteEntry.js".into()],
     )
     .await
@@ -205,9 +233,15 @@ async fn a_corrupt_import_map_is_an_error_not_overwritten() {
     )
     .await
     .unwrap();
-    let err = update_import_map(store.as_ref(), "https://cdn", "checkout", "1.0.0", "e.js")
-        .await
-        .unwrap_err();
+    let err = update_import_map(
+        store.as_ref(),
+        "https://cdn",
+        &mfe("checkout"),
+        &ver("1.0.0"),
+        "e.js",
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -227,31 +261,35 @@ async fn served_imports_reads_back_what_the_import_map_serves() {
     let store = memory_store();
     let cdn = "https://cdn.example.com";
     assert!(served_imports(store.as_ref()).await.unwrap().is_empty());
-    update_import_map(store.as_ref(), cdn, "checkout", "1.2.0", "remoteEntry.js")
-        .await
-        .unwrap();
-    update_import_map(store.as_ref(), cdn, "cart", "0.1.0", "cart.js")
+    update_import_map(
+        store.as_ref(),
+        cdn,
+        &mfe("checkout"),
+        &ver("1.2.0"),
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap();
+    update_import_map(store.as_ref(), cdn, &mfe("cart"), &ver("0.1.0"), "cart.js")
         .await
         .unwrap();
     let served = served_imports(store.as_ref()).await.unwrap();
     assert_eq!(served.len(), 2);
+    let (checkout, cart) = (mfe("checkout"), mfe("cart"));
     assert_eq!(
-        version_of_url(cdn, "checkout", &served["checkout"]).as_deref(),
-        Some("1.2.0")
+        version_of_url(cdn, &checkout, &served[&checkout]),
+        Some(ver("1.2.0"))
     );
     assert_eq!(
-        version_of_url(cdn, "cart", &served["cart"]).as_deref(),
-        Some("0.1.0")
+        version_of_url(cdn, &cart, &served[&cart]),
+        Some(ver("0.1.0"))
     );
     // Another CDN base or MFE does not count as serving the version.
     assert_eq!(
-        version_of_url(
-            "https://old-cdn.example.com",
-            "checkout",
-            &served["checkout"]
-        ),
+        version_of_url("https://old-cdn.example.com", &checkout, &served[&checkout]),
         None
     );
+    assert_eq!(version_of_url(cdn, &cart, &served[&checkout]), None);
 
     let put = |data: Vec<u8>| {
         let store = Arc::clone(&store);
@@ -267,11 +305,22 @@ async fn served_imports_reads_back_what_the_import_map_serves() {
     };
     put(br#"{"scopes": {}}"#.to_vec()).await;
     assert!(served_imports(store.as_ref()).await.unwrap().is_empty());
+    // Entries another tool keeps in the map are not MFEs: left out, the rest still served.
+    put(
+        br#"{"imports": {"@org/shared": "https://x/s.js", "checkout": "https://x/c.js"}}"#.to_vec(),
+    )
+    .await;
+    let served = served_imports(store.as_ref()).await.unwrap();
+    assert_eq!(
+        served.into_iter().collect::<Vec<_>>(),
+        vec![(checkout.clone(), "https://x/c.js".to_owned())]
+    );
     for corrupt in [
         &b"{not json"[..],
         b"[]",
         br#"{"imports": []}"#,
         br#"{"imports": {"checkout": 1}}"#,
+        br#"{"imports": {"@org/shared": 1}}"#,
     ] {
         put(corrupt.to_vec()).await;
         let err = served_imports(store.as_ref()).await.unwrap_err();
@@ -294,8 +343,14 @@ async fn served_imports_reads_back_what_the_import_map_serves() {
     put(huge).await;
     let err = served_imports(store.as_ref()).await.unwrap_err();
     assert!(err.to_string().contains("larger than"), "{err}");
-    let err = update_import_map(store.as_ref(), cdn, "checkout", "1.3.0", "remoteEntry.js")
-        .await
-        .unwrap_err();
+    let err = update_import_map(
+        store.as_ref(),
+        cdn,
+        &mfe("checkout"),
+        &ver("1.3.0"),
+        "remoteEntry.js",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("larger than"), "{err}");
 }

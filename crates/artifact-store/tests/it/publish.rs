@@ -7,7 +7,7 @@ use gitops_artifact_store::{
     sha256_hex, stage_artifact, unpack,
 };
 
-use crate::support::{list, memory_store, read};
+use crate::support::{list, memory_store, mfe, read, ver};
 
 fn write(root: &FsPath, rel: &str, data: &str) {
     let p = root.join(rel);
@@ -90,7 +90,9 @@ async fn publish_then_deploy_round_trip_on_the_local_backend() {
     dist(src.path(), false);
     let opener = StoreOpener::new(repo.path());
     let template = "local/artifacts/{name}/{name}-{version}.tgz";
-    let loc = opener.open_artifact(template, "checkout", "1.4.0").unwrap();
+    let loc = opener
+        .open_artifact(template, &mfe("checkout"), &ver("1.4.0"))
+        .unwrap();
 
     let report = publish_dir(&loc, src.path()).await.unwrap();
     assert_eq!(report.outcome, WriteOutcome::Written);
@@ -119,8 +121,8 @@ async fn publish_then_deploy_round_trip_on_the_local_backend() {
     let r = stage_artifact(
         &loc,
         &target,
-        "checkout",
-        "1.4.0",
+        &mfe("checkout"),
+        &ver("1.4.0"),
         &Limits::default(),
         &opts,
     )
@@ -145,7 +147,11 @@ fn locations_parse_and_refuse() {
     let repo = tempfile::tempdir().unwrap();
     let opener = StoreOpener::new(repo.path());
     let loc = opener
-        .open_artifact("../outside/{name}-{version}.tgz", "checkout", "1.0.0")
+        .open_artifact(
+            "../outside/{name}-{version}.tgz",
+            &mfe("checkout"),
+            &ver("1.0.0"),
+        )
         .unwrap();
     let parent = repo
         .path()
@@ -153,7 +159,7 @@ fn locations_parse_and_refuse() {
         .unwrap()
         .join("outside/checkout-1.0.0.tgz");
     assert_eq!(format!("/{}", loc.path), parent.to_str().unwrap());
-    assert_eq!(loc.file_name(), "checkout-1.0.0.tgz");
+    assert_eq!(loc.file_name().unwrap(), "checkout-1.0.0.tgz");
     assert_eq!(
         loc.sidecar_path().filename(),
         Some("checkout-1.0.0.tgz.sha256")

@@ -10,7 +10,7 @@ use object_store::path::Path;
 use tar::EntryType;
 
 use crate::support::{
-    artifact_in_memory, file, list, memory_store, special, tgz, tgz_long, zip_archive,
+    artifact_in_memory, file, list, memory_store, mfe, special, tgz, tgz_long, ver, zip_archive,
     zip_with_duplicate,
 };
 
@@ -26,9 +26,16 @@ fn opts() -> UploadOptions {
 async fn refused(file_name: &str, archive: Bytes, limits: &Limits) -> Error {
     let artifact = artifact_in_memory(file_name, archive, true).await;
     let target = memory_store();
-    let err = stage_artifact(&artifact, &target, "checkout", "1.2.3", limits, &opts())
-        .await
-        .expect_err("archive was accepted");
+    let err = stage_artifact(
+        &artifact,
+        &target,
+        &mfe("checkout"),
+        &ver("1.2.3"),
+        limits,
+        &opts(),
+    )
+    .await
+    .expect_err("archive was accepted");
     assert!(
         list(target.as_ref()).await.is_empty(),
         "something was uploaded: {err}"
@@ -172,8 +179,8 @@ async fn bad_checksum_is_refused_before_unpacking() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "1.2.3",
+        &mfe("checkout"),
+        &ver("1.2.3"),
         &Limits::default(),
         &opts(),
     )
@@ -194,8 +201,8 @@ async fn missing_sidecar_is_refused() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "1.2.3",
+        &mfe("checkout"),
+        &ver("1.2.3"),
         &Limits::default(),
         &opts(),
     )
@@ -218,8 +225,8 @@ async fn missing_artifact_is_not_found() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "1.2.3",
+        &mfe("checkout"),
+        &ver("1.2.3"),
         &Limits::default(),
         &opts(),
     )
@@ -433,8 +440,8 @@ async fn an_artifact_without_its_entry_point_is_refused_before_upload() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "1.2.3",
+        &mfe("checkout"),
+        &ver("1.2.3"),
         &Limits::default(),
         &entry_opts(),
     )
@@ -460,9 +467,15 @@ async fn an_artifact_without_its_entry_point_is_refused_before_upload() {
         path: "remoteEntry.js".into(),
         data: Bytes::from_static(b"e"),
     }];
-    let err = upload_version(&target, "checkout", "1.2.3", &files, &entry_opts())
-        .await
-        .unwrap_err();
+    let err = upload_version(
+        &target,
+        &mfe("checkout"),
+        &ver("1.2.3"),
+        &files,
+        &entry_opts(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, Error::MissingEntryPoint { artifact, entry } if artifact == "checkout@1.2.3" && entry == "assets/styles.css"),
         "{err:?}"
@@ -479,8 +492,8 @@ async fn a_missing_archive_is_reported_as_such_with_or_without_a_sidecar() {
         let err = stage_artifact(
             &artifact,
             &target,
-            "checkout",
-            "1.2.3",
+            &mfe("checkout"),
+            &ver("1.2.3"),
             &Limits::default(),
             &opts(),
         )
@@ -511,8 +524,8 @@ async fn with_sidecar(sidecar: Vec<u8>) -> Error {
     let err = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "1.2.3",
+        &mfe("checkout"),
+        &ver("1.2.3"),
         &Limits::default(),
         &opts(),
     )
@@ -577,8 +590,8 @@ async fn sidecars_hold_exactly_one_hash() {
         stage_artifact(
             &artifact,
             &memory_store(),
-            "checkout",
-            "1.2.3",
+            &mfe("checkout"),
+            &ver("1.2.3"),
             &Limits::default(),
             &opts(),
         )

@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::support::{attr, list, read};
+use crate::support::{attr, list, mfe, read, ver};
 
 fn endpoint(test: &str) -> Option<String> {
     gitops_testkit::aws_endpoint(test)
@@ -72,7 +72,7 @@ async fn s3_publish_stage_and_pointers_round_trip() {
     }
     let template = format!("s3://{bucket}/artifacts/{{name}}/{{name}}-{{version}}.tgz");
     let artifact = opener
-        .open_artifact(&template, "checkout", "2.0.0")
+        .open_artifact(&template, &mfe("checkout"), &ver("2.0.0"))
         .unwrap();
     let published = publish_dir(&artifact, dist.path()).await.unwrap();
     assert_eq!(published.outcome, WriteOutcome::Written);
@@ -84,8 +84,8 @@ async fn s3_publish_stage_and_pointers_round_trip() {
     let r = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "2.0.0",
+        &mfe("checkout"),
+        &ver("2.0.0"),
         &Limits::default(),
         &opts(),
     )
@@ -96,8 +96,8 @@ async fn s3_publish_stage_and_pointers_round_trip() {
     let r = stage_artifact(
         &artifact,
         &target,
-        "checkout",
-        "2.0.0",
+        &mfe("checkout"),
+        &ver("2.0.0"),
         &Limits::default(),
         &opts(),
     )
@@ -136,8 +136,8 @@ async fn s3_publish_stage_and_pointers_round_trip() {
     // Pointers.
     let u = publish_aliases(
         target.as_ref(),
-        "checkout",
-        "2.0.0",
+        &mfe("checkout"),
+        &ver("2.0.0"),
         &["remoteEntry.js".into()],
     )
     .await
@@ -149,8 +149,8 @@ async fn s3_publish_stage_and_pointers_round_trip() {
     let u = update_import_map(
         target.as_ref(),
         "https://cdn.example.com",
-        "checkout",
-        "2.0.0",
+        &mfe("checkout"),
+        &ver("2.0.0"),
         "remoteEntry.js",
     )
     .await
@@ -194,9 +194,15 @@ async fn s3_write_once_refuses_a_rebuilt_version() {
         entry_points: Vec::new(),
         ..opts()
     };
-    let err = upload_version(&store, "checkout", "1.0.0", &files, &no_entry_points)
-        .await
-        .unwrap_err();
+    let err = upload_version(
+        &store,
+        &mfe("checkout"),
+        &ver("1.0.0"),
+        &files,
+        &no_entry_points,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::ImmutableConflict { .. }), "{err:?}");
     assert!(!err.is_retryable());
 }
@@ -233,8 +239,8 @@ async fn s3_missing_sidecar_and_bad_checksum_upload_nothing() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "c",
-        "1.0.0",
+        &mfe("c"),
+        &ver("1.0.0"),
         &Limits::default(),
         &opts(),
     )
@@ -251,8 +257,8 @@ async fn s3_missing_sidecar_and_bad_checksum_upload_nothing() {
     let err = stage_artifact(
         &artifact,
         &target,
-        "c",
-        "1.0.0",
+        &mfe("c"),
+        &ver("1.0.0"),
         &Limits::default(),
         &opts(),
     )

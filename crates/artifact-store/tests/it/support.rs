@@ -174,3 +174,13 @@ pub fn zip_with_duplicate(name: &str) -> Bytes {
     assert_eq!(patched, 2, "local header and central directory");
     Bytes::from(raw)
 }
+
+/// An MFE name, parsed by the event model's rule.
+pub fn mfe(name: &str) -> gitops_event_model::MfeName {
+    gitops_event_model::MfeName::parse(name).unwrap()
+}
+
+/// A version, parsed by the event model's rule.
+pub fn ver(version: &str) -> gitops_event_model::Version {
+    gitops_event_model::Version::parse(version).unwrap()
+}
