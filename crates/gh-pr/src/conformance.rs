@@ -6,9 +6,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use gitops_event_model::{
+    CommitSha, DeploymentPayload, EnvironmentName, EventType, MfeName, RepositoryName, RequestId,
+    Version,
+};
+
 use crate::{
-    BranchHead, Change, CheckState, DeploymentState, Error, FileWrite, Forge, PairState, PrState,
-    PullRequest, Requester, StatusState, branch_name,
+    BranchHead, Change, CheckState, DeploymentState, Error, FileWrite, Forge,
+    MAX_DESCRIPTION_CHARS, MAX_TOP_LEVEL_KEYS, PairState, PrState, PullRequest, Requester,
+    StatusState,
 };
 
 /// A name unique in this process and very likely across processes.
@@ -20,7 +26,20 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
-async fn base_sha(forge: &dyn Forge) -> String {
+fn env_name(env: &str) -> EnvironmentName {
+    EnvironmentName::parse(env).expect("a valid environment name")
+}
+
+fn mfe_name(mfe: &str) -> MfeName {
+    MfeName::parse(mfe).expect("a valid MFE name")
+}
+
+/// `gitops/<env>/<mfe>`.
+fn branch_name(env: &str, mfe: &str) -> String {
+    crate::branch_name(&env_name(env), &mfe_name(mfe))
+}
+
+async fn base_sha(forge: &dyn Forge) -> CommitSha {
     forge
         .read_tree(forge.base_branch())
         .await
@@ -31,13 +50,13 @@ async fn base_sha(forge: &dyn Forge) -> String {
 fn change(
     env: &str,
     mfe: &str,
-    base: Option<String>,
+    base: Option<CommitSha>,
     writes: Vec<FileWrite>,
     title: &str,
 ) -> Change {
     Change {
-        environment: env.to_owned(),
-        mfe: mfe.to_owned(),
+        environment: env_name(env),
+        mfe: mfe_name(mfe),
         base_sha: base,
         base_tree_sha: None,
         writes,
@@ -97,7 +116,10 @@ pub async fn propose_is_idempotent(forge: &dyn Forge) {
     assert_eq!(read.title, "deploy 2");
     assert_eq!(read.state, PrState::Open);
 
-    let tree = forge.read_tree(&second.head_sha).await.expect("read head");
+    let tree = forge
+        .read_tree(second.head_sha.as_str())
+        .await
+        .expect("read head");
     assert_eq!(tree.commit_sha, second.head_sha);
     let mut expected = base.files.clone();
     expected.insert(path.clone(), b"version: 2\n".to_vec());
@@ -127,7 +149,7 @@ pub async fn propose_is_idempotent(forge: &dyn Forge) {
         .await;
     if base.files.contains_key("README.md") {
         let del = del.expect("propose with a delete");
-        let t = forge.read_tree(&del.head_sha).await.expect("read");
+        let t = forge.read_tree(del.head_sha.as_str()).await.expect("read");
         assert!(!t.files.contains_key("README.md"));
         assert!(
             !t.files.contains_key(&mfe_file(env, &mfe)),
@@ -146,12 +168,16 @@ pub async fn propose_is_idempotent(forge: &dyn Forge) {
         .await;
     assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
     let bad = forge
+        .propose(&change(env, &mfe, None, vec![], "no writes"))
+        .await;
+    assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
+    let bad = forge
         .propose(&change(
-            "Bad Env",
+            env,
             &mfe,
             None,
             vec![FileWrite::put("a", "x")],
-            "bad",
+            " ",
         ))
         .await;
     assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
@@ -249,7 +275,7 @@ pub async fn merge_is_guarded_by_head(forge: &dyn Forge) {
         .merge(next.number, &next.head_sha)
         .await
         .expect("merge v3");
-    let tree = forge.read_tree(&m).await.expect("read merge");
+    let tree = forge.read_tree(m.as_str()).await.expect("read merge");
     assert_eq!(tree.files.get(&path).map(Vec::as_slice), Some(&b"v3"[..]));
 }
 
@@ -451,7 +477,7 @@ pub async fn statuses_fold_into_combined_checks(forge: &dyn Forge) {
         ))
         .await
         .expect("propose");
-    let sha = pr.head_sha.as_str();
+    let sha = &pr.head_sha;
     forge
         .set_status(
             sha,
@@ -494,21 +520,43 @@ pub async fn statuses_fold_into_combined_checks(forge: &dyn Forge) {
         .expect("status");
     let all = forge.combined_checks(sha).await.expect("combined");
     assert_eq!(all.state, CheckState::Success);
-    assert_eq!(all.sha, sha);
+    assert_eq!(all.sha, *sha);
     let names: Vec<_> = all.contexts.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["gitops/policy", "gitops/validate"]);
-    assert!(matches!(
-        forge
-            .set_status("not-a-sha", "x", StatusState::Success, "", None)
-            .await,
-        Err(Error::Invalid { .. })
-    ));
+    // GitHub's limits, on every backend, before any change.
+    let long = "x".repeat(MAX_DESCRIPTION_CHARS + 1);
+    for (context, description) in [("gitops/policy", long.as_str()), ("", "ok")] {
+        let r = forge
+            .set_status(sha, context, StatusState::Failure, description, None)
+            .await;
+        assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+    }
+    let exactly = "é".repeat(MAX_DESCRIPTION_CHARS);
+    forge
+        .set_status(sha, "gitops/long", StatusState::Success, &exactly, None)
+        .await
+        .expect("a description of exactly the limit");
+    let all = forge.combined_checks(sha).await.expect("combined");
+    assert_eq!(
+        all.state,
+        CheckState::Success,
+        "the refused statuses left no trace"
+    );
+    assert_eq!(all.contexts.len(), 3);
 }
 
-/// Deployment with statuses, listed and read back newest first.
-pub async fn deployments_and_statuses(requester: &dyn Requester, repo: &str, sha: &str) {
-    let env = unique("env");
-    let payload = serde_json::json!({"mfe": "checkout", "version": "1.2.3"});
+/// Deployment with statuses, listed and read back newest first, carrying its payload.
+pub async fn deployments_and_statuses(
+    requester: &dyn Requester,
+    repo: &RepositoryName,
+    sha: &CommitSha,
+) {
+    let env = env_name(&unique("env"));
+    let payload = DeploymentPayload {
+        id: RequestId::generate(),
+        mfe: mfe_name("checkout"),
+        version: Version::parse("1.2.3").expect("a version"),
+    };
     let id = requester
         .create_deployment(repo, sha, &env, &payload, "deploy checkout 1.2.3")
         .await
@@ -536,9 +584,9 @@ pub async fn deployments_and_statuses(requester: &dyn Requester, repo: &str, sha
         .expect("list");
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].id, id);
-    assert_eq!(list[0].sha, sha);
+    assert_eq!(list[0].sha, *sha);
     assert_eq!(list[0].environment, env);
-    assert_eq!(list[0].payload, payload);
+    assert_eq!(list[0].payload.as_ref(), Some(&payload));
     let statuses = requester
         .deployment_statuses(repo, id)
         .await
@@ -562,7 +610,7 @@ pub async fn deployments_and_statuses(requester: &dyn Requester, repo: &str, sha
     );
     assert!(
         requester
-            .list_deployments(repo, sha, "no-such-env")
+            .list_deployments(repo, sha, &env_name("no-such-env"))
             .await
             .expect("list")
             .is_empty()
@@ -571,43 +619,65 @@ pub async fn deployments_and_statuses(requester: &dyn Requester, repo: &str, sha
         requester.deployment_statuses(repo, 987_654_321).await,
         Err(Error::NotFound { .. })
     ));
+    let long = "x".repeat(MAX_DESCRIPTION_CHARS + 1);
     assert!(matches!(
         requester
-            .create_deployment(repo, sha, &env, &serde_json::json!([1]), "x")
-            .await,
-        Err(Error::Invalid { .. })
-    ));
-}
-
-/// A dispatch is accepted; a malformed one refused before any call.
-pub async fn dispatch_is_validated(requester: &dyn Requester, repo: &str) {
-    requester
-        .dispatch(
-            repo,
-            "deploy",
-            &serde_json::json!({"mfe": "checkout", "id": unique("corr")}),
-        )
-        .await
-        .expect("dispatch");
-    assert!(matches!(
-        requester
-            .dispatch(repo, "deploy", &serde_json::json!("string"))
-            .await,
-        Err(Error::Invalid { .. })
-    ));
-    assert!(matches!(
-        requester.dispatch(repo, "", &serde_json::json!({})).await,
-        Err(Error::Invalid { .. })
-    ));
-    assert!(matches!(
-        requester
-            .dispatch("not a repo", "deploy", &serde_json::json!({}))
+            .create_deployment_status(repo, id, DeploymentState::Failure, &long, None, None)
             .await,
         Err(Error::Invalid { .. })
     ));
     assert_eq!(
         requester
-            .find_workflow_run(repo, &unique("nobody"))
+            .deployment_statuses(repo, id)
+            .await
+            .expect("statuses")
+            .len(),
+        3,
+        "a refused status is not recorded"
+    );
+    // The repository compares without case, as on GitHub.
+    let upper = RepositoryName::parse(&repo.as_str().to_ascii_uppercase()).expect("repository");
+    assert_eq!(
+        requester
+            .list_deployments(&upper, sha, &env)
+            .await
+            .expect("list")
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [id]
+    );
+}
+
+/// A dispatch is accepted; one GitHub would refuse is refused before any call.
+pub async fn dispatch_is_validated(requester: &dyn Requester, repo: &RepositoryName) {
+    let deploy = EventType::parse("deploy").expect("event type");
+    requester
+        .dispatch(
+            repo,
+            &deploy,
+            &serde_json::json!({"mfe": "checkout", "id": RequestId::generate()}),
+        )
+        .await
+        .expect("dispatch");
+    assert!(matches!(
+        requester
+            .dispatch(repo, &deploy, &serde_json::json!("string"))
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+    let keys: serde_json::Map<String, serde_json::Value> = (0..=MAX_TOP_LEVEL_KEYS)
+        .map(|i| (format!("k{i}"), serde_json::json!(i)))
+        .collect();
+    assert!(matches!(
+        requester
+            .dispatch(repo, &deploy, &serde_json::Value::Object(keys))
+            .await,
+        Err(Error::Invalid { .. })
+    ));
+    assert_eq!(
+        requester
+            .find_workflow_run(repo, &RequestId::generate())
             .await
             .expect("find"),
         None
@@ -635,12 +705,17 @@ fn judged(env: &str, mfe: &str, state: &PairState, version: &str) -> Change {
 
 async fn state_of(forge: &dyn Forge, env: &str, mfe: &str) -> PairState {
     forge
-        .pair_state(env, mfe, &desired_file(env, mfe), true)
+        .pair_state(
+            &env_name(env),
+            &mfe_name(mfe),
+            &desired_file(env, mfe),
+            true,
+        )
         .await
         .expect("pair_state")
 }
 
-fn branch_head(forge_tree: Result<crate::Tree, Error>) -> Option<String> {
+fn branch_head(forge_tree: Result<crate::Tree, Error>) -> Option<CommitSha> {
     match forge_tree {
         Ok(t) => Some(t.commit_sha),
         Err(Error::NotFound { .. }) => None,
@@ -656,7 +731,7 @@ pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
     let path = desired_file(env, &mfe);
     for exact in [false, true] {
         let fresh = forge
-            .pair_state(env, &mfe, &path, exact)
+            .pair_state(&env_name(env), &mfe_name(&mfe), &path, exact)
             .await
             .expect("pair_state of a new pair");
         assert_eq!(
@@ -678,7 +753,7 @@ pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
     assert_eq!(pr.state, PrState::Open);
     for exact in [false, true] {
         let open = forge
-            .pair_state(env, &mfe, &path, exact)
+            .pair_state(&env_name(env), &mfe_name(&mfe), &path, exact)
             .await
             .expect("pair_state with an open PR");
         assert_eq!(
@@ -695,7 +770,12 @@ pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
             "the written content is pending (exact: {exact})"
         );
         let other = forge
-            .pair_state(env, &mfe, &format!("deployments/{env}/none.json"), exact)
+            .pair_state(
+                &env_name(env),
+                &mfe_name(&mfe),
+                &format!("deployments/{env}/none.json"),
+                exact,
+            )
             .await
             .expect("pair_state of a path the branch lacks");
         assert_eq!(other.pending, None, "no such file: nothing pending");
@@ -705,7 +785,7 @@ pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
     let merged = forge.merge(pr.number, &pr.head_sha).await.expect("merge");
     for exact in [false, true] {
         let after = forge
-            .pair_state(env, &mfe, &path, exact)
+            .pair_state(&env_name(env), &mfe_name(&mfe), &path, exact)
             .await
             .expect("pair_state after merge");
         assert_eq!(
@@ -740,11 +820,9 @@ pub async fn pair_state_follows_the_pair(forge: &dyn Forge) {
     );
     assert_eq!(state.pull_request.map(|p| p.number), Some(next.number));
     assert!(matches!(
-        forge.pair_state("Bad Env", &mfe, &path, false).await,
-        Err(Error::Invalid { .. })
-    ));
-    assert!(matches!(
-        forge.pair_state(env, &mfe, "../x", false).await,
+        forge
+            .pair_state(&env_name(env), &mfe_name(&mfe), "../x", false)
+            .await,
         Err(Error::Invalid { .. })
     ));
 }
@@ -917,7 +995,7 @@ pub async fn newest_intent_wins_under_contention(forges: &[&dyn Forge]) {
             let mut exact = false;
             for _ in 0..100 {
                 let state = forge
-                    .pair_state(env, &mfe, &path, exact)
+                    .pair_state(&env_name(env), &mfe_name(&mfe), &path, exact)
                     .await
                     .expect("pair_state");
                 if state.pending.as_deref().map(version_in) >= Some(mine) {
@@ -958,7 +1036,7 @@ pub async fn capital_environment_names(forge: &dyn Forge) {
     let (env, mfe) = ("Staging", unique("caps"));
     let path = desired_file(env, &mfe);
     let state = forge
-        .pair_state(env, &mfe, &path, false)
+        .pair_state(&env_name(env), &mfe_name(&mfe), &path, false)
         .await
         .expect("pair_state of Staging");
     assert_eq!(state.expected, BranchHead::Absent);
@@ -971,26 +1049,17 @@ pub async fn capital_environment_names(forge: &dyn Forge) {
     assert_eq!(state.pull_request.map(|p| p.number), Some(pr.number));
     assert!(state.pending.is_some());
     let merged = forge.merge(pr.number, &pr.head_sha).await.expect("merge");
-    let tree = forge.read_tree(&merged).await.expect("read the merge");
+    let tree = forge
+        .read_tree(merged.as_str())
+        .await
+        .expect("read the merge");
     assert_eq!(
         tree.files.get(&path).map(Vec::as_slice),
         Some(&b"{\"version\": \"1.0.0\"}\n"[..])
     );
     assert_eq!(state_of(forge, env, &mfe).await.pending, None);
-    for bad in ["Staging.lock", "Sta..ging", "-Staging", "Stag ing"] {
-        let r = forge.pair_state(bad, &mfe, &path, false).await;
-        assert!(matches!(r, Err(Error::Invalid { .. })), "{bad}: {r:?}");
-    }
-    let r = forge
-        .propose(&change(
-            env,
-            "Checkout",
-            None,
-            vec![FileWrite::put("a", "x")],
-            "MFE names stay lowercase",
-        ))
-        .await;
-    assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+    let pr = forge.pull_request(pr.number).await.expect("the merged PR");
+    assert_eq!(pr.pair(), Some((env_name(env), mfe_name(&mfe))));
 }
 
 /// Every [`Forge`] check, one after another, on one repository.
@@ -1010,7 +1079,7 @@ pub async fn forge_suite(forge: &dyn Forge) {
 }
 
 /// Every [`Requester`] check.
-pub async fn requester_suite(requester: &dyn Requester, repo: &str, sha: &str) {
+pub async fn requester_suite(requester: &dyn Requester, repo: &RepositoryName, sha: &CommitSha) {
     deployments_and_statuses(requester, repo, sha).await;
     dispatch_is_validated(requester, repo).await;
 }

@@ -6,13 +6,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use gitops_event_model::{
+    CommitSha, DeploymentPayload, EnvironmentName, EventType, Login, MfeName, RepositoryName,
+    RequestId,
+};
 use sha2::{Digest, Sha256};
 
 use crate::{
     BranchHead, Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState,
-    DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result,
-    StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body, validate_deployment,
-    validate_dispatch, validate_marker, validate_pair, validate_path, validate_repo, validate_sha,
+    DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result, Review,
+    ReviewState, StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body,
+    validate_client_payload, validate_context, validate_description, validate_marker,
+    validate_path,
 };
 
 #[derive(Debug, Clone)]
@@ -30,7 +35,7 @@ struct PrRecord {
     body: String,
     state: PrState,
     closed_head: Option<String>,
-    merge_sha: Option<String>,
+    merge_sha: Option<CommitSha>,
 }
 
 #[derive(Debug, Default)]
@@ -43,11 +48,11 @@ struct State {
     statuses: HashMap<String, Vec<CheckContext>>,
     comments: BTreeMap<u64, Vec<Comment>>,
     /// (pr, login, commit, approved)
-    reviews: Vec<(u64, String, String, bool)>,
-    deployments: Vec<(String, Deployment)>,
+    reviews: Vec<(u64, Login, String, bool)>,
+    deployments: Vec<(RepositoryName, Deployment)>,
     deployment_statuses: HashMap<u64, Vec<DeploymentStatus>>,
-    dispatches: Vec<(String, String, serde_json::Value)>,
-    runs: Vec<(String, WorkflowRun)>,
+    dispatches: Vec<(RepositoryName, EventType, serde_json::Value)>,
+    runs: Vec<(RepositoryName, WorkflowRun)>,
     calls: u64,
 }
 
@@ -62,6 +67,11 @@ impl Default for FakeForge {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A commit id of the fake's graph as the traits carry it.
+fn oid(sha: &str) -> Result<CommitSha> {
+    CommitSha::parse(sha).map_err(|e| Error::malformed("the fake's commit graph", e.message))
 }
 
 fn commit_sha(c: &FakeCommit) -> String {
@@ -126,21 +136,22 @@ impl FakeForge {
             .calls
     }
 
-    /// Record a review of the PR's current head (approving or not).
-    pub fn record_review(&self, number: u64, login: &str, approved: bool) -> Result<()> {
+    /// Record a review of the PR's current head: an approval, or a change request that
+    /// cancels the login's earlier approval.
+    pub fn record_review(&self, number: u64, login: &Login, approved: bool) -> Result<()> {
         let mut s = self.lock();
         let head = s.head_of(number)?;
-        s.reviews.push((number, login.to_owned(), head, approved));
+        s.reviews.push((number, login.clone(), head, approved));
         Ok(())
     }
 
     /// Record an approving review of the PR's current head.
-    pub fn record_approval(&self, number: u64, login: &str) -> Result<()> {
+    pub fn record_approval(&self, number: u64, login: &Login) -> Result<()> {
         self.record_review(number, login, true)
     }
 
     /// Commit `files` (None deletes) directly on the base branch, as another pusher would.
-    pub fn push_to_base(&self, writes: &[crate::FileWrite]) -> Result<String> {
+    pub fn push_to_base(&self, writes: &[crate::FileWrite]) -> Result<CommitSha> {
         let mut s = self.lock();
         let base = self.base.clone();
         let head = s
@@ -150,16 +161,16 @@ impl FakeForge {
             .ok_or_else(|| Error::not_found(base.clone()))?;
         let sha = s.commit_on(&head, writes)?;
         s.refs.insert(base, sha.clone());
-        Ok(sha)
+        oid(&sha)
     }
 
     /// Add a workflow run that [`Requester::find_workflow_run`] can find.
-    pub fn add_workflow_run(&self, repo: &str, run: WorkflowRun) {
-        self.lock().runs.push((repo.to_owned(), run));
+    pub fn add_workflow_run(&self, repo: &RepositoryName, run: WorkflowRun) {
+        self.lock().runs.push((repo.clone(), run));
     }
 
     /// Every dispatch received: (repo, event type, client payload).
-    pub fn dispatches(&self) -> Vec<(String, String, serde_json::Value)> {
+    pub fn dispatches(&self) -> Vec<(RepositoryName, EventType, serde_json::Value)> {
         self.lock().dispatches.clone()
     }
 }
@@ -253,17 +264,17 @@ impl State {
     fn view(&self, number: u64) -> Result<PullRequest> {
         let pr = self.pr(number)?;
         let head_sha = self.head_of(number)?;
-        let mergeable = if pr.state == PrState::Open {
-            let base = self.refs.get(&pr.base).cloned().unwrap_or_default();
-            Some(self.three_way(&base, &head_sha).is_ok())
-        } else {
-            None
+        let mergeable = match self.refs.get(&pr.base) {
+            Some(base) if pr.state == PrState::Open => {
+                Some(self.three_way(base, &head_sha).is_ok())
+            }
+            _ => None,
         };
         Ok(PullRequest {
             number: pr.number,
             branch: pr.branch.clone(),
             base: pr.base.clone(),
-            head_sha,
+            head_sha: oid(&head_sha)?,
             state: pr.state,
             mergeable,
             url: format!("fake://pulls/{}", pr.number),
@@ -304,7 +315,7 @@ impl State {
         Ok(out)
     }
 
-    fn deployment(&self, repo: &str, id: u64) -> Result<&Deployment> {
+    fn deployment(&self, repo: &RepositoryName, id: u64) -> Result<&Deployment> {
         self.deployments
             .iter()
             .find(|(r, d)| r == repo && d.id == id)
@@ -324,19 +335,18 @@ impl Forge for FakeForge {
         let sha = s.resolve(git_ref)?;
         let files = s.commits[&sha].files.clone();
         Ok(Tree {
-            commit_sha: sha,
+            commit_sha: oid(&sha)?,
             files,
         })
     }
 
     async fn pair_state(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         path: &str,
         _exact: bool,
     ) -> Result<PairState> {
-        validate_pair(environment, mfe)?;
         validate_path(path)?;
         let branch = branch_name(environment, mfe);
         let s = self.lock();
@@ -367,7 +377,7 @@ impl Forge for FakeForge {
                 .and_then(|c| c.files.get(path).cloned())
         };
         Ok(PairState {
-            expected: BranchHead::At(head),
+            expected: BranchHead::At(oid(&head)?),
             pull_request,
             pending,
         })
@@ -400,10 +410,10 @@ impl Forge for FakeForge {
         }
         let base_sha = match &change.base_sha {
             Some(sha) => {
-                if !s.commits.contains_key(sha) {
+                if !s.commits.contains_key(sha.as_str()) {
                     return Err(Error::not_found(format!("base commit {sha}")));
                 }
-                sha.clone()
+                sha.to_string()
             }
             None => s.resolve(&self.base)?,
         };
@@ -473,55 +483,56 @@ impl Forge for FakeForge {
             .collect())
     }
 
-    async fn approvals(&self, number: u64) -> Result<Vec<String>> {
+    async fn approvals(&self, number: u64) -> Result<Vec<Login>> {
         let s = self.lock();
-        let head = s.head_of(number)?;
-        let mut latest: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
-        for (n, login, sha, ok) in &s.reviews {
+        let head = oid(&s.head_of(number)?)?;
+        let mut reviews = Vec::new();
+        for (n, login, sha, approved) in &s.reviews {
             if *n == number {
-                latest.insert(login, (sha, *ok));
+                reviews.push(Review {
+                    login: login.clone(),
+                    commit: Some(oid(sha)?),
+                    state: if *approved {
+                        ReviewState::Approved
+                    } else {
+                        ReviewState::ChangesRequested
+                    },
+                });
             }
         }
-        Ok(latest
-            .into_iter()
-            .filter(|(_, (sha, ok))| *ok && *sha == head)
-            .map(|(l, _)| l.to_owned())
-            .collect())
+        Ok(Review::approvals(&head, reviews))
     }
 
-    async fn combined_checks(&self, sha: &str) -> Result<CombinedChecks> {
-        validate_sha("sha", sha)?;
+    async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks> {
         let s = self.lock();
-        if !s.commits.contains_key(sha) {
+        if !s.commits.contains_key(sha.as_str()) {
             return Err(Error::not_found(format!("commit {sha}")));
         }
         Ok(CombinedChecks::fold_history(
-            sha,
-            s.statuses.get(sha).into_iter().flatten().cloned(),
+            sha.clone(),
+            s.statuses.get(sha.as_str()).into_iter().flatten().cloned(),
         ))
     }
 
     async fn set_status(
         &self,
-        sha: &str,
+        sha: &CommitSha,
         context: &str,
         state: StatusState,
         description: &str,
         target_url: Option<&str>,
     ) -> Result<()> {
-        validate_sha("sha", sha)?;
-        if context.is_empty() {
-            return Err(Error::invalid("context", "must not be empty"));
-        }
+        validate_context(context)?;
+        validate_description(description)?;
         let mut s = self.lock();
-        if !s.commits.contains_key(sha) {
+        if !s.commits.contains_key(sha.as_str()) {
             return Err(Error::invalid(
                 "sha",
                 format!("no commit found for SHA: {sha}"),
             ));
         }
         s.statuses
-            .entry(sha.to_owned())
+            .entry(sha.to_string())
             .or_default()
             .push(CheckContext {
                 name: context.to_owned(),
@@ -532,7 +543,7 @@ impl Forge for FakeForge {
         Ok(())
     }
 
-    async fn merge(&self, number: u64, expected_head_sha: &str) -> Result<String> {
+    async fn merge(&self, number: u64, expected_head_sha: &CommitSha) -> Result<CommitSha> {
         let mut s = self.lock();
         let pr = s.pr(number)?.clone();
         if pr.state != PrState::Open {
@@ -541,7 +552,7 @@ impl Forge for FakeForge {
             )));
         }
         let head = s.head_of(number)?;
-        if head != expected_head_sha {
+        if head != expected_head_sha.as_str() {
             return Err(Error::conflict(format!(
                 "head of #{number} is {head}, expected {expected_head_sha}"
             )));
@@ -559,10 +570,11 @@ impl Forge for FakeForge {
             .prs
             .get_mut(&number)
             .ok_or_else(|| Error::not_found("pr"))?;
+        let merged = oid(&sha)?;
         rec.state = PrState::Merged;
         rec.closed_head = Some(head);
-        rec.merge_sha = Some(sha.clone());
-        Ok(sha)
+        rec.merge_sha = Some(merged.clone());
+        Ok(merged)
     }
 
     async fn upsert_comment(&self, number: u64, marker: &str, body: &str) -> Result<u64> {
@@ -600,25 +612,23 @@ impl Forge for FakeForge {
 impl Requester for FakeForge {
     async fn create_deployment(
         &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
-        payload: &serde_json::Value,
+        repo: &RepositoryName,
+        sha: &CommitSha,
+        environment: &EnvironmentName,
+        payload: &DeploymentPayload,
         description: &str,
     ) -> Result<u64> {
-        validate_repo(repo)?;
-        validate_deployment(sha, environment, payload)?;
         let mut s = self.lock();
         let id = s.next_id;
         s.next_id += 1;
         s.deployments.push((
-            repo.to_owned(),
+            repo.clone(),
             Deployment {
                 id,
-                sha: sha.to_owned(),
-                environment: environment.to_owned(),
+                sha: sha.clone(),
+                environment: environment.clone(),
                 description: Some(description.to_owned()),
-                payload: payload.clone(),
+                payload: Some(payload.clone()),
             },
         ));
         Ok(id)
@@ -626,14 +636,14 @@ impl Requester for FakeForge {
 
     async fn create_deployment_status(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         deployment_id: u64,
         state: DeploymentState,
         description: &str,
         log_url: Option<&str>,
         environment_url: Option<&str>,
     ) -> Result<()> {
-        validate_repo(repo)?;
+        validate_description(description)?;
         let mut s = self.lock();
         s.deployment(repo, deployment_id)?;
         let id = s.next_id;
@@ -653,16 +663,15 @@ impl Requester for FakeForge {
 
     async fn list_deployments(
         &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
+        repo: &RepositoryName,
+        sha: &CommitSha,
+        environment: &EnvironmentName,
     ) -> Result<Vec<Deployment>> {
-        validate_repo(repo)?;
         let s = self.lock();
         let mut v: Vec<Deployment> = s
             .deployments
             .iter()
-            .filter(|(r, d)| r == repo && d.sha == sha && d.environment == environment)
+            .filter(|(r, d)| r == repo && d.sha == *sha && d.environment == *environment)
             .map(|(_, d)| d.clone())
             .collect();
         v.reverse();
@@ -671,10 +680,9 @@ impl Requester for FakeForge {
 
     async fn deployment_statuses(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         deployment_id: u64,
     ) -> Result<Vec<DeploymentStatus>> {
-        validate_repo(repo)?;
         let s = self.lock();
         s.deployment(repo, deployment_id)?;
         let mut v = s
@@ -688,35 +696,28 @@ impl Requester for FakeForge {
 
     async fn dispatch(
         &self,
-        repo: &str,
-        event_type: &str,
+        repo: &RepositoryName,
+        event_type: &EventType,
         client_payload: &serde_json::Value,
     ) -> Result<()> {
-        validate_repo(repo)?;
-        validate_dispatch(event_type, client_payload)?;
-        self.lock().dispatches.push((
-            repo.to_owned(),
-            event_type.to_owned(),
-            client_payload.clone(),
-        ));
+        validate_client_payload(client_payload)?;
+        self.lock()
+            .dispatches
+            .push((repo.clone(), event_type.clone(), client_payload.clone()));
         Ok(())
     }
 
     async fn find_workflow_run(
         &self,
-        repo: &str,
-        correlation_id: &str,
+        repo: &RepositoryName,
+        correlation_id: &RequestId,
     ) -> Result<Option<WorkflowRun>> {
-        validate_repo(repo)?;
         let s = self.lock();
         Ok(s.runs
             .iter()
-            .rev()
-            .find(|(r, run)| {
-                r == repo
-                    && (run.name.contains(correlation_id)
-                        || run.display_title.contains(correlation_id))
-            })
-            .map(|(_, run)| run.clone()))
+            .filter(|(r, run)| r == repo && run.mentions(correlation_id))
+            .map(|(_, run)| run)
+            .max_by_key(|run| run.id)
+            .cloned())
     }
 }

@@ -4,17 +4,30 @@
 //! repository ([`Forge`]) and from the repositories that ask for deploys ([`Requester`]).
 //! Three kinds of implementation exist:
 //! - [`GithubForge`]: GitHub (or GitHub Enterprise Server) over octocrab, Git Data API
-//!   commits, no clone, bounded retries that honour `retry-after` and `x-ratelimit-reset`,
-//!   connect and request timeouts;
-//! - [`LocalGitForge`]: a local repository driven through the `git` command line, a "pull
-//!   request" being a branch plus a JSON record under `.git/gitops/`;
+//!   commits, no clone, every response read into typed structs (a missing field is
+//!   [`Error::Malformed`] naming it), bounded retries under `gitops-retry` that honour
+//!   `retry-after` and `x-ratelimit-reset`, connect and request timeouts;
+//! - [`LocalGitForge`]: a local repository driven through the `git` command line
+//!   (`tokio::process`), a "pull request" being a branch plus a JSON record under
+//!   `.git/gitops/`;
 //! - `FakeForge` (feature `fake`): strict and in memory.
 //!
-//! Every change goes through one stable branch per (environment, MFE), `gitops/<env>/<mfe>`.
-//! The newest intent wins: the pipeline reads what is pending for the pair
-//! ([`Forge::pair_state`]), judges the request against it, and proposes with
-//! compare-and-swap on exactly the branch head it judged ([`Change::expecting`]); a lost race
-//! is [`Error::Conflict`] with nothing changed, and the pipeline re-reads and re-judges.
+//! Names cross the traits as the event model's types ([`EnvironmentName`], [`MfeName`],
+//! [`RepositoryName`], [`CommitSha`], [`Login`], [`RequestId`], [`EventType`],
+//! [`DeploymentPayload`]): each rule exists once, in `gitops-event-model`, and a value of one
+//! of those types is valid by construction. This crate checks only the forge's own rules:
+//! safe relative paths, comment markers, and GitHub's limits ([`MAX_DESCRIPTION_CHARS`],
+//! [`MAX_TOP_LEVEL_KEYS`], [`MAX_PAYLOAD_BYTES`]).
+//!
+//! Every change goes through one stable branch per (environment, MFE),
+//! `gitops/<env>/<mfe>` ([`branch_name`], [`pair_of_branch`]). The newest intent wins: the
+//! pipeline reads what is pending for the pair ([`Forge::pair_state`]), judges the request
+//! against it, and proposes with compare-and-swap on exactly the branch head it judged
+//! ([`Change::expecting`]); a lost race is [`Error::Conflict`] with nothing changed, and the
+//! pipeline re-reads and re-judges.
+//!
+//! Approvals are folded once ([`Review::approvals`]) and statuses once
+//! ([`CombinedChecks::fold_history`]); each backend feeds the fold its own records.
 //!
 //! [`desired_revisions`] gives the git order of the desired-state files of a checkout (the
 //! first-parent position of the commit that last changed each), which `gitops deploy` uses
@@ -42,20 +55,24 @@
 //! `GET git/ref` more. Binary (non-UTF-8) writes cost one `POST git/blobs` each. A forced
 //! proposal ([`Change::expected`] `None`, tools only) skips the pair read but may cost up to
 //! three more calls for the PR (`POST` 422, `GET pulls?head=`, `PATCH`). Branches are not
-//! deleted after merge.
+//! deleted after merge. Retries (5xx, rate limits, timed-out reads) are extra attempts of the
+//! same call, each counted by [`GithubForge::calls`].
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use async_trait::async_trait;
+use gitops_event_model::{
+    CommitSha, DeploymentPayload, EnvironmentName, EventType, Login, MfeName, RepositoryName,
+    RequestId,
+};
+pub use gitops_event_model::{MAX_PAYLOAD_BYTES, MAX_TOP_LEVEL_KEYS};
 use serde::{Deserialize, Serialize};
 
+mod error;
 #[cfg(feature = "github")]
 mod github;
 mod local;
-#[cfg(feature = "github")]
-mod retry;
 
 #[cfg(any(test, feature = "fake"))]
 mod fake;
@@ -63,118 +80,46 @@ mod fake;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
 #[cfg(feature = "github")]
 pub use github::{DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge};
+#[cfg(feature = "github")]
+pub use gitops_retry::RetryPolicy;
 pub use local::LocalGitForge;
 pub use local::revisions::{Revision, Revisions, desired_revisions};
-#[cfg(feature = "github")]
-pub use retry::RetryPolicy;
-
-/// The one error type of this crate.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The repository, ref, pull request, commit or deployment does not exist.
-    #[error("not found: {what}")]
-    NotFound {
-        /// What was looked for.
-        what: String,
-    },
-    /// The state moved under us: the PR head is not the expected sha, a ref was updated
-    /// concurrently, the pull request is not open.
-    #[error("conflict: {reason}")]
-    Conflict {
-        /// Why.
-        reason: String,
-    },
-    /// The pull request cannot be merged (a real git conflict, or the forge refuses).
-    #[error("not mergeable: {reason}")]
-    NotMergeable {
-        /// Why.
-        reason: String,
-    },
-    /// Rate limited, and the retry budget is spent.
-    #[error("throttled by the forge (retry after {retry_after:?})")]
-    Throttled {
-        /// How long the forge asked us to wait, when it said.
-        retry_after: Option<Duration>,
-    },
-    /// Missing, wrong or insufficient credentials.
-    #[error("unauthorized: {message}")]
-    Unauthorized {
-        /// The forge's message (never contains the token).
-        message: String,
-    },
-    /// A value handed to the forge is not acceptable.
-    #[error("invalid {field}: {reason}")]
-    Invalid {
-        /// The offending field.
-        field: String,
-        /// Why it is refused.
-        reason: String,
-    },
-    /// The request did not reach the forge or its answer could not be read.
-    #[error("transport error: {message}")]
-    Transport {
-        /// What went wrong.
-        message: String,
-    },
-    /// Any other answer of the forge's API.
-    #[error("forge API error {status}: {message}")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// The forge's message.
-        message: String,
-    },
-    /// A `git` command of the local adapter failed.
-    #[error("git {command} failed: {message}")]
-    Git {
-        /// The git subcommand.
-        command: String,
-        /// Its standard error, trimmed.
-        message: String,
-    },
-    /// Local file-system error (local adapter records).
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl Error {
-    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        Error::Invalid {
-            field: field.to_owned(),
-            reason: reason.into(),
-        }
-    }
-    pub(crate) fn not_found(what: impl Into<String>) -> Self {
-        Error::NotFound { what: what.into() }
-    }
-    pub(crate) fn conflict(reason: impl Into<String>) -> Self {
-        Error::Conflict {
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<serde_json::Error> for Error {
-    fn from(e: serde_json::Error) -> Self {
-        Error::Transport {
-            message: format!("malformed JSON: {e}"),
-        }
-    }
-}
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The prefix of every pair's branch: `gitops/<env>/<mfe>`.
+pub const BRANCH_PREFIX: &str = "gitops/";
+
+/// GitHub's limit on a commit status or deployment status description, in characters; a
+/// longer one is refused ([`Error::Invalid`]) by every backend.
+pub const MAX_DESCRIPTION_CHARS: usize = 140;
+
+/// The stable branch of a pair: `gitops/<env>/<mfe>`.
+pub fn branch_name(environment: &EnvironmentName, mfe: &MfeName) -> String {
+    format!("{BRANCH_PREFIX}{environment}/{mfe}")
+}
+
+/// The pair a branch belongs to: `gitops/<env>/<mfe>` with a valid environment and MFE name;
+/// `None` for any other branch.
+pub fn pair_of_branch(branch: &str) -> Option<(EnvironmentName, MfeName)> {
+    let (environment, mfe) = branch.strip_prefix(BRANCH_PREFIX)?.split_once('/')?;
+    Some((
+        EnvironmentName::parse(environment).ok()?,
+        MfeName::parse(mfe).ok()?,
+    ))
+}
+
 /// The files of the repository at one commit.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
     /// The commit the files were read at.
-    pub commit_sha: String,
+    pub commit_sha: CommitSha,
     /// Path (slash-separated, relative) to content. Only regular files (blobs).
     pub files: BTreeMap<String, Vec<u8>>,
 }
@@ -217,16 +162,17 @@ impl FileWrite {
 /// A proposed change of the GitOps repository for one (environment, MFE) pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// Environment name (`[A-Za-z0-9][A-Za-z0-9._-]*`: GitHub environments may have capitals).
-    pub environment: String,
-    /// MFE name (`[a-z0-9][a-z0-9._-]*`).
-    pub mfe: String,
+    /// The environment (case kept: GitHub environments may have capitals).
+    pub environment: EnvironmentName,
+    /// The MFE.
+    pub mfe: MfeName,
     /// The base commit (head of the base branch, usually known from the checkout). When
     /// `None` the forge reads the base branch head (one extra API call on GitHub).
-    pub base_sha: Option<String>,
-    /// The tree of `base_sha` (`git rev-parse <base>^{tree}`), when known. GitHub's tree API
-    /// needs a tree sha; without it the adapter reads the base commit (one extra call).
-    pub base_tree_sha: Option<String>,
+    pub base_sha: Option<CommitSha>,
+    /// The tree object of `base_sha` (`git rev-parse <base>^{tree}`, an object id spelled
+    /// like a commit id), when known. GitHub's tree API needs a tree sha; without it the
+    /// adapter reads the base commit (one extra call).
+    pub base_tree_sha: Option<CommitSha>,
     /// All file writes, applied in order on top of the base.
     pub writes: Vec<FileWrite>,
     /// PR title, also the commit message's first line.
@@ -251,15 +197,15 @@ pub struct Change {
 impl Change {
     /// A change with no known base (the forge reads the base branch head).
     pub fn new(
-        environment: impl Into<String>,
-        mfe: impl Into<String>,
+        environment: EnvironmentName,
+        mfe: MfeName,
         title: impl Into<String>,
         body: impl Into<String>,
         writes: Vec<FileWrite>,
     ) -> Self {
         Change {
-            environment: environment.into(),
-            mfe: mfe.into(),
+            environment,
+            mfe,
             base_sha: None,
             base_tree_sha: None,
             writes,
@@ -296,8 +242,8 @@ impl Change {
     /// Build on `commit` whose tree is `tree` (both from the checkout: `git rev-parse HEAD
     /// HEAD^{tree}`), saving API calls.
     #[must_use]
-    pub fn on_base(mut self, commit: impl Into<String>, tree: Option<String>) -> Self {
-        self.base_sha = Some(commit.into());
+    pub fn on_base(mut self, commit: CommitSha, tree: Option<CommitSha>) -> Self {
+        self.base_sha = Some(commit);
         self.base_tree_sha = tree;
         self
     }
@@ -307,20 +253,11 @@ impl Change {
         branch_name(&self.environment, &self.mfe)
     }
 
-    /// Check names, paths and title; the same rules on every backend.
+    /// Check the forge's rules on the change (paths, title, a tree with its commit); the
+    /// same on every backend. Names and shas are valid by their types.
     pub fn validate(&self) -> Result<()> {
-        validate_pair(&self.environment, &self.mfe)?;
-        if let Some(BranchHead::At(sha)) = &self.expected {
-            validate_sha("expected", sha)?;
-        }
-        if let Some(sha) = &self.base_sha {
-            validate_sha("base_sha", sha)?;
-        }
-        if let Some(sha) = &self.base_tree_sha {
-            validate_sha("base_tree_sha", sha)?;
-            if self.base_sha.is_none() {
-                return Err(Error::invalid("base_tree_sha", "given without base_sha"));
-            }
+        if self.base_tree_sha.is_some() && self.base_sha.is_none() {
+            return Err(Error::invalid("base_tree_sha", "given without base_sha"));
         }
         if self.title.trim().is_empty() {
             return Err(Error::invalid("title", "must not be empty"));
@@ -345,63 +282,8 @@ impl Change {
     }
 }
 
-/// `gitops/<env>/<mfe>`.
-pub fn branch_name(environment: &str, mfe: &str) -> String {
-    format!("gitops/{environment}/{mfe}")
-}
-
-/// Check an (environment, MFE) pair's names; the same rules on every backend.
-pub(crate) fn validate_pair(environment: &str, mfe: &str) -> Result<()> {
-    validate_name("environment", environment, true)?;
-    validate_name("mfe", mfe, false)
-}
-
-/// `[a-z0-9][a-z0-9._-]*` (capitals too when `capitals`), at most 100 bytes, no `..`, not
-/// ending in `.lock` (both would make the branch name invalid for git).
-pub(crate) fn validate_name(field: &str, name: &str, capitals: bool) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || (capitals && b.is_ascii_uppercase())
-                || b.is_ascii_digit()
-                || b"._-".contains(&b)
-        })
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && !name.to_ascii_lowercase().ends_with(".lock")
-        && !name.contains("..");
-    if ok {
-        Ok(())
-    } else {
-        let rule = if capitals {
-            "[A-Za-z0-9][A-Za-z0-9._-]*"
-        } else {
-            "[a-z0-9][a-z0-9._-]*"
-        };
-        Err(Error::invalid(
-            field,
-            format!(
-                "{name:?} is not a name like {rule} (at most 100 bytes, no \"..\", not ending in \".lock\")"
-            ),
-        ))
-    }
-}
-
-pub(crate) fn validate_sha(field: &str, sha: &str) -> Result<()> {
-    if sha.len() == 40
-        && sha
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("{sha:?} is not a full lowercase hex commit sha"),
-        ))
-    }
-}
-
+/// A safe relative path of the repository: no absolute path, no `.`, `..`, empty or `.git`
+/// component, no backslash, NUL or newline, at most 4,096 bytes.
 pub(crate) fn validate_path(path: &str) -> Result<()> {
     let bad = path.is_empty()
         || path.len() > 4096
@@ -422,14 +304,62 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
     }
 }
 
+/// A commit status or deployment status description GitHub keeps: at most
+/// [`MAX_DESCRIPTION_CHARS`] characters.
+pub(crate) fn validate_description(description: &str) -> Result<()> {
+    let chars = description.chars().count();
+    if chars > MAX_DESCRIPTION_CHARS {
+        return Err(Error::invalid(
+            "description",
+            format!("{chars} characters; GitHub keeps at most {MAX_DESCRIPTION_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A commit status context: not empty, at most 255 characters (GitHub's limit).
+pub(crate) fn validate_context(context: &str) -> Result<()> {
+    if context.trim().is_empty() || context.chars().count() > 255 {
+        return Err(Error::invalid("context", "1 to 255 characters"));
+    }
+    Ok(())
+}
+
+/// A `repository_dispatch` client payload GitHub accepts: a JSON object of at most
+/// [`MAX_TOP_LEVEL_KEYS`] keys, smaller than [`MAX_PAYLOAD_BYTES`] serialised.
+pub(crate) fn validate_client_payload(payload: &serde_json::Value) -> Result<()> {
+    let Some(object) = payload.as_object() else {
+        return Err(Error::invalid("client_payload", "must be a JSON object"));
+    };
+    if object.len() > MAX_TOP_LEVEL_KEYS {
+        return Err(Error::invalid(
+            "client_payload",
+            format!(
+                "{} top-level keys; GitHub allows at most {MAX_TOP_LEVEL_KEYS}",
+                object.len()
+            ),
+        ));
+    }
+    let size = serde_json::to_vec(payload)
+        .map_err(|e| Error::invalid("client_payload", format!("cannot serialise: {e}")))?
+        .len();
+    if size >= MAX_PAYLOAD_BYTES {
+        return Err(Error::invalid(
+            "client_payload",
+            format!("{size} bytes serialised; GitHub refuses {MAX_PAYLOAD_BYTES} or more"),
+        ));
+    }
+    Ok(())
+}
+
 /// Where a pair's branch `gitops/<env>/<mfe>` is (or was last seen by the forge).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BranchHead {
     /// The branch does not exist (and, on GitHub's cheap read, never had a pull request).
     Absent,
-    /// The branch head is this commit (full sha).
-    At(String),
+    /// The branch head is this commit.
+    At(CommitSha),
 }
 
 /// What is pending for one (environment, MFE) pair: the input of "the newest intent wins".
@@ -462,12 +392,13 @@ pub enum PrState {
 pub struct PullRequest {
     /// PR number.
     pub number: u64,
-    /// Head branch (`gitops/<env>/<mfe>`).
+    /// Head branch (`gitops/<env>/<mfe>` for the PRs this crate opens; see
+    /// [`PullRequest::pair`]).
     pub branch: String,
     /// Base branch.
     pub base: String,
     /// Current head commit.
-    pub head_sha: String,
+    pub head_sha: CommitSha,
     /// Open, closed or merged.
     pub state: PrState,
     /// `None` while the forge has not computed it yet.
@@ -479,7 +410,15 @@ pub struct PullRequest {
     /// Body.
     pub body: String,
     /// The merge commit, once merged.
-    pub merge_sha: Option<String>,
+    pub merge_sha: Option<CommitSha>,
+}
+
+impl PullRequest {
+    /// The (environment, MFE) pair of a deploy PR ([`pair_of_branch`] of its branch); `None`
+    /// for any other PR.
+    pub fn pair(&self) -> Option<(EnvironmentName, MfeName)> {
+        pair_of_branch(&self.branch)
+    }
 }
 
 /// State of a commit status (GitHub's four values).
@@ -537,7 +476,7 @@ pub struct CheckContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CombinedChecks {
     /// The commit.
-    pub sha: String,
+    pub sha: CommitSha,
     /// Failure if any failed, else Pending if any runs, else Success (also when empty).
     pub state: CheckState,
     /// Latest state per context name, sorted by name.
@@ -547,11 +486,8 @@ pub struct CombinedChecks {
 impl CombinedChecks {
     /// Fold a history of contexts, oldest first, keeping the latest per name, as GitHub's
     /// combined status does.
-    pub fn fold_history(
-        sha: impl Into<String>,
-        history: impl IntoIterator<Item = CheckContext>,
-    ) -> Self {
-        let mut latest = std::collections::BTreeMap::new();
+    pub fn fold_history(sha: CommitSha, history: impl IntoIterator<Item = CheckContext>) -> Self {
+        let mut latest = BTreeMap::new();
         for context in history {
             latest.insert(context.name.clone(), context);
         }
@@ -559,7 +495,7 @@ impl CombinedChecks {
     }
 
     /// Fold contexts (latest per name already chosen) into the combined state.
-    pub fn fold(sha: impl Into<String>, mut contexts: Vec<CheckContext>) -> Self {
+    pub fn fold(sha: CommitSha, mut contexts: Vec<CheckContext>) -> Self {
         contexts.sort_by(|a, b| a.name.cmp(&b.name));
         let state = if contexts.iter().any(|c| c.state == CheckState::Failure) {
             CheckState::Failure
@@ -569,7 +505,7 @@ impl CombinedChecks {
             CheckState::Success
         };
         CombinedChecks {
-            sha: sha.into(),
+            sha,
             state,
             contexts,
         }
@@ -583,6 +519,60 @@ impl From<StatusState> for CheckState {
             StatusState::Success => CheckState::Success,
             StatusState::Failure | StatusState::Error => CheckState::Failure,
         }
+    }
+}
+
+/// The state of one pull request review (GitHub's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReviewState {
+    /// Approves the commit it was made on.
+    Approved,
+    /// Asks for changes: cancels the reviewer's earlier approval.
+    ChangesRequested,
+    /// A comment: neither approves nor cancels.
+    Commented,
+    /// An approval or change request dismissed since: cancels.
+    Dismissed,
+    /// Not submitted yet: neither approves nor cancels.
+    Pending,
+}
+
+/// One pull request review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Who reviewed.
+    pub login: Login,
+    /// The head the review was made on (`None` when the forge no longer knows it).
+    pub commit: Option<CommitSha>,
+    /// Its state.
+    pub state: ReviewState,
+}
+
+impl Review {
+    /// The one fold of approvals, fed by every backend: the logins whose latest verdict, in
+    /// `reviews` oldest first, approves exactly `head`, sorted. A verdict is an approval, a
+    /// change request or a dismissal; comments and pending reviews are none. So an approval
+    /// of an older head does not count, and a later change request or dismissal of the same
+    /// login cancels an earlier approval, while a later comment does not.
+    pub fn approvals(head: &CommitSha, reviews: impl IntoIterator<Item = Review>) -> Vec<Login> {
+        let mut verdict: BTreeMap<Login, bool> = BTreeMap::new();
+        for review in reviews {
+            match review.state {
+                ReviewState::Approved => {
+                    let on_head = review.commit.as_ref() == Some(head);
+                    verdict.insert(review.login, on_head);
+                }
+                ReviewState::ChangesRequested | ReviewState::Dismissed => {
+                    verdict.insert(review.login, false);
+                }
+                ReviewState::Commented | ReviewState::Pending => {}
+            }
+        }
+        verdict
+            .into_iter()
+            .filter_map(|(login, approves)| approves.then_some(login))
+            .collect()
     }
 }
 
@@ -672,13 +662,14 @@ pub struct Deployment {
     /// Deployment id.
     pub id: u64,
     /// The commit.
-    pub sha: String,
-    /// Environment name.
-    pub environment: String,
+    pub sha: CommitSha,
+    /// The environment.
+    pub environment: EnvironmentName,
     /// Description.
     pub description: Option<String>,
-    /// Payload as given at creation.
-    pub payload: serde_json::Value,
+    /// The request this deployment reports on; `None` for a deployment another tool made
+    /// (its payload is not a [`DeploymentPayload`]).
+    pub payload: Option<DeploymentPayload>,
 }
 
 /// One status of a deployment.
@@ -701,16 +692,24 @@ pub struct DeploymentStatus {
 pub struct WorkflowRun {
     /// Run id.
     pub id: u64,
-    /// Workflow name.
-    pub name: String,
+    /// Workflow name (GitHub may leave it out).
+    pub name: Option<String>,
     /// Display title (the `run-name`).
     pub display_title: String,
-    /// `queued`, `in_progress`, `completed`, ...
-    pub status: String,
+    /// `queued`, `in_progress`, `completed`, ... (GitHub may leave it null).
+    pub status: Option<String>,
     /// `success`, `failure`, ... once completed.
     pub conclusion: Option<String>,
     /// Link.
     pub html_url: String,
+}
+
+impl WorkflowRun {
+    /// Whether the run's name or display title carries `correlation_id`.
+    pub fn mentions(&self, correlation_id: &RequestId) -> bool {
+        let id = correlation_id.as_str();
+        self.display_title.contains(id) || self.name.as_deref().is_some_and(|n| n.contains(id))
+    }
 }
 
 /// The forge that hosts the GitOps repository.
@@ -734,7 +733,7 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// `path`.
     ///
     /// # Contract
-    /// - Names and `path` are validated as for [`Change::validate`] (`Invalid`).
+    /// - `path` is validated as for [`Change::validate`] (`Invalid`).
     /// - `pull_request` is the pair's OPEN pull request, if any.
     /// - `pending` is the content of `path` at the branch head when the branch holds a change
     ///   that is not merged: an open PR; or (exact reads) a head that is neither an open PR's
@@ -749,8 +748,8 @@ pub trait Forge: Send + Sync + fmt::Debug {
     ///   with `exact`. The local and fake backends are always exact.
     async fn pair_state(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         path: &str,
         exact: bool,
     ) -> Result<PairState>;
@@ -797,29 +796,31 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// `NotFound` for an unknown PR. Deleted files are included.
     async fn changed_files(&self, number: u64) -> Result<Vec<String>>;
 
-    /// Logins whose latest review approves the current head, sorted.
+    /// Logins whose latest verdict approves the current head, sorted.
     ///
     /// # Contract
-    /// A review on an older head does not count; a later non-approving review of the same
-    /// login cancels an earlier approval. `NotFound` for an unknown PR.
-    async fn approvals(&self, number: u64) -> Result<Vec<String>>;
+    /// [`Review::approvals`] of the PR's reviews, oldest first, and its current head: a
+    /// review on an older head does not count; a later change request or dismissal of the
+    /// same login cancels an earlier approval. `NotFound` for an unknown PR.
+    async fn approvals(&self, number: u64) -> Result<Vec<Login>>;
 
     /// Statuses and check runs of `sha`, folded.
     ///
     /// # Contract
     /// Latest state per context; see [`CombinedChecks::fold`]. An unknown sha is
     /// `NotFound` or an empty (success) summary, depending on the backend's API.
-    async fn combined_checks(&self, sha: &str) -> Result<CombinedChecks>;
+    async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks>;
 
     /// Set a commit status.
     ///
     /// # Contract
     /// A later status with the same `context` replaces the earlier one in
-    /// [`Forge::combined_checks`]. `sha` must be a full sha (`Invalid`); an unknown commit is
-    /// refused (`NotFound` or `Invalid`).
+    /// [`Forge::combined_checks`]. `context` is 1 to 255 characters and `description` at
+    /// most [`MAX_DESCRIPTION_CHARS`] (`Invalid` otherwise); an unknown commit is refused
+    /// (`NotFound` or `Invalid`).
     async fn set_status(
         &self,
-        sha: &str,
+        sha: &CommitSha,
         context: &str,
         state: StatusState,
         description: &str,
@@ -834,7 +835,7 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// - A real content conflict with the base: `NotMergeable`.
     /// - Otherwise a merge commit (parents: base head, PR head) is created on the base
     ///   branch, the PR becomes `Merged`, and the merge commit sha is returned.
-    async fn merge(&self, number: u64, expected_head_sha: &str) -> Result<String>;
+    async fn merge(&self, number: u64, expected_head_sha: &CommitSha) -> Result<CommitSha>;
 
     /// Create or edit the one comment of this PR that carries `marker`.
     ///
@@ -851,30 +852,30 @@ pub trait Forge: Send + Sync + fmt::Debug {
     async fn comments(&self, number: u64) -> Result<Vec<Comment>>;
 }
 
-/// The forge side of the repositories that request deploys (`owner/name`).
+/// The forge side of the repositories that request deploys.
 #[async_trait]
 pub trait Requester: Send + Sync + fmt::Debug {
-    /// Create a deployment of `sha` to `environment` on `repo`.
+    /// Create a deployment of `sha` to `environment` on `repo`, carrying `payload`.
     ///
     /// # Contract
-    /// `repo` is `owner/name` (`Invalid` otherwise); `payload` must be a JSON object. No
-    /// required contexts, no auto-merge. Returns the deployment id.
+    /// No required contexts, no auto-merge. Returns the deployment id.
     async fn create_deployment(
         &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
-        payload: &serde_json::Value,
+        repo: &RepositoryName,
+        sha: &CommitSha,
+        environment: &EnvironmentName,
+        payload: &DeploymentPayload,
         description: &str,
     ) -> Result<u64>;
 
     /// Add a status to a deployment.
     ///
     /// # Contract
-    /// `NotFound` for an unknown deployment. Statuses are kept in order.
+    /// `description` is at most [`MAX_DESCRIPTION_CHARS`] (`Invalid` otherwise). `NotFound`
+    /// for an unknown deployment. Statuses are kept in order.
     async fn create_deployment_status(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         deployment_id: u64,
         state: DeploymentState,
         description: &str,
@@ -885,12 +886,13 @@ pub trait Requester: Send + Sync + fmt::Debug {
     /// Deployments of `sha` to `environment`, newest first.
     ///
     /// # Contract
-    /// Empty when none; filters are exact.
+    /// Empty when none; filters are exact. A deployment another tool made is listed with
+    /// `payload: None`.
     async fn list_deployments(
         &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
+        repo: &RepositoryName,
+        sha: &CommitSha,
+        environment: &EnvironmentName,
     ) -> Result<Vec<Deployment>>;
 
     /// Statuses of a deployment, newest first.
@@ -899,104 +901,89 @@ pub trait Requester: Send + Sync + fmt::Debug {
     /// `NotFound` for an unknown deployment.
     async fn deployment_statuses(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         deployment_id: u64,
     ) -> Result<Vec<DeploymentStatus>>;
 
     /// Send a `repository_dispatch` event.
     ///
     /// # Contract
-    /// `event_type` is 1..=100 characters; `client_payload` a JSON object with at most 10
-    /// top-level keys (GitHub's limits; `Invalid` otherwise).
+    /// `client_payload` is a JSON object with at most [`MAX_TOP_LEVEL_KEYS`] top-level keys,
+    /// smaller than [`MAX_PAYLOAD_BYTES`] serialised (GitHub's limits; `Invalid` otherwise,
+    /// before any call).
     async fn dispatch(
         &self,
-        repo: &str,
-        event_type: &str,
+        repo: &RepositoryName,
+        event_type: &EventType,
         client_payload: &serde_json::Value,
     ) -> Result<()>;
 
-    /// The most recent workflow run whose name or display title contains `correlation_id`.
+    /// The most recent workflow run whose name or display title contains `correlation_id`
+    /// ([`WorkflowRun::mentions`]).
     ///
     /// # Contract
     /// `Ok(None)` when no such run (yet); the caller polls.
     async fn find_workflow_run(
         &self,
-        repo: &str,
-        correlation_id: &str,
+        repo: &RepositoryName,
+        correlation_id: &RequestId,
     ) -> Result<Option<WorkflowRun>>;
-}
-
-pub(crate) fn validate_repo(repo: &str) -> Result<(&str, &str)> {
-    let mut parts = repo.split('/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(o), Some(n), None)
-            if !o.is_empty()
-                && !n.is_empty()
-                && [o, n].iter().all(|s| {
-                    s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                }) =>
-        {
-            Ok((o, n))
-        }
-        _ => Err(Error::invalid(
-            "repo",
-            format!("{repo:?} is not owner/name"),
-        )),
-    }
-}
-
-pub(crate) fn validate_dispatch(event_type: &str, payload: &serde_json::Value) -> Result<()> {
-    if event_type.is_empty() || event_type.chars().count() > 100 {
-        return Err(Error::invalid("event_type", "1 to 100 characters"));
-    }
-    match payload.as_object() {
-        Some(o) if o.len() <= 10 => Ok(()),
-        Some(_) => Err(Error::invalid(
-            "client_payload",
-            "at most 10 top-level keys",
-        )),
-        None => Err(Error::invalid("client_payload", "must be a JSON object")),
-    }
-}
-
-pub(crate) fn validate_deployment(
-    sha: &str,
-    environment: &str,
-    payload: &serde_json::Value,
-) -> Result<()> {
-    validate_sha("sha", sha)?;
-    if environment.is_empty() || environment.len() > 255 {
-        return Err(Error::invalid("environment", "1 to 255 characters"));
-    }
-    if !payload.is_object() {
-        return Err(Error::invalid("payload", "must be a JSON object"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sha(c: char) -> CommitSha {
+        CommitSha::parse(&c.to_string().repeat(40)).unwrap()
+    }
+
+    fn login(l: &str) -> Login {
+        Login::parse(l).unwrap()
+    }
+
     #[test]
-    fn names_and_paths_are_validated() {
-        assert!(validate_name("e", "prod", false).is_ok());
-        assert!(validate_name("e", "Prod", false).is_err());
-        assert!(validate_name("e", "Prod", true).is_ok());
-        assert!(validate_name("e", "-x", true).is_err());
-        assert!(validate_name("e", "a..b", true).is_err());
-        assert!(validate_name("e", "Staging.LOCK", true).is_err());
-        assert!(validate_name("e", "Bad Env", true).is_err());
-        assert!(validate_pair("Staging", "checkout").is_ok());
-        assert!(validate_pair("staging", "Checkout").is_err());
+    fn branches_and_pairs_round_trip() {
+        let env = EnvironmentName::parse("Staging").unwrap();
+        let mfe = MfeName::parse("checkout").unwrap();
+        let branch = branch_name(&env, &mfe);
+        assert_eq!(branch, "gitops/Staging/checkout");
+        assert_eq!(pair_of_branch(&branch), Some((env, mfe)));
+        for other in [
+            "main",
+            "gitops/",
+            "gitops/prod",
+            "gitops/prod/",
+            "gitops/prod/Checkout",
+            "gitops/prod/checkout/x",
+            "gitops/pr..od/checkout",
+            "gitops/prod.lock/checkout",
+            "feature/prod/checkout",
+            "xgitops/prod/checkout",
+        ] {
+            assert_eq!(pair_of_branch(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn paths_and_github_limits_are_validated() {
         assert!(validate_path("envs/prod/a.yaml").is_ok());
         for bad in ["", "/abs", "a/../b", "a//b", ".git/config", "a/./b", "a\\b"] {
             assert!(validate_path(bad).is_err(), "{bad}");
         }
-        assert!(validate_repo("o/r").is_ok());
-        assert!(validate_repo("o/r/x").is_err());
-        assert!(validate_repo("o").is_err());
+        assert!(validate_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        assert!(validate_description(&"x".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
+        assert!(validate_context("gitops/checks").is_ok());
+        assert!(validate_context(" ").is_err());
+        assert!(validate_context(&"c".repeat(256)).is_err());
+        let keys: serde_json::Map<String, serde_json::Value> = (0..=MAX_TOP_LEVEL_KEYS)
+            .map(|i| (format!("k{i}"), serde_json::Value::Null))
+            .collect();
+        assert!(validate_client_payload(&serde_json::Value::Object(keys)).is_err());
+        assert!(validate_client_payload(&serde_json::json!({"id": "x"})).is_ok());
+        assert!(validate_client_payload(&serde_json::json!(["x"])).is_err());
+        let big = "x".repeat(MAX_PAYLOAD_BYTES);
+        assert!(validate_client_payload(&serde_json::json!({ "big": big })).is_err());
     }
 
     #[test]
@@ -1007,10 +994,13 @@ mod tests {
             description: None,
             target_url: None,
         };
-        assert_eq!(CombinedChecks::fold("x", vec![]).state, CheckState::Success);
+        assert_eq!(
+            CombinedChecks::fold(sha('a'), vec![]).state,
+            CheckState::Success
+        );
         assert_eq!(
             CombinedChecks::fold(
-                "x",
+                sha('a'),
                 vec![c("a", CheckState::Success), c("b", CheckState::Pending)]
             )
             .state,
@@ -1018,7 +1008,7 @@ mod tests {
         );
         assert_eq!(
             CombinedChecks::fold(
-                "x",
+                sha('a'),
                 vec![c("a", CheckState::Failure), c("b", CheckState::Pending)]
             )
             .state,
@@ -1027,10 +1017,69 @@ mod tests {
     }
 
     #[test]
+    fn approvals_fold_the_latest_verdict_per_login_on_the_head() {
+        let head = sha('f');
+        let review = |l: &str, at: Option<char>, state| Review {
+            login: login(l),
+            commit: at.map(sha),
+            state,
+        };
+        let reviews = vec![
+            // alice: approves the head, then comments: still approves.
+            review("alice", Some('f'), ReviewState::Approved),
+            review("alice", Some('f'), ReviewState::Commented),
+            // bob: approves, then asks for changes: cancelled.
+            review("bob", Some('f'), ReviewState::Approved),
+            review("bob", Some('f'), ReviewState::ChangesRequested),
+            // carol: approved an older head only.
+            review("carol", Some('0'), ReviewState::Approved),
+            // dave: asked for changes, then approved the head.
+            review("dave", Some('0'), ReviewState::ChangesRequested),
+            review("dave", Some('f'), ReviewState::Approved),
+            // erin: approved the head, then the approval was dismissed.
+            review("erin", Some('f'), ReviewState::Approved),
+            review("erin", Some('f'), ReviewState::Dismissed),
+            // frank: approved a head the forge no longer knows.
+            review("frank", None, ReviewState::Approved),
+            // grace: approved the head, then approved an older head (a stale client).
+            review("grace", Some('f'), ReviewState::Approved),
+            review("grace", Some('0'), ReviewState::Approved),
+            // heidi: a pending review only.
+            review("heidi", Some('f'), ReviewState::Pending),
+        ];
+        assert_eq!(
+            Review::approvals(&head, reviews),
+            [login("alice"), login("dave")]
+        );
+        assert!(Review::approvals(&head, vec![]).is_empty());
+    }
+
+    #[test]
     fn marker_detection() {
         let b = sticky_body("gitops:plan", "hello");
         assert!(has_marker(&b, "gitops:plan"));
         assert!(!has_marker(&b, "gitops:pla"));
         assert!(!has_marker("hello", "gitops:plan"));
+    }
+
+    #[test]
+    fn workflow_runs_mention_a_correlation_id() {
+        let id = RequestId::generate();
+        let run = WorkflowRun {
+            id: 1,
+            name: None,
+            display_title: format!("deploy {id}"),
+            status: None,
+            conclusion: None,
+            html_url: "https://example.test".into(),
+        };
+        assert!(run.mentions(&id));
+        assert!(!run.mentions(&RequestId::generate()));
+        let named = WorkflowRun {
+            name: Some(format!("run {id}")),
+            display_title: "other".into(),
+            ..run
+        };
+        assert!(named.mentions(&id));
     }
 }

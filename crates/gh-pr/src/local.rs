@@ -1,4 +1,5 @@
-//! Local-git adapter: the forge over a repository on disk, through the `git` command line.
+//! Local-git adapter: the forge over a repository on disk, through the `git` command line
+//! (`tokio::process`, bounded in time and output: [`git`]).
 //!
 //! - A proposal is built with a temporary index (`GIT_INDEX_FILE`), `hash-object`,
 //!   `update-index --index-info`, `write-tree` and `commit-tree`: the user's index and work
@@ -6,8 +7,9 @@
 //!   record lock: with the proposal's expected head as `<old>` (the zero oid for "absent"),
 //!   a single compare-and-swap; a forced proposal retries with the value it read.
 //! - A "pull request" is the branch plus a JSON record `<git-dir>/gitops/prs/<n>.json`;
-//!   statuses, comments, reviews and deployments are JSON records under `<git-dir>/gitops/`.
-//!   Every record change happens under the lock file `<git-dir>/gitops/lock`.
+//!   statuses, comments, reviews and deployments are JSON records under `<git-dir>/gitops/`
+//!   ([`records`], [`requester`]). Every record change happens under an OS lock on
+//!   `<git-dir>/gitops/lock`, taken without blocking the runtime.
 //! - A merge is a real merge: `merge-tree --write-tree` (conflicts are `NotMergeable`),
 //!   `commit-tree` with two parents, then either `update-ref <base> <merge> <old>` or, when the
 //!   base branch is checked out in the work tree, `merge --ff-only <merge>` so the work tree
@@ -17,27 +19,29 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName};
 
+mod git;
+mod records;
+mod requester;
 pub(crate) mod revisions;
 
+use records::{PrRecord, ReviewRecord};
+
 use crate::{
-    BranchHead, Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState,
-    DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result,
-    StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body, validate_deployment,
-    validate_dispatch, validate_marker, validate_pair, validate_path, validate_repo, validate_sha,
+    BranchHead, Change, CheckContext, CombinedChecks, Comment, Error, Forge, PairState, PrState,
+    PullRequest, Result, Review, ReviewState, StatusState, Tree, branch_name, has_marker,
+    sticky_body, validate_context, validate_description, validate_marker, validate_path,
 };
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
+/// Largest output of one git command of the forge (`cat-file --batch` of a whole tree).
+const MAX_GIT_OUTPUT: usize = 256 * 1024 * 1024;
 
-/// [`Forge`] and [`Requester`] over a local (non-bare) git repository.
+/// [`Forge`] and [`crate::Requester`] over a local (non-bare) git repository.
 #[derive(Debug, Clone)]
 pub struct LocalGitForge {
     work_dir: PathBuf,
@@ -47,55 +51,16 @@ pub struct LocalGitForge {
     email: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PrRecord {
-    number: u64,
-    branch: String,
-    base: String,
-    title: String,
-    body: String,
-    state: PrState,
-    closed_head: Option<String>,
-    merge_sha: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Review {
-    login: String,
-    sha: String,
-    approved: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct DeploymentRecord {
-    deployment: Option<Deployment>,
-    statuses: Vec<DeploymentStatus>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Dispatch {
-    repo: String,
-    event_type: String,
-    client_payload: serde_json::Value,
-}
-
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Removes the lock file when dropped.
-struct LockGuard(PathBuf);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim().to_owned()
+}
+
+/// The commit id `command` printed.
+fn oid(command: &str, out: &[u8]) -> Result<CommitSha> {
+    CommitSha::parse(&text(out)).map_err(|e| Error::Git {
+        command: command.to_owned(),
+        message: format!("printed what is not an object id: {e}"),
+    })
 }
 
 fn check_ref_arg(git_ref: &str) -> Result<()> {
@@ -138,7 +103,7 @@ impl LocalGitForge {
             .git(&["symbolic-ref", "--quiet", "--short", "HEAD"], None, &[])
             .await?;
         let head = text(&head.stdout);
-        if !head.is_empty() && !head.starts_with("gitops/") {
+        if !head.is_empty() && !head.starts_with(crate::BRANCH_PREFIX) {
             me.base = head;
         }
         Ok(me)
@@ -164,61 +129,20 @@ impl LocalGitForge {
         &self.work_dir
     }
 
-    fn records(&self) -> PathBuf {
-        self.git_dir.join("gitops")
-    }
-
     async fn git(
         &self,
         args: &[&str],
         stdin: Option<Vec<u8>>,
         env: &[(&str, &OsStr)],
-    ) -> Result<Out> {
-        let mut cmd = Command::new("git");
-        cmd.args(args)
-            .current_dir(&self.work_dir)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env("GIT_AUTHOR_NAME", &self.name)
-            .env("GIT_AUTHOR_EMAIL", &self.email)
-            .env("GIT_COMMITTER_NAME", &self.name)
-            .env("GIT_COMMITTER_EMAIL", &self.email)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| Error::Git {
-            command: args.first().copied().unwrap_or("git").to_owned(),
-            message: format!("cannot run git: {e}"),
-        })?;
-        let writer = match (stdin, child.stdin.take()) {
-            (Some(data), Some(mut pipe)) => Some(tokio::spawn(async move {
-                let r = pipe.write_all(&data).await;
-                drop(pipe);
-                r
-            })),
-            _ => None,
-        };
-        let out = child.wait_with_output().await?;
-        if let Some(w) = writer {
-            // A broken pipe only means git stopped reading; its exit status tells the rest.
-            let _ = w.await;
-        }
-        Ok(Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: text(&out.stderr),
-        })
+    ) -> Result<git::Output> {
+        let identity: [(&str, &OsStr); 4] = [
+            ("GIT_AUTHOR_NAME", OsStr::new(&self.name)),
+            ("GIT_AUTHOR_EMAIL", OsStr::new(&self.email)),
+            ("GIT_COMMITTER_NAME", OsStr::new(&self.name)),
+            ("GIT_COMMITTER_EMAIL", OsStr::new(&self.email)),
+        ];
+        let all: Vec<(&str, &OsStr)> = identity.iter().chain(env).copied().collect();
+        git::run(&self.work_dir, args, stdin, &all, MAX_GIT_OUTPUT).await
     }
 
     async fn git_ok(
@@ -232,24 +156,28 @@ impl LocalGitForge {
             Ok(out.stdout)
         } else {
             Err(Error::Git {
-                command: args.first().copied().unwrap_or("git").to_owned(),
+                command: git::subcommand(args).to_owned(),
                 message: out.stderr,
             })
         }
     }
 
     /// The commit `git_ref` names, or `None`.
-    async fn rev(&self, git_ref: &str) -> Result<Option<String>> {
+    async fn rev(&self, git_ref: &str) -> Result<Option<CommitSha>> {
         check_ref_arg(git_ref)?;
         let spec = format!("{git_ref}^{{commit}}");
         let out = self
             .git(&["rev-parse", "--verify", "--quiet", &spec], None, &[])
             .await?;
-        Ok((out.code == 0).then(|| text(&out.stdout)))
+        if out.code == 0 {
+            oid("rev-parse", &out.stdout).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// The content of `path` at `commit` when it is a file (a blob) there.
-    async fn file_at(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    async fn file_at(&self, commit: &CommitSha, path: &str) -> Result<Option<Vec<u8>>> {
         let out = self
             .git_ok(
                 &["cat-file", "--batch"],
@@ -284,12 +212,12 @@ impl LocalGitForge {
         }
     }
 
-    async fn branch_head(&self, branch: &str) -> Result<Option<String>> {
+    async fn branch_head(&self, branch: &str) -> Result<Option<CommitSha>> {
         self.rev(&format!("refs/heads/{branch}")).await
     }
 
-    async fn commit_exists(&self, sha: &str) -> Result<bool> {
-        Ok(self.rev(sha).await?.as_deref() == Some(sha))
+    async fn commit_exists(&self, sha: &CommitSha) -> Result<bool> {
+        Ok(self.rev(sha.as_str()).await?.as_ref() == Some(sha))
     }
 
     async fn checked_out_branch(&self) -> Result<Option<String>> {
@@ -299,102 +227,7 @@ impl LocalGitForge {
         Ok((out.code == 0).then(|| text(&out.stdout)))
     }
 
-    // ---- records -------------------------------------------------------------------------
-
-    async fn lock(&self) -> Result<LockGuard> {
-        let dir = self.records();
-        tokio::fs::create_dir_all(&dir).await?;
-        let path = dir.join("lock");
-        let deadline = SystemTime::now() + Duration::from_secs(30);
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(_) => return Ok(LockGuard(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    // A lock older than two minutes belongs to a dead process.
-                    let stale = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > Duration::from_secs(120));
-                    if stale {
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if SystemTime::now() > deadline {
-                        return Err(Error::conflict(format!("lock {} is held", path.display())));
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    async fn read_json<T: DeserializeOwned + Default>(&self, rel: &str) -> Result<T> {
-        match tokio::fs::read(self.records().join(rel)).await {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Git {
-                command: "record".into(),
-                message: format!("corrupt record {rel}: {e}"),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn write_json<T: Serialize>(&self, rel: &str, value: &T) -> Result<()> {
-        let path = self.records().join(rel);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Git {
-            command: "record".into(),
-            message: e.to_string(),
-        })?;
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await?;
-        Ok(())
-    }
-
-    /// Next value of a counter file (call under the lock).
-    async fn next_counter(&self, name: &str, start: u64) -> Result<u64> {
-        let n: Option<u64> = self.read_json(name).await?;
-        let n = n.unwrap_or(start);
-        self.write_json(name, &(n + 1)).await?;
-        Ok(n)
-    }
-
-    async fn pr_record(&self, number: u64) -> Result<PrRecord> {
-        let rec: Option<PrRecord> = self.read_json(&format!("prs/{number}.json")).await?;
-        rec.ok_or_else(|| Error::not_found(format!("pull request #{number}")))
-    }
-
-    async fn all_prs(&self) -> Result<Vec<PrRecord>> {
-        let dir = self.records().join("prs");
-        let mut out = Vec::new();
-        let mut rd = match tokio::fs::read_dir(&dir).await {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        while let Some(entry) = rd.next_entry().await? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name
-                .strip_suffix(".json")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                out.push(self.pr_record(n).await?);
-            }
-        }
-        out.sort_by_key(|p| p.number);
-        Ok(out)
-    }
-
-    async fn head_of(&self, rec: &PrRecord) -> Result<String> {
+    async fn head_of(&self, rec: &PrRecord) -> Result<CommitSha> {
         if let Some(h) = &rec.closed_head {
             return Ok(h.clone());
         }
@@ -404,7 +237,7 @@ impl LocalGitForge {
     }
 
     /// Tree of merging `theirs` into `ours`; `Err(NotMergeable)` on conflicts.
-    async fn merge_tree(&self, ours: &str, theirs: &str) -> Result<String> {
+    async fn merge_tree(&self, ours: &CommitSha, theirs: &CommitSha) -> Result<CommitSha> {
         let out = self
             .git(
                 &[
@@ -412,18 +245,19 @@ impl LocalGitForge {
                     "--write-tree",
                     "--name-only",
                     "--no-messages",
-                    ours,
-                    theirs,
+                    ours.as_str(),
+                    theirs.as_str(),
                 ],
                 None,
                 &[],
             )
             .await?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = stdout.lines();
         match out.code {
-            0 => Ok(stdout.lines().next().unwrap_or_default().trim().to_owned()),
+            0 => oid("merge-tree", lines.next().unwrap_or("").as_bytes()),
             1 => {
-                let files: Vec<&str> = stdout.lines().skip(1).filter(|l| !l.is_empty()).collect();
+                let files: Vec<&str> = lines.skip(1).filter(|l| !l.is_empty()).collect();
                 Err(Error::NotMergeable {
                     reason: format!("content conflict in {}", files.join(", ")),
                 })
@@ -460,11 +294,9 @@ impl LocalGitForge {
     }
 
     /// Record a review of the PR's current head (the `gitops` binary exposes this as a
-    /// command so the `approval: required` path works without GitHub).
-    pub async fn record_review(&self, number: u64, login: &str, approved: bool) -> Result<()> {
-        if login.is_empty() || login.len() > 100 || login.contains(char::is_whitespace) {
-            return Err(Error::invalid("login", "1..=100 characters, no spaces"));
-        }
+    /// command so the `approval: required` path works without GitHub): an approval, or a
+    /// change request that cancels the login's earlier approval.
+    pub async fn record_review(&self, number: u64, login: &Login, approved: bool) -> Result<()> {
         let _lock = self.lock().await?;
         let rec = self.pr_record(number).await?;
         if rec.state != PrState::Open {
@@ -474,9 +306,9 @@ impl LocalGitForge {
         }
         let sha = self.head_of(&rec).await?;
         let rel = format!("reviews/{number}.json");
-        let mut reviews: Vec<Review> = self.read_json(&rel).await?;
-        reviews.push(Review {
-            login: login.to_owned(),
+        let mut reviews: Vec<ReviewRecord> = self.read_json(&rel).await?;
+        reviews.push(ReviewRecord {
+            login: login.clone(),
             sha,
             approved,
         });
@@ -484,26 +316,14 @@ impl LocalGitForge {
     }
 
     /// Record an approving review of the PR's current head.
-    pub async fn record_approval(&self, number: u64, login: &str) -> Result<()> {
+    pub async fn record_approval(&self, number: u64, login: &Login) -> Result<()> {
         self.record_review(number, login, true).await
     }
 
-    /// Every `repository_dispatch` sent through this forge: (repo, event type, payload).
-    pub async fn dispatches(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
-        let v: Vec<Dispatch> = self.read_json("dispatches.json").await?;
-        Ok(v.into_iter()
-            .map(|d| (d.repo, d.event_type, d.client_payload))
-            .collect())
-    }
-
-    async fn build_commit(&self, change: &Change, base_sha: &str) -> Result<String> {
+    async fn build_commit(&self, change: &Change, base_sha: &CommitSha) -> Result<CommitSha> {
         let tmp_dir = self.records().join("tmp");
         tokio::fs::create_dir_all(&tmp_dir).await?;
-        let index = tmp_dir.join(format!(
-            "index-{}-{}",
-            std::process::id(),
-            retry_free_unique()
-        ));
+        let index = tmp_dir.join(format!("index-{}-{}", std::process::id(), unique()));
         let result = self.build_commit_with_index(change, base_sha, &index).await;
         let _ = tokio::fs::remove_file(&index).await;
         result
@@ -512,11 +332,12 @@ impl LocalGitForge {
     async fn build_commit_with_index(
         &self,
         change: &Change,
-        base_sha: &str,
+        base_sha: &CommitSha,
         index: &Path,
-    ) -> Result<String> {
+    ) -> Result<CommitSha> {
         let env = [("GIT_INDEX_FILE", index.as_os_str())];
-        self.git_ok(&["read-tree", base_sha], None, &env).await?;
+        self.git_ok(&["read-tree", base_sha.as_str()], None, &env)
+            .await?;
         let mut info = String::new();
         for w in &change.writes {
             match &w.content {
@@ -524,7 +345,7 @@ impl LocalGitForge {
                     let sha = self
                         .git_ok(&["hash-object", "-w", "--stdin"], Some(c.clone()), &[])
                         .await?;
-                    let _ = writeln!(info, "100644 {}\t{}", text(&sha), w.path);
+                    let _ = writeln!(info, "100644 {}\t{}", oid("hash-object", &sha)?, w.path);
                 }
                 None => {
                     let _ = writeln!(info, "0 {ZERO_OID}\t{}", w.path);
@@ -537,7 +358,10 @@ impl LocalGitForge {
             &env,
         )
         .await?;
-        let tree = text(&self.git_ok(&["write-tree"], None, &env).await?);
+        let tree = oid(
+            "write-tree",
+            &self.git_ok(&["write-tree"], None, &env).await?,
+        )?;
         let message = format!("{}\n\n{}\n", change.title, change.body);
         let commit = self
             .git_ok(
@@ -545,24 +369,24 @@ impl LocalGitForge {
                     "commit-tree",
                     "--no-gpg-sign",
                     "-p",
-                    base_sha,
+                    base_sha.as_str(),
                     "-F",
                     "-",
-                    &tree,
+                    tree.as_str(),
                 ],
                 Some(message.into_bytes()),
                 &[],
             )
             .await?;
-        Ok(text(&commit))
+        oid("commit-tree", &commit)
     }
 
     /// `update-ref` with the expected old value; false when someone else moved the ref.
     async fn cas_ref(
         &self,
         full_ref: &str,
-        new: &str,
-        old: Option<&str>,
+        new: &CommitSha,
+        old: Option<&CommitSha>,
         why: &str,
     ) -> Result<bool> {
         let out = self
@@ -572,8 +396,8 @@ impl LocalGitForge {
                     "-m",
                     why,
                     full_ref,
-                    new,
-                    old.unwrap_or(ZERO_OID),
+                    new.as_str(),
+                    old.map_or(ZERO_OID, CommitSha::as_str),
                 ],
                 None,
                 &[],
@@ -584,7 +408,7 @@ impl LocalGitForge {
 }
 
 /// A process-unique token for temporary file names.
-pub(crate) fn retry_free_unique() -> u64 {
+fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
@@ -602,7 +426,11 @@ impl Forge for LocalGitForge {
             .await?
             .ok_or_else(|| Error::not_found(format!("ref {git_ref}")))?;
         let listing = self
-            .git_ok(&["ls-tree", "-r", "-z", "--full-tree", &commit], None, &[])
+            .git_ok(
+                &["ls-tree", "-r", "-z", "--full-tree", commit.as_str()],
+                None,
+                &[],
+            )
             .await?;
         let mut entries = Vec::new();
         for item in listing.split(|b| *b == 0).filter(|i| !i.is_empty()) {
@@ -631,15 +459,16 @@ impl Forge for LocalGitForge {
         let out = self
             .git_ok(&["cat-file", "--batch"], Some(input.into_bytes()), &[])
             .await?;
+        let truncated = || Error::Git {
+            command: "cat-file".into(),
+            message: "truncated output".into(),
+        };
         let mut rest = &out[..];
         for (path, sha) in entries {
             let nl = rest
                 .iter()
                 .position(|b| *b == b'\n')
-                .ok_or_else(|| Error::Git {
-                    command: "cat-file".into(),
-                    message: "truncated output".into(),
-                })?;
+                .ok_or_else(truncated)?;
             let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
             let size: usize = header
                 .rsplit(' ')
@@ -651,12 +480,10 @@ impl Forge for LocalGitForge {
                     message: format!("unexpected header {header:?}"),
                 })?;
             let start = nl + 1;
-            let content = rest.get(start..start + size).ok_or_else(|| Error::Git {
-                command: "cat-file".into(),
-                message: "truncated blob".into(),
-            })?;
+            let content = rest.get(start..start + size).ok_or_else(truncated)?;
             files.insert(path, content.to_vec());
-            rest = rest.get(start + size + 1..).unwrap_or_default();
+            // Each blob is followed by a newline; the last one may end the output.
+            rest = rest.get(start + size + 1..).unwrap_or(&[]);
         }
         Ok(Tree {
             commit_sha: commit,
@@ -666,12 +493,11 @@ impl Forge for LocalGitForge {
 
     async fn pair_state(
         &self,
-        environment: &str,
-        mfe: &str,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
         path: &str,
         _exact: bool,
     ) -> Result<PairState> {
-        validate_pair(environment, mfe)?;
         validate_path(path)?;
         let branch = branch_name(environment, mfe);
         // Under the lock: a proposal moves the branch and writes its PR record together.
@@ -695,10 +521,7 @@ impl Forge for LocalGitForge {
             None => None,
         };
         // Exact: pending unless the head is a merged or closed PR's head (unknown = pending).
-        let settled = open.is_none()
-            && prs
-                .iter()
-                .any(|p| p.closed_head.as_deref() == Some(head.as_str()));
+        let settled = open.is_none() && prs.iter().any(|p| p.closed_head.as_ref() == Some(&head));
         let pending = if settled {
             None
         } else {
@@ -738,7 +561,7 @@ impl Forge for LocalGitForge {
                     .git_ok(&["rev-parse", &format!("{base_sha}^{{tree}}")], None, &[])
                     .await?,
             );
-            if &actual != tree {
+            if actual != tree.as_str() {
                 return Err(Error::invalid(
                     "base_tree_sha",
                     format!("tree of {base_sha} is {actual}"),
@@ -757,26 +580,19 @@ impl Forge for LocalGitForge {
                 format!("#{n} is not the pull request of {branch}"),
             ));
         }
+        let why = format!("gitops: propose {}", change.title);
         if let Some(expected) = &change.expected {
             // Compare-and-swap on exactly the head the caller judged.
             let old = match expected {
                 BranchHead::Absent => None,
-                BranchHead::At(h) => Some(h.as_str()),
+                BranchHead::At(h) => Some(h),
             };
-            if !self
-                .cas_ref(
-                    &full_ref,
-                    &head,
-                    old,
-                    &format!("gitops: propose {}", change.title),
-                )
-                .await?
-            {
+            if !self.cas_ref(&full_ref, &head, old, &why).await? {
                 let actual = self.branch_head(&branch).await?;
                 return Err(Error::conflict(format!(
                     "branch {branch} moved: expected {}, found {}",
-                    old.unwrap_or("no branch"),
-                    actual.as_deref().unwrap_or("no branch")
+                    old.map_or("no branch", CommitSha::as_str),
+                    actual.as_ref().map_or("no branch", CommitSha::as_str)
                 )));
             }
         } else {
@@ -785,15 +601,7 @@ impl Forge for LocalGitForge {
             let mut moved = false;
             for _ in 0..20 {
                 let old = self.branch_head(&branch).await?;
-                if self
-                    .cas_ref(
-                        &full_ref,
-                        &head,
-                        old.as_deref(),
-                        &format!("gitops: propose {}", change.title),
-                    )
-                    .await?
-                {
+                if self.cas_ref(&full_ref, &head, old.as_ref(), &why).await? {
                     moved = true;
                     break;
                 }
@@ -876,42 +684,42 @@ impl Forge for LocalGitForge {
         Ok(v)
     }
 
-    async fn approvals(&self, number: u64) -> Result<Vec<String>> {
+    async fn approvals(&self, number: u64) -> Result<Vec<Login>> {
         let rec = self.pr_record(number).await?;
         let head = self.head_of(&rec).await?;
-        let reviews: Vec<Review> = self.read_json(&format!("reviews/{number}.json")).await?;
-        let mut latest = BTreeMap::new();
-        for r in reviews {
-            latest.insert(r.login, r.approved && r.sha == head);
-        }
-        Ok(latest
-            .into_iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(l, _)| l)
-            .collect())
+        let reviews: Vec<ReviewRecord> = self.read_json(&format!("reviews/{number}.json")).await?;
+        Ok(Review::approvals(
+            &head,
+            reviews.into_iter().map(|r| Review {
+                login: r.login,
+                commit: Some(r.sha),
+                state: if r.approved {
+                    ReviewState::Approved
+                } else {
+                    ReviewState::ChangesRequested
+                },
+            }),
+        ))
     }
 
-    async fn combined_checks(&self, sha: &str) -> Result<CombinedChecks> {
-        validate_sha("sha", sha)?;
+    async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks> {
         if !self.commit_exists(sha).await? {
             return Err(Error::not_found(format!("commit {sha}")));
         }
         let all: Vec<CheckContext> = self.read_json(&format!("statuses/{sha}.json")).await?;
-        Ok(CombinedChecks::fold_history(sha, all))
+        Ok(CombinedChecks::fold_history(sha.clone(), all))
     }
 
     async fn set_status(
         &self,
-        sha: &str,
+        sha: &CommitSha,
         context: &str,
         state: StatusState,
         description: &str,
         target_url: Option<&str>,
     ) -> Result<()> {
-        validate_sha("sha", sha)?;
-        if context.is_empty() {
-            return Err(Error::invalid("context", "must not be empty"));
-        }
+        validate_context(context)?;
+        validate_description(description)?;
         if !self.commit_exists(sha).await? {
             return Err(Error::invalid(
                 "sha",
@@ -930,8 +738,7 @@ impl Forge for LocalGitForge {
         self.write_json(&rel, &all).await
     }
 
-    async fn merge(&self, number: u64, expected_head_sha: &str) -> Result<String> {
-        validate_sha("expected_head_sha", expected_head_sha)?;
+    async fn merge(&self, number: u64, expected_head_sha: &CommitSha) -> Result<CommitSha> {
         let _lock = self.lock().await?;
         let mut rec = self.pr_record(number).await?;
         if rec.state != PrState::Open {
@@ -940,7 +747,7 @@ impl Forge for LocalGitForge {
             )));
         }
         let head = self.head_of(&rec).await?;
-        if head != expected_head_sha {
+        if head != *expected_head_sha {
             return Err(Error::conflict(format!(
                 "head of #{number} is {head}, expected {expected_head_sha}"
             )));
@@ -957,30 +764,37 @@ impl Forge for LocalGitForge {
                 "Merge pull request #{number} from {}\n\n{}\n",
                 rec.branch, rec.title
             );
-            let commit = text(
+            let commit = oid(
+                "commit-tree",
                 &self
                     .git_ok(
                         &[
                             "commit-tree",
                             "--no-gpg-sign",
                             "-p",
-                            &base_head,
+                            base_head.as_str(),
                             "-p",
-                            &head,
+                            head.as_str(),
                             "-F",
                             "-",
-                            &tree,
+                            tree.as_str(),
                         ],
                         Some(message.into_bytes()),
                         &[],
                     )
                     .await?,
-            );
+            )?;
             if self.checked_out_branch().await?.as_deref() == Some(base_ref.as_str()) {
                 // Move the branch with the work tree: git refuses if local changes would be lost.
                 let out = self
                     .git(
-                        &["merge", "--ff-only", "--no-stat", "--quiet", &commit],
+                        &[
+                            "merge",
+                            "--ff-only",
+                            "--no-stat",
+                            "--quiet",
+                            commit.as_str(),
+                        ],
                         None,
                         &[],
                     )
@@ -989,7 +803,7 @@ impl Forge for LocalGitForge {
                     merged = Some(commit);
                     break;
                 }
-                if self.branch_head(&rec.base).await?.as_deref() == Some(base_head.as_str()) {
+                if self.branch_head(&rec.base).await?.as_ref() == Some(&base_head) {
                     return Err(Error::conflict(format!(
                         "cannot update the checked-out {}: {}",
                         rec.base, out.stderr
@@ -1040,131 +854,6 @@ impl Forge for LocalGitForge {
     async fn comments(&self, number: u64) -> Result<Vec<Comment>> {
         self.pr_record(number).await?;
         self.read_json(&format!("comments/{number}.json")).await
-    }
-}
-
-fn deployments_rel(repo: &str) -> String {
-    format!("deployments/{}.json", repo.replace('/', "__"))
-}
-
-#[async_trait]
-impl Requester for LocalGitForge {
-    async fn create_deployment(
-        &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
-        payload: &serde_json::Value,
-        description: &str,
-    ) -> Result<u64> {
-        validate_repo(repo)?;
-        validate_deployment(sha, environment, payload)?;
-        let _lock = self.lock().await?;
-        let id = self.next_counter("next-id.json", 1).await?;
-        let rel = deployments_rel(repo);
-        let mut all: Vec<DeploymentRecord> = self.read_json(&rel).await?;
-        all.push(DeploymentRecord {
-            deployment: Some(Deployment {
-                id,
-                sha: sha.to_owned(),
-                environment: environment.to_owned(),
-                description: Some(description.to_owned()),
-                payload: payload.clone(),
-            }),
-            statuses: vec![],
-        });
-        self.write_json(&rel, &all).await?;
-        Ok(id)
-    }
-
-    async fn create_deployment_status(
-        &self,
-        repo: &str,
-        deployment_id: u64,
-        state: DeploymentState,
-        description: &str,
-        log_url: Option<&str>,
-        environment_url: Option<&str>,
-    ) -> Result<()> {
-        validate_repo(repo)?;
-        let _lock = self.lock().await?;
-        let rel = deployments_rel(repo);
-        let mut all: Vec<DeploymentRecord> = self.read_json(&rel).await?;
-        let idx = all
-            .iter()
-            .position(|r| r.deployment.as_ref().is_some_and(|d| d.id == deployment_id))
-            .ok_or_else(|| Error::not_found(format!("deployment {deployment_id} in {repo}")))?;
-        let id = self.next_counter("next-id.json", 1).await?;
-        all[idx].statuses.push(DeploymentStatus {
-            id,
-            state,
-            description: Some(description.to_owned()),
-            log_url: log_url.map(str::to_owned),
-            environment_url: environment_url.map(str::to_owned),
-        });
-        self.write_json(&rel, &all).await
-    }
-
-    async fn list_deployments(
-        &self,
-        repo: &str,
-        sha: &str,
-        environment: &str,
-    ) -> Result<Vec<Deployment>> {
-        validate_repo(repo)?;
-        let all: Vec<DeploymentRecord> = self.read_json(&deployments_rel(repo)).await?;
-        let mut v: Vec<Deployment> = all
-            .into_iter()
-            .filter_map(|r| r.deployment)
-            .filter(|d| d.sha == sha && d.environment == environment)
-            .collect();
-        v.reverse();
-        Ok(v)
-    }
-
-    async fn deployment_statuses(
-        &self,
-        repo: &str,
-        deployment_id: u64,
-    ) -> Result<Vec<DeploymentStatus>> {
-        validate_repo(repo)?;
-        let all: Vec<DeploymentRecord> = self.read_json(&deployments_rel(repo)).await?;
-        let rec = all
-            .into_iter()
-            .find(|r| r.deployment.as_ref().is_some_and(|d| d.id == deployment_id))
-            .ok_or_else(|| Error::not_found(format!("deployment {deployment_id} in {repo}")))?;
-        let mut v = rec.statuses;
-        v.reverse();
-        Ok(v)
-    }
-
-    async fn dispatch(
-        &self,
-        repo: &str,
-        event_type: &str,
-        client_payload: &serde_json::Value,
-    ) -> Result<()> {
-        validate_repo(repo)?;
-        validate_dispatch(event_type, client_payload)?;
-        let _lock = self.lock().await?;
-        let mut all: Vec<Dispatch> = self.read_json("dispatches.json").await?;
-        all.push(Dispatch {
-            repo: repo.to_owned(),
-            event_type: event_type.to_owned(),
-            client_payload: client_payload.clone(),
-        });
-        self.write_json("dispatches.json", &all).await
-    }
-
-    /// Locally nothing runs workflows: always `Ok(None)` (dispatches are recorded, see
-    /// [`LocalGitForge::dispatches`]).
-    async fn find_workflow_run(
-        &self,
-        repo: &str,
-        _correlation_id: &str,
-    ) -> Result<Option<WorkflowRun>> {
-        validate_repo(repo)?;
-        Ok(None)
     }
 }
 

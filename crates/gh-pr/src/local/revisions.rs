@@ -7,29 +7,24 @@
 //! commits are not on it, its merge commit is.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use gitops_event_model::CommitSha;
 
+use super::git;
 use crate::{Error, Result, validate_path};
 
-/// Time one git command may take.
-const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest standard output read from one git command (the history walk prints about 45
 /// bytes per first-parent commit plus the changed paths).
 const MAX_OUTPUT: usize = 64 * 1024 * 1024;
-/// Largest standard error kept (the rest is drained and dropped).
-const MAX_STDERR: usize = 16 * 1024;
 
 /// The revision of one desired-state file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
     /// The commit on HEAD's first-parent chain that last changed the file (for a pull request
     /// merged with a merge commit: the merge commit).
-    pub commit: String,
+    pub commit: CommitSha,
     /// That commit's first-parent position: `git rev-list --first-parent --count <commit>`
     /// (the root commit is 1). A later commit on the chain always has a higher position.
     pub position: u64,
@@ -39,7 +34,7 @@ pub struct Revision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revisions {
     /// The HEAD commit.
-    pub head: String,
+    pub head: CommitSha,
     /// Repository-relative, slash-separated path of every regular file under the directory
     /// at HEAD, to its revision.
     pub by_path: BTreeMap<String, Revision>,
@@ -84,6 +79,7 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
                 format!("{} has no commit at HEAD: commit first", top.display()),
             )
         })?;
+    let head = oid("rev-parse", &head)?;
 
     let dirty = git_ok(
         top,
@@ -122,7 +118,15 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
 
     let listing = git_ok(
         top,
-        &["ls-tree", "-r", "-z", "--full-tree", &head, "--", dir],
+        &[
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-tree",
+            head.as_str(),
+            "--",
+            dir,
+        ],
     )
     .await?;
     let mut wanted = BTreeSet::new();
@@ -153,17 +157,17 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
             "-z",
             "--no-color",
             "--format=%x01%H",
-            &head,
+            head.as_str(),
             "--",
             dir,
         ],
     )
     .await?;
-    let mut commits: Vec<String> = Vec::new();
+    let mut commits: Vec<CommitSha> = Vec::new();
     let mut last_change: BTreeMap<String, usize> = BTreeMap::new();
     for token in walk.split(|b| *b == 0) {
         if let Some(sha) = token.strip_prefix(b"\x01") {
-            commits.push(String::from_utf8_lossy(sha).trim().to_owned());
+            commits.push(oid("log", String::from_utf8_lossy(sha).trim())?);
             continue;
         }
         let name = token.strip_prefix(b"\n").unwrap_or(token);
@@ -210,7 +214,10 @@ async fn toplevel(repo_dir: &Path) -> Result<String> {
             ),
         )
     };
-    if !repo_dir.is_dir() {
+    if !tokio::fs::metadata(repo_dir)
+        .await
+        .is_ok_and(|m| m.is_dir())
+    {
         return Err(not_repo("no such directory"));
     }
     match run(repo_dir, &["rev-parse", "--show-toplevel"]).await? {
@@ -234,99 +241,30 @@ async fn git_text(dir: &Path, args: &[&str]) -> Result<String> {
 
 async fn git_ok(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
     run(dir, args).await?.map_err(|stderr| Error::Git {
-        command: args
-            .iter()
-            .find(|a| !a.starts_with('-') && !a.contains('='))
-            .copied()
-            .unwrap_or("git")
-            .to_owned(),
+        command: git::subcommand(args).to_owned(),
         message: stderr,
     })
 }
 
-/// Run git in `dir`, bounded in time and output: `Ok(Ok(stdout))` on success,
-/// `Ok(Err(stderr))` when git exits non-zero.
-async fn run(dir: &Path, args: &[&str]) -> Result<std::result::Result<Vec<u8>, String>> {
-    let name = args
-        .iter()
-        .find(|a| !a.starts_with('-') && !a.contains('='))
-        .copied()
-        .unwrap_or("git");
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env("GIT_LITERAL_PATHSPECS", "1")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| Error::Git {
-        command: name.to_owned(),
-        message: format!("cannot run git: {e}"),
-    })?;
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(Error::Git {
-            command: name.to_owned(),
-            message: "no pipes to git".into(),
-        });
-    };
-    let work = async {
-        let (out, err) = tokio::join!(
-            read_capped(&mut stdout, MAX_OUTPUT, true),
-            read_capped(&mut stderr, MAX_STDERR, false)
-        );
-        let (out, err) = (out?, err?);
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, out, err))
-    };
-    let (status, out, err) = match tokio::time::timeout(GIT_TIMEOUT, work).await {
-        Err(_) => {
-            return Err(Error::Git {
-                command: name.to_owned(),
-                message: format!("timed out after {} s", GIT_TIMEOUT.as_secs()),
-            });
-        }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-            return Err(Error::Git {
-                command: name.to_owned(),
-                message: format!("printed more than {} MiB", MAX_OUTPUT / (1024 * 1024)),
-            });
-        }
-        Ok(r) => r?,
-    };
-    if status.success() {
-        Ok(Ok(out))
-    } else {
-        Ok(Err(String::from_utf8_lossy(&err).trim().to_owned()))
-    }
+/// A commit id git printed.
+fn oid(command: &str, text: &str) -> Result<CommitSha> {
+    CommitSha::parse(text).map_err(|e| Error::Git {
+        command: command.to_owned(),
+        message: format!("printed what is not a commit id: {e}"),
+    })
 }
 
-/// Read to the end keeping at most `cap` bytes: past it, fail (`strict`) or drain and drop.
-async fn read_capped(
-    r: &mut (impl AsyncRead + Unpin),
-    cap: usize,
-    strict: bool,
-) -> std::io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(kept);
-        }
-        let room = cap.saturating_sub(kept.len());
-        if n > room && strict {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                "output too large",
-            ));
-        }
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
+/// Run git in `dir`, bounded in time (60 s) and output (64 MiB): `Ok(Ok(stdout))` on
+/// success, `Ok(Err(stderr))` when git exits non-zero.
+async fn run(dir: &Path, args: &[&str]) -> Result<std::result::Result<Vec<u8>, String>> {
+    let env: [(&str, &OsStr); 2] = [
+        ("GIT_LITERAL_PATHSPECS", OsStr::new("1")),
+        ("GIT_OPTIONAL_LOCKS", OsStr::new("0")),
+    ];
+    let out = git::run(dir, args, None, &env, MAX_OUTPUT).await?;
+    Ok(if out.code == 0 {
+        Ok(out.stdout)
+    } else {
+        Err(out.stderr)
+    })
 }

@@ -1,5 +1,8 @@
+use gitops_event_model::RequestId;
 use gitops_gh_pr::conformance;
-use gitops_gh_pr::{Change, FakeForge, FileWrite, Forge, WorkflowRun};
+use gitops_gh_pr::{Change, FakeForge, FileWrite, Forge, Requester, WorkflowRun};
+
+use crate::{env, login, mfe, repo, sha};
 
 #[tokio::test]
 async fn fake_passes_the_forge_suite() {
@@ -10,29 +13,27 @@ async fn fake_passes_the_forge_suite() {
 #[tokio::test]
 async fn fake_passes_the_requester_suite() {
     let forge = FakeForge::new();
-    conformance::requester_suite(&forge, "acme/checkout", &"a".repeat(40)).await;
+    conformance::requester_suite(&forge, &repo("acme/checkout"), &sha(&"a".repeat(40))).await;
     assert_eq!(forge.dispatches().len(), 1);
 }
 
 #[tokio::test]
 async fn fake_counts_approvals_on_the_current_head_only() {
     let forge = FakeForge::new();
-    let mut change = Change {
-        environment: "prod".into(),
-        mfe: "checkout".into(),
-        base_sha: None,
-        base_tree_sha: None,
-        writes: vec![FileWrite::put("a.yaml", "1")],
-        title: "t".into(),
-        body: String::new(),
-        expected: None,
-        pull_request: None,
-    };
+    let mut change = Change::new(
+        env("prod"),
+        mfe("checkout"),
+        "t",
+        "",
+        vec![FileWrite::put("a.yaml", "1")],
+    );
     let pr = forge.propose(&change).await.unwrap();
-    forge.record_approval(pr.number, "alice").unwrap();
-    forge.record_approval(pr.number, "bob").unwrap();
-    forge.record_review(pr.number, "bob", false).unwrap();
-    assert_eq!(forge.approvals(pr.number).await.unwrap(), ["alice"]);
+    forge.record_approval(pr.number, &login("alice")).unwrap();
+    forge.record_approval(pr.number, &login("bob")).unwrap();
+    forge
+        .record_review(pr.number, &login("bob"), false)
+        .unwrap();
+    assert_eq!(forge.approvals(pr.number).await.unwrap(), [login("alice")]);
     change.writes = vec![FileWrite::put("a.yaml", "2")];
     forge.propose(&change).await.unwrap();
     assert!(
@@ -42,28 +43,36 @@ async fn fake_counts_approvals_on_the_current_head_only() {
 }
 
 #[tokio::test]
-async fn fake_finds_workflow_runs_by_correlation_id() {
-    use gitops_gh_pr::Requester;
+async fn fake_finds_the_newest_workflow_run_by_correlation_id() {
     let forge = FakeForge::new();
-    forge.add_workflow_run(
-        "acme/gitops",
-        WorkflowRun {
-            id: 7,
-            name: "deploy".into(),
-            display_title: "deploy checkout 01JABC".into(),
-            status: "queued".into(),
-            conclusion: None,
-            html_url: "https://example.test/run/7".into(),
-        },
-    );
-    let run = forge
-        .find_workflow_run("acme/gitops", "01JABC")
+    let gitops = repo("acme/gitops");
+    let id = RequestId::generate();
+    let run = |n: u64, title: String| WorkflowRun {
+        id: n,
+        name: Some("deploy".into()),
+        display_title: title,
+        status: Some("queued".into()),
+        conclusion: None,
+        html_url: format!("https://example.test/run/{n}"),
+    };
+    forge.add_workflow_run(&gitops, run(9, format!("deploy checkout {id}")));
+    forge.add_workflow_run(&gitops, run(7, format!("deploy checkout {id} (older)")));
+    forge.add_workflow_run(&gitops, run(11, "deploy checkout other".into()));
+    forge.add_workflow_run(&repo("acme/elsewhere"), run(12, format!("deploy {id}")));
+    let found = forge.find_workflow_run(&gitops, &id).await.unwrap();
+    assert_eq!(found.map(|r| r.id), Some(9));
+    let found = forge
+        .find_workflow_run(&repo("ACME/GitOps"), &id)
         .await
         .unwrap();
-    assert_eq!(run.map(|r| r.id), Some(7));
+    assert_eq!(
+        found.map(|r| r.id),
+        Some(9),
+        "repositories compare without case"
+    );
     assert!(
         forge
-            .find_workflow_run("acme/gitops", "01JXYZ")
+            .find_workflow_run(&gitops, &RequestId::generate())
             .await
             .unwrap()
             .is_none()
@@ -74,17 +83,16 @@ async fn fake_finds_workflow_runs_by_correlation_id() {
 async fn fake_refuses_unknown_base() {
     let forge = FakeForge::new();
     let r = forge
-        .propose(&Change {
-            environment: "prod".into(),
-            mfe: "checkout".into(),
-            base_sha: Some("b".repeat(40)),
-            base_tree_sha: None,
-            writes: vec![FileWrite::put("a.yaml", "1")],
-            title: "t".into(),
-            body: String::new(),
-            expected: None,
-            pull_request: None,
-        })
+        .propose(
+            &Change::new(
+                env("prod"),
+                mfe("checkout"),
+                "t",
+                "",
+                vec![FileWrite::put("a.yaml", "1")],
+            )
+            .on_base(sha(&"b".repeat(40)), None),
+        )
         .await;
     assert!(
         matches!(r, Err(gitops_gh_pr::Error::NotFound { .. })),

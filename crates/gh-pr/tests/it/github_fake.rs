@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use gitops_event_model::{CommitSha, EventType, RequestId};
 use gitops_gh_pr::conformance;
 use gitops_gh_pr::{
     BranchHead, Change, Error, FileWrite, Forge, GithubForge, PairState, PrState, Requester,
@@ -12,12 +13,14 @@ use gitops_gh_pr::{
 use gitops_testkit::{FakeGithub, Fault};
 use secrecy::SecretString;
 
+use crate::{env as env_name, login, mfe, repo, sha};
+
 const TOKEN: &str = "ghs_fake-token-that-must-never-leak";
 
 struct Env {
     _dir: tempfile::TempDir,
     gh: FakeGithub,
-    base_sha: String,
+    base_sha: CommitSha,
 }
 
 async fn env(owner: &str, repo: &str) -> Env {
@@ -41,19 +44,23 @@ async fn env(owner: &str, repo: &str) -> Env {
     Env {
         _dir: dir,
         gh,
-        base_sha,
+        base_sha: sha(&base_sha),
     }
 }
 
-fn forge(gh: &FakeGithub, owner: &str, repo: &str) -> GithubForge {
-    GithubForge::new(&gh.base_url, SecretString::from(TOKEN), owner, repo)
-        .unwrap()
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            max_total_wait: Duration::from_secs(5),
-        })
+fn forge(gh: &FakeGithub, owner: &str, name: &str) -> GithubForge {
+    GithubForge::new(
+        &gh.base_url,
+        SecretString::from(TOKEN),
+        repo(&format!("{owner}/{name}")),
+    )
+    .unwrap()
+    .with_retry_policy(RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_total: Duration::from_secs(5),
+    })
 }
 
 async fn assert_conformant(gh: &FakeGithub) {
@@ -88,20 +95,20 @@ async fn github_passes_the_requester_suite_on_fake_github() {
             .unwrap()
             .unwrap();
     let f = forge(&e.gh, "acme", "gitops");
-    conformance::requester_suite(&f, "acme/checkout", &app_sha).await;
+    conformance::requester_suite(&f, &repo("acme/checkout"), &sha(&app_sha)).await;
     assert_conformant(&e.gh).await;
 }
 
-async fn base_tree(e: &Env) -> String {
+async fn base_tree(e: &Env) -> CommitSha {
     commit_of(e, &e.base_sha).await.0
 }
 
-fn deploy(base: &str, tree: &str, version: &str) -> Change {
+fn deploy(base: &CommitSha, tree: &CommitSha, version: &str) -> Change {
     Change {
-        environment: "prod".into(),
-        mfe: "checkout".into(),
-        base_sha: Some(base.to_owned()),
-        base_tree_sha: Some(tree.to_owned()),
+        environment: env_name("prod"),
+        mfe: mfe("checkout"),
+        base_sha: Some(base.clone()),
+        base_tree_sha: Some(tree.clone()),
         writes: vec![
             FileWrite::put(
                 "environments/prod/checkout.yaml",
@@ -129,18 +136,27 @@ fn raw(e: &Env) -> octocrab::Octocrab {
 }
 
 /// (tree sha, parents) of a commit, read straight from fake-github.
-async fn commit_of(e: &Env, sha: &str) -> (String, Vec<String>) {
+async fn commit_of(e: &Env, commit: &CommitSha) -> (CommitSha, Vec<CommitSha>) {
     let v: serde_json::Value = raw(e)
-        .get(format!("/repos/acme/gitops/git/commits/{sha}"), None::<&()>)
+        .get(
+            format!("/repos/acme/gitops/git/commits/{commit}"),
+            None::<&()>,
+        )
         .await
         .unwrap();
     let parents = v["parents"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["sha"].as_str().unwrap().to_owned())
+        .map(|p| sha(p["sha"].as_str().unwrap()))
         .collect();
-    (v["tree"]["sha"].as_str().unwrap().to_owned(), parents)
+    (sha(v["tree"]["sha"].as_str().unwrap()), parents)
+}
+
+async fn pair(f: &GithubForge, exact: bool) -> PairState {
+    f.pair_state(&env_name("prod"), &mfe("checkout"), DESIRED, exact)
+        .await
+        .unwrap()
 }
 
 const DESIRED: &str = "environments/prod/checkout.yaml";
@@ -149,23 +165,20 @@ const DESIRED: &str = "environments/prod/checkout.yaml";
 async fn request_to_merge(
     e: &Env,
     f: &GithubForge,
-    base: &str,
+    base: &CommitSha,
     version: &str,
 ) -> (
     u64,
     Vec<String>,
     PairState,
     gitops_gh_pr::PullRequest,
-    String,
+    CommitSha,
 ) {
     e.gh.clear_requests().await.unwrap();
     let before = f.calls();
     let (tree, _) = commit_of(e, base).await;
     e.gh.clear_requests().await.unwrap();
-    let state = f
-        .pair_state("prod", "checkout", DESIRED, false)
-        .await
-        .unwrap();
+    let state = pair(f, false).await;
     let pr = f
         .propose(&deploy(base, &tree, version).judged_against(&state))
         .await
@@ -220,10 +233,7 @@ async fn request_to_merged_pr_takes_at_most_six_calls() {
 
     // A request replacing an open PR: one more call (the pending file).
     let (tree2, _) = commit_of(&e, &merge2).await;
-    let state = f
-        .pair_state("prod", "checkout", DESIRED, false)
-        .await
-        .unwrap();
+    let state = pair(&f, false).await;
     let open = f
         .propose(&deploy(&merge2, &tree2, "1.0.2").judged_against(&state))
         .await
@@ -295,7 +305,7 @@ async fn a_branch_moved_without_a_pr_is_pending_on_an_exact_read() {
         )
         .await
         .unwrap();
-    let leftover = leftover["sha"].as_str().unwrap().to_owned();
+    let leftover = sha(leftover["sha"].as_str().unwrap());
     let _: serde_json::Value = crab
         .patch(
             "/repos/acme/gitops/git/refs/heads/gitops/prod/checkout",
@@ -306,10 +316,7 @@ async fn a_branch_moved_without_a_pr_is_pending_on_an_exact_read() {
 
     // The cheap read trusts the pull requests: its expectation is stale, and the proposal
     // built on it loses without changing anything.
-    let cheap = f
-        .pair_state("prod", "checkout", DESIRED, false)
-        .await
-        .unwrap();
+    let cheap = pair(&f, false).await;
     assert_eq!(cheap.expected, BranchHead::At(pr.head_sha.clone()));
     assert_eq!(cheap.pending, None);
     let (tree, _) = commit_of(&e, &merge).await;
@@ -331,10 +338,7 @@ async fn a_branch_moved_without_a_pr_is_pending_on_an_exact_read() {
 
     // The exact read sees the real head and counts the unknown change as pending.
     let before = f.calls();
-    let exact = f
-        .pair_state("prod", "checkout", DESIRED, true)
-        .await
-        .unwrap();
+    let exact = pair(&f, true).await;
     assert_eq!(
         f.calls() - before,
         3,
@@ -368,10 +372,7 @@ async fn a_branch_deleted_after_merge_is_created_again() {
         )
         .await
         .unwrap();
-    let exact = f
-        .pair_state("prod", "checkout", DESIRED, true)
-        .await
-        .unwrap();
+    let exact = pair(&f, true).await;
     assert_eq!(
         exact,
         PairState {
@@ -497,7 +498,7 @@ async fn client_errors_are_not_retried() {
     let before = f.calls();
     let r = f
         .set_status(
-            &"e".repeat(40),
+            &sha(&"e".repeat(40)),
             "ctx",
             gitops_gh_pr::StatusState::Success,
             "x",
@@ -542,7 +543,7 @@ async fn approvals_count_reviews_on_the_head() {
     review("alice", "APPROVE").await;
     review("bob", "APPROVE").await;
     review("bob", "REQUEST_CHANGES").await;
-    assert_eq!(f.approvals(pr.number).await.unwrap(), ["alice"]);
+    assert_eq!(f.approvals(pr.number).await.unwrap(), [login("alice")]);
     f.propose(&deploy(&e.base_sha, &tree, "1.0.1"))
         .await
         .unwrap();
@@ -557,44 +558,87 @@ async fn approvals_count_reviews_on_the_head() {
 async fn workflow_runs_are_found_by_correlation_id() {
     let e = env("acme", "gitops").await;
     let f = forge(&e.gh, "acme", "gitops");
-    let id = conformance::unique("corr");
-    assert!(
-        f.find_workflow_run("acme/gitops", &id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let gitops = repo("acme/gitops");
+    let id = RequestId::generate();
+    assert!(f.find_workflow_run(&gitops, &id).await.unwrap().is_none());
     // fake-github starts a run named "<event_type> <client_payload.id>" for a dispatch, as a
     // workflow with `run-name: deploy ${{ github.event.client_payload.id }}` would.
-    f.dispatch("acme/gitops", "deploy", &serde_json::json!({"id": id}))
-        .await
-        .unwrap();
+    f.dispatch(
+        &gitops,
+        &EventType::parse("deploy").unwrap(),
+        &serde_json::json!({ "id": id }),
+    )
+    .await
+    .unwrap();
     let run = f
-        .find_workflow_run("acme/gitops", &id)
+        .find_workflow_run(&gitops, &id)
         .await
         .unwrap()
         .expect("run started by the dispatch");
-    assert!(
-        run.name.contains(&id) || run.display_title.contains(&id),
-        "{run:?}"
-    );
+    assert!(run.mentions(&id), "{run:?}");
     assert_eq!(run.conclusion, None);
     e.gh.set_run_status("acme", "gitops", run.id, "completed", Some("success"))
         .await
         .unwrap();
-    let done = f
-        .find_workflow_run("acme/gitops", &id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((done.id, done.status.as_str()), (run.id, "completed"));
+    let done = f.find_workflow_run(&gitops, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.id, done.status.as_deref()),
+        (run.id, Some("completed"))
+    );
     assert_eq!(done.conclusion.as_deref(), Some("success"));
     assert!(
-        f.find_workflow_run("acme/gitops", "no-such-id")
+        f.find_workflow_run(&gitops, &RequestId::generate())
             .await
             .unwrap()
             .is_none()
     );
+    assert_conformant(&e.gh).await;
+}
+
+#[tokio::test]
+async fn deployments_of_other_tools_are_listed_without_a_payload() {
+    let e = env("acme", "gitops").await;
+    let app_sha =
+        e.gh.create_repo("acme", "checkout", &[("package.json", "{}\n")])
+            .await
+            .unwrap()
+            .unwrap();
+    let f = forge(&e.gh, "acme", "gitops");
+    // Another tool's deployment on the same commit and environment.
+    let _: serde_json::Value = raw(&e)
+        .post(
+            "/repos/acme/checkout/deployments",
+            Some(&serde_json::json!({
+                "ref": app_sha, "environment": "prod", "payload": {"tool": "other"},
+                "auto_merge": false, "required_contexts": []
+            })),
+        )
+        .await
+        .unwrap();
+    let ours = gitops_event_model::DeploymentPayload {
+        id: RequestId::generate(),
+        mfe: mfe("checkout"),
+        version: gitops_event_model::Version::parse("2.0.0").unwrap(),
+    };
+    let checkout = repo("acme/checkout");
+    let id = f
+        .create_deployment(
+            &checkout,
+            &sha(&app_sha),
+            &env_name("prod"),
+            &ours,
+            "deploy",
+        )
+        .await
+        .unwrap();
+    let listed = f
+        .list_deployments(&checkout, &sha(&app_sha), &env_name("prod"))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0].id, id, "newest first");
+    assert_eq!(listed[0].payload.as_ref(), Some(&ours));
+    assert_eq!(listed[1].payload, None, "not ours: no payload, no error");
     assert_conformant(&e.gh).await;
 }
 

@@ -1,6 +1,6 @@
 //! The GitHub adapter against a tiny hand-written server, for what fake-github does not do:
-//! echoing credentials back, an API root with a path (GitHub Enterprise Server), and
-//! `x-ratelimit-reset`.
+//! echoing credentials back, an API root with a path (GitHub Enterprise Server),
+//! `x-ratelimit-reset`, answers that are not what GitHub documents.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,9 +9,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use gitops_gh_pr::{Error, Forge, GithubForge, RetryPolicy};
+use axum::routing::{get, post};
+use gitops_gh_pr::{BranchHead, Change, Error, FileWrite, Forge, GithubForge, RetryPolicy};
 use secrecy::SecretString;
+
+use crate::{env, mfe, repo, sha};
 
 const TOKEN: &str = "ghp_super-secret-value-123";
 
@@ -25,7 +27,7 @@ async fn serve(app: Router) -> String {
 fn pr_json(n: u64) -> serde_json::Value {
     serde_json::json!({
         "number": n, "state": "open", "title": "t", "body": null, "html_url": "https://example.test/pr",
-        "merged": false, "mergeable": true, "merge_commit_sha": null,
+        "merged": false, "merged_at": null, "mergeable": true, "merge_commit_sha": null,
         "head": {"ref": "gitops/prod/checkout", "sha": "a".repeat(40)},
         "base": {"ref": "main", "sha": "b".repeat(40)}
     })
@@ -48,7 +50,7 @@ async fn token_never_reaches_errors_or_debug_even_when_echoed() {
         }),
     );
     let url = serve(app).await;
-    let f = GithubForge::new(&url, SecretString::from(TOKEN), "acme", "gitops").unwrap();
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops")).unwrap();
     let err = f.pull_request(1).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     let shown = format!("{err} / {err:?} / {f:?}");
@@ -67,8 +69,7 @@ async fn api_root_with_a_path_is_honoured() {
     let f = GithubForge::new(
         &format!("{url}/api/v3/"),
         SecretString::from(TOKEN),
-        "acme",
-        "gitops",
+        repo("acme/gitops"),
     )
     .unwrap();
     let pr = f.pull_request(7).await.unwrap();
@@ -108,11 +109,11 @@ async fn primary_rate_limit_waits_for_the_reset() {
         }),
     );
     let url = serve(app).await;
-    let f = GithubForge::new(&url, SecretString::from(TOKEN), "acme", "gitops")
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops"))
         .unwrap()
         .with_retry_policy(RetryPolicy {
             base_delay: Duration::from_millis(1),
-            ..RetryPolicy::default()
+            ..RetryPolicy::OUTSIDE
         });
     let t = Instant::now();
     assert_eq!(f.pull_request(3).await.unwrap().number, 3);
@@ -138,7 +139,7 @@ async fn plain_forbidden_is_not_retried() {
         }),
     );
     let url = serve(app).await;
-    let f = GithubForge::new(&url, SecretString::from(TOKEN), "acme", "gitops").unwrap();
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops")).unwrap();
     assert!(matches!(
         f.pull_request(1).await,
         Err(Error::Unauthorized { .. })
@@ -156,15 +157,14 @@ async fn transport_errors_on_reads_are_retried_then_reported() {
     let f = GithubForge::new(
         &format!("http://127.0.0.1:{port}"),
         SecretString::from(TOKEN),
-        "acme",
-        "gitops",
+        repo("acme/gitops"),
     )
     .unwrap()
     .with_retry_policy(RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(2),
-        max_total_wait: Duration::from_secs(1),
+        max_total: Duration::from_secs(1),
     });
     let err = f.pull_request(1).await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
@@ -181,7 +181,7 @@ async fn from_lookup_reads_the_standard_variables() {
         _ => None,
     };
     let f = GithubForge::from_lookup(vars).unwrap();
-    assert_eq!(f.repository(), "acme/gitops");
+    assert_eq!(f.repository().as_str(), "acme/gitops");
     let dbg = format!("{f:?}");
     assert!(
         dbg.contains("ghe.example.test") && !dbg.contains(TOKEN),
@@ -213,7 +213,7 @@ async fn silent_server() -> String {
 }
 
 fn silent_forge(url: &str, retry: RetryPolicy) -> GithubForge {
-    GithubForge::new(url, SecretString::from(TOKEN), "acme", "gitops")
+    GithubForge::new(url, SecretString::from(TOKEN), repo("acme/gitops"))
         .unwrap()
         .with_timeouts(Duration::from_secs(2), Duration::from_millis(300))
         .with_retry_policy(retry)
@@ -237,12 +237,17 @@ async fn reads_from_a_forge_that_never_answers_time_out_and_are_retried_within_b
             max_attempts: 3,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
-            max_total_wait: Duration::from_secs(30),
+            max_total: Duration::from_secs(30),
         },
     );
     let started = Instant::now();
     let err = f
-        .pair_state("prod", "checkout", "deployments/prod/checkout.json", false)
+        .pair_state(
+            &env("prod"),
+            &mfe("checkout"),
+            "deployments/prod/checkout.json",
+            false,
+        )
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -267,16 +272,16 @@ async fn reads_from_a_forge_that_never_answers_time_out_and_are_retried_within_b
 #[tokio::test]
 async fn a_timed_out_write_is_never_retried() {
     let url = silent_server().await;
-    let f = silent_forge(&url, RetryPolicy::default());
-    let change = gitops_gh_pr::Change::new(
-        "prod",
-        "checkout",
+    let f = silent_forge(&url, RetryPolicy::OUTSIDE);
+    let change = Change::new(
+        env("prod"),
+        mfe("checkout"),
         "deploy",
         "",
-        vec![gitops_gh_pr::FileWrite::put("a.json", "{}")],
+        vec![FileWrite::put("a.json", "{}")],
     )
-    .on_base("a".repeat(40), Some("b".repeat(40)))
-    .expecting(gitops_gh_pr::BranchHead::Absent);
+    .on_base(sha(&"a".repeat(40)), Some(sha(&"b".repeat(40))))
+    .expecting(BranchHead::Absent);
     let started = Instant::now();
     let err = f.propose(&change).await.unwrap_err();
     assert_timed_out(&err, "POST /repos/acme/gitops/git/trees");
@@ -297,7 +302,7 @@ async fn the_retry_budget_bounds_a_read_that_keeps_timing_out() {
             max_attempts: 1000,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
-            max_total_wait: Duration::from_secs(1),
+            max_total: Duration::from_secs(1),
         },
     );
     let started = Instant::now();
@@ -317,8 +322,7 @@ async fn default_timeouts_are_bounded() {
     let f = GithubForge::new(
         "http://127.0.0.1:9",
         SecretString::from(TOKEN),
-        "acme",
-        "gitops",
+        repo("acme/gitops"),
     )
     .unwrap();
     let dbg = format!("{f:?}");
@@ -332,4 +336,162 @@ async fn default_timeouts_are_bounded() {
         dbg.contains("connect_timeout: 3s") && dbg.contains("request_timeout: 7s"),
         "{dbg}"
     );
+}
+
+fn fast(url: &str) -> GithubForge {
+    GithubForge::new(url, SecretString::from(TOKEN), repo("acme/gitops"))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::FAST)
+}
+
+#[tokio::test]
+async fn an_answer_missing_a_field_is_malformed_naming_it_and_not_retried() {
+    let mut broken = pr_json(5);
+    broken.as_object_mut().unwrap().remove("head");
+    let app = Router::new()
+        .route(
+            "/repos/acme/gitops/pulls/{n}",
+            get(move || {
+                let broken = broken.clone();
+                async move { axum::Json(broken) }
+            }),
+        )
+        .route(
+            "/repos/acme/gitops/pulls",
+            get(|| async { (StatusCode::OK, "<html>a proxy page</html>") }),
+        );
+    let url = serve(app).await;
+    let f = fast(&url);
+    let err = f.pull_request(5).await.unwrap_err();
+    let Error::Malformed { what, reason } = &err else {
+        panic!("a missing field is Malformed: {err:?}");
+    };
+    assert!(what.contains("/repos/acme/gitops/pulls/5"), "{what}");
+    assert!(reason.contains("missing field `head`"), "{reason}");
+    assert!(!err.is_retryable(), "deterministic");
+    assert_eq!(f.calls(), 1, "a malformed answer is not retried");
+
+    let err = f.open_pull_requests().await.unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    assert!(
+        !err.to_string().contains("proxy page"),
+        "no raw body: {err}"
+    );
+    assert_eq!(f.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_commit_without_its_sha_never_becomes_a_branch_target() {
+    let ref_writes = Arc::new(AtomicU32::new(0));
+    let writes = ref_writes.clone();
+    let app = Router::new()
+        .route(
+            "/repos/acme/gitops/git/trees",
+            post(|| async {
+                (
+                    StatusCode::CREATED,
+                    axum::Json(serde_json::json!({"sha": "c".repeat(40)})),
+                )
+            }),
+        )
+        .route(
+            "/repos/acme/gitops/git/commits",
+            // A commit answer without its sha (a broken proxy, a changed API).
+            post(|| async {
+                (
+                    StatusCode::CREATED,
+                    axum::Json(serde_json::json!({"tree": {"sha": "c".repeat(40)}})),
+                )
+            }),
+        )
+        .route(
+            "/repos/acme/gitops/git/refs",
+            post(move || {
+                let writes = writes.clone();
+                async move {
+                    writes.fetch_add(1, Ordering::SeqCst);
+                    (StatusCode::CREATED, axum::Json(serde_json::json!({})))
+                }
+            }),
+        );
+    let url = serve(app).await;
+    let f = fast(&url);
+    let change = Change::new(
+        env("prod"),
+        mfe("checkout"),
+        "deploy",
+        "",
+        vec![FileWrite::put("deployments/prod/checkout.json", "{}\n")],
+    )
+    .on_base(sha(&"a".repeat(40)), Some(sha(&"b".repeat(40))))
+    .expecting(BranchHead::Absent);
+    let err = f.propose(&change).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Malformed { reason, .. } if reason.contains("missing field `sha`")),
+        "{err:?}"
+    );
+    assert_eq!(
+        ref_writes.load(Ordering::SeqCst),
+        0,
+        "no ref moved to nothing"
+    );
+    assert_eq!(f.calls(), 2, "trees and commits, nothing after");
+}
+
+#[tokio::test]
+async fn a_tarball_that_is_not_one_is_malformed() {
+    let app = Router::new()
+        .route(
+            "/repos/acme/gitops/tarball/{*rest}",
+            get(|request: HeaderMap| async move {
+                let host = request["host"].to_str().unwrap().to_owned();
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "location",
+                    format!("http://{host}/download/broken").parse().unwrap(),
+                );
+                (StatusCode::FOUND, headers)
+            }),
+        )
+        .route(
+            "/download/broken",
+            get(|| async { (StatusCode::OK, "not a gzip stream") }),
+        );
+    let url = serve(app).await;
+    let f = fast(&url);
+    let err = f.read_tree("main").await.unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(f.calls(), 2, "the redirect and the download");
+}
+
+#[tokio::test]
+async fn a_failed_tarball_download_keeps_its_kind() {
+    let app = Router::new()
+        .route(
+            "/repos/acme/gitops/tarball/{*rest}",
+            get(|request: HeaderMap| async move {
+                let host = request["host"].to_str().unwrap().to_owned();
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "location",
+                    format!("http://{host}/download/down").parse().unwrap(),
+                );
+                (StatusCode::FOUND, headers)
+            }),
+        )
+        .route(
+            "/download/down",
+            get(|| async { (StatusCode::BAD_GATEWAY, "<html>upstream down</html>") }),
+        );
+    let url = serve(app).await;
+    let f = fast(&url);
+    let err = f.read_tree("main").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Api { status: 502, .. }),
+        "a 5xx download is the forge failing: {err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(!err.to_string().contains("upstream down"), "{err}");
 }

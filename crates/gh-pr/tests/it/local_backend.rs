@@ -1,8 +1,13 @@
 use std::path::Path;
 use std::process::Command;
 
+use gitops_event_model::RequestId;
 use gitops_gh_pr::conformance;
-use gitops_gh_pr::{Change, Error, FileWrite, Forge, LocalGitForge, PrState, Requester};
+use gitops_gh_pr::{
+    BranchHead, Change, Error, FileWrite, Forge, LocalGitForge, PrState, Requester,
+};
+
+use crate::{env, login, mfe, repo, sha};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -35,18 +40,14 @@ async fn init_repo() -> (tempfile::TempDir, LocalGitForge) {
     (dir, forge)
 }
 
-fn change(mfe: &str, writes: Vec<FileWrite>) -> Change {
-    Change {
-        environment: "prod".into(),
-        mfe: mfe.into(),
-        base_sha: None,
-        base_tree_sha: None,
+fn change(name: &str, writes: Vec<FileWrite>) -> Change {
+    Change::new(
+        env("prod"),
+        mfe(name),
+        format!("deploy {name}"),
+        "body",
         writes,
-        title: format!("deploy {mfe}"),
-        body: "body".into(),
-        expected: None,
-        pull_request: None,
-    }
+    )
 }
 
 #[tokio::test]
@@ -60,7 +61,7 @@ async fn local_passes_the_forge_suite() {
 async fn local_passes_the_requester_suite() {
     let (dir, forge) = init_repo().await;
     let head = git(dir.path(), &["rev-parse", "HEAD"]);
-    conformance::requester_suite(&forge, "acme/checkout", &head).await;
+    conformance::requester_suite(&forge, &repo("acme/checkout"), &sha(&head)).await;
     assert_eq!(forge.dispatches().await.unwrap().len(), 1);
 }
 
@@ -95,7 +96,7 @@ async fn propose_leaves_the_work_tree_and_index_alone() {
     // One commit on top of the base, on the stable branch, recorded as a PR.
     assert_eq!(
         git(dir.path(), &["rev-parse", "gitops/prod/checkout"]),
-        pr.head_sha
+        pr.head_sha.as_str()
     );
     assert_eq!(
         git(dir.path(), &["rev-parse", &format!("{}^", pr.head_sha)]),
@@ -115,7 +116,7 @@ async fn merge_updates_the_checked_out_base_and_its_work_tree() {
         .await
         .unwrap();
     let m = forge.merge(pr.number, &pr.head_sha).await.unwrap();
-    assert_eq!(git(dir.path(), &["rev-parse", "HEAD"]), m);
+    assert_eq!(git(dir.path(), &["rev-parse", "HEAD"]), m.as_str());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("environments/prod/checkout.yaml")).unwrap(),
         "v: 1\n"
@@ -124,7 +125,7 @@ async fn merge_updates_the_checked_out_base_and_its_work_tree() {
     // A real merge commit: base and PR head are its parents.
     assert_eq!(
         git(dir.path(), &["rev-parse", &format!("{m}^2")]),
-        pr.head_sha
+        pr.head_sha.as_str()
     );
     assert_eq!(
         forge.changed_files(pr.number).await.unwrap(),
@@ -170,8 +171,8 @@ async fn merge_without_the_base_checked_out_moves_only_the_ref() {
         .await
         .unwrap();
     let m = forge.merge(pr.number, &pr.head_sha).await.unwrap();
-    assert_eq!(git(dir.path(), &["rev-parse", "main"]), m);
-    assert_ne!(git(dir.path(), &["rev-parse", "HEAD"]), m);
+    assert_eq!(git(dir.path(), &["rev-parse", "main"]), m.as_str());
+    assert_ne!(git(dir.path(), &["rev-parse", "HEAD"]), m.as_str());
     assert!(!dir.path().join("environments/prod/checkout.yaml").exists());
 }
 
@@ -182,22 +183,27 @@ async fn approvals_are_recorded_and_go_stale_with_a_new_head() {
         .propose(&change("checkout", vec![FileWrite::put("a", "1")]))
         .await
         .unwrap();
-    forge.record_approval(pr.number, "alice").await.unwrap();
-    forge.record_approval(pr.number, "bob").await.unwrap();
-    forge.record_review(pr.number, "bob", false).await.unwrap();
-    assert_eq!(forge.approvals(pr.number).await.unwrap(), ["alice"]);
+    forge
+        .record_approval(pr.number, &login("alice"))
+        .await
+        .unwrap();
+    forge
+        .record_approval(pr.number, &login("bob"))
+        .await
+        .unwrap();
+    forge
+        .record_review(pr.number, &login("bob"), false)
+        .await
+        .unwrap();
+    assert_eq!(forge.approvals(pr.number).await.unwrap(), [login("alice")]);
     forge
         .propose(&change("checkout", vec![FileWrite::put("a", "2")]))
         .await
         .unwrap();
     assert!(forge.approvals(pr.number).await.unwrap().is_empty());
     assert!(matches!(
-        forge.record_approval(99, "alice").await,
+        forge.record_approval(99, &login("alice")).await,
         Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(
-        forge.record_approval(pr.number, "").await,
-        Err(Error::Invalid { .. })
     ));
 }
 
@@ -207,10 +213,10 @@ async fn base_tree_sha_must_match_the_base() {
     let head = git(dir.path(), &["rev-parse", "HEAD"]);
     let tree = git(dir.path(), &["rev-parse", "HEAD^{tree}"]);
     let mut c = change("checkout", vec![FileWrite::put("a", "1")]);
-    c.base_sha = Some(head.clone());
-    c.base_tree_sha = Some(tree);
+    c.base_sha = Some(sha(&head));
+    c.base_tree_sha = Some(sha(&tree));
     forge.propose(&c).await.unwrap();
-    c.base_tree_sha = Some(head);
+    c.base_tree_sha = Some(sha(&head));
     assert!(matches!(
         forge.propose(&c).await,
         Err(Error::Invalid { .. })
@@ -228,7 +234,7 @@ async fn binary_content_round_trips() {
         ))
         .await
         .unwrap();
-    let tree = forge.read_tree(&pr.head_sha).await.unwrap();
+    let tree = forge.read_tree(pr.head_sha.as_str()).await.unwrap();
     assert_eq!(tree.files["blob.bin"], bytes);
     assert_eq!(tree.files["README.md"], b"# gitops\n");
 }
@@ -238,7 +244,7 @@ async fn local_workflow_runs_are_never_found() {
     let (_dir, forge) = init_repo().await;
     assert!(
         forge
-            .find_workflow_run("acme/app", "x")
+            .find_workflow_run(&repo("acme/app"), &RequestId::generate())
             .await
             .unwrap()
             .is_none()
@@ -275,7 +281,10 @@ async fn many_racing_proposers_leave_one_complete_write_and_one_pr() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let open = forges[0].open_pull_requests().await.unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
-    let tree = forges[0].read_tree(&open[0].head_sha).await.unwrap();
+    let tree = forges[0]
+        .read_tree(open[0].head_sha.as_str())
+        .await
+        .unwrap();
     let v = String::from_utf8(tree.files["environments/prod/checkout.yaml"].clone()).unwrap();
     let i = v.trim().trim_start_matches("v: ").to_owned();
     assert_eq!(
@@ -313,7 +322,7 @@ async fn a_branch_moved_by_another_tool_is_a_conflict_that_changes_nothing() {
     let (dir, forge) = init_repo().await;
     let path = "deployments/prod/checkout.json";
     let state = forge
-        .pair_state("prod", "checkout", path, false)
+        .pair_state(&env("prod"), &mfe("checkout"), path, false)
         .await
         .unwrap();
     let pr = forge
@@ -321,7 +330,7 @@ async fn a_branch_moved_by_another_tool_is_a_conflict_that_changes_nothing() {
         .await
         .unwrap();
     let state = forge
-        .pair_state("prod", "checkout", path, false)
+        .pair_state(&env("prod"), &mfe("checkout"), path, false)
         .await
         .unwrap();
     // Someone moves the branch with plain git, without the forge's lock.
@@ -342,10 +351,10 @@ async fn a_branch_moved_by_another_tool_is_a_conflict_that_changes_nothing() {
     assert_eq!(read.title, "deploy checkout", "the PR is untouched");
     // The exact state is the moved head, whose content (the base's) lacks the file.
     let now = forge
-        .pair_state("prod", "checkout", path, true)
+        .pair_state(&env("prod"), &mfe("checkout"), path, true)
         .await
         .unwrap();
-    assert_eq!(now.expected, gitops_gh_pr::BranchHead::At(moved));
+    assert_eq!(now.expected, BranchHead::At(sha(&moved)));
     assert_eq!(now.pending, None);
     assert_eq!(now.pull_request.map(|p| p.number), Some(pr.number));
     // Another pair's PR number is refused before anything changes.
@@ -358,10 +367,15 @@ async fn a_branch_moved_by_another_tool_is_a_conflict_that_changes_nothing() {
     assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
     assert!(
         forge
-            .pair_state("prod", "cart", "deployments/prod/cart.json", true)
+            .pair_state(
+                &env("prod"),
+                &mfe("cart"),
+                "deployments/prod/cart.json",
+                true
+            )
             .await
             .unwrap()
             .expected
-            == gitops_gh_pr::BranchHead::Absent
+            == BranchHead::Absent
     );
 }

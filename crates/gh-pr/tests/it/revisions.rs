@@ -71,7 +71,7 @@ async fn revisions_follow_the_first_parent_history() {
     );
     let hand = commit(d, &[(B, "{\"version\": \"2.0.0\"}\n")], "by hand");
     let r = desired_revisions(d, "deployments").await.unwrap();
-    assert_eq!(r.head, hand);
+    assert_eq!(r.head.as_str(), hand);
     assert_eq!(r.by_path.len(), 2, "{r:?}");
     assert_eq!(
         (r.by_path[A].commit.as_str(), r.by_path[A].position),
@@ -105,10 +105,18 @@ async fn revisions_follow_the_first_parent_history() {
     );
     let merge = git(d, &["rev-parse", "HEAD"]);
     let r = desired_revisions(d, "deployments").await.unwrap();
-    assert_eq!(r.head, merge);
-    assert_eq!(r.by_path[A].commit, merge, "not the inner commit {inner}");
+    assert_eq!(r.head.as_str(), merge);
+    assert_eq!(
+        r.by_path[A].commit.as_str(),
+        merge,
+        "not the inner commit {inner}"
+    );
     assert_eq!(r.by_path[A].position, 4);
-    assert_eq!(r.by_path[B].commit, hand, "{other} did not touch it");
+    assert_eq!(
+        r.by_path[B].commit.as_str(),
+        hand,
+        "{other} did not touch it"
+    );
     assert!(
         !r.by_path.contains_key("README.md"),
         "only files under the directory"
@@ -129,8 +137,8 @@ async fn revisions_follow_the_first_parent_history() {
     git(d, &["revert", "--no-edit", &deploy]);
     let revert = git(d, &["rev-parse", "HEAD"]);
     let r = desired_revisions(d, "deployments").await.unwrap();
-    assert_eq!(r.by_path[B].commit, edit);
-    assert_eq!(r.by_path[A].commit, revert);
+    assert_eq!(r.by_path[B].commit.as_str(), edit);
+    assert_eq!(r.by_path[A].commit.as_str(), revert);
     assert!(
         r.by_path[A].position > position(d, &deploy),
         "the revert is newer"
@@ -148,7 +156,7 @@ async fn revisions_follow_the_first_parent_history() {
     git(d, &["rm", "-q", B]);
     git(d, &["commit", "-q", "-m", "remove cart from Staging"]);
     let r = desired_revisions(d, "deployments/").await.unwrap();
-    assert_eq!(r.by_path[A].commit, revert_merge);
+    assert_eq!(r.by_path[A].commit.as_str(), revert_merge);
     assert!(!r.by_path.contains_key(B), "{r:?}");
 
     // Every position is git's own count, and a subdirectory of the work tree works too.
@@ -157,9 +165,9 @@ async fn revisions_follow_the_first_parent_history() {
         .unwrap();
     assert_eq!(from_sub, r);
     for rev in r.by_path.values() {
-        assert_eq!(rev.position, position(d, &rev.commit), "{rev:?}");
+        assert_eq!(rev.position, position(d, rev.commit.as_str()), "{rev:?}");
     }
-    assert_eq!(position(d, &r.head), 9);
+    assert_eq!(position(d, r.head.as_str()), 9);
 }
 
 #[tokio::test]
