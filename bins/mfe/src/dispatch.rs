@@ -4,14 +4,12 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use gitops_event_model::{DeployRequest, EVENT_TYPE};
-use gitops_gh_pr::{
-    DeploymentState, DeploymentStatus, Error as ForgeError, GithubForge, Requester,
-};
+use gitops_event_model::{DeployRequest, EVENT_TYPE, EventType, RepositoryName};
+use gitops_gh_pr::{GithubForge, Requester};
+use gitops_pipeline::follow::{FollowReport, FollowSettings, Outcome, Step, follow};
 use secrecy::SecretString;
 
 #[derive(Debug, Args)]
@@ -92,13 +90,21 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (timeout, interval) = match (
+    let (settings, gitops_repo, event_type) = match (
         seconds("timeout", args.timeout),
         seconds("interval", args.interval),
+        RepositoryName::parse(&args.gitops_repo),
+        EventType::parse(EVENT_TYPE),
     ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(timeout), Ok(interval), Ok(repo), Ok(event_type)) => {
+            (FollowSettings { timeout, interval }, repo, event_type)
+        }
+        (Err(e), ..) | (_, Err(e), ..) => {
             eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        (_, _, Err(e), _) | (.., Err(e)) => {
+            eprintln!("error: --gitops-repo: {}", e.message);
             return ExitCode::from(2);
         }
     };
@@ -107,24 +113,17 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         .or_else(|| var("GITHUB_TOKEN"))
     else {
         eprintln!(
-            "error: no token: set GITOPS_DISPATCH_TOKEN (allowed to dispatch to {}), or GITOPS_GITHUB_TOKEN / GITHUB_TOKEN",
-            args.gitops_repo
+            "error: no token: set GITOPS_DISPATCH_TOKEN (allowed to dispatch to {gitops_repo}), or GITOPS_GITHUB_TOKEN / GITHUB_TOKEN"
         );
         return ExitCode::from(2);
     };
     let read_token = var("GITHUB_TOKEN").unwrap_or_else(|| send_token.clone());
-    let forge = |token: String, repo: &str| -> Result<Arc<dyn Requester>, ForgeError> {
-        let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
-        Ok(Arc::new(GithubForge::new(
-            &args.api_url,
-            SecretString::from(token),
-            owner,
-            name,
-        )?))
+    let forge = |token: String, repo: &RepositoryName| {
+        GithubForge::new(&args.api_url, SecretString::from(token), repo.clone())
     };
     let (sender, reader) = match (
-        forge(send_token, &args.gitops_repo),
-        forge(read_token, request.repository().as_str()),
+        forge(send_token, &gitops_repo),
+        forge(read_token, request.repository()),
     ) {
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => {
@@ -143,167 +142,75 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         request.sha()
     );
     if let Err(e) = sender
-        .dispatch(&args.gitops_repo, EVENT_TYPE, &request.to_value())
+        .dispatch(&gitops_repo, &event_type, &request.to_value())
         .await
     {
-        eprintln!(
-            "error: could not send the deploy request to {}: {e}",
-            args.gitops_repo
-        );
+        eprintln!("error: could not send the deploy request to {gitops_repo}: {e}");
         return ExitCode::from(2);
     }
-    println!("sent to {} ({EVENT_TYPE})", args.gitops_repo);
+    println!("sent to {gitops_repo} ({EVENT_TYPE})");
     gitops_actions::set_output("request-id", request.id().as_str());
     if !args.wait {
         return ExitCode::SUCCESS;
     }
-    let end = wait(reader.as_ref(), &request, timeout, interval).await;
-    write_summary(&args.gitops_repo, &request, &end);
-    match end {
-        End::Deployed(_) => ExitCode::SUCCESS,
-        End::Failed(_) => ExitCode::from(1),
-        End::TimedOut(_) => ExitCode::from(3),
-        End::Error(_) => ExitCode::from(2),
-    }
-}
-
-/// How waiting ended; carries the last status seen, if any.
-#[derive(Debug)]
-enum End {
-    Deployed(Seen),
-    Failed(Seen),
-    TimedOut(Seen),
-    Error(Seen),
-}
-
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    deployment: Option<u64>,
-    last: Option<DeploymentStatus>,
-    message: String,
-}
-
-async fn wait(
-    requester: &dyn Requester,
-    request: &DeployRequest,
-    timeout: Duration,
-    interval: Duration,
-) -> End {
-    let started = Instant::now();
-    let repo = request.repository().as_str();
-    let id = request.id().as_str();
-    let mut seen = Seen::default();
-    let mut last_status_id = 0;
     println!(
-        "waiting for the GitOps repository to pick up request {id} (timeout {}s)",
-        timeout.as_secs()
+        "waiting for the GitOps repository to pick up request {} (timeout {}s)",
+        request.id(),
+        settings.timeout.as_secs()
     );
-    loop {
-        match poll(requester, repo, request, &mut seen).await {
-            Ok(statuses) => {
-                // Print every status not printed yet, oldest first.
-                let printed = last_status_id;
-                for status in statuses.iter().rev().filter(|s| s.id > printed) {
-                    last_status_id = status.id;
-                    println!(
-                        "{}: {}",
-                        state_name(status.state),
-                        status.description.as_deref().unwrap_or("")
-                    );
-                }
-                if let Some(newest) = statuses.first() {
-                    seen.last = Some(newest.clone());
-                    match newest.state {
-                        DeploymentState::Success => return End::Deployed(seen),
-                        DeploymentState::Failure | DeploymentState::Error => {
-                            seen.message = newest.description.clone().unwrap_or_default();
-                            return End::Failed(seen);
-                        }
-                        DeploymentState::Inactive => {
-                            // Superseded: fine only if it had succeeded first.
-                            if statuses.iter().any(|s| s.state == DeploymentState::Success) {
-                                return End::Deployed(seen);
-                            }
-                            "superseded before it succeeded".clone_into(&mut seen.message);
-                            return End::Failed(seen);
-                        }
-                        DeploymentState::Pending
-                        | DeploymentState::Queued
-                        | DeploymentState::InProgress => {}
-                    }
-                }
-            }
-            Err(ForgeError::Unauthorized { message }) => {
-                seen.message = format!("unauthorized reading deployments of {repo}: {message}");
-                eprintln!("error: {}", seen.message);
-                return End::Error(seen);
-            }
-            Err(e) => eprintln!("warning: {e} (retrying)"),
+    let repo = request.repository().clone();
+    let report = follow(&reader, &request, settings, &mut |step| match step {
+        Step::DeploymentFound(id) => println!("deployment {id} created on {repo}"),
+        Step::Status(status) => println!(
+            "{}: {}",
+            state_name(status.state),
+            status.description.as_deref().unwrap_or("")
+        ),
+        Step::PollFailed(e) => eprintln!("warning: {e} (retrying)"),
+    })
+    .await;
+    write_summary(&gitops_repo, &request, &report);
+    match report.outcome {
+        Outcome::Deployed => ExitCode::SUCCESS,
+        Outcome::Failed => {
+            eprintln!("failed: {}", report.message);
+            ExitCode::from(1)
         }
-        let Some(remaining) = timeout
-            .checked_sub(started.elapsed())
-            .filter(|r| !r.is_zero())
-        else {
-            seen.message = format!(
-                "no final status after {}s (request {id})",
-                timeout.as_secs()
-            );
-            eprintln!("timeout: {}", seen.message);
-            return End::TimedOut(seen);
-        };
-        tokio::time::sleep(interval.min(remaining)).await;
+        Outcome::TimedOut => {
+            eprintln!("timeout: {}", report.message);
+            ExitCode::from(3)
+        }
+        Outcome::Unauthorized => {
+            eprintln!("error: {}", report.message);
+            ExitCode::from(2)
+        }
     }
 }
 
-/// Finds our deployment (payload `id` = request id) and returns its statuses, newest first;
-/// empty while the GitOps side has not created it.
-async fn poll(
-    requester: &dyn Requester,
-    repo: &str,
-    request: &DeployRequest,
-    seen: &mut Seen,
-) -> Result<Vec<DeploymentStatus>, ForgeError> {
-    let deployment = if let Some(d) = seen.deployment {
-        d
-    } else {
-        let deployments = requester
-            .list_deployments(repo, request.sha().as_str(), request.environment().as_str())
-            .await?;
-        let Some(ours) = deployments.iter().find(|d| {
-            d.payload.get("id").and_then(serde_json::Value::as_str) == Some(request.id().as_str())
-        }) else {
-            return Ok(Vec::new());
-        };
-        println!("deployment {} created on {repo}", ours.id);
-        seen.deployment = Some(ours.id);
-        ours.id
-    };
-    requester.deployment_statuses(repo, deployment).await
-}
-
-fn state_name(state: DeploymentState) -> &'static str {
+fn state_name(state: gitops_gh_pr::DeploymentState) -> &'static str {
+    use gitops_gh_pr::DeploymentState as S;
     match state {
-        DeploymentState::Error => "error",
-        DeploymentState::Failure => "failure",
-        DeploymentState::Inactive => "inactive",
-        DeploymentState::InProgress => "in progress",
-        DeploymentState::Queued => "queued",
-        DeploymentState::Pending => "pending",
-        DeploymentState::Success => "success",
+        S::Error => "error",
+        S::Failure => "failure",
+        S::Inactive => "inactive",
+        S::InProgress => "in progress",
+        S::Queued => "queued",
+        S::Pending => "pending",
+        S::Success => "success",
     }
 }
 
 /// The job summary (`$GITHUB_STEP_SUMMARY`), when set.
-fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
+fn write_summary(gitops_repo: &RepositoryName, request: &DeployRequest, report: &FollowReport) {
     if !gitops_actions::has_summary() {
         return;
     }
     let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
-    let (outcome, seen) = match end {
-        End::Deployed(s) => ("deployed", s),
-        End::Failed(s) => ("failed", s),
-        End::TimedOut(s) => ("timed out", s),
-        End::Error(s) => ("could not be followed", s),
+    let outcome = match report.outcome {
+        Outcome::Deployed => "deployed",
+        Outcome::Failed => "failed",
+        Outcome::TimedOut => "timed out",
+        Outcome::Unauthorized => "could not be followed",
     };
     let repo = request.repository().as_str();
     let mut md = format!(
@@ -328,7 +235,7 @@ fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
             request.sha()
         ),
     );
-    if let Some(d) = seen.deployment {
+    if let Some(d) = report.deployment {
         row(
             "deployment",
             format!(
@@ -337,7 +244,7 @@ fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
             ),
         );
     }
-    if let Some(status) = &seen.last {
+    if let Some(status) = &report.last {
         row(
             "last status",
             format!(
@@ -359,8 +266,8 @@ fn write_summary(gitops_repo: &str, request: &DeployRequest, end: &End) {
             );
         }
     }
-    if !seen.message.is_empty() {
-        row("reason", gitops_actions::cell(&seen.message));
+    if !report.message.is_empty() {
+        row("reason", gitops_actions::cell(&report.message));
     }
     md.push('\n');
     gitops_actions::append_summary(&md);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use gitops_artifact_store::{Error, StoreOpener, WriteOutcome};
+use gitops_event_model::{MfeName, Version};
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -34,8 +35,12 @@ pub async fn run(args: PublishArgs) -> ExitCode {
 }
 
 async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
-    let location = gitops_artifact_store::expand_template(&args.to, &args.mfe, &args.version)
-        .map_err(classify)?;
+    // A name or version that breaks its rule is a refusal (1), like a different artifact.
+    let mfe = MfeName::parse(&args.mfe).map_err(|e| (1, format!("--mfe: {}", e.message)))?;
+    let version =
+        Version::parse(&args.version).map_err(|e| (1, format!("--version: {}", e.message)))?;
+    let location =
+        gitops_artifact_store::expand_template(&args.to, &mfe, &version).map_err(classify)?;
     let lower = location.to_ascii_lowercase();
     if !(lower.ends_with(".tgz") || lower.ends_with(".tar.gz")) {
         return Err((
@@ -48,7 +53,7 @@ async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
     }
     let base = std::env::current_dir().map_err(|e| (2, format!("current directory: {e}")))?;
     let object = StoreOpener::from_env(base)
-        .open_object(&location)
+        .and_then(|opener| opener.open_object(&location))
         .map_err(classify)?;
     let report = gitops_artifact_store::publish_dir(&object, &args.dist)
         .await
@@ -63,14 +68,14 @@ async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
     Ok(())
 }
 
-/// Refusals (bad name or version, a different artifact under the same version) exit 1;
-/// everything else (IO, store, credentials) exits 2.
+/// A different artifact under the same version is a refusal (1); everything else (IO, store,
+/// credentials) exits 2.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(classify)`
 fn classify(e: Error) -> (u8, String) {
-    let code = match e {
-        Error::Invalid { field, .. } if field == "mfe" || field == "version" => 1,
-        Error::ImmutableConflict { .. } => 1,
-        _ => 2,
+    let code = if matches!(e, Error::ImmutableConflict { .. }) {
+        1
+    } else {
+        2
     };
     (code, e.to_string())
 }

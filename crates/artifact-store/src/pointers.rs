@@ -244,7 +244,7 @@ pub fn version_of_url(public_url: &str, mfe: &MfeName, url: &str) -> Option<Vers
     let (segment, entry) = rest.split_once('/')?;
     check_entry(entry).ok()?;
     let version = Version::parse(segment).ok()?;
-    (version.to_string() == segment).then_some(version)
+    (version == segment).then_some(version)
 }
 
 /// Returns the import map `current` (or an empty one) with `imports[mfe] = url`.

@@ -198,6 +198,7 @@ macro_rules! regex {
 /// `exact` types compare as written; `ascii_case_insensitive` types (repository names, which
 /// GitHub compares without case) compare, order and hash on the ASCII-lowercased text while
 /// keeping the text as written; `ascii_lowercase` types (commit shas) are stored lowercased.
+/// Each also compares with a `&str` under the same rule.
 macro_rules! string_field {
     ($(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
         string_field!(@exact $(#[$doc])* $name, $schema_name, $check, $schema);
@@ -215,6 +216,18 @@ macro_rules! string_field {
             }
         }
 
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
         string_field!(@common $name, $schema_name, $schema);
     };
     (@ascii_lowercase $(#[$doc:meta])* $name:ident, $schema_name:literal, $check:path, $schema:expr) => {
@@ -227,6 +240,18 @@ macro_rules! string_field {
             pub fn parse(value: &str) -> Result<Self, FieldError> {
                 $check(value)?;
                 Ok(Self(value.to_ascii_lowercase()))
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0.eq_ignore_ascii_case(other)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0.eq_ignore_ascii_case(other)
             }
         }
 
@@ -256,6 +281,18 @@ macro_rules! string_field {
         }
 
         impl Eq for $name {}
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0.eq_ignore_ascii_case(other)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0.eq_ignore_ascii_case(other)
+            }
+        }
 
         impl std::hash::Hash for $name {
             fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -672,6 +709,19 @@ impl Ord for Version {
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+impl PartialEq<str> for Version {
+    /// Whether `other` is this version's text (exactly; build metadata included).
+    fn eq(&self, other: &str) -> bool {
+        self.0.to_string() == other
+    }
+}
+
+impl PartialEq<&str> for Version {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
     }
 }
 

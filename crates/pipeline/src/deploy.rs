@@ -12,6 +12,7 @@ use std::time::Instant;
 use gitops_artifact_store as store;
 use gitops_cdn::{InvalidationRequest, PlanInput, plan_invalidation};
 use gitops_db_registry::{Entry, Invalidation};
+use gitops_event_model::{EnvironmentName, MfeName, Version};
 use gitops_gh_pr::DeploymentState;
 use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository, deployment_path};
 use gitops_metrics::{Outcome as Mo, Stage, StageClock};
@@ -65,9 +66,9 @@ pub struct DeployOptions {
     /// deployment `process` created for the request id); nobody is told when `None`.
     pub requester: Option<std::sync::Arc<dyn gitops_gh_pr::Requester>>,
     /// Only this environment.
-    pub environment: Option<String>,
+    pub environment: Option<EnvironmentName>,
     /// Only this MFE.
-    pub mfe: Option<String>,
+    pub mfe: Option<MfeName>,
     /// Archive bounds.
     pub limits: store::Limits,
     /// Upload parallelism and progress; entry points are filled per MFE.
@@ -125,11 +126,11 @@ pub enum PairOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PairReport {
     /// Environment.
-    pub environment: String,
+    pub environment: EnvironmentName,
     /// MFE.
-    pub mfe: String,
+    pub mfe: MfeName,
     /// Desired version.
-    pub version: String,
+    pub version: Version,
     /// The desired state's order (the registry sequence it commits under), when known.
     pub sequence: u64,
     /// How it ended.
@@ -239,12 +240,7 @@ pub async fn deploy_all(
                         targets: &targets,
                         backends,
                         options,
-                        clock: StageClock::new(
-                            desired.request_id.clone(),
-                            environment.name.clone(),
-                            desired.mfe.clone(),
-                            desired.version.clone(),
-                        ),
+                        clock: crate::clock_of(desired),
                     };
                     deploy_pair(&job, &mut pair).await
                 }
@@ -284,12 +280,7 @@ async fn fail(
     targets: Option<&Targets>,
 ) {
     if let Some(targets) = targets {
-        let clock = StageClock::new(
-            desired.request_id.clone(),
-            desired.environment.clone(),
-            desired.mfe.clone(),
-            desired.version.clone(),
-        );
+        let clock = crate::clock_of(desired);
         crate::record(
             targets.metrics.as_ref(),
             &clock
@@ -341,8 +332,8 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
             return Ok(());
         }
         Action::Live => {
-            let in_place = served_version(environment, mfe, targets).await?.as_deref()
-                == Some(desired.version.as_str());
+            let in_place =
+                served_version(environment, mfe, targets).await?.as_ref() == Some(&desired.version);
             let pending = live.as_ref().and_then(|l| l.invalidation.clone());
             if in_place {
                 match pending {
@@ -460,12 +451,10 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
 
 /// Whether `version` has a lower SemVer precedence than the live one (a return to an older
 /// version: recorded as a rollback, however it was asked for).
-fn is_lower(version: &str, live: Option<&Entry>) -> bool {
-    let (Some(live), Ok(version)) = (live, semver::Version::parse(version)) else {
-        return false;
-    };
-    semver::Version::parse(&live.version)
-        .is_ok_and(|live| version.cmp_precedence(&live) == std::cmp::Ordering::Less)
+fn is_lower(version: &Version, live: Option<&Entry>) -> bool {
+    live.is_some_and(|live| {
+        version.semver().cmp_precedence(live.version.semver()) == std::cmp::Ordering::Less
+    })
 }
 
 /// The invalidation this deploy owes: its plan (the aliases, the import map, the request's
@@ -583,7 +572,7 @@ async fn report_live(job: &PairJob<'_>) {
 async fn publish_pointers(
     environment: &Environment,
     mfe: &MfeConfig,
-    version: &str,
+    version: &Version,
     targets: &Targets,
 ) -> Result<(), Error> {
     store::publish_aliases(
@@ -613,7 +602,7 @@ pub(crate) async fn served_version(
     environment: &Environment,
     mfe: &MfeConfig,
     targets: &Targets,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Version>, Error> {
     if mfe.entry_points.is_empty() {
         let live = targets.registry.get(&environment.name, &mfe.name).await?;
         return Ok(live.map(|l| l.version));

@@ -13,6 +13,7 @@
 //! fakes in tests). This crate names no SDK, no `octocrab` and no `rusqlite`.
 
 pub mod deploy;
+pub mod follow;
 pub mod merge;
 pub mod process;
 pub mod status;
@@ -26,10 +27,11 @@ use gitops_iac_config::Environment;
 use object_store::ObjectStore;
 
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
-pub use merge::{MergeOutcome, merge_pull_request};
-pub use process::{ProcessReport, previous_version, process, rollback, rollback_request};
+pub use merge::{MergeOutcome, merge_pull_request, merge_pull_requests};
+pub use process::{
+    ProcessReport, RollbackAsk, previous_version, process, rollback, rollback_request, rollback_to,
+};
 pub use status::{StatusRow, SyncState, status};
-pub use tell::{deployment_payload, request_id_of};
 
 /// The concrete targets of one environment.
 #[derive(Debug, Clone)]
@@ -42,6 +44,17 @@ pub struct Targets {
     pub cdn: Arc<dyn gitops_cdn::Cdn>,
     /// Where the stage events of this environment's deploys go.
     pub metrics: Arc<dyn gitops_metrics::MetricsSink>,
+}
+
+/// The stage clock of a desired state's deploy, keyed by the request that asked for it (metrics
+/// events carry plain text).
+pub(crate) fn clock_of(desired: &gitops_iac_config::Deployment) -> gitops_metrics::StageClock {
+    gitops_metrics::StageClock::new(
+        desired.request_id.to_string(),
+        desired.environment.to_string(),
+        desired.mfe.to_string(),
+        desired.version.to_string(),
+    )
 }
 
 /// Records `event`; a metrics failure is logged and never fails a deploy.
@@ -67,7 +80,12 @@ pub trait Backends: Send + Sync + std::fmt::Debug {
     /// # Contract
     /// Resolves the location only (no read); reading and checksum verification are the
     /// pipeline's.
-    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error>;
+    fn artifact(
+        &self,
+        template: &str,
+        mfe: &gitops_event_model::MfeName,
+        version: &gitops_event_model::Version,
+    ) -> Result<ObjectLocation, Error>;
 }
 
 /// The crate's error.
@@ -137,14 +155,7 @@ impl Error {
             Error::Config { .. } | Error::Conflict { .. } => false,
             Error::Contended { .. } => true,
             Error::Registry(e) => e.is_retryable(),
-            // The CDN is outside: its failures (including the local log's IO) may pass.
-            Error::Cdn(e) => matches!(
-                e,
-                gitops_cdn::Error::Throttled { .. }
-                    | gitops_cdn::Error::Timeout { .. }
-                    | gitops_cdn::Error::Backend { .. }
-                    | gitops_cdn::Error::Io { .. }
-            ),
+            Error::Cdn(e) => e.is_retryable(),
             Error::Artifact(e) => e.is_retryable(),
             Error::Forge(e) => {
                 matches!(

@@ -19,7 +19,7 @@ pub enum MergeOutcome {
     /// Checked and merged.
     Merged {
         /// The merge commit.
-        sha: String,
+        sha: gitops_event_model::CommitSha,
     },
     /// Checks passed; the environment requires an approval of this head, not given yet.
     WaitingForApproval,
@@ -47,14 +47,14 @@ pub async fn merge_pull_request(
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
-    use gitops_metrics::{Outcome as Mo, Stage, StageClock};
+    use gitops_metrics::{Outcome as Mo, Stage};
     let pr = forge.pull_request(number).await?;
     if pr.state != PrState::Open {
         return Ok(MergeOutcome::Skipped {
             reason: format!("#{number} is not open"),
         });
     }
-    let Some((env, mfe)) = pair_of_branch(&pr.branch) else {
+    let Some((env, mfe)) = gitops_gh_pr::pair_of_branch(&pr.branch) else {
         return Ok(MergeOutcome::Skipped {
             reason: format!("#{number} is not a deploy PR (branch {})", pr.branch),
         });
@@ -68,20 +68,13 @@ pub async fn merge_pull_request(
             ));
         }
     }
-    let head = repository_at(forge, &pr.head_sha, &mut reasons).await?;
+    let head = repository_at(forge, pr.head_sha.as_str(), &mut reasons).await?;
     let base = repository_at(forge, &pr.base, &mut reasons).await?;
     let mut approval_needed = false;
     let clock = head
         .as_ref()
         .and_then(|h| h.deployment(&env, &mfe))
-        .map(|d| {
-            StageClock::new(
-                d.request_id.clone(),
-                env.clone(),
-                mfe.clone(),
-                d.version.clone(),
-            )
-        });
+        .map(crate::clock_of);
     if let (Some(head), Some(base)) = (&head, &base) {
         match head.deployment(&env, &mfe) {
             None => reasons.push(format!("{expected} is missing from the PR")),
@@ -151,18 +144,36 @@ pub async fn merge_pull_request(
             metrics,
             &clock
                 .event(Stage::Merged, Mo::Success)
-                .with_detail(sha.clone()),
+                .with_detail(sha.to_string()),
         );
     }
     Ok(MergeOutcome::Merged { sha })
 }
 
-/// `gitops/<env>/<mfe>` -> (env, mfe).
-fn pair_of_branch(branch: &str) -> Option<(String, String)> {
-    let rest = branch.strip_prefix("gitops/")?;
-    let (env, mfe) = rest.split_once('/')?;
-    (!env.is_empty() && !mfe.is_empty() && !mfe.contains('/'))
-        .then(|| (env.to_owned(), mfe.to_owned()))
+/// Checks and merges `pr`, or every open pull request of a deploy branch
+/// ([`gitops_gh_pr::pair_of_branch`]), in number order. Each PR's result is its own: one failing
+/// does not stop the others.
+pub async fn merge_pull_requests(
+    forge: &dyn Forge,
+    pr: Option<u64>,
+    at: OffsetDateTime,
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<Vec<(u64, Result<MergeOutcome, Error>)>, Error> {
+    let numbers = match pr {
+        Some(number) => vec![number],
+        None => forge
+            .open_pull_requests()
+            .await?
+            .into_iter()
+            .filter(|p| gitops_gh_pr::pair_of_branch(&p.branch).is_some())
+            .map(|p| p.number)
+            .collect(),
+    };
+    let mut results = Vec::with_capacity(numbers.len());
+    for number in numbers {
+        results.push((number, merge_pull_request(forge, number, at, metrics).await));
+    }
+    Ok(results)
 }
 
 async fn repository_at(
@@ -183,16 +194,21 @@ async fn repository_at(
 /// The deploy request a desired-state file stands for, to re-run the policy at merge time.
 pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
     DeployRequest::builder()
-        .id(desired.request_id.clone())
+        .id(desired.request_id.to_string())
         .timestamp(desired.requested_at.clone())
-        .user(desired.requested_by.clone())
-        .mfe(desired.mfe.clone())
-        .version(desired.version.clone())
-        .environment(desired.environment.clone())
-        .repository(desired.repository.clone())
-        .git_ref(desired.git_ref.clone())
-        .sha(desired.sha.clone())
-        .cache_invalidation_keys(desired.cache_invalidation_keys.clone())
+        .user(desired.requested_by.to_string())
+        .mfe(desired.mfe.to_string())
+        .version(desired.version.to_string())
+        .environment(desired.environment.to_string())
+        .repository(desired.repository.to_string())
+        .git_ref(desired.git_ref.to_string())
+        .sha(desired.sha.to_string())
+        .cache_invalidation_keys(
+            desired
+                .cache_invalidation_keys
+                .iter()
+                .map(ToString::to_string),
+        )
         .build()
         .map_err(|e| format!("the desired state is not a valid request: {e}"))
 }

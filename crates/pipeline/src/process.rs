@@ -7,9 +7,11 @@
 //! race re-reads and re-judges, so an older request can never silently replace a newer pending
 //! one; the requester of a replaced request is told it was superseded, naming the newer one.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use gitops_event_model::{DeployRequest, Problem};
+use gitops_event_model::{
+    CommitSha, DeployRequest, DeploymentPayload, EnvironmentName, MfeName, Problem, Version,
+};
 use gitops_gh_pr::{Change, DeploymentState, FileWrite, Forge, PairState, PullRequest, Requester};
 use gitops_iac_config::{
     Code, Decision, Deployment, Outcome, Pending, Repository, deployment_path,
@@ -20,12 +22,10 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::tell::{RequestRef, tell};
+use gitops_retry::{Retry, RetryPolicy, retry};
 
 /// The marker of the sticky plan comment on a deploy PR.
 pub const PLAN_MARKER: &str = "gitops-plan";
-
-/// How many times a proposal that lost a compare-and-swap race is re-judged and retried.
-const PROPOSE_ATTEMPTS: u32 = 8;
 
 /// What `process` did.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +41,7 @@ pub struct ProcessReport {
     /// The deployment created on the requester's commit, when a requester was given.
     pub deployment: Option<u64>,
     /// The pending request this one replaced (its requester was told it was superseded).
-    pub superseded: Option<String>,
+    pub superseded: Option<gitops_event_model::RequestId>,
 }
 
 impl ProcessReport {
@@ -65,7 +65,7 @@ impl ProcessReport {
 /// already desired) or `failure` (refused, with the reasons).
 pub async fn process(
     repository: &Repository,
-    base_sha: Option<&str>,
+    base_sha: Option<&CommitSha>,
     request: Result<&DeployRequest, &[Problem]>,
     at: OffsetDateTime,
     forge: &dyn Forge,
@@ -116,7 +116,8 @@ pub async fn process(
 }
 
 /// Judges `request` against `repository` and the pair's pending change, and proposes it when
-/// accepted, retrying (re-read, re-judge) when a concurrent proposer moved the branch first.
+/// accepted; a proposal that lost the compare-and-swap to a concurrent proposer is re-read
+/// (exactly), re-judged and retried under [`RetryPolicy::CONTENDED`].
 async fn judge_and_propose(
     repository: &Repository,
     request: &DeployRequest,
@@ -124,66 +125,82 @@ async fn judge_and_propose(
     at: OffsetDateTime,
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
-    base_sha: Option<&str>,
+    base_sha: Option<&CommitSha>,
 ) -> Result<ProcessReport, Error> {
     // Identity and authorisation refusals need no forge call.
     let first = evaluate_with_pending(repository, request, rollback, at, None);
     if first.decision == Outcome::Reject && first.reasons.iter().any(|r| is_identity(r.code)) {
         return Ok(ProcessReport::new(first));
     }
-    let env = request.environment().as_str();
-    let mfe = request.mfe().as_str();
-    let path = deployment_path(env, mfe);
-    let mut attempt = 0;
-    loop {
-        let state = forge.pair_state(env, mfe, &path, attempt > 0).await?;
-        let pending = pending_of(&state);
-        let decision = evaluate_with_pending(repository, request, rollback, at, pending.as_ref());
-        let mut report = ProcessReport::new(decision);
-        match report.decision.decision {
-            Outcome::Reject => return Ok(report),
-            Outcome::Noop => {
-                if report.decision.codes().contains(&Code::AlreadyPending)
-                    && let Some(pr) = &state.pull_request
-                {
-                    report.pull_request = Some(pr.number);
-                    report.pull_request_url = Some(pr.url.clone());
-                }
-                return Ok(report);
-            }
-            Outcome::Accept => {}
+    let attempts = AtomicU32::new(0);
+    let attempt = || async {
+        let exact = attempts.fetch_add(1, Ordering::Relaxed) > 0;
+        judge_once(repository, request, rollback, at, forge, base_sha, exact).await
+    };
+    let (mut report, replaced, pr) = retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
+        if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
+            Retry::Backoff
+        } else {
+            Retry::Never
         }
-        match propose(forge, request, &report.decision, rollback, base_sha, &state).await {
-            Ok(pr) => {
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Forge(gitops_gh_pr::Error::Conflict { reason }) => Error::Contended {
+            reason: format!(
+                "{}/{}: the pair's branch kept moving under concurrent requests ({reason}); retry",
+                request.environment(),
+                request.mfe()
+            ),
+        },
+        e => e,
+    })?;
+    if let (Some(replaced), Some(pr)) = (replaced, pr) {
+        if let Some(requester) = requester {
+            tell_superseded(requester, &replaced, request, &pr).await;
+        }
+        report.superseded = Some(replaced.request_id);
+    }
+    Ok(report)
+}
+
+/// One read-judge-propose round: the report, and when a proposal replaced another request's
+/// pending change, that change and the pull request now holding this one.
+async fn judge_once(
+    repository: &Repository,
+    request: &DeployRequest,
+    rollback: bool,
+    at: OffsetDateTime,
+    forge: &dyn Forge,
+    base_sha: Option<&CommitSha>,
+    exact: bool,
+) -> Result<(ProcessReport, Option<Deployment>, Option<PullRequest>), Error> {
+    let (env, mfe) = (request.environment(), request.mfe());
+    let path = deployment_path(env, mfe);
+    let state = forge.pair_state(env, mfe, &path, exact).await?;
+    let pending = pending_of(&state);
+    let decision = evaluate_with_pending(repository, request, rollback, at, pending.as_ref());
+    let mut report = ProcessReport::new(decision);
+    match report.decision.decision {
+        Outcome::Reject => return Ok((report, None, None)),
+        Outcome::Noop => {
+            if report.decision.codes().contains(&Code::AlreadyPending)
+                && let Some(pr) = &state.pull_request
+            {
                 report.pull_request = Some(pr.number);
                 report.pull_request_url = Some(pr.url.clone());
-                if let Some(replaced) =
-                    pending.filter(|p| p.deployment.request_id != request.id().as_str())
-                {
-                    if let Some(requester) = requester {
-                        tell_superseded(requester, &replaced.deployment, request, &pr).await;
-                    }
-                    report.superseded = Some(replaced.deployment.request_id);
-                }
-                return Ok(report);
             }
-            Err(Error::Forge(gitops_gh_pr::Error::Conflict { reason }))
-                if attempt + 1 < PROPOSE_ATTEMPTS =>
-            {
-                tracing::info!(%reason, attempt, "the pair's branch moved; judging again");
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(Error::Forge(gitops_gh_pr::Error::Conflict { reason })) => {
-                return Err(Error::Contended {
-                    reason: format!(
-                        "{env}/{mfe}: the pair's branch kept moving under concurrent requests ({reason}); retry"
-                    ),
-                });
-            }
-            Err(e) => return Err(e),
+            return Ok((report, None, None));
         }
+        Outcome::Accept => {}
     }
+    let pr = propose(forge, request, &report.decision, rollback, base_sha, &state).await?;
+    report.pull_request = Some(pr.number);
+    report.pull_request_url = Some(pr.url.clone());
+    let replaced = pending
+        .map(|p| p.deployment)
+        .filter(|d| d.request_id != *request.id());
+    Ok((report, replaced, Some(pr)))
 }
 
 /// Whether `code` is an identity or authorisation refusal (judged without the forge).
@@ -219,30 +236,18 @@ fn pending_of(state: &PairState) -> Option<Pending> {
     }
 }
 
-/// Jittered exponential backoff between proposal attempts: about 100 ms, 200 ms, ... up to 2 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = 100u64.saturating_mul(1 << attempt.min(5)).min(2_000);
-    let nanos = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos(),
-    );
-    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
-}
-
 async fn propose(
     forge: &dyn Forge,
     request: &DeployRequest,
     decision: &Decision,
     rollback: bool,
-    base_sha: Option<&str>,
+    base_sha: Option<&CommitSha>,
     state: &PairState,
 ) -> Result<PullRequest, Error> {
     let previous = decision
         .previous
         .as_ref()
-        .map_or_else(|| "nothing".to_owned(), |d| d.version.clone());
+        .map_or_else(|| "nothing".to_owned(), |d| d.version.to_string());
     let verb = if rollback { "Roll back" } else { "Deploy" };
     let title = format!(
         "{verb} {} {} to {}",
@@ -264,15 +269,15 @@ async fn propose(
         .map(|c| FileWrite::put(c.path.clone(), c.content.clone().into_bytes()))
         .collect();
     let mut change = Change::new(
-        request.environment().as_str(),
-        request.mfe().as_str(),
+        request.environment().clone(),
+        request.mfe().clone(),
         title,
         body,
         writes,
     )
     .judged_against(state);
     if let Some(base) = base_sha {
-        change = change.on_base(base, None);
+        change = change.on_base(base.clone(), None);
     }
     let pr = forge.propose(&change).await?;
     let mut plan = format!(
@@ -324,45 +329,55 @@ async fn tell_superseded(
     .await;
 }
 
+/// Creates the request's deployment on the requester's commit (or, for a replay of a request
+/// already pending, finds the one it has, so a redelivery never makes a second) and posts the
+/// decision on it.
 async fn notify(
     requester: &dyn Requester,
     request: &DeployRequest,
     report: &ProcessReport,
 ) -> Result<u64, Error> {
-    let payload = crate::tell::deployment_payload(
-        request.id().as_str(),
-        request.mfe().as_str(),
-        &request.version().to_string(),
-    );
-    let repo = request.repository().as_str();
-    let deployment = requester
-        .create_deployment(
-            repo,
-            request.sha().as_str(),
-            request.environment().as_str(),
-            &payload,
-            &format!("{} {}", request.mfe(), request.version()),
-        )
-        .await?;
+    let repo = request.repository();
+    let replay = report.decision.codes().contains(&Code::AlreadyPending);
+    let existing = if replay {
+        requester
+            .list_deployments(repo, request.sha(), request.environment())
+            .await?
+            .into_iter()
+            .find(|d| d.payload.as_ref().is_some_and(|p| p.id == *request.id()))
+            .map(|d| d.id)
+    } else {
+        None
+    };
+    let deployment = match existing {
+        Some(id) => id,
+        None => {
+            requester
+                .create_deployment(
+                    repo,
+                    request.sha(),
+                    request.environment(),
+                    &DeploymentPayload::of(request),
+                    &format!("{} {}", request.mfe(), request.version()),
+                )
+                .await?
+        }
+    };
     let reasons: Vec<String> = report
         .decision
         .reasons
         .iter()
         .map(|r| format!("{}: {}", r.code, r.message))
         .collect();
-    let (state, description) = match report.decision.decision {
-        Outcome::Accept => (
+    let (state, description) = match (report.decision.decision, report.pull_request) {
+        (Outcome::Accept, Some(number)) => (
             DeploymentState::Queued,
-            format!(
-                "accepted; pull request #{}",
-                report.pull_request.unwrap_or_default()
-            ),
+            format!("accepted; pull request #{number}"),
         ),
-        Outcome::Noop if report.decision.codes().contains(&Code::AlreadyPending) => {
-            (DeploymentState::Queued, reasons.join("; "))
-        }
-        Outcome::Noop => (DeploymentState::Success, reasons.join("; ")),
-        Outcome::Reject => (
+        (Outcome::Accept, None) => (DeploymentState::Queued, "accepted".to_owned()),
+        (Outcome::Noop, _) if replay => (DeploymentState::Queued, reasons.join("; ")),
+        (Outcome::Noop, _) => (DeploymentState::Success, reasons.join("; ")),
+        (Outcome::Reject, _) => (
             DeploymentState::Failure,
             format!("refused: {}", reasons.join("; ")),
         ),
@@ -384,17 +399,17 @@ async fn notify(
 /// with a fresh id, requested by `user` now.
 pub fn rollback_request(
     current: &Deployment,
-    version: &str,
+    version: &Version,
     user: &str,
 ) -> Result<DeployRequest, Error> {
     DeployRequest::builder()
         .user(user)
-        .mfe(current.mfe.clone())
-        .version(version)
-        .environment(current.environment.clone())
-        .repository(current.repository.clone())
-        .git_ref(current.git_ref.clone())
-        .sha(current.sha.clone())
+        .mfe(current.mfe.to_string())
+        .version(version.to_string())
+        .environment(current.environment.to_string())
+        .repository(current.repository.to_string())
+        .git_ref(current.git_ref.to_string())
+        .sha(current.sha.to_string())
         .build()
         .map_err(|e| Error::Config {
             reason: format!("cannot build the rollback request: {e}"),
@@ -403,12 +418,70 @@ pub fn rollback_request(
 
 /// The version a rollback without `--to` returns to: the newest version in the registry's
 /// history of the pair that differs from `current`.
-pub fn previous_version(history: &[gitops_db_registry::Entry], current: &str) -> Option<String> {
+pub fn previous_version(
+    history: &[gitops_db_registry::Entry],
+    current: &Version,
+) -> Option<Version> {
     history
         .iter()
         .rev()
-        .find(|e| e.version != current)
+        .find(|e| e.version != *current)
         .map(|e| e.version.clone())
+}
+
+/// What `gitops rollback` asks for.
+#[derive(Debug, Clone)]
+pub struct RollbackAsk {
+    /// The environment.
+    pub environment: EnvironmentName,
+    /// The MFE.
+    pub mfe: MfeName,
+    /// The version to return to; `None`: the newest other version in the registry's history.
+    pub to: Option<Version>,
+    /// Who asks (a GitHub login).
+    pub user: String,
+    /// As of when the policy judges.
+    pub at: OffsetDateTime,
+}
+
+/// Proposes the rollback `ask` describes: a request built from the current desired state of the
+/// pair at the target version, through [`rollback`].
+pub async fn rollback_to(
+    repository: &Repository,
+    backends: &dyn crate::Backends,
+    ask: &RollbackAsk,
+    forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
+) -> Result<ProcessReport, Error> {
+    let (environment, mfe) = (&ask.environment, &ask.mfe);
+    let (Some(env), Some(current)) = (
+        repository.environment(environment),
+        repository.deployment(environment, mfe),
+    ) else {
+        return Err(Error::Config {
+            reason: format!(
+                "nothing is desired for {mfe} in {environment}: there is no {}",
+                deployment_path(environment, mfe)
+            ),
+        });
+    };
+    let version = if let Some(version) = &ask.to {
+        version.clone()
+    } else {
+        let history = backends
+            .targets(env)
+            .await?
+            .registry
+            .history(environment, mfe)
+            .await?;
+        previous_version(&history, &current.version).ok_or_else(|| Error::Config {
+            reason: format!(
+                "the registry has no earlier version of {mfe} in {environment}; give --to VERSION"
+            ),
+        })?
+    };
+    let request = rollback_request(current, &version, &ask.user)?;
+    rollback(repository, &request, ask.at, forge, requester).await
 }
 
 /// Proposes a rollback of (env, MFE) to `version` the GitOps way: a PR setting that version with

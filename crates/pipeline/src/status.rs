@@ -10,6 +10,8 @@ use gitops_iac_config::Repository;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use gitops_event_model::{EnvironmentName, MfeName, Version};
+
 use crate::{Backends, Error, ErrorClass};
 
 /// How a pair stands.
@@ -34,19 +36,19 @@ pub enum SyncState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusRow {
     /// Environment.
-    pub environment: String,
+    pub environment: EnvironmentName,
     /// MFE.
-    pub mfe: String,
+    pub mfe: MfeName,
     /// Live version (registry), if any.
-    pub version: Option<String>,
+    pub version: Option<Version>,
     /// When the live version was committed (RFC 3339), if any.
     pub deployed_at: Option<String>,
     /// Live deploy sequence, if any.
     pub sequence: Option<u64>,
     /// Desired version (`deployments/`), if any.
-    pub desired: Option<String>,
+    pub desired: Option<Version>,
     /// The version the import map serves, if any.
-    pub served: Option<String>,
+    pub served: Option<Version>,
     /// Whether a CDN invalidation of the live deploy is still unconfirmed.
     pub cdn_pending: bool,
     /// How the pair stands.
@@ -69,11 +71,11 @@ pub struct StatusRow {
 pub async fn status(
     repository: &Repository,
     backends: &dyn Backends,
-    environment: Option<&str>,
+    environment: Option<&EnvironmentName>,
 ) -> Result<Vec<StatusRow>, Error> {
     let mut rows = Vec::new();
     for env in &repository.config.environments {
-        if environment.is_some_and(|e| e != env.name) {
+        if environment.is_some_and(|e| *e != env.name) {
             continue;
         }
         match environment_rows(repository, backends, env).await {
@@ -113,7 +115,7 @@ async fn environment_rows(
     env: &gitops_iac_config::Environment,
 ) -> Result<Vec<StatusRow>, Error> {
     let targets = backends.targets(env).await?;
-    let live: BTreeMap<String, gitops_db_registry::Entry> = targets
+    let live: BTreeMap<MfeName, gitops_db_registry::Entry> = targets
         .registry
         .list(&env.name)
         .await?
@@ -121,7 +123,7 @@ async fn environment_rows(
         .map(|e| (e.mfe.clone(), e))
         .collect();
     let imports = gitops_artifact_store::served_imports(targets.storage.as_ref()).await?;
-    let names: BTreeSet<&String> = repository
+    let names: BTreeSet<&MfeName> = repository
         .deployments
         .keys()
         .filter(|(e, _)| e == &env.name)

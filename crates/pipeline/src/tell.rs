@@ -1,22 +1,12 @@
 //! Telling a requester: deployment statuses on the deployment `process` created for a request
-//! on the requester's own commit. One place knows the deployment payload's shape.
+//! on the requester's own commit (whose payload is a [`DeploymentPayload`]).
 
+use gitops_event_model::{CommitSha, EnvironmentName, RepositoryName, RequestId};
 use gitops_gh_pr::{DeploymentState, Requester};
 use gitops_iac_config::Deployment;
 
 /// GitHub's limit on a deployment status description, in characters.
 const DESCRIPTION_CHARS: usize = 140;
-
-/// The payload of the deployment `process` creates for a request; `mfe dispatch --wait` and the
-/// later statuses find it by `id`.
-pub fn deployment_payload(request_id: &str, mfe: &str, version: &str) -> serde_json::Value {
-    serde_json::json!({"id": request_id, "mfe": mfe, "version": version})
-}
-
-/// The request id a deployment payload carries, if it is one of ours.
-pub fn request_id_of(payload: &serde_json::Value) -> Option<&str> {
-    payload.get("id").and_then(serde_json::Value::as_str)
-}
 
 /// `text` cut to what GitHub keeps of a deployment status description.
 pub(crate) fn clip(text: &str) -> String {
@@ -27,10 +17,10 @@ pub(crate) fn clip(text: &str) -> String {
 /// the request id in its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RequestRef<'a> {
-    pub repository: &'a str,
-    pub sha: &'a str,
-    pub environment: &'a str,
-    pub request_id: &'a str,
+    pub repository: &'a RepositoryName,
+    pub sha: &'a CommitSha,
+    pub environment: &'a EnvironmentName,
+    pub request_id: &'a RequestId,
 }
 
 impl<'a> RequestRef<'a> {
@@ -45,9 +35,10 @@ impl<'a> RequestRef<'a> {
     }
 }
 
-/// Posts `state` on the deployment of `request`. Returns whether one was found and told; not
-/// finding it, or failing to post, is logged and never fails the caller (the work it reports on
-/// is already done).
+/// Posts `state` on the deployment of `request` (on every one, should a replayed request have
+/// made two, so no waiter is left behind). Returns whether one was found and told; not finding
+/// it, or failing to post, is logged and never fails the caller (the work it reports on is
+/// already done).
 pub(crate) async fn tell(
     requester: &dyn Requester,
     request: &RequestRef<'_>,
@@ -66,27 +57,26 @@ pub(crate) async fn tell(
             return false;
         }
     };
-    let Some(deployment) = deployments
-        .iter()
-        .find(|d| request_id_of(&d.payload) == Some(request.request_id))
-    else {
-        return false;
-    };
-    match requester
-        .create_deployment_status(
-            request.repository,
-            deployment.id,
-            state,
-            &clip(description),
-            log_url,
-            environment_url,
-        )
-        .await
-    {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::warn!(%error, "cannot post the deployment status");
-            false
+    let mut told = false;
+    for deployment in deployments.iter().filter(|d| {
+        d.payload
+            .as_ref()
+            .is_some_and(|p| p.id == *request.request_id)
+    }) {
+        match requester
+            .create_deployment_status(
+                request.repository,
+                deployment.id,
+                state,
+                &clip(description),
+                log_url,
+                environment_url,
+            )
+            .await
+        {
+            Ok(()) => told = true,
+            Err(error) => tracing::warn!(%error, "cannot post the deployment status"),
         }
     }
+    told
 }

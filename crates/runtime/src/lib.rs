@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use gitops_artifact_store::{ObjectLocation, StoreOpener};
 use gitops_cdn::{CloudFrontCdn, LocalLogCdn};
 use gitops_db_registry::{DynamoDbRegistry, SqliteRegistry};
+use gitops_event_model::{MfeName, Version};
 use gitops_iac_config::{CdnTarget, Environment, RegistryTarget, StorageTarget};
 use gitops_pipeline::{Backends, Error, Targets};
 
@@ -94,32 +95,23 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Adapters for the repository at `root`, configured from the process environment.
-    ///
-    /// Unusable timeout variables are reported by [`Runtime::from_env`]; this constructor falls
-    /// back to the defaults for them.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
-        Self::with_timeouts(root, Timeouts::from_env().unwrap_or_default())
-    }
-
     /// Adapters for the repository at `root`, configured from the process environment; a set but
-    /// unusable `GITOPS_*_TIMEOUT` is a configuration error.
+    /// unusable `GITOPS_*_TIMEOUT` or `ARTIFACTORY_*` variable is a configuration error naming it.
     pub fn from_env(root: impl Into<PathBuf>) -> Result<Self, Error> {
-        Ok(Self::with_timeouts(root.into(), Timeouts::from_env()?))
-    }
-
-    fn with_timeouts(root: PathBuf, timeouts: Timeouts) -> Self {
+        let root = root.into();
+        let timeouts = Timeouts::from_env()?;
         // object_store's local backend needs absolute paths.
-        let root = std::fs::canonicalize(&root).unwrap_or(root);
-        Runtime {
-            opener: StoreOpener::from_env(&root).with_timeouts(timeouts.connect, timeouts.transfer),
+        let root = std::fs::canonicalize(&root)
+            .map_err(|e| config(format!("the repository {}: {e}", root.display())))?;
+        Ok(Runtime {
+            opener: StoreOpener::from_env(&root)?
+                .with_timeouts(timeouts.connect, timeouts.transfer),
             root,
             timeouts,
             allow_absolute: std::env::var("GITOPS_ALLOW_ABSOLUTE_TARGETS")
                 .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             aws: Arc::default(),
-        }
+        })
     }
 
     /// Whether the operator allowed embedded targets outside the repository
@@ -252,7 +244,7 @@ impl Runtime {
             RegistryTarget::Sqlite(path) => {
                 let file = self.local(path)?;
                 let existed = file.is_file();
-                SqliteRegistry::open(&file)?;
+                SqliteRegistry::open(&file).await?;
                 done.push(format!(
                     "registry {}: {}",
                     file.display(),
@@ -330,7 +322,7 @@ impl Runtime {
                 .config
                 .environments
                 .iter()
-                .map(|e| (e.name.clone(), self.metrics(e)))
+                .map(|e| (e.name.to_string(), self.metrics(e)))
                 .collect(),
         }
     }
@@ -348,6 +340,15 @@ pub enum ForgeChoice {
     Local,
 }
 
+/// Which kind of forge a [`ForgeHandle`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgeKind {
+    /// GitHub (or GitHub Enterprise Server).
+    Github,
+    /// The local git repository.
+    Local,
+}
+
 /// The forge of the GitOps repository and the requester side (deployment statuses on the MFE
 /// repositories), one object serving both.
 #[derive(Debug, Clone)]
@@ -356,8 +357,15 @@ pub struct ForgeHandle {
     pub forge: Arc<dyn gitops_gh_pr::Forge>,
     /// The requester side.
     pub requester: Arc<dyn gitops_gh_pr::Requester>,
-    /// `github` or `local`.
-    pub kind: &'static str,
+    /// Which forge it is.
+    pub kind: ForgeKind,
+}
+
+impl ForgeHandle {
+    /// Whether the forge is GitHub (pull requests are then based on the checkout's commit).
+    pub fn is_github(&self) -> bool {
+        self.kind == ForgeKind::Github
+    }
 }
 
 impl Runtime {
@@ -380,7 +388,7 @@ impl Runtime {
             return Ok(ForgeHandle {
                 forge: forge.clone(),
                 requester: forge,
-                kind: "github",
+                kind: ForgeKind::Github,
             });
         }
         let forge = Arc::new(
@@ -391,20 +399,66 @@ impl Runtime {
         Ok(ForgeHandle {
             forge: forge.clone(),
             requester: forge,
-            kind: "local",
+            kind: ForgeKind::Local,
         })
     }
 
     /// Records an approving review of PR `number` by `login` on the local git forge.
     pub async fn approve_local(&self, number: u64, login: &str) -> Result<(), Error> {
         let forge = gitops_gh_pr::LocalGitForge::open(&self.root).await?;
-        forge.record_approval(number, login).await?;
+        let login = gitops_event_model::Login::parse(login)
+            .map_err(|e| config(format!("--user {login}: {}", e.message)))?;
+        forge.record_approval(number, &login).await?;
         Ok(())
     }
 }
 
 fn config(reason: String) -> Error {
     Error::Config { reason }
+}
+
+/// Runs `git ARGS` in `dir` (without blocking the async runtime, bounded to a minute); its
+/// standard output, or a configuration error with git's message.
+pub async fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
+    let run = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env("GIT_AUTHOR_NAME", "gitops")
+        .env("GIT_AUTHOR_EMAIL", "gitops@example.invalid")
+        .env("GIT_COMMITTER_NAME", "gitops")
+        .env("GIT_COMMITTER_EMAIL", "gitops@example.invalid")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .map_err(|_| config(format!("git {} timed out", args.join(" "))))?
+        .map_err(|e| config(format!("cannot run git: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(config(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl Runtime {
+    /// The commit the checkout is on (`GITHUB_SHA` in Actions, else `git rev-parse HEAD`), to
+    /// base a pull request on it; `None` when neither says.
+    pub async fn checkout_head(&self) -> Option<gitops_event_model::CommitSha> {
+        if let Ok(sha) = std::env::var("GITHUB_SHA")
+            && let Ok(sha) = gitops_event_model::CommitSha::parse(&sha)
+        {
+            return Some(sha);
+        }
+        let head = git(&self.root, &["rev-parse", "HEAD"]).await.ok()?;
+        gitops_event_model::CommitSha::parse(head.trim()).ok()
+    }
 }
 
 /// Creates `bucket` unless it exists; `true` when created. Path-style addressing when an
@@ -461,11 +515,7 @@ impl Backends for Runtime {
         let registry: Arc<dyn gitops_db_registry::Registry> = match &environment.registry {
             RegistryTarget::Sqlite(path) => {
                 let file = self.local(path)?;
-                Arc::new(
-                    tokio::task::spawn_blocking(move || SqliteRegistry::open(file))
-                        .await
-                        .map_err(|e| config(format!("cannot open the registry: {e}")))??,
-                )
+                Arc::new(SqliteRegistry::open(file).await?)
             }
             RegistryTarget::DynamoDb { table } => Arc::new(self.dynamodb(table).await),
         };
@@ -483,7 +533,12 @@ impl Backends for Runtime {
         })
     }
 
-    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error> {
+    fn artifact(
+        &self,
+        template: &str,
+        mfe: &MfeName,
+        version: &Version,
+    ) -> Result<ObjectLocation, Error> {
         Ok(self.opener.open_artifact(template, mfe, version)?)
     }
 }

@@ -173,7 +173,7 @@ fn the_demo_walks_the_whole_flow_and_leaves_its_files() {
         "pull request #1",
         "merged #2",
         "refused (promotion-required)",
-        "AlreadyLive",
+        "already live",
         "rollback",
         "Done.",
     ] {

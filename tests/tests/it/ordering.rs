@@ -1,6 +1,7 @@
 //! The newest intent wins (issue 10, items 1-3): pending requests, git order of desired
 //! states, SemVer precedence; through the `gitops` binary on the local forge.
 
+use gitops_event_model::{CommitSha, EnvironmentName, RepositoryName};
 use gitops_gh_pr::{LocalGitForge, Requester};
 
 use crate::support::{Repo, both};
@@ -10,11 +11,18 @@ const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
 /// The statuses (newest first) of the deployment created for request `id` on (repo, env).
 async fn statuses_of(repo: &Repo, mfe: &str, env: &str, id: &str) -> Vec<(String, String)> {
     let forge = LocalGitForge::open(repo.path()).await.unwrap();
-    let repository = format!("acme/{mfe}-mfe");
-    let deployments = forge.list_deployments(&repository, SHA, env).await.unwrap();
+    let repository = RepositoryName::parse(&format!("acme/{mfe}-mfe")).unwrap();
+    let deployments = forge
+        .list_deployments(
+            &repository,
+            &CommitSha::parse(SHA).unwrap(),
+            &EnvironmentName::parse(env).unwrap(),
+        )
+        .await
+        .unwrap();
     let deployment = deployments
         .iter()
-        .find(|d| d.payload["id"] == id)
+        .find(|d| d.payload.as_ref().is_some_and(|p| p.id.as_str() == id))
         .unwrap_or_else(|| panic!("no deployment for request {id}"));
     forge
         .deployment_statuses(&repository, deployment.id)
@@ -50,7 +58,10 @@ async fn an_older_request_never_replaces_a_newer_pending_one() {
     // Its requester was told why, on its own commit.
     let forge = LocalGitForge::open(repo.path()).await.unwrap();
     let told = forge
-        .deployment_statuses("acme/checkout-mfe", older["deployment"].as_u64().unwrap())
+        .deployment_statuses(
+            &RepositoryName::parse("acme/checkout-mfe").unwrap(),
+            older["deployment"].as_u64().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(format!("{:?}", told[0].state), "Failure", "{told:?}");

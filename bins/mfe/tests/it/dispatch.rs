@@ -6,6 +6,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gitops_event_model::{
+    CommitSha, DeploymentPayload, EnvironmentName, RepositoryName, RequestId,
+};
 use gitops_gh_pr::{DeploymentState, GithubForge, Requester};
 use gitops_testkit::FakeGithub;
 use secrecy::SecretString;
@@ -15,6 +18,10 @@ use super::MFE;
 
 const REQUESTER: &str = "acme/checkout-mfe";
 const GITOPS: &str = "acme/gitops";
+
+fn repo(name: &str) -> RepositoryName {
+    RepositoryName::parse(name).unwrap()
+}
 
 struct World {
     _dir: tempfile::TempDir,
@@ -43,8 +50,7 @@ async fn world() -> World {
         GithubForge::new(
             &fake.base_url,
             SecretString::from("gitops-bot-token"),
-            "acme",
-            "gitops",
+            repo(GITOPS),
         )
         .unwrap(),
     );
@@ -148,7 +154,13 @@ where
 /// Waits until the dispatch for `id` reached the GitOps repository, and returns its payload.
 async fn received(w: &World, id: &str) {
     for _ in 0..100 {
-        if w.bot.find_workflow_run(GITOPS, id).await.unwrap().is_some() {
+        let id = RequestId::parse(id).unwrap();
+        if w.bot
+            .find_workflow_run(&repo(GITOPS), &id)
+            .await
+            .unwrap()
+            .is_some()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -160,7 +172,7 @@ async fn post(w: &World, deployment: u64, state: DeploymentState, description: &
     tokio::time::sleep(Duration::from_millis(150)).await;
     w.bot
         .create_deployment_status(
-            REQUESTER,
+            &repo(REQUESTER),
             deployment,
             state,
             description,
@@ -174,10 +186,13 @@ async fn post(w: &World, deployment: u64, state: DeploymentState, description: &
 async fn deployment(w: &World, id: &str) -> u64 {
     w.bot
         .create_deployment(
-            REQUESTER,
-            &w.sha,
-            "dev",
-            &serde_json::json!({"id": id, "mfe": "checkout", "version": "1.4.0"}),
+            &repo(REQUESTER),
+            &CommitSha::parse(&w.sha).unwrap(),
+            &EnvironmentName::parse("dev").unwrap(),
+            &DeploymentPayload::from_value(
+                &serde_json::json!({"id": id, "mfe": "checkout", "version": "1.4.0"}),
+            )
+            .unwrap(),
             "deploy checkout 1.4.0 to dev",
         )
         .await

@@ -95,12 +95,12 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
     );
 
     let deployments = forge
-        .list_deployments("acme/checkout-mfe", req.sha().as_str(), "dev")
+        .list_deployments(req.repository(), req.sha(), req.environment())
         .await
         .unwrap();
     assert_eq!(deployments.len(), 2);
     let statuses = forge
-        .deployment_statuses("acme/checkout-mfe", report.deployment.unwrap())
+        .deployment_statuses(req.repository(), report.deployment.unwrap())
         .await
         .unwrap();
     // Queued first, then told that the newer request superseded it, naming it.
@@ -113,11 +113,11 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
             .is_some_and(|d| d.contains(newer.id().as_str())),
         "{statuses:?}"
     );
-    assert_eq!(again.superseded.as_deref(), Some(req.id().as_str()));
+    assert_eq!(again.superseded.as_ref(), Some(req.id()));
     assert_eq!(
         deployments
             .iter()
-            .filter(|d| d.payload["id"] == req.id().as_str())
+            .filter(|d| d.payload.as_ref().is_some_and(|p| p.id == *req.id()))
             .count(),
         1
     );
@@ -142,7 +142,7 @@ async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
     assert_eq!(report.decision.decision, Outcome::Reject);
     assert!(report.pull_request.is_none());
     let statuses = forge
-        .deployment_statuses("acme/checkout-mfe", report.deployment.unwrap())
+        .deployment_statuses(refused.repository(), report.deployment.unwrap())
         .await
         .unwrap();
     assert_eq!(format!("{:?}", statuses[0].state), "Failure");
@@ -270,7 +270,9 @@ async fn prod_waits_for_an_approval_of_the_head() {
             .unwrap(),
         MergeOutcome::WaitingForApproval
     );
-    forge.record_approval(number, "release-manager").unwrap();
+    forge
+        .record_approval(number, &"release-manager".parse().unwrap())
+        .unwrap();
     assert!(matches!(
         merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
             .await

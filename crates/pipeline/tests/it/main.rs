@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use gitops_artifact_store::{ObjectLocation, StoreOpener, pack_dir, sha256_hex, sidecar_line};
 use gitops_cdn::FakeCdn;
 use gitops_db_registry::{Entry, FakeRegistry, Registry};
+use gitops_event_model::{EnvironmentName, MfeName, Version};
 use gitops_iac_config::{Deployment, Environment, Repository, render_deployment};
 use gitops_pipeline::{Backends, DeployOptions, Error, PairOutcome, Targets, deploy_all, status};
 use object_store::memory::InMemory;
@@ -36,7 +37,7 @@ impl Fakes {
             root: tempfile::tempdir().unwrap(),
             storage,
             registry: Arc::new(FakeRegistry::new()),
-            cdn: FakeCdn::new().with_retry_policy(gitops_cdn::RetryPolicy::fast()),
+            cdn: FakeCdn::new().with_retry_policy(gitops_retry::RetryPolicy::FAST),
             metrics: Arc::new(gitops_metrics::MemorySink::new()),
         }
     }
@@ -75,31 +76,51 @@ impl Fakes {
 impl Backends for Fakes {
     async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
         Ok(Targets {
-            storage: self.storage[&environment.name].clone(),
+            storage: self.storage[environment.name.as_str()].clone(),
             registry: self.registry.clone(),
             cdn: Arc::new(self.cdn.clone()),
             metrics: self.metrics.clone(),
         })
     }
 
-    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error> {
+    fn artifact(
+        &self,
+        template: &str,
+        mfe: &MfeName,
+        version: &Version,
+    ) -> Result<ObjectLocation, Error> {
         Ok(StoreOpener::new(self.root.path()).open_artifact(template, mfe, version)?)
     }
 }
 
-fn desired(env: &str, mfe: &str, version: &str, sequence: u64) -> Deployment {
+fn env(name: &str) -> EnvironmentName {
+    EnvironmentName::parse(name).unwrap()
+}
+
+fn mfe(name: &str) -> MfeName {
+    MfeName::parse(name).unwrap()
+}
+
+fn parse<T: std::str::FromStr>(text: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    text.parse().unwrap()
+}
+
+fn desired(environment: &str, name: &str, version: &str, sequence: u64) -> Deployment {
     Deployment {
-        mfe: mfe.into(),
-        environment: env.into(),
-        version: version.into(),
-        sha: "3f786850e387550fdab836ed7e6dc881de23001b".into(),
-        git_ref: "refs/heads/main".into(),
-        repository: format!("acme/{mfe}-mfe"),
-        requested_by: "octocat".into(),
+        mfe: mfe(name),
+        environment: env(environment),
+        version: parse(version),
+        sha: parse("3f786850e387550fdab836ed7e6dc881de23001b"),
+        git_ref: parse("refs/heads/main"),
+        repository: parse(&format!("acme/{name}-mfe")),
+        requested_by: parse("octocat"),
         requested_at: "2026-11-26T09:30:00Z".into(),
-        request_id: "01JDQ8Z6X8N7W4K2M5R3T9V1YB".into(),
+        request_id: parse("01JDQ8Z6X8N7W4K2M5R3T9V1YB"),
         rollback: false,
-        cache_invalidation_keys: vec![format!("/mfe/{mfe}/manifest.json")],
+        cache_invalidation_keys: vec![parse(&format!("/mfe/{name}/manifest.json"))],
         sequence,
     }
 }
@@ -173,11 +194,14 @@ async fn a_deploy_uploads_commits_publishes_and_invalidates_once() {
     );
     let live = fakes
         .registry
-        .get("dev", "checkout")
+        .get(&env("dev"), &mfe("checkout"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((live.version.as_str(), live.sequence), ("1.5.0", 4));
+    assert_eq!(
+        (live.version.to_string(), live.sequence),
+        ("1.5.0".to_owned(), 4)
+    );
     let invalidations = fakes.cdn.invalidations();
     assert_eq!(invalidations.len(), 1);
     assert_eq!(
@@ -239,14 +263,14 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
     fakes
         .registry
         .commit(&Entry {
-            environment: "dev".into(),
-            mfe: "checkout".into(),
-            version: "1.5.0".into(),
+            environment: env("dev"),
+            mfe: mfe("checkout"),
+            version: parse("1.5.0"),
             sequence: 4,
             request_id: d.request_id.clone(),
             sha: d.sha.clone(),
             deployed_at: time::OffsetDateTime::now_utc(),
-            deployed_by: "octocat".into(),
+            deployed_by: parse("octocat"),
             rollback: false,
             invalidation: Some(gitops_db_registry::Invalidation {
                 reference: format!("deploy-{}-4", d.request_id),
@@ -272,7 +296,7 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
     // Confirmed, then settled: nothing is pending any more.
     let live = fakes
         .registry
-        .get("dev", "checkout")
+        .get(&env("dev"), &mfe("checkout"))
         .await
         .unwrap()
         .unwrap();
@@ -305,7 +329,7 @@ async fn an_older_desired_state_never_overwrites_a_newer_live_one() {
     assert_eq!(
         fakes
             .registry
-            .get("dev", "checkout")
+            .get(&env("dev"), &mfe("checkout"))
             .await
             .unwrap()
             .unwrap()
@@ -349,7 +373,7 @@ fn racing_deploys_of_one_pair_end_on_the_newer_version() {
             assert_eq!(
                 fakes
                     .registry
-                    .get("dev", "checkout")
+                    .get(&env("dev"), &mfe("checkout"))
                     .await
                     .unwrap()
                     .unwrap()
@@ -385,7 +409,7 @@ async fn a_bad_artifact_fails_its_pair_only_and_changes_nothing_live() {
     bytes[20] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let mut search = desired("dev", "search", "2.0.0", 1);
-    search.repository = "acme/search-mfe".into();
+    search.repository = parse("acme/search-mfe");
     let repo = repository(&[desired("dev", "checkout", "1.5.0", 4), search]);
     let report = deploy_all(&repo, &fakes, &DeployOptions::default())
         .await
@@ -403,7 +427,14 @@ async fn a_bad_artifact_fails_its_pair_only_and_changes_nothing_live() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
-    assert!(fakes.registry.get("dev", "search").await.unwrap().is_none());
+    assert!(
+        fakes
+            .registry
+            .get(&env("dev"), &mfe("search"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         keys(fakes.storage("dev"))
             .await
@@ -434,8 +465,8 @@ async fn status_compares_desired_and_live() {
             (
                 r.environment.as_str(),
                 r.mfe.as_str(),
-                r.version.as_deref(),
-                r.desired.as_deref(),
+                r.version.as_ref().map(ToString::to_string),
+                r.desired.as_ref().map(ToString::to_string),
                 r.differs,
             )
         })
@@ -443,8 +474,14 @@ async fn status_compares_desired_and_live() {
     assert_eq!(
         summary,
         [
-            ("dev", "checkout", Some("1.5.0"), Some("1.6.0"), true),
-            ("staging", "checkout", None, Some("1.5.0"), true),
+            (
+                "dev",
+                "checkout",
+                Some("1.5.0".to_owned()),
+                Some("1.6.0".to_owned()),
+                true
+            ),
+            ("staging", "checkout", None, Some("1.5.0".to_owned()), true),
         ]
     );
     assert!(rows[0].deployed_at.is_some());
@@ -457,7 +494,7 @@ fn different_mfes_deploy_in_parallel_without_conflict() {
         fakes.publish("checkout", "1.5.0");
         fakes.publish("search", "2.0.0");
         let mut search = desired("dev", "search", "2.0.0", 1);
-        search.repository = "acme/search-mfe".into();
+        search.repository = parse("acme/search-mfe");
         let repo = Arc::new(repository(&[
             desired("dev", "checkout", "1.5.0", 4),
             search,
@@ -470,7 +507,7 @@ fn different_mfes_deploy_in_parallel_without_conflict() {
                     .build()
                     .unwrap();
                 let options = DeployOptions {
-                    mfe: Some(mfe.to_owned()),
+                    mfe: Some(self::mfe(mfe)),
                     ..DeployOptions::default()
                 };
                 rt.block_on(deploy_all(&repo, fakes.as_ref(), &options))
@@ -514,7 +551,7 @@ async fn a_failed_invalidation_stays_pending_until_a_rerun_confirms_it() {
     // The CDN refuses every attempt of this run.
     fakes
         .cdn
-        .fail_next_creates_with_too_many(gitops_cdn::RetryPolicy::fast().max_attempts);
+        .fail_next_creates_with_too_many(gitops_retry::RetryPolicy::FAST.max_attempts);
     let report = deploy_all(&repo, &fakes, &DeployOptions::default())
         .await
         .unwrap();
@@ -532,7 +569,7 @@ async fn a_failed_invalidation_stays_pending_until_a_rerun_confirms_it() {
     // Live and published, but the invalidation it owes is recorded with the entry.
     let live = fakes
         .registry
-        .get("dev", "checkout")
+        .get(&env("dev"), &mfe("checkout"))
         .await
         .unwrap()
         .unwrap();
@@ -554,7 +591,7 @@ async fn a_failed_invalidation_stays_pending_until_a_rerun_confirms_it() {
     assert_eq!(issued[0].caller_reference, pending.reference);
     let live = fakes
         .registry
-        .get("dev", "checkout")
+        .get(&env("dev"), &mfe("checkout"))
         .await
         .unwrap()
         .unwrap();
@@ -584,7 +621,12 @@ impl Backends for BrokenStaging<'_> {
         self.0.targets(environment).await
     }
 
-    fn artifact(&self, template: &str, mfe: &str, version: &str) -> Result<ObjectLocation, Error> {
+    fn artifact(
+        &self,
+        template: &str,
+        mfe: &MfeName,
+        version: &Version,
+    ) -> Result<ObjectLocation, Error> {
         self.0.artifact(template, mfe, version)
     }
 }
@@ -639,7 +681,7 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
     fakes.publish("checkout", "1.6.0");
     let forge = Arc::new(gitops_gh_pr::FakeForge::new());
     let mut newer = desired("dev", "checkout", "1.6.0", 9);
-    newer.request_id = "01JDQ8Z6X8N7W4K2M5R3T9V1YC".into();
+    newer.request_id = parse("01JDQ8Z6X8N7W4K2M5R3T9V1YC");
     deploy_all(
         &repository(&[newer.clone()]),
         &fakes,
@@ -653,8 +695,12 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
         .create_deployment(
             &older.repository,
             &older.sha,
-            "dev",
-            &gitops_pipeline::deployment_payload(&older.request_id, "checkout", "1.5.0"),
+            &env("dev"),
+            &gitops_event_model::DeploymentPayload {
+                id: older.request_id.clone(),
+                mfe: mfe("checkout"),
+                version: parse("1.5.0"),
+            },
             "checkout 1.5.0",
         )
         .await
@@ -683,7 +729,7 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
         statuses[0]
             .description
             .as_deref()
-            .is_some_and(|d| d.contains(&newer.request_id) && d.contains("1.6.0")),
+            .is_some_and(|d| d.contains(newer.request_id.as_str()) && d.contains("1.6.0")),
         "{statuses:?}"
     );
 }

@@ -1,0 +1,331 @@
+//! # gitops-app
+//!
+//! The use-cases of the GitOps repository, as a command, a scheduled job or a GitHub App runs
+//! them: open a checkout ([`Session`]), then process a request, merge deploy pull requests,
+//! deploy, report status and drift, roll back, bootstrap; plus the narrated [`demo`] built from
+//! the very same calls, and the text renderings of their reports ([`report`]). The `gitops`
+//! binary only parses arguments, calls these, prints and maps [`Error::class`] to an exit code.
+//!
+//! Everything configuration-dependent comes from the checkout (`gitops.yaml`, `mfes/`,
+//! `deployments/`) and the process environment through `gitops-runtime`.
+
+pub mod demo;
+pub mod report;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use gitops_event_model::{DeployRequest, EnvironmentName, MfeName, Version};
+use gitops_iac_config::{ConfigProblem, Decision, LoadOptions, Repository, evaluate};
+use gitops_pipeline::{
+    DeployOptions, DeployReport, ErrorClass, MergeOutcome, ProcessReport, StatusRow,
+};
+pub use gitops_runtime::ForgeChoice;
+use gitops_runtime::Runtime;
+use time::OffsetDateTime;
+
+/// What a use-case failed with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The repository path is not a directory.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The repository's files have problems (what `gitops check` lists).
+    #[error("{} problem(s) in {}", .problems.len(), .dir.display())]
+    Repository {
+        /// The repository.
+        dir: PathBuf,
+        /// Every problem, with file, line and field.
+        problems: Vec<ConfigProblem>,
+    },
+    /// An argument, option or input file is unusable.
+    #[error("{0}")]
+    Usage(String),
+    /// The pipeline refused or failed.
+    #[error(transparent)]
+    Pipeline(#[from] gitops_pipeline::Error),
+}
+
+impl Error {
+    /// The class of the failure (exit 2, 3 or 1): a broken repository, usage or configuration
+    /// is [`ErrorClass::Config`]; a pipeline error keeps its own class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::NotADirectory(_) | Error::Repository { .. } | Error::Usage(_) => {
+                ErrorClass::Config
+            }
+            Error::Pipeline(e) => e.class(),
+        }
+    }
+}
+
+/// How the repository's files are loaded: absolute embedded targets only when the operator
+/// allows them (`GITOPS_ALLOW_ABSOLUTE_TARGETS=1`).
+pub fn load_options() -> LoadOptions {
+    LoadOptions {
+        allow_absolute_targets: std::env::var("GITOPS_ALLOW_ABSOLUTE_TARGETS")
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+    }
+}
+
+/// Loads and checks the repository at `dir` (`gitops check`).
+pub fn load(dir: &Path) -> Result<Repository, Error> {
+    if !dir.is_dir() {
+        return Err(Error::NotADirectory(dir.to_path_buf()));
+    }
+    Repository::load_dir_with(dir, &load_options()).map_err(|problems| Error::Repository {
+        dir: dir.to_path_buf(),
+        problems,
+    })
+}
+
+/// Reads a deploy request from `event` (a bare payload or a `repository_dispatch` event): at most
+/// one byte more than the validator accepts, from a regular file only (a FIFO or a device would
+/// block or never end), validated with the envelope's `action` required to be `event_type`. An
+/// unreadable file is a usage error; an invalid request is the inner `Err`.
+pub fn read_event(
+    event: Option<&Path>,
+    event_type: &str,
+) -> Result<Result<DeployRequest, gitops_event_model::Error>, Error> {
+    let event = event.ok_or_else(|| {
+        Error::Usage("no event: give --event FILE or set GITHUB_EVENT_PATH".into())
+    })?;
+    let unreadable =
+        |e: std::io::Error| Error::Usage(format!("cannot read {}: {e}", event.display()));
+    let limit = u64::try_from(gitops_event_model::MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
+    let file = std::fs::File::open(event).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(Error::Usage(format!(
+            "cannot read {}: not a regular file",
+            event.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    Ok(gitops_event_model::validate_event(&bytes, event_type).map(|v| v.request))
+}
+
+/// Evaluates `request` against the repository at `dir` as of `at`, writing nothing (`gitops
+/// process --dry-run`).
+pub fn dry_run(
+    dir: &Path,
+    request: &Result<DeployRequest, gitops_event_model::Error>,
+    at: OffsetDateTime,
+) -> Result<Decision, Error> {
+    let repository = load(dir)?;
+    Ok(match request {
+        Ok(request) => evaluate(&repository, request, false, at),
+        Err(error) => Decision::invalid_payload(error.problems()),
+    })
+}
+
+/// `--env`/`--mfe` filters, parsed and checked against the repository: a name that is not
+/// declared is a usage error, so a typo never reads as "nothing to do" or "no drift".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Only this environment.
+    pub environment: Option<EnvironmentName>,
+    /// Only this MFE.
+    pub mfe: Option<MfeName>,
+}
+
+/// A checkout of the GitOps repository and its adapters.
+#[derive(Debug)]
+pub struct Session {
+    dir: PathBuf,
+    /// The repository's files, checked.
+    pub repository: Repository,
+    /// Its adapters.
+    pub runtime: Runtime,
+}
+
+impl Session {
+    /// Loads the repository at `dir` and its adapters from the process environment.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let repository = load(dir)?;
+        let runtime = Runtime::from_env(dir)?;
+        Ok(Session {
+            dir: dir.to_path_buf(),
+            repository,
+            runtime,
+        })
+    }
+
+    /// The repository's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Parses and checks `--env`/`--mfe`.
+    pub fn filters(&self, environment: Option<&str>, mfe: Option<&str>) -> Result<Filters, Error> {
+        let mut filters = Filters::default();
+        if let Some(raw) = environment {
+            let declared: Vec<&str> = self
+                .repository
+                .config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            let name = EnvironmentName::parse(raw)
+                .ok()
+                .filter(|n| self.repository.environment(n).is_some())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "environment `{raw}` is not declared in gitops.yaml (declared: {})",
+                        declared.join(", ")
+                    ))
+                })?;
+            filters.environment = Some(name);
+        }
+        if let Some(raw) = mfe {
+            let name = MfeName::parse(raw)
+                .ok()
+                .filter(|n| self.repository.mfes.contains_key(n))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "MFE `{raw}` is not registered: there is no mfes/{raw}.yaml"
+                    ))
+                })?;
+            filters.mfe = Some(name);
+        }
+        Ok(filters)
+    }
+
+    /// Reconciles every selected desired pair with what is live (`gitops deploy`), in git order,
+    /// telling requesters when a forge is at hand.
+    pub async fn deploy(&self, filters: &Filters) -> Result<DeployReport, Error> {
+        let revisions = self.runtime.revisions().await?;
+        let requester = match self.runtime.forge(ForgeChoice::Auto).await {
+            Ok(handle) => Some(handle.requester),
+            Err(e) => {
+                tracing::warn!(error = %e, "requesters will not be told");
+                None
+            }
+        };
+        let options = DeployOptions {
+            environment: filters.environment.clone(),
+            mfe: filters.mfe.clone(),
+            requester,
+            revisions: Some(revisions),
+            ..DeployOptions::default()
+        };
+        Ok(gitops_pipeline::deploy_all(&self.repository, &self.runtime, &options).await?)
+    }
+
+    /// The environment x MFE matrix (`gitops status`, `gitops drift`).
+    pub async fn status(&self, filters: &Filters) -> Result<Vec<StatusRow>, Error> {
+        Ok(gitops_pipeline::status(
+            &self.repository,
+            &self.runtime,
+            filters.environment.as_ref(),
+        )
+        .await?)
+    }
+
+    /// Creates what every environment's targets need (`gitops bootstrap`): one line per target.
+    pub async fn bootstrap(&self) -> Result<Vec<(EnvironmentName, String)>, Error> {
+        let mut done = Vec::new();
+        for env in &self.repository.config.environments {
+            for line in self.runtime.bootstrap(env).await? {
+                done.push((env.name.clone(), line));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Judges `request` and proposes it (`gitops process`), telling its requester; on GitHub the
+    /// pull request is based on the checkout.
+    pub async fn process(
+        &self,
+        request: &Result<DeployRequest, gitops_event_model::Error>,
+        at: OffsetDateTime,
+        forge: ForgeChoice,
+    ) -> Result<ProcessReport, Error> {
+        let handle = self.runtime.forge(forge).await?;
+        let base = if handle.is_github() {
+            self.runtime.checkout_head().await
+        } else {
+            None
+        };
+        let input = match request {
+            Ok(r) => Ok(r),
+            Err(e) => Err(e.problems()),
+        };
+        Ok(gitops_pipeline::process(
+            &self.repository,
+            base.as_ref(),
+            input,
+            at,
+            handle.forge.as_ref(),
+            Some(handle.requester.as_ref()),
+            &self.runtime.metrics_by_environment(&self.repository),
+        )
+        .await?)
+    }
+
+    /// Proposes a rollback of (`environment`, `mfe`) to `to`, or to the previous live version
+    /// in the registry's history (`gitops rollback`).
+    pub async fn rollback(
+        &self,
+        environment: &str,
+        mfe: &str,
+        to: Option<&str>,
+        forge: ForgeChoice,
+    ) -> Result<ProcessReport, Error> {
+        let filters = self.filters(Some(environment), Some(mfe))?;
+        let (Some(env), Some(mfe)) = (filters.environment, filters.mfe) else {
+            return Err(Error::Usage(
+                "rollback needs an environment and an MFE".into(),
+            ));
+        };
+        let user = std::env::var("GITHUB_ACTOR").unwrap_or_else(|_| "gitops-rollback".to_owned());
+        let to = to
+            .map(|v| {
+                Version::parse(v).map_err(|e| Error::Usage(format!("--to {v}: {}", e.message)))
+            })
+            .transpose()?;
+        let handle = self.runtime.forge(forge).await?;
+        let ask = gitops_pipeline::RollbackAsk {
+            environment: env,
+            mfe,
+            to,
+            user,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(gitops_pipeline::rollback_to(
+            &self.repository,
+            &self.runtime,
+            &ask,
+            handle.forge.as_ref(),
+            Some(handle.requester.as_ref()),
+        )
+        .await?)
+    }
+}
+
+/// Checks and merges deploy pull requests (`gitops merge`): `pr`, or every open one of a
+/// deploy branch. The checkout only provides where metrics go; it need not be valid.
+pub async fn merge(
+    dir: &Path,
+    pr: Option<u64>,
+    at: OffsetDateTime,
+    forge: ForgeChoice,
+) -> Result<Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>, Error> {
+    let runtime = Runtime::from_env(dir)?;
+    let metrics = Repository::load_dir_with(dir, &load_options()).map_or_else(
+        |problems| {
+            tracing::warn!(
+                count = problems.len(),
+                "the checkout's configuration does not load; merge events are not recorded"
+            );
+            gitops_runtime::EnvironmentSinks::default()
+        },
+        |r| runtime.metrics_by_environment(&r),
+    );
+    let handle = runtime.forge(forge).await?;
+    Ok(gitops_pipeline::merge_pull_requests(handle.forge.as_ref(), pr, at, &metrics).await?)
+}
