@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gitops_actions::Level;
-use gitops_app::{Error, ForgeChoice, Session, report};
+use gitops_app::report::{self, Line};
+use gitops_app::{Error, ForgeChoice, Session};
 use gitops_iac_config::Outcome;
-use gitops_pipeline::{ErrorClass, MergeOutcome, SyncState};
+use gitops_pipeline::ErrorClass;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -221,7 +221,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let now = OffsetDateTime::now_utc;
     match cli.command {
-        Command::Check { repo } => check(&repo),
+        Command::Check { repo } => show(gitops_app::check(&repo)),
         Command::Process {
             repo,
             event,
@@ -238,17 +238,18 @@ fn main() -> ExitCode {
             if dry_run {
                 match gitops_app::dry_run(&repo, &request, at) {
                     Ok(decision) => {
-                        println!("{}", json(&decision));
+                        println!("{}", report::json(&decision));
                         decided(decision.decision)
                     }
                     Err(e) => fail(&e),
                 }
             } else {
                 run(async move {
-                    let report = Session::open(&repo)?
+                    let report = Session::open(&repo)
+                        .await?
                         .process(&request, at, forge.into())
                         .await?;
-                    Ok(print_process(&report))
+                    Ok(show_process(&report))
                 })
             }
         }
@@ -261,7 +262,7 @@ fn main() -> ExitCode {
         } => run(async move {
             let results =
                 gitops_app::merge(&repo, pr, at.unwrap_or_else(now), forge.into()).await?;
-            Ok(print_merge(results))
+            Ok(show(report::merge(&results)))
         }),
         Command::Approve { repo, pr, user } => run(async move {
             gitops_runtime::Runtime::from_env(&repo)?
@@ -277,10 +278,11 @@ fn main() -> ExitCode {
             to,
             forge,
         } => run(async move {
-            let report = Session::open(&repo)?
+            let report = Session::open(&repo)
+                .await?
                 .rollback(&env, &mfe, to.as_deref(), forge.into())
                 .await?;
-            Ok(print_process(&report))
+            Ok(show_process(&report))
         }),
         Command::Demo { dir } => run(demo(dir)),
         Command::Init { dir, check, force } => init(&dir, check, force),
@@ -290,42 +292,36 @@ fn main() -> ExitCode {
             mfe,
             format,
         } => run(async move {
-            let session = Session::open(&repo)?;
+            let session = Session::open(&repo).await?;
             let filters = session.filters(env.as_deref(), mfe.as_deref())?;
             let report = session.deploy(&filters).await?;
-            match format {
-                Format::Json => println!("{}", json(&report)),
-                Format::Table => print_deploy(&report),
-            }
             gitops_actions::append_summary(&report::deploy_markdown(&report));
-            Ok(if !report.failed() {
-                ExitCode::SUCCESS
-            } else if report.all_failures_retryable() {
-                ExitCode::from(3)
-            } else {
-                ExitCode::from(1)
-            })
+            let mut shown = report::deploy(&report);
+            if format == Format::Json {
+                shown.lines = vec![Line::Out(report::json(&report))];
+            }
+            Ok(show(shown))
         }),
         Command::Status { repo, env, format } => run(async move {
-            let session = Session::open(&repo)?;
+            let session = Session::open(&repo).await?;
             let rows = session
                 .status(&session.filters(env.as_deref(), None)?)
                 .await?;
             match format {
-                Format::Json => println!("{}", json(&rows)),
+                Format::Json => println!("{}", report::json(&rows)),
                 Format::Table => print!("{}", report::status_table(&rows)),
             }
             Ok(report::unreadable_class(&rows).map_or(ExitCode::SUCCESS, class_exit))
         }),
         Command::Drift { repo, env } => run(async move {
-            let session = Session::open(&repo)?;
+            let session = Session::open(&repo).await?;
             let rows = session
                 .status(&session.filters(env.as_deref(), None)?)
                 .await?;
-            Ok(print_drift(&rows))
+            Ok(show(report::drift(&rows)))
         }),
         Command::Bootstrap { repo } => run(async move {
-            for (env, line) in Session::open(&repo)?.bootstrap().await? {
+            for (env, line) in Session::open(&repo).await?.bootstrap().await? {
                 println!("{env}: {line}");
             }
             Ok(ExitCode::SUCCESS)
@@ -374,34 +370,24 @@ fn decided(outcome: Outcome) -> ExitCode {
     }
 }
 
-/// `value` as one line of JSON; our reports always serialise.
-fn json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the report: {e}\"}}"))
-}
-
-fn check(repo: &Path) -> ExitCode {
-    match gitops_app::load(repo) {
-        Ok(repository) => {
-            println!(
-                "ok: {} environment(s), {} MFE(s), {} deployment(s)",
-                repository.config.environments.len(),
-                repository.mfes.len(),
-                repository.deployments.len()
-            );
-            ExitCode::SUCCESS
+/// Prints what a command shows and returns its exit code.
+fn show(shown: report::Shown) -> ExitCode {
+    for line in shown.lines {
+        match line {
+            Line::Out(text) => println!("{text}"),
+            Line::Err(text) => eprintln!("{text}"),
+            Line::Finding { level, title, text } if gitops_actions::in_actions() => {
+                gitops_actions::annotate(level, &title, &text);
+            }
+            Line::Finding { title, text, .. } => println!("{title}: {text}"),
+            Line::Problem { level, title, text } => gitops_actions::annotate(level, &title, &text),
         }
-        // Problems are what `check` reports: exit 1; a missing directory stays a usage error.
-        Err(e @ Error::Repository { .. }) => {
-            fail(&e);
-            ExitCode::from(1)
-        }
-        Err(e) => fail(&e),
     }
+    shown.class.map_or(ExitCode::SUCCESS, class_exit)
 }
 
-fn print_process(report: &gitops_pipeline::ProcessReport) -> ExitCode {
-    println!("{}", json(report));
+/// `process` and `rollback`: the report, step outputs and a job summary line in Actions.
+fn show_process(report: &gitops_pipeline::ProcessReport) -> ExitCode {
     if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
         gitops_actions::set_output("pull-request", &number.to_string());
         gitops_actions::append_summary(&format!(
@@ -410,124 +396,32 @@ fn print_process(report: &gitops_pipeline::ProcessReport) -> ExitCode {
         ));
     }
     gitops_actions::set_output("decision", &report.decision.decision.to_string());
-    if report.decision.decision == Outcome::Reject {
-        for reason in &report.decision.reasons {
-            if gitops_actions::in_actions() {
-                gitops_actions::annotate(Level::Error, reason.code.as_str(), &reason.message);
-            } else {
-                eprintln!("refused: {}: {}", reason.code, reason.message);
-            }
-        }
-    }
-    decided(report.decision.decision)
-}
-
-fn print_merge(results: Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>) -> ExitCode {
-    // Every PR is tried; the exit code is the worst outcome (an outside failure over a refusal).
-    let mut worst: Option<ErrorClass> = None;
-    for (number, result) in results {
-        match result {
-            Ok(MergeOutcome::Merged { sha }) => println!("#{number}: merged ({sha})"),
-            Ok(MergeOutcome::WaitingForApproval) => {
-                println!("#{number}: checks passed; waiting for an approval of the head");
-            }
-            Ok(MergeOutcome::Refused { reasons }) => {
-                worst.get_or_insert(ErrorClass::Refused);
-                for reason in reasons {
-                    eprintln!("error: #{number}: {reason}");
-                }
-            }
-            Ok(MergeOutcome::Skipped { reason }) => println!("#{number}: skipped: {reason}"),
-            Err(e) => {
-                eprintln!("error: #{number}: {e}");
-                if worst != Some(ErrorClass::Config) {
-                    worst = Some(e.class());
-                }
-            }
-        }
-    }
-    worst.map_or(ExitCode::SUCCESS, class_exit)
-}
-
-fn print_deploy(report: &gitops_pipeline::DeployReport) {
-    if report.pairs.is_empty() {
-        println!("nothing to deploy: no desired state matches");
-    }
-    for pair in &report.pairs {
-        let line = report::deploy_line(pair);
-        if matches!(pair.outcome, gitops_pipeline::PairOutcome::Failed { .. }) {
-            eprintln!("error: {line}");
-            if gitops_actions::in_actions() {
-                gitops_actions::annotate(
-                    Level::Error,
-                    &format!("deploy {}/{} failed", pair.environment, pair.mfe),
-                    &report::outcome_text(&pair.outcome),
-                );
-            }
-        } else {
-            println!("{line}");
-        }
-    }
-}
-
-/// Every pair not in sync: exit 1 when one drifted, 2 when an environment's configuration is
-/// unusable, 3 when one could not be read, 0 in sync.
-fn print_drift(rows: &[gitops_pipeline::StatusRow]) -> ExitCode {
-    for r in rows.iter().filter(|r| r.differs) {
-        let kind = if r.state == SyncState::Unknown {
-            "error"
-        } else {
-            "drift"
-        };
-        let line = report::drift_line(r);
-        if gitops_actions::in_actions() {
-            gitops_actions::annotate(Level::Warning, kind, &line);
-        } else {
-            println!("{kind}: {line}");
-        }
-    }
-    if let Some(class) = report::unreadable_class(rows) {
-        return class_exit(class);
-    }
-    if rows.iter().any(|r| r.differs) {
-        ExitCode::from(1)
-    } else {
-        println!("no drift: {} pair(s) in sync", rows.len());
-        ExitCode::SUCCESS
-    }
+    show(report::process(report))
 }
 
 fn init(dir: &Path, check: bool, force: bool) -> ExitCode {
     let written = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default())
         .and_then(|files| gitops_render::write_files(dir, &files, check, force));
-    let outcome = match written {
-        Ok(outcome) => outcome,
+    match written {
+        Ok(outcome) => {
+            print!("{}", outcome.report(check));
+            if !check && !outcome.failed(check) {
+                println!(
+                    "next: add an MFE under mfes/, then run `gitops check --repo {}`",
+                    dir.display()
+                );
+            }
+            ExitCode::from(u8::from(outcome.failed(check)))
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    for file in &outcome.files {
-        let written = if file.written { " (written)" } else { "" };
-        println!("{:?}{written}: {}", file.status, file.path);
-        if let Some(diff) = &file.diff {
-            eprintln!("{diff}");
+            ExitCode::from(2)
         }
     }
-    if (check && outcome.differs()) || (!check && outcome.refused()) {
-        return ExitCode::from(1);
-    }
-    if !check {
-        println!(
-            "next: add an MFE under mfes/, then run `gitops check --repo {}`",
-            dir.display()
-        );
-    }
-    ExitCode::SUCCESS
 }
 
 async fn demo(dir: Option<PathBuf>) -> Result<ExitCode, Error> {
-    let dir = gitops_app::demo::directory(dir)?;
+    let dir = gitops_app::demo::directory(dir).await?;
     if let Err(e) = gitops_app::demo::run(&dir, &mut |line| println!("{line}")).await {
         eprintln!(
             "error: the demo failed: {e} (files left in {})",

@@ -2,14 +2,13 @@
 //! `repository_dispatch` event, and optionally follow the deployment the GitOps side creates on
 //! the requester's commit (matched by the request id in the deployment's payload).
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 use gitops_event_model::{DeployRequest, EVENT_TYPE, EventType, RepositoryName};
 use gitops_gh_pr::{GithubForge, Requester};
-use gitops_pipeline::follow::{FollowReport, FollowSettings, Outcome, Step, follow};
+use gitops_pipeline::follow::{FollowSettings, Outcome, Step, follow, state_text};
 use secrecy::SecretString;
 
 #[derive(Debug, Args)]
@@ -163,13 +162,16 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         Step::DeploymentFound(id) => println!("deployment {id} created on {repo}"),
         Step::Status(status) => println!(
             "{}: {}",
-            state_name(status.state),
+            state_text(status.state),
             status.description.as_deref().unwrap_or("")
         ),
         Step::PollFailed(e) => eprintln!("warning: {e} (retrying)"),
     })
     .await;
-    write_summary(&gitops_repo, &request, &report);
+    if gitops_actions::has_summary() {
+        let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
+        gitops_actions::append_summary(&report.markdown(&gitops_repo, &request, &server));
+    }
     match report.outcome {
         Outcome::Deployed => ExitCode::SUCCESS,
         Outcome::Failed => {
@@ -185,90 +187,4 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn state_name(state: gitops_gh_pr::DeploymentState) -> &'static str {
-    use gitops_gh_pr::DeploymentState as S;
-    match state {
-        S::Error => "error",
-        S::Failure => "failure",
-        S::Inactive => "inactive",
-        S::InProgress => "in progress",
-        S::Queued => "queued",
-        S::Pending => "pending",
-        S::Success => "success",
-    }
-}
-
-/// The job summary (`$GITHUB_STEP_SUMMARY`), when set.
-fn write_summary(gitops_repo: &RepositoryName, request: &DeployRequest, report: &FollowReport) {
-    if !gitops_actions::has_summary() {
-        return;
-    }
-    let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
-    let outcome = match report.outcome {
-        Outcome::Deployed => "deployed",
-        Outcome::Failed => "failed",
-        Outcome::TimedOut => "timed out",
-        Outcome::Unauthorized => "could not be followed",
-    };
-    let repo = request.repository().as_str();
-    let mut md = format!(
-        "### Deploy {} {} to {}: {outcome}\n\n| | |\n|---|---|\n",
-        request.mfe(),
-        request.version(),
-        request.environment()
-    );
-    let mut row = |k: &str, v: String| {
-        let _ = writeln!(md, "| {k} | {v} |");
-    };
-    row("request id", format!("`{}`", request.id()));
-    row(
-        "GitOps repository",
-        format!("[{gitops_repo}]({server}/{gitops_repo}/actions)"),
-    );
-    row(
-        "commit",
-        format!(
-            "[`{}`]({server}/{repo}/commit/{})",
-            &request.sha().as_str()[..12],
-            request.sha()
-        ),
-    );
-    if let Some(d) = report.deployment {
-        row(
-            "deployment",
-            format!(
-                "[{d}]({server}/{repo}/deployments/{})",
-                request.environment()
-            ),
-        );
-    }
-    if let Some(status) = &report.last {
-        row(
-            "last status",
-            format!(
-                "{}: {}",
-                state_name(status.state),
-                gitops_actions::cell(status.description.as_deref().unwrap_or(""))
-            ),
-        );
-        if let Some(url) = &status.log_url {
-            row(
-                "logs",
-                format!("[deploy run]({})", gitops_actions::cell(url)),
-            );
-        }
-        if let Some(url) = &status.environment_url {
-            row(
-                "environment",
-                format!("[{}]({})", request.environment(), gitops_actions::cell(url)),
-            );
-        }
-    }
-    if !report.message.is_empty() {
-        row("reason", gitops_actions::cell(&report.message));
-    }
-    md.push('\n');
-    gitops_actions::append_summary(&md);
 }

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gitops_event_model::{Form, MAX_INPUT_BYTES, Problem, Validated};
+use gitops_event_model::MAX_INPUT_BYTES;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -132,9 +132,9 @@ fn validate(file: Option<&std::path::Path>, format: Format, event_type: &str) ->
     };
     let outcome = gitops_event_model::validate_event(&input, event_type);
     match format {
-        Format::Json => println!("{}", json_report(&outcome)),
+        Format::Json => println!("{}", gitops_event_model::validation_report(&outcome)),
         Format::Text => match &outcome {
-            Ok(validated) => println!("{}", summary(validated)),
+            Ok(validated) => println!("{}", validated.summary()),
             Err(error) => {
                 for problem in error.problems() {
                     eprintln!("error: {}", one_line(&problem.to_string()));
@@ -151,6 +151,7 @@ fn validate(file: Option<&std::path::Path>, format: Format, event_type: &str) ->
 
 /// Reads the whole input, at most one byte more than the validator accepts (so an oversized
 /// input is reported as such without reading all of it).
+#[allow(clippy::disallowed_methods)] // `mfe validate` is synchronous (no async runtime)
 fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     let limit = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
     let mut input = Vec::new();
@@ -177,56 +178,6 @@ fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
         }
     }
     Ok(input)
-}
-
-fn summary(validated: &Validated) -> String {
-    let request = &validated.request;
-    let form = match request.form() {
-        Form::Canonical => "canonical form".to_owned(),
-        Form::Seed { .. } => "seed form, id derived".to_owned(),
-    };
-    let wrapped = if validated.envelope.is_some() {
-        ", in a repository_dispatch event"
-    } else {
-        ""
-    };
-    format!(
-        "ok: deploy {} {} to {} requested by {} from {}@{} (id {}; {form}{wrapped})",
-        request.mfe(),
-        request.version(),
-        request.environment(),
-        request.user(),
-        request.repository(),
-        request.sha(),
-        request.id(),
-    )
-}
-
-fn json_report(outcome: &Result<Validated, gitops_event_model::Error>) -> serde_json::Value {
-    match outcome {
-        Ok(validated) => serde_json::json!({
-            "valid": true,
-            "form": match validated.request.form() {
-                Form::Canonical => "canonical",
-                Form::Seed { .. } => "seed",
-            },
-            "envelope": validated.envelope.is_some(),
-            "request": validated.request.to_value(),
-            "problems": [],
-        }),
-        Err(error) => serde_json::json!({
-            "valid": false,
-            "problems": error.problems().iter().map(problem_json).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-fn problem_json(problem: &Problem) -> serde_json::Value {
-    serde_json::json!({
-        "field": problem.field,
-        "rule": problem.rule.code(),
-        "message": problem.message,
-    })
 }
 
 fn one_line(text: &str) -> String {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use gitops_render::{MfeOptions, PackageManager, Status};
+use gitops_render::{MfeOptions, PackageManager};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Pm {
@@ -83,51 +83,16 @@ impl RenderArgs {
 }
 
 pub fn run(args: &RenderArgs) -> ExitCode {
-    let files = match gitops_render::render_mfe_workflows(&args.options()) {
-        Ok(files) => files,
+    let written = gitops_render::render_mfe_workflows(&args.options())
+        .and_then(|files| gitops_render::write_files(&args.dir, &files, args.check, args.force));
+    match written {
+        Ok(outcome) => {
+            print!("{}", outcome.report(args.check));
+            ExitCode::from(u8::from(outcome.failed(args.check)))
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let outcome = match gitops_render::write_files(&args.dir, &files, args.check, args.force) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    print_outcome(&outcome, args.check);
-    if (args.check && outcome.differs()) || (!args.check && outcome.refused()) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// One line per file, then the diffs of outdated or edited files.
-pub fn print_outcome(outcome: &gitops_render::Outcome, check: bool) {
-    for f in &outcome.files {
-        let what = match (f.status, check, f.written) {
-            (Status::Unchanged, ..) => "unchanged",
-            (Status::Kept, ..) => "kept (yours)",
-            (Status::Missing, true, _) => "missing",
-            (Status::Missing, false, _) => "created",
-            (Status::Outdated, true, _) => "outdated",
-            (Status::Outdated, false, _) => "updated",
-            (Status::Edited, true, _) => "edited since it was rendered",
-            (Status::Edited, false, true) => "edited since it was rendered: overwritten (--force)",
-            (Status::Edited, false, false) => {
-                "edited since it was rendered: kept; rerun with --force to overwrite"
-            }
-        };
-        println!("{}: {what}", f.path);
-    }
-    for f in &outcome.files {
-        if let Some(diff) = &f.diff
-            && (check || f.status == Status::Edited)
-        {
-            print!("{diff}");
+            ExitCode::from(2)
         }
     }
 }

@@ -130,6 +130,8 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+// One small append to a runner file per output, as stdout is written: synchronous like stdout.
+#[allow(clippy::disallowed_methods)]
 fn append_env_file(var_name: &str, text: &str) {
     let Some(path) = std::env::var_os(var_name).filter(|p| !p.is_empty()) else {
         return;

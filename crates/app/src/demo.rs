@@ -45,14 +45,18 @@ pub const LEFT_FOR_INSPECTION: &[(&str, &str)] = &[
 
 /// A new directory for the demo: `dir`, which must not exist or be empty, or a fresh temporary
 /// one.
-pub fn directory(dir: Option<PathBuf>) -> Result<PathBuf, Error> {
+pub async fn directory(dir: Option<PathBuf>) -> Result<PathBuf, Error> {
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "mfe-gitops-demo-{}",
             ulid::Ulid::generate().to_string().to_lowercase()
         ))
     });
-    if dir.exists() && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+    let not_empty = match tokio::fs::read_dir(&dir).await {
+        Ok(mut entries) => entries.next_entry().await.is_ok_and(|e| e.is_some()),
+        Err(_) => false,
+    };
+    if not_empty {
         return Err(Error::Usage(format!(
             "{} exists and is not empty; give --dir a new directory",
             dir.display()
@@ -81,7 +85,7 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     gitops_runtime::git(dir, &["init", "-q", "-b", "main", "."]).await?;
     gitops_runtime::git(dir, &["add", "-A"]).await?;
     gitops_runtime::git(dir, &["commit", "-q", "-m", "gitops init"]).await?;
-    let mut session = Session::open(dir)?;
+    let mut session = Session::open(dir).await?;
     session.bootstrap().await?;
 
     say("\n==> The MFE's CI publishes two versions to the artifact store (as `mfe publish` does)");
@@ -236,7 +240,7 @@ async fn merge(session: Session, number: u64, say: Narrator<'_>) -> Result<Sessi
             other => return Err(Error::Usage(format!("#{n} was not merged: {other:?}"))),
         }
     }
-    Session::open(&dir)
+    Session::open(&dir).await
 }
 
 async fn deploy(session: &Session, say: Narrator<'_>) -> Result<(), Error> {

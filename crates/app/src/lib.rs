@@ -80,10 +80,48 @@ pub fn load(dir: &Path) -> Result<Repository, Error> {
     })
 }
 
+/// Checks every file of the repository at `dir` (`gitops check`): a summary line, or one line per
+/// problem (a refusal, exit 1); a missing directory is a usage error.
+pub fn check(dir: &Path) -> report::Shown {
+    use report::Line;
+    match load(dir) {
+        Ok(repository) => report::Shown {
+            lines: vec![Line::Out(format!(
+                "ok: {} environment(s), {} MFE(s), {} deployment(s)",
+                repository.config.environments.len(),
+                repository.mfes.len(),
+                repository.deployments.len()
+            ))],
+            class: None,
+        },
+        Err(e) => {
+            let mut lines: Vec<Line> = match &e {
+                Error::Repository { problems, .. } => problems
+                    .iter()
+                    .map(|p| Line::Err(format!("error: {p}")))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            lines.push(Line::Err(format!("error: {e}")));
+            let class = if matches!(e, Error::Repository { .. }) {
+                ErrorClass::Refused
+            } else {
+                e.class()
+            };
+            report::Shown {
+                lines,
+                class: Some(class),
+            }
+        }
+    }
+}
+
 /// Reads a deploy request from `event` (a bare payload or a `repository_dispatch` event): at most
 /// one byte more than the validator accepts, from a regular file only (a FIFO or a device would
 /// block or never end), validated with the envelope's `action` required to be `event_type`. An
-/// unreadable file is a usage error; an invalid request is the inner `Err`.
+/// unreadable file is a usage error; an invalid request is the inner `Err`. Synchronous: call it
+/// before starting an async runtime.
+#[allow(clippy::disallowed_methods)] // synchronous by design, see above
 pub fn read_event(
     event: Option<&Path>,
     event_type: &str,
@@ -140,17 +178,28 @@ pub struct Session {
     pub repository: Repository,
     /// Its adapters.
     pub runtime: Runtime,
+    /// Where each environment's stage events go.
+    metrics: gitops_runtime::EnvironmentSinks,
 }
 
 impl Session {
-    /// Loads the repository at `dir` and its adapters from the process environment.
-    pub fn open(dir: &Path) -> Result<Self, Error> {
-        let repository = load(dir)?;
-        let runtime = Runtime::from_env(dir)?;
+    /// Loads the repository at `dir` and its adapters from the process environment (the file
+    /// reads run on the blocking pool, never on the async runtime).
+    pub async fn open(dir: &Path) -> Result<Self, Error> {
+        let owned = dir.to_path_buf();
+        let (repository, runtime, metrics) = tokio::task::spawn_blocking(move || {
+            let repository = load(&owned)?;
+            let runtime = Runtime::from_env(&owned)?;
+            let metrics = runtime.metrics_by_environment(&repository);
+            Ok::<_, Error>((repository, runtime, metrics))
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("loading {} was interrupted: {e}", dir.display())))??;
         Ok(Session {
             dir: dir.to_path_buf(),
             repository,
             runtime,
+            metrics,
         })
     }
 
@@ -262,7 +311,7 @@ impl Session {
             at,
             handle.forge.as_ref(),
             Some(handle.requester.as_ref()),
-            &self.runtime.metrics_by_environment(&self.repository),
+            &self.metrics,
         )
         .await?)
     }
@@ -315,17 +364,23 @@ pub async fn merge(
     at: OffsetDateTime,
     forge: ForgeChoice,
 ) -> Result<Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>, Error> {
-    let runtime = Runtime::from_env(dir)?;
-    let metrics = Repository::load_dir_with(dir, &load_options()).map_or_else(
-        |problems| {
-            tracing::warn!(
-                count = problems.len(),
-                "the checkout's configuration does not load; merge events are not recorded"
-            );
-            gitops_runtime::EnvironmentSinks::default()
-        },
-        |r| runtime.metrics_by_environment(&r),
-    );
+    let owned = dir.to_path_buf();
+    let (runtime, metrics) = tokio::task::spawn_blocking(move || {
+        let runtime = Runtime::from_env(&owned)?;
+        let metrics = Repository::load_dir_with(&owned, &load_options()).map_or_else(
+            |problems| {
+                tracing::warn!(
+                    count = problems.len(),
+                    "the checkout's configuration does not load; merge events are not recorded"
+                );
+                gitops_runtime::EnvironmentSinks::default()
+            },
+            |r| runtime.metrics_by_environment(&r),
+        );
+        Ok::<_, Error>((runtime, metrics))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("loading {} was interrupted: {e}", dir.display())))??;
     let handle = runtime.forge(forge).await?;
     Ok(gitops_pipeline::merge_pull_requests(handle.forge.as_ref(), pr, at, &metrics).await?)
 }

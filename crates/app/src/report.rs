@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use gitops_pipeline::{DeployReport, ErrorClass, PairOutcome, StatusRow, SyncState};
+use gitops_actions::Level;
+use gitops_pipeline::{DeployReport, ErrorClass, MergeOutcome, PairOutcome, StatusRow, SyncState};
 
 /// One deploy outcome in words.
 pub fn outcome_text(outcome: &PairOutcome) -> String {
@@ -135,4 +136,174 @@ pub fn unreadable_class(rows: &[StatusRow]) -> Option<ErrorClass> {
     } else {
         Some(ErrorClass::Retryable)
     }
+}
+
+/// One thing a command shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line of standard output.
+    Out(String),
+    /// A line of standard error.
+    Err(String),
+    /// A finding: in GitHub Actions an annotation of `level`; elsewhere `title: text` on
+    /// standard output (it is the command's report).
+    Finding {
+        /// Annotation level.
+        level: Level,
+        /// Its title.
+        title: String,
+        /// Its text.
+        text: String,
+    },
+    /// A failure: in GitHub Actions an annotation of `level`; elsewhere `level: title: text` on
+    /// standard error.
+    Problem {
+        /// Annotation level.
+        level: Level,
+        /// Its title.
+        title: String,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// What a command shows, and the class of failure its exit code reports (`None`: success).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// The lines, in order.
+    pub lines: Vec<Line>,
+    /// The failure to report, if any.
+    pub class: Option<ErrorClass>,
+}
+
+/// A processed request: its JSON report, and each refusal reason as a problem.
+pub fn process(report: &gitops_pipeline::ProcessReport) -> Shown {
+    let mut lines = vec![Line::Out(json(report))];
+    let refused = report.decision.decision == gitops_iac_config::Outcome::Reject;
+    if refused {
+        lines.extend(report.decision.reasons.iter().map(|r| Line::Problem {
+            level: Level::Error,
+            title: r.code.to_string(),
+            text: r.message.clone(),
+        }));
+    }
+    Shown {
+        lines,
+        class: refused.then_some(ErrorClass::Refused),
+    }
+}
+
+/// Merge results, one line each; the class is the worst failure (configuration over an outside
+/// failure over a refusal).
+pub fn merge(results: &[(u64, Result<MergeOutcome, gitops_pipeline::Error>)]) -> Shown {
+    let mut shown = Shown::default();
+    let worsen = |class: ErrorClass, shown: &mut Shown| {
+        let rank = |c: Option<ErrorClass>| match c {
+            None => 0,
+            Some(ErrorClass::Refused) => 1,
+            Some(ErrorClass::Retryable) => 2,
+            Some(ErrorClass::Config) => 3,
+        };
+        if rank(Some(class)) > rank(shown.class) {
+            shown.class = Some(class);
+        }
+    };
+    for (number, result) in results {
+        match result {
+            Ok(MergeOutcome::Merged { sha }) => {
+                shown
+                    .lines
+                    .push(Line::Out(format!("#{number}: merged ({sha})")));
+            }
+            Ok(MergeOutcome::WaitingForApproval) => shown.lines.push(Line::Out(format!(
+                "#{number}: checks passed; waiting for an approval of the head"
+            ))),
+            Ok(MergeOutcome::Refused { reasons }) => {
+                worsen(ErrorClass::Refused, &mut shown);
+                for reason in reasons {
+                    shown
+                        .lines
+                        .push(Line::Err(format!("error: #{number}: {reason}")));
+                }
+            }
+            Ok(MergeOutcome::Skipped { reason }) => shown
+                .lines
+                .push(Line::Out(format!("#{number}: skipped: {reason}"))),
+            Err(e) => {
+                worsen(e.class(), &mut shown);
+                shown
+                    .lines
+                    .push(Line::Err(format!("error: #{number}: {e}")));
+            }
+        }
+    }
+    shown
+}
+
+/// A deploy as a table of lines (failures as problems); the class: none when every pair is
+/// done, retryable when only outside failures remain, else refused.
+pub fn deploy(report: &DeployReport) -> Shown {
+    let mut lines = Vec::new();
+    if report.pairs.is_empty() {
+        lines.push(Line::Out(
+            "nothing to deploy: no desired state matches".to_owned(),
+        ));
+    }
+    for pair in &report.pairs {
+        if matches!(pair.outcome, PairOutcome::Failed { .. }) {
+            lines.push(Line::Problem {
+                level: Level::Error,
+                title: format!("deploy {}/{} failed", pair.environment, pair.mfe),
+                text: deploy_line(pair),
+            });
+        } else {
+            lines.push(Line::Out(deploy_line(pair)));
+        }
+    }
+    let class = if !report.failed() {
+        None
+    } else if report.all_failures_retryable() {
+        Some(ErrorClass::Retryable)
+    } else {
+        Some(ErrorClass::Refused)
+    };
+    Shown { lines, class }
+}
+
+/// Every pair not in sync, as findings; the class: an unreadable environment's, else refused
+/// (drift, exit 1) when a pair drifted.
+pub fn drift(rows: &[StatusRow]) -> Shown {
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .filter(|r| r.differs)
+        .map(|r| Line::Finding {
+            level: Level::Warning,
+            title: if r.state == SyncState::Unknown {
+                "error"
+            } else {
+                "drift"
+            }
+            .to_owned(),
+            text: drift_line(r),
+        })
+        .collect();
+    let class = unreadable_class(rows).or_else(|| {
+        rows.iter()
+            .any(|r| r.differs)
+            .then_some(ErrorClass::Refused)
+    });
+    if class.is_none() {
+        lines.push(Line::Out(format!(
+            "no drift: {} pair(s) in sync",
+            rows.len()
+        )));
+    }
+    Shown { lines, class }
+}
+
+/// `value` as one line of JSON; a report that cannot be written says so in JSON.
+pub fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        serde_json::json!({"error": format!("cannot serialise the report: {e}")}).to_string()
+    })
 }

@@ -24,6 +24,9 @@
 //! Object attributes (Content-Type, Cache-Control) are refused with `NotImplemented`, as
 //! `LocalFileSystem` does: whatever serves the directory sets headers.
 
+// Blocking by design: LocalStore runs its file work on the blocking pool (crate::blocking); these are its synchronous insides.
+#![allow(clippy::disallowed_methods)]
+
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Seek as _, SeekFrom, Write as _};
@@ -70,6 +73,7 @@ impl LocalStore {
     ///
     /// Refuses a root without a parent directory (`/`) and a staging directory on another
     /// file system than the root (renames must be atomic).
+    #[allow(clippy::disallowed_methods)] // blocking by design: callers open stores on the blocking pool
     pub fn open(root: impl AsRef<FsPath>) -> Result<Self> {
         let given = root.as_ref();
         let io = |path: &FsPath, source: io::Error| Error::Io {

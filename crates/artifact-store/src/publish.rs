@@ -25,10 +25,12 @@ use crate::verify::{sha256_hex, sidecar_line};
 ///
 /// Blocking (file reads, gzip): from async code, call it through `spawn_blocking` (as
 /// [`publish_dir`] does).
+#[allow(clippy::disallowed_methods)] // blocking by design: async callers use publish_dir, which packs on the blocking pool
 pub fn pack_dir(dir: &FsPath) -> Result<Bytes> {
     pack_dir_within(dir, crate::unpack::Limits::default().max_total_bytes)
 }
 
+#[allow(clippy::disallowed_methods)] // blocking by design, as pack_dir
 fn pack_dir_within(dir: &FsPath, max_total: u64) -> Result<Bytes> {
     let too_big = || {
         Error::invalid(
@@ -185,6 +187,7 @@ pub async fn publish_dir(location: &ObjectLocation, dist: &FsPath) -> Result<Pub
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests write their fixtures synchronously
 mod tests {
     use super::*;
 

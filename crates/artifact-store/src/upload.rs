@@ -218,7 +218,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// Checks, before anything is uploaded, that `files` hold every entry point in
 /// `entry_points` ([`Error::MissingEntryPoint`] naming `artifact` otherwise) and that every
 /// key `mfe/<name>/<version>/<path>` fits [`MAX_KEY_BYTES`] ([`Error::UnsafeEntry`]).
-fn check_version(
+fn check_files(
     artifact: &str,
     prefix: &Path,
     files: &[UnpackedFile],
@@ -270,7 +270,7 @@ pub async fn upload_version(
         return Err(Error::invalid("concurrency", "must be at least 1"));
     }
     let prefix = version_prefix(mfe, version);
-    check_version(
+    check_files(
         &format!("{mfe}@{version}"),
         &prefix,
         files,
@@ -355,7 +355,7 @@ pub async fn stage_artifact(
             &verified.bytes,
             &limits_,
         )?;
-        check_version(&verified.display, &prefix, &files, &entry_points)?;
+        check_files(&verified.display, &prefix, &files, &entry_points)?;
         Ok(files)
     })
     .await?;

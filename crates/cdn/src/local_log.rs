@@ -138,6 +138,7 @@ fn log_text(path: &Path, raw: Vec<u8>) -> Result<String, Error> {
 
 /// Append one line for `caller_reference` unless it is already there, holding an exclusive
 /// advisory lock on the log file so that concurrent processes append at most once.
+#[allow(clippy::disallowed_methods)] // runs on the blocking pool (the log's lock and writes)
 fn append_once(
     path: &Path,
     caller_reference: &str,

@@ -121,6 +121,7 @@ impl SqliteRegistry {
     /// [`SqliteRegistry::open`] for synchronous code: blocks the calling thread on file I/O
     /// and on another process's write lock (up to 30 s). Never call it on an async worker
     /// thread; use [`SqliteRegistry::open`] there.
+    #[allow(clippy::disallowed_methods)] // the synchronous open; `open` runs it on the blocking pool
     pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -800,15 +800,25 @@ impl Timestamp {
         let at = time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        Self::from_datetime(at)
+        // The current UTC time is always within RFC 3339's years 0 to 9999.
+        Self::from_datetime(at).unwrap_or_else(|_| Self {
+            text: "1970-01-01T00:00:00Z".to_owned(),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+        })
     }
 
-    /// A timestamp for `at`, written in RFC 3339.
-    pub fn from_datetime(at: time::OffsetDateTime) -> Self {
+    /// A timestamp for `at`, written in RFC 3339; an instant RFC 3339 cannot write (a year
+    /// outside 0 to 9999) is an error, never an empty text.
+    pub fn from_datetime(at: time::OffsetDateTime) -> Result<Self, FieldError> {
         let text = at
             .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        Self { text, at }
+            .map_err(|e| {
+                FieldError::new(
+                    Rule::Timestamp,
+                    format!("{at} cannot be written in RFC 3339: {e}"),
+                )
+            })?;
+        Ok(Self { text, at })
     }
 
     /// The instant.

@@ -39,7 +39,9 @@ pub use fields::{
 pub use problem::{Problem, Rule};
 pub use request::{DeployRequest, DeployRequestBuilder, EVENT_TYPE, Form, WirePayload};
 pub use schema::{canonical_json_text, deploy_request_schema, deploy_request_schema_text};
-pub use validate::{KEYS, Validated, validate_bytes, validate_event, validate_value};
+pub use validate::{
+    KEYS, Validated, validate_bytes, validate_event, validate_value, validation_report,
+};
 
 /// GitHub refuses a `client_payload` of 64 KB or more (serialised).
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;

@@ -104,12 +104,27 @@ impl DeployRequest {
 
     /// The canonical JSON payload (compact), as sent in `client_payload`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        self.to_value().to_string()
     }
 
-    /// The canonical payload as a JSON value.
+    /// The canonical payload as a JSON value (built field by field: it cannot fail).
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::json!({
+            "id": self.id.as_str(),
+            "timestamp": self.timestamp.as_str(),
+            "user": self.user.as_str(),
+            "mfe": self.mfe.as_str(),
+            "version": self.version.to_string(),
+            "environment": self.environment.as_str(),
+            "cache_invalidation_keys": self
+                .cache_invalidation_keys
+                .iter()
+                .map(CdnPath::as_str)
+                .collect::<Vec<_>>(),
+            "repository": self.repository.as_str(),
+            "ref": self.git_ref.as_str(),
+            "sha": self.sha.as_str(),
+        })
     }
 }
 

@@ -40,6 +40,7 @@ pub fn canonical_json_text(value: &Value) -> String {
             other => other.clone(),
         }
     }
+    // Writing a `Value` cannot fail (its keys are strings, its numbers finite).
     let mut text = serde_json::to_string_pretty(&sorted(value)).unwrap_or_default();
     text.push('\n');
     text

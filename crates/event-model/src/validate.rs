@@ -11,7 +11,7 @@ use crate::fields::{
     RepositoryName, RequestId, Timestamp, Version, limits,
 };
 use crate::problem::{Problem, Rule, pointer};
-use crate::request::{DeployRequest, WirePayload, split_keys_text};
+use crate::request::{DeployRequest, Form, WirePayload, split_keys_text};
 use crate::{Error, MAX_INPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_TOP_LEVEL_KEYS};
 
 /// The keys of the contract, in documented order (`type` is the seed form's alternative to `id`).
@@ -36,6 +36,61 @@ pub struct Validated {
     pub request: DeployRequest,
     /// What the envelope said, when the document was a whole event.
     pub envelope: Option<EnvelopeInfo>,
+}
+
+impl Validated {
+    /// One line for people: `ok: deploy <mfe> <version> to <env> requested by ... (id ...; form)`.
+    pub fn summary(&self) -> String {
+        let request = &self.request;
+        let form = match request.form() {
+            Form::Canonical => "canonical form",
+            Form::Seed { .. } => "seed form, id derived",
+        };
+        let wrapped = if self.envelope.is_some() {
+            ", in a repository_dispatch event"
+        } else {
+            ""
+        };
+        format!(
+            "ok: deploy {} {} to {} requested by {} from {}@{} (id {}; {form}{wrapped})",
+            request.mfe(),
+            request.version(),
+            request.environment(),
+            request.user(),
+            request.repository(),
+            request.sha(),
+            request.id(),
+        )
+    }
+}
+
+/// The machine-readable report of a validation (`mfe validate --format json`): `{"valid",
+/// "problems": [{"field", "rule", "message"}], "request", "form", "envelope"}`.
+pub fn validation_report(outcome: &Result<Validated, Error>) -> Value {
+    match outcome {
+        Ok(validated) => serde_json::json!({
+            "valid": true,
+            "form": match validated.request.form() {
+                Form::Canonical => "canonical",
+                Form::Seed { .. } => "seed",
+            },
+            "envelope": validated.envelope.is_some(),
+            "request": validated.request.to_value(),
+            "problems": [],
+        }),
+        Err(error) => serde_json::json!({
+            "valid": false,
+            "problems": error
+                .problems()
+                .iter()
+                .map(|p| serde_json::json!({
+                    "field": p.field,
+                    "rule": p.rule.code(),
+                    "message": p.message,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    }
 }
 
 /// Validates raw bytes: a bare `client_payload` or a whole `repository_dispatch` event.

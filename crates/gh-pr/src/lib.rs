@@ -631,9 +631,16 @@ pub enum DeploymentState {
     Success,
 }
 
+impl fmt::Display for DeploymentState {
+    /// GitHub's name of the state (`in_progress`, `success`, ...).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl DeploymentState {
-    #[cfg_attr(not(feature = "github"), allow(dead_code))]
-    pub(crate) fn as_str(self) -> &'static str {
+    /// GitHub's name of the state (`in_progress`, `success`, ...).
+    pub fn as_str(self) -> &'static str {
         match self {
             DeploymentState::Error => "error",
             DeploymentState::Failure => "failure",

@@ -1,5 +1,8 @@
 //! Loading and validating a GitOps repository from a directory or from an in-memory file map.
 
+// Blocking by design: the loader is synchronous; async callers run it on the blocking pool.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;

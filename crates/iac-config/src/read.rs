@@ -1,6 +1,9 @@
 //! Reading a repository from disk: only regular files really inside it, never through a
 //! symbolic link, each with a size bound, and a bounded number of directory entries.
 
+// Blocking by design: the loader is synchronous; async callers run it on the blocking pool.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;

@@ -20,6 +20,7 @@ pub fn read_events(path: impl AsRef<Path>) -> Result<Vec<StageEvent>, Error> {
 }
 
 /// Reads an events file, saying whether a truncated last line was skipped.
+#[allow(clippy::disallowed_methods)] // synchronous API (this crate has no async runtime)
 pub fn read_event_log(path: impl AsRef<Path>) -> Result<EventLog, Error> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -6,9 +6,10 @@
 //! [`Requester`] under a time budget and reports each step to an observer, so a binary only
 //! prints.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use gitops_event_model::DeployRequest;
+use gitops_event_model::{DeployRequest, RepositoryName};
 use gitops_gh_pr::{DeploymentState, DeploymentStatus, Requester};
 use serde::Serialize;
 
@@ -37,6 +38,86 @@ pub struct FollowReport {
     pub last: Option<DeploymentStatus>,
     /// Why it ended, for people (empty on success).
     pub message: String,
+}
+
+impl FollowReport {
+    /// The outcome as a job-summary section: the request, links to the GitOps repository's
+    /// runs, the commit and the deployment on `server` (`https://github.com` or a GitHub
+    /// Enterprise Server), the last status and the reason.
+    pub fn markdown(
+        &self,
+        gitops_repo: &RepositoryName,
+        request: &DeployRequest,
+        server: &str,
+    ) -> String {
+        let cell = |text: &str| text.replace(['\n', '\r'], " ").replace('|', "\\|");
+        let outcome = match self.outcome {
+            Outcome::Deployed => "deployed",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed out",
+            Outcome::Unauthorized => "could not be followed",
+        };
+        let repo = request.repository();
+        let mut rows = vec![
+            ("request id", format!("`{}`", request.id())),
+            (
+                "GitOps repository",
+                format!("[{gitops_repo}]({server}/{gitops_repo}/actions)"),
+            ),
+            (
+                "commit",
+                format!(
+                    "[`{}`]({server}/{repo}/commit/{})",
+                    &request.sha().as_str()[..12],
+                    request.sha()
+                ),
+            ),
+        ];
+        if let Some(d) = self.deployment {
+            rows.push((
+                "deployment",
+                format!(
+                    "[{d}]({server}/{repo}/deployments/{})",
+                    request.environment()
+                ),
+            ));
+        }
+        if let Some(status) = &self.last {
+            let text = status.description.as_deref().unwrap_or("");
+            rows.push((
+                "last status",
+                format!("{}: {}", state_text(status.state), cell(text)),
+            ));
+            if let Some(url) = &status.log_url {
+                rows.push(("logs", format!("[deploy run]({})", cell(url))));
+            }
+            if let Some(url) = &status.environment_url {
+                rows.push((
+                    "environment",
+                    format!("[{}]({})", request.environment(), cell(url)),
+                ));
+            }
+        }
+        if !self.message.is_empty() {
+            rows.push(("reason", cell(&self.message)));
+        }
+        let mut md = format!(
+            "### Deploy {} {} to {}: {outcome}\n\n| | |\n|---|---|\n",
+            request.mfe(),
+            request.version(),
+            request.environment()
+        );
+        for (key, value) in rows {
+            let _ = writeln!(md, "| {key} | {value} |");
+        }
+        md.push('\n');
+        md
+    }
+}
+
+/// A deployment state as people read it (`in progress`, `success`, ...).
+pub fn state_text(state: DeploymentState) -> String {
+    state.as_str().replace('_', " ")
 }
 
 /// One step worth telling, in order.

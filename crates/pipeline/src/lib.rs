@@ -157,14 +157,7 @@ impl Error {
             Error::Registry(e) => e.is_retryable(),
             Error::Cdn(e) => e.is_retryable(),
             Error::Artifact(e) => e.is_retryable(),
-            Error::Forge(e) => {
-                matches!(
-                    e,
-                    gitops_gh_pr::Error::Throttled { .. }
-                        | gitops_gh_pr::Error::Transport { .. }
-                        | gitops_gh_pr::Error::Io(_)
-                ) || matches!(e, gitops_gh_pr::Error::Api { status, .. } if *status >= 500)
-            }
+            Error::Forge(e) => e.is_retryable(),
         }
     }
 }

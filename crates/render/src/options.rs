@@ -196,37 +196,17 @@ fn no_expression(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn check_mfe_name(name: &str) -> Result<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "mfe",
-            format!("`{name}` must match ^[a-z][a-z0-9-]{{0,62}}$"),
-        ))
-    }
+/// The names are the event model's: one rule each, parsed, never copied here.
+fn check_mfe_name(name: &str) -> Result<()> {
+    gitops_event_model::MfeName::parse(name)
+        .map(drop)
+        .map_err(|e| Error::invalid("mfe", e.message))
 }
 
 fn check_repo(repo: &str) -> Result<()> {
-    let part_ok = |s: &str| {
-        (1..=100).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            && s != "."
-            && s != ".."
-    };
-    match repo.split_once('/') {
-        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
-        _ => Err(Error::invalid(
-            "gitops repository",
-            format!("`{repo}` is not owner/name"),
-        )),
-    }
+    gitops_event_model::RepositoryName::parse(repo)
+        .map(drop)
+        .map_err(|e| Error::invalid("gitops repository", e.message))
 }
 
 fn check_artifact_url(url: &str) -> Result<()> {
@@ -323,20 +303,10 @@ fn check_relative_dir(field: &'static str, dir: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn check_environment(name: &str) -> Result<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "environment",
-            format!("`{name}` must match ^[A-Za-z0-9][A-Za-z0-9._-]{{0,62}}$"),
-        ))
-    }
+fn check_environment(name: &str) -> Result<()> {
+    gitops_event_model::EnvironmentName::parse(name)
+        .map(drop)
+        .map_err(|e| Error::invalid("environment", e.message))
 }
 
 fn check_environments(envs: &[String]) -> Result<()> {

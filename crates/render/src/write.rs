@@ -1,5 +1,9 @@
 //! Writing rendered files: idempotent, `--check`, and never losing a human edit.
 
+// Blocking by design: rendering writes files synchronously (command-line use, no async runtime).
+#![allow(clippy::disallowed_methods)]
+
+use std::fmt::Write as _;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -88,6 +92,47 @@ impl Outcome {
         self.files
             .iter()
             .any(|f| f.status == Status::Edited && !f.written)
+    }
+
+    /// Whether the run failed: with `check`, a file differs; otherwise an edited file was kept.
+    pub fn failed(&self, check: bool) -> bool {
+        if check {
+            self.differs()
+        } else {
+            self.refused()
+        }
+    }
+
+    /// What happened, for people: one line per file (`path: created`, `path: kept (yours)`,
+    /// ...), then the diff of each outdated (with `check`) or edited file.
+    pub fn report(&self, check: bool) -> String {
+        let mut out = String::new();
+        for f in &self.files {
+            let what = match (f.status, check, f.written) {
+                (Status::Unchanged, ..) => "unchanged",
+                (Status::Kept, ..) => "kept (yours)",
+                (Status::Missing, true, _) => "missing",
+                (Status::Missing, false, _) => "created",
+                (Status::Outdated, true, _) => "outdated",
+                (Status::Outdated, false, _) => "updated",
+                (Status::Edited, true, _) => "edited since it was rendered",
+                (Status::Edited, false, true) => {
+                    "edited since it was rendered: overwritten (--force)"
+                }
+                (Status::Edited, false, false) => {
+                    "edited since it was rendered: kept; rerun with --force to overwrite"
+                }
+            };
+            let _ = writeln!(out, "{}: {what}", f.path);
+        }
+        for f in &self.files {
+            if let Some(diff) = &f.diff
+                && (check || f.status == Status::Edited)
+            {
+                out.push_str(diff);
+            }
+        }
+        out
     }
 }
 

@@ -125,9 +125,19 @@ impl Runtime {
         self.timeouts
     }
 
-    /// The real path of the embedded target `path`: inside the repository root and outside
-    /// `.git`, symlinks resolved, unless absolute targets are allowed.
-    fn local(&self, path: &str) -> Result<PathBuf, Error> {
+    /// [`Runtime::local_blocking`] on the blocking pool.
+    async fn local(&self, path: &str) -> Result<PathBuf, Error> {
+        let this = self.clone();
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || this.local_blocking(&owned))
+            .await
+            .map_err(|e| config(format!("resolving `{path}` was interrupted: {e}")))?
+    }
+
+    /// The real path of the embedded target `path`: inside the repository's state directory,
+    /// symlinks resolved, unless absolute targets are allowed. Reads file metadata: call it from
+    /// blocking code.
+    fn local_blocking(&self, path: &str) -> Result<PathBuf, Error> {
         let p = Path::new(path);
         if p.is_absolute() {
             if self.allow_absolute {
@@ -221,9 +231,10 @@ impl Runtime {
         let mut done = Vec::new();
         match &environment.storage {
             StorageTarget::Local(path) => {
-                let dir = self.local(path)?;
-                let existed = dir.is_dir();
-                std::fs::create_dir_all(&dir)
+                let dir = self.local(path).await?;
+                let existed = tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir());
+                tokio::fs::create_dir_all(&dir)
+                    .await
                     .map_err(|e| config(format!("cannot create {}: {e}", dir.display())))?;
                 done.push(format!(
                     "storage {}: {}",
@@ -232,7 +243,9 @@ impl Runtime {
                 ));
             }
             StorageTarget::S3 { location } => {
-                let bucket = location.split('/').next().unwrap_or_default();
+                let bucket = location
+                    .split_once('/')
+                    .map_or(location.as_str(), |(b, _)| b);
                 let created = ensure_bucket(self.aws().await, bucket).await?;
                 done.push(format!(
                     "storage s3://{bucket}: {}",
@@ -242,8 +255,8 @@ impl Runtime {
         }
         match &environment.registry {
             RegistryTarget::Sqlite(path) => {
-                let file = self.local(path)?;
-                let existed = file.is_file();
+                let file = self.local(path).await?;
+                let existed = tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file());
                 SqliteRegistry::open(&file).await?;
                 done.push(format!(
                     "registry {}: {}",
@@ -258,9 +271,10 @@ impl Runtime {
         }
         match &environment.cdn {
             CdnTarget::LocalLog(path) => {
-                let file = self.local(path)?;
+                let file = self.local(path).await?;
                 if let Some(parent) = file.parent() {
-                    std::fs::create_dir_all(parent)
+                    tokio::fs::create_dir_all(parent)
+                        .await
                         .map_err(|e| config(format!("cannot create {}: {e}", parent.display())))?;
                 }
                 done.push(format!("cdn {}: ready", file.display()));
@@ -280,13 +294,13 @@ impl Runtime {
 impl Runtime {
     /// Where stage events of `environment` go: `GITOPS_METRICS_FILE` when set, otherwise
     /// `metrics/events.jsonl` beside a local (SQLite) registry; nowhere for a DynamoDB registry
-    /// (or a local one whose path is refused).
+    /// (or a local one whose path is refused). Resolves paths: call it from blocking code.
     pub fn metrics(&self, environment: &Environment) -> Arc<dyn gitops_metrics::MetricsSink> {
         if let Some(path) = std::env::var_os("GITOPS_METRICS_FILE").filter(|p| !p.is_empty()) {
             return Arc::new(gitops_metrics::JsonlSink::new(PathBuf::from(path)));
         }
         match &environment.registry {
-            RegistryTarget::Sqlite(path) => match self.local(path) {
+            RegistryTarget::Sqlite(path) => match self.local_blocking(path) {
                 Ok(file) => Arc::new(gitops_metrics::JsonlSink::beside_registry(&file)),
                 Err(_) => Arc::new(gitops_metrics::NullSink),
             },
@@ -312,7 +326,8 @@ impl gitops_metrics::MetricsSink for EnvironmentSinks {
 }
 
 impl Runtime {
-    /// One sink per environment of `repository`, routed by the event's environment.
+    /// One sink per environment of `repository`, routed by the event's environment. Resolves
+    /// paths: call it from blocking code.
     pub fn metrics_by_environment(
         &self,
         repository: &gitops_iac_config::Repository,
@@ -508,19 +523,24 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
 #[async_trait]
 impl Backends for Runtime {
     async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
-        let storage = self.opener.open_storage(&match &environment.storage {
-            StorageTarget::Local(path) => self.local(path)?.to_string_lossy().into_owned(),
+        let target = match &environment.storage {
+            StorageTarget::Local(path) => self.local(path).await?.to_string_lossy().into_owned(),
             remote @ StorageTarget::S3 { .. } => remote.to_string(),
-        })?;
+        };
+        // Opening a local store creates its directories: on the blocking pool.
+        let opener = self.opener.clone();
+        let storage = tokio::task::spawn_blocking(move || opener.open_storage(&target))
+            .await
+            .map_err(|e| config(format!("opening the storage was interrupted: {e}")))??;
         let registry: Arc<dyn gitops_db_registry::Registry> = match &environment.registry {
             RegistryTarget::Sqlite(path) => {
-                let file = self.local(path)?;
+                let file = self.local(path).await?;
                 Arc::new(SqliteRegistry::open(file).await?)
             }
             RegistryTarget::DynamoDb { table } => Arc::new(self.dynamodb(table).await),
         };
         let cdn: Arc<dyn gitops_cdn::Cdn> = match &environment.cdn {
-            CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path)?)),
+            CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path).await?)),
             CdnTarget::CloudFront { distribution_id } => {
                 Arc::new(self.cloudfront(distribution_id).await?)
             }

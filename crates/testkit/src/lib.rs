@@ -1,3 +1,5 @@
+// Test support: fake-github drives git and reads its own state files synchronously, on purpose.
+#![allow(clippy::disallowed_methods)]
 #![recursion_limit = "512"]
 //! Test support for mfe-gitops.
 //!

@@ -1,6 +1,9 @@
 //! End-to-end tests: the binaries and crates working together, on the embedded backends, on
 //! fake-github and on moto.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod convergence;
 mod deploy;
 mod flow;

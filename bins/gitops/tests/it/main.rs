@@ -1,5 +1,8 @@
 //! The `gitops` binary: check and process --dry-run (the flows are in the workspace `tests/`).
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,8 @@
 //! Integration tests for gitops-artifact-store (one binary).
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod http;
 mod local_store;
 mod pointers;

@@ -1,5 +1,8 @@
 //! Integration tests: the conformance suite on every backend, plus backend specifics.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod dynamodb_mock;
 mod dynamodb_moto;
 mod errors;

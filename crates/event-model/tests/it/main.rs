@@ -1,5 +1,8 @@
 //! Integration tests of gitops-event-model (one test binary per crate).
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod duplicate_keys;
 mod event_action;
 mod forms;

@@ -2,6 +2,9 @@
 //! adapter-specific behaviour (call budget, retries, typed answers, secrets, local git
 //! semantics).
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod fake_backend;
 mod github_fake;
 mod github_mock;

@@ -1,5 +1,8 @@
 //! Integration tests of gitops-iac-config.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod case;
 mod edit;
 mod hostile;

@@ -1,6 +1,9 @@
 //! Deploys end to end on the fakes: in-memory storage, the strict fake registry and CDN, and
 //! real artifacts (packed, checksummed) on the local file system.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod forge;
 
 use std::collections::BTreeMap;

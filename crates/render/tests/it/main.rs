@@ -1,6 +1,9 @@
 //! gitops-render: golden renders, security properties of every workflow, idempotent writing
 //! and edit protection, and a scaffold that the GitOps loader accepts.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
+
 mod golden;
 mod scaffold;
 mod security;

@@ -1,6 +1,8 @@
 //! Integration tests of fake-github: a GitOps-like sequence of REST calls with real git checks,
 //! faults, auth, races, restarts, and OpenAPI conformance of every response.
 
+// Test code runs on the harness's threads: blocking file and process calls are fine here.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::many_single_char_names)]
 
 mod flow;
