@@ -59,6 +59,9 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Request to live on GitHub's API (fake-github) and AWS (moto), for an environment named `Prod`:
+/// the one name rule (capitals allowed) holds in every crate, from the request through the PR
+/// branch, the DynamoDB keys, the S3 prefix and CloudFront to the requester's deployment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_to_live_on_fake_github_and_moto() {
     let Some(aws) = endpoint("request_to_live_on_fake_github_and_moto") else {
@@ -93,10 +96,10 @@ async fn request_to_live_on_fake_github_and_moto() {
 
     // The GitOps repository on fake-github, and a checkout of it.
     let gitops_yaml = format!(
-        "version: 1\nenvironments:\n  - name: dev\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
+        "version: 1\nenvironments:\n  - name: Prod\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
     );
     let mfe_yaml = format!(
-        "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [dev]\nentry_points: [remoteEntry.js]\n"
+        "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [Prod]\nentry_points: [remoteEntry.js]\n"
     );
     github
         .create_repo(
@@ -131,7 +134,7 @@ async fn request_to_live_on_fake_github_and_moto() {
     let event = work.path().join("event.json");
     std::fs::write(&event, serde_json::json!({
         "id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "timestamp": "2026-11-26T09:30:00Z", "user": "octocat",
-        "mfe": "checkout", "version": "2.0.0", "environment": "dev", "cache_invalidation_keys": [],
+        "mfe": "checkout", "version": "2.0.0", "environment": "Prod", "cache_invalidation_keys": [],
         "repository": "acme/checkout-mfe", "ref": "refs/heads/main", "sha": requester_head,
     }).to_string()).unwrap();
 
@@ -164,7 +167,7 @@ async fn request_to_live_on_fake_github_and_moto() {
     let http = reqwest::Client::new();
     let deployments: serde_json::Value = http
         .get(format!(
-            "{}/repos/acme/checkout-mfe/deployments?sha={requester_head}&environment=dev",
+            "{}/repos/acme/checkout-mfe/deployments?sha={requester_head}&environment=Prod",
             github.base_url
         ))
         .bearer_auth("gitops-bot:secret")
