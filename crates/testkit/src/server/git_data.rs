@@ -113,6 +113,22 @@ impl Ctx<'_> {
         if !self.git.delete_ref(&full, &current)? {
             return Err(invalid("Reference cannot be deleted", json!([])));
         }
+        // As on GitHub, deleting the head branch of an open pull request closes it; it keeps
+        // the head it had.
+        if let Some(branch) = full.strip_prefix("refs/heads/") {
+            let t = crate::json::now();
+            self.write(|d, _| {
+                for p in d
+                    .pulls
+                    .iter_mut()
+                    .filter(|p| p.state == "open" && p.head_ref == branch)
+                {
+                    p.state = "closed".into();
+                    p.closed_at = Some(t);
+                    p.closed_head_sha = Some(current.clone());
+                }
+            })?;
+        }
         Ok(Resp::empty(204))
     }
 

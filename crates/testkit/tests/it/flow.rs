@@ -712,3 +712,53 @@ async fn racing_ref_updates_one_wins() {
     );
     t.assert_conformant().await;
 }
+
+/// As on GitHub, deleting an open pull request's head branch closes the pull request, and the
+/// pull request keeps the head it had (never an empty sha).
+#[tokio::test]
+async fn deleting_the_head_branch_closes_its_pull_request() {
+    let t = T::new().await;
+    let main =
+        t.gh.create_repo("acme", "gone", &[("a.txt", "a\n")])
+            .await
+            .expect("repo")
+            .expect("sha");
+    let tree = t
+        .call("POST", "/repos/acme/gone/git/trees", Some(json!({"tree": [{"path": "a.txt", "mode": "100644", "type": "blob", "content": "b\n"}]})))
+        .await
+        .expect(201);
+    let c = t
+        .call(
+            "POST",
+            "/repos/acme/gone/git/commits",
+            Some(json!({"message": "b", "tree": tree["sha"], "parents": [main]})),
+        )
+        .await
+        .expect(201);
+    t.call(
+        "POST",
+        "/repos/acme/gone/git/refs",
+        Some(json!({"ref": "refs/heads/topic", "sha": c["sha"]})),
+    )
+    .await
+    .expect(201);
+    let pr = t
+        .call(
+            "POST",
+            "/repos/acme/gone/pulls",
+            Some(json!({"title": "t", "head": "topic", "base": "main"})),
+        )
+        .await
+        .expect(201);
+    let n = pr["number"].as_u64().expect("n");
+    t.call("DELETE", "/repos/acme/gone/git/refs/heads/topic", None)
+        .await
+        .expect(204);
+    let after = t
+        .get(&format!("/repos/acme/gone/pulls/{n}"))
+        .await
+        .expect(200);
+    assert_eq!(after["state"], "closed");
+    assert_eq!(after["head"]["sha"], c["sha"], "the head it had");
+    t.assert_conformant().await;
+}
