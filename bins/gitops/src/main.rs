@@ -62,12 +62,10 @@ enum Command {
         /// Print the decision and the changes without writing or proposing anything.
         #[arg(long)]
         dry_run: bool,
-        /// The forge: GitHub when a token and GITHUB_REPOSITORY are set (auto), or the local git
-        /// repository.
+        /// The forge: GitHub with a token and GITHUB_REPOSITORY (auto), else local git.
         #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
         forge: ForgeArg,
-        /// The `repository_dispatch` event type deploy requests are sent as; an event whose
-        /// `action` differs is refused.
+        /// The event type of deploy requests; an event whose `action` differs is refused.
         #[arg(long, default_value = gitops_event_model::EVENT_TYPE)]
         event_type: String,
     },
@@ -125,8 +123,7 @@ enum Command {
     /// Walk the whole flow on one machine (request, PR, checks, merge, deploy, status, a second
     /// version, rollback) on the embedded backends, narrated; leaves the files to inspect.
     Demo {
-        /// Where to build the demo repository (must be new or empty); default: a new temporary
-        /// directory.
+        /// Where to build the demo (new or empty); default: a new temporary directory.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -142,6 +139,9 @@ enum Command {
         /// Overwrite generated workflows even when they were edited.
         #[arg(long)]
         force: bool,
+        /// The setup action installing gitops (default: $MFE_GITOPS_ACTION, else built in).
+        #[arg(long, value_name = "OWNER/REPO@SHA")]
+        action: Option<String>,
     },
     /// Reconcile every desired (environment, MFE) with what is live: upload, commit, publish,
     /// invalidate. Pairs already live are skipped without touching the CDN.
@@ -285,7 +285,12 @@ fn main() -> ExitCode {
             Ok(show_process(&report))
         }),
         Command::Demo { dir } => run(demo(dir)),
-        Command::Init { dir, check, force } => init(&dir, check, force),
+        Command::Init {
+            dir,
+            check,
+            force,
+            action,
+        } => init(&dir, action.as_deref(), check, force),
         Command::Deploy {
             repo,
             env,
@@ -399,18 +404,10 @@ fn show_process(report: &gitops_pipeline::ProcessReport) -> ExitCode {
     show(report::process(report))
 }
 
-fn init(dir: &Path, check: bool, force: bool) -> ExitCode {
-    let written = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default())
-        .and_then(|files| gitops_render::write_files(dir, &files, check, force));
-    match written {
+fn init(dir: &Path, action: Option<&str>, check: bool, force: bool) -> ExitCode {
+    match gitops_render::init_gitops_repository(dir, action, check, force) {
         Ok(outcome) => {
-            print!("{}", outcome.report(check));
-            if !check && !outcome.failed(check) {
-                println!(
-                    "next: add an MFE under mfes/, then run `gitops check --repo {}`",
-                    dir.display()
-                );
-            }
+            print!("{}", outcome.init_report(check, dir));
             ExitCode::from(u8::from(outcome.failed(check)))
         }
         Err(e) => {
@@ -429,13 +426,5 @@ async fn demo(dir: Option<PathBuf>) -> Result<ExitCode, Error> {
         );
         return Ok(ExitCode::from(3));
     }
-    println!(
-        "\nDone. Everything is left in {} for you to inspect:",
-        dir.display()
-    );
-    for (what, why) in gitops_app::demo::LEFT_FOR_INSPECTION {
-        println!("  {what:<34} {why}");
-    }
-    println!("Try: gitops status --repo {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

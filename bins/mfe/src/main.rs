@@ -63,6 +63,9 @@ enum Command {
     /// Idempotent. Exit 0 when written or unchanged; 1 when `--check` finds a difference or an
     /// edited file was kept (rerun with `--force`); 2 on usage or IO errors.
     Render(render::RenderArgs),
+    /// Re-render the workflows `mfe render` wrote with the options recorded in them and the
+    /// current setup action pin (`--action`); print what changed. Exit codes as `render`.
+    Upgrade(render::WriteArgs),
     /// Pack a build directory reproducibly and put it, with its .sha256 sidecar, into the
     /// artifact store.
     ///
@@ -94,7 +97,8 @@ fn main() -> ExitCode {
             print!("{}", gitops_event_model::deploy_request_schema_text());
             ExitCode::SUCCESS
         }
-        Command::Render(args) => render::run(&args),
+        Command::Render(args) => render::run(args),
+        Command::Upgrade(args) => render::upgrade(&args),
         Command::Publish(args) => block_on(publish::run(args)),
         Command::Dispatch(args) => block_on(dispatch::run(args)),
     }

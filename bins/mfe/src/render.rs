@@ -1,36 +1,25 @@
-//! `mfe render`.
+//! `mfe render` and `mfe upgrade`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-use gitops_render::{MfeOptions, PackageManager};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Pm {
-    Npm,
-    Pnpm,
-    Yarn,
-}
+use clap::Args;
+use gitops_render::{ActionRef, MfeOptions, Outcome, PackageManager};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The MFE repository's root.
-    #[arg(long, default_value = ".")]
-    dir: PathBuf,
     /// MFE name, as registered in the GitOps repository.
     #[arg(long)]
     mfe: String,
     /// The GitOps repository, owner/name.
     #[arg(long)]
     gitops_repo: String,
-    /// Where CI publishes the artifact (local path, s3://, https://), with {version} and
-    /// optionally {name}; must end in .tgz or .tar.gz.
+    /// Where CI publishes the artifact (path, s3://, https://) with {version}; .tgz/.tar.gz.
     #[arg(long)]
     artifact_url: String,
-    /// Package manager.
-    #[arg(long, value_enum, default_value_t = Pm::Npm)]
-    package_manager: Pm,
+    /// Package manager: npm, pnpm or yarn.
+    #[arg(long, default_value = "npm")]
+    package_manager: PackageManager,
     /// Node.js version.
     #[arg(long, default_value = "20")]
     node_version: String,
@@ -43,8 +32,8 @@ pub struct RenderArgs {
     /// Build output directory.
     #[arg(long = "dist", default_value = "dist")]
     dist_dir: String,
-    /// Target environment, in promotion order (repeat; default dev, staging, prod).
-    #[arg(long = "environment")]
+    /// Target environment, in promotion order (repeat).
+    #[arg(long = "environment", default_values = ["dev", "staging", "prod"])]
     environments: Vec<String>,
     /// CDN path sent with every deploy request (repeat).
     #[arg(long = "cache-invalidation-key")]
@@ -52,6 +41,19 @@ pub struct RenderArgs {
     /// The default branch (CI publishes its pushes).
     #[arg(long, default_value = "main")]
     default_branch: String,
+    #[command(flatten)]
+    write: WriteArgs,
+}
+
+/// Where and how `render` and `upgrade` write.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The MFE repository's root.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// The setup action installing mfe (default: $MFE_GITOPS_ACTION, else built in).
+    #[arg(long, value_name = "OWNER/REPO@SHA")]
+    action: Option<String>,
     /// Only compare: exit 1 when a file differs from what would be rendered.
     #[arg(long)]
     check: bool,
@@ -60,35 +62,41 @@ pub struct RenderArgs {
     force: bool,
 }
 
-impl RenderArgs {
-    fn options(&self) -> MfeOptions {
-        let mut o = MfeOptions::new(&self.mfe, &self.gitops_repo, &self.artifact_url);
-        o.package_manager = match self.package_manager {
-            Pm::Npm => PackageManager::Npm,
-            Pm::Pnpm => PackageManager::Pnpm,
-            Pm::Yarn => PackageManager::Yarn,
-        };
-        o.node_version.clone_from(&self.node_version);
-        o.test_command.clone_from(&self.test_command);
-        o.build_command.clone_from(&self.build_command);
-        o.dist_dir.clone_from(&self.dist_dir);
-        if !self.environments.is_empty() {
-            o.environments.clone_from(&self.environments);
-        }
-        o.cache_invalidation_keys
-            .clone_from(&self.cache_invalidation_keys);
-        o.default_branch.clone_from(&self.default_branch);
-        o
-    }
+pub fn run(args: RenderArgs) -> ExitCode {
+    let w = args.write;
+    let options = |action| MfeOptions {
+        package_manager: args.package_manager,
+        node_version: args.node_version,
+        test_command: args.test_command,
+        build_command: args.build_command,
+        dist_dir: args.dist_dir,
+        environments: args.environments,
+        cache_invalidation_keys: args.cache_invalidation_keys,
+        default_branch: args.default_branch,
+        ..MfeOptions::new(args.mfe, args.gitops_repo, args.artifact_url, action)
+    };
+    let written = ActionRef::resolve(w.action.as_deref())
+        .and_then(|(action, _)| gitops_render::render_mfe_workflows(&options(action)))
+        .and_then(|files| gitops_render::write_files(&w.dir, &files, w.check, w.force));
+    finish(written, w.check, Outcome::report)
 }
 
-pub fn run(args: &RenderArgs) -> ExitCode {
-    let written = gitops_render::render_mfe_workflows(&args.options())
-        .and_then(|files| gitops_render::write_files(&args.dir, &files, args.check, args.force));
-    match written {
+pub fn upgrade(w: &WriteArgs) -> ExitCode {
+    let written = ActionRef::resolve(w.action.as_deref()).and_then(|(action, _)| {
+        gitops_render::upgrade_mfe_workflows(&w.dir, &action, w.check, w.force)
+    });
+    finish(written, w.check, Outcome::upgrade_report)
+}
+
+fn finish(
+    outcome: gitops_render::Result<Outcome>,
+    check: bool,
+    report: fn(&Outcome, bool) -> String,
+) -> ExitCode {
+    match outcome {
         Ok(outcome) => {
-            print!("{}", outcome.report(args.check));
-            ExitCode::from(u8::from(outcome.failed(args.check)))
+            print!("{}", report(&outcome, check));
+            ExitCode::from(u8::from(outcome.failed(check)))
         }
         Err(e) => {
             eprintln!("error: {e}");

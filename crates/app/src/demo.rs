@@ -22,6 +22,12 @@ entry_points: [remoteEntry.js]
 owners: [\"@acme/checkout-team\"]
 ";
 
+/// The setup action pin of the demo's workflows when no pin is known (no `MFE_GITOPS_ACTION`
+/// in the environment or built in): a placeholder commit that exists nowhere. The demo never
+/// runs its workflows, and says so; `gitops init --action OWNER/REPO@SHA` pins a real release.
+pub const PLACEHOLDER_ACTION: &str =
+    "mfe-gitops/mfe-gitops@0000000000000000000000000000000000000000";
+
 /// What a demo directory holds, for the closing lines.
 pub const LEFT_FOR_INSPECTION: &[(&str, &str)] = &[
     (
@@ -65,16 +71,17 @@ pub async fn directory(dir: Option<PathBuf>) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// Walks the whole flow in `dir` (see [`directory`]), narrating to `say`.
+/// Walks the whole flow in `dir` (see [`directory`]), narrating to `say`, and closes with what
+/// is left there to inspect ([`LEFT_FOR_INSPECTION`]).
 pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     say(&format!(
         "\n==> Creating a GitOps repository in {} (the same files `gitops init` writes)",
         dir.display()
     ));
-    let files = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default())
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    gitops_render::write_files(dir, &files, false, false)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let action = pin(say)?;
+    let files = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::new(action))
+        .map_err(usage)?;
+    gitops_render::write_files(dir, &files, false, false).map_err(usage)?;
     tokio::fs::write(dir.join("mfes/checkout.yaml"), MFE_FILE)
         .await
         .map_err(|e| Error::Usage(format!("cannot write mfes/checkout.yaml: {e}")))?;
@@ -124,7 +131,35 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     let session = merge(session, number, say).await?;
     deploy(&session, say).await?;
     show_status(&session, say).await?;
+    say(&format!(
+        "\nDone. Everything is left in {} for you to inspect:",
+        dir.display()
+    ));
+    for (what, why) in LEFT_FOR_INSPECTION {
+        say(&format!("  {what:<34} {why}"));
+    }
+    say(&format!("Try: gitops status --repo {}", dir.display()));
     Ok(())
+}
+
+/// The setup action the scaffold's workflows pin: the default `gitops init` uses, or
+/// [`PLACEHOLDER_ACTION`] when none is known (a malformed `MFE_GITOPS_ACTION` is an error).
+fn pin(say: Narrator<'_>) -> Result<gitops_render::ActionRef, Error> {
+    match gitops_render::ActionRef::resolve(None) {
+        Ok((action, source)) => {
+            say(&format!(
+                "    workflows install gitops through the setup action {action} (from {source})"
+            ));
+            Ok(action)
+        }
+        Err(gitops_render::Error::MissingAction) => {
+            say(&format!(
+                "    workflows pin the setup action to the placeholder {PLACEHOLDER_ACTION}: this build knows no release (MFE_GITOPS_ACTION is unset) and the demo never runs its workflows; `gitops init --action OWNER/REPO@SHA` pins a real one"
+            ));
+            gitops_render::ActionRef::parse(PLACEHOLDER_ACTION).map_err(usage)
+        }
+        Err(e) => Err(usage(e)),
+    }
 }
 
 /// A small bundle for `version`, published as `mfe publish` does it: a reproducible `.tgz` and

@@ -12,7 +12,7 @@ use crate::{
     MAX_WILDCARDS_IN_FLIGHT,
 };
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_mins(1);
 
 fn request(reference: String, paths: &[&str]) -> InvalidationRequest {
     InvalidationRequest {

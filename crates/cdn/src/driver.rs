@@ -47,7 +47,7 @@ impl Polling {
     /// Polls every 5 s; 15 minutes between batches.
     pub const DEFAULT: Polling = Polling {
         interval: Duration::from_secs(5),
-        batch_wait: Duration::from_secs(15 * 60),
+        batch_wait: Duration::from_mins(15),
     };
 
     /// Millisecond polls for tests and emulators; 5 s between batches.

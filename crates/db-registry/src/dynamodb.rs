@@ -44,7 +44,7 @@ use crate::{Decision, Entry, Error, Invalidation, Registry, decide};
 type Item = HashMap<String, AttributeValue>;
 
 /// How long [`DynamoDbRegistry::bootstrap`] waits for a new table to become ACTIVE.
-const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(300);
+const BOOTSTRAP_TIMEOUT: Duration = Duration::from_mins(5);
 
 /// Registry in one DynamoDB table; the commit is one `TransactWriteItems` (conditional put of
 /// the live item plus put of the history item).

@@ -1,5 +1,6 @@
 //! Renders a GitOps repository scaffold into DIR (used by scripts/check-workflows):
-//! `cargo run -p gitops-render --example scaffold -- DIR [ENVIRONMENT...]`.
+//! `cargo run -p gitops-render --example scaffold -- DIR [ENVIRONMENT...]`, pinned to the setup
+//! action in `MFE_GITOPS_ACTION` (`OWNER/REPO@SHA`) or the one built in.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,14 @@ fn main() -> ExitCode {
         eprintln!("usage: scaffold DIR [ENVIRONMENT...]");
         return ExitCode::from(2);
     };
-    let mut options = gitops_render::GitopsOptions::default();
+    let action = match gitops_render::ActionRef::resolve(None) {
+        Ok((action, _)) => action,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = gitops_render::GitopsOptions::new(action);
     let envs: Vec<String> = args.collect();
     if !envs.is_empty() {
         options.environments = envs;

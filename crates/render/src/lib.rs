@@ -7,7 +7,18 @@
 //!   `micro-frontend-cd.yml` for an MFE repository (`mfe render`);
 //! - [`render_gitops_scaffold`]: a GitOps repository (`gitops init`): `gitops.yaml`, `mfes/`,
 //!   `deployments/`, `.gitignore`, an operator README and four workflows;
-//! - [`write_files`]: idempotent writing, `--check`, and edit protection.
+//! - [`write_files`]: idempotent writing, `--check`, and edit protection;
+//! - [`init_gitops_repository`]: `gitops init`, the scaffold pinned and written;
+//! - [`upgrade_mfe_workflows`]: `mfe upgrade`, a re-render with the options recorded in the
+//!   workflows (the `mfe render` command in their comments) and a new pin.
+//!
+//! Every workflow installs `mfe`/`gitops` with the project's setup action pinned by commit
+//! ([`ActionRef`], `uses: OWNER/REPO@SHA # v<version>`), never with `cargo install`: the commit
+//! holds the checksums the action verifies the binaries against. The pin is an option; its
+//! default ([`ActionRef::resolve`]) is `--action`, else `MFE_GITOPS_ACTION` (which the setup
+//! action exports, so a workflow re-rendering pins the release it runs), else the value built
+//! into the binary, else an error. The install step runs before any cloud credentials exist
+//! in the job.
 //!
 //! Every rendered workflow is secure by construction: top-level `permissions: {}` and the least
 //! each job needs, OIDC only in the jobs that reach the cloud, actions pinned to full commit
@@ -20,18 +31,25 @@
 //! `force`. *Seed* files (`gitops.yaml`, README, ...) are written once and then belong to the
 //! operator. The crate is pure apart from [`write_files`]: no network.
 
+mod action;
+mod commands;
 mod options;
+mod record;
 mod render;
 mod write;
 
+pub use action::{ACTION_ENV, ActionRef, BUILT_IN_ACTION, PinSource};
+pub use commands::{
+    MFE_WORKFLOWS, init_gitops_repository, read_mfe_options, upgrade_mfe_workflows,
+};
 pub use options::{GitopsOptions, MfeOptions, PackageManager};
 pub use render::{
     GITOPS_GENERATOR, MFE_GENERATOR, Policy, RenderedFile, VERSION, render_gitops_scaffold,
     render_mfe_workflows,
 };
-pub use write::{FileReport, Outcome, Status, header_line, parse_header, write_files};
+pub use write::{FileReport, Outcome, PinChange, Status, header_line, parse_header, write_files};
 
-/// Pinned third-party actions: `(name, full commit sha, version tag)`. Every `uses:` in a
+/// Pinned third-party actions: `(name, full commit sha, version tag)`. Every other `uses:` in a
 /// rendered workflow is one of these, written as `name@sha # tag`.
 pub const PINNED_ACTIONS: &[(&str, &str, &str)] = &[
     (
@@ -77,6 +95,21 @@ pub enum Error {
         /// The option.
         field: &'static str,
         /// Why it is refused.
+        reason: String,
+    },
+    /// No setup action pin was given and none is known (see [`ActionRef::resolve`]).
+    #[error(
+        "no pin for the setup action that installs mfe/gitops: pass --action OWNER/REPO@SHA \
+         (the full sha of the mfe-gitops/mfe-gitops commit that holds the release's checksums) \
+         or set MFE_GITOPS_ACTION"
+    )]
+    MissingAction,
+    /// A rendered file cannot be read back (`mfe upgrade`).
+    #[error("{path}: {reason}")]
+    Unreadable {
+        /// The file or directory.
+        path: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// A template failed to render (a bug in this crate).

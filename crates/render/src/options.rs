@@ -1,6 +1,6 @@
 //! What differs between renders, and the rules every value obeys before it reaches a template.
 
-use crate::{Error, Result};
+use crate::{ActionRef, Error, Result};
 
 /// The MFE's package manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,7 +79,10 @@ pub struct MfeOptions {
     pub cache_invalidation_keys: Vec<String>,
     /// The default branch: CI publishes pushes to it (and `v*` tags).
     pub default_branch: String,
-    /// The `gitops-mfe` version the workflows install (`cargo install gitops-mfe --version`).
+    /// The setup action the workflows install `mfe` through.
+    pub action: ActionRef,
+    /// The `mfe` version the setup action installs (default: this crate's version, so the
+    /// workflows run the binary they were rendered for).
     pub tool_version: String,
 }
 
@@ -90,6 +93,7 @@ impl MfeOptions {
         mfe: impl Into<String>,
         gitops_repo: impl Into<String>,
         artifact_url: impl Into<String>,
+        action: ActionRef,
     ) -> Self {
         MfeOptions {
             mfe: mfe.into(),
@@ -103,6 +107,7 @@ impl MfeOptions {
             environments: default_environments(),
             cache_invalidation_keys: Vec::new(),
             default_branch: "main".to_owned(),
+            action,
             tool_version: crate::VERSION.to_owned(),
         }
     }
@@ -150,22 +155,25 @@ pub struct GitopsOptions {
     pub default_branch: String,
     /// Cron schedule of the drift check (five fields).
     pub drift_cron: String,
-    /// The `gitops-cli` version the workflows install.
+    /// The setup action the workflows install `gitops` through.
+    pub action: ActionRef,
+    /// The `gitops` version the setup action installs (default: this crate's version).
     pub tool_version: String,
 }
 
-impl Default for GitopsOptions {
-    fn default() -> Self {
+impl GitopsOptions {
+    /// Defaults: environments dev, staging, prod, branch `main`, a daily drift check, this
+    /// crate's version of the tools, installed through `action`.
+    pub fn new(action: ActionRef) -> Self {
         GitopsOptions {
             environments: default_environments(),
             default_branch: "main".to_owned(),
             drift_cron: "17 5 * * *".to_owned(),
+            action,
             tool_version: crate::VERSION.to_owned(),
         }
     }
-}
 
-impl GitopsOptions {
     /// Checks every option.
     pub fn validate(&self) -> Result<()> {
         check_environments(&self.environments)?;
@@ -399,17 +407,26 @@ fn check_tool_version(v: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn pin() -> ActionRef {
+        ActionRef::parse("mfe-gitops/mfe-gitops@1111111111111111111111111111111111111111").unwrap()
+    }
+
     #[test]
     fn defaults_are_valid() {
-        MfeOptions::new("checkout", "acme/gitops", "s3://b/{name}-{version}.tgz")
-            .validate()
-            .unwrap();
-        GitopsOptions::default().validate().unwrap();
+        MfeOptions::new(
+            "checkout",
+            "acme/gitops",
+            "s3://b/{name}-{version}.tgz",
+            pin(),
+        )
+        .validate()
+        .unwrap();
+        GitopsOptions::new(pin()).validate().unwrap();
     }
 
     #[test]
     fn injection_attempts_are_refused() {
-        let base = MfeOptions::new("checkout", "acme/gitops", "s3://b/{version}.tgz");
+        let base = MfeOptions::new("checkout", "acme/gitops", "s3://b/{version}.tgz", pin());
         let mut o = base.clone();
         o.build_command = Some("npm run build ${{ github.event.issue.title }}".into());
         assert!(o.validate().is_err());
@@ -433,7 +450,7 @@ mod tests {
         assert!(o.validate().is_err());
         let g = GitopsOptions {
             drift_cron: "* * * * *\nx".into(),
-            ..GitopsOptions::default()
+            ..GitopsOptions::new(pin())
         };
         assert!(g.validate().is_err());
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Value, syntax::SyntaxConfig};
 
 use crate::write::header_line;
-use crate::{Error, GitopsOptions, MfeOptions, PINNED_ACTIONS, PackageManager, Result};
+use crate::{Error, GitopsOptions, MfeOptions, PINNED_ACTIONS, Result};
 
 /// This crate's version, recorded in the header of every rendered file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -151,57 +151,6 @@ fn job_id(prefix: &str, environment: &str) -> String {
     )
 }
 
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._/:=@%+,-".contains(&b))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// The command line that reproduces a render (written into the files' comments).
-fn rerender_command(o: &MfeOptions) -> String {
-    let mut args: Vec<String> = vec![
-        "mfe render".into(),
-        format!("--mfe {}", shell_word(&o.mfe)),
-        format!("--gitops-repo {}", shell_word(&o.gitops_repo)),
-        format!("--artifact-url {}", shell_word(&o.artifact_url)),
-    ];
-    if o.package_manager != PackageManager::Npm {
-        args.push(format!("--package-manager {}", o.package_manager.as_str()));
-    }
-    if o.node_version != "20" {
-        args.push(format!("--node-version {}", shell_word(&o.node_version)));
-    }
-    if let Some(c) = &o.test_command {
-        args.push(format!("--test-command {}", shell_word(c)));
-    }
-    if let Some(c) = &o.build_command {
-        args.push(format!("--build-command {}", shell_word(c)));
-    }
-    if o.dist_dir != "dist" {
-        args.push(format!("--dist {}", shell_word(&o.dist_dir)));
-    }
-    if o.environments != ["dev", "staging", "prod"] {
-        for e in &o.environments {
-            args.push(format!("--environment {}", shell_word(e)));
-        }
-    }
-    for k in &o.cache_invalidation_keys {
-        args.push(format!("--cache-invalidation-key {}", shell_word(k)));
-    }
-    if o.default_branch != "main" {
-        args.push(format!(
-            "--default-branch {}",
-            shell_word(&o.default_branch)
-        ));
-    }
-    args.join(" ")
-}
-
 /// Renders `.github/workflows/micro-frontend-ci.yml` and `micro-frontend-cd.yml` for an MFE
 /// repository. Both are [`Policy::Managed`]. The same options always give the same bytes.
 pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
@@ -243,9 +192,10 @@ pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
         cache_keys => options.cache_invalidation_keys.clone(),
         default_branch => options.default_branch.clone(),
         tool_version => options.tool_version.clone(),
+        setup => options.action.uses(&options.tool_version),
         s3 => lower.starts_with("s3://"),
         https => lower.starts_with("https://") || lower.starts_with("http://"),
-        rerender => rerender_command(options),
+        rerender => options.render_command(),
         uses => uses(),
     };
     let env = environment()?;
@@ -286,6 +236,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         default_branch => options.default_branch.clone(),
         drift_cron => options.drift_cron.clone(),
         tool_version => options.tool_version.clone(),
+        setup => options.action.uses(&options.tool_version),
         version => VERSION,
         uses => uses(),
     };
@@ -316,17 +267,4 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         ));
     }
     Ok(files)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        assert_eq!(shell_word("acme/gitops"), "acme/gitops");
-        assert_eq!(shell_word("npm run build"), "'npm run build'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
-        assert_eq!(shell_word("s3://b/{version}.tgz"), "'s3://b/{version}.tgz'");
-    }
 }

@@ -45,7 +45,7 @@ impl RetryPolicy {
         max_attempts: 10,
         base_delay: Duration::from_millis(50),
         max_delay: Duration::from_secs(2),
-        max_total: Duration::from_secs(60),
+        max_total: Duration::from_mins(1),
     };
 
     /// Milliseconds instead of seconds, for tests.
@@ -221,12 +221,12 @@ mod tests {
             RetryPolicy::FAST,
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(E::Later(Duration::from_secs(3600)))
+                Err(E::Later(Duration::from_hours(1)))
             },
             classify,
         )
         .await;
-        assert_eq!(out, Err(E::Later(Duration::from_secs(3600))));
+        assert_eq!(out, Err(E::Later(Duration::from_hours(1))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(started.elapsed() < Duration::from_secs(1));
     }

@@ -48,8 +48,8 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
-            request: Duration::from_secs(60),
-            transfer: Duration::from_secs(300),
+            request: Duration::from_mins(1),
+            transfer: Duration::from_mins(5),
         }
     }
 }
@@ -447,7 +447,7 @@ pub async fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
+    let out = tokio::time::timeout(Duration::from_mins(1), run)
         .await
         .map_err(|_| config(format!("git {} timed out", args.join(" "))))?
         .map_err(|e| config(format!("cannot run git: {e}")))?;

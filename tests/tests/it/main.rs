@@ -11,6 +11,7 @@ mod github;
 mod hostile;
 mod moto;
 mod ordering;
+mod setup_action;
 mod support;
 
 use std::path::{Path, PathBuf};

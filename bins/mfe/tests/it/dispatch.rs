@@ -140,7 +140,7 @@ where
         s
     });
     gitops_side(id).await;
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+    let status = tokio::time::timeout(Duration::from_mins(1), child.wait())
         .await
         .expect("mfe did not finish")
         .unwrap();

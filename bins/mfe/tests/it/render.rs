@@ -1,8 +1,30 @@
-//! `mfe render`: writes, --check, edit protection, --force.
+//! `mfe render` and `mfe upgrade`: writes, --check, edit protection, --force, the setup action
+//! pin (its default order, malformed pins) and upgrades that move only the pin.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use super::{MFE, text};
+
+const PIN_A: &str = "mfe-gitops/mfe-gitops@1111111111111111111111111111111111111111";
+const PIN_B: &str = "acme/mfe-gitops-fork@2222222222222222222222222222222222222222";
+const CI: &str = ".github/workflows/micro-frontend-ci.yml";
+const CD: &str = ".github/workflows/micro-frontend-cd.yml";
+
+/// `mfe` with `MFE_GITOPS_ACTION` set to `env`, or removed.
+fn mfe(args: &[&str], env: Option<&str>) -> Output {
+    let mut command = Command::new(MFE);
+    command.args(args);
+    match env {
+        Some(pin) => command.env("MFE_GITOPS_ACTION", pin),
+        None => command.env_remove("MFE_GITOPS_ACTION"),
+    };
+    command.output().unwrap()
+}
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
 
 const ARGS: &[&str] = &[
     "--mfe",
@@ -15,15 +37,19 @@ const ARGS: &[&str] = &[
     "pnpm",
 ];
 
-fn render(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    Command::new(MFE)
-        .arg("render")
-        .arg("--dir")
-        .arg(dir)
-        .args(ARGS)
-        .args(extra)
-        .output()
-        .unwrap()
+fn render(dir: &Path, extra: &[&str]) -> Output {
+    render_pinned(dir, extra, Some(PIN_A))
+}
+
+fn render_pinned(dir: &Path, extra: &[&str], env: Option<&str>) -> Output {
+    let dir = dir.to_str().unwrap();
+    let args: Vec<&str> = ["render", "--dir", dir]
+        .iter()
+        .chain(ARGS)
+        .chain(extra)
+        .copied()
+        .collect();
+    mfe(&args, env)
 }
 
 #[test]
@@ -92,4 +118,191 @@ fn options_that_would_inject_are_usage_errors() {
         text(&out.stderr)
     );
     assert!(!dir.path().join(".github").exists());
+}
+
+#[test]
+fn the_pin_comes_from_the_flag_then_the_environment_then_the_build_else_an_error() {
+    let uses = |dir: &Path| {
+        read(dir, CI)
+            .lines()
+            .find(|l| l.contains("uses: ") && l.contains("mfe-gitops"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let version = env!("CARGO_PKG_VERSION");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = render_pinned(dir.path(), &["--action", PIN_B], Some(PIN_A));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        uses(dir.path()),
+        format!("uses: {PIN_B} # v{version}"),
+        "--action wins"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = render_pinned(dir.path(), &[], Some(PIN_A));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        uses(dir.path()),
+        format!("uses: {PIN_A} # v{version}"),
+        "then the environment"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = render_pinned(dir.path(), &[], Some(""));
+    if let Some(built_in) = option_env!("MFE_GITOPS_ACTION") {
+        // Built with a pin: it is the default when the environment has none.
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(uses(dir.path()), format!("uses: {built_in} # v{version}"));
+    } else {
+        assert_eq!(out.status.code(), Some(2), "no pin is a usage error");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("--action OWNER/REPO@SHA"), "{stderr}");
+        assert!(stderr.contains("MFE_GITOPS_ACTION"), "{stderr}");
+        assert!(!dir.path().join(".github").exists(), "nothing written");
+    }
+}
+
+#[test]
+fn a_malformed_pin_is_refused_with_a_clear_message() {
+    for (flag, env, names) in [
+        (
+            Some("mfe-gitops/mfe-gitops@v0.1.0"),
+            Some(PIN_A),
+            "--action",
+        ),
+        (Some("mfe-gitops/mfe-gitops"), None, "--action"),
+        (Some("mfe-gitops/mfe-gitops@1111111"), None, "--action"),
+        (
+            None,
+            Some("mfe-gitops/mfe-gitops@main"),
+            "MFE_GITOPS_ACTION",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<&str> = flag.map(|f| vec!["--action", f]).unwrap_or_default();
+        let out = render_pinned(dir.path(), &extra, env);
+        assert_eq!(out.status.code(), Some(2), "{flag:?} {env:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: invalid {names}: ")),
+            "{flag:?} {env:?}: {stderr}"
+        );
+        assert!(stderr.contains("OWNER/REPO@SHA"), "{stderr}");
+        assert!(!dir.path().join(".github").exists(), "nothing written");
+    }
+}
+
+#[test]
+fn upgrade_moves_only_the_pin_and_keeps_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // Every option away from its default, so a lost option would show in the upgrade.
+    let extra = [
+        "--node-version",
+        "22",
+        "--test-command",
+        "pnpm run test:ci -- --grep 'it works'",
+        "--build-command",
+        "pnpm run build:prod",
+        "--dist",
+        "build/client",
+        "--environment",
+        "qa",
+        "--environment",
+        "eu.prod",
+        "--cache-invalidation-key",
+        "/mfe/checkout/*",
+        "--default-branch",
+        "trunk",
+    ];
+    let out = render_pinned(dir.path(), &extra, Some(PIN_A));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (integration_before, delivery_before) = (read(dir.path(), CI), read(dir.path(), CD));
+
+    let out = mfe(&["upgrade", "--dir", d, "--check"], Some(PIN_B));
+    assert_eq!(out.status.code(), Some(1), "a new pin differs");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("outdated: only the setup action pin and tool version differ"),
+        "{stdout}"
+    );
+    assert_eq!(
+        read(dir.path(), CI),
+        integration_before,
+        "--check writes nothing"
+    );
+
+    let out = mfe(&["upgrade", "--dir", d], Some(PIN_B));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        stdout.contains(&format!(
+            "setup action: {PIN_A} # v{version} -> {PIN_B} # v{version}"
+        )),
+        "{stdout}"
+    );
+    // The same bytes as a fresh render of the same options pinned to B.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = render_pinned(
+        fresh.path(),
+        &[&["--action", PIN_B][..], &extra].concat(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for path in [CI, CD] {
+        assert_eq!(read(dir.path(), path), read(fresh.path(), path), "{path}");
+    }
+    // Only the header (its hash) and the pin lines changed.
+    for (before, path) in [(&integration_before, CI), (&delivery_before, CD)] {
+        let after = read(dir.path(), path);
+        let changed: Vec<(&str, &str)> = before
+            .lines()
+            .zip(after.lines())
+            .skip(1)
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(before.lines().count(), after.lines().count());
+        assert!(!changed.is_empty());
+        for (a, b) in changed {
+            assert_eq!(a.replace(PIN_A, PIN_B), b, "{path}: only the pin changes");
+        }
+    }
+
+    // An edited workflow is kept (exit 1, naming --force); --force replaces it.
+    let edited = read(dir.path(), CD).replace("timeout-minutes: 45", "timeout-minutes: 50");
+    std::fs::write(dir.path().join(CD), &edited).unwrap();
+    let out = mfe(&["upgrade", "--dir", d, "--action", PIN_A], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("--force"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(read(dir.path(), CD), edited);
+    assert!(
+        read(dir.path(), CI).contains(PIN_A),
+        "the unedited one moves"
+    );
+    let out = mfe(&["upgrade", "--dir", d, "--action", PIN_A, "--force"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(read(dir.path(), CD), delivery_before);
+}
+
+#[test]
+fn upgrade_without_rendered_workflows_says_to_render_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mfe(
+        &["upgrade", "--dir", dir.path().to_str().unwrap()],
+        Some(PIN_A),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("run `mfe render` first"),
+        "{}",
+        text(&out.stderr)
+    );
 }

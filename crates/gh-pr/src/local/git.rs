@@ -13,7 +13,7 @@ use tokio::process::Command;
 use crate::{Error, Result};
 
 /// Time one git command may take.
-pub(crate) const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const GIT_TIMEOUT: Duration = Duration::from_mins(1);
 /// Largest standard error kept (the rest is drained and dropped).
 const MAX_STDERR: usize = 16 * 1024;
 

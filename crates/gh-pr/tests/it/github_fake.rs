@@ -479,7 +479,7 @@ async fn exhausted_rate_limit_is_throttled_and_bounded() {
     let started = Instant::now();
     let r = f.open_pull_requests().await;
     assert!(
-        matches!(r, Err(Error::Throttled { retry_after: Some(wait) }) if wait == Duration::from_secs(3600)),
+        matches!(r, Err(Error::Throttled { retry_after: Some(wait) }) if wait == Duration::from_hours(1)),
         "{r:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));

@@ -7,9 +7,17 @@
 mod golden;
 mod scaffold;
 mod security;
+mod upgrade;
 mod write;
 
-use gitops_render::{GitopsOptions, MfeOptions, PackageManager, RenderedFile};
+use gitops_render::{ActionRef, GitopsOptions, MfeOptions, PackageManager, RenderedFile};
+
+/// The setup action pin of the golden renders.
+pub const PIN: &str = "mfe-gitops/mfe-gitops@5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d8e7f";
+
+pub fn pin() -> ActionRef {
+    ActionRef::parse(PIN).unwrap()
+}
 
 /// The option sets the golden and security tests cover.
 pub fn mfe_option_sets() -> Vec<(&'static str, MfeOptions)> {
@@ -17,11 +25,13 @@ pub fn mfe_option_sets() -> Vec<(&'static str, MfeOptions)> {
         "checkout",
         "acme/gitops-config",
         "s3://acme-mfe-artifacts/{name}/{name}-{version}.tgz",
+        pin(),
     );
     let mut pnpm = MfeOptions::new(
         "search",
         "acme/gitops-config",
         "https://artifactory.example.com/artifactory/mfe/{name}/{name}-{version}.tgz",
+        pin(),
     );
     pnpm.package_manager = PackageManager::Pnpm;
     pnpm.node_version = "22.11".into();
@@ -34,6 +44,7 @@ pub fn mfe_option_sets() -> Vec<(&'static str, MfeOptions)> {
         "account-menu",
         "acme-corp/platform.gitops",
         "local/artifacts/{name}-{version}.tar.gz",
+        pin(),
     );
     yarn.package_manager = PackageManager::Yarn;
     yarn.environments = vec!["dev".into(), "eu.prod".into(), "us.prod".into()];
@@ -50,9 +61,9 @@ pub fn gitops_option_sets() -> Vec<(&'static str, GitopsOptions)> {
         environments: vec!["qa".into(), "live".into()],
         default_branch: "trunk".into(),
         drift_cron: "0 */6 * * 1-5".into(),
-        ..GitopsOptions::default()
+        ..GitopsOptions::new(pin())
     };
-    vec![("default", GitopsOptions::default()), ("two-envs", custom)]
+    vec![("default", GitopsOptions::new(pin())), ("two-envs", custom)]
 }
 
 pub fn all_workflows() -> Vec<(String, RenderedFile)> {

@@ -29,7 +29,8 @@ fn scaffold_passes_the_gitops_loader() {
 fn scaffold_written_to_disk_loads_with_load_dir() {
     let dir = tempfile::tempdir().unwrap();
     let files =
-        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default()).unwrap();
+        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::new(crate::pin()))
+            .unwrap();
     gitops_render::write_files(dir.path(), &files, false, false).unwrap();
     gitops_iac_config::Repository::load_dir(dir.path()).unwrap();
     assert_eq!(
@@ -48,7 +49,7 @@ fn scaffold_written_to_disk_loads_with_load_dir() {
 fn awkward_environment_names_stay_valid_yaml() {
     let options = gitops_render::GitopsOptions {
         environments: vec!["1".into(), "yes".into(), "eu.prod".into()],
-        ..gitops_render::GitopsOptions::default()
+        ..gitops_render::GitopsOptions::new(crate::pin())
     };
     let files: BTreeMap<String, Vec<u8>> = gitops_render::render_gitops_scaffold(&options)
         .unwrap()

@@ -82,7 +82,8 @@ fn every_workflow_is_locked_down() {
 #[test]
 fn gitops_process_and_deploy_are_serialised_per_pair() {
     let files =
-        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default()).unwrap();
+        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::new(crate::pin()))
+            .unwrap();
     let find = |name: &str| {
         let f = files.iter().find(|f| f.path.ends_with(name)).unwrap();
         serde_yaml_ng::from_str::<Value>(&f.contents).unwrap()
@@ -101,4 +102,113 @@ fn gitops_process_and_deploy_are_serialised_per_pair() {
         .and_then(Value::as_str)
         .unwrap();
     assert!(group.contains("matrix.environment") && group.contains("matrix.mfe"));
+}
+
+/// The steps of every job of every rendered workflow: (what, job steps).
+fn jobs() -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for (set, file) in all_workflows() {
+        let doc: Value = serde_yaml_ng::from_str(&file.contents).unwrap();
+        for (id, job) in get(&doc, "jobs").and_then(Value::as_mapping).unwrap() {
+            let steps = get(job, "steps").and_then(Value::as_sequence).unwrap();
+            let what = format!("{set} {} job {}", file.path, id.as_str().unwrap());
+            out.push((what, steps.clone()));
+        }
+    }
+    out
+}
+
+fn uses(step: &Value) -> &str {
+    get(step, "uses").and_then(Value::as_str).unwrap_or("")
+}
+
+#[test]
+fn every_tool_is_installed_by_the_pinned_setup_action_before_any_cloud_credentials() {
+    let (mut installs, mut with_credentials) = (0, 0);
+    for (what, steps) in jobs() {
+        let install = steps.iter().position(|s| uses(s) == crate::PIN);
+        let credentials = steps
+            .iter()
+            .position(|s| uses(s).starts_with("aws-actions/configure-aws-credentials@"));
+        let runs_tool = steps.iter().position(|s| {
+            get(s, "run").and_then(Value::as_str).is_some_and(|run| {
+                run.lines().any(|l| {
+                    l.trim_start().starts_with("mfe ") || l.trim_start().starts_with("gitops ")
+                })
+            })
+        });
+        if let Some(run) = runs_tool {
+            let install =
+                install.unwrap_or_else(|| panic!("{what}: runs a tool it never installs"));
+            assert!(
+                install < run,
+                "{what}: the tool runs before it is installed"
+            );
+            let step = &steps[install];
+            let with = get(step, "with").unwrap();
+            let tool = if what.contains("micro-frontend") {
+                "mfe"
+            } else {
+                "gitops"
+            };
+            assert_eq!(
+                get(with, "tool").and_then(Value::as_str),
+                Some(tool),
+                "{what}"
+            );
+            assert_eq!(
+                get(with, "version").and_then(Value::as_str),
+                Some(gitops_render::VERSION),
+                "{what}"
+            );
+            assert_eq!(
+                get(step, "name").and_then(Value::as_str),
+                Some(format!("Install {tool}").as_str()),
+                "{what}"
+            );
+            installs += 1;
+        }
+        if let Some(credentials) = credentials {
+            let install =
+                install.unwrap_or_else(|| panic!("{what}: credentials in a job without a tool"));
+            assert!(
+                install < credentials,
+                "{what}: cloud credentials exist while the setup action runs"
+            );
+            with_credentials += 1;
+        }
+    }
+    // Both sides, every tool-running job: process, 2 checks, deploy, drift per scaffold (x2),
+    // and per MFE option set the CI publish job and one CD job per environment.
+    assert_eq!(
+        installs,
+        2 * 5 + (1 + 3) + (1 + 2) + (1 + 3),
+        "install steps"
+    );
+    // deploy and drift per scaffold; the CI publish job of the s3 option set.
+    assert_eq!(with_credentials, 2 * 2 + 1, "jobs assuming a cloud role");
+}
+
+#[test]
+fn no_rendered_file_runs_cargo_install_and_every_pin_line_names_its_version() {
+    let mut files: Vec<gitops_render::RenderedFile> = Vec::new();
+    for (_, o) in crate::mfe_option_sets() {
+        files.extend(gitops_render::render_mfe_workflows(&o).unwrap());
+    }
+    for (_, o) in crate::gitops_option_sets() {
+        files.extend(gitops_render::render_gitops_scaffold(&o).unwrap());
+    }
+    assert!(files.len() >= 24);
+    let pin_line = format!("uses: {} # v{}", crate::PIN, gitops_render::VERSION);
+    for f in files {
+        assert!(!f.contents.contains("cargo install"), "{}", f.path);
+        assert!(!f.contents.contains("cargo-binstall"), "{}", f.path);
+        if f.path.starts_with(".github/workflows/") {
+            assert!(
+                f.contents.contains(&pin_line),
+                "{}: no `{pin_line}`",
+                f.path
+            );
+        }
+    }
 }

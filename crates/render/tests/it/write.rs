@@ -5,7 +5,12 @@ use std::path::Path;
 use gitops_render::{MfeOptions, Status, write_files};
 
 fn options() -> MfeOptions {
-    MfeOptions::new("checkout", "acme/gitops", "s3://b/{name}-{version}.tgz")
+    MfeOptions::new(
+        "checkout",
+        "acme/gitops",
+        "s3://b/{name}-{version}.tgz",
+        crate::pin(),
+    )
 }
 
 fn statuses(o: &gitops_render::Outcome) -> Vec<Status> {
@@ -130,7 +135,8 @@ fn crlf_checkouts_are_not_edits() {
 fn seed_files_are_written_once_and_then_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let files =
-        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::default()).unwrap();
+        gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::new(crate::pin()))
+            .unwrap();
     write_files(dir.path(), &files, false, false).unwrap();
     let mine = "version: 1\nenvironments: []\n";
     std::fs::write(dir.path().join("gitops.yaml"), mine).unwrap();
