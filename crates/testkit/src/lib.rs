@@ -194,7 +194,7 @@ impl FakeGithub {
             .take()
             .ok_or_else(|| Error::Spawn("no stdout".into()))?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        let first = tokio::time::timeout(std::time::Duration::from_mins(1), lines.next_line())
             .await
             .map_err(|_| Error::Spawn("no base URL within 60 s".into()))?
             .map_err(|e| Error::Spawn(e.to_string()))?

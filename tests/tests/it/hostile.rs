@@ -243,9 +243,9 @@ fn a_github_api_that_never_answers_is_a_bounded_retryable_failure() {
         .env("GITHUB_REPOSITORY", "acme/gitops")
         .env("GITOPS_CONNECT_TIMEOUT", "2")
         .env("GITOPS_REQUEST_TIMEOUT", "1");
-    let (out, took) = bounded(command, Duration::from_secs(120));
+    let (out, took) = bounded(command, Duration::from_mins(2));
     assert_eq!(out.status.code(), Some(3), "{}", both(&out));
-    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(took < Duration::from_mins(1), "took {took:?}");
     let text = both(&out);
     assert!(text.contains("timed out"), "{text}");
     assert!(!text.contains("ghp_not_a_real_token"), "{text}");
@@ -272,7 +272,7 @@ fn an_artifact_server_that_never_answers_is_a_bounded_retryable_failure() {
     command
         .env("GITOPS_CONNECT_TIMEOUT", "2")
         .env("GITOPS_REQUEST_TIMEOUT", "1");
-    let (out, took) = bounded(command, Duration::from_secs(120));
+    let (out, took) = bounded(command, Duration::from_mins(2));
     assert_eq!(out.status.code(), Some(3), "{}", both(&out));
-    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(took < Duration::from_mins(1), "took {took:?}");
 }
