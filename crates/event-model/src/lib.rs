@@ -1,4 +1,4 @@
-//! # gitops-event-model
+//! # gitops-event-model (package `mfe-gitops-event-model`)
 //!
 //! The contract between an MFE repository and its GitOps repository: the deploy request sent as
 //! the `client_payload` of a `repository_dispatch` event (type [`EVENT_TYPE`]).
@@ -20,6 +20,11 @@
 //!
 //! This crate does no IO and has no async runtime or HTTP client in its dependency tree, so other
 //! repositories can use it to check payloads before they send them.
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod deployment;
 mod envelope;

@@ -23,14 +23,14 @@ const ACTION_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const ACTION_REPOSITORY: &str = "mfe-gitops/mfe-gitops";
 
 /// A local release: `v<version>/` (the assets) and `action/` (the action at a commit).
-struct Release {
+pub(crate) struct Release {
     dir: tempfile::TempDir,
     version: String,
 }
 
 impl Release {
     /// `scripts/release-local --bin-dir BIN_DIR OUT` (BIN_DIR holds `gitops` and `mfe`).
-    async fn pack(bin_dir: &Path) -> Self {
+    pub(crate) async fn pack(bin_dir: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/release-local");
         let out = tokio::process::Command::new(&script)
@@ -56,16 +56,16 @@ impl Release {
         }
     }
 
-    fn assets(&self) -> PathBuf {
+    pub(crate) fn assets(&self) -> PathBuf {
         self.dir.path().join(format!("v{}", self.version))
     }
 
-    fn action(&self) -> PathBuf {
+    pub(crate) fn action(&self) -> PathBuf {
         self.dir.path().join("action")
     }
 
     /// The archive of `tool` (a local release holds one target: the host's).
-    fn archive(&self, tool: &str) -> String {
+    pub(crate) fn archive(&self, tool: &str) -> String {
         let prefix = format!("mfe-gitops-{tool}-v{}-", self.version);
         self.sums()
             .into_keys()
@@ -109,7 +109,7 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// Serves the files of `root` over HTTP/1.1 on loopback (GET; 404 for anything else).
-async fn serve(root: PathBuf) -> String {
+pub(crate) async fn serve(root: PathBuf) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let root = Arc::new(root);
