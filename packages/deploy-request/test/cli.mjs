@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `node test/cli.mjs [--event-type TYPE] FILE`: prints the report of validateDeployRequest on the
-// file's bytes as one JSON line, like `mfe validate --format json FILE`; exit 0 when valid, 1 when
-// invalid, 2 on usage or IO errors. The agreement test (tests/tests/it/npm_contract.rs) compares both.
+// `node test/cli.mjs [--event-type TYPE] FILE...`: validates each file's bytes with
+// validateDeployRequest and prints one JSON report per line, in order, like `mfe validate --format
+// json FILE` does for one file. Exit 0 when every file is valid, 1 when one is not, 2 on usage or
+// IO errors. The agreement test (tests/tests/it/npm_contract.rs) compares the two.
 import { readFile } from 'node:fs/promises';
 
 import { validateDeployRequest } from '../src/index.js';
@@ -13,17 +14,22 @@ if (at >= 0) {
   eventType = args[at + 1];
   args.splice(at, 2);
 }
-if (args.length !== 1 || eventType === '') {
-  console.error('usage: node test/cli.mjs [--event-type TYPE] FILE');
+if (args.length === 0 || eventType === '' || args.some((a) => a.startsWith('--'))) {
+  console.error('usage: node test/cli.mjs [--event-type TYPE] FILE...');
   process.exit(2);
 }
-let bytes;
-try {
-  bytes = await readFile(args[0]);
-} catch (e) {
-  console.error(`error: cannot read ${args[0]}: ${e.message}`);
-  process.exit(2);
+let allValid = true;
+for (const file of args) {
+  let bytes;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    console.error(`error: cannot read ${file}: ${e.message}`);
+    process.exit(2);
+  }
+  const report = validateDeployRequest(bytes, eventType === undefined ? {} : { eventType });
+  allValid &&= report.valid;
+  process.stdout.write(`${JSON.stringify(report)}\n`);
 }
-const report = validateDeployRequest(bytes, eventType === undefined ? {} : { eventType });
-console.log(JSON.stringify(report));
-process.exit(report.valid ? 0 : 1);
+// exitCode, not exit(): stdout to a pipe is written asynchronously and must be flushed.
+process.exitCode = allValid ? 0 : 1;
