@@ -1,6 +1,7 @@
 // Generates generated/ from the committed schemas/deploy-request.schema.json (the schema the
 // Rust types generate): a byte-for-byte copy, the schema as an ES module (no JSON import
-// attributes needed, so it loads on Node 18) and TypeScript types (json-schema-to-typescript).
+// attributes needed, so it loads on Node 18) and TypeScript types (json-schema-to-typescript);
+// and copies the workspace's licence files into the package.
 // `--check` regenerates in memory and fails when a committed file differs (a stale copy).
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,12 @@ async function outputs() {
     format: false,
     unreachableDefinitions: false,
   });
+  const licenses = {};
+  for (const name of ['LICENSE-MIT', 'LICENSE-APACHE']) {
+    licenses[`../${name}`] = await readFile(path.resolve(pkg, '../..', name), 'utf8');
+  }
   return {
+    ...licenses,
     'deploy-request.schema.json': text,
     'schema.js': `${HEADER}/** The deploy-request JSON Schema (draft 2020-12). */\nexport const schema = ${JSON.stringify(schema, null, 2)};\n`,
     'schema.d.ts': `${HEADER}/** The deploy-request JSON Schema (draft 2020-12). */\nexport declare const schema: Record<string, unknown>;\n`,
@@ -38,7 +44,7 @@ if (check) {
   const stale = [];
   for (const [name, text] of Object.entries(files)) {
     const current = await readFile(path.join(out, name), 'utf8').catch(() => null);
-    if (current !== text) stale.push(`generated/${name}`);
+    if (current !== text) stale.push(path.relative(pkg, path.join(out, name)));
   }
   if (stale.length > 0) {
     console.error(`stale: ${stale.join(', ')} differ from what schemas/deploy-request.schema.json generates; run \`npm run build\` in packages/deploy-request and commit the result`);
@@ -48,5 +54,5 @@ if (check) {
 } else {
   await mkdir(out, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(out, name), text);
-  console.log(`wrote ${Object.keys(files).map((f) => `generated/${f}`).join(', ')}`);
+  console.log(`wrote ${Object.keys(files).map((f) => path.relative(pkg, path.join(out, f))).join(', ')}`);
 }
