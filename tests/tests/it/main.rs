@@ -11,6 +11,7 @@ mod flow;
 mod github;
 mod hostile;
 mod moto;
+mod npm_contract;
 mod ordering;
 mod setup_action;
 mod support;
