@@ -3,55 +3,93 @@
 /**
  * The client_payload of a repository_dispatch event of type deploy-mfe-trigger, sent by an MFE repository to its GitOps repository. Canonical form carries `id`; the seed form carries `type` instead and its id is derived from the other fields.
  */
-export type MfeGitopsDeployRequest = ({
-/**
- * CDN paths to invalidate, each under `/mfe/<mfe>/`.
- */
-cache_invalidation_keys: (CdnPath[] | string)
-/**
- * Target environment.
- */
-environment: string
-/**
- * Correlation id (canonical form).
- */
-id?: string
-/**
- * MFE name.
- */
-mfe: string
-/**
- * Full git ref.
- */
-ref: string
-/**
- * Requesting repository, `owner/name`.
- */
-repository: string
-/**
- * 40-hex commit sha.
- */
-sha: string
-/**
- * RFC 3339 date-time.
- */
-timestamp: string
-/**
- * Event type (seed form).
- */
-type?: string
-/**
- * Requesting GitHub login.
- */
-user: string
-/**
- * SemVer 2.0 version.
- */
-version: string
-} & {
-[k: string]: unknown | undefined
-})
+export type MfeGitopsDeployRequest = CanonicalDeployRequestPayload | SeedDeployRequestPayload;
 /**
  * absolute CDN path to invalidate, under /mfe/<mfe>/
  */
-export type CdnPath = string
+export type CdnPath = string;
+
+export interface CanonicalDeployRequestPayload {
+  /**
+   * CDN paths to invalidate, each under `/mfe/<mfe>/`.
+   */
+  cache_invalidation_keys: CdnPath[] | string;
+  /**
+   * Target environment.
+   */
+  environment: string;
+  /**
+   * Correlation id (canonical form).
+   */
+  id: string;
+  /**
+   * MFE name.
+   */
+  mfe: string;
+  /**
+   * Full git ref.
+   */
+  ref: string;
+  /**
+   * Requesting repository, `owner/name`.
+   */
+  repository: string;
+  /**
+   * 40-hex commit sha.
+   */
+  sha: string;
+  /**
+   * RFC 3339 date-time.
+   */
+  timestamp: string;
+  /**
+   * Requesting GitHub login.
+   */
+  user: string;
+  /**
+   * SemVer 2.0 version.
+   */
+  version: string;
+}
+export interface SeedDeployRequestPayload {
+  /**
+   * CDN paths to invalidate, each under `/mfe/<mfe>/`.
+   */
+  cache_invalidation_keys: CdnPath[] | string;
+  /**
+   * Target environment.
+   */
+  environment: string;
+  /**
+   * MFE name.
+   */
+  mfe: string;
+  /**
+   * Full git ref.
+   */
+  ref: string;
+  /**
+   * Requesting repository, `owner/name`.
+   */
+  repository: string;
+  /**
+   * 40-hex commit sha.
+   */
+  sha: string;
+  /**
+   * RFC 3339 date-time.
+   */
+  timestamp: string;
+  /**
+   * Event type (seed form).
+   */
+  type: string;
+  /**
+   * Requesting GitHub login.
+   */
+  user: string;
+  /**
+   * SemVer 2.0 version.
+   */
+  version: string;
+}

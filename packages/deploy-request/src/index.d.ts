@@ -1,9 +1,14 @@
 // Types of @mfe-gitops/deploy-request. The wire payload's type is generated from the committed
 // JSON Schema (generated/deploy-request.d.ts, by `npm run build`).
-import type { MfeGitopsDeployRequest } from '../generated/deploy-request.js';
+import type {
+  CanonicalDeployRequestPayload,
+  MfeGitopsDeployRequest,
+  SeedDeployRequestPayload,
+} from '../generated/deploy-request.js';
 
 /** The payload as sent in `client_payload` (canonical form with `id`, or seed form with `type`). */
 export type DeployRequestPayload = MfeGitopsDeployRequest;
+export type { CanonicalDeployRequestPayload, SeedDeployRequestPayload };
 
 /** The stable rule codes, the same as `mfe validate --format json` reports. */
 export type Rule =

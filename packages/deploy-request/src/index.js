@@ -54,9 +54,10 @@ const problem = (field, rule, message) => ({ field, rule, message });
 /**
  * Validates a deploy request: a bare `client_payload` or a whole `repository_dispatch` event.
  *
- * `input` is JSON text (a string), its bytes (a `Uint8Array`, e.g. a `Buffer`), or an already
- * parsed value. Text and bytes are read by a reader that refuses a key repeated in any object
- * (`duplicate-key`); a parsed value cannot show repeated keys any more.
+ * `input` is JSON text (a string), its bytes (a `Uint8Array`, e.g. a `Buffer`), or a value,
+ * judged as the JSON `JSON.stringify` makes of it (what would be sent). Text and bytes are read
+ * by a reader that refuses a key repeated in any object (`duplicate-key`); a parsed value cannot
+ * show repeated keys any more.
  *
  * `options.eventType`: the event type a whole event's `action` must equal (default
  * `deploy-mfe-trigger`, as `mfe validate`); `null` skips that check.
@@ -68,15 +69,26 @@ export function validateDeployRequest(input, options = {}) {
     const bad = checkEventType(eventType);
     if (bad) throw new TypeError(`options.eventType: ${bad.message}`);
   }
-  let document;
-  if (typeof input === 'string' || input instanceof Uint8Array || input instanceof ArrayBuffer) {
-    const read = readDocument(typeof input === 'string' ? new TextEncoder().encode(input) : new Uint8Array(input));
-    if (read.problems) return { valid: false, problems: read.problems, envelope: false };
-    document = read.value;
+  let bytes;
+  if (typeof input === 'string') {
+    bytes = new TextEncoder().encode(input);
+  } else if (input instanceof Uint8Array || input instanceof ArrayBuffer) {
+    bytes = new Uint8Array(input);
   } else {
-    document = input;
+    // A value is judged as the JSON it serialises to: what would be sent.
+    const text = JSON.stringify(input);
+    if (text === undefined) {
+      return {
+        valid: false,
+        problems: [problem('', 'not-an-object', `the deploy request must be a JSON object, found ${typeof input}`)],
+        envelope: false,
+      };
+    }
+    bytes = new TextEncoder().encode(text);
   }
-  return validateDocument(document, eventType);
+  const read = readDocument(bytes);
+  if (read.problems) return { valid: false, problems: read.problems, envelope: false };
+  return validateDocument(read.value, eventType);
 }
 
 /** Reads bytes into a value: bounded size, UTF-8, one JSON document, no repeated key. */
