@@ -21,7 +21,16 @@ use std::path::{Path, PathBuf};
 /// The `gitops` binary: `GITOPS_BIN` (exported by scripts/test), else the one cargo built next to
 /// this test (`cargo test --workspace` builds every binary of the workspace).
 pub fn gitops_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("GITOPS_BIN").filter(|b| !b.is_empty()) {
+    workspace_bin("gitops", "GITOPS_BIN")
+}
+
+/// The `mfe` binary: `MFE_BIN`, else the one cargo built next to this test.
+pub fn mfe_bin() -> PathBuf {
+    workspace_bin("mfe", "MFE_BIN")
+}
+
+fn workspace_bin(name: &str, var: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(var).filter(|b| !b.is_empty()) {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -29,7 +38,7 @@ pub fn gitops_bin() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
-    let bin = dir.join(format!("gitops{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
         "{} is missing: run `cargo build --bins` or scripts/test",

@@ -46,25 +46,6 @@ fn package() -> PathBuf {
     root().join("packages/deploy-request")
 }
 
-/// The `mfe` binary: `MFE_BIN`, else the one cargo built next to this test.
-fn mfe_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MFE_BIN").filter(|b| !b.is_empty()) {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = dir.join(format!("mfe{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p mfe-gitops-mfe --bin mfe` or scripts/test",
-        bin.display()
-    );
-    bin
-}
-
 /// `node` and the package's installed dependencies, or why not (after skipping).
 fn node_ready() -> bool {
     let node = Command::new("node")
@@ -194,7 +175,7 @@ fn problems(report: &Value) -> BTreeSet<(String, String)> {
 
 #[test]
 fn npm_package_and_mfe_validate_agree_on_the_corpus() {
-    let mfe = mfe_bin();
+    let mfe = crate::mfe_bin();
     if !node_ready() {
         return;
     }
@@ -293,7 +274,7 @@ fn npm_package_and_mfe_validate_agree_on_the_corpus() {
 /// byte for byte: a stale copy fails here as well as in `npm run check`.
 #[test]
 fn npm_package_schema_copy_is_current() {
-    let mfe = mfe_bin();
+    let mfe = crate::mfe_bin();
     let (code, printed) = run(Command::new(&mfe).arg("schema"), "mfe schema");
     assert_eq!(code, Some(0));
     let copy = std::fs::read(package().join("generated/deploy-request.schema.json")).unwrap();
