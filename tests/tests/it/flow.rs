@@ -17,6 +17,10 @@ fn gitops(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The setup action pin the scaffold's workflows are rendered with (a binary built from source
+/// knows none).
+const ACTION: &str = "mfe-gitops/mfe-gitops@5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d8e7f";
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -50,9 +54,9 @@ fn ok(out: &Output) -> String {
 fn request_to_live_on_the_local_forge() {
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
-    ok(&gitops(r, &["init", "."]));
+    ok(&gitops(r, &["init", ".", "--action", ACTION]));
     assert!(r.join(".github/workflows").is_dir());
-    ok(&gitops(r, &["init", ".", "--check"]));
+    ok(&gitops(r, &["init", ".", "--check", "--action", ACTION]));
     ok(&gitops(r, &["check", "--repo", "."]));
     std::fs::copy(
         concat!(
@@ -148,7 +152,7 @@ fn request_to_live_on_the_local_forge() {
 fn a_refused_request_exits_one_with_its_reasons() {
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
-    ok(&gitops(r, &["init", "."]));
+    ok(&gitops(r, &["init", ".", "--action", ACTION]));
     git(r, &["init", "-q", "-b", "main", "."]);
     git(r, &["add", "-A"]);
     git(r, &["commit", "-qm", "init"]);
