@@ -1,7 +1,7 @@
 //! The `mfe render` command line recorded in the MFE workflows, and reading it back: `mfe
 //! upgrade` re-renders with the options a repository was rendered with and a new pin.
 
-use crate::{ActionRef, Error, MfeOptions, PackageManager, Result};
+use crate::{ActionRef, Error, MfeOptions, Result};
 
 const FIELD: &str = "recorded `mfe render` command";
 
@@ -58,17 +58,19 @@ impl MfeOptions {
     /// tool version (an upgrade changes those): written into the workflows' comments, read back
     /// by [`MfeOptions::from_render_command`].
     pub fn render_command(&self) -> String {
+        // Options left at their defaults are not written (the defaults are `MfeOptions::new`'s).
+        let default = MfeOptions::new("", "", "", self.action.clone());
         let mut args: Vec<String> = vec![
             "mfe render".into(),
             format!("--mfe {}", shell_word(&self.mfe)),
             format!("--gitops-repo {}", shell_word(&self.gitops_repo)),
             format!("--artifact-url {}", shell_word(&self.artifact_url)),
         ];
-        if self.package_manager != PackageManager::Npm {
+        if self.package_manager != default.package_manager {
             let pm = self.package_manager.as_str();
             args.push(format!("--package-manager {pm}"));
         }
-        if self.node_version != "20" {
+        if self.node_version != default.node_version {
             let v = shell_word(&self.node_version);
             args.push(format!("--node-version {v}"));
         }
@@ -78,10 +80,10 @@ impl MfeOptions {
         if let Some(c) = &self.build_command {
             args.push(format!("--build-command {}", shell_word(c)));
         }
-        if self.dist_dir != "dist" {
+        if self.dist_dir != default.dist_dir {
             args.push(format!("--dist {}", shell_word(&self.dist_dir)));
         }
-        if self.environments != ["dev", "staging", "prod"] {
+        if self.environments != default.environments {
             for e in &self.environments {
                 args.push(format!("--environment {}", shell_word(e)));
             }
@@ -89,7 +91,7 @@ impl MfeOptions {
         for k in &self.cache_invalidation_keys {
             args.push(format!("--cache-invalidation-key {}", shell_word(k)));
         }
-        if self.default_branch != "main" {
+        if self.default_branch != default.default_branch {
             let b = shell_word(&self.default_branch);
             args.push(format!("--default-branch {b}"));
         }
@@ -163,6 +165,7 @@ impl MfeOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PackageManager;
 
     fn pin() -> ActionRef {
         ActionRef::parse("mfe-gitops/mfe-gitops@1111111111111111111111111111111111111111").unwrap()
