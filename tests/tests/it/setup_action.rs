@@ -732,3 +732,30 @@ async fn local_releases_are_reproducible_and_laid_out_as_the_action_reads_them()
         assert_eq!(sum.len(), 64);
     }
 }
+
+/// Relative paths given to `scripts/release-local` are the caller's, not the repository's.
+#[test]
+fn release_local_reads_relative_paths_from_the_callers_directory() {
+    let bins = stand_in_binaries();
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("bin")).unwrap();
+    for tool in ["gitops", "mfe"] {
+        std::fs::copy(bins.path().join(tool), cwd.path().join("bin").join(tool)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/release-local");
+    let out = std::process::Command::new(script)
+        .args(["--bin-dir", "bin", "out"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latest = std::fs::read_to_string(cwd.path().join("out/action/release/LATEST")).unwrap();
+    let sums = cwd
+        .path()
+        .join(format!("out/v{}/SHA256SUMS", latest.trim()));
+    assert!(sums.is_file(), "{} is missing", sums.display());
+}
