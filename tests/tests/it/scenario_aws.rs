@@ -970,6 +970,8 @@ async fn scenario_aws_world_provisions_and_reads_back() {
     let dev = cloud.deployed("dev", "checkout").await;
     let live = dev.live.as_ref().expect("a live entry in dev");
     assert_eq!(live.version, "1.0.0");
+    assert_eq!(live.sequence, 1);
+    assert_eq!(live.sha, "3f786850e387550fdab836ed7e6dc881de23001b");
     assert_eq!(live.request_id, "01JDQ8Z6X8N7W4K2M5R3T9V1YB");
     assert_eq!(live.deployed_by, "octocat");
     assert!(!live.rollback);
