@@ -31,15 +31,80 @@ import urllib.request
 from pathlib import Path
 
 STAND_INS = Path(__file__).resolve().parent.parent
-PINS = {  # crates/render/src/lib.rs PINNED_ACTIONS -> stand-in directory
-    "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683": "checkout",
-    "actions/setup-node@a0853c24544627f65ddf259abe73b1d18a591444": "setup-node",
-    "actions/upload-artifact@b4b15b8c7c6ac21ea08fcf65892d2ee8f75cf882": "upload-artifact",
-    "actions/download-artifact@fa0a91b85d4f404e444e00e005971372dc801d16": "download-artifact",
-    "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502":
-        "configure-aws-credentials",
-    "pnpm/action-setup@fe02b34f77f8bc703788d5817da081398fad5dd2": "pnpm-action-setup",
+RENDER_LIB = STAND_INS.parents[1] / "render" / "src" / "lib.rs"
+# What fake-github's runner does: owner/repo (any sha) -> stand-in directory.
+STAND_IN_FOR = {
+    "actions/checkout": "checkout",
+    "actions/setup-node": "setup-node",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+    "pnpm/action-setup": "pnpm-action-setup",
 }
+
+
+def pinned_actions():
+    """owner/repo@sha -> stand-in directory, for every pin in gitops-render's PINNED_ACTIONS
+    (a pin without a stand-in stops the test: the rendered workflows could not run)."""
+    source = RENDER_LIB.read_text(encoding="utf-8")
+    block = source[source.index("pub const PINNED_ACTIONS"):]
+    block = block[:block.index("];")]
+    pins = re.findall(r'\(\s*"([^"]+)",\s*"([0-9a-f]{40})",\s*"([^"]+)",?\s*\)', block)
+    if not pins:
+        sys.exit(f"no PINNED_ACTIONS found in {RENDER_LIB}")
+    missing = [name for name, _, _ in pins if name not in STAND_IN_FOR]
+    if missing:
+        sys.exit(f"pinned actions without a stand-in: {', '.join(missing)}")
+    return {f"{name}@{sha}": STAND_IN_FOR[name] for name, sha, _ in pins}
+
+
+PINS = pinned_actions()
+TEMPLATE_USES = {"checkout": "checkout", "setup_node": "setup-node", "pnpm": "pnpm-action-setup",
+                 "upload_artifact": "upload-artifact", "download_artifact": "download-artifact",
+                 "aws_credentials": "configure-aws-credentials"}
+
+
+def declared_inputs(directory):
+    text = (STAND_INS / directory / "action.yml").read_text(encoding="utf-8")
+    block = text[text.index("\ninputs:\n"):text.index("\noutputs:\n")]
+    return set(re.findall(r"^  ([A-Za-z0-9_-]+):$", block, re.MULTILINE))
+
+
+def rendered_inputs_declared():
+    """Every `with:` key the render templates give a third-party action is an input its
+    stand-in declares (an undeclared one would be silently dropped)."""
+    problems, seen = [], 0
+    for template in sorted((RENDER_LIB.parent.parent / "templates").glob("*.yml.j2")):
+        lines = template.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            found = re.search(r"uses: \{= uses\.(\w+) =\}", line)
+            if not found:
+                continue
+            seen += 1
+            directory = TEMPLATE_USES.get(found.group(1))
+            if directory is None:
+                problems.append(f"{template.name}:{i + 1}: no stand-in for uses.{found.group(1)}")
+                continue
+            indent = len(line) - len(line.lstrip()) - 2  # the step's `- ` column
+            keys, in_with = [], False
+            for follow in lines[i + 1:]:
+                depth = len(follow) - len(follow.lstrip())
+                if follow.strip() and depth <= indent:
+                    break
+                if follow.strip() == "with:":
+                    in_with = True
+                elif in_with and depth == indent + 4 and not follow.strip().startswith("#"):
+                    keys.append(follow.strip().split(":", 1)[0])
+                elif follow.strip() and depth <= indent + 2:
+                    in_with = False
+            for key in keys:
+                if key not in declared_inputs(directory):
+                    problems.append(f"{template.name}:{i + 1}: {directory} does not declare {key}")
+    print(f"{'ok' if not problems and seen else 'FAILED':6} rendered-inputs-declared "
+          f"({seen} uses)")
+    for problem in problems:
+        print(f"         {problem}")
+    return seen > 0 and not problems
 USES = {d: pin for pin, d in PINS.items()}
 ACT_TIMEOUT = 240
 ACCOUNT = "123456789012"
@@ -67,6 +132,7 @@ class Stub(http.server.ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), StubHandler)
         self.issued = {}
+        self.every_token = []
         self.bearer = secrets.token_hex(8)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -96,6 +162,7 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
                   "exp": now + 300}
         body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
         token = f"eyJhbGciOiJIUzI1NiJ9.{body}.{secrets.token_hex(16)}"
+        self.server.every_token.append(token)
         if query.get("forged") != "1":
             self.server.issued[token] = claims
         return self.reply(200, {"value": token})
@@ -251,7 +318,7 @@ class Fixture:
             if text not in log:
                 problems.append(f"log lacks {text!r}")
         secrets_file = work / "out" / "secrets"
-        forbidden = [*case.forbid, GITHUB_TOKEN]
+        forbidden = [*case.forbid, GITHUB_TOKEN, *self.stub.every_token]
         if secrets_file.exists():
             forbidden += [s for s in secrets_file.read_text().split() if s]
         for text in forbidden:
@@ -486,6 +553,17 @@ def cases(fx):
                 [ "$AWS_DEFAULT_REGION" = eu-west-1 ]
                 [ "${{ steps.aws.outputs.aws-account-id }}" = 123456789012 ]
                 printf '%s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_SESSION_TOKEN" > "$OUT/secrets"
+                python3 - <<'PY'
+                import os, urllib.request
+                key = os.environ["AWS_ACCESS_KEY_ID"]
+                auth = (f"AWS4-HMAC-SHA256 Credential={key}/20250101/eu-west-1/sts/aws4_request, "
+                        "SignedHeaders=host, Signature=0")
+                req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"],
+                                             data=b"Action=GetCallerIdentity&Version=2011-06-15",
+                                             headers={"Authorization": auth})
+                body = urllib.request.urlopen(req, timeout=10).read().decode()
+                assert ":assumed-role/deploy/deploy-main</Arn>" in body, body
+                PY
                 echo "key: $AWS_SECRET_ACCESS_KEY"
             """, oidc_sub="repo:acme/app:ref:refs/heads/main", expect=["key: ***"]),
         Case("aws-credentials-sub-not-trusted", """\
@@ -581,7 +659,7 @@ def main():
         fx = Fixture(root, str(args.act), port, stub)
         chosen = [c for c in cases(fx) if args.k in c.name
                   and not (args.skip_pnpm and c.name.startswith("pnpm"))]
-        results = [fx.run(case, args.v) for case in chosen]
+        results = [rendered_inputs_declared()] + [fx.run(case, args.v) for case in chosen]
     finally:
         moto.terminate()
         try:
