@@ -20,6 +20,7 @@
 pub mod git;
 pub mod json;
 pub mod openapi;
+pub mod runner;
 mod server;
 pub mod state;
 
@@ -81,12 +82,13 @@ pub struct FakeGithub {
     data_dir: PathBuf,
     http: reqwest::Client,
     task: Option<tokio::task::JoinHandle<()>>,
+    runner: Option<tokio::task::JoinHandle<()>>,
     _child: Option<tokio::process::Child>,
 }
 
 impl Drop for FakeGithub {
     fn drop(&mut self) {
-        if let Some(t) = &self.task {
+        for t in [&self.task, &self.runner].into_iter().flatten() {
             t.abort();
         }
     }
@@ -163,6 +165,44 @@ impl FakeGithub {
             data_dir,
             http: reqwest::Client::new(),
             task: Some(task),
+            runner: None,
+            _child: None,
+        })
+    }
+
+    /// Starts the server in-process with its workflow runner: events on the repositories it
+    /// hosts run their workflows with act (see [`runner`]).
+    pub async fn spawn_with_runner(
+        data_dir: impl Into<PathBuf>,
+        openapi: Option<PathBuf>,
+        cfg: runner::RunnerConfig,
+    ) -> Result<Self, Error> {
+        let data_dir = data_dir.into();
+        let (d, o) = (data_dir.clone(), openapi.clone());
+        let app = tokio::task::spawn_blocking(move || App::new(&d, o.as_deref()))
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))??;
+        let app = Arc::new(app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        app.set_base_url(format!("http://{addr}"));
+        let runner = app.start_runner(cfg);
+        let served = Arc::clone(&app);
+        let task = tokio::spawn(async move {
+            if let Err(e) = serve(listener, served).await {
+                eprintln!("fake-github: {e}");
+            }
+        });
+        Ok(Self {
+            base_url: format!("http://{addr}"),
+            data_dir,
+            http: reqwest::Client::new(),
+            task: Some(task),
+            runner: Some(runner),
             _child: None,
         })
     }
@@ -209,6 +249,7 @@ impl FakeGithub {
             data_dir,
             http: reqwest::Client::new(),
             task: None,
+            runner: None,
             _child: Some(child),
         })
     }
@@ -335,6 +376,143 @@ impl FakeGithub {
         )
         .await
         .map(drop)
+    }
+
+    /// Calls the API as `token` (`<login>:<secret>` acts as `<login>`): the status and the JSON
+    /// body (`null` when empty), whatever the status.
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Error> {
+        let what = format!("{method} {path}");
+        let fail = |e: reqwest::Error| Error::Request {
+            what: what.clone(),
+            reason: e.to_string(),
+        };
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "gitops-testkit")
+            .timeout(std::time::Duration::from_mins(1));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(fail)?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(fail)?;
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, v))
+    }
+
+    /// Sets a secret of `owner/repo`, or of its `environment`, for the runner's jobs.
+    pub async fn set_secret(
+        &self,
+        owner: &str,
+        repo: &str,
+        environment: Option<&str>,
+        name: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/_fake/secrets/{owner}/{repo}"),
+            Some(json!({"name": name, "value": value, "environment": environment})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A person's `git push` of `refspecs` from the clone at `from` into `owner/repo`, as
+    /// `pusher`: the push events follow as they would from GitHub.
+    pub async fn git_push(
+        &self,
+        owner: &str,
+        repo: &str,
+        pusher: &str,
+        from: &Path,
+        refspecs: &[&str],
+    ) -> Result<(), Error> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_fake/git-push/{owner}/{repo}"),
+            Some(json!({"pusher": pusher, "from": from, "refspecs": refspecs})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Fires the scheduler for `owner/repo` (every workflow with a `schedule` trigger).
+    pub async fn fire_schedule(&self, owner: &str, repo: &str) -> Result<(), Error> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_fake/schedule/{owner}/{repo}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The workflow runs of `owner/repo` as stored (jobs, their summaries, pending reviews).
+    pub async fn runs(&self, owner: &str, repo: &str) -> Result<Vec<state::WorkflowRun>, Error> {
+        let (_, v) = self
+            .api(
+                "testkit",
+                reqwest::Method::GET,
+                &format!("/repos/{owner}/{repo}/actions/runs?per_page=100"),
+                None,
+            )
+            .await?;
+        let ids: Vec<u64> = v["workflow_runs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r["id"].as_u64()).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(
+                self.get_as(&format!("/_fake/runs/{owner}/{repo}/{id}"))
+                    .await?,
+            );
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Waits until every run of `owner/repo` has completed and no new one started for a
+    /// moment; the runs. Fails after `timeout`.
+    pub async fn settle(
+        &self,
+        owner: &str,
+        repo: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<state::WorkflowRun>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut quiet = 0;
+        let mut last = 0;
+        loop {
+            let runs = self.runs(owner, repo).await?;
+            let busy = runs.iter().any(|r| r.status != "completed");
+            if !busy && runs.len() == last {
+                quiet += 1;
+                if quiet >= 3 {
+                    return Ok(runs);
+                }
+            } else {
+                quiet = 0;
+            }
+            last = runs.len();
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Request {
+                    what: format!("settle {owner}/{repo}"),
+                    reason: format!("runs still busy after {timeout:?}: {runs:?}"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
     }
 
     /// Creates `owner/name` (as an organisation repository) holding `files` in one commit on

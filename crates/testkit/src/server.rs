@@ -14,14 +14,18 @@ mod checks;
 mod conformance;
 mod ctx;
 mod deployments;
+mod environments;
+mod events;
 mod faults;
 mod git_data;
 mod issues;
 mod pagination;
+mod permissions;
 mod pulls;
 mod rate_limit;
 mod repos;
 mod routes;
+mod runs;
 mod wire;
 
 use std::collections::HashMap;
@@ -66,6 +70,10 @@ pub struct App {
     violations: Mutex<Vec<Violation>>,
     openapi: Option<Arc<OpenApi>>,
     used: AtomicU64,
+    /// The workflow runner, once started (`App::start_runner`).
+    runner: OnceLock<runs::Runner>,
+    /// Every login that has called the API (reviewers are named by user id).
+    logins: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for App {
@@ -101,12 +109,22 @@ impl App {
             violations: Mutex::new(Vec::new()),
             openapi,
             used: AtomicU64::new(0),
+            runner: OnceLock::new(),
+            logins: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
     /// Sets the base URL once the listener is bound.
     pub fn set_base_url(&self, url: String) {
         let _ = self.base_url.set(url);
+    }
+
+    /// The login whose user id is `id`, among those fake-github has seen.
+    fn known_login(&self, id: u64) -> Option<String> {
+        lock(&self.logins)
+            .iter()
+            .find(|l| crate::json::user_id(l) == id)
+            .cloned()
     }
 
     fn base(&self) -> &str {
@@ -142,6 +160,10 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
         }
     };
 
+    if path == "/_fake/oidc/token" {
+        let resp = runs::oidc_token(&app, &headers, &query).unwrap_or_else(ApiError::into_resp);
+        return to_response(&app, resp.encode(), false);
+    }
     if let Some(admin) = path.strip_prefix("/_fake/") {
         let resp = admin::route(&app, &method, admin, &body);
         return to_response(&app, resp.encode(), false);
@@ -160,7 +182,25 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
 
     let codeload = path.starts_with("/_codeload/");
     let login = match auth::login(&app, &headers) {
-        Some(l) => l,
+        Some(auth::Caller::Token(grant)) => {
+            if let Err(e) = runs::authorize(&app, &grant, &method, &path) {
+                return finish(&app, &method, &path, e.into_resp(), true);
+            }
+            events::ACTIONS_BOT.to_owned()
+        }
+        Some(auth::Caller::Revoked) => {
+            return finish(
+                &app,
+                &method,
+                &path,
+                err(401, "Bad credentials").into_resp(),
+                true,
+            );
+        }
+        Some(auth::Caller::Login(l)) => {
+            lock(&app.logins).insert(l.clone());
+            l
+        }
         None if codeload => app.default_login.clone(),
         None => {
             return finish(

@@ -150,6 +150,73 @@ pub struct WorkflowRun {
     pub actor: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The workflow file (`.github/workflows/x.yml`); empty for runs recorded without a runner.
+    #[serde(default)]
+    pub path: String,
+    /// `run-name` as evaluated, else the workflow's name.
+    #[serde(default)]
+    pub display_title: String,
+    /// The jobs the runner started (one per matrix combination).
+    #[serde(default)]
+    pub jobs: Vec<RunJob>,
+    /// Deployments waiting for a reviewer (environments with required reviewers).
+    #[serde(default)]
+    pub pending: Vec<PendingDeployment>,
+}
+
+/// One job of a workflow run (`GET actions/runs/{id}/jobs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunJob {
+    pub id: u64,
+    /// The job's key in the workflow (`jobs.<key>`).
+    pub key: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub environment: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// The job summary (`$GITHUB_STEP_SUMMARY`) it wrote.
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// A job waiting for an environment's required reviewers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingDeployment {
+    pub job: u64,
+    pub environment: String,
+    pub environment_id: u64,
+    pub reviewers: Vec<String>,
+    pub prevent_self_review: bool,
+    pub created_at: i64,
+}
+
+/// A deployment environment (`PUT /repos/{o}/{r}/environments/{name}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub id: u64,
+    pub name: String,
+    /// Logins of the required reviewers (users only).
+    pub reviewers: Vec<String>,
+    pub prevent_self_review: bool,
+    pub wait_timer: u64,
+    /// `deployment_branch_policy`: `None` = any branch or tag may deploy.
+    pub branch_policy: Option<BranchPolicy>,
+    /// Environment variables (`vars` inside jobs of this environment).
+    pub variables: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which refs may deploy to an environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BranchPolicy {
+    /// Only protected branches (fake-github has none, so nothing may deploy).
+    pub protected_branches: bool,
+    /// Custom policies: (`branch` | `tag`, name pattern).
+    pub custom: Vec<(String, String)>,
 }
 
 /// Everything kept per repository besides git objects.
@@ -166,6 +233,11 @@ pub struct RepoData {
     pub deployment_statuses: Vec<DeploymentStatus>,
     pub dispatches: Vec<Dispatch>,
     pub runs: Vec<WorkflowRun>,
+    #[serde(default)]
+    pub environments: Vec<Environment>,
+    /// Repository variables (`vars`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 /// The whole persisted state.

@@ -43,8 +43,10 @@ impl Ctx<'_> {
             None => event_type.to_owned(),
         };
         let t = now();
+        // With the workflow runner, the runs are those of the workflows the event starts.
+        let placeholder = self.app.runner().is_none();
         self.write(|d, id| {
-            let run_id = head.as_ref().map_or(0, |head| {
+            let run_id = head.as_ref().filter(|_| placeholder).map_or(0, |head| {
                 let run_id = id();
                 let run_number = d.runs.len() as u64 + 1;
                 d.runs.push(WorkflowRun {
@@ -59,6 +61,10 @@ impl Ctx<'_> {
                     actor: self.login.to_owned(),
                     created_at: t,
                     updated_at: t,
+                    path: String::new(),
+                    display_title: String::new(),
+                    jobs: Vec::new(),
+                    pending: Vec::new(),
                 });
                 run_id
             });
@@ -94,6 +100,10 @@ impl Ctx<'_> {
                 .filter(|r| q.get("branch").is_none_or(|e| r.head_branch == *e))
                 .filter(|r| q.get("head_sha").is_none_or(|e| r.head_sha == *e))
                 .filter(|r| q.get("actor").is_none_or(|e| r.actor == *e))
+                .filter(|r| {
+                    q.get("workflow")
+                        .is_none_or(|w| r.path.rsplit('/').next() == Some(w.as_str()))
+                })
                 .filter(|r| {
                     q.get("status").is_none_or(|st| {
                         r.status == *st || r.conclusion.as_deref() == Some(st.as_str())

@@ -2,10 +2,21 @@
 
 use axum::http::HeaderMap;
 
-use super::App;
+use super::runs::Grant;
+use super::{App, lock};
 
-/// The login a token stands for: `<login>:<secret>` tokens name their user, others are the bot.
-pub(super) fn login(app: &App, headers: &HeaderMap) -> Option<String> {
+/// Who is calling.
+pub(super) enum Caller {
+    /// A user (`<login>:<secret>` tokens name their user, others are the bot).
+    Login(String),
+    /// A workflow job's `GITHUB_TOKEN`, with what it may do.
+    Token(Box<Grant>),
+    /// A `GITHUB_TOKEN` whose job has ended (or that was never issued).
+    Revoked,
+}
+
+/// The caller a request's `Authorization` header names, if any.
+pub(super) fn login(app: &App, headers: &HeaderMap) -> Option<Caller> {
     let v = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) {
@@ -15,15 +26,23 @@ pub(super) fn login(app: &App, headers: &HeaderMap) -> Option<String> {
     if token.is_empty() {
         return None;
     }
-    match token.split_once(':') {
+    if token.starts_with("ghs_")
+        && let Some(r) = app.runner.get()
+    {
+        return Some(match lock(&r.tokens).get(token) {
+            Some(g) => Caller::Token(Box::new(g.clone())),
+            None => Caller::Revoked,
+        });
+    }
+    Some(Caller::Login(match token.split_once(':') {
         Some((login, _))
             if !login.is_empty()
                 && login
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
         {
-            Some(login.to_owned())
+            login.to_owned()
         }
-        _ => Some(app.default_login.clone()),
-    }
+        _ => app.default_login.clone(),
+    }))
 }

@@ -18,7 +18,7 @@ impl Ctx<'_> {
             .ok_or_else(not_found)
     }
 
-    fn pull_git(&self, p: &Pull) -> Result<PullGit, ApiError> {
+    pub(super) fn pull_git(&self, p: &Pull) -> Result<PullGit, ApiError> {
         let comments =
             self.read(|d| d.comments.iter().filter(|c| c.issue == p.number).count() as u64);
         let head = match &p.closed_head_sha {

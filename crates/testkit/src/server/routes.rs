@@ -38,8 +38,18 @@ pub(super) fn route(
                 None
             };
             let _guard = repo_lock.as_ref().map(|l| lock(l));
-            ctx.route(method, rest, q, body)
+            // With the workflow runner, what a change did becomes the events GitHub sends.
+            let before = match app.runner() {
+                Some(_) if mutating => Some(ctx.snapshot()?),
+                _ => None,
+            };
+            let answer = ctx.route(method, rest, q, body)?;
+            if let Some(before) = before {
+                app.emit(ctx.events_since(&before)?);
+            }
+            Ok(answer)
         }
+        ("GET", ["users", user]) => Ok(Resp::json(200, crate::json::user(app.base(), user, false))),
         _ => Err(not_found()),
     }
 }
@@ -111,6 +121,30 @@ impl Ctx<'_> {
             ("POST", ["dispatches"]) => self.dispatch(&body_json(body)?),
             ("GET", ["actions", "runs"]) => self.list_runs(q),
             ("GET", ["actions", "runs", id]) => self.get_run(id),
+            ("GET", ["actions", "workflows", w, "runs"]) => {
+                let mut q = q.clone();
+                q.insert("workflow".into(), (*w).to_owned());
+                self.list_runs(&q)
+            }
+            ("POST", ["actions", "workflows", w, "dispatches"]) => {
+                self.workflow_dispatch(w, &body_json(body)?)
+            }
+            ("GET", ["actions", "runs", id, "jobs"]) => self.list_jobs(id),
+            ("GET", ["actions", "runs", id, "pending_deployments"]) => self.pending_deployments(id),
+            ("POST", ["actions", "runs", id, "pending_deployments"]) => {
+                self.review_deployments(id, &body_json(body)?)
+            }
+            ("POST", ["actions", "runs", id, "cancel"]) => self.cancel(id),
+            ("POST", ["actions", "variables"]) => self.create_variable(None, &body_json(body)?),
+            ("GET", ["environments"]) => Ok(self.list_environments()),
+            ("GET", ["environments", name]) => self.get_environment(name),
+            ("PUT", ["environments", name]) => self.put_environment(name, &body_json(body)?),
+            ("POST", ["environments", name, "variables"]) => {
+                self.create_variable(Some(name), &body_json(body)?)
+            }
+            ("POST", ["environments", name, "deployment-branch-policies"]) => {
+                self.add_branch_policy(name, &body_json(body)?)
+            }
             _ => Err(not_found()),
         }
     }

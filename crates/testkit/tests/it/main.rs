@@ -8,6 +8,7 @@
 mod flow;
 mod more;
 mod openapi;
+mod runner;
 mod strict;
 
 use std::path::Path;

@@ -1,0 +1,164 @@
+//! Concurrency groups with GitHub's semantics: per group at most one running and one pending
+//! run (or job); a newer pending one cancels the older pending one; with `cancel-in-progress`
+//! the running one is cancelled as well.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{oneshot, watch};
+
+/// Why a holder never ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Superseded(pub(crate) String);
+
+#[derive(Default)]
+struct Group {
+    running: Option<(u64, watch::Sender<bool>)>,
+    pending: Option<(u64, watch::Sender<bool>, oneshot::Sender<bool>)>,
+}
+
+/// Every group of the server.
+#[derive(Default, Clone)]
+pub(crate) struct Groups(Arc<Mutex<HashMap<String, Group>>>);
+
+/// Holds a group until dropped, then admits the pending holder.
+pub(crate) struct Held {
+    groups: Groups,
+    key: String,
+    holder: u64,
+}
+
+fn lock(m: &Mutex<HashMap<String, Group>>) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Groups {
+    /// Waits until `holder` may run in group `key` (named `name` in messages). `cancel` is the
+    /// holder's own cancel switch, which a later arrival with `cancel-in-progress` flips.
+    pub(crate) async fn acquire(
+        &self,
+        key: String,
+        name: &str,
+        holder: u64,
+        cancel_in_progress: bool,
+        cancel: watch::Sender<bool>,
+    ) -> Result<Held, Superseded> {
+        let rx = {
+            let mut groups = lock(&self.0);
+            let g = groups.entry(key.clone()).or_default();
+            if g.running.is_none() {
+                g.running = Some((holder, cancel));
+                return Ok(Held {
+                    groups: self.clone(),
+                    key,
+                    holder,
+                });
+            }
+            if cancel_in_progress && let Some((_, running)) = &g.running {
+                running.send_replace(true);
+            }
+            if let Some((_, _, older)) = g.pending.take() {
+                let _ = older.send(false);
+            }
+            let (tx, rx) = oneshot::channel();
+            g.pending = Some((holder, cancel, tx));
+            rx
+        };
+        let superseded = || {
+            Superseded(format!(
+                "Canceling since a higher priority waiting request for '{name}' exists"
+            ))
+        };
+        match rx.await {
+            Ok(true) => Ok(Held {
+                groups: self.clone(),
+                key,
+                holder,
+            }),
+            _ => Err(superseded()),
+        }
+    }
+
+    /// Forgets `holder` if it is pending in `key` (its run was cancelled while it waited).
+    pub(crate) fn withdraw(&self, key: &str, holder: u64) {
+        let mut groups = lock(&self.0);
+        if let Some(g) = groups.get_mut(key)
+            && g.pending.as_ref().is_some_and(|(h, _, _)| *h == holder)
+        {
+            g.pending = None;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut groups = lock(&self.groups.0);
+        let Some(g) = groups.get_mut(&self.key) else {
+            return;
+        };
+        if g.running.as_ref().is_some_and(|(h, _)| *h == self.holder) {
+            g.running = None;
+            if let Some((next, cancel, tx)) = g.pending.take() {
+                g.running = Some((next, cancel));
+                if tx.send(true).is_err() {
+                    // The pending holder is gone (aborted): free the group again.
+                    g.running = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn switch() -> watch::Sender<bool> {
+        watch::channel(false).0
+    }
+
+    #[tokio::test]
+    async fn one_runs_one_waits_and_a_newer_waiter_cancels_the_older() {
+        let g = Groups::default();
+        let first = g
+            .acquire("k".into(), "k", 1, false, switch())
+            .await
+            .unwrap();
+        let (g2, g3) = (g.clone(), g.clone());
+        let second =
+            tokio::spawn(async move { g2.acquire("k".into(), "k", 2, false, switch()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let third =
+            tokio::spawn(async move { g3.acquire("k".into(), "k", 3, false, switch()).await });
+        let Err(err) = second.await.unwrap() else {
+            panic!("the older pending holder must be cancelled")
+        };
+        assert!(err.0.contains("higher priority waiting request for 'k'"));
+        assert!(
+            !third.is_finished(),
+            "the newer one waits for the running one"
+        );
+        drop(first);
+        let held = third.await.unwrap().unwrap();
+        assert_eq!(held.holder, 3);
+        // Another group is independent.
+        let _other = g
+            .acquire("j".into(), "j", 4, false, switch())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_in_progress_flips_the_running_holders_switch() {
+        let g = Groups::default();
+        let (tx, rx) = watch::channel(false);
+        let first = g.acquire("k".into(), "k", 1, true, tx).await.unwrap();
+        let g2 = g.clone();
+        let second =
+            tokio::spawn(async move { g2.acquire("k".into(), "k", 2, true, switch()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(*rx.borrow(), "the running holder is told to cancel");
+        drop(first);
+        assert_eq!(second.await.unwrap().unwrap().holder, 2);
+    }
+}

@@ -1,0 +1,329 @@
+//! Webhook events: what a request changed in a repository, turned into the events GitHub would
+//! send (`push`, `pull_request`, `pull_request_review`, `repository_dispatch`), each with its
+//! payload as GitHub sends it, handed to the workflow runner.
+//!
+//! Events are found by difference rather than by hooking every handler: the repository's refs,
+//! pull requests, reviews and dispatches are read before a mutating request and compared after
+//! it, so every way of moving a ref (the git data API, contents, merges, a `git push` through
+//! the test hook) starts the same `push`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::ctx::Ctx;
+use super::wire::ApiError;
+use crate::git::ZERO_OID;
+use crate::json as j;
+use crate::runner::Trigger;
+use crate::runner::workflow::EventKind;
+use crate::state::Pull;
+
+/// What events are computed from.
+pub(super) struct Snapshot {
+    refs: BTreeMap<String, String>,
+    pulls: Vec<(u64, String)>,
+    reviews: usize,
+    dispatches: usize,
+}
+
+/// The login GitHub gives a workflow's `GITHUB_TOKEN`; events it causes start no workflow
+/// (except `workflow_dispatch` and `repository_dispatch`).
+pub(crate) const ACTIONS_BOT: &str = "github-actions[bot]";
+
+impl Ctx<'_> {
+    pub(super) fn snapshot(&self) -> Result<Snapshot, ApiError> {
+        let refs = self
+            .git
+            .refs()?
+            .into_iter()
+            .filter(|(n, _, _)| n.starts_with("refs/heads/") || n.starts_with("refs/tags/"))
+            .map(|(n, sha, _)| (n, sha))
+            .collect();
+        Ok(self.read(|d| Snapshot {
+            refs,
+            pulls: d
+                .pulls
+                .iter()
+                .map(|p| (p.number, p.state.clone()))
+                .collect(),
+            reviews: d.reviews.len(),
+            dispatches: d.dispatches.len(),
+        }))
+    }
+
+    /// The events between `before` and now, in the order GitHub sends them.
+    pub(super) fn events_since(&self, before: &Snapshot) -> Result<Vec<Trigger>, ApiError> {
+        let after = self.snapshot()?;
+        let mut out = Vec::new();
+        let mut moved_heads = Vec::new();
+        let names: std::collections::BTreeSet<&String> =
+            before.refs.keys().chain(after.refs.keys()).collect();
+        for name in names {
+            let (old, new) = (before.refs.get(name), after.refs.get(name));
+            if old == new {
+                continue;
+            }
+            let old = old.map_or(ZERO_OID, String::as_str);
+            let new = new.map_or(ZERO_OID, String::as_str);
+            if let Some(branch) = name.strip_prefix("refs/heads/") {
+                moved_heads.push(branch.to_owned());
+            }
+            if new == ZERO_OID {
+                // GitHub sends a push for a deletion but starts no workflow for it.
+                continue;
+            }
+            out.push(self.push_event(name, old, new)?);
+        }
+        let pulls: Vec<Pull> = self.read(|d| d.pulls.clone());
+        for p in &pulls {
+            let was = before.pulls.iter().find(|(n, _)| *n == p.number);
+            let action = match (was.map(|(_, s)| s.as_str()), p.state.as_str()) {
+                (None, "open") => Some("opened"),
+                (Some("closed"), "open") => Some("reopened"),
+                (Some("open"), "closed") => Some("closed"),
+                (Some("open"), "open") if moved_heads.contains(&p.head_ref) => Some("synchronize"),
+                _ => None,
+            };
+            if let Some(action) = action {
+                out.push(self.pull_request_event(action, p)?);
+            }
+        }
+        let reviews = self.read(|d| d.reviews[before.reviews.min(d.reviews.len())..].to_vec());
+        for r in reviews {
+            if let Some(p) = pulls.iter().find(|p| p.number == r.pull) {
+                let pull = self.pull_payload(p)?;
+                let payload = json!({
+                    "action": "submitted",
+                    "review": j::review(self.base(), &self.full, &r),
+                    "pull_request": pull,
+                    "repository": self.repo_json(),
+                    "sender": self.sender(),
+                });
+                out.push(self.pull_trigger(
+                    "pull_request_review",
+                    payload,
+                    p,
+                    EventKind::PullRequestReview {
+                        action: "submitted".into(),
+                    },
+                )?);
+            }
+        }
+        let dispatches =
+            self.read(|d| d.dispatches[before.dispatches.min(d.dispatches.len())..].to_vec());
+        for d in dispatches {
+            let branch = self.meta.default_branch.clone();
+            let Some(sha) = self.git.ref_target(&format!("refs/heads/{branch}"))? else {
+                continue;
+            };
+            let payload = json!({
+                "action": d.event_type,
+                "branch": branch,
+                "client_payload": d.client_payload,
+                "repository": self.repo_json(),
+                "sender": self.sender(),
+            });
+            out.push(Trigger {
+                repo: self.full.clone(),
+                event: "repository_dispatch".into(),
+                kind: EventKind::RepositoryDispatch {
+                    event_type: d.event_type.clone(),
+                },
+                payload,
+                actor: self.login.to_owned(),
+                sha,
+                git_ref: format!("refs/heads/{branch}"),
+                inputs: None,
+                workflow: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The sender of an event: the caller.
+    pub(super) fn sender(&self) -> Value {
+        let mut u = j::user(self.base(), self.login, false);
+        if self.login.ends_with("[bot]") {
+            u["type"] = json!("Bot");
+        }
+        u
+    }
+
+    fn push_event(&self, name: &str, before: &str, after: &str) -> Result<Trigger, ApiError> {
+        let commits = if before == ZERO_OID {
+            Vec::new()
+        } else {
+            self.git
+                .ok(&[
+                    "rev-list",
+                    "--reverse",
+                    "--max-count=20",
+                    &format!("{before}..{after}"),
+                ])?
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
+        let commit_json = |sha: &str| -> Result<Value, ApiError> {
+            let c = self.commit_info(sha)?;
+            let files = match c.parents.first() {
+                Some(parent) => self.git.diff(parent, sha)?,
+                None => Vec::new(),
+            };
+            let of = |status: &str| -> Vec<String> {
+                files
+                    .iter()
+                    .filter(|f| f.status == status)
+                    .map(|f| f.path.clone())
+                    .collect()
+            };
+            Ok(json!({
+                "id": sha,
+                "tree_id": c.tree,
+                "distinct": true,
+                "message": c.message,
+                "timestamp": j::ts(c.committer.time),
+                "url": format!("{}/{}/commit/{sha}", self.base(), self.full),
+                "author": {"name": c.author.name, "email": c.author.email, "username": c.author.name},
+                "committer": {"name": c.committer.name, "email": c.committer.email, "username": c.committer.name},
+                "added": of("added"),
+                "removed": of("removed"),
+                "modified": of("modified"),
+            }))
+        };
+        let head = self
+            .git
+            .resolve_commit(after)?
+            .map(|sha| commit_json(&sha))
+            .transpose()?;
+        let forced = before != ZERO_OID && !self.git.is_ancestor(before, after)?;
+        // Files changed by the push, for `paths` filters: unknown (None) for a new ref, as on
+        // GitHub, which then runs the workflow.
+        let changed = if before == ZERO_OID {
+            None
+        } else {
+            Some(
+                self.git
+                    .diff(before, after)?
+                    .into_iter()
+                    .map(|f| f.path)
+                    .collect(),
+            )
+        };
+        let mut repository = self.repo_json();
+        // Push payloads carry GitHub's legacy repository shape: times as epoch seconds.
+        repository["created_at"] = json!(self.meta.created_at);
+        repository["pushed_at"] = json!(j::now());
+        let payload = json!({
+            "ref": name,
+            "before": before,
+            "after": after,
+            "created": before == ZERO_OID,
+            "deleted": false,
+            "forced": forced,
+            "base_ref": null,
+            "compare": format!("{}/{}/compare/{}...{}", self.base(), self.full, &before[..12], &after[..12]),
+            "commits": commits.iter().map(|c| commit_json(c)).collect::<Result<Vec<_>, _>>()?,
+            "head_commit": head,
+            "repository": repository,
+            "pusher": {"name": self.login, "email": format!("{}@users.noreply.github.com", self.login)},
+            "sender": self.sender(),
+        });
+        let sha = self
+            .git
+            .resolve_commit(after)?
+            .unwrap_or_else(|| after.to_owned());
+        Ok(Trigger {
+            repo: self.full.clone(),
+            event: "push".into(),
+            kind: EventKind::Push {
+                git_ref: name.to_owned(),
+                changed,
+            },
+            payload,
+            actor: self.login.to_owned(),
+            sha,
+            git_ref: name.to_owned(),
+            inputs: None,
+            workflow: None,
+        })
+    }
+
+    fn pull_payload(&self, p: &Pull) -> Result<Value, ApiError> {
+        let g = self.pull_git(p)?;
+        Ok(j::pull(self.base(), &self.repo_json(), &self.meta, p, &g))
+    }
+
+    fn pull_request_event(&self, action: &str, p: &Pull) -> Result<Trigger, ApiError> {
+        let payload = json!({
+            "action": action,
+            "number": p.number,
+            "pull_request": self.pull_payload(p)?,
+            "repository": self.repo_json(),
+            "sender": self.sender(),
+        });
+        let kind = EventKind::PullRequest {
+            action: action.to_owned(),
+            base_ref: p.base_ref.clone(),
+            changed: None,
+        };
+        self.pull_trigger("pull_request", payload, p, kind)
+    }
+
+    /// A pull request event runs on the merge of head into base (`refs/pull/N/merge`, which
+    /// this writes, with `refs/pull/N/head`), or on the head when they do not merge.
+    fn pull_trigger(
+        &self,
+        event: &str,
+        payload: Value,
+        p: &Pull,
+        mut kind: EventKind,
+    ) -> Result<Trigger, ApiError> {
+        let g = self.pull_git(p)?;
+        let (head, base) = (g.head_sha, g.base_sha);
+        self.git
+            .ok(&["update-ref", &format!("refs/pull/{}/head", p.number), &head])?;
+        let merge = match self.git.merge_tree(&base, &head)? {
+            Some(tree) if p.state == "open" => {
+                let sha = self.git.commit_tree(
+                    &tree,
+                    &[base.clone(), head.clone()],
+                    &format!("Merge {head} into {base}"),
+                    None,
+                    None,
+                )?;
+                self.git
+                    .ok(&["update-ref", &format!("refs/pull/{}/merge", p.number), &sha])?;
+                Some(sha)
+            }
+            _ => None,
+        };
+        if let EventKind::PullRequest { changed, .. } = &mut kind
+            && let Some(mb) = self.git.merge_base(&base, &head)?
+        {
+            *changed = Some(
+                self.git
+                    .diff(&mb, &head)?
+                    .into_iter()
+                    .map(|f| f.path)
+                    .collect(),
+            );
+        }
+        let (sha, git_ref) = match merge {
+            Some(m) => (m, format!("refs/pull/{}/merge", p.number)),
+            None => (head, format!("refs/pull/{}/head", p.number)),
+        };
+        Ok(Trigger {
+            repo: self.full.clone(),
+            event: event.to_owned(),
+            kind,
+            payload,
+            actor: self.login.to_owned(),
+            sha,
+            git_ref,
+            inputs: None,
+            workflow: None,
+        })
+    }
+}
