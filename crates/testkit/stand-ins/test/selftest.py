@@ -388,6 +388,34 @@ def cases(fx):
                 [ "$(git rev-parse refs/remotes/pull/3/merge)" = {pr} ]
                 test -f feature.txt
             """, event="pull_request", commit="pr"),
+        Case("checkout-pull-request-full-history", f"""\
+            - uses: checkout
+              with:
+                fetch-depth: 0
+            - run: |
+                set -euo pipefail
+                {assert_shallow.format('false')}
+                ! git symbolic-ref -q HEAD
+                [ "$(git rev-parse HEAD)" = {pr} ]
+                git rev-parse --verify -q refs/remotes/origin/main
+                [ "$(git tag)" = v1.0.0 ]
+            """, event="pull_request", commit="pr"),
+        Case("artifact-hidden-files-included", """\
+            - run: mkdir -p d/.git && echo 1 > d/.env && echo 2 > d/.git/config && echo 3 > d/v
+            - uses: upload-artifact
+              with:
+                name: all
+                path: d
+                include-hidden-files: true
+            - uses: download-artifact
+              with:
+                name: all
+                path: got
+            - run: '[ "$(cat got/.env got/.git/config got/v | tr -d "\\n")" = 123 ]'
+            """),
+        Case("pnpm-no-version", """\
+            - uses: pnpm-action-setup
+            """, ok=False, expect=["No pnpm version is specified."]),
         Case("checkout-inputs-ref-repository-path", f"""\
             - uses: checkout
               with:

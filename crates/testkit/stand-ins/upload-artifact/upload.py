@@ -92,7 +92,13 @@ def walk(root, include_hidden):
     if root_path.is_file():
         yield str(root_path)
         return
+    seen = set()  # symbolic links are followed, as the real action does; a cycle is not
     for top, dirs, files in os.walk(root, followlinks=True):
+        info = os.stat(top)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
         if not include_hidden:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             files = [f for f in files if not f.startswith(".")]
