@@ -334,7 +334,9 @@ struct Parser<'a> {
     depth: usize,
 }
 
+/// Limits that keep evaluation (recursive) within a thread's stack on any input.
 const MAX_DEPTH: usize = 100;
+const MAX_TOKENS: usize = 1000;
 
 impl Parser<'_> {
     fn err(&self, message: impl Into<String>) -> ExprError {
@@ -494,6 +496,12 @@ fn parse(src: &str) -> Result<Node, ExprError> {
     let toks = lex(src)?;
     if toks.is_empty() {
         return Err(ExprError::new(src, "empty expression"));
+    }
+    if toks.len() > MAX_TOKENS {
+        return Err(ExprError::new(
+            src,
+            format!("expression longer than {MAX_TOKENS} tokens"),
+        ));
     }
     let mut p = Parser {
         src,
@@ -764,9 +772,7 @@ fn to_number(v: &Value) -> f64 {
             if t.is_empty() {
                 0.0
             } else {
-                parse_number_literal(t)
-                    .filter(|_| !t.contains("Infinity") || t.ends_with("Infinity"))
-                    .unwrap_or(f64::NAN)
+                parse_number_literal(t).unwrap_or(f64::NAN)
             }
         }
         Value::Array(_) | Value::Object(_) => f64::NAN,
@@ -960,6 +966,19 @@ pub fn interpolate(text: &str, ctx: &Value, status: JobStatus) -> Result<String,
         }
     }
     Ok(out)
+}
+
+/// A field value as GitHub reads it: a string that is exactly one `${{ expr }}` gives the
+/// expression's value (any type: `strategy.matrix`, `cancel-in-progress`, `with:` values, ...);
+/// any other string is interpolated; non-strings are returned as they are.
+pub fn eval_template(v: &Value, ctx: &Value, status: JobStatus) -> Result<Value, ExprError> {
+    let Value::String(text) = v else {
+        return Ok(v.clone());
+    };
+    match split_template(text.trim())?.as_slice() {
+        [Piece::Expr(e)] => eval(e, ctx, status),
+        _ => interpolate(text, ctx, status).map(Value::String),
+    }
 }
 
 /// An `if:` value: `Ok(Some(expr))` when it is one bare expression (written with or without
@@ -1352,6 +1371,21 @@ mod tests {
     }
 
     #[test]
+    fn templates_keep_the_type_of_a_lone_expression() {
+        let c = ctx();
+        let t = |v: Value| eval_template(&v, &c, JobStatus::Success).unwrap();
+        assert_eq!(
+            t(json!("${{ fromJSON(needs.plan.outputs.pairs) }}")),
+            json!([{"mfe": "checkout", "env": "dev"}])
+        );
+        assert_eq!(t(json!(" ${{ inputs.env != 'prod' }} ")), json!(true));
+        assert_eq!(t(json!("${{ '}}' }}")), json!("}}"));
+        assert_eq!(t(json!("x-${{ matrix.n }}")), json!("x-1"));
+        assert_eq!(t(json!("${{ 1 }}${{ 2 }}")), json!("12"));
+        assert_eq!(t(json!(false)), json!(false));
+    }
+
+    #[test]
     fn if_conditions() {
         let c = ctx();
         let t = |cond: &str, s: JobStatus| eval_if(cond, &c, s).unwrap();
@@ -1467,5 +1501,14 @@ mod tests {
         }
         let deep = format!("{}1{}", "(".repeat(500), ")".repeat(500));
         assert!(eval(&deep, &ctx(), JobStatus::Success).is_err());
+        let long = format!("github{}", ".a".repeat(5000));
+        assert!(
+            eval(&long, &ctx(), JobStatus::Success)
+                .unwrap_err()
+                .message
+                .contains("longer")
+        );
+        let ok = format!("github{}", ".a".repeat(400));
+        assert_eq!(eval(&ok, &ctx(), JobStatus::Success).unwrap(), Value::Null);
     }
 }

@@ -581,6 +581,76 @@ fn parse_concurrency(v: &Yaml, what: &str) -> Result<Concurrency, WorkflowError>
     }
 }
 
+const WORKFLOW_KEYS: &[&str] = &[
+    "name",
+    "run-name",
+    "on",
+    "permissions",
+    "env",
+    "defaults",
+    "concurrency",
+    "jobs",
+];
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "permissions",
+    "needs",
+    "if",
+    "runs-on",
+    "snapshot",
+    "environment",
+    "concurrency",
+    "outputs",
+    "env",
+    "defaults",
+    "steps",
+    "timeout-minutes",
+    "strategy",
+    "continue-on-error",
+    "container",
+    "services",
+    "uses",
+    "with",
+    "secrets",
+];
+/// What a job calling a reusable workflow may have besides `uses`.
+const CALLER_KEYS: &[&str] = &[
+    "name",
+    "uses",
+    "with",
+    "secrets",
+    "needs",
+    "if",
+    "permissions",
+    "strategy",
+    "concurrency",
+];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "if",
+    "name",
+    "uses",
+    "run",
+    "working-directory",
+    "shell",
+    "with",
+    "env",
+    "continue-on-error",
+    "timeout-minutes",
+];
+
+/// Refuses keys GitHub does not know ("Unexpected value").
+fn check_keys(m: &Mapping, allowed: &[&str], what: &str) -> Result<(), WorkflowError> {
+    for k in m.keys() {
+        let key = yaml_key(k);
+        let known = allowed.contains(&key.as_str()) || (key == "true" && allowed.contains(&"on"));
+        if !known {
+            return Err(err(format!("{what}: unexpected key `{key}`")));
+        }
+    }
+    Ok(())
+}
+
 fn valid_job_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars
@@ -601,6 +671,15 @@ fn parse_job(path: &str, id: &str, v: &Yaml) -> Result<Job, WorkflowError> {
     };
     if get(m, "runs-on").is_none() && get(m, "uses").is_none() {
         return Err(err(format!("{what}: neither `runs-on` nor `uses`")));
+    }
+    if get(m, "uses").is_some() {
+        check_keys(
+            m,
+            CALLER_KEYS,
+            &format!("{what} (calls a reusable workflow)"),
+        )?;
+    } else {
+        check_keys(m, JOB_KEYS, &what)?;
     }
     let needs = match get(m, "needs") {
         None => Vec::new(),
@@ -653,12 +732,13 @@ fn parse_job(path: &str, id: &str, v: &Yaml) -> Result<Job, WorkflowError> {
             let Yaml::Mapping(s) = s else {
                 return Err(err(format!("{what}: step {} is not a map", i + 1)));
             };
-            if get(s, "run").is_none() && get(s, "uses").is_none() {
-                return Err(err(format!(
-                    "{what}: step {} has neither `run` nor `uses`",
-                    i + 1
-                )));
+            let step = format!("{what}: step {}", i + 1);
+            match (get(s, "run").is_some(), get(s, "uses").is_some()) {
+                (false, false) => return Err(err(format!("{step} has neither `run` nor `uses`"))),
+                (true, true) => return Err(err(format!("{step} has both `run` and `uses`"))),
+                _ => {}
             }
+            check_keys(s, STEP_KEYS, &step)?;
         }
     }
     Ok(Job {
@@ -734,6 +814,7 @@ impl Workflow {
         let Yaml::Mapping(m) = &raw else {
             return Err(err(format!("{path}: a workflow must be a map")));
         };
+        check_keys(m, WORKFLOW_KEYS, path)?;
         // YAML 1.1 readers turn `on` into `true`; accept that spelling too.
         let on = get(m, "on")
             .or_else(|| m.get(Yaml::Bool(true)))
@@ -1391,6 +1472,21 @@ jobs:
                 .contains("neither `run` nor `uses`")
         );
         assert!(parse_err("- a").contains("must be a map"));
+        // Unknown keys, as GitHub's "Unexpected value".
+        assert!(
+            parse_err("on: push\nenvironment: x\njobs: {a: {runs-on: x}}")
+                .contains("unexpected key `environment`")
+        );
+        let e = parse_err("on: push\njobs: {a: {runs-on: x, timeout: 3}}");
+        assert_eq!(e, "w.yml: job `a`: unexpected key `timeout`");
+        let e = parse_err("on: push\njobs: {a: {runs-on: x, steps: [{run: a, uses: b}]}}");
+        assert!(e.contains("step 1 has both"), "{e}");
+        let e = parse_err(
+            "on: push\njobs: {a: {runs-on: x, steps: [{run: a, with: {}}, {run: b, env-vars: {}}]}}",
+        );
+        assert_eq!(e, "w.yml: job `a`: step 2: unexpected key `env-vars`");
+        let e = parse_err("on: push\njobs: {a: {uses: ./b.yml, runs-on: x}}");
+        assert!(e.contains("reusable") && e.contains("`runs-on`"), "{e}");
         // The message names the file.
         assert!(parse_err("on: push").starts_with("w.yml: "));
     }
@@ -1732,5 +1828,83 @@ include:
                 .job_for_act(&reusable.jobs[0], None, &json!({}), &extra)
                 .is_err()
         );
+    }
+
+    /// The workflows this project renders (the golden snapshots of `crates/render`) and its own
+    /// release workflow load, every expression in them parses, and they trigger as intended.
+    #[test]
+    fn the_projects_workflows_load_and_trigger() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let snaps = root.join("crates/render/tests/it/snapshots");
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&snaps)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".yml.snap"))
+            .collect();
+        files.sort();
+        assert!(
+            files.len() >= 10,
+            "golden workflows under {}",
+            snaps.display()
+        );
+        files.push(root.join(".github/workflows/release.yml"));
+        let mut loaded = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            // insta snapshots: a `---` header, then the file.
+            let body = match text.strip_prefix("---\n") {
+                Some(rest) => rest.split_once("---\n").unwrap().1.to_owned(),
+                None => text,
+            };
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            let w = Workflow::parse(&name, &body).unwrap_or_else(|e| panic!("{e}"));
+            let none = json!({});
+            for text in [
+                &w.run_name,
+                &w.concurrency.as_ref().map(|c| c.group.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                expr::bind(text, &none).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            for j in &w.jobs {
+                let yaml = w
+                    .job_for_act(j, None, &none, &[])
+                    .unwrap_or_else(|e| panic!("{e}"));
+                Workflow::parse("act.yml", &yaml).unwrap_or_else(|e| panic!("{e}"));
+                if let Some(c) = &j.if_ {
+                    expr::bind_if(c, &none).unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
+            }
+            loaded.insert(name, w);
+        }
+        let get = |part: &str| {
+            loaded
+                .iter()
+                .find_map(|(k, w)| k.contains(part).then_some(w))
+                .unwrap_or_else(|| panic!("no golden workflow named like {part}"))
+        };
+        let deploy = get("gitops-default__.github_workflows_gitops-deploy");
+        assert!(deploy.triggered_by(&push(
+            "refs/heads/main",
+            Some(&["deployments/dev/checkout.json"])
+        )));
+        assert!(!deploy.triggered_by(&push("refs/heads/main", Some(&["README.md"]))));
+        assert!(!deploy.triggered_by(&push(
+            "refs/heads/dev",
+            Some(&["deployments/dev/checkout.json"])
+        )));
+        let process = get("gitops-default__.github_workflows_gitops-process");
+        assert!(process.triggered_by(&EventKind::RepositoryDispatch {
+            event_type: "deploy-mfe-trigger".into()
+        }));
+        let checks = get("gitops-default__.github_workflows_gitops-checks");
+        assert!(checks.triggered_by(&EventKind::PullRequestReview {
+            action: "submitted".into()
+        }));
+        assert!(!checks.triggered_by(&EventKind::PullRequestReview {
+            action: "dismissed".into()
+        }));
     }
 }
