@@ -145,6 +145,34 @@ impl Job {
         out
     }
 
+    /// The job's matrix combinations (`None` without `strategy.matrix`): expressions anywhere in
+    /// the matrix evaluated against `ctx` (a string that is one `${{ }}` keeps its value's type),
+    /// then [`expand_matrix`], keeping the file's key order for the product.
+    pub fn matrix_combinations(
+        &self,
+        ctx: &Value,
+    ) -> Result<Option<Vec<Map<String, Value>>>, WorkflowError> {
+        let Yaml::Mapping(m) = &self.raw else {
+            return Ok(None);
+        };
+        let Some(matrix) = get(m, "strategy").and_then(|s| s.get("matrix")) else {
+            return Ok(None);
+        };
+        let what = format!("job `{}`: strategy.matrix", self.id);
+        let eval = |v: &Value| eval_deep(v, ctx).map_err(|e| err(format!("{what}: {e}")));
+        let combos = match matrix {
+            Yaml::Mapping(keys) => expand(
+                keys.iter()
+                    .map(|(k, v)| Ok((yaml_key(k), eval(&yaml_to_json(v))?)))
+                    .collect::<Result<_, WorkflowError>>()?,
+            ),
+            other => expand_matrix(&eval(&yaml_to_json(other))?),
+        };
+        combos
+            .map(Some)
+            .map_err(|e| err(format!("job `{}`: {}", self.id, e.message)))
+    }
+
     /// `uses:` of the job itself (a reusable workflow call), if any.
     pub fn reusable(&self) -> Option<String> {
         match &self.raw {
@@ -1166,6 +1194,25 @@ pub fn expand_matrix_yaml(matrix: &Yaml) -> Result<Vec<Map<String, Value>>, Work
     )
 }
 
+/// Every string of `v` through [`expr::eval_template`].
+fn eval_deep(v: &Value, ctx: &Value) -> Result<Value, expr::ExprError> {
+    Ok(match v {
+        Value::String(_) => expr::eval_template(v, ctx, expr::JobStatus::Success)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| eval_deep(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), eval_deep(v, ctx)?)))
+                .collect::<Result<_, expr::ExprError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 fn entries(v: &Value, key: &str) -> Result<Vec<Map<String, Value>>, WorkflowError> {
     match v {
         Value::Null => Ok(Vec::new()),
@@ -1763,6 +1810,52 @@ include:
         assert!(expand_matrix(&json!({"a": []})).is_err());
         assert!(expand_matrix(&json!({"a": "x"})).is_err());
         assert!(expand_matrix(&json!({"include": [1]})).is_err());
+    }
+
+    #[test]
+    fn job_matrices_are_evaluated_then_expanded_in_file_order() {
+        let w = Workflow::parse(
+            "m.yml",
+            r"
+on: push
+jobs:
+  a:
+    runs-on: x
+    strategy:
+      matrix:
+        zone: ['${{ vars.ZONE }}', b]
+        app: [one, two]
+        include: ${{ fromJSON(vars.EXTRA) }}
+    steps: [{run: a}]
+  b:
+    runs-on: x
+    strategy:
+      matrix: ${{ fromJSON(vars.M) }}
+    steps: [{run: a}]
+  c:
+    runs-on: x
+    steps: [{run: a}]
+",
+        )
+        .unwrap();
+        let ctx = json!({"vars": {"ZONE": "z", "EXTRA": "[{\"app\": \"one\", \"big\": true}]",
+                                  "M": "{\"include\": [{\"x\": 1}]}"}});
+        let combos = w.jobs[0].matrix_combinations(&ctx).unwrap().unwrap();
+        // `zone` comes first in the file, so it varies slowest (serde_json would sort `app` first).
+        assert_eq!(
+            combos.into_iter().map(Value::Object).collect::<Vec<_>>(),
+            [
+                json!({"zone": "z", "app": "one", "big": true}),
+                json!({"zone": "z", "app": "two"}),
+                json!({"zone": "b", "app": "one", "big": true}),
+                json!({"zone": "b", "app": "two"}),
+            ]
+        );
+        let b = w.jobs[1].matrix_combinations(&ctx).unwrap().unwrap();
+        assert_eq!(b, [json!({"x": 1}).as_object().unwrap().clone()]);
+        assert_eq!(w.jobs[2].matrix_combinations(&ctx).unwrap(), None);
+        let e = w.jobs[1].matrix_combinations(&json!({})).unwrap_err();
+        assert!(e.message.starts_with("job `b`: strategy.matrix"), "{e}");
     }
 
     #[test]
