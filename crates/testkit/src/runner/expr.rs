@@ -672,20 +672,14 @@ impl Eval<'_> {
         Ok(match lower.as_str() {
             "contains" => Value::Bool(match &vals[0] {
                 Value::Array(items) => items.iter().any(|i| loose_eq(i, &vals[1])),
-                s => to_string(s)
-                    .to_lowercase()
-                    .contains(&to_string(&vals[1]).to_lowercase()),
+                s => text_pair(s, &vals[1]).is_some_and(|(a, b)| a.contains(&b)),
             }),
-            "startswith" => Value::Bool(
-                to_string(&vals[0])
-                    .to_lowercase()
-                    .starts_with(&to_string(&vals[1]).to_lowercase()),
-            ),
-            "endswith" => Value::Bool(
-                to_string(&vals[0])
-                    .to_lowercase()
-                    .ends_with(&to_string(&vals[1]).to_lowercase()),
-            ),
+            "startswith" => {
+                Value::Bool(text_pair(&vals[0], &vals[1]).is_some_and(|(a, b)| a.starts_with(&b)))
+            }
+            "endswith" => {
+                Value::Bool(text_pair(&vals[0], &vals[1]).is_some_and(|(a, b)| a.ends_with(&b)))
+            }
             "format" => Value::String(self.format(&to_string(&vals[0]), &vals[1..])?),
             "join" => {
                 let sep = vals.get(1).map_or_else(|| ",".to_owned(), to_string);
@@ -752,6 +746,16 @@ impl Eval<'_> {
     }
 }
 
+/// Both values as upper-cased strings for the case-insensitive string functions; `None` when
+/// one is an array or an object (GitHub's runner does not coerce those: the result is false).
+fn text_pair(a: &Value, b: &Value) -> Option<(String, String)> {
+    let text = |v: &Value| match v {
+        Value::Array(_) | Value::Object(_) => None,
+        v => Some(to_string(v).to_uppercase()),
+    };
+    Some((text(a)?, text(b)?))
+}
+
 fn number_value(v: f64) -> Value {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         #[allow(clippy::cast_possible_truncation)]
@@ -780,13 +784,15 @@ fn to_number(v: &Value) -> f64 {
 }
 
 /// GitHub's `==`: same kinds compare directly (strings case-insensitively; arrays and objects
-/// by content, where GitHub compares instances), different kinds as numbers.
+/// never, GitHub comparing instances), different kinds as numbers.
 fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::String(x), Value::String(y)) => x.to_uppercase() == y.to_uppercase(),
-        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) => a == b,
+        // GitHub: "only equal when they are the same instance"; values here are copies, so two
+        // arrays or objects are never equal.
+        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) => false,
         _ => {
             #[allow(clippy::float_cmp)]
             let eq = to_number(a) == to_number(b);
@@ -823,7 +829,8 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// GitHub's coercion to a string: null `""`, booleans `true`/`false`, numbers as GitHub prints
-/// them (.NET's `G15`: `3`, `0.5`, `1E+20`), arrays and objects as (pretty) JSON.
+/// them (.NET's `G15`: `3`, `0.5`, `1E+20`), arrays and objects as their kind, `Array` and
+/// `Object`, as GitHub's runner does (`toJSON` gives JSON).
 pub fn to_string(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -839,7 +846,10 @@ pub fn to_string(v: &Value) -> String {
             }
         }
         Value::String(s) => s.clone(),
-        Value::Array(_) | Value::Object(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
+        // GitHub's runner does not turn these into JSON (that is what toJSON is for): it prints
+        // the kind (EvaluationResult.ConvertToString).
+        Value::Array(_) => "Array".into(),
+        Value::Object(_) => "Object".into(),
     }
 }
 
@@ -1264,6 +1274,8 @@ mod tests {
         assert_eq!(ev("2 <= 2"), json!(true));
         assert_eq!(ev("'x' >= 1"), json!(false));
         assert_eq!(ev("0x10 == 16"), json!(true));
+        assert_eq!(ev("fromJSON('[]') == fromJSON('[]')"), json!(false));
+        assert_eq!(ev("matrix != null"), json!(true));
     }
 
     #[test]
@@ -1286,6 +1298,10 @@ mod tests {
         assert_eq!(ev("contains('Hello world', 'LLO')"), json!(true));
         assert_eq!(ev("contains(fromJSON('[\"a\",1]'), 'A')"), json!(true));
         assert_eq!(ev("contains(fromJSON('[\"a\",1]'), 'b')"), json!(false));
+        assert_eq!(ev("contains(fromJSON('[1]'), '1')"), json!(true));
+        // Arrays and objects are not strings: no match, not a match on `Array`.
+        assert_eq!(ev("contains('an Array', fromJSON('[]'))"), json!(false));
+        assert_eq!(ev("startsWith(matrix, 'Obj')"), json!(false));
         assert_eq!(ev("startsWith(github.ref, 'REFS/heads/')"), json!(true));
         assert_eq!(ev("endsWith(github.ref, '/dev')"), json!(false));
         assert_eq!(ev("format('{0}-{1} {{x}}', 'a', 2)"), json!("a-2 {x}"));
@@ -1348,7 +1364,17 @@ mod tests {
         assert_eq!(to_string(&json!(0.000_001)), "1E-06");
         assert_eq!(to_string(&json!(0.1 + 0.2)), "0.3");
         assert_eq!(to_string(&json!(123_456.789)), "123456.789");
-        assert_eq!(to_string(&json!([1])), "[\n  1\n]");
+        assert_eq!(to_string(&json!([1])), "Array");
+        assert_eq!(to_string(&json!({"a": 1})), "Object");
+        assert_eq!(
+            interpolate(
+                "${{ matrix }} ${{ toJSON(github.event.labels[0]) }}",
+                &ctx(),
+                JobStatus::Success
+            )
+            .unwrap(),
+            "Object {\n  \"name\": \"a\"\n}"
+        );
         assert!(truthy(&json!("0")) && !truthy(&json!(0)) && !truthy(&json!("")));
         assert!(truthy(&json!([])) && truthy(&json!({})) && !truthy(&Value::Null));
     }
@@ -1420,7 +1446,7 @@ mod tests {
             ev("fromJSON(needs.plan.outputs.pairs)")
         );
 
-        let text = "x ${{ needs.plan.outputs.quote }} ${{ matrix.os == 'linux' && needs.plan.result == 'success' }} ${{ needs.plan.outputs }} ${{ needs.*.result }} ${{ needs.plan.outputs.missing }}";
+        let text = "x ${{ needs.plan.outputs.quote }} ${{ matrix.os == 'linux' && needs.plan.result == 'success' }} ${{ toJSON(needs.plan.outputs) }} ${{ join(needs.*.result) }} ${{ needs.plan.outputs.missing }}";
         let bound = bind(text, &known).unwrap();
         assert!(!bound.contains("needs"), "{bound}");
         assert!(bound.contains("matrix.os == 'linux'"), "{bound}");
