@@ -921,6 +921,24 @@ impl Workflow {
             .collect()
     }
 
+    /// The jobs in an order that runs every job after the jobs it needs (file order among the
+    /// jobs that are ready together), as a one-job-at-a-time runner must take them.
+    pub fn job_order(&self) -> Vec<&Job> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        while out.len() < self.jobs.len() {
+            // `parse` refused cycles, so some job is always ready.
+            let Some(next) = self.jobs.iter().find(|j| {
+                !done.contains(j.id.as_str()) && j.needs.iter().all(|n| done.contains(n.as_str()))
+            }) else {
+                break;
+            };
+            done.insert(&next.id);
+            out.push(next);
+        }
+        out
+    }
+
     /// A job by id.
     pub fn job(&self, id: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id == id)
@@ -1123,6 +1141,31 @@ fn bind_yaml(
         Yaml::Tagged(t) => bind_yaml(&t.value, known, key, what)?,
         other => other.clone(),
     })
+}
+
+/// Whether a commit message skips the `push` and `pull_request` workflows (for a pull request,
+/// its head commit's message), as GitHub documents: `[skip ci]`, `[ci skip]`, `[no ci]`,
+/// `[skip actions]`, `[actions skip]`, or a `skip-checks: true` trailer.
+pub fn skips_ci(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    [
+        "[skip ci]",
+        "[ci skip]",
+        "[no ci]",
+        "[skip actions]",
+        "[actions skip]",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+        || message
+            .lines()
+            .rev()
+            .take_while(|l| !l.trim().is_empty())
+            .any(|l| {
+                l.split_once(':').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("skip-checks") && v.trim() == "true"
+                })
+            })
 }
 
 /// The permissions of a job's `GITHUB_TOKEN`: the job's `permissions:` if set, else the
@@ -1595,6 +1638,26 @@ jobs:
             git_ref: r.into(),
             changed: changed.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
         }
+    }
+
+    #[test]
+    fn job_order_respects_needs() {
+        let w = Workflow::parse(
+            "o.yml",
+            "on: push\njobs: {z: {runs-on: x, needs: [b, a]}, a: {runs-on: x}, b: {runs-on: x, needs: a}, c: {runs-on: x}}",
+        )
+        .unwrap();
+        let ids: Vec<&str> = w.job_order().iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "z", "c"]);
+    }
+
+    #[test]
+    fn skip_ci_markers() {
+        assert!(skips_ci("fix: x [skip ci]"));
+        assert!(skips_ci("Fix [CI SKIP] now"));
+        assert!(skips_ci("subject\n\nbody\n\nskip-checks: true"));
+        assert!(!skips_ci("subject\n\nskip-checks: true\n\nlater paragraph"));
+        assert!(!skips_ci("skip ci please"));
     }
 
     #[test]
