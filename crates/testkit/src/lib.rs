@@ -461,7 +461,7 @@ impl FakeGithub {
     pub async fn runs(&self, owner: &str, repo: &str) -> Result<Vec<state::WorkflowRun>, Error> {
         let (_, v) = self
             .api(
-                "testkit",
+                "observer:fake-github-testkit",
                 reqwest::Method::GET,
                 &format!("/repos/{owner}/{repo}/actions/runs?per_page=100"),
                 None,

@@ -56,6 +56,9 @@ pub struct RequestRecord {
     pub path: String,
     /// Status answered.
     pub status: u16,
+    /// Who asked (`github-actions[bot]` for a job's `GITHUB_TOKEN`; empty when unknown).
+    #[serde(default)]
+    pub login: String,
 }
 
 /// Server-wide state.
@@ -217,6 +220,7 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     }
     rate_limit::count(&app, &path);
 
+    let login_of_log = login.clone();
     let app2 = Arc::clone(&app);
     let (m2, p2) = (method.clone(), path.clone());
     let resp = tokio::task::spawn_blocking(move || {
@@ -235,18 +239,28 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     })
     .await
     .unwrap_or_else(|_| err(500, "Server Error").into_resp());
-    finish(&app, &method, &path, resp, !codeload)
+    let resp = resp.encode();
+    record(&app, &method, &path, resp.status, &login_of_log);
+    if !codeload {
+        conformance::check_response(&app, &method, &path, &resp);
+    }
+    to_response(&app, resp, true)
+}
+
+fn record(app: &App, method: &str, path: &str, status: u16, login: &str) {
+    lock(&app.log).push(RequestRecord {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        status,
+        login: login.to_owned(),
+    });
 }
 
 /// Encodes a response, logs it, checks it against the description when `validate`, and
 /// sends it with the rate-limit headers.
 fn finish(app: &App, method: &str, path: &str, resp: Resp, validate: bool) -> Response {
     let resp = resp.encode();
-    lock(&app.log).push(RequestRecord {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        status: resp.status,
-    });
+    record(app, method, path, resp.status, "");
     if validate {
         conformance::check_response(app, method, path, &resp);
     }

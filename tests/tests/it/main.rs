@@ -13,6 +13,7 @@ mod hostile;
 mod moto;
 mod npm_contract;
 mod ordering;
+mod scenario;
 mod scenario_aws;
 mod setup_action;
 mod support;

@@ -440,10 +440,10 @@ impl Cloud {
 
 /// The ARN of IAM role `name`, trusted only for `sts:AssumeRoleWithWebIdentity` by GitHub's
 /// OIDC provider (created on first use) with `aud = sts.amazonaws.com` and `sub` matching
-/// `subject` (`StringLike`, e.g. `repo:acme/gitops:environment:prod`). Calling it again with
+/// one of `subjects` (`StringLike`, e.g. `repo:acme/gitops:environment:prod`). Calling it again with
 /// the same name replaces the role's trust policy. Through IAM's Query API: moto checks no
 /// signature, only the service named in the `Authorization` header's credential scope.
-pub(crate) async fn oidc_role(endpoint: &str, name: &str, subject: &str) -> String {
+pub(crate) async fn oidc_role(endpoint: &str, name: &str, subjects: &[&str]) -> String {
     let provider = oidc_provider(endpoint).await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
@@ -453,7 +453,7 @@ pub(crate) async fn oidc_role(endpoint: &str, name: &str, subject: &str) -> Stri
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {
                 "StringEquals": { format!("{GITHUB_OIDC_HOST}:aud"): "sts.amazonaws.com" },
-                "StringLike": { format!("{GITHUB_OIDC_HOST}:sub"): subject },
+                "StringLike": { format!("{GITHUB_OIDC_HOST}:sub"): subjects },
             },
         }],
     })
@@ -1049,12 +1049,12 @@ async fn scenario_aws_world_provisions_and_reads_back() {
     // asking again is idempotent and replaces the subject.
     let name = format!("{prefix}-deploy-prod");
     let subject = "repo:acme/gitops:environment:prod";
-    let arn = oidc_role(&url, &name, subject).await;
+    let arn = oidc_role(&url, &name, &[subject]).await;
     assert!(
         arn.starts_with("arn:aws:iam::") && arn.ends_with(&format!(":role/{name}")),
         "{arn}"
     );
-    assert_eq!(oidc_role(&url, &name, subject).await, arn);
+    assert_eq!(oidc_role(&url, &name, &[subject]).await, arn);
     let (read, policy) = role(&url, &name).await;
     assert_eq!(read, arn);
     let statements = policy["Statement"].as_array().expect("statements");
@@ -1074,12 +1074,12 @@ async fn scenario_aws_world_provisions_and_reads_back() {
     );
     assert_eq!(
         s["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"],
-        subject
+        serde_json::json!([subject])
     );
     let staging = "repo:acme/gitops:environment:staging";
-    oidc_role(&url, &name, staging).await;
+    oidc_role(&url, &name, &[staging]).await;
     assert_eq!(
         role(&url, &name).await.1["Statement"][0]["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"],
-        staging
+        serde_json::json!([staging])
     );
 }

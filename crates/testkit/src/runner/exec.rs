@@ -49,7 +49,7 @@ pub(crate) struct JobOutcome {
     pub(crate) summary: String,
 }
 
-/// The step appended to every job: records its outputs (`FAKE_GITHUB_OUT_<i>`) and summary in
+/// The step appended to every job: records its outputs (`FAKE_GITHUB_OUT_<i>`) in
 /// `$FAKE_GITHUB_JOB_DIR` for the runner.
 pub(crate) fn recording_step(outputs: &[(String, String)]) -> Value {
     let mut env = serde_json::Map::new();
@@ -57,11 +57,11 @@ pub(crate) fn recording_step(outputs: &[(String, String)]) -> Value {
         env.insert(format!("FAKE_GITHUB_OUT_{i}"), Value::String(expr.clone()));
     }
     serde_json::json!({
-        "name": "fake-github: record the job's outputs and summary",
+        "name": "fake-github: record the job's outputs",
         "if": "always()",
         "shell": "bash",
         "env": env,
-        "run": "for v in ${!FAKE_GITHUB_OUT_@}; do printf '%s\\0%s\\0' \"${v#FAKE_GITHUB_OUT_}\" \"${!v}\"; done > \"$FAKE_GITHUB_JOB_DIR/outputs\"\ncat \"$GITHUB_STEP_SUMMARY\" > \"$FAKE_GITHUB_JOB_DIR/summary.md\" 2>/dev/null || true\n",
+        "run": "for v in ${!FAKE_GITHUB_OUT_@}; do printf '%s\\0%s\\0' \"${v#FAKE_GITHUB_OUT_}\" \"${!v}\"; done > \"$FAKE_GITHUB_JOB_DIR/outputs\"\n",
     })
 }
 
@@ -196,6 +196,8 @@ async fn run_inner(
             "ubuntu-22.04=-self-hosted",
             "--action-offline-mode",
             "--no-recurse",
+            // Run `actions/checkout` (its stand-in) rather than copying the working directory.
+            "--no-skip-checkout",
         ])
         .arg("--action-cache-path")
         .arg(&cache)
@@ -276,13 +278,37 @@ async fn run_inner(
         let _ = std::fs::remove_file(d.join(f));
     }
     let outputs = read_outputs(&d.join("outputs"), &spec.output_names);
-    let summary = std::fs::read_to_string(d.join("summary.md")).unwrap_or_default();
+    let summary = summaries(&log);
     std::fs::write(d.join("log.txt"), &log).map_err(|e| io("log", e))?;
     Ok(JobOutcome {
         conclusion,
         outputs,
         summary,
     })
+}
+
+/// The job summary: what each step wrote to `$GITHUB_STEP_SUMMARY`, which act empties before
+/// every step and prints after it (`⚙  Summary - <first line>` and the following lines, up to
+/// the next line of its own).
+fn summaries(log: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in log.lines() {
+        if let Some((_, first)) = line
+            .split_once("Summary - ")
+            .filter(|_| line.starts_with('['))
+        {
+            inside = true;
+            out.push_str(first);
+            out.push('\n');
+        } else if inside && !line.starts_with('[') {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            inside = false;
+        }
+    }
+    out
 }
 
 /// The outputs the recording step wrote (`index\0value\0` pairs).

@@ -16,7 +16,7 @@ const USER: &str = "octocat:ghp_octocat";
 const REVIEWER: &str = "reviewer:ghp_reviewer";
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     gh: FakeGithub,
 }
 
@@ -35,7 +35,7 @@ async fn world(test: &str) -> Option<World> {
     )
     .await
     .unwrap();
-    Some(World { _dir: dir, gh })
+    Some(World { dir, gh })
 }
 
 impl World {
@@ -81,7 +81,7 @@ impl World {
         let mut out = String::new();
         for j in &run.jobs {
             let p = self
-                ._dir
+                .dir
                 .path()
                 .join(format!("work/run-{}/job-{}/log.txt", run.id, j.id));
             out.push_str(&std::fs::read_to_string(p).unwrap_or_default());
@@ -259,7 +259,7 @@ async fn a_read_only_token_cannot_write_and_dies_with_its_job() {
         .await;
     assert_eq!(status, 404);
     // The job's token, kept by the job, no longer works.
-    let token = std::fs::read_to_string(w._dir.path().join(format!(
+    let token = std::fs::read_to_string(w.dir.path().join(format!(
         "work/run-{}/job-{}/token",
         runs[0].id, runs[0].jobs[0].id
     )))
@@ -272,7 +272,7 @@ async fn a_read_only_token_cannot_write_and_dies_with_its_job() {
     w.violations().await;
 }
 
-const QUEUED: &str = r#"name: queued
+const QUEUED: &str = r"name: queued
 run-name: request ${{ github.event.client_payload.n }}
 on:
   repository_dispatch:
@@ -285,7 +285,7 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: sleep 4
-"#;
+";
 
 /// One run per group at a time and at most one pending: a newer pending run cancels the older
 /// pending one, as on GitHub; `cancel-in-progress` is covered by the unit tests of the groups.

@@ -1,0 +1,918 @@
+//! The end-to-end scenario (issue 13): the very workflows `mfe render` and `gitops init` write,
+//! run by fake-github's workflow runner (act in host mode), installing our binaries through the
+//! setup action from a loopback release, against S3, DynamoDB and CloudFront in moto. Nothing
+//! is scripted between the steps but what people do: push a tag, start the CD workflow, approve
+//! a pull request, set secrets and variables.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gitops_testkit::FakeGithub;
+use gitops_testkit::runner::RunnerConfig;
+use gitops_testkit::state::WorkflowRun;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::scenario_aws::{Cloud, REGION, oidc_role, provision};
+use crate::setup_action::{Release, serve};
+use crate::support::git;
+
+const ACTION_REPO: &str = "mfe-gitops/mfe-gitops";
+const ACTION_SHA: &str = "5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d8e7f";
+/// The GitOps bot's token (stored as the GITOPS_GITHUB_TOKEN secret): a user-like token, not
+/// a workflow's GITHUB_TOKEN, so what it does starts workflows.
+const BOT: &str = "gitops-bot:bot-secret";
+/// The MFE team's dispatch token (GITOPS_DISPATCH_TOKEN).
+const DISPATCHER: &str = "checkout-ci:dispatch-secret";
+/// A developer of the checkout team.
+const DEV: &str = "dana:ghp_dana";
+/// The test watching (its calls are left out of the report).
+const OBSERVER: &str = "observer:fake-github-testkit";
+/// The person who approves production deploys.
+const APPROVER: &str = "priya:ghp_priya";
+
+/// What each scenario took, for `target/e2e-report.json`.
+#[derive(Debug, Default)]
+struct Report {
+    scenarios: Vec<Value>,
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    gh: FakeGithub,
+    cloud: Cloud,
+    mfe_dir: PathBuf,
+    release_url: String,
+    /// The release served at `release_url` (its files live as long as it does).
+    _release: Release,
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "node_modules" || name == "dist" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl World {
+    async fn api(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self
+            .gh
+            .api(token, method.clone(), path, body)
+            .await
+            .unwrap();
+        assert!(status < 300, "{method} {path}: {status} {v}");
+        v
+    }
+
+    async fn var(&self, repo: &str, env: Option<&str>, name: &str, value: &str) {
+        let path = match env {
+            Some(e) => format!("/repos/acme/{repo}/environments/{e}/variables"),
+            None => format!("/repos/acme/{repo}/actions/variables"),
+        };
+        self.api(
+            DEV,
+            Method::POST,
+            &path,
+            Some(json!({"name": name, "value": value})),
+        )
+        .await;
+    }
+
+    /// The rendered MFE workflows, re-rendered in the MFE checkout with `extra` options.
+    fn render_mfe(&self, dir: &Path, extra: &[&str]) {
+        let url = self.cloud.artifact_url("checkout");
+        let mut args = vec![
+            "render",
+            "--mfe",
+            "checkout",
+            "--gitops-repo",
+            "acme/gitops",
+            "--artifact-url",
+            &url,
+            "--action",
+        ];
+        let action = format!("{ACTION_REPO}@{ACTION_SHA}");
+        args.push(&action);
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(crate::mfe_bin())
+            .args(&args)
+            .current_dir(dir)
+            .env_remove("MFE_GITOPS_ACTION")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mfe render: {}", text(&out));
+    }
+
+    /// Starts the CD workflow of `repo` at `git_ref` for `version`, as a person does in the UI.
+    async fn start_cd(&self, repo: &str, git_ref: &str, version: &str) {
+        self.api(
+            DEV,
+            Method::POST,
+            &format!("/repos/acme/{repo}/actions/workflows/micro-frontend-cd.yml/dispatches"),
+            Some(json!({"ref": git_ref, "inputs": {"version": version}})),
+        )
+        .await;
+    }
+
+    async fn runs(&self, repo: &str) -> Vec<WorkflowRun> {
+        self.gh.runs("acme", repo).await.unwrap()
+    }
+
+    /// Waits for the newest run of `workflow` in `repo` started after `after` runs to finish.
+    async fn wait_run(
+        &self,
+        repo: &str,
+        path: &str,
+        after: usize,
+        timeout: Duration,
+    ) -> WorkflowRun {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let runs: Vec<WorkflowRun> = self
+                .runs(repo)
+                .await
+                .into_iter()
+                .filter(|r| r.path == path)
+                .collect();
+            if let Some(r) = runs.get(after)
+                && r.status == "completed"
+            {
+                return r.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{repo} {path}: run #{after} did not finish in {timeout:?}: {runs:#?}\n{}",
+                self.logs_of(repo).await
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Every job log of `repo`, for failure messages.
+    async fn logs_of(&self, repo: &str) -> String {
+        let mut out = String::new();
+        for r in self.runs(repo).await {
+            for j in &r.jobs {
+                let p = self
+                    .dir
+                    .path()
+                    .join(format!("work/run-{}/job-{}/log.txt", r.id, j.id));
+                let log = std::fs::read_to_string(p).unwrap_or_default();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(60)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let _ = write!(
+                    out,
+                    "\n---- {repo} run {} {} / job {} ({:?}) summary:\n{}\n---- log tail:\n{tail}\n",
+                    r.id, r.path, j.name, j.conclusion, j.summary
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether CI published `version` of the checkout MFE (an unsigned listing, which moto
+    /// answers).
+    async fn artifact_exists(&self, version: &str) -> bool {
+        let key = format!("checkout/checkout-{version}.tgz");
+        let url = format!(
+            "{}/{}?list-type=2&prefix={key}",
+            self.cloud.endpoint, self.cloud.artifacts_bucket
+        );
+        let body = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.contains(&format!("<Key>{key}</Key>"))
+    }
+
+    async fn requests_by_stage(&self) -> Vec<gitops_testkit::RequestRecord> {
+        self.gh.requests().await.unwrap()
+    }
+}
+
+/// Builds the world: the cloud in moto with OIDC roles, fake-github with its runner, the
+/// GitOps repository from `gitops init`, the MFE repository from the fixture project and
+/// `mfe render`, their secrets, variables and environments.
+async fn world(act: PathBuf, endpoint: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!(
+        "e2e-{}",
+        ulid::Ulid::generate().to_string().to_ascii_lowercase()
+    );
+    let prefix = &prefix[..20];
+    let cloud = provision(endpoint, &["dev", "staging", "prod"], prefix).await;
+
+    let release = Release::pack(crate::gitops_bin().parent().unwrap()).await;
+    let release_url = serve(release.assets()).await;
+    let mut cfg = RunnerConfig::new(act, dir.path().join("work"));
+    cfg.local_actions
+        .push((format!("{ACTION_REPO}@{ACTION_SHA}"), release.action()));
+    cfg.env = vec![
+        ("AWS_ENDPOINT_URL".into(), cloud.endpoint.clone()),
+        ("AWS_ALLOW_HTTP".into(), "true".into()),
+        (
+            "RUNNER_TOOL_CACHE".into(),
+            dir.path().join("tool-cache").display().to_string(),
+        ),
+    ];
+    let gh = FakeGithub::spawn_with_runner(
+        dir.path().join("github"),
+        gitops_testkit::openapi_from_env(),
+        cfg,
+    )
+    .await
+    .unwrap();
+
+    // The GitOps repository: `gitops init`, the environments of the cloud, one MFE.
+    let scaffold = dir.path().join("scaffold");
+    let out = std::process::Command::new(crate::gitops_bin())
+        .args(["init", scaffold.to_str().unwrap(), "--action"])
+        .arg(format!("{ACTION_REPO}@{ACTION_SHA}"))
+        .env_remove("MFE_GITOPS_ACTION")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gitops init: {}", text(&out));
+    std::fs::write(scaffold.join("gitops.yaml"), cloud.gitops_yaml()).unwrap();
+    std::fs::write(
+        scaffold.join("mfes/checkout.yaml"),
+        cloud.mfe_yaml("checkout", "acme/checkout-mfe"),
+    )
+    .unwrap();
+    let mut files = Vec::new();
+    collect(&scaffold, &scaffold, &mut files);
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    gh.create_repo("acme", "gitops", &borrowed).await.unwrap();
+
+    let w = World {
+        dir,
+        gh,
+        cloud,
+        mfe_dir: PathBuf::new(),
+        release_url,
+        _release: release,
+    };
+    // Its settings, as the scaffold's README asks: the bot token, the release mirror, the
+    // region, and per environment the deploy role (trusted for that environment only).
+    w.gh.set_secret("acme", "gitops", None, "GITOPS_GITHUB_TOKEN", BOT)
+        .await
+        .unwrap();
+    w.var("gitops", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
+        .await;
+    w.var("gitops", None, "AWS_REGION", REGION).await;
+    for env in ["dev", "staging", "prod"] {
+        w.api(
+            DEV,
+            Method::PUT,
+            &format!("/repos/acme/gitops/environments/{env}"),
+            Some(json!({})),
+        )
+        .await;
+        let arn = oidc_role(
+            endpoint,
+            &format!("{prefix}-deploy-{env}"),
+            &[&format!("repo:acme/gitops:environment:{env}")],
+        )
+        .await;
+        w.var("gitops", Some(env), "AWS_ROLE_ARN", &arn).await;
+    }
+    w
+}
+
+/// The MFE repository: the fixture project with `mfe render` output, pushed by a developer with
+/// its first release tag; its secrets and variables.
+async fn mfe_repo(w: &mut World, endpoint: &str) {
+    w.api(
+        DEV,
+        Method::POST,
+        "/orgs/acme/repos",
+        Some(json!({"name": "checkout-mfe"})),
+    )
+    .await;
+    let local = w.dir.path().join("checkout-mfe");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/checkout-mfe"),
+        &local,
+    );
+    w.render_mfe(&local, &[]);
+    git(&local, &["init", "-q", "-b", "main", "."]);
+    git(&local, &["add", "-A"]);
+    git(
+        &local,
+        &["commit", "-qm", "checkout MFE with the rendered workflows"],
+    );
+    git(&local, &["tag", "v1.0.0"]);
+    w.mfe_dir = local;
+    w.gh.set_secret(
+        "acme",
+        "checkout-mfe",
+        None,
+        "GITOPS_DISPATCH_TOKEN",
+        DISPATCHER,
+    )
+    .await
+    .unwrap();
+    w.var(
+        "checkout-mfe",
+        None,
+        "MFE_GITOPS_RELEASE_URL",
+        &w.release_url.clone(),
+    )
+    .await;
+    w.var("checkout-mfe", None, "AWS_REGION", REGION).await;
+    let prefix = w
+        .cloud
+        .artifacts_bucket
+        .trim_end_matches("-artifacts")
+        .to_owned();
+    let arn = oidc_role(
+        endpoint,
+        &format!("{prefix}-publish-checkout"),
+        &[
+            "repo:acme/checkout-mfe:ref:refs/heads/main",
+            "repo:acme/checkout-mfe:ref:refs/tags/v*",
+        ],
+    )
+    .await;
+    w.var("checkout-mfe", None, "MFE_PUBLISH_ROLE_ARN", &arn)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
+    let test = "the_rendered_workflows_deploy_an_mfe_end_to_end";
+    let Some(act) = std::env::var_os("GITOPS_TEST_ACT").filter(|v| !v.is_empty()) else {
+        gitops_testkit::skip(test, "GITOPS_TEST_ACT (nektos/act) is not set");
+        return;
+    };
+    let Some(endpoint) = gitops_testkit::aws_endpoint(test) else {
+        return;
+    };
+    let started = Instant::now();
+    let mut w = world(PathBuf::from(act), &endpoint).await;
+    mfe_repo(&mut w, &endpoint).await;
+    let mut report = Report::default();
+
+    // 1. A developer pushes main and the tag v1.0.0: CI builds, tests and publishes both.
+    let t = Instant::now();
+    w.gh.git_push(
+        "acme",
+        "checkout-mfe",
+        "dana",
+        &w.mfe_dir,
+        &[
+            "refs/heads/main:refs/heads/main",
+            "refs/tags/v1.0.0:refs/tags/v1.0.0",
+        ],
+    )
+    .await
+    .unwrap();
+    let runs =
+        w.gh.settle("acme", "checkout-mfe", Duration::from_mins(4))
+            .await
+            .unwrap();
+    let ci: Vec<&WorkflowRun> = runs
+        .iter()
+        .filter(|r| r.path == ".github/workflows/micro-frontend-ci.yml")
+        .collect();
+    assert_eq!(ci.len(), 2, "one CI run per pushed ref: {runs:#?}");
+    assert!(
+        ci.iter()
+            .all(|r| r.conclusion.as_deref() == Some("success")),
+        "CI succeeds: {runs:#?}\n{}",
+        w.logs_of("checkout-mfe").await
+    );
+    assert!(w.artifact_exists("1.0.0").await, "the tag published 1.0.0");
+    report.scenarios.push(json!({"name": "CI: push main and v1.0.0, build, test, publish", "seconds": t.elapsed().as_secs_f64(), "workflow_runs": ci.len()}));
+
+    // 2. Requests that must be refused end red on the requester's side within a minute, the
+    //    reason in the job summary: prod before staging (a manual CD run from a branch whose
+    //    rendered CD targets prod only), and a repository that does not own the MFE.
+    let t = Instant::now();
+    let before = w.gh.requests().await.unwrap().len();
+    let prod_first = w.dir.path().join("prod-first");
+    git(
+        w.dir.path(),
+        &[
+            "clone",
+            "-q",
+            w.mfe_dir.to_str().unwrap(),
+            prod_first.to_str().unwrap(),
+        ],
+    );
+    git(&prod_first, &["checkout", "-q", "-b", "prod-first"]);
+    w.render_mfe(&prod_first, &["--environment", "prod", "--force"]);
+    git(&prod_first, &["commit", "-qam", "CD straight to prod"]);
+    w.gh.git_push(
+        "acme",
+        "checkout-mfe",
+        "dana",
+        &prod_first,
+        &["refs/heads/prod-first:refs/heads/prod-first"],
+    )
+    .await
+    .unwrap();
+    rogue_repo(&w).await;
+    let (cd_mfe, cd_rogue) = (
+        w.cd_runs("checkout-mfe").await,
+        w.cd_runs("rogue-mfe").await,
+    );
+    w.start_cd("checkout-mfe", "prod-first", "1.0.0").await;
+    w.start_cd("rogue-mfe", "main", "1.0.0").await;
+    let refused = w
+        .wait_run("checkout-mfe", CD, cd_mfe, Duration::from_mins(3))
+        .await;
+    let rogue = w
+        .wait_run("rogue-mfe", CD, cd_rogue, Duration::from_mins(3))
+        .await;
+    let elapsed = t.elapsed();
+    for (run, repo, reason) in [
+        (&refused, "checkout-mfe", "staging"),
+        (&rogue, "rogue-mfe", "acme/checkout-mfe"),
+    ] {
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some("failure"),
+            "{repo}: the refused request ends red: {run:#?}\n{}",
+            w.logs_of(repo).await
+        );
+        let summary: String = run.jobs.iter().map(|j| j.summary.as_str()).collect();
+        assert!(
+            summary.contains("refused") && summary.contains(reason),
+            "{repo}: the job summary says why ({reason}): {summary}\n{}",
+            w.logs_of(repo).await
+        );
+    }
+    assert!(
+        elapsed < Duration::from_mins(1),
+        "refusals reach the requester within a minute, not {elapsed:?}"
+    );
+    for env in ["dev", "staging", "prod"] {
+        assert_eq!(
+            w.cloud.deployed(env, "checkout").await.live,
+            None,
+            "nothing deployed to {env}"
+        );
+    }
+    report.scenarios.push(
+        w.stage_report(
+            "refused requests (prod before staging; a repository that does not own the MFE)",
+            t,
+            before,
+        )
+        .await,
+    );
+
+    // 3. The developer starts the CD workflow for 1.0.0: dev, then staging, then prod, which
+    //    waits for the approval a release manager gives through the API.
+    let t = Instant::now();
+    let before = w.gh.requests().await.unwrap().len();
+    let cd_before = w.cd_runs("checkout-mfe").await;
+    w.start_cd("checkout-mfe", "main", "1.0.0").await;
+    let pr = w.wait_for_prod_pull_request(Duration::from_mins(6)).await;
+    for env in ["dev", "staging"] {
+        let d = w.cloud.deployed(env, "checkout").await;
+        assert_eq!(
+            d.live.as_ref().map(|l| l.version.as_str()),
+            Some("1.0.0"),
+            "{env} is live before prod: {d:?}"
+        );
+    }
+    assert_eq!(
+        w.cloud.deployed("prod", "checkout").await.live,
+        None,
+        "prod waits for the approval"
+    );
+    w.api(
+        APPROVER,
+        Method::POST,
+        &format!("/repos/acme/gitops/pulls/{pr}/reviews"),
+        Some(json!({"event": "APPROVE", "body": "ship it"})),
+    )
+    .await;
+    let cd = w
+        .wait_run("checkout-mfe", CD, cd_before, Duration::from_mins(6))
+        .await;
+    assert_eq!(
+        cd.conclusion.as_deref(),
+        Some("success"),
+        "the CD run is green because each waiter saw its deploy succeed: {cd:#?}\n{}{}",
+        w.logs_of("checkout-mfe").await,
+        w.logs_of("gitops").await
+    );
+    for env in ["dev", "staging", "prod"] {
+        w.assert_live(env, "1.0.0").await;
+    }
+    report.scenarios.push(
+        w.stage_report(
+            "deploy 1.0.0 to dev, staging and prod (approved)",
+            t,
+            before,
+        )
+        .await,
+    );
+
+    // 4. Three requests for one pair in quick succession: the newest is live, and each older
+    //    one's requester is told it was superseded.
+    let t = Instant::now();
+    let before = w.gh.requests().await.unwrap().len();
+    w.publish_versions(&["1.0.1", "1.0.2", "1.0.3"]).await;
+    let mut waiters = Vec::new();
+    for version in ["1.0.1", "1.0.2", "1.0.3"] {
+        waiters.push((version, w.dispatch_and_wait(version, "dev")));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (version, waiter) in waiters {
+        let out = tokio::time::timeout(Duration::from_mins(5), waiter)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the waiter for {version} was left to time out\n{}",
+                    futures_logs()
+                )
+            })
+            .unwrap();
+        let said = text(&out);
+        if version == "1.0.3" {
+            assert!(
+                out.status.success(),
+                "{version} is deployed: {said}\n{}",
+                w.logs_of("gitops").await
+            );
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{version} ends as superseded: {said}\n{}",
+                w.logs_of("gitops").await
+            );
+            assert!(
+                said.contains("supersed"),
+                "{version}: the requester is told it was superseded: {said}"
+            );
+        }
+    }
+    w.assert_live("dev", "1.0.3").await;
+    report.scenarios.push(
+        w.stage_report("three requests for dev in quick succession", t, before)
+            .await,
+    );
+
+    // The report.
+    let runs_gitops = w.runs("gitops").await.len();
+    let runs_mfe = w.runs("checkout-mfe").await.len() + w.runs("rogue-mfe").await.len();
+    let report = json!({
+        "total_seconds": started.elapsed().as_secs_f64(),
+        "workflow_runs": {"acme/gitops": runs_gitops, "mfe repositories": runs_mfe},
+        "scenarios": report.scenarios,
+    });
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-report.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    let _ = writeln!(
+        std::io::stderr(),
+        "e2e report ({}):\n{}",
+        path.display(),
+        serde_json::to_string_pretty(&report).unwrap()
+    );
+    assert_eq!(
+        w.gh.violations().await.unwrap(),
+        vec![],
+        "every response conforms to GitHub's OpenAPI description"
+    );
+}
+
+const CD: &str = ".github/workflows/micro-frontend-cd.yml";
+
+fn futures_logs() -> &'static str {
+    "(see the job logs under the runner's work directory)"
+}
+
+/// A repository that does not own the checkout MFE but holds a dispatch token and renders the
+/// CD for it (only the CD workflow: it never publishes).
+async fn rogue_repo(w: &World) {
+    w.api(
+        DEV,
+        Method::POST,
+        "/orgs/acme/repos",
+        Some(json!({"name": "rogue-mfe"})),
+    )
+    .await;
+    let local = w.dir.path().join("rogue-mfe");
+    std::fs::create_dir_all(&local).unwrap();
+    w.render_mfe(&local, &["--environment", "dev"]);
+    std::fs::remove_file(local.join(".github/workflows/micro-frontend-ci.yml")).unwrap();
+    git(&local, &["init", "-q", "-b", "main", "."]);
+    git(&local, &["add", "-A"]);
+    git(&local, &["commit", "-qm", "a CD for someone else's MFE"]);
+    w.gh.set_secret(
+        "acme",
+        "rogue-mfe",
+        None,
+        "GITOPS_DISPATCH_TOKEN",
+        "rogue:rogue-secret",
+    )
+    .await
+    .unwrap();
+    w.var("rogue-mfe", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
+        .await;
+    w.gh.git_push(
+        "acme",
+        "rogue-mfe",
+        "mallory",
+        &local,
+        &["refs/heads/main:refs/heads/main"],
+    )
+    .await
+    .unwrap();
+}
+
+impl World {
+    /// How many CD runs `repo` has had.
+    async fn cd_runs(&self, repo: &str) -> usize {
+        self.runs(repo)
+            .await
+            .iter()
+            .filter(|r| r.path == CD)
+            .count()
+    }
+
+    /// The number of the open deploy pull request for prod, once its checks ran and left it
+    /// waiting for an approval.
+    async fn wait_for_prod_pull_request(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pulls = self
+                .api(
+                    OBSERVER,
+                    Method::GET,
+                    "/repos/acme/gitops/pulls?state=open",
+                    None,
+                )
+                .await;
+            if let Some(pr) = pulls
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["head"]["ref"] == "gitops/prod/checkout")
+            {
+                let number = pr["number"].as_u64().unwrap();
+                let head = pr["head"]["sha"].as_str().unwrap().to_owned();
+                // The checks ran on this head and did not merge it.
+                let runs = self.runs("gitops").await;
+                let checked = runs.iter().any(|r| {
+                    r.path == ".github/workflows/gitops-checks.yml"
+                        && r.status == "completed"
+                        && r.jobs
+                            .iter()
+                            .any(|j| j.key == "merge" && j.conclusion.is_some())
+                });
+                let _ = head;
+                if checked {
+                    return number;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prod pull request waiting for approval in {timeout:?}\n{}{}",
+                self.logs_of("checkout-mfe").await,
+                self.logs_of("gitops").await
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Asserts `version` is live in `env` as a deploy leaves it: the registry, the files with
+    /// their headers, and one more CDN invalidation.
+    async fn assert_live(&self, env: &str, version: &str) {
+        let d = self.cloud.deployed(env, "checkout").await;
+        let live = d
+            .live
+            .as_ref()
+            .unwrap_or_else(|| panic!("{env}: nothing live: {d:?}"));
+        assert_eq!(live.version, version, "{env}: {d:?}");
+        assert_eq!(
+            live.pending_invalidation, None,
+            "{env}: the CDN is in sync: {d:?}"
+        );
+        let names: Vec<&str> = d.version_objects.iter().map(|o| o.key.as_str()).collect();
+        assert!(
+            names
+                .iter()
+                .any(|k| k.ends_with(&format!("/{version}/remoteEntry.js"))),
+            "{env}: {names:?}"
+        );
+        for o in &d.version_objects {
+            if o.key.contains("/assets/") {
+                assert!(o.cache_control.contains("immutable"), "{env}: {o:?}");
+            } else {
+                assert!(o.cache_control.contains("must-revalidate"), "{env}: {o:?}");
+            }
+            assert!(o.content_type.starts_with("text/"), "{env}: {o:?}");
+        }
+        assert!(
+            d.import_map_entry
+                .as_deref()
+                .is_some_and(|e| e.ends_with(&format!("/mfe/checkout/{version}/remoteEntry.js"))),
+            "{env}: {d:?}"
+        );
+        assert!(!d.invalidations.is_empty(), "{env}: invalidated: {d:?}");
+        assert_eq!(
+            d.invalidations.last().map(|i| i.paths.clone()),
+            Some(vec![
+                "/importmap.json".to_owned(),
+                "/mfe/checkout/remoteEntry.js".to_owned()
+            ]),
+            "{env}: exactly the changed paths: {d:?}"
+        );
+    }
+
+    /// Builds the fixture and publishes it as `versions` (as a developer with credentials
+    /// would, from a laptop).
+    async fn publish_versions(&self, versions: &[&str]) {
+        let build = std::process::Command::new("npm")
+            .args(["run", "build", "--silent"])
+            .current_dir(&self.mfe_dir)
+            .output()
+            .unwrap();
+        assert!(build.status.success(), "npm run build: {}", text(&build));
+        let url = self.cloud.artifact_url("checkout");
+        for v in versions {
+            let out = self
+                .cloud
+                .run(
+                    crate::mfe_bin(),
+                    &[
+                        "publish",
+                        "--dist",
+                        "dist",
+                        "--mfe",
+                        "checkout",
+                        "--version",
+                        v,
+                        "--to",
+                        &url,
+                    ],
+                    &self.mfe_dir,
+                )
+                .await;
+            assert!(out.status.success(), "mfe publish {v}: {}", text(&out));
+        }
+    }
+
+    /// `mfe dispatch --wait` for `version` to `env` from the checkout repository's main head,
+    /// as its CD job would run it.
+    fn dispatch_and_wait(
+        &self,
+        version: &str,
+        env: &str,
+    ) -> tokio::task::JoinHandle<std::process::Output> {
+        let sha = git(&self.mfe_dir, &["rev-parse", "HEAD"]).trim().to_owned();
+        let mut cmd = tokio::process::Command::new(crate::mfe_bin());
+        cmd.args([
+            "dispatch",
+            "--gitops-repo",
+            "acme/gitops",
+            "--mfe",
+            "checkout",
+            "--version",
+            version,
+            "--environment",
+            env,
+            "--repository",
+            "acme/checkout-mfe",
+            "--ref",
+            "refs/heads/main",
+            "--sha",
+            &sha,
+            "--user",
+            "dana",
+            "--wait",
+            "--timeout",
+            "240",
+            "--interval",
+            "1",
+            "--api-url",
+            &self.gh.base_url,
+        ])
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITOPS_DISPATCH_TOKEN", DISPATCHER)
+        .env("GITHUB_TOKEN", DISPATCHER)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+        tokio::spawn(async move { cmd.output().await.unwrap() })
+    }
+
+    /// Wall time, workflow runs and API calls by stage since request `before` of the log.
+    async fn stage_report(&self, name: &str, t: Instant, before: usize) -> Value {
+        let calls = self.requests_by_stage().await;
+        let calls = &calls[before.min(calls.len())..];
+        let calls: Vec<&gitops_testkit::RequestRecord> =
+            calls.iter().filter(|c| c.login != "observer").collect();
+        let mut by_stage: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        let mut by_operation: std::collections::BTreeMap<String, usize> =
+            std::collections::BTreeMap::new();
+        for c in &calls {
+            *by_stage.entry(stage_of(c)).or_default() += 1;
+            *by_operation
+                .entry(format!("{} {} {}", c.login, c.method, operation(&c.path)))
+                .or_default() += 1;
+        }
+        json!({
+            "name": name,
+            "seconds": t.elapsed().as_secs_f64(),
+            "api_calls": calls.len(),
+            "api_calls_by_stage": by_stage,
+            "api_calls_by_operation": by_operation,
+        })
+    }
+}
+
+/// A path with its ids, numbers and refs replaced by placeholders.
+fn operation(path: &str) -> String {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut out = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        let generic = (i == 1 || i == 2) && segs[0] == "repos"
+            || s.chars().all(|c| c.is_ascii_digit())
+            || (s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit()));
+        out.push(if generic { "*" } else { s });
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The stage an API call belongs to, from who made it and what it touched: the requester's
+/// dispatch token and its job's `GITHUB_TOKEN` (waiting on deployments), and the GitOps bot's
+/// token by resource (deployments: reporting; statuses, reviews, files and merges: checks and
+/// merge; the rest: reading the repository and proposing).
+fn stage_of(c: &gitops_testkit::RequestRecord) -> &'static str {
+    let p = c.path.as_str();
+    match c.login.as_str() {
+        "checkout-ci" | "rogue" => "requester: dispatch and wait",
+        "github-actions[bot]" if p.contains("/deployments") => "requester: dispatch and wait",
+        "github-actions[bot]" => "workflow GITHUB_TOKEN, other",
+        "gitops-bot" if p.contains("/deployments") => "gitops: report to the requester",
+        "gitops-bot"
+            if p.ends_with("/merge")
+                || p.contains("/statuses/")
+                || p.contains("/reviews")
+                || p.ends_with("/files") =>
+        {
+            "gitops: checks and merge"
+        }
+        "gitops-bot" => "gitops: read the repository and propose",
+        _ => "people",
+    }
+}
