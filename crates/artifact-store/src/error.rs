@@ -19,6 +19,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The store's configuration is unusable (an `AWS_*` setting, an endpoint, a client option
+    /// the HTTP client refuses): fixing the configuration is the only remedy, a retry will not
+    /// help. The reason names the setting and the fix; never a credential.
+    #[error("configuration: {reason}")]
+    Config {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// The artifact location uses a scheme this crate cannot open.
     #[error(
         "unsupported location scheme `{scheme}` in `{location}` (use a local path, s3://, http:// or https://)"
@@ -187,12 +196,31 @@ impl From<object_store::Error> for Error {
             other if is_timeout(&other) => Error::Timeout {
                 location: store_error_path(&other).unwrap_or_else(|| "the store".to_owned()),
             },
-            other => Error::Store(other),
+            other => match unbuildable_request(&other) {
+                Some(cause) => Error::Config {
+                    reason: format!(
+                        "the store's HTTP client cannot build the request ({cause}); check the endpoint (AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3: a URL starting with http:// or https://) and the AWS_* client settings"
+                    ),
+                },
+                None => Error::Store(other),
+            },
         }
     }
 }
 
 impl Error {
+    /// Whether this is a configuration error ([`Error::Config`]): the operator must fix a
+    /// setting; callers report it as a configuration error (exit 2), never as retryable.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config { .. })
+    }
+
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        Error::Config {
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::Invalid {
             field,
@@ -227,6 +255,7 @@ impl Error {
             Error::Interrupted { cancelled, .. } => *cancelled,
             Error::Store(e) => store_error_is_retryable(e),
             Error::Invalid { .. }
+            | Error::Config { .. }
             | Error::UnsupportedScheme { .. }
             | Error::NotFound { .. }
             | Error::ChecksumMissing { .. }
@@ -274,6 +303,28 @@ pub(crate) fn is_timeout(e: &object_store::Error) -> bool {
         source = err.source();
     }
     false
+}
+
+/// When the HTTP client refused to build a request (reqwest's "builder error": a URL scheme
+/// the client is not allowed to use, a malformed URL or header), the innermost cause; such a
+/// request never reaches the server, so no retry can help.
+fn unbuildable_request(e: &object_store::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(h) = err.downcast_ref::<object_store::client::HttpError>()
+            && h.kind() == object_store::client::HttpErrorKind::Unknown
+            && let Some(inner) = std::error::Error::source(h)
+            && inner.to_string().starts_with("builder error")
+        {
+            let mut cause: &(dyn std::error::Error + 'static) = inner;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            return Some(redact(&cause.to_string()));
+        }
+        source = err.source();
+    }
+    None
 }
 
 fn store_error_is_retryable(e: &object_store::Error) -> bool {
@@ -430,6 +481,54 @@ mod tests {
         ] {
             assert!(!refusal.is_retryable(), "{refusal:?}");
         }
+    }
+
+    /// reqwest's error for a request it refuses to build, as object_store wraps it.
+    #[derive(Debug)]
+    struct Builder(std::io::Error);
+    impl std::fmt::Display for Builder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("builder error")
+        }
+    }
+    impl std::error::Error for Builder {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_request_the_client_cannot_build_is_a_configuration_error() {
+        fn http(
+            kind: object_store::client::HttpErrorKind,
+            inner: impl std::error::Error + Send + Sync + 'static,
+        ) -> object_store::Error {
+            object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(object_store::client::HttpError::new(kind, inner)),
+            }
+        }
+        let e = http(
+            object_store::client::HttpErrorKind::Unknown,
+            Builder(std::io::Error::other("URL scheme is not allowed")),
+        );
+        let err = Error::from(e);
+        assert!(err.is_config() && !err.is_retryable(), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("URL scheme is not allowed") && shown.contains("AWS_ENDPOINT_URL"),
+            "{shown}"
+        );
+        // Another unknown HTTP failure stays a store error (retryable).
+        let e = http(
+            object_store::client::HttpErrorKind::Unknown,
+            std::io::Error::other("connection refused"),
+        );
+        let err = Error::from(e);
+        assert!(
+            matches!(err, Error::Store(_)) && err.is_retryable(),
+            "{err:?}"
+        );
     }
 
     #[test]

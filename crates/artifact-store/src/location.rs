@@ -125,13 +125,20 @@ impl HttpAuth {
 
 /// S3 settings layered over (or instead of) the process environment.
 ///
-/// Production code uses [`AwsSettings::from_env`]; tests set the endpoint and dummy
-/// credentials explicitly so parallel tests never mutate process-global environment.
-#[derive(Debug, Clone, Default)]
+/// Production code uses [`AwsSettings::from_env`]; tests pass the variables explicitly
+/// ([`AwsSettings::from_vars`], [`AwsSettings::emulator`]) so parallel tests never mutate
+/// process-global environment.
+///
+/// Plain HTTP: an endpoint the operator configured as `http://` (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_S3`, or [`AwsSettings::endpoint`]) is used over HTTP, as the AWS SDK
+/// does; `AWS_ALLOW_HTTP` is not needed for it. `AWS_ALLOW_HTTP=false` together with an
+/// `http://` endpoint, an endpoint that is not an `http(s)://` URL, or an `AWS_ALLOW_HTTP`
+/// that is not a boolean is an [`Error::Config`] naming the variable and the fix.
+#[derive(Clone, Default)]
 pub struct AwsSettings {
-    /// Start from `AmazonS3Builder::from_env()` (all `AWS_*` variables) before applying the
-    /// overrides below.
-    pub use_env: bool,
+    /// `AWS_*` variables applied first, as `AmazonS3Builder::from_env` reads them (values
+    /// kept secret: `Debug` shows the names only).
+    vars: Vec<(String, SecretString)>,
     /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto). Implies path-style requests.
     pub endpoint: Option<String>,
     /// Region override.
@@ -140,15 +147,47 @@ pub struct AwsSettings {
     pub access_key_id: Option<String>,
     /// Secret access key override.
     pub secret_access_key: Option<SecretString>,
-    /// Allow plain `http://` endpoints.
+    /// Allow plain `http://` endpoints (overrides `AWS_ALLOW_HTTP`; unset: an `http://`
+    /// endpoint is allowed, see above).
     pub allow_http: Option<bool>,
 }
 
+impl std::fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.vars.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("AwsSettings")
+            .field("vars", &names)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
 impl AwsSettings {
-    /// Everything from the `AWS_*` environment, no overrides.
+    /// Everything from the `AWS_*` environment, no overrides (variables whose name or value is
+    /// not UTF-8 are skipped, as `AmazonS3Builder::from_env` does).
     pub fn from_env() -> Self {
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// The `AWS_*` variables among `vars` (names as in the environment, e.g.
+    /// `AWS_ENDPOINT_URL`), no overrides: what [`AwsSettings::from_env`] does with the
+    /// process environment.
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         AwsSettings {
-            use_env: true,
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), SecretString::from(v.into())))
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .collect(),
             ..AwsSettings::default()
         }
     }
@@ -161,7 +200,7 @@ impl AwsSettings {
     ) -> Self {
         let endpoint = endpoint.into();
         AwsSettings {
-            use_env: false,
+            vars: Vec::new(),
             allow_http: Some(endpoint.starts_with("http://")),
             endpoint: Some(endpoint),
             region: Some("us-east-1".to_owned()),
@@ -170,12 +209,22 @@ impl AwsSettings {
         }
     }
 
-    fn builder(&self, bucket: &str) -> AmazonS3Builder {
-        let mut b = if self.use_env {
-            AmazonS3Builder::from_env()
-        } else {
-            AmazonS3Builder::new()
-        };
+    /// The value of variable `name` among the `AWS_*` variables.
+    fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.expose_secret())
+    }
+
+    fn builder(&self, bucket: &str) -> Result<AmazonS3Builder> {
+        let mut b = AmazonS3Builder::new();
+        for (name, value) in &self.vars {
+            if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                b = b.with_config(key, value.expose_secret());
+            }
+        }
         b = b.with_bucket_name(bucket);
         if let Some(e) = &self.endpoint {
             b = b.with_endpoint(e);
@@ -189,16 +238,93 @@ impl AwsSettings {
         if let Some(s) = &self.secret_access_key {
             b = b.with_secret_access_key(s.expose_secret());
         }
-        if let Some(h) = self.allow_http {
+        // The endpoint requests go to: AWS_ENDPOINT_URL_S3 wins over the general one.
+        let endpoint = if let Some(e) = b.get_config_value(&AmazonS3ConfigKey::S3Endpoint) {
+            Some(("AWS_ENDPOINT_URL_S3", e))
+        } else {
+            let from_var = self
+                .endpoint
+                .is_none()
+                .then(|| self.endpoint_var())
+                .flatten();
+            b.get_config_value(&AmazonS3ConfigKey::Endpoint)
+                .map(|e| (from_var.unwrap_or("the S3 endpoint"), e))
+        };
+        let allow = match self.allow_http {
+            Some(h) => Some(h),
+            None => self
+                .vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "AWS_ALLOW_HTTP")
+                .map(|(_, v)| parse_allow_http(v.expose_secret()))
+                .transpose()?,
+        };
+        let endpoint_ref = endpoint
+            .as_ref()
+            .map(|(name, value)| (*name, value.as_str()));
+        if let Some(h) = allow_http(endpoint_ref, allow)? {
             b = b.with_allow_http(h);
         }
-        let endpoint_set = b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some();
-        let style_from_env =
-            self.use_env && std::env::var_os("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some();
+        let style_from_env = self.var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some();
         if !style_from_env {
-            b = b.with_virtual_hosted_style_request(!endpoint_set && !bucket.contains('.'));
+            b = b.with_virtual_hosted_style_request(endpoint.is_none() && !bucket.contains('.'));
         }
-        b
+        Ok(b)
+    }
+
+    /// The variable that set the general endpoint, for messages.
+    fn endpoint_var(&self) -> Option<&'static str> {
+        ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .into_iter()
+            .find(|name| self.var(name).is_some())
+    }
+}
+
+/// `AWS_ALLOW_HTTP` as object_store reads booleans; anything else is a configuration error.
+fn parse_allow_http(raw: &str) -> Result<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" | "y" => Ok(true),
+        "0" | "false" | "off" | "no" | "n" => Ok(false),
+        _ => Err(Error::config(format!(
+            "AWS_ALLOW_HTTP={raw:?} is not a boolean: set it to true or false, or unset it (an http:// endpoint is used over HTTP without it)"
+        ))),
+    }
+}
+
+/// Whether the S3 client may use plain HTTP, given the endpoint (`(variable, value)`) and
+/// the explicit `AWS_ALLOW_HTTP` setting: `Some(true)` for an `http://` endpoint unless HTTP
+/// was explicitly forbidden (then a configuration error), the explicit setting otherwise
+/// (`None`: object_store's default, HTTPS only). An endpoint that is not an `http(s)://` URL
+/// is a configuration error.
+fn allow_http(endpoint: Option<(&str, &str)>, explicit: Option<bool>) -> Result<Option<bool>> {
+    let Some((name, raw)) = endpoint else {
+        return Ok(explicit);
+    };
+    // Shown in messages: whatever precedes an `@` could be a credential.
+    let value = raw
+        .rsplit_once('@')
+        .map_or_else(|| raw.to_owned(), |(_, host)| format!("***@{host}"));
+    let example = "e.g. http://localhost:4566 for an emulator or https://s3.example.com";
+    let url = url::Url::parse(raw).map_err(|e| {
+        Error::config(format!(
+            "{name} `{value}` is not a URL ({e}): set it to an http:// or https:// URL, {example}"
+        ))
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(format!(
+            "{name} contains credentials: remove them from the URL and use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the credential chain"
+        )));
+    }
+    match url.scheme() {
+        "http" if explicit == Some(false) => Err(Error::config(format!(
+            "{name} `{value}` is a plain-HTTP endpoint, but AWS_ALLOW_HTTP=false forbids plain HTTP: use an https:// endpoint, or unset AWS_ALLOW_HTTP (an http:// endpoint is then used over HTTP)"
+        ))),
+        "http" => Ok(Some(true)),
+        "https" => Ok(explicit),
+        other => Err(Error::config(format!(
+            "{name} `{value}` has the scheme `{other}`: the S3 endpoint must be an http:// or https:// URL, {example}"
+        ))),
     }
 }
 
@@ -283,10 +409,11 @@ impl StoreOpener {
         }
     }
 
-    fn s3_builder(&self, bucket: &str) -> AmazonS3Builder {
+    fn s3_builder(&self, bucket: &str) -> Result<AmazonS3Builder> {
         let nanos = |d: Duration| format!("{}ns", d.as_nanos());
-        self.aws
-            .builder(bucket)
+        Ok(self
+            .aws
+            .builder(bucket)?
             .with_config(
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 nanos(self.connect_timeout),
@@ -295,7 +422,18 @@ impl StoreOpener {
                 AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
                 nanos(self.request_timeout),
             )
-            .with_retry(self.retry_config())
+            .with_retry(self.retry_config()))
+    }
+
+    /// Builds the S3 store for `bucket`; a setting object_store refuses is a configuration
+    /// error.
+    fn s3_store(&self, bucket: &str) -> Result<object_store::aws::AmazonS3> {
+        self.s3_builder(bucket)?.build().map_err(|e| {
+            Error::config(format!(
+                "the S3 client for bucket `{bucket}` cannot be configured: {}; check the AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP, credentials)",
+                crate::error::redact(&e.to_string())
+            ))
+        })
     }
 
     /// Replaces the S3 settings.
@@ -366,7 +504,7 @@ impl StoreOpener {
                         format!("`{location}` names a bucket but no object"),
                     ));
                 }
-                let store = self.s3_builder(&bucket).build()?;
+                let store = self.s3_store(&bucket)?;
                 Ok(ObjectLocation {
                     store: Arc::new(store),
                     path: parse_path(&key, location)?,
@@ -454,7 +592,7 @@ impl StoreOpener {
             }
             "s3" => {
                 let (bucket, prefix) = s3_parts(&url, target)?;
-                let store: Arc<dyn ObjectStore> = Arc::new(self.s3_builder(&bucket).build()?);
+                let store: Arc<dyn ObjectStore> = Arc::new(self.s3_store(&bucket)?);
                 if prefix.is_empty() {
                     Ok(store)
                 } else {
@@ -651,6 +789,100 @@ mod tests {
         assert!(
             matches!(&err, Error::Invalid { reason, .. } if reason.contains("names no file")),
             "{err:?}"
+        );
+    }
+
+    fn config_reason(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(Error::Config { reason }) => reason,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_http_endpoint_is_used_over_http_unless_forbidden() {
+        let http = Some(("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"));
+        let https = Some(("AWS_ENDPOINT_URL", "https://s3.example.com"));
+        assert_eq!(allow_http(http, None).unwrap(), Some(true));
+        assert_eq!(allow_http(http, Some(true)).unwrap(), Some(true));
+        assert_eq!(allow_http(https, None).unwrap(), None);
+        assert_eq!(allow_http(https, Some(false)).unwrap(), Some(false));
+        assert_eq!(allow_http(None, None).unwrap(), None);
+        assert_eq!(allow_http(None, Some(true)).unwrap(), Some(true));
+        let reason = config_reason(allow_http(http, Some(false)));
+        assert!(
+            reason.contains("AWS_ENDPOINT_URL `http://127.0.0.1:5000`")
+                && reason.contains("AWS_ALLOW_HTTP=false")
+                && reason.contains("use an https:// endpoint, or unset AWS_ALLOW_HTTP"),
+            "{reason}"
+        );
+        for (bad, says) in [
+            ("localhost:4566", "scheme `localhost`"),
+            ("127.0.0.1:4566", "is not a URL"),
+            ("ftp://h", "scheme `ftp`"),
+        ] {
+            let reason = config_reason(allow_http(Some(("AWS_ENDPOINT_URL_S3", bad)), None));
+            assert!(
+                reason.starts_with(&format!("AWS_ENDPOINT_URL_S3 `{bad}`"))
+                    && reason.contains(says)
+                    && reason.contains("http:// or https://"),
+                "{bad}: {reason}"
+            );
+        }
+        // What could be a credential in the endpoint is never shown.
+        for bad in ["http://key:s3cr3t@h:9000", "key:s3cr3t@h:9000"] {
+            let reason = config_reason(allow_http(Some(("AWS_ENDPOINT_URL", bad)), None));
+            assert!(!reason.contains("s3cr3t"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn aws_allow_http_must_be_a_boolean() {
+        for (raw, want) in [("true", true), ("1", true), ("FALSE", false), ("no", false)] {
+            assert_eq!(parse_allow_http(raw).unwrap(), want, "{raw}");
+        }
+        let reason = config_reason(parse_allow_http("maybe"));
+        assert!(
+            reason.contains("AWS_ALLOW_HTTP=\"maybe\" is not a boolean"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn settings_from_variables_configure_plain_http_and_path_style() {
+        let settings = AwsSettings::from_vars([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("HOME", "/root"),
+        ]);
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let b = settings.builder("bucket").unwrap();
+        let allow = AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp);
+        assert_eq!(b.get_config_value(&allow).as_deref(), Some("true"));
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+                .as_deref(),
+            Some("false")
+        );
+        let settings = AwsSettings::from_vars([("AWS_REGION", "eu-west-1")]);
+        let b = settings.builder("bucket").unwrap();
+        assert_eq!(b.get_config_value(&allow).as_deref(), Some("false"));
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+                .as_deref(),
+            Some("true")
+        );
+        // Opening a store is where the contradiction surfaces, as a configuration error.
+        let opener = StoreOpener::new("/").with_aws(AwsSettings::from_vars([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ALLOW_HTTP", "false"),
+        ]));
+        let err = opener.open_storage("s3://bucket").unwrap_err();
+        assert!(err.is_config() && !err.is_retryable(), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("configuration: AWS_ENDPOINT_URL"),
+            "{err}"
         );
     }
 

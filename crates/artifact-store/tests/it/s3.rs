@@ -267,3 +267,68 @@ async fn s3_missing_sidecar_and_bad_checksum_upload_nothing() {
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
     assert!(list(target.as_ref()).await.is_empty());
 }
+
+/// What platform teams run locally and in CI: `AWS_ENDPOINT_URL=http://...` (moto, MinIO,
+/// LocalStack) without `AWS_ALLOW_HTTP`. The endpoint the operator configured is used over
+/// HTTP (as the AWS SDK does): publishing and staging work; `AWS_ALLOW_HTTP=false` with it is
+/// a configuration error naming both variables and the fix, found before any request.
+#[tokio::test]
+async fn s3_plain_http_endpoint_works_without_aws_allow_http() {
+    let Some(endpoint) = endpoint("s3_plain_http_endpoint_works_without_aws_allow_http") else {
+        return;
+    };
+    let bucket = create_bucket(&endpoint).await;
+    let repo = tempfile::tempdir().unwrap();
+    let vars = |extra: &[(&str, &str)]| {
+        let mut v = vec![
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        v.extend_from_slice(extra);
+        AwsSettings::from_vars(v)
+    };
+    let opener = StoreOpener::new(repo.path()).with_aws(vars(&[]));
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("remoteEntry.js"), "entry").unwrap();
+    let artifact = opener
+        .open_object(&format!("s3://{bucket}/artifacts/c-1.0.0.tgz"))
+        .unwrap();
+    let published = publish_dir(&artifact, dist.path()).await.unwrap();
+    assert_eq!(published.outcome, WriteOutcome::Written);
+    let target = opener.open_storage(&format!("s3://{bucket}/site")).unwrap();
+    let r = stage_artifact(
+        &artifact,
+        &target,
+        &mfe("c"),
+        &ver("1.0.0"),
+        &Limits::default(),
+        &opts(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.files, 1);
+    let (data, _) = read(target.as_ref(), "mfe/c/1.0.0/remoteEntry.js").await;
+    assert_eq!(&data[..], b"entry");
+
+    let forbidden = StoreOpener::new(repo.path()).with_aws(vars(&[("AWS_ALLOW_HTTP", "false")]));
+    for err in [
+        forbidden
+            .open_object(&format!("s3://{bucket}/artifacts/c-1.0.0.tgz"))
+            .unwrap_err(),
+        forbidden
+            .open_storage(&format!("s3://{bucket}/site"))
+            .unwrap_err(),
+    ] {
+        assert!(err.is_config() && !err.is_retryable(), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&format!("AWS_ENDPOINT_URL `{endpoint}`"))
+                && shown.contains("AWS_ALLOW_HTTP=false")
+                && shown.contains("unset AWS_ALLOW_HTTP"),
+            "{shown}"
+        );
+        assert!(!shown.contains("testing"), "{shown}");
+    }
+}
