@@ -241,7 +241,8 @@ pub fn merge(results: &[(u64, Result<MergeOutcome, gitops_pipeline::Error>)]) ->
 }
 
 /// A deploy as a table of lines (failures as problems); the class: none when every pair is
-/// done, retryable when only outside failures remain, else refused.
+/// done, configuration when a failure is one, retryable when only outside failures remain,
+/// else refused ([`DeployReport::failure_class`]).
 pub fn deploy(report: &DeployReport) -> Shown {
     let mut lines = Vec::new();
     if report.pairs.is_empty() {
@@ -260,14 +261,10 @@ pub fn deploy(report: &DeployReport) -> Shown {
             lines.push(Line::Out(deploy_line(pair)));
         }
     }
-    let class = if !report.failed() {
-        None
-    } else if report.all_failures_retryable() {
-        Some(ErrorClass::Retryable)
-    } else {
-        Some(ErrorClass::Refused)
-    };
-    Shown { lines, class }
+    Shown {
+        lines,
+        class: report.failure_class(),
+    }
 }
 
 /// Every pair not in sync, as findings; the class: an unreadable environment's, else refused

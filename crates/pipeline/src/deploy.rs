@@ -20,7 +20,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::tell::{RequestRef, tell};
-use crate::{Backends, Error, Targets};
+use crate::{Backends, Error, ErrorClass, Targets};
 
 /// What to do for one pair, decided from the desired state and the live entry alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,8 @@ pub enum PairOutcome {
         error: String,
         /// Whether a retry may help.
         retryable: bool,
+        /// The class of the failure (`config`, `retryable`, `refused`).
+        class: ErrorClass,
     },
 }
 
@@ -159,6 +161,29 @@ impl DeployReport {
         self.pairs
             .iter()
             .any(|p| matches!(p.outcome, PairOutcome::Failed { .. }))
+    }
+
+    /// The class of the failures, for the exit code: `None` when no pair failed; a
+    /// configuration error when any failure is one (fixing it comes first); retryable when
+    /// every failure may be helped by a retry; refused otherwise.
+    pub fn failure_class(&self) -> Option<ErrorClass> {
+        let classes: Vec<ErrorClass> = self
+            .pairs
+            .iter()
+            .filter_map(|p| match &p.outcome {
+                PairOutcome::Failed { class, .. } => Some(*class),
+                _ => None,
+            })
+            .collect();
+        if classes.is_empty() {
+            None
+        } else if classes.contains(&ErrorClass::Config) {
+            Some(ErrorClass::Config)
+        } else if classes.iter().all(|c| *c == ErrorClass::Retryable) {
+            Some(ErrorClass::Retryable)
+        } else {
+            Some(ErrorClass::Refused)
+        }
     }
 
     /// Whether every failure may be helped by a retry (an outside service failed).
@@ -302,6 +327,7 @@ async fn fail(
     tracing::warn!(environment = %desired.environment, mfe = %desired.mfe, %error, "deploy failed");
     pair.outcome = PairOutcome::Failed {
         retryable: error.is_retryable(),
+        class: error.class(),
         error: error.to_string(),
     };
 }

@@ -140,12 +140,22 @@ pub enum ErrorClass {
 impl Error {
     /// The class of this error: configuration, outside failure, or refusal.
     pub fn class(&self) -> ErrorClass {
-        if matches!(self, Error::Config { .. }) {
+        if self.is_config() {
             ErrorClass::Config
         } else if self.is_retryable() {
             ErrorClass::Retryable
         } else {
             ErrorClass::Refused
+        }
+    }
+
+    /// Whether the configuration is at fault: [`Error::Config`], or an adapter's own
+    /// configuration error (an artifact store's unusable `AWS_*` settings).
+    pub fn is_config(&self) -> bool {
+        match self {
+            Error::Config { .. } => true,
+            Error::Artifact(e) => e.is_config(),
+            _ => false,
         }
     }
 

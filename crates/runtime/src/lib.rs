@@ -266,7 +266,10 @@ impl Runtime {
             }
             RegistryTarget::DynamoDb { table } => {
                 let outcome = self.dynamodb(table).await.bootstrap().await?;
-                done.push(format!("registry dynamodb://{table}: {outcome:?}").to_lowercase());
+                done.push(format!(
+                    "registry dynamodb://{table}: {}",
+                    bootstrap_word(outcome)
+                ));
             }
         }
         match &environment.cdn {
@@ -425,6 +428,15 @@ impl Runtime {
             .map_err(|e| config(format!("--user {login}: {}", e.message)))?;
         forge.record_approval(number, &login).await?;
         Ok(())
+    }
+}
+
+/// What `gitops bootstrap` prints for a DynamoDB table, in the words of the other targets'
+/// lines (`created` or `exists`).
+fn bootstrap_word(outcome: gitops_db_registry::Bootstrap) -> &'static str {
+    match outcome {
+        gitops_db_registry::Bootstrap::Created => "created",
+        gitops_db_registry::Bootstrap::AlreadyExists => "exists",
     }
 }
 

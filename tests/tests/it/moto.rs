@@ -20,7 +20,14 @@ pub fn endpoint(test: &str) -> Option<String> {
     gitops_testkit::aws_endpoint(test)
 }
 
+/// `gitops` with the standard AWS environment of a local emulator: `AWS_ENDPOINT_URL=http://...`
+/// and no `AWS_ALLOW_HTTP` (the configured http:// endpoint is used over HTTP, as the AWS SDK
+/// does).
 fn gitops(endpoint: &str, args: &[&str]) -> Output {
+    gitops_with(endpoint, &[], args)
+}
+
+fn gitops_with(endpoint: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(crate::gitops_bin())
         .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -28,9 +35,11 @@ fn gitops(endpoint: &str, args: &[&str]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ALLOW_HTTP", "true")
+        .env_remove("AWS_ALLOW_HTTP")
+        .env_remove("AWS_ENDPOINT_URL_S3")
         .env_remove("AWS_PROFILE")
         .env_remove("GITHUB_EVENT_PATH")
+        .envs(extra.iter().copied())
         .output()
         .unwrap()
 }
@@ -185,12 +194,35 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // One line per target, each saying what was done in the same words.
+    let lines = |out: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        lines(&out),
+        [
+            format!("dev: storage s3://{site}: created"),
+            format!("dev: registry dynamodb://{table}: created"),
+            format!("dev: cdn cloudfront://{distribution}: exists"),
+        ]
+    );
     let again = gitops(&url, &["bootstrap", "--repo", rs]);
     assert_eq!(
         again.status.code(),
         Some(0),
         "bootstrap is idempotent: {}",
         String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        lines(&again),
+        [
+            format!("dev: storage s3://{site}: exists"),
+            format!("dev: registry dynamodb://{table}: exists"),
+            format!("dev: cdn cloudfront://{distribution}: exists"),
+        ]
     );
 
     let out = gitops(&url, &["deploy", "--repo", rs, "--format", "json"]);
@@ -326,4 +358,25 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
         .await
         .unwrap();
     assert_eq!(list.invalidation_list().unwrap().items().len(), 1);
+
+    // Plain HTTP explicitly forbidden with an http:// endpoint: a configuration error (exit 2,
+    // never 3 "retry"), naming both variables and the fix, with no secret in it.
+    let forbid = [("AWS_ALLOW_HTTP", "false")];
+    for args in [
+        &["deploy", "--repo", rs][..],
+        &["status", "--repo", rs, "--format", "json"],
+    ] {
+        let out = gitops_with(&url, &forbid, args);
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {shown}");
+        assert!(
+            shown.contains("AWS_ALLOW_HTTP=false") && shown.contains("unset AWS_ALLOW_HTTP"),
+            "{args:?}: {shown}"
+        );
+        assert!(!shown.contains("testing"), "{args:?}: {shown}");
+    }
 }

@@ -1,6 +1,7 @@
-//! `mfe publish` to a local directory, then the sidecar is checked.
+//! `mfe publish` to a local directory, then the sidecar is checked; to `s3://` on moto over
+//! plain HTTP.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use super::{MFE, text};
 
@@ -94,4 +95,125 @@ fn bad_version_or_missing_dist_are_refused() {
     let out = publish(dir.path(), "nowhere", "1.2.3");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(!dir.path().join("store").exists());
+}
+
+/// Creates a uniquely named bucket on the emulator with a plain, unsigned `PUT /<bucket>`
+/// (moto accepts it), bounded by timeouts.
+fn create_bucket(endpoint: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let bucket = format!(
+        "mfe-publish-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let authority = endpoint.trim_start_matches("http://");
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .unwrap()
+        .next()
+        .unwrap();
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(10)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    bucket
+}
+
+fn publish_s3(cwd: &std::path::Path, endpoint: &str, to: &str, extra: &[(&str, &str)]) -> Output {
+    Command::new(MFE)
+        .current_dir(cwd)
+        .args([
+            "publish",
+            "--dist",
+            "dist",
+            "--mfe",
+            "checkout",
+            "--version",
+            "1.0.0",
+            "--to",
+            to,
+        ])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ALLOW_HTTP")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_PROFILE")
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// `AWS_ENDPOINT_URL=http://...` (moto, MinIO, LocalStack) without `AWS_ALLOW_HTTP`: the
+/// endpoint the operator configured is used over HTTP and the artifact lands in the bucket;
+/// `AWS_ALLOW_HTTP=false` with it exits 2 with a message naming both variables and the fix.
+#[test]
+fn publish_to_s3_over_plain_http_without_aws_allow_http() {
+    let Some(endpoint) =
+        gitops_testkit::aws_endpoint("publish_to_s3_over_plain_http_without_aws_allow_http")
+    else {
+        return;
+    };
+    let bucket = create_bucket(&endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+    std::fs::write(
+        dir.path().join("dist/remoteEntry.js"),
+        "export default 1;\n",
+    )
+    .unwrap();
+    let to = format!("s3://{bucket}/artifacts/{{name}}-{{version}}.tgz");
+
+    let out = publish_s3(dir.path(), &endpoint, &to, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("published: "),
+        "{}",
+        text(&out.stdout)
+    );
+    // The artifact and its sidecar are really in the bucket.
+    let opener = gitops_artifact_store::StoreOpener::new(dir.path()).with_aws(
+        gitops_artifact_store::AwsSettings::emulator(&endpoint, "testing", "testing"),
+    );
+    let artifact = opener
+        .open_object(&format!("s3://{bucket}/artifacts/checkout-1.0.0.tgz"))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Verified against its sidecar, as a deploy reads it.
+    let verified = rt
+        .block_on(gitops_artifact_store::fetch_verified(&artifact, 1 << 20))
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains(&format!("sha256: {}", verified.sha256)),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = publish_s3(dir.path(), &endpoint, &to, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("already published"));
+
+    let forbidden = publish_s3(dir.path(), &endpoint, &to, &[("AWS_ALLOW_HTTP", "false")]);
+    let stderr = text(&forbidden.stderr);
+    assert_eq!(forbidden.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("AWS_ENDPOINT_URL `{endpoint}`"))
+            && stderr.contains("AWS_ALLOW_HTTP=false")
+            && stderr.contains("unset AWS_ALLOW_HTTP"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("testing"), "{stderr}");
 }

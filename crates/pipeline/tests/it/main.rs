@@ -16,7 +16,9 @@ use gitops_cdn::FakeCdn;
 use gitops_db_registry::{Entry, FakeRegistry, Registry};
 use gitops_event_model::{EnvironmentName, MfeName, Version};
 use gitops_iac_config::{Deployment, Environment, Repository, render_deployment};
-use gitops_pipeline::{Backends, DeployOptions, Error, PairOutcome, Targets, deploy_all, status};
+use gitops_pipeline::{
+    Backends, DeployOptions, Error, ErrorClass, PairOutcome, Targets, deploy_all, status,
+};
 use object_store::memory::InMemory;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -421,12 +423,17 @@ async fn a_bad_artifact_fails_its_pair_only_and_changes_nothing_live() {
     let outcomes: Vec<&PairOutcome> = report.pairs.iter().map(|p| &p.outcome).collect();
     assert_eq!(outcomes[0], &PairOutcome::Deployed);
     match outcomes[1] {
-        PairOutcome::Failed { error, retryable } => {
+        PairOutcome::Failed {
+            error,
+            retryable,
+            class,
+        } => {
             assert!(
                 error.contains("checksum") || error.contains("sha256"),
                 "{error}"
             );
             assert!(!retryable);
+            assert_eq!(*class, ErrorClass::Refused);
         }
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -563,11 +570,13 @@ async fn a_failed_invalidation_stays_pending_until_a_rerun_confirms_it() {
             report.pairs[0].outcome,
             PairOutcome::Failed {
                 retryable: true,
+                class: ErrorClass::Retryable,
                 ..
             }
         ),
         "{report:?}"
     );
+    assert_eq!(report.failure_class(), Some(ErrorClass::Retryable));
     assert!(fakes.cdn.invalidations().is_empty());
     // Live and published, but the invalidation it owes is recorded with the entry.
     let live = fakes
@@ -657,9 +666,17 @@ async fn an_unusable_environment_fails_its_own_pairs_only() {
     assert_eq!(outcome("dev"), Some(PairOutcome::Deployed));
     assert_eq!(outcome("prod"), Some(PairOutcome::Deployed));
     assert!(
-        matches!(outcome("staging"), Some(PairOutcome::Failed { retryable: false, ref error }) if error.contains("staging")),
+        matches!(outcome("staging"), Some(PairOutcome::Failed { retryable: false, class: ErrorClass::Config, ref error }) if error.contains("staging")),
         "{report:?}"
     );
+    // A configuration error outranks the rest: the deploy exits as one (2), never 3.
+    assert_eq!(report.failure_class(), Some(ErrorClass::Config));
+    // An artifact store's own configuration error (unusable AWS_* settings) is one too.
+    let store_config = Error::Artifact(gitops_artifact_store::Error::Config {
+        reason: "AWS_ALLOW_HTTP=\"maybe\" is not a boolean".into(),
+    });
+    assert_eq!(store_config.class(), ErrorClass::Config);
+    assert!(!store_config.is_retryable());
     let rows = status(&repo, &broken, None).await.unwrap();
     let staging: Vec<_> = rows.iter().filter(|r| r.environment == "staging").collect();
     assert_eq!(staging.len(), 1);
