@@ -6,7 +6,7 @@
 //! | form | store |
 //! |---|---|
 //! | `local/artifacts/x-{version}.tgz`, `/abs/x.tgz`, `file:///abs/x.tgz` | `LocalFileSystem` (relative paths resolve against the caller's base directory, the GitOps repository root); a storage *target* is a [`crate::LocalStore`] |
-//! | `s3://bucket/key` | `AmazonS3Builder::from_env()` (AWS_ENDPOINT_URL, region, credentials, AWS_ALLOW_HTTP) |
+//! | `s3://bucket/key` | `AmazonS3Builder` from the `AWS_*` environment (AWS_ENDPOINT_URL, region, credentials; an `http://` endpoint is used over HTTP without AWS_ALLOW_HTTP, see [`AwsSettings`]) |
 //! | `https://host/path/x.tgz`, `http://...` | object_store's HTTP store (Artifactory generic repositories), basic or bearer auth from env |
 //!
 //! S3 addressing: path-style when an endpoint is configured (emulators, MinIO), virtual-hosted

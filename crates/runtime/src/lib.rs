@@ -5,8 +5,9 @@
 //! [`gitops_cdn::Cdn`]; artifact templates become locations. Local paths resolve against the
 //! GitOps repository root and select the embedded backends (files, SQLite, an invalidation log);
 //! `s3://`, `dynamodb://` and `cloudfront://` select AWS, configured from the standard AWS
-//! environment (`AWS_ENDPOINT_URL`, region, the credential chain; `AWS_ALLOW_HTTP` for
-//! object_store), so one binary runs against AWS or an emulator.
+//! environment (`AWS_ENDPOINT_URL`, region, the credential chain; an `http://` endpoint is used
+//! over plain HTTP by the SDK and by object_store alike, without `AWS_ALLOW_HTTP`), so one
+//! binary runs against AWS or an emulator.
 //!
 //! Every outside call is bounded: `GITOPS_CONNECT_TIMEOUT` and `GITOPS_REQUEST_TIMEOUT`
 //! (seconds; defaults 10, and 60 for an API request or 300 for an artifact transfer) apply to
