@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod runner;
 mod server;
 pub mod state;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -41,10 +41,14 @@ pub struct RunnerConfig {
     pub env: Vec<(String, String)>,
     /// The longest a job may run (a job's `timeout-minutes` is capped to this).
     pub max_job_time: Duration,
+    /// `@octokit/webhooks-schemas`' `schema.json`: when set, every event's payload is validated
+    /// against it and what does not conform is recorded as a violation (method `EVENT`).
+    pub webhook_schemas: Option<PathBuf>,
 }
 
 impl RunnerConfig {
-    /// `act` at `act`, job directories under `work`, this crate's stand-ins, 15-minute jobs.
+    /// `act` at `act`, job directories under `work`, this crate's stand-ins, 15-minute jobs,
+    /// payloads validated against the webhook schemas `GITOPS_TEST_WEBHOOK_SCHEMAS` names.
     pub fn new(act: impl Into<PathBuf>, work: impl Into<PathBuf>) -> Self {
         Self {
             act: act.into(),
@@ -53,6 +57,9 @@ impl RunnerConfig {
             local_actions: Vec::new(),
             env: Vec::new(),
             max_job_time: Duration::from_mins(15),
+            webhook_schemas: std::env::var_os(crate::webhooks::ENV_TEST_WEBHOOK_SCHEMAS)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 

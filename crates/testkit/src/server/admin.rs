@@ -157,16 +157,47 @@ fn schedule(app: &App, owner: &str, repo: &str) -> R {
         .git
         .ref_target(&format!("refs/heads/{branch}"))?
         .ok_or_else(|| err(422, "the repository has no default branch head"))?;
-    app.emit(vec![crate::runner::Trigger {
-        repo: ctx.full.clone(),
-        event: "schedule".into(),
-        kind: crate::runner::workflow::EventKind::Schedule,
-        payload: json!({"schedule": "* * * * *", "repository": ctx.repo_json(), "sender": ctx.sender()}),
-        actor: ctx.meta.owner.clone(),
-        sha,
-        git_ref: format!("refs/heads/{branch}"),
-        inputs: None,
-        workflow: None,
-    }]);
+    // One event per scheduled workflow, as GitHub's scheduler fires each one for itself: the
+    // payload names the workflow and the cron that fired (its first `schedule` entry).
+    let listing = ctx
+        .git
+        .ok(&["ls-tree", "--name-only", &sha, ".github/workflows/"])
+        .unwrap_or_default();
+    let mut triggers = Vec::new();
+    for path in listing.lines() {
+        if !(path.ends_with(".yml") || path.ends_with(".yaml")) {
+            continue;
+        }
+        let Ok(text) = ctx.git.ok(&["cat-file", "blob", &format!("{sha}:{path}")]) else {
+            continue;
+        };
+        let Ok(w) = crate::runner::workflow::Workflow::parse(path, &text) else {
+            continue;
+        };
+        let Some(cron) =
+            w.on.iter()
+                .find(|(event, _)| event == "schedule")
+                .and_then(|(_, cfg)| cfg.get(0)?.get("cron")?.as_str().map(str::to_owned))
+        else {
+            continue;
+        };
+        triggers.push(crate::runner::Trigger {
+            repo: ctx.full.clone(),
+            event: "schedule".into(),
+            kind: crate::runner::workflow::EventKind::Schedule,
+            payload: ctx.hook_payload(json!({
+                "schedule": cron,
+                "workflow": path,
+                "repository": ctx.hook_repo(),
+                "sender": ctx.sender(),
+            })),
+            actor: ctx.meta.owner.clone(),
+            sha: sha.clone(),
+            git_ref: format!("refs/heads/{branch}"),
+            inputs: None,
+            workflow: Some(path.to_owned()),
+        });
+    }
+    app.emit(triggers);
     Ok(Resp::empty(204))
 }

@@ -281,13 +281,13 @@ impl Ctx<'_> {
             Some(_) => return Err(bad_field("WorkflowDispatch", "inputs")),
         };
         let inputs = dispatch_inputs(&w, &given)?;
-        let payload = json!({
+        let payload = self.hook_payload(json!({
             "inputs": inputs,
             "ref": full_ref,
-            "repository": self.repo_json(),
+            "repository": self.hook_repo(),
             "sender": self.sender(),
             "workflow": path,
-        });
+        }));
         self.app.emit(vec![Trigger {
             repo: self.full.clone(),
             event: "workflow_dispatch".into(),

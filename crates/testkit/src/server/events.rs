@@ -19,6 +19,39 @@ use crate::runner::Trigger;
 use crate::runner::workflow::EventKind;
 use crate::state::Pull;
 
+/// What the REST API's pull request has and a review payload's `simple-pull-request` has not.
+const NOT_IN_SIMPLE_PULL: &[&str] = &[
+    "merged",
+    "mergeable",
+    "rebaseable",
+    "mergeable_state",
+    "merged_by",
+    "comments",
+    "review_comments",
+    "maintainer_can_modify",
+    "commits",
+    "additions",
+    "deletions",
+    "changed_files",
+];
+
+/// Removes `user_view_type` from every object of a payload but what its sender chose
+/// (`client_payload`, `inputs`).
+fn strip_user_view_type(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.remove("user_view_type");
+            for (k, x) in o.iter_mut() {
+                if k != "client_payload" && k != "inputs" {
+                    strip_user_view_type(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_user_view_type),
+        _ => {}
+    }
+}
+
 /// What events are computed from.
 pub(super) struct Snapshot {
     refs: BTreeMap<String, String>,
@@ -56,7 +89,8 @@ impl Ctx<'_> {
     pub(super) fn events_since(&self, before: &Snapshot) -> Result<Vec<Trigger>, ApiError> {
         let after = self.snapshot()?;
         let mut out = Vec::new();
-        let mut moved_heads = Vec::new();
+        // Branch -> (old, new) for every moved branch (a `synchronize` carries both).
+        let mut moved_heads: BTreeMap<String, (String, String)> = BTreeMap::new();
         let names: std::collections::BTreeSet<&String> =
             before.refs.keys().chain(after.refs.keys()).collect();
         for name in names {
@@ -67,7 +101,7 @@ impl Ctx<'_> {
             let old = old.map_or(ZERO_OID, String::as_str);
             let new = new.map_or(ZERO_OID, String::as_str);
             if let Some(branch) = name.strip_prefix("refs/heads/") {
-                moved_heads.push(branch.to_owned());
+                moved_heads.insert(branch.to_owned(), (old.to_owned(), new.to_owned()));
             }
             if new == ZERO_OID {
                 // GitHub sends a push for a deletion but starts no workflow for it.
@@ -78,28 +112,40 @@ impl Ctx<'_> {
         let pulls: Vec<Pull> = self.read(|d| d.pulls.clone());
         for p in &pulls {
             let was = before.pulls.iter().find(|(n, _)| *n == p.number);
+            let moved = moved_heads.get(&p.head_ref);
             let action = match (was.map(|(_, s)| s.as_str()), p.state.as_str()) {
                 (None, "open") => Some("opened"),
                 (Some("closed"), "open") => Some("reopened"),
                 (Some("open"), "closed") => Some("closed"),
-                (Some("open"), "open") if moved_heads.contains(&p.head_ref) => Some("synchronize"),
+                (Some("open"), "open") if moved.is_some() => Some("synchronize"),
                 _ => None,
             };
             if let Some(action) = action {
-                out.push(self.pull_request_event(action, p)?);
+                let moved = moved.filter(|_| action == "synchronize");
+                out.push(self.pull_request_event(action, p, moved)?);
             }
         }
         let reviews = self.read(|d| d.reviews[before.reviews.min(d.reviews.len())..].to_vec());
         for r in reviews {
             if let Some(p) = pulls.iter().find(|p| p.number == r.pull) {
-                let pull = self.pull_payload(p)?;
-                let payload = json!({
+                // A review's payload carries the pull request in its short form
+                // (`simple-pull-request`: no merge state, counts or `merged_by`) and the review's
+                // state in lower case (`approved`), unlike the REST API's `APPROVED`.
+                let mut pull = self.pull_payload(p)?;
+                if let Some(o) = pull.as_object_mut() {
+                    for k in NOT_IN_SIMPLE_PULL {
+                        o.remove(*k);
+                    }
+                }
+                let mut review = j::review(self.base(), &self.full, &r);
+                review["state"] = json!(r.state.to_ascii_lowercase());
+                let payload = self.hook_payload(json!({
                     "action": "submitted",
-                    "review": j::review(self.base(), &self.full, &r),
+                    "review": review,
                     "pull_request": pull,
-                    "repository": self.repo_json(),
+                    "repository": self.hook_repo(),
                     "sender": self.sender(),
-                });
+                }));
                 out.push(self.pull_trigger(
                     "pull_request_review",
                     payload,
@@ -117,13 +163,16 @@ impl Ctx<'_> {
             let Some(sha) = self.git.ref_target(&format!("refs/heads/{branch}"))? else {
                 continue;
             };
-            let payload = json!({
+            // GitHub delivers `repository_dispatch` to GitHub Apps, so the payload names the
+            // installation (the schema requires it).
+            let payload = self.hook_payload(json!({
                 "action": d.event_type,
                 "branch": branch,
                 "client_payload": d.client_payload,
-                "repository": self.repo_json(),
+                "repository": self.hook_repo(),
                 "sender": self.sender(),
-            });
+                "installation": self.installation(),
+            }));
             out.push(Trigger {
                 repo: self.full.clone(),
                 event: "repository_dispatch".into(),
@@ -148,6 +197,68 @@ impl Ctx<'_> {
             u["type"] = json!("Bot");
         }
         u
+    }
+
+    /// The repository as webhook payloads carry it: the REST API's shape without what only the
+    /// REST API answers (the caller's `permissions`, `network_count`, `subscribers_count`, the
+    /// `organization` object, which a payload carries at its top level instead), with the
+    /// repository's `custom_properties` (none are set here).
+    pub(super) fn hook_repo(&self) -> Value {
+        let mut r = self.repo_json();
+        if let Some(o) = r.as_object_mut() {
+            for k in [
+                "permissions",
+                "network_count",
+                "subscribers_count",
+                "organization",
+            ] {
+                o.remove(k);
+            }
+            o.insert("custom_properties".into(), json!({}));
+        }
+        r
+    }
+
+    /// The payload's top-level `organization`, when an organisation owns the repository.
+    fn hook_org(&self) -> Option<Value> {
+        if !self.meta.owner_is_org {
+            return None;
+        }
+        let login = &self.meta.owner;
+        let o = j::user(self.base(), login, true);
+        let u = format!("{}/orgs/{login}", self.base());
+        Some(json!({
+            "login": login,
+            "id": o["id"],
+            "node_id": o["node_id"],
+            "url": u,
+            "repos_url": format!("{u}/repos"),
+            "events_url": format!("{u}/events"),
+            "hooks_url": format!("{u}/hooks"),
+            "issues_url": format!("{u}/issues"),
+            "members_url": format!("{u}/members{{/member}}"),
+            "public_members_url": format!("{u}/public_members{{/member}}"),
+            "avatar_url": o["avatar_url"],
+            "description": null,
+        }))
+    }
+
+    /// The installation of the GitHub App a payload is delivered to (`installation-lite`):
+    /// fake-github models one per repository owner.
+    fn installation(&self) -> Value {
+        let id = j::user_id(&format!("installation/{}", self.meta.owner));
+        json!({"id": id, "node_id": format!("IN_kw{id:08}")})
+    }
+
+    /// A payload as GitHub sends it: with the top-level `organization` for an organisation's
+    /// repository, and users without the REST API's `user_view_type` (which the webhook schemas
+    /// do not have); what the caller sent (`client_payload`, `inputs`) is left as it is.
+    pub(super) fn hook_payload(&self, mut payload: Value) -> Value {
+        if let Some(org) = self.hook_org() {
+            payload["organization"] = org;
+        }
+        strip_user_view_type(&mut payload);
+        payload
     }
 
     fn push_event(&self, name: &str, before: &str, after: &str) -> Result<Trigger, ApiError> {
@@ -211,11 +322,17 @@ impl Ctx<'_> {
                     .collect(),
             )
         };
-        let mut repository = self.repo_json();
-        // Push payloads carry GitHub's legacy repository shape: times as epoch seconds.
+        let mut repository = self.hook_repo();
+        // Push payloads carry GitHub's legacy repository shape: times as epoch seconds,
+        // `stargazers` and `master_branch`, and an organisation's login as `organization`.
         repository["created_at"] = json!(self.meta.created_at);
         repository["pushed_at"] = json!(j::now());
-        let payload = json!({
+        repository["stargazers"] = repository["stargazers_count"].clone();
+        repository["master_branch"] = json!(self.meta.default_branch);
+        if self.meta.owner_is_org {
+            repository["organization"] = json!(self.meta.owner);
+        }
+        let payload = self.hook_payload(json!({
             "ref": name,
             "before": before,
             "after": after,
@@ -229,7 +346,7 @@ impl Ctx<'_> {
             "repository": repository,
             "pusher": {"name": self.login, "email": format!("{}@users.noreply.github.com", self.login)},
             "sender": self.sender(),
-        });
+        }));
         let sha = self
             .git
             .resolve_commit(after)?
@@ -252,17 +369,29 @@ impl Ctx<'_> {
 
     fn pull_payload(&self, p: &Pull) -> Result<Value, ApiError> {
         let g = self.pull_git(p)?;
-        Ok(j::pull(self.base(), &self.repo_json(), &self.meta, p, &g))
+        Ok(j::pull(self.base(), &self.hook_repo(), &self.meta, p, &g))
     }
 
-    fn pull_request_event(&self, action: &str, p: &Pull) -> Result<Trigger, ApiError> {
-        let payload = json!({
+    /// A `pull_request` event; `moved` (the head's old and new sha) for `synchronize`, whose
+    /// payload carries them as `before` and `after`.
+    fn pull_request_event(
+        &self,
+        action: &str,
+        p: &Pull,
+        moved: Option<&(String, String)>,
+    ) -> Result<Trigger, ApiError> {
+        let mut payload = json!({
             "action": action,
             "number": p.number,
             "pull_request": self.pull_payload(p)?,
-            "repository": self.repo_json(),
+            "repository": self.hook_repo(),
             "sender": self.sender(),
         });
+        if let Some((before, after)) = moved {
+            payload["before"] = json!(before);
+            payload["after"] = json!(after);
+        }
+        let payload = self.hook_payload(payload);
         let kind = EventKind::PullRequest {
             action: action.to_owned(),
             base_ref: p.base_ref.clone(),

@@ -3,7 +3,7 @@
 //! and OIDC tokens. One job is run by `runner::exec`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -14,6 +14,7 @@ use super::events::ACTIONS_BOT;
 use super::{App, lock};
 use crate::git::Repo;
 use crate::json::now;
+use crate::openapi::Violation;
 use crate::runner::concurrency::{Groups, Held};
 use crate::runner::exec::{self, JobOutcome, JobSpec};
 use crate::runner::expr::{self, JobStatus};
@@ -23,6 +24,7 @@ use crate::runner::{RunnerConfig, Trigger};
 use crate::state::{
     Deployment, DeploymentStatus, Environment, PendingDeployment, RunJob, WorkflowRun,
 };
+use crate::webhooks::WebhookSchemas;
 
 /// Secrets by name.
 type Secrets = BTreeMap<String, String>;
@@ -48,6 +50,21 @@ pub(super) struct Runner {
     groups: Groups,
     /// (repository key, environment) -> name -> value. Kept in memory only, never persisted.
     secrets: Mutex<HashMap<(String, Option<String>), Secrets>>,
+    /// The webhook schemas payloads are validated against (`RunnerConfig::webhook_schemas`),
+    /// loaded on a thread of their own from `start_runner` on (or why they could not be).
+    webhooks: Option<Arc<Schemas>>,
+}
+
+/// The webhook schemas once loaded, or why they could not be.
+type Schemas = OnceLock<Result<Arc<WebhookSchemas>, String>>;
+
+/// Loads the webhook schemas at `path` into `cell` (once: a second caller waits for the first).
+fn load_webhooks(cell: &Schemas, path: &std::path::Path) -> Result<Arc<WebhookSchemas>, String> {
+    cell.get_or_init(|| {
+        WebhookSchemas::load_shared(path)
+            .map_err(|e| format!("cannot load the webhook schemas: {e}"))
+    })
+    .clone()
 }
 
 impl App {
@@ -55,7 +72,16 @@ impl App {
     /// runs them; aborting it stops every run (act processes are killed).
     pub fn start_runner(self: &Arc<Self>, cfg: RunnerConfig) -> tokio::task::JoinHandle<()> {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Compiling the schemas takes seconds: started now, on a thread, so no request waits
+        // for it unless it emits an event before it is done.
+        let webhooks = cfg.webhook_schemas.clone().map(|path| {
+            let cell = Arc::new(OnceLock::new());
+            let c = Arc::clone(&cell);
+            std::thread::spawn(move || load_webhooks(&c, &path));
+            cell
+        });
         let runner = Runner {
+            webhooks,
             cfg,
             tx,
             signer: Signer::random(),
@@ -75,13 +101,52 @@ impl App {
         self.runner.get()
     }
 
-    /// Hands events to the runner, if there is one.
+    /// Hands events to the runner, if there is one, after validating each payload against the
+    /// webhook schemas (when configured): what does not conform is a violation with method
+    /// `EVENT`, path `<event>.<action>` (or `<event>`) and the schema's definition.
     pub(super) fn emit(&self, triggers: Vec<Trigger>) {
         if let Some(r) = self.runner() {
             for t in triggers {
+                self.check_payload(r, &t);
                 let _ = r.tx.send(t);
             }
         }
+    }
+
+    fn check_payload(&self, r: &Runner, t: &Trigger) {
+        let (Some(cell), Some(path)) = (&r.webhooks, &r.cfg.webhook_schemas) else {
+            return;
+        };
+        let event_path = match t.payload.get("action").and_then(Value::as_str) {
+            Some(action) => format!("{}.{action}", t.event),
+            None => t.event.clone(),
+        };
+        let (operation, errors) = match load_webhooks(cell, path) {
+            Err(e) => (String::new(), vec![e]),
+            Ok(schemas) => (
+                schemas.definition(&t.event, &t.payload).unwrap_or_default(),
+                schemas.validate(&t.event, &t.payload),
+            ),
+        };
+        if errors.is_empty() {
+            return;
+        }
+        eprintln!(
+            "fake-github: the {event_path} payload does not conform to {}: {}",
+            if operation.is_empty() {
+                "the webhook schemas"
+            } else {
+                &operation
+            },
+            errors.join("; ")
+        );
+        lock(&self.violations).push(Violation {
+            method: "EVENT".into(),
+            path: event_path,
+            operation,
+            status: 0,
+            errors,
+        });
     }
 
     /// Sets a secret of a repository (or of one of its environments).

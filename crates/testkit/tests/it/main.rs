@@ -10,6 +10,7 @@ mod more;
 mod openapi;
 mod runner;
 mod strict;
+mod webhooks;
 
 use std::path::Path;
 use std::process::Command;
