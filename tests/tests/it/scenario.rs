@@ -155,16 +155,21 @@ impl World {
         self.gh.runs("acme", repo).await.unwrap()
     }
 
-    /// Waits for the newest run of `workflow` in `repo` started after `after` runs to finish.
+    /// Waits for run number `after` (from 0) of the workflow at `path` in `repo` to finish;
+    /// with `gitops_runs`, fails as soon as a GitOps run after that many fails.
     async fn wait_run(
         &self,
         repo: &str,
         path: &str,
         after: usize,
         timeout: Duration,
+        gitops_runs: Option<usize>,
     ) -> WorkflowRun {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(n) = gitops_runs {
+                self.no_gitops_failure(n).await;
+            }
             let runs: Vec<WorkflowRun> = self
                 .runs(repo)
                 .await
@@ -471,10 +476,10 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     w.start_cd("checkout-mfe", "prod-first", "1.0.0").await;
     w.start_cd("rogue-mfe", "main", "1.0.0").await;
     let refused = w
-        .wait_run("checkout-mfe", CD, cd_mfe, Duration::from_mins(3))
+        .wait_run("checkout-mfe", CD, cd_mfe, Duration::from_mins(2), None)
         .await;
     let rogue = w
-        .wait_run("rogue-mfe", CD, cd_rogue, Duration::from_mins(3))
+        .wait_run("rogue-mfe", CD, cd_rogue, Duration::from_mins(2), None)
         .await;
     let elapsed = t.elapsed();
     for (run, repo, reason) in [
@@ -519,8 +524,11 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     let t = Instant::now();
     let before = w.gh.requests().await.unwrap().len();
     let cd_before = w.cd_runs("checkout-mfe").await;
+    let gitops_runs = w.runs("gitops").await.len();
     w.start_cd("checkout-mfe", "main", "1.0.0").await;
-    let pr = w.wait_for_prod_pull_request(Duration::from_mins(6)).await;
+    let pr = w
+        .wait_for_prod_pull_request(Duration::from_mins(6), gitops_runs)
+        .await;
     for env in ["dev", "staging"] {
         let d = w.cloud.deployed(env, "checkout").await;
         assert_eq!(
@@ -542,7 +550,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     )
     .await;
     let cd = w
-        .wait_run("checkout-mfe", CD, cd_before, Duration::from_mins(6))
+        .wait_run("checkout-mfe", CD, cd_before, Duration::from_mins(6), Some(gitops_runs))
         .await;
     assert_eq!(
         cd.conclusion.as_deref(),
@@ -597,9 +605,12 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
                 "{version} ends as superseded: {said}\n{}",
                 w.logs_of("gitops").await
             );
+            // Requests are processed in parallel, so an older one is either superseded by the
+            // newer (its pull request moves on) or, processed after it, refused as a downgrade
+            // naming the newer pending version: told either way, promptly.
             assert!(
-                said.contains("supersed"),
-                "{version}: the requester is told it was superseded: {said}"
+                said.contains("supersed") || (said.contains("downgrade") && said.contains("1.0.3")),
+                "{version}: the requester is told a newer request won: {said}"
             );
         }
     }
@@ -679,6 +690,22 @@ async fn rogue_repo(w: &World) {
 }
 
 impl World {
+    /// Panics (with every log) when a run of the GitOps repository after the first `after`
+    /// ended other than green: nothing on that side may fail while a deploy goes through.
+    async fn no_gitops_failure(&self, after: usize) {
+        let runs = self.runs("gitops").await;
+        if let Some(bad) = runs.iter().skip(after).find(|r| {
+            r.status == "completed" && !matches!(r.conclusion.as_deref(), Some("success" | "skipped"))
+        }) {
+            panic!(
+                "a GitOps run failed: {} {:?}\n{}",
+                bad.path,
+                bad.conclusion,
+                self.logs_of("gitops").await
+            );
+        }
+    }
+
     /// How many CD runs `repo` has had.
     async fn cd_runs(&self, repo: &str) -> usize {
         self.runs(repo)
@@ -690,9 +717,10 @@ impl World {
 
     /// The number of the open deploy pull request for prod, once its checks ran and left it
     /// waiting for an approval.
-    async fn wait_for_prod_pull_request(&self, timeout: Duration) -> u64 {
+    async fn wait_for_prod_pull_request(&self, timeout: Duration, gitops_runs: usize) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
+            self.no_gitops_failure(gitops_runs).await;
             let pulls = self
                 .api(
                     OBSERVER,
