@@ -35,19 +35,43 @@ const NOT_IN_SIMPLE_PULL: &[&str] = &[
     "changed_files",
 ];
 
-/// Removes `user_view_type` from every object of a payload but what its sender chose
-/// (`client_payload`, `inputs`).
-fn strip_user_view_type(v: &mut Value) {
+/// Users as webhook payloads carry them, in every object of a payload but what its sender
+/// chose (`client_payload`, `inputs`): without the REST API's `user_view_type` (which the
+/// webhook schemas do not have), and a bot (`github-actions[bot]`) as GitHub shows one: type
+/// `Bot`, its login percent-encoded in its URLs (a `[` is not allowed in a URI) and its page
+/// under `/apps/`.
+fn hook_users(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            o.remove("user_view_type");
+            if o.contains_key("avatar_url")
+                && let Some(login) = o.get("login").and_then(Value::as_str).map(str::to_owned)
+            {
+                o.remove("user_view_type");
+                if let Some(app) = login.strip_suffix("[bot]") {
+                    let encoded = format!("{app}%5Bbot%5D");
+                    for (k, x) in o.iter_mut() {
+                        if let (true, Value::String(u)) = (k.ends_with("url"), &mut *x) {
+                            *u = u.replace(&login, &encoded);
+                        }
+                    }
+                    if let Some(site) = o
+                        .get("html_url")
+                        .and_then(Value::as_str)
+                        .and_then(|h| h.strip_suffix(&encoded))
+                        .map(str::to_owned)
+                    {
+                        o.insert("html_url".into(), json!(format!("{site}apps/{app}")));
+                    }
+                    o.insert("type".into(), json!("Bot"));
+                }
+            }
             for (k, x) in o.iter_mut() {
                 if k != "client_payload" && k != "inputs" {
-                    strip_user_view_type(x);
+                    hook_users(x);
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(strip_user_view_type),
+        Value::Array(a) => a.iter_mut().for_each(hook_users),
         _ => {}
     }
 }
@@ -251,13 +275,12 @@ impl Ctx<'_> {
     }
 
     /// A payload as GitHub sends it: with the top-level `organization` for an organisation's
-    /// repository, and users without the REST API's `user_view_type` (which the webhook schemas
-    /// do not have); what the caller sent (`client_payload`, `inputs`) is left as it is.
+    /// repository, and users as webhooks show them (`hook_users`).
     pub(super) fn hook_payload(&self, mut payload: Value) -> Value {
         if let Some(org) = self.hook_org() {
             payload["organization"] = org;
         }
-        strip_user_view_type(&mut payload);
+        hook_users(&mut payload);
         payload
     }
 
@@ -454,5 +477,43 @@ impl Ctx<'_> {
             inputs: None,
             workflow: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::hook_users;
+    use crate::json as j;
+
+    #[test]
+    fn users_lose_user_view_type_and_bots_look_as_on_github() {
+        let base = "http://127.0.0.1:1";
+        let mut payload = json!({
+            "sender": j::user(base, "github-actions[bot]", false),
+            "pull_request": {"user": j::user(base, "octocat", false)},
+            "client_payload": {"who": {"login": "x[bot]", "avatar_url": "a", "user_view_type": "public"}},
+        });
+        hook_users(&mut payload);
+        let bot = &payload["sender"];
+        assert_eq!(bot["type"], "Bot");
+        assert_eq!(bot["login"], "github-actions[bot]");
+        assert_eq!(bot["url"], format!("{base}/users/github-actions%5Bbot%5D"));
+        assert_eq!(
+            bot["followers_url"],
+            format!("{base}/users/github-actions%5Bbot%5D/followers")
+        );
+        assert_eq!(bot["html_url"], format!("{base}/apps/github-actions"));
+        assert!(bot.get("user_view_type").is_none());
+        let user = &payload["pull_request"]["user"];
+        assert_eq!(user["type"], "User");
+        assert_eq!(user["html_url"], format!("{base}/octocat"));
+        assert!(user.get("user_view_type").is_none());
+        // What the sender chose is theirs.
+        assert_eq!(
+            payload["client_payload"],
+            json!({"who": {"login": "x[bot]", "avatar_url": "a", "user_view_type": "public"}})
+        );
     }
 }
