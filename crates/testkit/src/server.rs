@@ -23,6 +23,7 @@ mod pagination;
 mod permissions;
 mod pulls;
 mod rate_limit;
+mod releases;
 mod repos;
 mod routes;
 mod runs;

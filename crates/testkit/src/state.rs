@@ -219,6 +219,20 @@ pub struct BranchPolicy {
     pub custom: Vec<(String, String)>,
 }
 
+/// A release (`POST /repos/{o}/{r}/releases`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub id: u64,
+    pub tag_name: String,
+    pub target_commitish: String,
+    pub name: Option<String>,
+    pub body: Option<String>,
+    pub draft: bool,
+    pub prerelease: bool,
+    pub author: String,
+    pub created_at: i64,
+}
+
 /// Everything kept per repository besides git objects.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RepoData {
@@ -238,6 +252,8 @@ pub struct RepoData {
     /// Repository variables (`vars`).
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub releases: Vec<Release>,
 }
 
 /// The whole persisted state.

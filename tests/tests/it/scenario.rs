@@ -263,7 +263,6 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
         .push((format!("{ACTION_REPO}@{ACTION_SHA}"), release.action()));
     cfg.env = vec![
         ("AWS_ENDPOINT_URL".into(), cloud.endpoint.clone()),
-        ("AWS_ALLOW_HTTP".into(), "true".into()),
         (
             "RUNNER_TOOL_CACHE".into(),
             dir.path().join("tool-cache").display().to_string(),
@@ -550,7 +549,13 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     )
     .await;
     let cd = w
-        .wait_run("checkout-mfe", CD, cd_before, Duration::from_mins(6), Some(gitops_runs))
+        .wait_run(
+            "checkout-mfe",
+            CD,
+            cd_before,
+            Duration::from_mins(6),
+            Some(gitops_runs),
+        )
         .await;
     assert_eq!(
         cd.conclusion.as_deref(),
@@ -695,7 +700,8 @@ impl World {
     async fn no_gitops_failure(&self, after: usize) {
         let runs = self.runs("gitops").await;
         if let Some(bad) = runs.iter().skip(after).find(|r| {
-            r.status == "completed" && !matches!(r.conclusion.as_deref(), Some("success" | "skipped"))
+            r.status == "completed"
+                && !matches!(r.conclusion.as_deref(), Some("success" | "skipped"))
         }) {
             panic!(
                 "a GitOps run failed: {} {:?}\n{}",

@@ -242,8 +242,7 @@ impl Cloud {
     }
 
     /// The environment a `gitops` or `mfe` process needs to reach this cloud: moto's endpoint,
-    /// dummy credentials, the region, plain HTTP allowed (`AWS_ALLOW_HTTP`, read by the S3
-    /// store).
+    /// dummy credentials and the region (an `http://` endpoint needs no `AWS_ALLOW_HTTP`).
     pub(crate) fn aws_env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
@@ -251,7 +250,6 @@ impl Cloud {
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_DEFAULT_REGION", REGION.to_owned()),
-            ("AWS_ALLOW_HTTP", "true".to_owned()),
         ]
     }
 

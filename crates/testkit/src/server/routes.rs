@@ -49,7 +49,28 @@ pub(super) fn route(
             }
             Ok(answer)
         }
-        ("GET", ["users", user]) => Ok(Resp::json(200, crate::json::user(app.base(), user, false))),
+        ("GET", ["users", user]) => {
+            // `public-user`: the simple user plus the profile fields.
+            let mut u = crate::json::user(app.base(), user, false);
+            for (k, v) in [
+                ("name", serde_json::Value::Null),
+                ("company", serde_json::Value::Null),
+                ("blog", "".into()),
+                ("location", serde_json::Value::Null),
+                ("email", serde_json::Value::Null),
+                ("hireable", serde_json::Value::Null),
+                ("bio", serde_json::Value::Null),
+                ("public_repos", 0.into()),
+                ("public_gists", 0.into()),
+                ("followers", 0.into()),
+                ("following", 0.into()),
+                ("created_at", "2020-01-01T00:00:00Z".into()),
+                ("updated_at", "2020-01-01T00:00:00Z".into()),
+            ] {
+                u[k] = v;
+            }
+            Ok(Resp::json(200, u))
+        }
         _ => Err(not_found()),
     }
 }
@@ -119,6 +140,8 @@ impl Ctx<'_> {
                 self.create_deployment_status(id, &body_json(body)?)
             }
             ("POST", ["dispatches"]) => self.dispatch(&body_json(body)?),
+            ("GET", ["releases"]) => Ok(self.list_releases()),
+            ("POST", ["releases"]) => self.create_release(&body_json(body)?),
             ("GET", ["actions", "runs"]) => self.list_runs(q),
             ("GET", ["actions", "runs", id]) => self.get_run(id),
             ("GET", ["actions", "workflows", w, "runs"]) => {

@@ -598,3 +598,89 @@ async fn outputs_matrices_and_path_filters_behave_as_on_github() {
     assert_eq!(jobs["total_count"], 4);
     w.violations().await;
 }
+
+const ON_RELEASE: &str = r#"name: on release
+on:
+  release:
+    types: [published]
+jobs:
+  announce:
+    runs-on: ubuntu-latest
+    steps:
+      - name: The release's tag is the ref and the event's tag name
+        env:
+          TAG: ${{ github.event.release.tag_name }}
+        run: |
+          test "$TAG" = v2.0.0
+          test "$GITHUB_REF" = refs/tags/v2.0.0
+          test "$GITHUB_REF_TYPE" = tag
+"#;
+
+const ON_SCHEDULE: &str = r#"name: nightly
+on:
+  schedule:
+    - cron: "17 5 * * *"
+jobs:
+  tick:
+    runs-on: ubuntu-latest
+    steps:
+      - run: test "$GITHUB_EVENT_NAME" = schedule
+"#;
+
+/// Publishing a release starts the workflows on `release: published` at the tag (a draft
+/// starts none); the scheduler hook starts those on `schedule`, on the default branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_and_schedules_start_their_workflows() {
+    let Some(w) = world("releases_and_schedules_start_their_workflows").await else {
+        return;
+    };
+    w.repo(
+        "app",
+        &[
+            (".github/workflows/release.yml", ON_RELEASE),
+            (".github/workflows/nightly.yml", ON_SCHEDULE),
+        ],
+    )
+    .await;
+    assert!(w.settle("app").await.is_empty(), "a push starts neither");
+    let (status, body) = w
+        .api(
+            USER,
+            Method::POST,
+            "/repos/acme/app/releases",
+            Some(json!({"tag_name": "v1.9.0", "draft": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(w.settle("app").await.is_empty(), "a draft starts nothing");
+    let (status, body) = w
+        .api(
+            USER,
+            Method::POST,
+            "/repos/acme/app/releases",
+            Some(json!({"tag_name": "v2.0.0", "name": "2.0.0"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let runs = w.settle("app").await;
+    assert_eq!(runs.len(), 1, "{:?}", conclusions(&runs));
+    assert_eq!(runs[0].event, "release");
+    assert_eq!(runs[0].head_branch, "v2.0.0");
+    assert_eq!(
+        runs[0].conclusion.as_deref(),
+        Some("success"),
+        "{}",
+        w.logs(&runs[0])
+    );
+    w.gh.fire_schedule("acme", "app").await.unwrap();
+    let runs = w.settle("app").await;
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].event, "schedule");
+    assert_eq!(
+        runs[1].conclusion.as_deref(),
+        Some("success"),
+        "{}",
+        w.logs(&runs[1])
+    );
+    w.violations().await;
+}
