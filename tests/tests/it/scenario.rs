@@ -438,13 +438,16 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         w.logs_of("checkout-mfe").await
     );
     assert!(w.artifact_exists("1.0.0").await, "the tag published 1.0.0");
-    report.scenarios.push(json!({"name": "CI: push main and v1.0.0, build, test, publish", "seconds": t.elapsed().as_secs_f64(), "workflow_runs": ci.len()}));
+    report.scenarios.push(json!({
+        "name": "CI: push main and v1.0.0, build, test, publish",
+        "seconds": t.elapsed().as_secs_f64(),
+        "workflow_runs_started": ci.len(),
+    }));
 
     // 2. Requests that must be refused end red on the requester's side within a minute, the
     //    reason in the job summary: prod before staging (a manual CD run from a branch whose
     //    rendered CD targets prod only), and a repository that does not own the MFE.
-    let t = Instant::now();
-    let before = w.gh.requests().await.unwrap().len();
+    let mark = w.mark().await;
     let prod_first = w.dir.path().join("prod-first");
     git(
         w.dir.path(),
@@ -472,6 +475,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         w.cd_runs("checkout-mfe").await,
         w.cd_runs("rogue-mfe").await,
     );
+    let requested = Instant::now();
     w.start_cd("checkout-mfe", "prod-first", "1.0.0").await;
     w.start_cd("rogue-mfe", "main", "1.0.0").await;
     let refused = w
@@ -480,7 +484,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     let rogue = w
         .wait_run("rogue-mfe", CD, cd_rogue, Duration::from_mins(2), None)
         .await;
-    let elapsed = t.elapsed();
+    let elapsed = requested.elapsed();
     for (run, repo, reason) in [
         (&refused, "checkout-mfe", "staging"),
         (&rogue, "rogue-mfe", "acme/checkout-mfe"),
@@ -512,16 +516,14 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     report.scenarios.push(
         w.stage_report(
             "refused requests (prod before staging; a repository that does not own the MFE)",
-            t,
-            before,
+            mark,
         )
         .await,
     );
 
     // 3. The developer starts the CD workflow for 1.0.0: dev, then staging, then prod, which
     //    waits for the approval a release manager gives through the API.
-    let t = Instant::now();
-    let before = w.gh.requests().await.unwrap().len();
+    let mark = w.mark().await;
     let cd_before = w.cd_runs("checkout-mfe").await;
     let gitops_runs = w.runs("gitops").await.len();
     w.start_cd("checkout-mfe", "main", "1.0.0").await;
@@ -568,18 +570,13 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         w.assert_live(env, "1.0.0").await;
     }
     report.scenarios.push(
-        w.stage_report(
-            "deploy 1.0.0 to dev, staging and prod (approved)",
-            t,
-            before,
-        )
-        .await,
+        w.stage_report("deploy 1.0.0 to dev, staging and prod (approved)", mark)
+            .await,
     );
 
     // 4. Three requests for one pair in quick succession: the newest is live, and each older
     //    one's requester is told it was superseded.
-    let t = Instant::now();
-    let before = w.gh.requests().await.unwrap().len();
+    let mark = w.mark().await;
     w.publish_versions(&["1.0.1", "1.0.2", "1.0.3"]).await;
     let mut waiters = Vec::new();
     for version in ["1.0.1", "1.0.2", "1.0.3"] {
@@ -621,7 +618,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     }
     w.assert_live("dev", "1.0.3").await;
     report.scenarios.push(
-        w.stage_report("three requests for dev in quick succession", t, before)
+        w.stage_report("three requests for dev in quick succession", mark)
             .await,
     );
 
@@ -888,8 +885,28 @@ impl World {
         tokio::spawn(async move { cmd.output().await.unwrap() })
     }
 
-    /// Wall time, workflow runs and API calls by stage since request `before` of the log.
-    async fn stage_report(&self, name: &str, t: Instant, before: usize) -> Value {
+    /// Workflow runs started so far, in every repository.
+    async fn total_runs(&self) -> usize {
+        let mut n = 0;
+        for repo in ["gitops", "checkout-mfe", "rogue-mfe"] {
+            n += self.runs(repo).await.len();
+        }
+        n
+    }
+
+    /// Where a stage starts: (its start, API calls so far, workflow runs so far).
+    async fn mark(&self) -> (Instant, usize, usize) {
+        (
+            Instant::now(),
+            self.gh.requests().await.unwrap().len(),
+            self.total_runs().await,
+        )
+    }
+
+    /// Wall time, workflow runs started and API calls by stage since `mark`.
+    async fn stage_report(&self, name: &str, mark: (Instant, usize, usize)) -> Value {
+        let (t, before, runs_before) = mark;
+        let runs = self.total_runs().await - runs_before;
         let calls = self.requests_by_stage().await;
         let calls = &calls[before.min(calls.len())..];
         let calls: Vec<&gitops_testkit::RequestRecord> =
@@ -907,6 +924,7 @@ impl World {
         json!({
             "name": name,
             "seconds": t.elapsed().as_secs_f64(),
+            "workflow_runs_started": runs,
             "api_calls": calls.len(),
             "api_calls_by_stage": by_stage,
             "api_calls_by_operation": by_operation,

@@ -288,7 +288,7 @@ jobs:
 ";
 
 /// One run per group at a time and at most one pending: a newer pending run cancels the older
-/// pending one, as on GitHub; `cancel-in-progress` is covered by the unit tests of the groups.
+/// pending one, as on GitHub.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_pending_run_cancels_the_older_pending_one() {
     let Some(w) = world("a_newer_pending_run_cancels_the_older_pending_one").await else {
@@ -681,6 +681,73 @@ async fn releases_and_schedules_start_their_workflows() {
         Some("success"),
         "{}",
         w.logs(&runs[1])
+    );
+    w.violations().await;
+}
+
+const LATEST_ONLY: &str = r"name: latest only
+run-name: request ${{ github.event.client_payload.n }}
+on:
+  repository_dispatch:
+    types: [go]
+concurrency:
+  group: latest
+  cancel-in-progress: true
+jobs:
+  work:
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 30
+";
+
+/// With `cancel-in-progress`, a newer run cancels the running one (its act process is killed
+/// long before its 30 seconds) and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_in_progress_cancels_the_running_run() {
+    let Some(w) = world("cancel_in_progress_cancels_the_running_run").await else {
+        return;
+    };
+    w.repo("app", &[(".github/workflows/l.yml", LATEST_ONLY)])
+        .await;
+    let started = std::time::Instant::now();
+    w.dispatch("app", "go", json!({"n": 1})).await;
+    // The first run is running before the second arrives.
+    loop {
+        let runs = w.gh.runs("acme", "app").await.unwrap();
+        if runs
+            .first()
+            .is_some_and(|r| r.jobs.iter().any(|j| j.status == "in_progress"))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{runs:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.dispatch("app", "go", json!({"n": 2})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let runs = w.gh.runs("acme", "app").await.unwrap();
+    assert_eq!(runs[0].conclusion.as_deref(), Some("cancelled"), "{runs:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "killed, not waited for"
+    );
+    // Cancel the second through the API, as a person would.
+    let (status, body) = w
+        .api(
+            USER,
+            Method::POST,
+            &format!("/repos/acme/app/actions/runs/{}/cancel", runs[1].id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let runs = w.settle("app").await;
+    assert_eq!(
+        conclusions(&runs),
+        vec![
+            ("request 1".to_owned(), Some("cancelled".to_owned())),
+            ("request 2".to_owned(), Some("cancelled".to_owned())),
+        ]
     );
     w.violations().await;
 }
