@@ -32,65 +32,79 @@ fn lock(m: &Mutex<HashMap<String, Group>>) -> std::sync::MutexGuard<'_, HashMap<
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A holder's place in a group: admitted now, or waiting for its turn.
+pub(crate) enum Admission {
+    /// The group was free.
+    Now(Held),
+    /// Pending behind the running holder.
+    Waiting {
+        rx: oneshot::Receiver<bool>,
+        held: Held,
+        name: String,
+    },
+}
+
+impl Admission {
+    /// Waits for the turn: the group held, or why the holder never ran.
+    pub(crate) async fn admitted(self) -> Result<Held, Superseded> {
+        match self {
+            Self::Now(h) => Ok(h),
+            Self::Waiting { rx, held, name } => {
+                if rx.await == Ok(true) {
+                    Ok(held)
+                } else {
+                    drop(held);
+                    Err(Superseded(format!(
+                        "Canceling since a higher priority waiting request for '{name}' exists"
+                    )))
+                }
+            }
+        }
+    }
+}
+
 impl Groups {
-    /// Waits until `holder` may run in group `key` (named `name` in messages). `cancel` is the
-    /// holder's own cancel switch, which a later arrival with `cancel-in-progress` flips.
-    pub(crate) async fn acquire(
+    /// Takes `holder`'s place in group `key` (named `name` in messages) at once, in the order
+    /// of the calls: admitted when the group is free, else pending (cancelling the older
+    /// pending holder). `cancel` is the holder's own cancel switch, which a later arrival with
+    /// `cancel-in-progress` flips.
+    pub(crate) fn enqueue(
         &self,
         key: String,
         name: &str,
         holder: u64,
         cancel_in_progress: bool,
         cancel: watch::Sender<bool>,
-    ) -> Result<Held, Superseded> {
-        let rx = {
-            let mut groups = lock(&self.0);
-            let g = groups.entry(key.clone()).or_default();
-            if g.running.is_none() {
-                g.running = Some((holder, cancel));
-                return Ok(Held {
-                    groups: self.clone(),
-                    key,
-                    holder,
-                });
-            }
-            if cancel_in_progress && let Some((_, running)) = &g.running {
-                running.send_replace(true);
-            }
-            if let Some((_, _, older)) = g.pending.take() {
-                let _ = older.send(false);
-            }
-            let (tx, rx) = oneshot::channel();
-            g.pending = Some((holder, cancel, tx));
-            rx
-        };
-        let superseded = || {
-            Superseded(format!(
-                "Canceling since a higher priority waiting request for '{name}' exists"
-            ))
-        };
-        match rx.await {
-            Ok(true) => Ok(Held {
-                groups: self.clone(),
-                key,
-                holder,
-            }),
-            _ => Err(superseded()),
-        }
-    }
-
-    /// Forgets `holder` if it is pending in `key` (its run was cancelled while it waited).
-    pub(crate) fn withdraw(&self, key: &str, holder: u64) {
+    ) -> Admission {
         let mut groups = lock(&self.0);
-        if let Some(g) = groups.get_mut(key)
-            && g.pending.as_ref().is_some_and(|(h, _, _)| *h == holder)
-        {
-            g.pending = None;
+        let g = groups.entry(key.clone()).or_default();
+        let held = Held {
+            groups: self.clone(),
+            key,
+            holder,
+        };
+        if g.running.is_none() {
+            g.running = Some((holder, cancel));
+            return Admission::Now(held);
+        }
+        if cancel_in_progress && let Some((_, running)) = &g.running {
+            running.send_replace(true);
+        }
+        if let Some((_, _, older)) = g.pending.take() {
+            let _ = older.send(false);
+        }
+        let (tx, rx) = oneshot::channel();
+        g.pending = Some((holder, cancel, tx));
+        Admission::Waiting {
+            rx,
+            held,
+            name: name.to_owned(),
         }
     }
 }
 
 impl Drop for Held {
+    /// Releases the group (admitting the pending holder), or gives up a pending place.
     fn drop(&mut self) {
         let mut groups = lock(&self.groups.0);
         let Some(g) = groups.get_mut(&self.key) else {
@@ -98,13 +112,20 @@ impl Drop for Held {
         };
         if g.running.as_ref().is_some_and(|(h, _)| *h == self.holder) {
             g.running = None;
-            if let Some((next, cancel, tx)) = g.pending.take() {
+            while let Some((next, cancel, tx)) = g.pending.take() {
                 g.running = Some((next, cancel));
-                if tx.send(true).is_err() {
-                    // The pending holder is gone (aborted): free the group again.
-                    g.running = None;
+                if tx.send(true).is_ok() {
+                    break;
                 }
+                // The pending holder is gone: the group is free again.
+                g.running = None;
             }
+        } else if g
+            .pending
+            .as_ref()
+            .is_some_and(|(h, _, _)| *h == self.holder)
+        {
+            g.pending = None;
         }
     }
 }
@@ -115,6 +136,21 @@ mod tests {
 
     fn switch() -> watch::Sender<bool> {
         watch::channel(false).0
+    }
+
+    impl Groups {
+        async fn acquire(
+            &self,
+            key: String,
+            name: &str,
+            holder: u64,
+            cancel_in_progress: bool,
+            cancel: watch::Sender<bool>,
+        ) -> Result<Held, Superseded> {
+            self.enqueue(key, name, holder, cancel_in_progress, cancel)
+                .admitted()
+                .await
+        }
     }
 
     #[tokio::test]

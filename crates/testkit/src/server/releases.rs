@@ -86,18 +86,27 @@ impl Ctx<'_> {
         })?;
         let v = self.release_json(&r);
         if !draft {
+            // The webhook's release has neither `immutable` nor `updated_at`, and a string body.
+            let mut release = v.clone();
+            if let Some(o) = release.as_object_mut() {
+                o.remove("immutable");
+                o.remove("updated_at");
+                if o.get("body").is_some_and(Value::is_null) {
+                    o.insert("body".into(), json!(""));
+                }
+            }
             self.app.emit(vec![Trigger {
                 repo: self.full.clone(),
                 event: "release".into(),
                 kind: EventKind::Release {
                     action: "published".into(),
                 },
-                payload: json!({
+                payload: self.hook_payload(json!({
                     "action": "published",
-                    "release": v,
-                    "repository": self.repo_json(),
+                    "release": release,
+                    "repository": self.hook_repo(),
                     "sender": self.sender(),
-                }),
+                })),
                 actor: self.login.to_owned(),
                 sha,
                 git_ref: full_tag,

@@ -15,7 +15,7 @@ use super::{App, lock};
 use crate::git::Repo;
 use crate::json::now;
 use crate::openapi::Violation;
-use crate::runner::concurrency::{Groups, Held};
+use crate::runner::concurrency::{Admission, Groups, Held};
 use crate::runner::exec::{self, JobOutcome, JobSpec};
 use crate::runner::expr::{self, JobStatus};
 use crate::runner::oidc::{self, JobIdentity, Signer};
@@ -179,7 +179,13 @@ async fn run_loop(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Trigger>) {
     loop {
         tokio::select! {
             t = rx.recv() => match t {
-                Some(t) => { tasks.spawn(handle_trigger(Arc::clone(&app), t)); }
+                // Runs are created and take their place in their concurrency groups here, in
+                // the order the events happened; only then do they go their own ways.
+                Some(t) => {
+                    for queued in queue_runs(&app, &t) {
+                        tasks.spawn(queued.run());
+                    }
+                }
                 None => break,
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -188,8 +194,7 @@ async fn run_loop(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<Trigger>) {
 }
 
 /// The workflow files at `sha`, parsed (or why not).
-fn workflows_at(app: &App, repo: &Repo, sha: &str) -> Vec<(String, Result<Workflow, String>)> {
-    let _ = app;
+fn workflows_at(repo: &Repo, sha: &str) -> Vec<(String, Result<Workflow, String>)> {
     let Ok(listing) = repo.ok(&["ls-tree", "--name-only", sha, ".github/workflows/"]) else {
         return Vec::new();
     };
@@ -207,37 +212,36 @@ fn workflows_at(app: &App, repo: &Repo, sha: &str) -> Vec<(String, Result<Workfl
     out
 }
 
-async fn handle_trigger(app: Arc<App>, t: Trigger) {
+/// The runs an event starts: created, queued in their groups; each still to be run.
+fn queue_runs(app: &Arc<App>, t: &Trigger) -> Vec<Queued> {
     // Events a workflow's GITHUB_TOKEN caused start no workflow, except the two dispatches.
     if t.actor == ACTIONS_BOT && t.event != "workflow_dispatch" && t.event != "repository_dispatch"
     {
-        return;
+        return Vec::new();
     }
     let Some((owner, name)) = t.repo.split_once('/') else {
-        return;
+        return Vec::new();
     };
     let repo = Repo::open(repo_dir(&app.data, owner, name));
-    let mut runs = tokio::task::JoinSet::new();
-    for (path, parsed) in workflows_at(&app, &repo, &t.sha) {
+    let mut runs = Vec::new();
+    for (path, parsed) in workflows_at(&repo, &t.sha) {
         if t.workflow.as_ref().is_some_and(|w| *w != path) {
             continue;
         }
         match parsed {
-            Ok(w) if w.triggered_by(&t.kind) => {
-                runs.spawn(run_workflow(Arc::clone(&app), t.clone(), w));
-            }
+            Ok(w) if w.triggered_by(&t.kind) => runs.extend(queue_run(app, t, w)),
             // GitHub shows a failed run for a workflow file it cannot read, on pushes.
             Err(e) if t.event == "push" => {
-                let id = create_run(&app, &t, &path, &path, &path);
+                let id = create_run(app, t, &path, &path, &path);
                 if let Some(id) = id {
-                    finish_run(&app, &t.repo, id, "failure");
+                    finish_run(app, &t.repo, id, "failure");
                     eprintln!("fake-github: {}: invalid workflow file {path}: {e}", t.repo);
                 }
             }
             _ => {}
         }
     }
-    while runs.join_next().await.is_some() {}
+    runs
 }
 
 /// Records a new run (queued); its id.
@@ -401,31 +405,27 @@ async fn unless_cancelled<T>(
     }
 }
 
-/// Joins a concurrency group named by `spec` (`{group, cancel-in-progress}`).
-async fn join_group(
+/// Takes a place in the concurrency group `group` of `repo` (see [`Groups::enqueue`]).
+fn enqueue(
     r: &Runner,
     repo: &str,
     group: &str,
     cancel_in_progress: bool,
     holder: u64,
     cancel: &watch::Sender<bool>,
-) -> Result<Held, String> {
+) -> Admission {
     let key = format!("{}\0{group}", repo_key_of(repo));
+    r.groups
+        .enqueue(key, group, holder, cancel_in_progress, cancel.clone())
+}
+
+/// Waits for an admission, unless the run is cancelled first (its place is then given up).
+async fn admitted(admission: Admission, cancel: &watch::Sender<bool>) -> Result<Held, String> {
     let mut rx = cancel.subscribe();
-    let acquire = r.groups.acquire(
-        key.clone(),
-        group,
-        holder,
-        cancel_in_progress,
-        cancel.clone(),
-    );
-    match unless_cancelled(&mut rx, acquire).await {
+    match unless_cancelled(&mut rx, admission.admitted()).await {
         Some(Ok(held)) => Ok(held),
         Some(Err(superseded)) => Err(superseded.0),
-        None => {
-            r.groups.withdraw(&key, holder);
-            Err("The run was canceled.".into())
-        }
+        None => Err("The run was canceled.".into()),
     }
 }
 
@@ -448,99 +448,127 @@ struct JobResult {
     outputs: BTreeMap<String, String>,
 }
 
-async fn run_workflow(app: Arc<App>, t: Trigger, w: Workflow) {
-    let Some(r) = app.runner() else { return };
+/// A run created and queued in its workflow's concurrency group, not yet started.
+struct Queued {
+    run: RunCtx,
+    admission: Option<Admission>,
+}
+
+/// Creates the run of `w` for `t` and takes its place in the workflow's group, if any.
+fn queue_run(app: &Arc<App>, t: &Trigger, w: Workflow) -> Option<Queued> {
+    let r = app.runner()?;
     let inputs = t.inputs.clone().unwrap_or_else(|| json!({}));
-    let vars = variables(&app, &t.repo, None);
-    let pre = json!({"github": github_context(&app, &t, &w, 0, 0), "inputs": inputs, "vars": vars});
+    let vars = variables(app, &t.repo, None);
+    let pre = json!({"github": github_context(app, t, &w, 0, 0), "inputs": inputs, "vars": vars});
     let title = w.run_name(&pre);
     let name = w.name.clone().unwrap_or_else(|| w.path.clone());
-    let Some(run_id) = create_run(&app, &t, &w.path, &name, &title) else {
-        return;
-    };
+    let run_id = create_run(app, t, &w.path, &name, &title)?;
     let run_number = lock(&app.state)
         .repos
         .get(&repo_key_of(&t.repo))
         .and_then(|d| d.runs.iter().find(|x| x.id == run_id).map(|x| x.run_number))
         .unwrap_or(1);
     let base = json!({
-        "github": github_context(&app, &t, &w, run_id, run_number),
+        "github": github_context(app, t, &w, run_id, run_number),
         "inputs": inputs,
         "vars": vars,
     });
     let (cancel, _) = watch::channel(false);
     lock(&r.cancels).insert(run_id, cancel.clone());
-
-    let _held = match &w.concurrency {
-        Some(c) => {
-            let group = match expr::interpolate(&c.group, &base, JobStatus::Success) {
-                Ok(g) => g,
-                Err(e) => {
-                    eprintln!("fake-github: {}: concurrency group: {e}", w.path);
-                    finish_run(&app, &t.repo, run_id, "failure");
-                    return;
-                }
-            };
-            let cip = cancel_in_progress(&c.cancel_in_progress, &base);
-            match join_group(r, &t.repo, &group, cip, run_id, &cancel).await {
-                Ok(h) => Some(h),
-                Err(why) => {
-                    eprintln!("fake-github: run {run_id} ({}): {why}", w.path);
-                    finish_run(&app, &t.repo, run_id, "cancelled");
-                    return;
-                }
+    let admission = match &w.concurrency {
+        Some(c) => match expr::interpolate(&c.group, &base, JobStatus::Success) {
+            Ok(group) => {
+                let cip = cancel_in_progress(&c.cancel_in_progress, &base);
+                Some(enqueue(r, &t.repo, &group, cip, run_id, &cancel))
             }
-        }
+            Err(e) => {
+                eprintln!("fake-github: {}: concurrency group: {e}", w.path);
+                finish_run(app, &t.repo, run_id, "failure");
+                return None;
+            }
+        },
         None => None,
     };
-    update_run(&app, &t.repo, run_id, |x| x.status = "in_progress".into());
+    Some(Queued {
+        run: RunCtx {
+            app: Arc::clone(app),
+            t: t.clone(),
+            w: Arc::new(w),
+            run_id,
+            run_number,
+            base,
+            cancel,
+        },
+        admission,
+    })
+}
 
-    let run = RunCtx {
-        app: Arc::clone(&app),
-        t,
-        w: Arc::new(w),
-        run_id,
-        run_number,
-        base,
-        cancel,
-    };
-    let mut results: BTreeMap<String, JobResult> = BTreeMap::new();
-    let mut started: Vec<String> = Vec::new();
-    let mut jobs = tokio::task::JoinSet::new();
-    loop {
-        for job in &run.w.jobs {
-            if started.contains(&job.id) || !job.needs.iter().all(|n| results.contains_key(n)) {
-                continue;
-            }
-            started.push(job.id.clone());
-            let needs: BTreeMap<String, JobResult> = job
-                .needs
-                .iter()
-                .filter_map(|n| results.get(n).map(|r| (n.clone(), r.clone())))
-                .collect();
-            let run = run.clone();
-            let job = job.clone();
-            jobs.spawn(async move {
-                let id = job.id.clone();
-                (id, run.job(&job, &needs).await)
-            });
-        }
-        match jobs.join_next().await {
-            Some(Ok((id, result))) => {
-                results.insert(id, result);
-            }
-            Some(Err(_)) => {}
-            None => break,
-        }
+impl Queued {
+    /// Waits for the group, then runs the jobs in the order their `needs` allow.
+    async fn run(self) {
+        let Queued { run, admission } = self;
+        let (app, run_id) = (Arc::clone(&run.app), run.run_id);
+        let _held = match admission {
+            Some(a) => match admitted(a, &run.cancel).await {
+                Ok(h) => Some(h),
+                Err(why) => {
+                    eprintln!("fake-github: run {run_id} ({}): {why}", run.w.path);
+                    finish_run(&app, &run.t.repo, run_id, "cancelled");
+                    return;
+                }
+            },
+            None => None,
+        };
+        run.jobs().await;
     }
-    let conclusion = if results.values().any(|r| r.result == "failure") {
-        "failure"
-    } else if *run.cancel.borrow() || results.values().any(|r| r.result == "cancelled") {
-        "cancelled"
-    } else {
-        "success"
-    };
-    finish_run(&app, &run.t.repo, run_id, conclusion);
+}
+
+impl RunCtx {
+    async fn jobs(self) {
+        let run = self;
+        let app = Arc::clone(&run.app);
+        let run_id = run.run_id;
+        update_run(&app, &run.t.repo, run_id, |x| {
+            x.status = "in_progress".into();
+        });
+        let mut results: BTreeMap<String, JobResult> = BTreeMap::new();
+        let mut started: Vec<String> = Vec::new();
+        let mut jobs = tokio::task::JoinSet::new();
+        loop {
+            for job in &run.w.jobs {
+                if started.contains(&job.id) || !job.needs.iter().all(|n| results.contains_key(n)) {
+                    continue;
+                }
+                started.push(job.id.clone());
+                let needs: BTreeMap<String, JobResult> = job
+                    .needs
+                    .iter()
+                    .filter_map(|n| results.get(n).map(|r| (n.clone(), r.clone())))
+                    .collect();
+                let run = run.clone();
+                let job = job.clone();
+                jobs.spawn(async move {
+                    let id = job.id.clone();
+                    (id, run.job(&job, &needs).await)
+                });
+            }
+            match jobs.join_next().await {
+                Some(Ok((id, result))) => {
+                    results.insert(id, result);
+                }
+                Some(Err(_)) => {}
+                None => break,
+            }
+        }
+        let conclusion = if results.values().any(|r| r.result == "failure") {
+            "failure"
+        } else if *run.cancel.borrow() || results.values().any(|r| r.result == "cancelled") {
+            "cancelled"
+        } else {
+            "success"
+        };
+        finish_run(&app, &run.t.repo, run_id, conclusion);
+    }
 }
 
 /// One run, as its jobs see it.
@@ -788,26 +816,16 @@ impl RunCtx {
                 let group = expr::interpolate(&c.group, &ctx, JobStatus::Success)
                     .unwrap_or_else(|_| c.group.clone());
                 let cip = cancel_in_progress(&c.cancel_in_progress, &ctx);
-                // The job holds its own cancel switch: cancel-in-progress cancels the job.
-                let (job_cancel, _) = watch::channel(false);
-                let mut run_cancel = self.cancel.subscribe();
-                let join = join_group(r, &self.t.repo, &group, cip, id, &job_cancel);
-                match unless_cancelled(&mut run_cancel, join).await {
-                    Some(Ok(h)) => Some(h),
-                    Some(Err(why)) => {
+                // A newer job with cancel-in-progress cancels this job's run, as on GitHub.
+                let admission = enqueue(r, &self.t.repo, &group, cip, id, &self.cancel);
+                match admitted(admission, &self.cancel).await {
+                    Ok(h) => Some(h),
+                    Err(why) => {
                         self.end_job(id, "cancelled", &why);
                         return JobOutcome {
                             conclusion: "cancelled",
                             outputs: BTreeMap::new(),
-                            summary: String::new(),
-                        };
-                    }
-                    None => {
-                        self.end_job(id, "cancelled", "The run was canceled.");
-                        return JobOutcome {
-                            conclusion: "cancelled",
-                            outputs: BTreeMap::new(),
-                            summary: String::new(),
+                            summary: why,
                         };
                     }
                 }
