@@ -185,6 +185,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn places_are_taken_in_call_order_and_a_dropped_waiter_gives_its_place_up() {
+        let g = Groups::default();
+        let first = g.enqueue("k".into(), "k", 1, false, switch());
+        assert!(matches!(first, Admission::Now(_)));
+        let second = g.enqueue("k".into(), "k", 2, false, switch());
+        assert!(matches!(second, Admission::Waiting { .. }));
+        // The waiter goes away (its run was cancelled): the running one's release frees the
+        // group for the next arrival.
+        drop(second);
+        drop(first);
+        assert!(matches!(
+            g.enqueue("k".into(), "k", 3, false, switch()),
+            Admission::Now(_)
+        ));
+    }
+
+    #[tokio::test]
     async fn cancel_in_progress_flips_the_running_holders_switch() {
         let g = Groups::default();
         let (tx, rx) = watch::channel(false);

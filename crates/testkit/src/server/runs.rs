@@ -18,13 +18,17 @@ use crate::openapi::Violation;
 use crate::runner::concurrency::{Admission, Groups, Held};
 use crate::runner::exec::{self, JobOutcome, JobSpec};
 use crate::runner::expr::{self, JobStatus};
-use crate::runner::oidc::{self, JobIdentity, Signer};
+use crate::runner::oidc::{JobIdentity, Signer};
 use crate::runner::workflow::{self, Job, Level, Workflow};
 use crate::runner::{RunnerConfig, Trigger};
-use crate::state::{
-    Deployment, DeploymentStatus, Environment, PendingDeployment, RunJob, WorkflowRun,
-};
+use crate::state::{RunJob, WorkflowRun};
 use crate::webhooks::WebhookSchemas;
+
+mod protection;
+mod tokens;
+
+use protection::branch_refused;
+pub(super) use tokens::{authorize, oidc_token, oidc_verify};
 
 /// Secrets by name.
 type Secrets = BTreeMap<String, String>;
@@ -1005,176 +1009,6 @@ impl RunCtx {
             run_number: self.run_number,
         }
     }
-
-    /// The environment `name`, created (unprotected) when the repository has none of that name.
-    fn environment(&self, name: &str) -> Environment {
-        let mut st = lock(&self.app.state);
-        let id = st.next_id + 1;
-        let Some(d) = st.repos.get_mut(&repo_key_of(&self.t.repo)) else {
-            return new_environment(id, name);
-        };
-        if let Some(e) = d
-            .environments
-            .iter()
-            .find(|e| e.name.eq_ignore_ascii_case(name))
-        {
-            return e.clone();
-        }
-        let e = new_environment(id, name);
-        d.environments.push(e.clone());
-        st.next_id = id;
-        let _ = st.save(&self.app.data);
-        e
-    }
-
-    /// The deployment GitHub records for a job that names an environment.
-    fn create_deployment(&self, env: &str, e: &Environment) -> u64 {
-        let t = now();
-        let mut st = lock(&self.app.state);
-        let id = st.id();
-        let git_ref = head_branch(&self.t);
-        if let Some(d) = st.repos.get_mut(&repo_key_of(&self.t.repo)) {
-            d.deployments.push(Deployment {
-                id,
-                sha: self.t.sha.clone(),
-                git_ref,
-                task: "deploy".into(),
-                environment: env.to_owned(),
-                description: None,
-                payload: json!({}),
-                creator: ACTIONS_BOT.into(),
-                transient_environment: false,
-                production_environment: false,
-                created_at: t,
-                updated_at: t,
-            });
-        }
-        let _ = st.save(&self.app.data);
-        drop(st);
-        let state = if e.reviewers.is_empty() {
-            "queued"
-        } else {
-            "waiting"
-        };
-        self.deployment_status(id, env, state);
-        id
-    }
-
-    fn deployment_status(&self, deployment: u64, env: &str, state: &str) {
-        let t = now();
-        let mut st = lock(&self.app.state);
-        let id = st.id();
-        let run_url = format!(
-            "https://github.com/{}/actions/runs/{}",
-            self.t.repo, self.run_id
-        );
-        if let Some(d) = st.repos.get_mut(&repo_key_of(&self.t.repo)) {
-            d.deployment_statuses.push(DeploymentStatus {
-                id,
-                deployment,
-                state: state.to_owned(),
-                description: String::new(),
-                environment: env.to_owned(),
-                environment_url: String::new(),
-                log_url: run_url.clone(),
-                target_url: run_url,
-                creator: ACTIONS_BOT.into(),
-                created_at: t,
-            });
-            if let Some(dep) = d.deployments.iter_mut().find(|x| x.id == deployment) {
-                dep.updated_at = t;
-            }
-        }
-        let _ = st.save(&self.app.data);
-    }
-
-    /// Waits until a required reviewer approves (`Ok`) or rejects (`Err`) the job.
-    async fn wait_for_review(
-        &self,
-        job: u64,
-        e: &Environment,
-        _deployment: Option<u64>,
-    ) -> Result<(), String> {
-        let r = self.runner();
-        let (tx, rx) = oneshot::channel();
-        lock(&r.approvals).insert(job, tx);
-        let t = now();
-        update_run(&self.app, &self.t.repo, self.run_id, |run| {
-            run.status = "waiting".into();
-            run.pending.push(PendingDeployment {
-                job,
-                environment: e.name.clone(),
-                environment_id: e.id,
-                reviewers: e.reviewers.clone(),
-                prevent_self_review: e.prevent_self_review,
-                created_at: t,
-            });
-            if let Some(j) = run.jobs.iter_mut().find(|j| j.id == job) {
-                j.status = "waiting".into();
-            }
-        });
-        let mut cancel = self.cancel.subscribe();
-        let decision = unless_cancelled(&mut cancel, rx).await;
-        lock(&r.approvals).remove(&job);
-        update_run(&self.app, &self.t.repo, self.run_id, |run| {
-            run.pending.retain(|p| p.job != job);
-            if run.pending.is_empty() {
-                run.status = "in_progress".into();
-            }
-        });
-        match decision {
-            Some(Ok((true, _))) => Ok(()),
-            Some(Ok((false, comment))) => Err(format!(
-                "The deployment to {} was rejected{}",
-                e.name,
-                if comment.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {comment}")
-                }
-            )),
-            _ => Err("The run was canceled.".into()),
-        }
-    }
-}
-
-fn new_environment(id: u64, name: &str) -> Environment {
-    let t = now();
-    Environment {
-        id,
-        name: name.to_owned(),
-        reviewers: Vec::new(),
-        prevent_self_review: false,
-        wait_timer: 0,
-        branch_policy: None,
-        variables: BTreeMap::new(),
-        created_at: t,
-        updated_at: t,
-    }
-}
-
-/// Why `git_ref` may not deploy to `e` (GitHub's message), if it may not.
-fn branch_refused(e: &Environment, git_ref: &str) -> Option<String> {
-    let policy = e.branch_policy.as_ref()?;
-    let (kind, name) = if let Some(b) = git_ref.strip_prefix("refs/heads/") {
-        ("branch", b)
-    } else if let Some(t) = git_ref.strip_prefix("refs/tags/") {
-        ("tag", t)
-    } else {
-        ("branch", git_ref)
-    };
-    let allowed = !policy.protected_branches
-        && policy
-            .custom
-            .iter()
-            .any(|(k, pattern)| k == kind && workflow::filter_matches(pattern, name));
-    (!allowed).then(|| {
-        let what = if kind == "tag" { "Tag" } else { "Branch" };
-        format!(
-            "{what} \"{name}\" is not allowed to deploy to {} due to environment protection rules.",
-            e.name
-        )
-    })
 }
 
 /// The default job name: its key, with the matrix values in parentheses.
@@ -1197,77 +1031,4 @@ fn random_hex() -> String {
         let _ = write!(s, "{x:02x}");
         s
     })
-}
-
-/// Refuses what a job's `GITHUB_TOKEN` may not do (see `permissions`).
-pub(super) fn authorize(
-    app: &App,
-    grant: &Grant,
-    method: &str,
-    path: &str,
-) -> Result<(), super::wire::ApiError> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["repos", owner, name, rest @ ..] => {
-            let key = repo_key(owner, name);
-            let private = lock(&app.state)
-                .repos
-                .get(&key)
-                .and_then(|d| d.meta.as_ref().map(|m| m.private));
-            match private {
-                Some(private) => {
-                    super::permissions::check(grant, Some((&key, private)), method, rest)
-                }
-                // An unknown repository answers 404 as usual.
-                None => Ok(()),
-            }
-        }
-        _ => super::permissions::check(grant, None, method, &segs),
-    }
-}
-
-/// `GET /_fake/oidc/token?audience=A` with a job's `ACTIONS_ID_TOKEN_REQUEST_TOKEN`: the job's
-/// OIDC token, `{"value": JWT}` (only for jobs with `id-token: write`).
-pub(super) fn oidc_token(
-    app: &App,
-    headers: &axum::http::HeaderMap,
-    q: &HashMap<String, String>,
-) -> Result<super::wire::Resp, super::wire::ApiError> {
-    use super::wire::{Resp, err};
-    let r = app.runner().ok_or_else(|| err(404, "Not Found"))?;
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, t)| t.trim().to_owned())
-        .ok_or_else(|| err(401, "Requires authentication"))?;
-    let grant = lock(&r.tokens).get(&token).cloned();
-    let Some(identity) = grant.and_then(|g| g.identity) else {
-        return Err(err(403, "Resource not accessible by integration"));
-    };
-    let audience = q
-        .get("audience")
-        .cloned()
-        .unwrap_or_else(|| format!("https://github.com/{}", identity.owner));
-    let claims = oidc::claims(&identity, &audience, now());
-    Ok(Resp::json(200, json!({"value": r.signer.sign(&claims)})))
-}
-
-/// `POST /_fake/oidc/verify` `{"token": JWT}`: the claims of a token fake-github issued.
-pub(super) fn oidc_verify(app: &App, body: &[u8]) -> super::wire::Resp {
-    use super::wire::Resp;
-    let Some(r) = app.runner() else {
-        return Resp::json(404, crate::json::error("the runner is not started", 404));
-    };
-    let token = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["token"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    match r.signer.verify(&token, now()) {
-        Ok(claims) => Resp::json(200, claims),
-        Err(why) => Resp::json(
-            401,
-            crate::json::error(&format!("invalid token: {why}"), 401),
-        ),
-    }
 }
