@@ -338,8 +338,10 @@ struct Parser<'a> {
     depth: usize,
 }
 
-/// Limits that keep evaluation (recursive) within a thread's stack on any input.
-const MAX_DEPTH: usize = 100;
+/// Limits that keep parsing and evaluation (recursive: four frames per level in a debug
+/// build, each several KiB) well within a 2 MiB thread stack on any input. 50 is GitHub's own
+/// maximum expression depth.
+const MAX_DEPTH: usize = 50;
 const MAX_TOKENS: usize = 1000;
 
 impl Parser<'_> {
@@ -396,7 +398,15 @@ impl Parser<'_> {
 
     fn postfix(&mut self) -> Result<Node, ExprError> {
         let mut node = self.primary()?;
+        // Each access nests the tree one level deeper (evaluation recurses through it).
+        let outer = self.depth;
         loop {
+            if matches!(self.peek(), Some(Tok::Dot | Tok::LBracket)) {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(self.err("expression nested too deeply"));
+                }
+            }
             match self.peek() {
                 Some(Tok::Dot) => {
                     self.pos += 1;
@@ -421,7 +431,10 @@ impl Parser<'_> {
                         node = Node::Index(Box::new(node), Box::new(index));
                     }
                 }
-                _ => return Ok(node),
+                _ => {
+                    self.depth = outer;
+                    return Ok(node);
+                }
             }
         }
     }

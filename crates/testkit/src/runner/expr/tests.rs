@@ -105,9 +105,14 @@ fn functions() {
         json!("a + B")
     );
     assert_eq!(ev("join('x', ';')"), json!("x"));
+    // Pretty-printed as GitHub does; key order is serde_json's (sorted, or insertion order when
+    // a workspace member turns `preserve_order` on).
+    let printed = ev("toJSON(matrix)");
+    let printed = printed.as_str().unwrap();
+    assert!(printed.starts_with("{\n  \""), "{printed}");
     assert_eq!(
-        ev("toJSON(matrix)"),
-        json!("{\n  \"n\": 1,\n  \"os\": \"linux\"\n}")
+        serde_json::from_str::<Value>(printed).unwrap(),
+        json!({"n": 1, "os": "linux"})
     );
     assert_eq!(ev("toJson('s')"), json!("\"s\""));
     assert_eq!(
@@ -326,6 +331,13 @@ fn errors_never_panic() {
             .message
             .contains("longer")
     );
-    let ok = format!("github{}", ".a".repeat(400));
+    let ok = format!("github{}", ".a".repeat(40));
     assert_eq!(eval(&ok, &ctx(), JobStatus::Success).unwrap(), Value::Null);
+    let chain = format!("github{}", ".a".repeat(60));
+    assert!(
+        eval(&chain, &ctx(), JobStatus::Success)
+            .unwrap_err()
+            .message
+            .contains("too deeply")
+    );
 }
