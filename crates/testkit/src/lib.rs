@@ -145,30 +145,7 @@ impl FakeGithub {
         data_dir: impl Into<PathBuf>,
         openapi: Option<PathBuf>,
     ) -> Result<Self, Error> {
-        let data_dir = data_dir.into();
-        let (d, o) = (data_dir.clone(), openapi.clone());
-        let app = tokio::task::spawn_blocking(move || App::new(&d, o.as_deref()))
-            .await
-            .map_err(|e| Error::Spawn(e.to_string()))??;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| Error::Spawn(e.to_string()))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Spawn(e.to_string()))?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = serve(listener, Arc::new(app)).await {
-                eprintln!("fake-github: {e}");
-            }
-        });
-        Ok(Self {
-            base_url: format!("http://{addr}"),
-            data_dir,
-            http: reqwest::Client::new(),
-            task: Some(task),
-            runner: None,
-            _child: None,
-        })
+        Self::spawn_in_process(data_dir.into(), openapi, None).await
     }
 
     /// Starts the server in-process with its workflow runner: events on the repositories it
@@ -178,7 +155,14 @@ impl FakeGithub {
         openapi: Option<PathBuf>,
         cfg: runner::RunnerConfig,
     ) -> Result<Self, Error> {
-        let data_dir = data_dir.into();
+        Self::spawn_in_process(data_dir.into(), openapi, Some(cfg)).await
+    }
+
+    async fn spawn_in_process(
+        data_dir: PathBuf,
+        openapi: Option<PathBuf>,
+        runner: Option<runner::RunnerConfig>,
+    ) -> Result<Self, Error> {
         let (d, o) = (data_dir.clone(), openapi.clone());
         let app = tokio::task::spawn_blocking(move || App::new(&d, o.as_deref()))
             .await
@@ -191,7 +175,7 @@ impl FakeGithub {
             .local_addr()
             .map_err(|e| Error::Spawn(e.to_string()))?;
         app.set_base_url(format!("http://{addr}"));
-        let runner = app.start_runner(cfg);
+        let runner = runner.map(|cfg| app.start_runner(cfg));
         let served = Arc::clone(&app);
         let task = tokio::spawn(async move {
             if let Err(e) = serve(listener, served).await {
@@ -203,7 +187,7 @@ impl FakeGithub {
             data_dir,
             http: reqwest::Client::new(),
             task: Some(task),
-            runner: Some(runner),
+            runner,
             _child: None,
         })
     }

@@ -57,22 +57,6 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(root, &path, out);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push((rel, std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -292,7 +276,7 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
     )
     .unwrap();
     let mut files = Vec::new();
-    collect(&scaffold, &scaffold, &mut files);
+    crate::collect_files(&scaffold, &scaffold, &mut files);
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
