@@ -24,6 +24,7 @@ use crate::{
 };
 
 mod checks;
+mod conditional;
 mod deployments;
 mod git_data;
 mod pulls;
@@ -48,6 +49,8 @@ pub struct GithubForge {
     connect_timeout: Duration,
     request_timeout: Duration,
     calls: Arc<AtomicU64>,
+    /// Conditional GETs: remembered `ETag`s and bodies, and the `304`s they earned.
+    conditional: conditional::Conditional,
 }
 
 impl fmt::Debug for GithubForge {
@@ -92,6 +95,7 @@ impl GithubForge {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             calls: Arc::new(AtomicU64::new(0)),
+            conditional: conditional::Conditional::default(),
         })
     }
 

@@ -145,6 +145,54 @@ pub(super) fn first_line(s: &str) -> String {
     clip(s.lines().next().unwrap_or(""))
 }
 
+/// Whether a 403's message is GitHub's refusal of a token that lacks a permission (an
+/// installation token, a job's `GITHUB_TOKEN`, or a fine-grained personal access token).
+pub(super) fn refused_for_permission(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.starts_with("resource not accessible by integration")
+        || m.starts_with("resource not accessible by personal access token")
+}
+
+/// The permission (scope and level, as a workflow's `permissions:` names it) that `method` on
+/// `path` (`/repos/{owner}/{name}/...`) needs, and the repository; `None` outside a repository.
+pub(super) fn permission_for(method: &Method, path: &str) -> Option<(String, String)> {
+    let bare = path.split_once('?').map_or(path, |(bare, _)| bare);
+    let segs: Vec<&str> = bare.trim_matches('/').split('/').collect();
+    let ["repos", owner, name, rest @ ..] = segs.as_slice() else {
+        return None;
+    };
+    let write = *method != Method::GET && *method != Method::HEAD;
+    let level = if write { "write" } else { "read" };
+    let scope = match rest {
+        [] | ["collaborators", ..] => "metadata",
+        ["pulls", _, "merge"] if write => "contents",
+        ["pulls", ..] => "pull-requests",
+        ["issues", ..] => "issues",
+        ["statuses", ..] | ["commits", .., "status" | "statuses"] => "statuses",
+        ["check-runs" | "check-suites", ..] | ["commits", .., "check-runs"] => "checks",
+        ["deployments", ..] => "deployments",
+        ["actions" | "environments", ..] => "actions",
+        // Git data, contents, tarballs, repository dispatches, merges.
+        _ => "contents",
+    };
+    let level = if scope == "metadata" { "read" } else { level };
+    Some((format!("{scope}: {level}"), format!("{owner}/{name}")))
+}
+
+/// The error message of a permission refusal: the call, the permission it needs and on which
+/// repository, and GitHub's own words.
+pub(super) fn refusal(method: &Method, path: &str, message: &str) -> String {
+    let call = call_name(method, path);
+    match permission_for(method, path) {
+        Some((permission, repo)) => format!(
+            "GitHub refused {call}: the token lacks `{permission}` on {repo} (403 {message})"
+        ),
+        None => {
+            format!("GitHub refused {call}: the token lacks a permission it needs (403 {message})")
+        }
+    }
+}
+
 /// `GET /repos/o/r/pulls`: the method and the path without its query, naming a call.
 pub(super) fn call_name(method: &Method, path: &str) -> String {
     let bare = path.split_once('?').map_or(path, |(bare, _)| bare);
@@ -271,9 +319,24 @@ impl GithubForge {
     async fn send_once(&self, method: &Method, path: &str, body: Option<&Value>) -> Result<Resp> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let call = call_name(method, path);
+        let remembered = if *method == Method::GET {
+            self.conditional.lookup(path)
+        } else {
+            None
+        };
         let attempt = async {
             let r = match *method {
-                Method::GET => self.crab._get(path).await,
+                Method::GET => {
+                    let headers = remembered
+                        .as_ref()
+                        .and_then(|(etag, _)| http::HeaderValue::from_str(etag).ok())
+                        .map(|tag| {
+                            let mut h = HeaderMap::new();
+                            h.insert(http::header::IF_NONE_MATCH, tag);
+                            h
+                        });
+                    self.crab._get_with_headers(path, headers).await
+                }
                 Method::POST => self.crab._post(path, body).await,
                 Method::PATCH => self.crab._patch(path, body).await,
                 Method::PUT => self.crab._put(path, body).await,
@@ -283,9 +346,32 @@ impl GithubForge {
             .map_err(|e| self.transport(&call, &e))?;
             self.read_answer(&call, r, MAX_BODY_BYTES).await
         };
-        tokio::time::timeout(self.request_timeout, attempt)
+        let resp = tokio::time::timeout(self.request_timeout, attempt)
             .await
-            .unwrap_or_else(|_| Err(Self::timed_out(&call, self.request_timeout)))
+            .unwrap_or_else(|_| Err(Self::timed_out(&call, self.request_timeout)))?;
+        if *method != Method::GET {
+            return Ok(resp);
+        }
+        Ok(match (resp.status, remembered) {
+            // Not modified: the body we remembered, as the success it stands for.
+            (304, Some((_, body))) => {
+                self.conditional.hit();
+                Resp {
+                    status: 200,
+                    headers: resp.headers,
+                    body,
+                }
+            }
+            (304, None) => {
+                self.conditional.forget(path);
+                resp
+            }
+            (200, _) => {
+                self.conditional.store(path, &resp.headers, &resp.body);
+                resp
+            }
+            _ => resp,
+        })
     }
 
     /// Send under the retry policy. Returns the final answer whatever its status, except a
@@ -333,6 +419,11 @@ impl GithubForge {
                 hint,
                 ..
             }) => Err(Error::Throttled { retry_after: hint }),
+            Ok(resp) if resp.status == 403 && refused_for_permission(&resp.message()) => {
+                Err(Error::Unauthorized {
+                    message: self.scrub(&refusal(&method, path, &resp.message())),
+                })
+            }
             // A 5xx the policy did not outlast: the caller maps it (`Api`, retryable).
             Ok(resp) | Err(Attempt::Answer { resp, .. }) => Ok(resp),
             Err(Attempt::Failed(e)) => Err(e),
@@ -548,6 +639,74 @@ mod tests {
         let not_json = resp(200, "<html>").parse::<Sample>("GET x").unwrap_err();
         assert!(matches!(not_json, Error::Malformed { .. }), "{not_json:?}");
         assert!(!not_json.is_retryable());
+    }
+
+    #[test]
+    fn refusals_name_the_permission_the_call_needs() {
+        let need = |m: Method, p: &str| permission_for(&m, p).map(|(perm, _)| perm);
+        let cases = [
+            (Method::POST, "/repos/a/b/pulls", "pull-requests: write"),
+            (
+                Method::GET,
+                "/repos/a/b/pulls?state=open&page=2",
+                "pull-requests: read",
+            ),
+            (Method::PUT, "/repos/a/b/pulls/3/merge", "contents: write"),
+            (Method::POST, "/repos/a/b/statuses/abc", "statuses: write"),
+            (
+                Method::GET,
+                "/repos/a/b/commits/abc/status",
+                "statuses: read",
+            ),
+            (
+                Method::GET,
+                "/repos/a/b/commits/abc/check-runs",
+                "checks: read",
+            ),
+            (Method::POST, "/repos/a/b/deployments", "deployments: write"),
+            (
+                Method::GET,
+                "/repos/a/b/deployments/7/statuses",
+                "deployments: read",
+            ),
+            (Method::POST, "/repos/a/b/git/refs", "contents: write"),
+            (Method::GET, "/repos/a/b/contents/x.yaml", "contents: read"),
+            (Method::POST, "/repos/a/b/dispatches", "contents: write"),
+            (Method::GET, "/repos/a/b/actions/runs", "actions: read"),
+            (
+                Method::POST,
+                "/repos/a/b/issues/3/comments",
+                "issues: write",
+            ),
+            (
+                Method::GET,
+                "/repos/a/b/collaborators/x/permission",
+                "metadata: read",
+            ),
+            (Method::GET, "/repos/a/b", "metadata: read"),
+        ];
+        for (m, p, want) in cases {
+            assert_eq!(need(m.clone(), p).as_deref(), Some(want), "{m} {p}");
+        }
+        assert_eq!(need(Method::GET, "/user"), None);
+        assert_eq!(
+            refusal(
+                &Method::POST,
+                "/repos/acme/checkout/deployments",
+                "Resource not accessible by integration"
+            ),
+            "GitHub refused POST /repos/acme/checkout/deployments: the token lacks \
+             `deployments: write` on acme/checkout (403 Resource not accessible by integration)"
+        );
+        assert!(refused_for_permission(
+            "Resource not accessible by integration"
+        ));
+        assert!(refused_for_permission(
+            "Resource not accessible by personal access token"
+        ));
+        assert!(!refused_for_permission(
+            "Must have admin rights to Repository."
+        ));
     }
 
     #[test]
