@@ -1,13 +1,13 @@
-//! `mfe dispatch`: build a deploy request from typed arguments, send it as a
-//! `repository_dispatch` event, and optionally follow the deployment the GitOps side creates on
-//! the requester's commit (matched by the request id in the deployment's payload).
+//! `mfe dispatch`: build a deploy request from typed arguments, create its deployment on this
+//! repository's commit (the proof of origin the GitOps side checks, and where it reports), send
+//! it as a `repository_dispatch` event, and optionally follow that deployment's statuses.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use gitops_event_model::{DeployRequest, EVENT_TYPE, EventType, RepositoryName};
-use gitops_gh_pr::{GithubForge, Requester};
+use gitops_event_model::{DeployRequest, DeploymentPayload, EVENT_TYPE, EventType, RepositoryName};
+use gitops_gh_pr::{DeploymentState, GithubForge, Requester};
 use gitops_pipeline::follow::{FollowSettings, Outcome, Step, follow, state_text};
 use secrecy::SecretString;
 
@@ -140,11 +140,57 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         request.repository(),
         request.sha()
     );
+    // The proof of origin: this repository's own deployment of the request, made with the
+    // workflow's GITHUB_TOKEN before anything is sent; the GitOps side refuses a request whose
+    // claimed repository has none, and posts every status on this one.
+    if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+        eprintln!(
+            "warning: not in GitHub Actions: the deployment is made with your own token, and the GitOps side accepts only deployments a workflow of {} made (github-actions[bot])",
+            request.repository()
+        );
+    }
+    let deployment = match reader
+        .create_deployment(
+            request.repository(),
+            request.sha(),
+            request.environment(),
+            &DeploymentPayload::of(&request),
+            &format!("{} {}", request.mfe(), request.version()),
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!(
+                "error: could not create the request's deployment on {} (the job needs `permissions: deployments: write`): {e}",
+                request.repository()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "deployment {deployment} created on {}",
+        request.repository()
+    );
     if let Err(e) = sender
         .dispatch(&gitops_repo, &event_type, &request.to_value())
         .await
     {
         eprintln!("error: could not send the deploy request to {gitops_repo}: {e}");
+        let description = format!("could not send the request to {gitops_repo}");
+        if let Err(e) = reader
+            .create_deployment_status(
+                request.repository(),
+                deployment,
+                DeploymentState::Error,
+                &description,
+                None,
+                None,
+            )
+            .await
+        {
+            eprintln!("warning: could not mark deployment {deployment} as failed: {e}");
+        }
         return ExitCode::from(2);
     }
     println!("sent to {gitops_repo} ({EVENT_TYPE})");

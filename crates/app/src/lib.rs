@@ -311,6 +311,12 @@ impl Session {
             at,
             handle.forge.as_ref(),
             Some(handle.requester.as_ref()),
+            // GitHub has accounts to prove origin with; the local git forge has none.
+            if handle.is_github() {
+                gitops_pipeline::OriginCheck::Verify
+            } else {
+                gitops_pipeline::OriginCheck::Trust
+            },
             &self.metrics,
         )
         .await?)

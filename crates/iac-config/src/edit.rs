@@ -3,12 +3,13 @@
 //! request twice yields identical bytes.
 
 use gitops_event_model::{CdnPath, DeployRequest};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::model::Deployment;
 
 /// A file to write, relative to the repository root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FileChange {
     /// `/`-separated path.
     pub path: String,

@@ -90,8 +90,8 @@ pub use load::{
     CONFIG_FILE, ConfigProblem, DEPLOYMENTS_DIR, LoadOptions, MFES_DIR, Repository, deployment_path,
 };
 pub use model::{
-    Approval, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig, MfeConfig,
-    RegistryTarget, STATE_DIR, StorageTarget,
+    Approval, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig, MergeMethod,
+    MfeConfig, RegistryTarget, STATE_DIR, StorageTarget,
 };
 pub use policy::{Code, Decision, Outcome, Pending, Reason, evaluate, evaluate_with_pending};
 pub use read::{MAX_CONFIG_BYTES, MAX_DEPLOYMENT_BYTES, MAX_FILES, MAX_MFE_BYTES};

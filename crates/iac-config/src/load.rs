@@ -450,6 +450,8 @@ fn load_config(
     Some(GitopsConfig {
         version: raw.version,
         environments,
+        merge_method: raw.merge_method,
+        local_test: raw.local_test,
     })
 }
 

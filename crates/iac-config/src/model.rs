@@ -19,6 +19,44 @@ pub struct GitopsConfig {
     pub version: u32,
     /// Environments, ordered (dev -> staging -> prod).
     pub environments: Vec<Environment>,
+    /// How deploy pull requests are merged on GitHub: `merge` (default), `squash` or `rebase`;
+    /// it must be one the repository allows (checked before any merge).
+    #[serde(default, skip_serializing_if = "MergeMethod::is_default")]
+    pub merge_method: MergeMethod,
+    /// `true` only for a repository that is a local test: `gitops` may then use the local git
+    /// forge and embedded targets even inside GitHub Actions (act). Otherwise, under
+    /// `GITHUB_ACTIONS=true`, a missing token or an embedded target is a configuration error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local_test: bool,
+}
+
+/// How a deploy pull request is merged (GitHub's `merge_method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMethod {
+    /// A merge commit (parents: base head, PR head).
+    #[default]
+    Merge,
+    /// One squashed commit on the base.
+    Squash,
+    /// The PR's commits replayed on the base.
+    Rebase,
+}
+
+impl MergeMethod {
+    /// GitHub's name of the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "merge",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        }
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
+    fn is_default(&self) -> bool {
+        *self == MergeMethod::Merge
+    }
 }
 
 impl GitopsConfig {

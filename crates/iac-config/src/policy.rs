@@ -6,6 +6,7 @@ use std::fmt;
 
 use gitops_event_model::{DeployRequest, EnvironmentName, Problem};
 use percent_encoding::percent_decode_str;
+use schemars::JsonSchema;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -14,7 +15,7 @@ use crate::load::{Repository, deployment_path};
 use crate::model::Deployment;
 
 /// What to do with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Propose the changes.
@@ -36,7 +37,7 @@ impl fmt::Display for Outcome {
 }
 
 /// Stable machine codes of the reasons. Keep these strings: workflows and people match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     /// The payload breaks the deploy-request contract.
@@ -51,6 +52,9 @@ pub enum Code {
     EnvironmentNotAllowed,
     /// The version is not yet desired in the environment this one `requires`.
     PromotionRequired,
+    /// The claimed `repository` has no deployment of this request at `sha` created by one of its
+    /// own workflows (the proof that the request comes from that repository).
+    UnverifiedOrigin,
     /// The environment is frozen at the evaluation time.
     FreezeWindow,
     /// A version of lower precedence than the one desired or pending, or of equal precedence
@@ -75,6 +79,7 @@ impl Code {
             Code::RepositoryMismatch => "repository-mismatch",
             Code::EnvironmentNotAllowed => "environment-not-allowed",
             Code::PromotionRequired => "promotion-required",
+            Code::UnverifiedOrigin => "unverified-origin",
             Code::FreezeWindow => "freeze-window",
             Code::Downgrade => "downgrade",
             Code::InvalidationOutsidePrefix => "invalidation-outside-prefix",
@@ -91,7 +96,7 @@ impl fmt::Display for Code {
 }
 
 /// One reason: a code and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Reason {
     /// Stable machine code.
     pub code: Code,
@@ -99,8 +104,9 @@ pub struct Reason {
     pub message: String,
 }
 
-/// The policy's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The policy's answer (`gitops process --dry-run` prints it; `schemas/decision.schema.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(title = "mfe-gitops decision")]
 pub struct Decision {
     /// Accept, noop or reject.
     pub decision: Outcome,
@@ -110,6 +116,7 @@ pub struct Decision {
     pub changes: Vec<FileChange>,
     /// The desired state before the request, if any.
     #[serde(skip)]
+    #[schemars(skip)]
     pub previous: Option<Deployment>,
 }
 
@@ -135,6 +142,18 @@ impl Decision {
             })
             .collect();
         Decision::reject(reasons, None)
+    }
+
+    /// A rejection because the request's origin could not be proven (see
+    /// [`Code::UnverifiedOrigin`]): `why` says what was missing.
+    pub fn unverified_origin(why: impl Into<String>) -> Self {
+        Decision::reject(
+            vec![Reason {
+                code: Code::UnverifiedOrigin,
+                message: why.into(),
+            }],
+            None,
+        )
     }
 
     /// The reason codes, in order.

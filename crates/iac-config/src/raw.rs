@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{Approval, CdnTarget, FreezeWindow, RegistryTarget, StorageTarget};
+use crate::model::{Approval, CdnTarget, FreezeWindow, MergeMethod, RegistryTarget, StorageTarget};
 
 /// `gitops.yaml` as read.
 #[derive(Debug, Deserialize)]
@@ -18,6 +18,10 @@ use crate::model::{Approval, CdnTarget, FreezeWindow, RegistryTarget, StorageTar
 pub(crate) struct RawGitopsConfig {
     pub(crate) version: u32,
     pub(crate) environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    pub(crate) merge_method: MergeMethod,
+    #[serde(default)]
+    pub(crate) local_test: bool,
 }
 
 /// One environment as read.

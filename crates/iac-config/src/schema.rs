@@ -1,8 +1,11 @@
-//! JSON Schemas of the three file formats, committed under `schemas/`.
+//! JSON Schemas of the three file formats and of the policy's decision (with its stable reason
+//! codes), committed under `schemas/`.
 
 use crate::model::{Deployment, GitopsConfig, MfeConfig};
+use crate::policy::Decision;
 
-/// `(file name under schemas/, pretty JSON text with a trailing newline)` for each format.
+/// `(file name under schemas/, pretty JSON text with a trailing newline)` for each format and
+/// the decision.
 pub fn schemas() -> Vec<(&'static str, String)> {
     let render =
         |schema: schemars::Schema| gitops_event_model::canonical_json_text(&schema.to_value());
@@ -15,6 +18,10 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         (
             "deployment.schema.json",
             render(schemars::schema_for!(Deployment)),
+        ),
+        (
+            "decision.schema.json",
+            render(schemars::schema_for!(Decision)),
         ),
     ]
 }

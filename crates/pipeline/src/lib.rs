@@ -15,6 +15,7 @@
 pub mod deploy;
 pub mod follow;
 pub mod merge;
+pub mod origin;
 pub mod process;
 pub mod status;
 mod tell;
@@ -28,6 +29,7 @@ use object_store::ObjectStore;
 
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
 pub use merge::{MergeOutcome, merge_pull_request, merge_pull_requests};
+pub use origin::OriginCheck;
 pub use process::{
     ProcessReport, RollbackAsk, previous_version, process, rollback, rollback_request, rollback_to,
 };

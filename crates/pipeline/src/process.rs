@@ -21,6 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::origin::OriginCheck;
 use crate::tell::{RequestRef, tell};
 use gitops_retry::{Retry, RetryPolicy, retry};
 
@@ -60,9 +61,12 @@ impl ProcessReport {
 /// its pair on `forge`, as of `at`; proposes the change when accepted (one PR per (env, MFE),
 /// replaced by newer requests, compare-and-swap on the branch head judged) with a sticky plan
 /// comment; tells the requester of a replaced pending request that it was superseded; and, when
-/// a `requester` is given and the request is valid, creates a deployment on the requester's
-/// commit with status `queued` (accepted, or already pending), `success` (noop: the version is
-/// already desired) or `failure` (refused, with the reasons).
+/// a `requester` is given and the request is valid, posts on the request's deployment (see
+/// [`OriginCheck`]: the one its requester made, proving its origin, or under `Trust` one created
+/// here) the status `queued` (accepted, or already pending), `success` (noop: the version is
+/// already desired) or `failure` (refused, with the reasons). Under `Verify`, a request whose
+/// origin is not proven is refused (`unverified-origin`) before anything else, telling nobody.
+#[allow(clippy::too_many_arguments)] // the use-case's inputs, each distinct
 pub async fn process(
     repository: &Repository,
     base_sha: Option<&CommitSha>,
@@ -70,12 +74,29 @@ pub async fn process(
     at: OffsetDateTime,
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
+    origin: OriginCheck,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<ProcessReport, Error> {
     use gitops_metrics::{Outcome as Mo, Stage, StageClock};
     let request = match request {
         Ok(request) => request,
         Err(problems) => return Ok(ProcessReport::new(Decision::invalid_payload(problems))),
+    };
+    // The proof of origin comes first: a request its claimed repository did not make is refused
+    // and nobody is told (writing on a repository that never asked would be the forger's doing).
+    let proven = match (origin, requester) {
+        (OriginCheck::Trust, _) => None,
+        (OriginCheck::Verify, None) => {
+            return Ok(ProcessReport::new(Decision::unverified_origin(
+                "no forge to read the requester's deployments from",
+            )));
+        }
+        (OriginCheck::Verify, Some(requester)) => {
+            match crate::origin::prove(requester, request).await? {
+                Ok(id) => Some(id),
+                Err(why) => return Ok(ProcessReport::new(Decision::unverified_origin(why))),
+            }
+        }
     };
     let clock = StageClock::new(
         request.id().to_string(),
@@ -110,7 +131,7 @@ pub async fn process(
     }
     let mut report = report;
     if let Some(requester) = requester {
-        report.deployment = Some(notify(requester, request, &report).await?);
+        report.deployment = Some(notify(requester, request, proven, &report).await?);
     }
     Ok(report)
 }
@@ -329,17 +350,21 @@ async fn tell_superseded(
     .await;
 }
 
-/// Creates the request's deployment on the requester's commit (or, for a replay of a request
-/// already pending, finds the one it has, so a redelivery never makes a second) and posts the
-/// decision on it.
+/// Posts the decision on the request's deployment: the `proven` one the requester created
+/// ([`OriginCheck::Verify`]); or, trusted, the one `process` creates on the requester's commit
+/// (for a replay of a request already pending, the one it has, so a redelivery never makes a
+/// second).
 async fn notify(
     requester: &dyn Requester,
     request: &DeployRequest,
+    proven: Option<u64>,
     report: &ProcessReport,
 ) -> Result<u64, Error> {
     let repo = request.repository();
     let replay = report.decision.codes().contains(&Code::AlreadyPending);
-    let existing = if replay {
+    let existing = if proven.is_some() {
+        proven
+    } else if replay {
         requester
             .list_deployments(repo, request.sha(), request.environment())
             .await?

@@ -29,6 +29,14 @@ struct WireDeployment {
     description: Option<String>,
     /// An object, or (older deployments) the same as a JSON string.
     payload: Value,
+    /// Who created it (GitHub: a user object, or null for a deleted user).
+    #[serde(default)]
+    creator: Option<WireUser>,
+}
+
+#[derive(Deserialize)]
+struct WireUser {
+    login: String,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +172,7 @@ impl Requester for GithubForge {
                 environment: environment.clone(),
                 description: d.description,
                 payload: payload_of(&d.payload),
+                creator: d.creator.map(|u| u.login),
             })
             .collect();
         v.sort_by_key(|d| std::cmp::Reverse(d.id));

@@ -66,6 +66,8 @@ impl Requester for LocalGitForge {
                 environment: environment.clone(),
                 description: Some(description.to_owned()),
                 payload: Some(payload.clone()),
+                // The local requester stands for the MFE repository's workflow on this machine.
+                creator: Some(crate::WORKFLOW_LOGIN.to_owned()),
             }),
             statuses: vec![],
         });

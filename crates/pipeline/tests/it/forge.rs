@@ -6,7 +6,7 @@ use std::path::Path;
 use gitops_event_model::DeployRequest;
 use gitops_gh_pr::{FakeForge, FileWrite, Forge, Requester};
 use gitops_iac_config::{Outcome, Repository};
-use gitops_pipeline::{MergeOutcome, merge_pull_request, process};
+use gitops_pipeline::{MergeOutcome, OriginCheck, merge_pull_request, process};
 
 fn files() -> BTreeMap<String, Vec<u8>> {
     let root = Path::new(concat!(
@@ -59,6 +59,7 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
         now(),
         &forge,
         Some(&forge),
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -81,6 +82,7 @@ async fn accepted_request_opens_one_pr_with_a_sticky_plan_and_a_queued_deploymen
         now(),
         &forge,
         Some(&forge),
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -135,6 +137,7 @@ async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
         now(),
         &forge,
         Some(&forge),
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -157,6 +160,7 @@ async fn refused_and_replayed_requests_open_nothing_and_tell_the_requester() {
         now(),
         &forge,
         Some(&forge),
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -176,6 +180,7 @@ async fn merge_checks_then_merges_the_checked_head() {
         now(),
         &forge,
         None,
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -214,6 +219,7 @@ async fn merge_refuses_a_pr_that_the_policy_now_refuses_or_that_touches_other_fi
         now(),
         &forge,
         None,
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -258,6 +264,7 @@ async fn prod_waits_for_an_approval_of_the_head() {
         now(),
         &forge,
         None,
+        OriginCheck::Trust,
         &gitops_metrics::NullSink,
     )
     .await
@@ -279,4 +286,126 @@ async fn prod_waits_for_an_approval_of_the_head() {
             .unwrap(),
         MergeOutcome::Merged { .. }
     ));
+}
+
+/// The requester's workflow makes the request's deployment before dispatching (`mfe dispatch`).
+async fn requester_makes_deployment(forge: &FakeForge, req: &DeployRequest) -> u64 {
+    forge
+        .create_deployment(
+            req.repository(),
+            req.sha(),
+            req.environment(),
+            &gitops_event_model::DeploymentPayload::of(req),
+            "checkout",
+        )
+        .await
+        .unwrap()
+}
+
+async fn process_verified(
+    forge: &FakeForge,
+    req: &DeployRequest,
+) -> gitops_pipeline::ProcessReport {
+    let repo = Repository::from_files(&files()).unwrap();
+    process(
+        &repo,
+        None,
+        Ok(req),
+        now(),
+        forge,
+        Some(forge),
+        OriginCheck::Verify,
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_proven_request_is_told_on_the_deployment_its_requester_made() {
+    let forge = FakeForge::with_files(files());
+    let req = request("dev", "1.5.0");
+    let id = requester_makes_deployment(&forge, &req).await;
+    let report = process_verified(&forge, &req).await;
+    assert_eq!(report.decision.decision, Outcome::Accept, "{report:?}");
+    assert_eq!(report.deployment, Some(id));
+    let deployments = forge
+        .list_deployments(req.repository(), req.sha(), req.environment())
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments.len(),
+        1,
+        "no second deployment: {deployments:?}"
+    );
+    let statuses = forge
+        .deployment_statuses(req.repository(), id)
+        .await
+        .unwrap();
+    assert_eq!(statuses[0].state, gitops_gh_pr::DeploymentState::Queued);
+}
+
+#[tokio::test]
+async fn a_request_its_repository_did_not_make_is_refused_and_nobody_is_told() {
+    // No deployment at all: a dispatch-token holder claiming acme/checkout-mfe.
+    let forge = FakeForge::with_files(files());
+    let req = request("dev", "1.5.0");
+    let report = process_verified(&forge, &req).await;
+    assert_eq!(report.decision.decision, Outcome::Reject);
+    assert_eq!(
+        report.decision.codes(),
+        [gitops_iac_config::Code::UnverifiedOrigin]
+    );
+    assert_eq!(report.pull_request, None);
+    assert_eq!(report.deployment, None);
+    assert!(forge.open_pull_requests().await.unwrap().is_empty());
+    assert!(
+        forge
+            .list_deployments(req.repository(), req.sha(), req.environment())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing written on the claimed repository"
+    );
+
+    // A deployment carrying the request, made with a person's token rather than a workflow's.
+    let forge = FakeForge::with_files(files());
+    forge.set_deployment_creator("mallory");
+    let id = requester_makes_deployment(&forge, &req).await;
+    let report = process_verified(&forge, &req).await;
+    assert_eq!(
+        report.decision.codes(),
+        [gitops_iac_config::Code::UnverifiedOrigin]
+    );
+    assert!(report.decision.reasons[0].message.contains("mallory"));
+    assert!(forge.open_pull_requests().await.unwrap().is_empty());
+    assert!(
+        forge
+            .deployment_statuses(req.repository(), id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The request's id on a deployment the requester made for another version.
+    let forge = FakeForge::with_files(files());
+    let other = request("dev", "1.4.0");
+    forge
+        .create_deployment(
+            req.repository(),
+            req.sha(),
+            req.environment(),
+            &gitops_event_model::DeploymentPayload {
+                id: req.id().clone(),
+                ..gitops_event_model::DeploymentPayload::of(&other)
+            },
+            "checkout",
+        )
+        .await
+        .unwrap();
+    let report = process_verified(&forge, &req).await;
+    assert_eq!(
+        report.decision.codes(),
+        [gitops_iac_config::Code::UnverifiedOrigin]
+    );
 }
