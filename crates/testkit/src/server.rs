@@ -11,6 +11,7 @@ mod actions;
 mod admin;
 mod auth;
 mod checks;
+mod conditional;
 mod conformance;
 mod ctx;
 mod deployments;
@@ -19,6 +20,7 @@ mod events;
 mod faults;
 mod git_data;
 mod issues;
+mod job_tokens;
 mod pagination;
 mod permissions;
 mod pulls;
@@ -168,6 +170,9 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
         let resp = runs::oidc_token(&app, &headers, &query).unwrap_or_else(ApiError::into_resp);
         return to_response(&app, resp.encode(), false);
     }
+    if path == "/_fake/tokens" && method == "POST" {
+        return to_response(&app, job_tokens::mint(&app, &body).encode(), false);
+    }
     if let Some(admin) = path.strip_prefix("/_fake/") {
         let resp = admin::route(&app, &method, admin, &body);
         return to_response(&app, resp.encode(), false);
@@ -219,8 +224,6 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     if !codeload && let Err(e) = conformance::check_request(&app, &method, &path, &body) {
         return finish(&app, &method, &path, e.into_resp(), true);
     }
-    rate_limit::count(&app, &path);
-
     let login_of_log = login.clone();
     let app2 = Arc::clone(&app);
     let (m2, p2) = (method.clone(), path.clone());
@@ -241,10 +244,15 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     .await
     .unwrap_or_else(|_| err(500, "Server Error").into_resp());
     let resp = resp.encode();
-    record(&app, &method, &path, resp.status, &login_of_log);
     if !codeload {
         conformance::check_response(&app, &method, &path, &resp);
     }
+    // A 304 is free on the rate limit; everything else routed counts.
+    let (resp, not_modified) = conditional::apply(&method, &headers, resp);
+    if !not_modified {
+        rate_limit::count(&app, &path);
+    }
+    record(&app, &method, &path, resp.status, &login_of_log);
     to_response(&app, resp, true)
 }
 

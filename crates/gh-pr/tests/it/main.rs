@@ -10,6 +10,7 @@ mod github_fake;
 mod github_mock;
 mod local_backend;
 mod revisions;
+mod waiter_api;
 
 use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName, RepositoryName};
 

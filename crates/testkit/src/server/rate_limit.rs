@@ -1,5 +1,6 @@
 //! The primary rate limit of the `core` resource: every authenticated request but
-//! `GET /rate_limit` uses one, reported in `x-ratelimit-*` headers and at `GET /rate_limit`.
+//! `GET /rate_limit` and a conditional GET answered `304 Not Modified` (see `conditional`)
+//! uses one, reported in `x-ratelimit-*` headers and at `GET /rate_limit`.
 
 use std::sync::atomic::Ordering;
 
@@ -17,7 +18,8 @@ fn core(app: &App) -> (u64, u64, i64) {
     (used, RATE_LIMIT.saturating_sub(used), now() + 3600)
 }
 
-/// Counts one request against the limit (`GET /rate_limit` itself is free, as on GitHub).
+/// Counts one request against the limit (`GET /rate_limit` itself is free, as on GitHub; the
+/// server does not call this for a `304`).
 pub(super) fn count(app: &App, path: &str) {
     if path != "/rate_limit" {
         app.used.fetch_add(1, Ordering::Relaxed);
