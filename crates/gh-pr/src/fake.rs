@@ -54,6 +54,8 @@ struct State {
     dispatches: Vec<(RepositoryName, EventType, serde_json::Value)>,
     runs: Vec<(RepositoryName, WorkflowRun)>,
     calls: u64,
+    /// Who creates deployments from now on; `None`: [`crate::WORKFLOW_LOGIN`].
+    creator: Option<String>,
 }
 
 /// Strict in-memory [`Forge`] and [`Requester`].
@@ -117,6 +119,13 @@ impl FakeForge {
             base: "main".to_owned(),
             state: Mutex::new(state),
         }
+    }
+
+    /// Deployments created from now on record `login` as their creator (default
+    /// [`crate::WORKFLOW_LOGIN`], a workflow of the repository): a person's token, or another
+    /// repository's, for tests of the proof of origin.
+    pub fn set_deployment_creator(&self, login: &str) {
+        self.lock().creator = Some(login.to_owned());
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -621,6 +630,10 @@ impl Requester for FakeForge {
         let mut s = self.lock();
         let id = s.next_id;
         s.next_id += 1;
+        let creator = s
+            .creator
+            .clone()
+            .unwrap_or_else(|| crate::WORKFLOW_LOGIN.to_owned());
         s.deployments.push((
             repo.clone(),
             Deployment {
@@ -629,6 +642,7 @@ impl Requester for FakeForge {
                 environment: environment.clone(),
                 description: Some(description.to_owned()),
                 payload: Some(payload.clone()),
+                creator: Some(creator),
             },
         ));
         Ok(id)

@@ -96,6 +96,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The prefix of every pair's branch: `gitops/<env>/<mfe>`.
 pub const BRANCH_PREFIX: &str = "gitops/";
 
+/// The login GitHub records for what a workflow does with its own `GITHUB_TOKEN`: the creator
+/// of a deployment made by a workflow of the repository it is in.
+pub const WORKFLOW_LOGIN: &str = "github-actions[bot]";
+
 /// GitHub's limit on a commit status or deployment status description, in characters; a
 /// longer one is refused ([`Error::Invalid`]) by every backend.
 pub const MAX_DESCRIPTION_CHARS: usize = 140;
@@ -677,6 +681,11 @@ pub struct Deployment {
     /// The request this deployment reports on; `None` for a deployment another tool made
     /// (its payload is not a [`DeploymentPayload`]).
     pub payload: Option<DeploymentPayload>,
+    /// The login that created it: [`WORKFLOW_LOGIN`] when a workflow of the repository created
+    /// it with its own `GITHUB_TOKEN` (the proof that a request comes from that repository);
+    /// `None` when the forge does not say.
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// One status of a deployment.
