@@ -1,6 +1,6 @@
-//! `mfe dispatch [--wait]` against fake-github, with the GitOps side simulated: it creates a
-//! deployment on the requester's commit whose payload carries the request id, then posts
-//! statuses.
+//! `mfe dispatch [--wait]` against fake-github, with the GitOps side simulated: `mfe` creates
+//! the request's deployment on its own commit (the proof of origin) and dispatches; the
+//! simulated GitOps side finds that deployment by the request id and posts statuses on it.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -65,11 +65,15 @@ async fn world() -> World {
 }
 
 fn command(w: &World, extra: &[&str]) -> tokio::process::Command {
+    command_to(w, GITOPS, extra)
+}
+
+fn command_to(w: &World, gitops: &str, extra: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(MFE);
     cmd.args([
         "dispatch",
         "--gitops-repo",
-        GITOPS,
+        gitops,
         "--mfe",
         "checkout",
         "--version",
@@ -83,8 +87,8 @@ fn command(w: &World, extra: &[&str]) -> tokio::process::Command {
     ])
     .args(extra)
     .env("GITHUB_API_URL", &w.fake.base_url)
-    .env("GITHUB_TOKEN", "requester-token")
-    .env("GITOPS_DISPATCH_TOKEN", "dispatch-token")
+    .env("GITHUB_TOKEN", "requester:token")
+    .env("GITOPS_DISPATCH_TOKEN", "dispatch:token")
     .env_remove("GITOPS_GITHUB_TOKEN")
     .env("GITHUB_REPOSITORY", REQUESTER)
     .env("GITHUB_REF", "refs/heads/main")
@@ -183,6 +187,37 @@ async fn post(w: &World, deployment: u64, state: DeploymentState, description: &
         .unwrap();
 }
 
+/// The deployment `mfe dispatch` made for request `id` before sending it: exactly one, with
+/// the request's payload, by the requester's token.
+async fn made_deployment(w: &World, id: &str) -> u64 {
+    let ours: Vec<_> = w
+        .bot
+        .list_deployments(
+            &repo(REQUESTER),
+            &CommitSha::parse(&w.sha).unwrap(),
+            &EnvironmentName::parse("dev").unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.payload.as_ref().is_some_and(|p| p.id.as_str() == id))
+        .collect();
+    assert_eq!(ours.len(), 1, "one deployment per request: {ours:?}");
+    let d = &ours[0];
+    let payload = d.payload.as_ref().unwrap();
+    assert_eq!(
+        (payload.mfe.as_str(), payload.version.to_string().as_str()),
+        ("checkout", "1.4.0")
+    );
+    assert_eq!(
+        d.creator.as_deref(),
+        Some("requester"),
+        "made with GITHUB_TOKEN"
+    );
+    d.id
+}
+
+/// Another request's deployment of the same commit and environment.
 async fn deployment(w: &World, id: &str) -> u64 {
     w.bot
         .create_deployment(
@@ -208,7 +243,7 @@ async fn wait_reports_success_and_follows_only_its_own_deployment() {
         // Another request's deploy of the same commit and environment fails: not ours.
         let other = deployment(w, "01JAAAAAAAAAAAAAAAAAAAAAAA").await;
         post(w, other, DeploymentState::Failure, "someone else's deploy").await;
-        let ours = deployment(w, &id).await;
+        let ours = made_deployment(w, &id).await;
         post(w, ours, DeploymentState::Queued, "pull request #3 opened").await;
         post(w, ours, DeploymentState::InProgress, "deploying").await;
         post(
@@ -267,7 +302,7 @@ async fn wait_reports_failure_with_the_reasons() {
     let w = &w;
     let run = run_with(w, &["--wait", "--timeout", "30"], move |id| async move {
         received(w, &id).await;
-        let ours = deployment(w, &id).await;
+        let ours = made_deployment(w, &id).await;
         post(w, ours, DeploymentState::Queued, "checking the request").await;
         post(
             w,
@@ -373,4 +408,70 @@ async fn an_invalid_request_is_never_sent() {
         .into_iter()
         .any(|r| r.path.ends_with("/dispatches"));
     assert!(!sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployment_is_made_before_the_request_is_sent() {
+    let w = world().await;
+    let w = &w;
+    let run = run_with(w, &[], move |id| async move {
+        received(w, &id).await;
+        made_deployment(w, &id).await;
+    })
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let calls = w.fake.requests().await.unwrap();
+    let made = calls
+        .iter()
+        .position(|r| r.method == "POST" && r.path.ends_with("/deployments"))
+        .expect("a deployment was created");
+    let sent = calls
+        .iter()
+        .position(|r| r.path.ends_with("/dispatches"))
+        .expect("the request was sent");
+    assert!(made < sent, "the deployment comes first: {calls:?}");
+    assert_eq!(
+        calls[made].login, "requester",
+        "with the job's GITHUB_TOKEN"
+    );
+    assert_eq!(calls[sent].login, "dispatch", "with the dispatch token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_cannot_be_sent_marks_its_deployment_error() {
+    let w = world().await;
+    // A GitOps repository that does not exist: the dispatch answers 404.
+    let out = command_to(&w, "acme/no-such-gitops", &[])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployments = w
+        .bot
+        .list_deployments(
+            &repo(REQUESTER),
+            &CommitSha::parse(&w.sha).unwrap(),
+            &EnvironmentName::parse("dev").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deployments.len(), 1);
+    let statuses = w
+        .bot
+        .deployment_statuses(&repo(REQUESTER), deployments[0].id)
+        .await
+        .unwrap();
+    assert_eq!(statuses[0].state, DeploymentState::Error, "{statuses:?}");
+    assert!(
+        statuses[0]
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains("acme/no-such-gitops")),
+        "{statuses:?}"
+    );
 }
