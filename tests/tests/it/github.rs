@@ -68,9 +68,15 @@ async fn request_to_live_on_fake_github_and_moto() {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let github = FakeGithub::spawn(data.path(), gitops_testkit::openapi_from_env())
-        .await
-        .unwrap();
+    // With its runner's token machinery (no workflow runs here: act is never called), so the
+    // requester's job token can make the request's deployment.
+    let github = FakeGithub::spawn_with_runner(
+        data.path(),
+        gitops_testkit::openapi_from_env(),
+        gitops_testkit::runner::RunnerConfig::new("/nonexistent/act", data.path().join("work")),
+    )
+    .await
+    .unwrap();
 
     // Targets on moto and a published artifact.
     let id = ulid::Ulid::generate().to_string().to_lowercase();
@@ -138,6 +144,81 @@ async fn request_to_live_on_fake_github_and_moto() {
         "repository": "acme/checkout-mfe", "ref": "refs/heads/main", "sha": requester_head,
     }).to_string()).unwrap();
 
+    // Sent by someone holding a dispatch token, with no deployment of the request in the
+    // claimed repository: refused, and nothing written on either side.
+    let forged = gitops(
+        &github.base_url,
+        &aws,
+        &["process", "--repo", c, "--event", event.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(forged.status.code(), Some(1), "{forged:?}");
+    let refused: serde_json::Value = serde_json::from_slice(&forged.stdout).unwrap();
+    assert_eq!(
+        refused["reasons"][0]["code"], "unverified-origin",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["pull_request"],
+        serde_json::Value::Null,
+        "{refused}"
+    );
+    let listed = github
+        .api(
+            "observer:x",
+            reqwest::Method::GET,
+            "/repos/acme/checkout-mfe/deployments",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.1,
+        serde_json::json!([]),
+        "nothing written on the requester"
+    );
+    let pulls = github
+        .api(
+            "observer:x",
+            reqwest::Method::GET,
+            "/repos/acme/gitops/pulls",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pulls.1, serde_json::json!([]), "no pull request");
+
+    // The MFE repository's CD job makes the request's deployment with its own GITHUB_TOKEN
+    // (what `mfe dispatch` does before sending): now the origin is proven.
+    let (status, token) = github
+        .api(
+            "observer:x",
+            reqwest::Method::POST,
+            "/_fake/tokens",
+            Some(serde_json::json!({
+                "repository": "acme/checkout-mfe",
+                "permissions": {"deployments": "write"},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{token}");
+    let (status, made) = github
+        .api(
+            token["token"].as_str().unwrap(),
+            reqwest::Method::POST,
+            "/repos/acme/checkout-mfe/deployments",
+            Some(serde_json::json!({
+                "ref": requester_head, "environment": "Prod", "auto_merge": false,
+                "required_contexts": [],
+                "payload": {"id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "mfe": "checkout", "version": "2.0.0"},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["creator"]["login"], "github-actions[bot]", "{made}");
+
     let report: serde_json::Value = serde_json::from_str(&ok(&gitops(
         &github.base_url,
         &aws,
@@ -146,6 +227,10 @@ async fn request_to_live_on_fake_github_and_moto() {
     .await))
     .unwrap();
     assert_eq!(report["decision"], "accept", "{report}");
+    assert_eq!(
+        report["deployment"], made["id"],
+        "told on the requester's own deployment"
+    );
     let pr = report["pull_request"].as_u64().unwrap().to_string();
     assert!(
         ok(&gitops(&github.base_url, &aws, &["merge", "--repo", c, "--pr", &pr]).await)
