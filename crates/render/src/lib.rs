@@ -82,6 +82,11 @@ pub const PINNED_ACTIONS: &[(&str, &str, &str)] = &[
         "fe02b34f77f8bc703788d5817da081398fad5dd2",
         "v4.0.0",
     ),
+    (
+        "actions/create-github-app-token",
+        "fee1f7d63c2ff003460e3d139729b119787bc349",
+        "v2.2.2",
+    ),
 ];
 
 /// The crate's error.

@@ -44,6 +44,8 @@ const GITOPS_DRIFT: &str = include_str!("../templates/gitops-drift.yml.j2");
 const GITOPS_YAML: &str = include_str!("../templates/gitops.yaml.j2");
 const GITIGNORE: &str = include_str!("../templates/gitignore.j2");
 const README: &str = include_str!("../templates/README.md.j2");
+const REPORT_FAILURE: &str = include_str!("../templates/report-failure.sh.j2");
+const APP_TOKEN: &str = include_str!("../templates/app-token.yml.j2");
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("micro-frontend-ci.yml", MFE_CI),
@@ -55,6 +57,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("gitops.yaml", GITOPS_YAML),
     ("gitignore", GITIGNORE),
     ("README.md", README),
+    ("report-failure.sh", REPORT_FAILURE),
+    ("app-token.yml", APP_TOKEN),
 ];
 
 /// Templates use `{= value =}` for values and `{% ... %}` for blocks, so that GitHub's own
@@ -120,7 +124,9 @@ fn uses() -> Value {
         "actions/upload-artifact" => "upload_artifact",
         "actions/download-artifact" => "download_artifact",
         "aws-actions/configure-aws-credentials" => "aws_credentials",
-        _ => "pnpm",
+        "actions/create-github-app-token" => "app_token",
+        "pnpm/action-setup" => "pnpm",
+        _ => "unknown",
     };
     let map: BTreeMap<String, Value> = PINNED_ACTIONS
         .iter()
@@ -231,7 +237,21 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
             }
         })
         .collect();
+    let env = environment()?;
+    // The last step of the jobs that act for a requester, per where the request is read from:
+    // the event's payload (process), the desired state of the matrix pair (deploy) or of the
+    // pull request's branch (merge).
+    let mut report = BTreeMap::new();
+    for source in ["event", "file", "branch"] {
+        let script = render(
+            &env,
+            "report-failure.sh",
+            &minijinja::context! { source => source },
+        )?;
+        report.insert(source, script.trim_end().to_owned());
+    }
     let ctx = minijinja::context! {
+        report => report,
         environments => environments,
         default_branch => options.default_branch.clone(),
         drift_cron => options.drift_cron.clone(),
@@ -240,7 +260,6 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         version => VERSION,
         uses => uses(),
     };
-    let env = environment()?;
     let seed = |path: &str, contents: String| RenderedFile {
         path: path.to_owned(),
         contents,

@@ -7,6 +7,7 @@
 mod golden;
 mod scaffold;
 mod security;
+mod tokens;
 mod upgrade;
 mod write;
 

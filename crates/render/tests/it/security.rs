@@ -34,7 +34,14 @@ fn every_workflow_is_locked_down() {
                 let (k, v) = (k.as_str().unwrap(), v.as_str().unwrap());
                 assert_ne!(k, "write-all", "{what}");
                 if v == "write" {
-                    assert_eq!(k, "id-token", "{what}: only id-token may be write");
+                    // The MFE CD jobs create the deployment on their own commit (proof of
+                    // origin); nothing else writes with a workflow's own token.
+                    let cd_deployments =
+                        k == "deployments" && file.path.ends_with("micro-frontend-cd.yml");
+                    assert!(
+                        k == "id-token" || cd_deployments,
+                        "{what}: only id-token (and deployments in the CD jobs) may be write"
+                    );
                 }
             }
             let oidc = perms.get("id-token").is_some();
@@ -73,7 +80,10 @@ fn every_workflow_is_locked_down() {
             assert!(!file.contents.contains(bad), "{what}: mentions {bad}");
         }
         // Every `uses:` line carries its version in a comment.
-        for line in file.contents.lines().filter(|l| l.contains("uses: ")) {
+        for line in file.contents.lines().filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("uses: ") || l.starts_with("- uses: ")
+        }) {
             assert!(line.contains(" # v"), "{what}: {line}");
         }
     }
@@ -181,15 +191,19 @@ fn every_tool_is_installed_by_the_pinned_setup_action_before_any_cloud_credentia
             with_credentials += 1;
         }
     }
-    // Both sides, every tool-running job: process, 2 checks, deploy, drift per scaffold (x2),
-    // and per MFE option set the CI publish job and one CD job per environment.
+    // Both sides, every tool-running job: process, check, merge, sweep, deploy, drift per
+    // scaffold (x2), and per MFE option set the CI publish job and one CD job per environment.
     assert_eq!(
         installs,
-        2 * 5 + (1 + 3) + (1 + 2) + (1 + 3),
+        2 * 6 + (1 + 3) + (1 + 2) + (1 + 3),
         "install steps"
     );
-    // deploy and drift per scaffold; the CI publish job of the s3 option set.
-    assert_eq!(with_credentials, 2 * 2 + 1, "jobs assuming a cloud role");
+    // deploy and drift per scaffold; the CI publish job and the three CD jobs of the s3 set.
+    assert_eq!(
+        with_credentials,
+        2 * 2 + 1 + 3,
+        "jobs assuming a cloud role"
+    );
 }
 
 #[test]
