@@ -84,6 +84,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// The `<artifact>.provenance.json` record exists but is not a valid provenance record
+    /// (or is larger than [`crate::MAX_PROVENANCE_BYTES`]).
+    #[error("provenance record `{artifact}.provenance.json` is malformed: {reason}")]
+    ProvenanceMalformed {
+        /// The artifact whose record is malformed.
+        artifact: String,
+        /// Why it could not be read.
+        reason: String,
+    },
+
+    /// The provenance record contradicts the sidecar (another archive's digest) or the deploy
+    /// request (another commit, repository, MFE or version). Found before anything is uploaded.
+    #[error("{reason} (provenance record of `{artifact}`)")]
+    ProvenanceMismatch {
+        /// The artifact.
+        artifact: String,
+        /// What disagrees with what, naming both sides (first, so that it survives GitHub's
+        /// 140-character deployment status description).
+        reason: String,
+    },
+
     /// An archive entry is unsafe (absolute path, `..`, link, device file, ...).
     #[error("refusing archive entry `{entry}`: {reason}")]
     UnsafeEntry {
@@ -261,6 +282,8 @@ impl Error {
             | Error::ChecksumMissing { .. }
             | Error::ChecksumMalformed { .. }
             | Error::ChecksumMismatch { .. }
+            | Error::ProvenanceMalformed { .. }
+            | Error::ProvenanceMismatch { .. }
             | Error::Archive { .. }
             | Error::UnsafeEntry { .. }
             | Error::LimitExceeded { .. }

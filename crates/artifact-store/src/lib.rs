@@ -16,7 +16,9 @@
 //!    the import map serves.
 //!
 //! Publishing side (`mfe publish`): [`pack_dir`] packs reproducibly, [`publish_archive`] /
-//! [`publish_dir`] put the archive and its sidecar.
+//! [`publish_dir`] put the archive and its sidecar; their `_with` forms put a [`Provenance`]
+//! record between the two (the commit that built the version, from an [`Origin`]), which
+//! [`read_provenance`] reads back and [`fetch_verified`] checks against the sidecar.
 //!
 //! Backends: S3 and HTTP (Artifactory) through object_store, with connect and request
 //! timeouts ([`StoreOpener::with_timeouts`]); local storage targets are a [`LocalStore`]
@@ -43,6 +45,7 @@ pub mod headers;
 mod local;
 mod location;
 mod pointers;
+mod provenance;
 mod publish;
 mod unpack;
 mod upload;
@@ -58,13 +61,18 @@ pub use pointers::{
     IMPORT_MAP, MAX_IMPORT_MAP_BYTES, PointerUpdate, publish_aliases, served_imports, set_import,
     update_import_map, version_of_url, versioned_url,
 };
-pub use publish::{PublishReport, pack_dir, publish_archive, publish_dir};
+pub use provenance::{
+    MAX_PROVENANCE_BYTES, Origin, PROVENANCE_SUFFIX, Provenance, read_provenance,
+};
+pub use publish::{
+    PublishReport, pack_dir, publish_archive, publish_archive_with, publish_dir, publish_dir_with,
+};
 pub use unpack::{
     ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,
 };
 pub use upload::{
     MAX_KEY_BYTES, Progress, UploadOptions, UploadReport, WriteOutcome, put_write_once,
-    stage_artifact, upload_version, version_prefix,
+    stage_artifact, stage_verified, upload_version, version_prefix,
 };
 pub use verify::{
     MAX_SIDECAR_BYTES, VerifiedArtifact, fetch_verified, parse_sidecar, sha256_hex, sidecar_line,

@@ -1,5 +1,5 @@
 //! The publishing side (`mfe publish`): pack a dist directory reproducibly and put the
-//! archive and its `.sha256` sidecar into an artifact store.
+//! archive, its provenance record and its `.sha256` sidecar into an artifact store.
 
 use std::io::Write as _;
 use std::path::Path as FsPath;
@@ -11,6 +11,7 @@ use crate::blocking;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::location::ObjectLocation;
+use crate::provenance::{Origin, Provenance};
 use crate::unpack::ArchiveFormat;
 use crate::upload::{WriteOutcome, put_write_once};
 use crate::verify::{sha256_hex, sidecar_line};
@@ -138,14 +139,28 @@ pub struct PublishReport {
     pub bytes: u64,
     /// Whether the archive was written or was already there, identical.
     pub outcome: WriteOutcome,
+    /// The provenance record put next to the archive, when an [`Origin`] was given.
+    pub provenance: Option<Provenance>,
 }
 
-/// Puts `archive` and then its sidecar at `location`, write-once. Publishing the same bytes
-/// again succeeds ([`WriteOutcome::Identical`]); different bytes under the same name fail
-/// with [`Error::ImmutableConflict`]. The sidecar goes last, so a half-finished publish is
-/// never deployable (deploys refuse an artifact without its sidecar). The archive is hashed on
-/// tokio's blocking threads.
+/// Puts `archive` and then its sidecar at `location`, write-once: [`publish_archive_with`]
+/// without a provenance record.
 pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Result<PublishReport> {
+    publish_archive_with(location, archive, None).await
+}
+
+/// Puts `archive`, then (when `origin` is given) its provenance record
+/// (`<archive>.provenance.json`, [`Provenance`]), then its sidecar at `location`, each
+/// write-once. Publishing the same bytes from the same commit again succeeds
+/// ([`WriteOutcome::Identical`]); different bytes under the same name, or the same name
+/// published from another commit, fail with [`Error::ImmutableConflict`]. The sidecar goes
+/// last, so a half-finished publish is never deployable (deploys refuse an artifact without
+/// its sidecar). The archive is hashed on tokio's blocking threads.
+pub async fn publish_archive_with(
+    location: &ObjectLocation,
+    archive: Bytes,
+    origin: Option<&Origin>,
+) -> Result<PublishReport> {
     let file_name = location.file_name()?.to_owned();
     if ArchiveFormat::from_file_name(&file_name).is_none() {
         return Err(Error::invalid(
@@ -163,6 +178,16 @@ pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Resul
         &headers::attributes(&file_name, headers::IMMUTABLE),
     )
     .await?;
+    let provenance = origin.map(|o| o.provenance(&sha256));
+    if let Some(record) = &provenance {
+        put_write_once(
+            location.store.as_ref(),
+            &location.provenance_path(),
+            Bytes::from(record.to_bytes()),
+            &headers::attributes("x.json", headers::IMMUTABLE),
+        )
+        .await?;
+    }
     let sidecar: Path = location.sidecar_path();
     put_write_once(
         location.store.as_ref(),
@@ -176,14 +201,25 @@ pub async fn publish_archive(location: &ObjectLocation, archive: Bytes) -> Resul
         sha256,
         bytes,
         outcome,
+        provenance,
     })
 }
 
 /// `mfe publish`: [`pack_dir`] (on tokio's blocking threads) then [`publish_archive`].
 pub async fn publish_dir(location: &ObjectLocation, dist: &FsPath) -> Result<PublishReport> {
+    publish_dir_with(location, dist, None).await
+}
+
+/// `mfe publish` with provenance: [`pack_dir`] (on tokio's blocking threads) then
+/// [`publish_archive_with`].
+pub async fn publish_dir_with(
+    location: &ObjectLocation,
+    dist: &FsPath,
+    origin: Option<&Origin>,
+) -> Result<PublishReport> {
     let dist = dist.to_path_buf();
     let archive = blocking::run("packing the dist directory", move || pack_dir(&dist)).await?;
-    publish_archive(location, archive).await
+    publish_archive_with(location, archive, origin).await
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::headers;
 use crate::location::ObjectLocation;
 use crate::pointers::check_entry;
 use crate::unpack::{Limits, UnpackedFile, unpack};
-use crate::verify::fetch_verified;
+use crate::verify::{VerifiedArtifact, fetch_verified};
 
 /// When to draw a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -346,6 +346,19 @@ pub async fn stage_artifact(
     opts: &UploadOptions,
 ) -> Result<UploadReport> {
     let verified = fetch_verified(artifact, limits.max_archive_bytes).await?;
+    stage_verified(verified, target, mfe, version, limits, opts).await
+}
+
+/// [`stage_artifact`]'s steps after [`fetch_verified`]: for a caller that checks the verified
+/// artifact (its provenance) before anything is unpacked or uploaded.
+pub async fn stage_verified(
+    verified: VerifiedArtifact,
+    target: &Arc<dyn ObjectStore>,
+    mfe: &MfeName,
+    version: &Version,
+    limits: &Limits,
+    opts: &UploadOptions,
+) -> Result<UploadReport> {
     let prefix = version_prefix(mfe, version);
     let (limits_, entry_points) = (*limits, opts.entry_points.clone());
     let files = blocking::run("unpacking the artifact", move || {

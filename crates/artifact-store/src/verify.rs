@@ -8,6 +8,7 @@ use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::location::ObjectLocation;
+use crate::provenance::{Provenance, read_provenance};
 
 /// An artifact whose bytes matched its sidecar.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct VerifiedArtifact {
     pub bytes: Bytes,
     /// Lower-case hex sha256 of `bytes`.
     pub sha256: String,
+    /// Its provenance record, when it has one (its `sha256` is checked to be the sidecar's).
+    pub provenance: Option<Provenance>,
 }
 
 /// Lower-case hex sha256 of `data`.
@@ -87,7 +90,9 @@ pub fn parse_sidecar(content: &str, artifact: &str, file_name: &str) -> Result<S
 ///
 /// Order: the archive's existence first (a missing archive is [`Error::NotFound`] naming the
 /// artifact, whether or not a sidecar exists), then the sidecar (at most
-/// [`MAX_SIDECAR_BYTES`]; missing is [`Error::ChecksumMissing`]), then the archive's bytes
+/// [`MAX_SIDECAR_BYTES`]; missing is [`Error::ChecksumMissing`]), then the provenance record
+/// when there is one ([`crate::read_provenance`]; its `sha256` must be the sidecar's, else
+/// [`Error::ProvenanceMismatch`]), then the archive's bytes
 /// (at most `max_bytes`, else [`Error::LimitExceeded`]). A store that does not answer within
 /// its timeouts gives [`Error::Timeout`] naming the artifact. The archive is hashed on tokio's
 /// blocking threads.
@@ -129,6 +134,21 @@ pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result
     })?;
     let expected = parse_sidecar(sidecar, &artifact, &file_name)?;
 
+    // The provenance, when there is one, must describe this archive: the digest the sidecar
+    // vouches for (checked before the archive is downloaded).
+    let provenance = read_provenance(location).await?;
+    if let Some(p) = &provenance
+        && p.sha256 != expected
+    {
+        return Err(Error::ProvenanceMismatch {
+            artifact,
+            reason: format!(
+                "the provenance record says sha256 {}, but the sidecar says {expected}",
+                p.sha256
+            ),
+        });
+    }
+
     let got = location
         .store
         .get(&location.path)
@@ -151,6 +171,7 @@ pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result
         file_name,
         bytes,
         sha256: actual,
+        provenance,
     })
 }
 

@@ -146,6 +146,9 @@ pub struct PairReport {
     pub invalidated: Vec<String>,
     /// Wall time.
     pub duration_ms: u64,
+    /// What the deploy accepted but the operator should know (an artifact without provenance).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The report of a deploy run.
@@ -292,6 +295,7 @@ fn pair_report(desired: &Deployment, sequence: u64) -> PairReport {
         bytes_uploaded: 0,
         invalidated: Vec::new(),
         duration_ms: 0,
+        warnings: Vec::new(),
     }
 }
 
@@ -382,17 +386,19 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
         Action::Deploy => false,
     };
 
-    // Steps 1 and 2: fetch, verify, unpack, check the entry points, upload write-once. Nothing
-    // users see changes. A resumed deploy stages again too: identical files are skipped, missing
-    // ones restored.
+    // Steps 1 and 2: fetch, verify (the sidecar, and the provenance against the request),
+    // unpack, check the entry points, upload write-once. Nothing users see changes. A resumed
+    // deploy stages again too: identical files are skipped, missing ones restored.
     let artifact = job
         .backends
         .artifact(&mfe.artifact, &mfe.name, &desired.version)?;
     let timer = clock.start(Stage::Uploaded);
     let mut upload = job.options.upload.clone().unwrap_or_default();
     upload.entry_points.clone_from(&mfe.entry_points);
-    let uploaded = store::stage_artifact(
-        &artifact,
+    let verified = store::fetch_verified(&artifact, job.options.limits.max_archive_bytes).await?;
+    check_provenance(&verified, desired, pair)?;
+    let uploaded = store::stage_verified(
+        verified,
         &targets.storage,
         &mfe.name,
         &desired.version,
@@ -472,6 +478,36 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
     } else {
         PairOutcome::Deployed
     };
+    Ok(())
+}
+
+/// Checks the artifact's provenance against the desired state: the version must have been
+/// built by the request's commit in the request's repository (`mfe publish` records them; the
+/// record's sha256 was already checked against the sidecar), else the pair fails before anything
+/// is uploaded, naming both commits. An artifact without provenance (published by an `mfe`
+/// older than this check, or without a commit) is accepted with a warning in the report and the
+/// log (docs/ARCHITECTURE.md, "Provenance and failing closed").
+fn check_provenance(
+    verified: &store::VerifiedArtifact,
+    desired: &Deployment,
+    pair: &mut PairReport,
+) -> Result<(), Error> {
+    if let Some(provenance) = &verified.provenance {
+        provenance.check_request(
+            &verified.display,
+            &desired.mfe,
+            &desired.version,
+            &desired.repository,
+            &desired.sha,
+        )?;
+        return Ok(());
+    }
+    let warning = format!(
+        "`{}` has no provenance record (published by an older mfe, or without --sha): the request's sha {} is not checked against the commit that built it",
+        verified.display, desired.sha
+    );
+    tracing::warn!(environment = %desired.environment, mfe = %desired.mfe, "{warning}");
+    pair.warnings.push(warning);
     Ok(())
 }
 

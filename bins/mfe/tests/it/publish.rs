@@ -217,3 +217,103 @@ fn publish_to_s3_over_plain_http_without_aws_allow_http() {
     );
     assert!(!stderr.contains("testing"), "{stderr}");
 }
+
+fn publish_from(
+    cwd: &std::path::Path,
+    version: &str,
+    github: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = Command::new(MFE);
+    cmd.current_dir(cwd)
+        .args([
+            "publish",
+            "--dist",
+            "dist",
+            "--mfe",
+            "checkout",
+            "--version",
+            version,
+            "--to",
+            "store/{name}/{name}-{version}.tgz",
+        ])
+        .args(args)
+        .env_remove("GITHUB_SHA")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_REF");
+    for (k, v) in github {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+const BUILT: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
+
+#[test]
+fn publish_in_actions_records_the_commit_that_built_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+    std::fs::write(
+        dir.path().join("dist/remoteEntry.js"),
+        "export default 1;\n",
+    )
+    .unwrap();
+    let actions = [
+        ("GITHUB_SHA", BUILT),
+        ("GITHUB_REPOSITORY", "acme/checkout-mfe"),
+        ("GITHUB_REF", "refs/tags/v1.2.3"),
+    ];
+    let out = publish_from(dir.path(), "1.2.3", &actions, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("provenance: {BUILT} of acme/checkout-mfe")),
+        "{}",
+        text(&out.stdout)
+    );
+    let record = dir
+        .path()
+        .join("store/checkout/checkout-1.2.3.tgz.provenance.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let archive = std::fs::read(dir.path().join("store/checkout/checkout-1.2.3.tgz")).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "mfe": "checkout", "version": "1.2.3", "repository": "acme/checkout-mfe",
+            "sha": BUILT, "ref": "refs/tags/v1.2.3",
+            "sha256": gitops_artifact_store::sha256_hex(&archive),
+        })
+    );
+    // Again from the same commit: fine. From another commit (a manual run on a later head):
+    // refused, the version already records who built it.
+    let again = publish_from(dir.path(), "1.2.3", &actions, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let other = publish_from(dir.path(), "1.2.3", &actions, &["--sha", &"b".repeat(40)]);
+    let stderr = text(&other.stderr);
+    assert_eq!(other.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("provenance.json"), "{stderr}");
+
+    // Flags win over the environment; an unusable value is a usage error naming the flag.
+    let bad = publish_from(dir.path(), "1.2.4", &actions, &["--sha", "main"]);
+    let stderr = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--sha"), "{stderr}");
+    let bad = publish_from(dir.path(), "1.2.4", &actions, &["--ref", "main"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(
+        !dir.path()
+            .join("store/checkout/checkout-1.2.4.tgz")
+            .exists(),
+        "nothing published on a usage error"
+    );
+
+    // Outside Actions, without --sha: no record, as before.
+    let local = publish_from(dir.path(), "1.2.5", &[], &[]);
+    assert_eq!(local.status.code(), Some(0), "{}", text(&local.stderr));
+    assert!(text(&local.stdout).contains("provenance: none"));
+    assert!(
+        !dir.path()
+            .join("store/checkout/checkout-1.2.5.tgz.provenance.json")
+            .exists()
+    );
+}

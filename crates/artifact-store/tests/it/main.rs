@@ -6,6 +6,7 @@
 mod http;
 mod local_store;
 mod pointers;
+mod provenance;
 mod publish;
 mod refusals;
 mod s3;

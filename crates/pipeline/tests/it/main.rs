@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod forge;
+mod provenance;
 
 use std::collections::BTreeMap;
 use std::path::Path;
