@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gitops_event_model::{
-    CommitSha, DeploymentPayload, EnvironmentName, EventType, MfeName, RepositoryName, RequestId,
-    Version,
+    CommitSha, DeploymentPayload, EnvironmentName, EventType, Login, MfeName, RepositoryName,
+    RequestId, Version,
 };
 
 use crate::{
@@ -1060,6 +1060,25 @@ pub async fn capital_environment_names(forge: &dyn Forge) {
     assert_eq!(state_of(forge, env, &mfe).await.pending, None);
     let pr = forge.pull_request(pr.number).await.expect("the merged PR");
     assert_eq!(pr.pair(), Some((env_name(env), mfe_name(&mfe))));
+}
+
+/// [`Forge::has_write_access`]: `writer` (given write access by the test's setup) has it;
+/// `outsider` (no access at all; `None` for a backend without accounts) has not, and asking
+/// is no error.
+pub async fn write_access_is_reported(forge: &dyn Forge, writer: &Login, outsider: Option<&Login>) {
+    assert!(
+        forge.has_write_access(writer).await.expect("writer"),
+        "{writer} was given write access"
+    );
+    if let Some(outsider) = outsider {
+        assert!(
+            !forge
+                .has_write_access(outsider)
+                .await
+                .expect("no access is no error"),
+            "{outsider} has no access"
+        );
+    }
 }
 
 /// Every [`Forge`] check, one after another, on one repository.

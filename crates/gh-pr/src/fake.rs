@@ -49,6 +49,8 @@ struct State {
     comments: BTreeMap<u64, Vec<Comment>>,
     /// (pr, login, commit, approved)
     reviews: Vec<(u64, Login, String, bool)>,
+    /// Logins with write access ([`FakeForge::grant_write`]); nobody else has any.
+    writers: BTreeSet<Login>,
     deployments: Vec<(RepositoryName, Deployment)>,
     deployment_statuses: HashMap<u64, Vec<DeploymentStatus>>,
     dispatches: Vec<(RepositoryName, EventType, serde_json::Value)>,
@@ -157,6 +159,12 @@ impl FakeForge {
     /// Record an approving review of the PR's current head.
     pub fn record_approval(&self, number: u64, login: &Login) -> Result<()> {
         self.record_review(number, login, true)
+    }
+
+    /// Give `login` write access ([`Forge::has_write_access`]): strict, nobody has it unless
+    /// granted.
+    pub fn grant_write(&self, login: &Login) {
+        self.lock().writers.insert(login.clone());
     }
 
     /// Commit `files` (None deletes) directly on the base branch, as another pusher would.
@@ -510,6 +518,10 @@ impl Forge for FakeForge {
             }
         }
         Ok(Review::approvals(&head, reviews))
+    }
+
+    async fn has_write_access(&self, login: &Login) -> Result<bool> {
+        Ok(self.lock().writers.contains(login))
     }
 
     async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks> {

@@ -35,7 +35,9 @@
 //!
 //! # GitHub API calls (budget: 6 from request to merged PR, 7 replacing an open PR)
 //! With [`Change::base_sha`] and [`Change::base_tree_sha`] known from the checkout, and the
-//! change built from [`Forge::pair_state`] (`exact == false`):
+//! change built from [`Forge::pair_state`] (`exact == false`), and the repository's settings
+//! read once per process (`GET /repos/{owner}/{repo}`: default branch, allowed merge methods;
+//! [`GithubForge::resolve`], or the first merge):
 //!
 //! | step | calls |
 //! | --- | --- |
@@ -56,7 +58,10 @@
 //! proposal ([`Change::expected`] `None`, tools only) skips the pair read but may cost up to
 //! three more calls for the PR (`POST` 422, `GET pulls?head=`, `PATCH`). Branches are not
 //! deleted after merge. Retries (5xx, rate limits, timed-out reads) are extra attempts of the
-//! same call, each counted by [`GithubForge::calls`].
+//! same call, each counted by [`GithubForge::calls`]. A merge refused because the base moved
+//! (405 "Base branch was modified") costs one more `PUT` per retry. The merge step's approval
+//! check costs `GET pulls/<n>` and the reviews, plus one `GET collaborators/<login>/permission`
+//! per approver it has to judge ([`Forge::has_write_access`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,7 +89,9 @@ pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
 #[cfg(feature = "github")]
-pub use github::{DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge};
+pub use github::{
+    DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge, MergeMethod,
+};
 #[cfg(feature = "github")]
 pub use gitops_retry::RetryPolicy;
 pub use local::LocalGitForge;
@@ -733,7 +740,9 @@ impl WorkflowRun {
 /// Object-safe; use it as `Arc<dyn Forge>`. All methods are safe to call concurrently.
 #[async_trait]
 pub trait Forge: Send + Sync + fmt::Debug {
-    /// The base branch pull requests target (usually `main`).
+    /// The base branch pull requests target and merges land on. GitHub: the repository's
+    /// default branch, read once by [`GithubForge::resolve`] (or the one configured); local
+    /// git: the branch checked out when opened.
     fn base_branch(&self) -> &str;
 
     /// Read every regular file of the repository at `git_ref`.
@@ -820,6 +829,19 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// same login cancels an earlier approval. `NotFound` for an unknown PR.
     async fn approvals(&self, number: u64) -> Result<Vec<Login>>;
 
+    /// Whether `login` has write access to the repository (may push), so that its approval
+    /// of a deploy pull request can count.
+    ///
+    /// # Contract
+    /// - `true` only for a login that may push: GitHub, a collaborator whose permission or
+    ///   role is `admin`, `maintain` or `write`; the fake, a login granted with
+    ///   `FakeForge::grant_write`.
+    /// - No access, read or triage only, or no such account: `false`, not an error.
+    /// - The local git forge has no accounts: whoever can write its checkout's records can
+    ///   push, so every login answers `true`.
+    /// - Requesters and bots are not this method's concern: the merge step leaves them out.
+    async fn has_write_access(&self, login: &Login) -> Result<bool>;
+
     /// Statuses and check runs of `sha`, folded.
     ///
     /// # Contract
@@ -849,8 +871,13 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// - Head differs: `Conflict`, nothing merged.
     /// - PR not open: `Conflict`. Unknown PR: `NotFound`.
     /// - A real content conflict with the base: `NotMergeable`.
-    /// - Otherwise a merge commit (parents: base head, PR head) is created on the base
-    ///   branch, the PR becomes `Merged`, and the merge commit sha is returned.
+    /// - Otherwise the PR's changes land on the base branch, the PR becomes `Merged`, and the
+    ///   new base head is returned: a merge commit (parents: base head, PR head), or on GitHub
+    ///   with [`GithubForge::with_merge_method`] `squash` or `rebase`, one commit whose only
+    ///   parent is the base head. A method the repository does not allow is `Invalid`
+    ///   (`merge_method`), before any merge.
+    /// - GitHub: a merge refused because the base moved meanwhile (405 "Base branch was
+    ///   modified") is retried with backoff, within a bound, with the same head guard.
     async fn merge(&self, number: u64, expected_head_sha: &CommitSha) -> Result<CommitSha>;
 
     /// Create or edit the one comment of this PR that carries `marker`.

@@ -702,6 +702,12 @@ impl Forge for LocalGitForge {
         ))
     }
 
+    /// A local repository has no accounts: whoever can write its records (`gitops approve`)
+    /// can push to it too, so every login has write access.
+    async fn has_write_access(&self, _login: &Login) -> Result<bool> {
+        Ok(true)
+    }
+
     async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks> {
         if !self.commit_exists(sha).await? {
             return Err(Error::not_found(format!("commit {sha}")));

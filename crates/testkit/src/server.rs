@@ -11,6 +11,7 @@ mod actions;
 mod admin;
 mod auth;
 mod checks;
+mod collaborators;
 mod conditional;
 mod conformance;
 mod ctx;

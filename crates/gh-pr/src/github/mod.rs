@@ -5,7 +5,8 @@
 //!
 //! By resource: [`transport`] (one attempt, retries, typed reading), [`git_data`] (refs,
 //! commits, trees, contents, the tarball), [`pulls`] (pair state, proposals, reviews, merges,
-//! comments), [`checks`] (statuses and check runs), [`deployments`] (the [`Requester`] side).
+//! comments), [`checks`] (statuses and check runs), [`deployments`] (the [`Requester`] side),
+//! [`settings`] (the repository's default branch and allowed merge methods, read once).
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,7 +29,10 @@ mod conditional;
 mod deployments;
 mod git_data;
 mod pulls;
+mod settings;
 mod transport;
+
+pub use settings::MergeMethod;
 
 /// Default API root.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -45,7 +49,15 @@ pub struct GithubForge {
     repository: RepositoryName,
     owner: String,
     base: String,
+    /// Whether `base` was chosen ([`GithubForge::with_base_branch`], `GITOPS_BASE_BRANCH`)
+    /// rather than to be read from the repository ([`GithubForge::resolve`]).
+    base_set: bool,
+    merge_method: MergeMethod,
+    /// The repository's settings, read once (shared by clones of the forge).
+    settings: Arc<tokio::sync::OnceCell<settings::RepoSettings>>,
     retry: RetryPolicy,
+    /// Bounds the retries of a merge GitHub refused because the base moved meanwhile.
+    merge_retry: RetryPolicy,
     connect_timeout: Duration,
     request_timeout: Duration,
     calls: Arc<AtomicU64>,
@@ -59,6 +71,7 @@ impl fmt::Debug for GithubForge {
             .field("api_url", &self.api_url)
             .field("repository", &self.repository.as_str())
             .field("base", &self.base)
+            .field("merge_method", &self.merge_method)
             .field("token", &"[redacted]")
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -91,7 +104,11 @@ impl GithubForge {
             repository,
             owner,
             base: "main".to_owned(),
+            base_set: false,
+            merge_method: MergeMethod::Merge,
+            settings: Arc::new(tokio::sync::OnceCell::new()),
             retry: RetryPolicy::OUTSIDE,
+            merge_retry: RetryPolicy::CONTENDED,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             calls: Arc::new(AtomicU64::new(0)),
@@ -119,7 +136,9 @@ impl GithubForge {
     }
 
     /// From the environment: `GITHUB_API_URL` (default `https://api.github.com`), token from
-    /// `GITOPS_GITHUB_TOKEN` or `GITHUB_TOKEN`, repository from `GITHUB_REPOSITORY`.
+    /// `GITOPS_GITHUB_TOKEN` or `GITHUB_TOKEN`, repository from `GITHUB_REPOSITORY`, and the
+    /// base branch from `GITOPS_BASE_BRANCH` when set (otherwise `main` until
+    /// [`GithubForge::resolve`] reads the repository's default branch).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -140,13 +159,35 @@ impl GithubForge {
             .ok_or_else(|| Error::invalid("GITHUB_REPOSITORY", "not set (expected owner/name)"))?;
         let repository = RepositoryName::parse(&repository)
             .map_err(|e| Error::invalid("GITHUB_REPOSITORY", e.message))?;
-        Self::new(&api, SecretString::from(token), repository)
+        let forge = Self::new(&api, SecretString::from(token), repository)?;
+        match lookup("GITOPS_BASE_BRANCH").filter(|v| !v.trim().is_empty()) {
+            Some(base) => Ok(forge.with_base_branch(base.trim())),
+            None => Ok(forge),
+        }
     }
 
-    /// Target another base branch than `main`.
+    /// Target this base branch, whatever the repository's default branch is
+    /// ([`GithubForge::resolve`] then keeps it).
     #[must_use]
     pub fn with_base_branch(mut self, base: &str) -> Self {
         base.clone_into(&mut self.base);
+        self.base_set = true;
+        self
+    }
+
+    /// Merge with `method` (default [`MergeMethod::Merge`]); checked against the methods the
+    /// repository allows before the first merge.
+    #[must_use]
+    pub fn with_merge_method(mut self, method: MergeMethod) -> Self {
+        self.merge_method = method;
+        self
+    }
+
+    /// Bound the retries of a merge GitHub refuses with 405 "Base branch was modified"
+    /// (another merge landed meanwhile); default [`RetryPolicy::CONTENDED`].
+    #[must_use]
+    pub fn with_merge_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.merge_retry = retry;
         self
     }
 
@@ -206,6 +247,10 @@ impl Forge for GithubForge {
 
     async fn approvals(&self, number: u64) -> Result<Vec<Login>> {
         self.pull_approvals(number).await
+    }
+
+    async fn has_write_access(&self, login: &Login) -> Result<bool> {
+        self.collaborator_can_write(login).await
     }
 
     async fn combined_checks(&self, sha: &CommitSha) -> Result<CombinedChecks> {

@@ -2,6 +2,7 @@
 //! reviews, merges and sticky comments.
 
 use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName};
+use gitops_retry::Retry;
 use http::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -128,6 +129,32 @@ struct WireFile {
 #[derive(Deserialize)]
 struct MergeResult {
     sha: CommitSha,
+}
+
+/// `repository-collaborator-permission`.
+#[derive(Deserialize)]
+struct WirePermission {
+    permission: String,
+    role_name: String,
+}
+
+/// A permission or role that may push.
+fn can_write(permission: &str) -> bool {
+    matches!(permission, "admin" | "maintain" | "write")
+}
+
+/// GitHub's answer when the base moved between its mergeability check and the merge (405;
+/// some servers said 409).
+fn base_modified(resp: &Resp) -> bool {
+    matches!(resp.status, 405 | 409) && resp.message().contains("Base branch was modified")
+}
+
+/// A merge attempt that did not end the merge.
+enum MergeAttempt {
+    /// 405 "Base branch was modified": retried.
+    BaseMoved(Resp),
+    /// No answer to judge (transport, rate limit past the budget): final.
+    Failed(Error),
 }
 
 impl GithubForge {
@@ -359,28 +386,61 @@ impl GithubForge {
         self.send(
             Method::PUT,
             &self.path(&format!("pulls/{number}/merge")),
-            Some(&json!({"sha": sha, "merge_method": "merge"})),
+            Some(&json!({"sha": sha, "merge_method": self.merge_method.as_str()})),
         )
         .await
     }
 
+    /// Merges, guarded by the head: 405 "Base branch was modified" (another merge landed
+    /// between GitHub's mergeability check and ours) is retried with jittered exponential
+    /// backoff within the merge retry policy, always with the same `sha`, so a head that moved
+    /// meanwhile is refused, never merged. Every other answer is final.
     pub(super) async fn merge_pull(
         &self,
         number: u64,
         expected_head_sha: &CommitSha,
     ) -> Result<CommitSha> {
-        let mut resp = self.put_merge(number, expected_head_sha).await?;
-        // "Base branch was modified" (another merge landed meanwhile) is worth a retry;
-        // "Head branch was modified" is not: that is the guard doing its job.
-        for _ in 0..3 {
-            if resp.status == 409 && resp.message().contains("Base branch was modified") {
-                resp = self.put_merge(number, expected_head_sha).await?;
+        self.check_merge_method().await?;
+        let outcome = gitops_retry::retry(
+            self.merge_retry,
+            || async {
+                match self.put_merge(number, expected_head_sha).await {
+                    Ok(resp) if base_modified(&resp) => {
+                        tracing::debug!(number, "base branch was modified; merge retried");
+                        Err(MergeAttempt::BaseMoved(resp))
+                    }
+                    Ok(resp) => Ok(resp),
+                    Err(e) => Err(MergeAttempt::Failed(e)),
+                }
+            },
+            |attempt| match attempt {
+                MergeAttempt::BaseMoved(_) => Retry::Backoff,
+                MergeAttempt::Failed(_) => Retry::Never,
+            },
+        )
+        .await;
+        let resp = match outcome {
+            Ok(resp) => resp,
+            Err(MergeAttempt::Failed(e)) => return Err(e),
+            Err(MergeAttempt::BaseMoved(resp)) => {
+                return Err(Error::conflict(format!(
+                    "#{number}: {} (the base kept moving through {} attempts; merge it again)",
+                    self.scrub(&resp.message()),
+                    self.merge_retry.max_attempts
+                )));
             }
-        }
+        };
         match resp.status {
             200..=299 => Ok(resp.parse::<MergeResult>("PUT pulls/merge")?.sha),
             409 => Err(Error::conflict(self.scrub(&resp.message()))),
             404 => Err(Error::not_found(format!("pull request #{number}"))),
+            405 if resp.message().contains("not allowed on this repository") => {
+                Err(super::settings::method_not_allowed(
+                    self.repository.as_str(),
+                    self.merge_method,
+                    &[],
+                ))
+            }
             405 | 422 => {
                 // Not mergeable, or not open any more: ask which (error path only).
                 let pr = self.get_pull(number).await?;
@@ -401,6 +461,22 @@ impl GithubForge {
                 }
             }
             _ => Err(self.error("merge", &resp)),
+        }
+    }
+
+    /// Whether `login` may push to the repository: GitHub's collaborator permission (`admin`,
+    /// `write`; or the role `admin`, `maintain`, `write`, or a custom role GitHub reports with
+    /// one of those base permissions). 404 (not a collaborator, no such user): no.
+    pub(super) async fn collaborator_can_write(&self, login: &Login) -> Result<bool> {
+        let path = self.path(&format!("collaborators/{login}/permission"));
+        let resp = self.send(Method::GET, &path, None).await?;
+        match resp.status {
+            200 => {
+                let p: WirePermission = resp.parse("GET collaborators/permission")?;
+                Ok(can_write(&p.permission) || can_write(&p.role_name))
+            }
+            404 => Ok(false),
+            _ => Err(self.error("collaborator permission", &resp)),
         }
     }
 

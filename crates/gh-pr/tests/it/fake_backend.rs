@@ -11,6 +11,17 @@ async fn fake_passes_the_forge_suite() {
 }
 
 #[tokio::test]
+async fn fake_grants_write_access_only_explicitly() {
+    let forge = FakeForge::new();
+    assert!(
+        !forge.has_write_access(&login("priya")).await.unwrap(),
+        "strict"
+    );
+    forge.grant_write(&login("priya"));
+    conformance::write_access_is_reported(&forge, &login("priya"), Some(&login("stranger"))).await;
+}
+
+#[tokio::test]
 async fn fake_passes_the_requester_suite() {
     let forge = FakeForge::new();
     conformance::requester_suite(&forge, &repo("acme/checkout"), &sha(&"a".repeat(40))).await;

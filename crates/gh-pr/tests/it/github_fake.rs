@@ -203,7 +203,8 @@ async fn request_to_merge(
 #[tokio::test]
 async fn request_to_merged_pr_takes_at_most_six_calls() {
     let e = env("acme", "gitops").await;
-    let f = forge(&e.gh, "acme", "gitops");
+    // As the runtime builds it: the repository's settings read once, up front.
+    let f = forge(&e.gh, "acme", "gitops").resolve().await.unwrap();
 
     // First request for the pair: the branch does not exist yet.
     let (used, served, state, pr, merge) = request_to_merge(&e, &f, &e.base_sha, "1.0.0").await;

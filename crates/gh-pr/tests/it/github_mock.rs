@@ -495,3 +495,94 @@ async fn a_failed_tarball_download_keeps_its_kind() {
     assert!(err.is_retryable());
     assert!(!err.to_string().contains("upstream down"), "{err}");
 }
+
+/// A repository whose merges GitHub always answers with `status` and `message`; the number of
+/// merge attempts it saw.
+async fn refusing_merges(status: StatusCode, message: &'static str) -> (String, Arc<AtomicU32>) {
+    let puts = Arc::new(AtomicU32::new(0));
+    let p = puts.clone();
+    let app = Router::new()
+        .route(
+            "/repos/acme/gitops",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "default_branch": "main", "allow_merge_commit": true,
+                    "allow_squash_merge": true, "allow_rebase_merge": false
+                }))
+            }),
+        )
+        .route(
+            "/repos/acme/gitops/pulls/{n}",
+            get(|| async { axum::Json(pr_json(5)) }),
+        )
+        .route(
+            "/repos/acme/gitops/pulls/{n}/merge",
+            axum::routing::put(move || {
+                let p = p.clone();
+                async move {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    (status, axum::Json(serde_json::json!({"message": message})))
+                }
+            }),
+        );
+    (serve(app).await, puts)
+}
+
+#[tokio::test]
+async fn a_base_that_keeps_moving_is_retried_within_the_bound() {
+    let (url, puts) = refusing_merges(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Base branch was modified. Review and try the merge again.",
+    )
+    .await;
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops"))
+        .unwrap()
+        .with_merge_retry_policy(RetryPolicy {
+            max_attempts: 4,
+            ..RetryPolicy::FAST
+        });
+    let err = f.merge(5, &sha(&"a".repeat(40))).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { reason } if reason.contains("Base branch was modified") && reason.contains("4 attempts")),
+        "{err:?}"
+    );
+    assert_eq!(puts.load(Ordering::SeqCst), 4, "bounded");
+    assert_eq!(f.calls(), 1 + 4, "the settings, then four attempts");
+}
+
+#[tokio::test]
+async fn other_refusals_to_merge_are_not_retried() {
+    let (url, puts) = refusing_merges(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Pull Request is not mergeable",
+    )
+    .await;
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops")).unwrap();
+    let err = f.merge(5, &sha(&"a".repeat(40))).await.unwrap_err();
+    assert!(matches!(err, Error::NotMergeable { .. }), "{err:?}");
+    assert_eq!(puts.load(Ordering::SeqCst), 1);
+
+    // A method the repository refuses, found only by the merge (settings not shown).
+    let (url, puts) = refusing_merges(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Squash merges are not allowed on this repository.",
+    )
+    .await;
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops"))
+        .unwrap()
+        .with_merge_method(gitops_gh_pr::MergeMethod::Squash);
+    let err = f.merge(5, &sha(&"a".repeat(40))).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, reason } if field == "merge_method" && reason.contains("squash")),
+        "{err:?}"
+    );
+    assert_eq!(puts.load(Ordering::SeqCst), 1);
+
+    // Refused from the settings, before any merge.
+    let f = GithubForge::new(&url, SecretString::from(TOKEN), repo("acme/gitops"))
+        .unwrap()
+        .with_merge_method(gitops_gh_pr::MergeMethod::Rebase);
+    let err = f.merge(5, &sha(&"a".repeat(40))).await.unwrap_err();
+    assert!(err.to_string().contains("allows: merge, squash"), "{err}");
+    assert_eq!(puts.load(Ordering::SeqCst), 1, "no merge attempted");
+}

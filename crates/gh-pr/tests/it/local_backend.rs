@@ -208,6 +208,13 @@ async fn approvals_are_recorded_and_go_stale_with_a_new_head() {
 }
 
 #[tokio::test]
+async fn every_login_has_write_access_locally() {
+    // No accounts: whoever writes the records can push to the checkout.
+    let (_dir, forge) = init_repo().await;
+    conformance::write_access_is_reported(&forge, &login("anyone"), None).await;
+}
+
+#[tokio::test]
 async fn base_tree_sha_must_match_the_base() {
     let (dir, forge) = init_repo().await;
     let head = git(dir.path(), &["rev-parse", "HEAD"]);

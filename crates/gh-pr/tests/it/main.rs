@@ -7,6 +7,7 @@
 
 mod fake_backend;
 mod github_fake;
+mod github_merge;
 mod github_mock;
 mod local_backend;
 mod revisions;

@@ -1,6 +1,14 @@
 //! Pull requests: list, create, read and update, their files, reviews, and the merge.
+//!
+//! GitHub merges a pull request against the base it last computed the pull request's
+//! mergeability on; when the base has moved since (another merge landed), `PUT .../merge`
+//! answers 405 "Base branch was modified" and GitHub computes again, so a retry succeeds. The
+//! fake keeps that base per pull request (in memory: a restarted fake has computed nothing
+//! yet) and records it whenever it shows or merges the pull request.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use serde_json::{Value, json};
 
@@ -10,6 +18,26 @@ use super::wire::{ApiError, R, Resp, bad_field, err, flag, invalid, missing, not
 use crate::Error;
 use crate::json::{self as j, PullGit, now};
 use crate::state::{Pull, Review};
+
+/// GitHub's answer to a merge whose base moved since the mergeability it computed.
+const BASE_MODIFIED: &str = "Base branch was modified. Review and try the merge again.";
+
+/// Per (repository directory, pull request number): the base head the pull request's
+/// mergeability was last computed against.
+static TESTED_BASE: LazyLock<Mutex<HashMap<(PathBuf, u64), String>>> =
+    LazyLock::new(Mutex::default);
+
+fn tested_bases() -> std::sync::MutexGuard<'static, HashMap<(PathBuf, u64), String>> {
+    TESTED_BASE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records that pull request `number`'s mergeability was computed on `base`; the base it was
+/// computed on before, if any.
+fn test_against(dir: &Path, number: u64, base: &str) -> Option<String> {
+    tested_bases().insert((dir.to_path_buf(), number), base.to_owned())
+}
 
 impl Ctx<'_> {
     pub(super) fn find_pull(&self, n: &str) -> Result<Pull, ApiError> {
@@ -43,6 +71,7 @@ impl Ctx<'_> {
         };
         if p.state == "open" {
             g.mergeable = Some(self.git.merge_tree(&base, &head)?.is_some());
+            test_against(self.git.dir(), p.number, &base);
         }
         let count = self
             .git
@@ -362,6 +391,10 @@ impl Ctx<'_> {
         if p.state != "open" {
             return Err(err(405, "Pull Request is not mergeable"));
         }
+        // What GitHub computed before this request (showing the pull request computes again).
+        let tested = tested_bases()
+            .get(&(self.git.dir().to_path_buf(), p.number))
+            .cloned();
         let g = self.pull_git(&p)?;
         if g.head_sha.is_empty() {
             return Err(err(405, "Pull Request is not mergeable"));
@@ -375,37 +408,60 @@ impl Ctx<'_> {
             ));
         }
         let method = s(b, "merge_method")?.unwrap_or("merge");
-        if method != "merge" && method != "squash" {
+        let settings = self.settings()?;
+        let allowed = match method {
+            "merge" => settings.allow_merge_commit,
+            "squash" => settings.allow_squash_merge,
+            "rebase" => settings.allow_rebase_merge,
+            _ => return Err(bad_field("PullRequest", "merge_method")),
+        };
+        if !allowed {
+            let what = match method {
+                "merge" => "Merge commits",
+                "squash" => "Squash merges",
+                _ => "Rebase merges",
+            };
             return Err(err(
                 405,
-                format!("{method} merges are not allowed on this repository."),
+                format!("{what} are not allowed on this repository."),
             ));
+        }
+        if tested.is_some_and(|t| t != g.base_sha) {
+            return Err(err(405, BASE_MODIFIED));
         }
         let Some(tree) = self.git.merge_tree(&g.base_sha, &g.head_sha)? else {
             return Err(err(405, "Pull Request is not mergeable"));
         };
-        let (title, parents) = if method == "merge" {
-            (
+        let head = self.commit_info(&g.head_sha)?;
+        let (title, parents) = match method {
+            "merge" => (
                 format!(
                     "Merge pull request #{} from {}/{}",
                     p.number, self.meta.owner, p.head_ref
                 ),
                 vec![g.base_sha.clone(), g.head_sha.clone()],
-            )
-        } else {
-            (
+            ),
+            "squash" => (
                 format!("{} (#{})", p.title, p.number),
                 vec![g.base_sha.clone()],
-            )
+            ),
+            // A deploy branch holds one commit of its own: replayed on the base, it keeps its
+            // message (and, below, its author).
+            _ => (
+                head.message.lines().next().unwrap_or_default().to_owned(),
+                vec![g.base_sha.clone()],
+            ),
         };
         let title = s(b, "commit_title")?.map_or(title, str::to_owned);
         let body = s(b, "commit_message")?.map_or_else(
-            || {
-                if method == "merge" {
-                    p.title.clone()
-                } else {
-                    String::new()
-                }
+            || match method {
+                "merge" => p.title.clone(),
+                "rebase" => head
+                    .message
+                    .split_once('\n')
+                    .map(|(_, rest)| rest.trim().to_owned())
+                    .unwrap_or_default(),
+                _ => String::new(),
             },
             str::to_owned,
         );
@@ -414,8 +470,17 @@ impl Ctx<'_> {
         } else {
             format!("{title}\n\n{body}\n")
         };
+        let author = if method == "rebase" {
+            (
+                head.author.name.clone(),
+                head.author.email.clone(),
+                Some(format!("@{} +0000", head.author.time)),
+            )
+        } else {
+            self.caller()
+        };
         let people = People {
-            author: self.caller(),
+            author,
             committer: Some(("GitHub".into(), "noreply@github.com".into(), None)),
         };
         let sha = self.commit_as(&people, &tree, &parents, &message)?;
@@ -423,10 +488,7 @@ impl Ctx<'_> {
             .git
             .update_ref(&format!("refs/heads/{}", p.base_ref), &sha, &g.base_sha)?
         {
-            return Err(err(
-                409,
-                "Base branch was modified. Review and try the merge again.",
-            ));
+            return Err(err(405, BASE_MODIFIED));
         }
         let t = now();
         self.write(|d, _| {

@@ -1,19 +1,56 @@
-//! Repositories and their contents: `POST /orgs/{org}/repos`, `POST /user/repos`,
+//! Repositories, their settings and contents: `POST /orgs/{org}/repos`, `POST /user/repos`,
+//! `GET` and `PATCH /repos/{o}/{r}` (the default branch, the allowed merge methods),
 //! `GET /repos/{o}/{r}/contents/{path}` and `PUT` of a file.
+//!
+//! Settings the metadata file does not hold (the merge methods, the collaborators) live next
+//! to the repository's git data, in `fake-github-settings.json` of its bare directory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
 use super::ctx::{Ctx, repo_dir, repo_key, valid_path};
 use super::wire::{
-    R, Resp, bad_field, decode_b64, encode_b64, err, flag, invalid, missing, not_found, s,
+    ApiError, R, Resp, bad_field, decode_b64, encode_b64, err, flag, invalid, missing, not_found, s,
 };
 use super::{App, lock};
 use crate::Error;
 use crate::git::{Repo, TreeOp, ZERO_OID};
 use crate::json::{self as j, now};
 use crate::state::{RepoData, RepoMeta};
+
+/// The settings file in a repository's bare directory.
+const SETTINGS_FILE: &str = "fake-github-settings.json";
+
+/// A repository's settings beyond its metadata: which merge methods `PUT .../merge` accepts
+/// (GitHub's `allow_*` flags, all on by default) and its collaborators (lower-case login to
+/// the role given: `pull`, `triage`, `push`, `maintain` or `admin`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Settings {
+    #[serde(default = "yes")]
+    pub(super) allow_merge_commit: bool,
+    #[serde(default = "yes")]
+    pub(super) allow_squash_merge: bool,
+    #[serde(default = "yes")]
+    pub(super) allow_rebase_merge: bool,
+    #[serde(default)]
+    pub(super) collaborators: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allow_merge_commit: true,
+            allow_squash_merge: true,
+            allow_rebase_merge: true,
+            collaborators: BTreeMap::new(),
+        }
+    }
+}
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
@@ -93,6 +130,104 @@ pub(super) fn create_repo(app: &App, owner: &str, is_org: bool, b: &Value) -> R 
 }
 
 impl Ctx<'_> {
+    /// This repository's settings (the defaults when none were changed).
+    pub(super) fn settings(&self) -> Result<Settings, ApiError> {
+        match std::fs::read(self.git.dir().join(SETTINGS_FILE)) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Io(format!("{SETTINGS_FILE}: {e}")))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(Error::Io(format!("{SETTINGS_FILE}: {e}")).into()),
+        }
+    }
+
+    /// Replaces this repository's settings (the caller holds the repository's lock: only
+    /// mutating requests write them). Written whole, then renamed, so a reader never sees
+    /// half a file.
+    pub(super) fn save_settings(&self, settings: &Settings) -> Result<(), ApiError> {
+        let path = self.git.dir().join(SETTINGS_FILE);
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(settings).map_err(|e| Error::Io(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(|e| Error::Io(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::Io(e.to_string()))?;
+        Ok(())
+    }
+
+    /// `full-repository` with this repository's settings.
+    fn full_repo_json(&self) -> Result<Value, ApiError> {
+        let settings = self.settings()?;
+        let mut v = self.repo_json();
+        v["allow_merge_commit"] = json!(settings.allow_merge_commit);
+        v["allow_squash_merge"] = json!(settings.allow_squash_merge);
+        v["allow_rebase_merge"] = json!(settings.allow_rebase_merge);
+        Ok(v)
+    }
+
+    /// `GET /repos/{o}/{r}`.
+    pub(super) fn get_repo(&self) -> R {
+        Ok(Resp::json(200, self.full_repo_json()?))
+    }
+
+    /// `PATCH /repos/{o}/{r}`: `default_branch` (an existing branch; the bare repository's
+    /// `HEAD` follows), `allow_merge_commit`, `allow_squash_merge`, `allow_rebase_merge` and
+    /// `description`. Other fields are accepted and left as they are.
+    pub(super) fn update_repo(&self, b: &Value) -> R {
+        let default_branch = s(b, "default_branch")?;
+        let description = b
+            .get("description")
+            .map(|_| s(b, "description"))
+            .transpose()?;
+        let flags = [
+            flag(b, "allow_merge_commit")?,
+            flag(b, "allow_squash_merge")?,
+            flag(b, "allow_rebase_merge")?,
+        ];
+        if let Some(branch) = default_branch
+            && self
+                .git
+                .ref_target(&format!("refs/heads/{branch}"))?
+                .is_none()
+        {
+            return Err(bad_field("Repository", "default_branch"));
+        }
+        if flags.iter().any(Option::is_some) {
+            let mut settings = self.settings()?;
+            let [merge, squash, rebase] = flags;
+            settings.allow_merge_commit = merge.unwrap_or(settings.allow_merge_commit);
+            settings.allow_squash_merge = squash.unwrap_or(settings.allow_squash_merge);
+            settings.allow_rebase_merge = rebase.unwrap_or(settings.allow_rebase_merge);
+            if !(settings.allow_merge_commit
+                || settings.allow_squash_merge
+                || settings.allow_rebase_merge)
+            {
+                return Err(invalid(
+                    "Validation Failed",
+                    json!([{"resource": "Repository", "code": "custom", "message": "At least one merge method must be allowed."}]),
+                ));
+            }
+            self.save_settings(&settings)?;
+        }
+        if let Some(branch) = default_branch {
+            self.git
+                .ok(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+        }
+        if default_branch.is_some() || description.is_some() {
+            let t = now();
+            self.write(|d, _| {
+                if let Some(meta) = d.meta.as_mut() {
+                    if let Some(branch) = default_branch {
+                        branch.clone_into(&mut meta.default_branch);
+                    }
+                    if let Some(description) = description {
+                        meta.description = description.map(str::to_owned);
+                    }
+                    meta.updated_at = t;
+                }
+            })?;
+        }
+        // The repository as it is now.
+        Ctx::open(self.app, self.login, &self.meta.owner, &self.meta.name)?.get_repo()
+    }
+
     pub(super) fn get_contents(&self, path: &str, q: &HashMap<String, String>) -> R {
         let git_ref = q
             .get("ref")

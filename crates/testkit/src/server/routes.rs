@@ -79,7 +79,8 @@ impl Ctx<'_> {
     /// Routes `/repos/{owner}/{repo}/{rest}`, one arm per operation, grouped by resource.
     fn route(&self, method: &str, rest: &[&str], q: &HashMap<String, String>, body: &[u8]) -> R {
         match (method, rest) {
-            ("GET", []) => Ok(Resp::json(200, self.repo_json())),
+            ("GET", []) => self.get_repo(),
+            ("PATCH", []) => self.update_repo(&body_json(body)?),
             ("GET", ["contents", path @ ..]) => self.get_contents(&path.join("/"), q),
             ("PUT", ["contents", path @ ..]) => {
                 self.put_contents(&path.join("/"), &body_json(body)?)
@@ -140,6 +141,9 @@ impl Ctx<'_> {
                 self.create_deployment_status(id, &body_json(body)?)
             }
             ("POST", ["dispatches"]) => self.dispatch(&body_json(body)?),
+            ("PUT", ["collaborators", user]) => self.add_collaborator(user, &body_json(body)?),
+            ("DELETE", ["collaborators", user]) => self.remove_collaborator(user),
+            ("GET", ["collaborators", user, "permission"]) => self.collaborator_permission(user),
             ("GET", ["releases"]) => Ok(self.list_releases()),
             ("POST", ["releases"]) => self.create_release(&body_json(body)?),
             ("GET", ["actions", "runs"]) => self.list_runs(q),
