@@ -73,6 +73,7 @@ impl RunnerConfig {
             "actions/download-artifact" => "download-artifact",
             "aws-actions/configure-aws-credentials" => "configure-aws-credentials",
             "pnpm/action-setup" => "pnpm-action-setup",
+            "actions/create-github-app-token" => "create-github-app-token",
             _ => return None,
         };
         Some(self.stand_ins.join(name))

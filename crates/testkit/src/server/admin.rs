@@ -53,6 +53,11 @@ pub(super) fn route(app: &App, method: &str, path: &str, body: &[u8]) -> Resp {
                 )
         }
         ("POST", ["oidc", "verify"]) => super::runs::oidc_verify(app, body),
+        // GitHub Apps and their installation tokens (see `apps`).
+        ("POST", ["apps"]) => super::apps::register(app, body).unwrap_or_else(ApiError::into_resp),
+        ("POST", ["apps", id, "token"]) => {
+            super::apps::token(app, id, body).unwrap_or_else(ApiError::into_resp)
+        }
         // {"name", "value", "environment"?}: a secret for the runner's jobs (memory only).
         ("PUT", ["secrets", owner, repo]) => {
             let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);

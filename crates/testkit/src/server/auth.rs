@@ -11,7 +11,10 @@ pub(super) enum Caller {
     Login(String),
     /// A workflow job's `GITHUB_TOKEN`, with what it may do.
     Token(Box<Grant>),
-    /// A `GITHUB_TOKEN` whose job has ended (or that was never issued).
+    /// A GitHub App installation token (`apps`).
+    App(Box<super::apps::AppToken>),
+    /// A `GITHUB_TOKEN` whose job has ended (or that was never issued), or an expired
+    /// installation token.
     Revoked,
 }
 
@@ -25,6 +28,11 @@ pub(super) fn login(app: &App, headers: &HeaderMap) -> Option<Caller> {
     let token = token.trim();
     if token.is_empty() {
         return None;
+    }
+    if token.starts_with("ghs_")
+        && let Some(t) = super::apps::lookup(app, token)
+    {
+        return Some(t.map_or(Caller::Revoked, |t| Caller::App(Box::new(t))));
     }
     if token.starts_with("ghs_")
         && let Some(r) = app.runner.get()

@@ -40,6 +40,7 @@ STAND_IN_FOR = {
     "actions/download-artifact": "download-artifact",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
     "pnpm/action-setup": "pnpm-action-setup",
+    "actions/create-github-app-token": "create-github-app-token",
 }
 
 
@@ -61,7 +62,11 @@ def pinned_actions():
 PINS = pinned_actions()
 TEMPLATE_USES = {"checkout": "checkout", "setup_node": "setup-node", "pnpm": "pnpm-action-setup",
                  "upload_artifact": "upload-artifact", "download_artifact": "download-artifact",
-                 "aws_credentials": "configure-aws-credentials"}
+                 "aws_credentials": "configure-aws-credentials",
+                 "app_token": "create-github-app-token"}
+# The macro that renders the App token step (`uses: {= uses =}`, its permission inputs from
+# the `(name, level)` pairs its callers pass).
+APP_TOKEN_MACRO = "app-token.yml.j2"
 
 
 def declared_inputs(directory):
@@ -74,14 +79,18 @@ def rendered_inputs_declared():
     """Every `with:` key the render templates give a third-party action is an input its
     stand-in declares (an undeclared one would be silently dropped)."""
     problems, seen = [], 0
-    for template in sorted((RENDER_LIB.parent.parent / "templates").glob("*.yml.j2")):
+    templates = sorted((RENDER_LIB.parent.parent / "templates").glob("*.yml.j2"))
+    asked = sorted({name for t in templates for name in re.findall(
+        r'\("([a-z-]+)", "(?:read|write)"\)', t.read_text(encoding="utf-8"))})
+    for template in templates:
         lines = template.read_text(encoding="utf-8").splitlines()
         for i, line in enumerate(lines):
-            found = re.search(r"uses: \{= uses\.(\w+) =\}", line)
+            found = re.search(r"uses: \{= uses(?:\.(\w+))? =\}", line)
             if not found:
                 continue
             seen += 1
-            directory = TEMPLATE_USES.get(found.group(1))
+            key = found.group(1) or ("app_token" if template.name == APP_TOKEN_MACRO else "")
+            directory = TEMPLATE_USES.get(key)
             if directory is None:
                 problems.append(f"{template.name}:{i + 1}: no stand-in for uses.{found.group(1)}")
                 continue
@@ -97,6 +106,9 @@ def rendered_inputs_declared():
                     keys.append(follow.strip().split(":", 1)[0])
                 elif follow.strip() and depth <= indent + 2:
                     in_with = False
+            if "permission-{= p[0] =}" in keys:
+                keys.remove("permission-{= p[0] =}")
+                keys += [f"permission-{name}" for name in asked]
             for key in keys:
                 if key not in declared_inputs(directory):
                     problems.append(f"{template.name}:{i + 1}: {directory} does not declare {key}")
@@ -133,6 +145,7 @@ class Stub(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), StubHandler)
         self.issued = {}
         self.every_token = []
+        self.app_requests = []
         self.bearer = secrets.token_hex(8)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -170,12 +183,38 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.startswith("/_fake/apps/"):
+            return self.app_token(body)
         if self.path != "/_fake/oidc/verify":
             return self.reply(404, {"message": "Not Found"})
         claims = self.server.issued.get(body.get("token"))
         if claims is None:
             return self.reply(401, {"message": "invalid token"})
         return self.reply(200, claims)
+
+
+    def app_token(self, body):
+        """fake-github's installation token endpoint for one App (id 42, APP_KEY, contents and
+        deployments write), recording what it was asked."""
+        if self.path != f"/_fake/apps/{APP_ID}/token":
+            return self.reply(404, {"message": "Integration not found"})
+        if body.get("private_key", "").strip() != APP_KEY:
+            return self.reply(401, {"message": "A JSON web token could not be decoded"})
+        granted = {"contents": "write", "deployments": "write"}
+        asked = body.get("permissions") or granted
+        if any(granted.get(k) not in (v, "write") for k, v in asked.items()):
+            return self.reply(422, {"message": "The permissions requested are not granted to "
+                                               "this installation."})
+        token = "ghs_" + secrets.token_hex(18)
+        self.server.every_token.append(token)
+        self.server.app_requests.append(body)
+        return self.reply(201, {"token": token, "expires_at": "2030-01-01T00:00:00Z",
+                                "installation_id": 7001, "app_slug": "acme-gitops",
+                                "permissions": asked, "repository_selection": "all"})
+
+
+APP_ID = "42"
+APP_KEY = "-----BEGIN RSA PRIVATE KEY-----\nselftest\n-----END RSA PRIVATE KEY-----"
 
 
 def iam(endpoint, **params):
@@ -624,6 +663,50 @@ def cases(fx):
                 aws-region: eu-west-1
             """, oidc_sub="repo:acme/app:ref:refs/heads/main", forged=True, ok=False,
              expect=["InvalidIdentityToken"]),
+        Case("app-token-minted", f"""\
+            - uses: create-github-app-token
+              id: app
+              with:
+                app-id: "{APP_ID}"
+                private-key: {json.dumps(APP_KEY)}
+                owner: acme
+                permission-contents: write
+            - env:
+                TOKEN: ${{{{ steps.app.outputs.token }}}}
+                SLUG: ${{{{ steps.app.outputs.app-slug }}}}
+                INSTALLATION: ${{{{ steps.app.outputs.installation-id }}}}
+              run: |
+                set -euo pipefail
+                [[ "$TOKEN" == ghs_* ]] && [ "$SLUG" = acme-gitops ] && [ "$INSTALLATION" = 7001 ]
+                echo "token: $TOKEN"
+            """, expect=["Creating token for all repositories owned by acme", "token: ***"]),
+        Case("app-token-empty-app-id", f"""\
+            - uses: create-github-app-token
+              with:
+                app-id: ""
+                private-key: {json.dumps(APP_KEY)}
+            """, ok=False, expect=["[@octokit/auth-app] appId option is required"]),
+        Case("app-token-empty-private-key", f"""\
+            - uses: create-github-app-token
+              with:
+                app-id: "{APP_ID}"
+                private-key: ""
+            """, ok=False, expect=["[@octokit/auth-app] privateKey option is required"]),
+        Case("app-token-wrong-key", f"""\
+            - uses: create-github-app-token
+              with:
+                app-id: "{APP_ID}"
+                private-key: not the key
+                owner: acme
+            """, ok=False, expect=["A JSON web token could not be decoded"]),
+        Case("app-token-more-than-granted", f"""\
+            - uses: create-github-app-token
+              with:
+                app-id: "{APP_ID}"
+                private-key: {json.dumps(APP_KEY)}
+                permission-statuses: write
+            """, ok=False, expect=["Creating token for this repository (acme/app)",
+                                   "The permissions requested are not granted"]),
         Case("pnpm-from-package-manager", """\
             - uses: checkout
             - uses: pnpm-action-setup
