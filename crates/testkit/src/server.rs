@@ -9,6 +9,7 @@
 
 mod actions;
 mod admin;
+mod apps;
 mod auth;
 mod checks;
 mod collaborators;
@@ -81,6 +82,8 @@ pub struct App {
     runner: OnceLock<runs::Runner>,
     /// Every login that has called the API (reviewers are named by user id).
     logins: Mutex<std::collections::BTreeSet<String>>,
+    /// Registered GitHub Apps and their installation tokens.
+    apps: apps::Apps,
 }
 
 impl std::fmt::Debug for App {
@@ -118,6 +121,7 @@ impl App {
             used: AtomicU64::new(0),
             runner: OnceLock::new(),
             logins: Mutex::new(std::collections::BTreeSet::new()),
+            apps: apps::Apps::default(),
         })
     }
 
@@ -197,6 +201,12 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
                 return finish(&app, &method, &path, e.into_resp(), true);
             }
             events::ACTIONS_BOT.to_owned()
+        }
+        Some(auth::Caller::App(t)) => {
+            if let Err(e) = apps::authorize(&app, &t, &method, &path) {
+                return finish(&app, &method, &path, e.into_resp(), true);
+            }
+            t.login()
         }
         Some(auth::Caller::Revoked) => {
             return finish(
