@@ -6,6 +6,7 @@
 
 mod forge;
 mod provenance;
+mod waiter;
 
 use std::collections::BTreeMap;
 use std::path::Path;
