@@ -388,8 +388,23 @@ impl ForgeHandle {
 }
 
 impl Runtime {
-    /// The forge `choice` selects (see [`ForgeChoice::Auto`]).
+    /// The forge `choice` selects (see [`ForgeChoice::Auto`]), merging with the default method
+    /// (`merge`); see [`Runtime::forge_with`].
     pub async fn forge(&self, choice: ForgeChoice) -> Result<ForgeHandle, Error> {
+        self.forge_with(choice, gitops_iac_config::MergeMethod::default())
+            .await
+    }
+
+    /// The forge `choice` selects, merging deploy pull requests with `merge_method` (the
+    /// configuration's `merge_method:`). On GitHub the repository's settings are read once
+    /// here (one call): pull requests target its default branch unless `GITOPS_BASE_BRANCH`
+    /// names one, and the merge method is checked against the methods it allows before the
+    /// first merge.
+    pub async fn forge_with(
+        &self,
+        choice: ForgeChoice,
+        merge_method: gitops_iac_config::MergeMethod,
+    ) -> Result<ForgeHandle, Error> {
         let has = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
         let github = match choice {
             ForgeChoice::Github => true,
@@ -399,10 +414,21 @@ impl Runtime {
             }
         };
         if github {
+            let method = match merge_method {
+                gitops_iac_config::MergeMethod::Merge => gitops_gh_pr::MergeMethod::Merge,
+                gitops_iac_config::MergeMethod::Squash => gitops_gh_pr::MergeMethod::Squash,
+                gitops_iac_config::MergeMethod::Rebase => gitops_gh_pr::MergeMethod::Rebase,
+            };
             let forge = Arc::new(
                 gitops_gh_pr::GithubForge::from_env()
                     .map_err(|e| config(format!("GitHub forge: {e}")))?
-                    .with_timeouts(self.timeouts.connect, self.timeouts.request),
+                    .with_timeouts(self.timeouts.connect, self.timeouts.request)
+                    .with_merge_method(method)
+                    // One call: the default branch and the allowed merge methods. Its failure
+                    // keeps its class (a 5xx or a timeout is retryable, not a configuration
+                    // error).
+                    .resolve()
+                    .await?,
             );
             return Ok(ForgeHandle {
                 forge: forge.clone(),

@@ -275,6 +275,14 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
         cloud.mfe_yaml("checkout", "acme/checkout-mfe"),
     )
     .unwrap();
+    // Ten more MFEs of the same team, for ten pairs merged at once.
+    for mfe in FLEET {
+        std::fs::write(
+            scaffold.join(format!("mfes/{mfe}.yaml")),
+            cloud.mfe_yaml(mfe, "acme/checkout-mfe"),
+        )
+        .unwrap();
+    }
     let mut files = Vec::new();
     crate::collect_files(&scaffold, &scaffold, &mut files);
     let borrowed: Vec<(&str, &str)> = files
@@ -291,11 +299,9 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
         release_url,
         _release: release,
     };
-    // Its settings, as the scaffold's README asks: the bot token, the release mirror, the
-    // region, and per environment the deploy role (trusted for that environment only).
-    w.gh.set_secret("acme", "gitops", None, "GITOPS_GITHUB_TOKEN", BOT)
-        .await
-        .unwrap();
+    // Its settings, as the scaffold's README asks: the release mirror, the region, and per
+    // environment the deploy role (trusted for that environment only). The bot's token comes
+    // later (`gitops_token_is_required`).
     w.var("gitops", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
         .await;
     w.var("gitops", None, "AWS_REGION", REGION).await;
@@ -391,6 +397,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     let mut w = world(PathBuf::from(act), &endpoint).await;
     mfe_repo(&mut w, &endpoint).await;
     let mut report = Report::default();
+    gitops_token_is_required(&w).await;
 
     // 1. A developer pushes main and the tag v1.0.0: CI builds, tests and publishes both.
     let t = Instant::now();
@@ -490,6 +497,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         elapsed < Duration::from_mins(1),
         "refusals reach the requester within a minute, not {elapsed:?}"
     );
+    forged_origin_is_refused(&w).await;
     for env in ["dev", "staging", "prod"] {
         assert_eq!(
             w.cloud.deployed(env, "checkout").await.live,
@@ -526,6 +534,57 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         w.cloud.deployed("prod", "checkout").await.live,
         None,
         "prod waits for the approval"
+    );
+    // The requester sees it waiting, and for whom.
+    let deployments = w
+        .api(
+            OBSERVER,
+            Method::GET,
+            "/repos/acme/checkout-mfe/deployments?environment=prod",
+            None,
+        )
+        .await;
+    let newest = deployments[0]["id"].as_u64().expect("a prod deployment");
+    let statuses = w
+        .api(
+            OBSERVER,
+            Method::GET,
+            &format!("/repos/acme/checkout-mfe/deployments/{newest}/statuses"),
+            None,
+        )
+        .await;
+    assert_eq!(statuses[0]["state"], "in_progress", "{statuses}");
+    let said = statuses[0]["description"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("approv") && said.contains(&format!("#{pr}")),
+        "{said}"
+    );
+    // The requester's own approval does not count: the checks it starts leave the PR waiting.
+    let checks = w
+        .runs("gitops")
+        .await
+        .iter()
+        .filter(|r| r.path == CHECKS)
+        .count();
+    w.api(
+        DEV,
+        Method::POST,
+        &format!("/repos/acme/gitops/pulls/{pr}/reviews"),
+        Some(json!({"event": "APPROVE", "body": "my own request"})),
+    )
+    .await;
+    w.wait_run(
+        "gitops",
+        CHECKS,
+        checks,
+        Duration::from_mins(2),
+        Some(gitops_runs),
+    )
+    .await;
+    assert_eq!(
+        w.cloud.deployed("prod", "checkout").await.live,
+        None,
+        "the requester cannot approve their own deploy"
     );
     w.api(
         APPROVER,
@@ -564,7 +623,10 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     w.publish_versions(&["1.0.1", "1.0.2", "1.0.3"]).await;
     let mut waiters = Vec::new();
     for version in ["1.0.1", "1.0.2", "1.0.3"] {
-        waiters.push((version, w.dispatch_and_wait(version, "dev")));
+        waiters.push((
+            version,
+            w.dispatch_and_wait("checkout", version, "dev").await,
+        ));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     for (version, waiter) in waiters {
@@ -601,10 +663,66 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         }
     }
     w.assert_live("dev", "1.0.3").await;
-    report.scenarios.push(
-        w.stage_report("three requests for dev in quick succession", mark)
-            .await,
-    );
+    let stage = w
+        .stage_report("three requests for dev in quick succession", mark)
+        .await;
+    budget_of_waiters(&stage);
+    report.scenarios.push(stage);
+
+    // 5. Ten requests for ten pairs at once: ten pull requests checked and merged concurrently
+    //    (GitHub refuses all but one merge of a moment with 405 "Base branch was modified"),
+    //    all landed and deployed, every requester told.
+    let mark = w.mark().await;
+    for mfe in FLEET {
+        w.publish_as(mfe, &["1.0.0"]).await;
+    }
+    let mut waiters = Vec::new();
+    for mfe in FLEET {
+        waiters.push((mfe, w.dispatch_and_wait(mfe, "1.0.0", "dev").await));
+    }
+    for (mfe, waiter) in waiters {
+        let out = tokio::time::timeout(Duration::from_mins(6), waiter)
+            .await
+            .unwrap_or_else(|_| panic!("the waiter for {mfe} was left to time out"))
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mfe} is deployed: {}\n{}",
+            text(&out),
+            w.logs_of("gitops").await
+        );
+    }
+    let main = w
+        .api(
+            OBSERVER,
+            Method::GET,
+            "/repos/acme/gitops/contents/deployments/dev",
+            None,
+        )
+        .await;
+    let landed: Vec<&str> = main
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    for mfe in FLEET {
+        assert!(
+            landed.contains(&format!("{mfe}.json").as_str()),
+            "{mfe} merged: {landed:?}"
+        );
+        let live = w.cloud.deployed("dev", mfe).await.live;
+        assert_eq!(
+            live.map(|l| l.version),
+            Some("1.0.0".to_owned()),
+            "{mfe} is live in dev"
+        );
+    }
+    let stage = w
+        .stage_report("ten pairs requested, merged and deployed at once", mark)
+        .await;
+    budget_of_waiters(&stage);
+    report.scenarios.push(stage);
 
     // The report.
     let runs_gitops = w.runs("gitops").await.len();
@@ -631,9 +749,30 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
 }
 
 const CD: &str = ".github/workflows/micro-frontend-cd.yml";
+const CHECKS: &str = ".github/workflows/gitops-checks.yml";
+
+/// Ten MFEs of the checkout team: ten (dev, MFE) pairs requested, checked and merged at once.
+const FLEET: [&str; 10] = [
+    "fleet-a", "fleet-b", "fleet-c", "fleet-d", "fleet-e", "fleet-f", "fleet-g", "fleet-h",
+    "fleet-i", "fleet-j",
+];
 
 fn futures_logs() -> &'static str {
     "(see the job logs under the runner's work directory)"
+}
+
+/// A `GITHUB_TOKEN`'s budget: 1,000 requests an hour per repository.
+const GITHUB_TOKEN_BUDGET_PER_HOUR: f64 = 1000.0;
+
+/// Asserts the requester side of a stage (the deployment `mfe dispatch` makes, the dispatch,
+/// and the wait) spent few enough budget-counting calls per request (304s are free) that 20
+/// concurrent waiters stay within a `GITHUB_TOKEN`'s hourly budget.
+fn budget_of_waiters(stage: &Value) {
+    let calls = stage["requester_calls_per_request"].as_f64().unwrap();
+    assert!(
+        calls * 20.0 <= GITHUB_TOKEN_BUDGET_PER_HOUR,
+        "20 waiters at {calls} calls each exceed a GITHUB_TOKEN's hourly budget: {stage}"
+    );
 }
 
 /// A repository that does not own the checkout MFE but holds a dispatch token and renders the
@@ -673,6 +812,104 @@ async fn rogue_repo(w: &World) {
     )
     .await
     .unwrap();
+}
+
+/// 0. Before the GitOps repository has its token, a request fails the process job at once, with
+///    exit 2 and a message naming the secret to set (never a silent fallback to a local git
+///    branch on the runner); then the operator sets it.
+async fn gitops_token_is_required(w: &World) {
+    let id = ulid::Ulid::generate().to_string();
+    let sha = git(&w.mfe_dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    let run = dispatch_raw(w, DISPATCHER, &id, &sha).await;
+    let logs = w.logs_of("gitops").await;
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{run:#?}\n{logs}"
+    );
+    assert!(
+        logs.contains("GITOPS_GITHUB_TOKEN") && logs.contains("exit status 2"),
+        "the job says which secret is missing, with exit 2: {logs}"
+    );
+    w.gh.set_secret("acme", "gitops", None, "GITOPS_GITHUB_TOKEN", BOT)
+        .await
+        .unwrap();
+}
+
+/// Sends a request for checkout 1.0.0 to dev claiming the checkout repository at `sha`, with
+/// `token`, straight through the API; returns the GitOps process run it started, completed.
+async fn dispatch_raw(w: &World, token: &str, id: &str, sha: &str) -> WorkflowRun {
+    let before = w.runs("gitops").await.len();
+    w.api(
+        token,
+        Method::POST,
+        "/repos/acme/gitops/dispatches",
+        Some(
+            json!({"event_type": "deploy-mfe-trigger", "client_payload": {
+                "id": id, "timestamp": "2026-12-01T00:00:00Z", "user": "mallory",
+                "mfe": "checkout", "version": "1.0.0", "environment": "dev",
+                "cache_invalidation_keys": [], "repository": "acme/checkout-mfe",
+                "ref": "refs/heads/main", "sha": sha,
+            }}),
+        ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let runs = w.runs("gitops").await;
+        if let Some(r) = runs
+            .iter()
+            .skip(before)
+            .find(|r| r.display_title.contains(id) && r.status == "completed")
+        {
+            return r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no process run for request {id}: {runs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Someone holding a dispatch token (the rogue team's) sends a request claiming the checkout
+/// repository, at its real head: the GitOps side refuses it (`unverified-origin`) and writes
+/// nothing, neither a pull request nor a status on the claimed repository.
+async fn forged_origin_is_refused(w: &World) {
+    let id = ulid::Ulid::generate().to_string();
+    let sha = git(&w.mfe_dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    let run = dispatch_raw(w, "rogue:rogue-secret", &id, &sha).await;
+    let logs = w.logs_of("gitops").await;
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{run:#?}\n{logs}"
+    );
+    assert!(
+        logs.contains("unverified-origin"),
+        "the run says why: {logs}"
+    );
+    let deployments = w
+        .api(
+            OBSERVER,
+            Method::GET,
+            "/repos/acme/checkout-mfe/deployments?per_page=100",
+            None,
+        )
+        .await;
+    assert!(
+        !deployments.to_string().contains(&id),
+        "nothing is written on the claimed repository: {deployments}"
+    );
+    let pulls = w
+        .api(
+            OBSERVER,
+            Method::GET,
+            "/repos/acme/gitops/pulls?state=all",
+            None,
+        )
+        .await;
+    assert!(!pulls.to_string().contains(&id), "no pull request: {pulls}");
 }
 
 impl World {
@@ -793,16 +1030,21 @@ impl World {
         );
     }
 
-    /// Builds the fixture and publishes it as `versions` (as a developer with credentials
-    /// would, from a laptop).
+    /// Builds the fixture and publishes it as `versions` of the checkout MFE (as a developer
+    /// with credentials would, from a laptop).
     async fn publish_versions(&self, versions: &[&str]) {
+        self.publish_as("checkout", versions).await;
+    }
+
+    /// Builds the fixture and publishes it as `versions` of `mfe`.
+    async fn publish_as(&self, mfe: &str, versions: &[&str]) {
         let build = std::process::Command::new("npm")
             .args(["run", "build", "--silent"])
             .current_dir(&self.mfe_dir)
             .output()
             .unwrap();
         assert!(build.status.success(), "npm run build: {}", text(&build));
-        let url = self.cloud.artifact_url("checkout");
+        let url = self.cloud.artifact_url(mfe);
         for v in versions {
             let out = self
                 .cloud
@@ -813,7 +1055,7 @@ impl World {
                         "--dist",
                         "dist",
                         "--mfe",
-                        "checkout",
+                        mfe,
                         "--version",
                         v,
                         "--to",
@@ -826,21 +1068,40 @@ impl World {
         }
     }
 
-    /// `mfe dispatch --wait` for `version` to `env` from the checkout repository's main head,
-    /// as its CD job would run it.
-    fn dispatch_and_wait(
+    /// A `GITHUB_TOKEN` of a job of the checkout repository with `deployments: write`, as its
+    /// CD job has.
+    async fn cd_job_token(&self) -> String {
+        let v = self
+            .api(
+                OBSERVER,
+                Method::POST,
+                "/_fake/tokens",
+                Some(json!({
+                    "repository": "acme/checkout-mfe",
+                    "permissions": {"deployments": "write"},
+                })),
+            )
+            .await;
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `mfe dispatch --wait` for `mfe` `version` to `env` from the checkout repository's main
+    /// head, as its CD job would run it (with that job's `GITHUB_TOKEN`).
+    async fn dispatch_and_wait(
         &self,
+        mfe: &str,
         version: &str,
         env: &str,
     ) -> tokio::task::JoinHandle<std::process::Output> {
         let sha = git(&self.mfe_dir, &["rev-parse", "HEAD"]).trim().to_owned();
+        let job_token = self.cd_job_token().await;
         let mut cmd = tokio::process::Command::new(crate::mfe_bin());
         cmd.args([
             "dispatch",
             "--gitops-repo",
             "acme/gitops",
             "--mfe",
-            "checkout",
+            mfe,
             "--version",
             version,
             "--environment",
@@ -863,7 +1124,11 @@ impl World {
         ])
         .env_remove("GITHUB_ACTIONS")
         .env("GITOPS_DISPATCH_TOKEN", DISPATCHER)
-        .env("GITHUB_TOKEN", DISPATCHER)
+        .env("GITHUB_TOKEN", job_token)
+        .env(
+            "GITHUB_STEP_SUMMARY",
+            self.dir.path().join(format!("summary-{mfe}-{version}.md")),
+        )
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
         tokio::spawn(async move { cmd.output().await.unwrap() })
@@ -905,10 +1170,25 @@ impl World {
                 .entry(format!("{} {} {}", c.login, c.method, operation(&c.path)))
                 .or_default() += 1;
         }
+        let requester: Vec<&&gitops_testkit::RequestRecord> = calls
+            .iter()
+            .filter(|c| stage_of(c) == "requester: dispatch and wait")
+            .collect();
+        let not_modified = requester.iter().filter(|c| c.status == 304).count();
+        let dispatches = requester
+            .iter()
+            .filter(|c| c.path.ends_with("/dispatches"))
+            .count()
+            .max(1);
+        #[allow(clippy::cast_precision_loss)] // small counts
+        let per_request = (requester.len() - not_modified) as f64 / dispatches as f64;
         json!({
             "name": name,
             "seconds": t.elapsed().as_secs_f64(),
             "workflow_runs_started": runs,
+            "requester_calls": requester.len(),
+            "requester_not_modified": not_modified,
+            "requester_calls_per_request": per_request,
             "api_calls": calls.len(),
             "api_calls_by_stage": by_stage,
             "api_calls_by_operation": by_operation,
