@@ -135,8 +135,17 @@ pub async fn merge_pull_request(
             None,
         )
         .await?;
-    if approval_needed && forge.approvals(number).await?.is_empty() {
-        return Ok(MergeOutcome::WaitingForApproval);
+    if approval_needed {
+        let requester = head
+            .as_ref()
+            .and_then(|h| h.deployment(&env, &mfe))
+            .map(|d| d.requested_by.clone());
+        if counting_approvals(forge, number, requester.as_ref())
+            .await?
+            .is_empty()
+        {
+            return Ok(MergeOutcome::WaitingForApproval);
+        }
     }
     let sha = forge.merge(number, &pr.head_sha).await?;
     if let Some(clock) = &clock {
@@ -148,6 +157,27 @@ pub async fn merge_pull_request(
         );
     }
     Ok(MergeOutcome::Merged { sha })
+}
+
+/// The approvals of PR `number`'s head that count, sorted: [`Forge::approvals`] less the
+/// requester's own (`requested_by` of the desired state; logins compare without case, as on
+/// GitHub), less bots' (a login ending in `[bot]`: an app, such as the workflow's own token),
+/// less those of users without write access to the GitOps repository
+/// ([`Forge::has_write_access`], asked only for the approvals left).
+pub async fn counting_approvals(
+    forge: &dyn Forge,
+    number: u64,
+    requester: Option<&gitops_event_model::Login>,
+) -> Result<Vec<gitops_event_model::Login>, Error> {
+    let mut counting = Vec::new();
+    for login in forge.approvals(number).await? {
+        let own = requester.is_some_and(|r| r.as_str().eq_ignore_ascii_case(login.as_str()));
+        let bot = login.as_str().to_ascii_lowercase().ends_with("[bot]");
+        if !own && !bot && forge.has_write_access(&login).await? {
+            counting.push(login);
+        }
+    }
+    Ok(counting)
 }
 
 /// Checks and merges `pr`, or every open pull request of a deploy branch

@@ -8,7 +8,7 @@ use gitops_gh_pr::{FakeForge, FileWrite, Forge, Requester};
 use gitops_iac_config::{Outcome, Repository};
 use gitops_pipeline::{MergeOutcome, OriginCheck, merge_pull_request, process};
 
-fn files() -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files() -> BTreeMap<String, Vec<u8>> {
     let root = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/gitops-repo"
@@ -26,7 +26,7 @@ fn files() -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-fn request(env: &str, version: &str) -> DeployRequest {
+pub(crate) fn request(env: &str, version: &str) -> DeployRequest {
     DeployRequest::builder()
         .user("octocat")
         .mfe("checkout")
@@ -39,7 +39,7 @@ fn request(env: &str, version: &str) -> DeployRequest {
         .unwrap()
 }
 
-fn now() -> time::OffsetDateTime {
+pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::parse(
         "2026-11-26T12:00:00Z",
         &time::format_description::well_known::Rfc3339,
@@ -277,6 +277,8 @@ async fn prod_waits_for_an_approval_of_the_head() {
             .unwrap(),
         MergeOutcome::WaitingForApproval
     );
+    // An approval counts from someone with write access (not the requester, not a bot).
+    forge.grant_write(&"release-manager".parse().unwrap());
     forge
         .record_approval(number, &"release-manager".parse().unwrap())
         .unwrap();
