@@ -189,7 +189,7 @@ impl Session {
         let owned = dir.to_path_buf();
         let (repository, runtime, metrics) = tokio::task::spawn_blocking(move || {
             let repository = load(&owned)?;
-            let runtime = Runtime::from_env(&owned)?;
+            let runtime = Runtime::from_env(&owned)?.with_local_test(repository.config.local_test);
             let metrics = runtime.metrics_by_environment(&repository);
             Ok::<_, Error>((repository, runtime, metrics))
         })
@@ -250,6 +250,8 @@ impl Session {
         let revisions = self.runtime.revisions().await?;
         let requester = match self.runtime.forge(ForgeChoice::Auto).await {
             Ok(handle) => Some(handle.requester),
+            // In Actions a missing token fails the job (fail closed), never a silent deploy.
+            Err(e) if e.is_config() && self.runtime.fails_closed() => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "requesters will not be told");
                 None
@@ -372,8 +374,10 @@ pub async fn merge(
 ) -> Result<Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>, Error> {
     let owned = dir.to_path_buf();
     let (runtime, metrics) = tokio::task::spawn_blocking(move || {
-        let runtime = Runtime::from_env(&owned)?;
-        let metrics = Repository::load_dir_with(&owned, &load_options()).map_or_else(
+        let loaded = Repository::load_dir_with(&owned, &load_options());
+        let local_test = loaded.as_ref().is_ok_and(|r| r.config.local_test);
+        let runtime = Runtime::from_env(&owned)?.with_local_test(local_test);
+        let metrics = loaded.map_or_else(
             |problems| {
                 tracing::warn!(
                     count = problems.len(),

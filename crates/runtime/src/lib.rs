@@ -92,6 +92,10 @@ pub struct Runtime {
     opener: StoreOpener,
     timeouts: Timeouts,
     allow_absolute: bool,
+    /// `GITHUB_ACTIONS=true`: a GitHub Actions job.
+    in_actions: bool,
+    /// `gitops.yaml` says `local_test: true`.
+    local_test: bool,
     aws: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
 }
 
@@ -111,8 +115,82 @@ impl Runtime {
             timeouts,
             allow_absolute: std::env::var("GITOPS_ALLOW_ABSOLUTE_TARGETS")
                 .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            in_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            local_test: false,
             aws: Arc::default(),
         })
+    }
+
+    /// Whether the repository is a local test (`gitops.yaml` `local_test: true`): only then may
+    /// gitops, inside GitHub Actions, use the local git forge and embedded targets. The
+    /// application sets it from the configuration it loaded ([`Runtime::fails_closed`]).
+    #[must_use]
+    pub fn with_local_test(mut self, local_test: bool) -> Self {
+        self.local_test = local_test;
+        self
+    }
+
+    /// Whether gitops fails closed: inside GitHub Actions (`GITHUB_ACTIONS=true`) for a
+    /// repository that is not a local test. It then never falls back to the local git forge
+    /// (a missing token is a configuration error, [`Runtime::forge`]) nor uses embedded
+    /// targets (a configuration error naming the environment and the key, `Backends::targets`
+    /// and [`Runtime::bootstrap`]): on a runner they would "succeed" on its disk.
+    pub fn fails_closed(&self) -> bool {
+        self.in_actions && !self.local_test
+    }
+
+    /// In a job that fails closed, refuses a forge `choice` that would be the local git
+    /// repository: `Local`, or `Auto` without a token or `GITHUB_REPOSITORY`.
+    fn refuse_local_forge(&self, choice: ForgeChoice) -> Result<(), Error> {
+        if !self.fails_closed() || choice == ForgeChoice::Github {
+            return Ok(());
+        }
+        let has = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+        let token = has("GITOPS_GITHUB_TOKEN") || has("GITHUB_TOKEN");
+        let repository = has("GITHUB_REPOSITORY");
+        let mut why = Vec::new();
+        if choice == ForgeChoice::Local {
+            why.push("--forge local was asked");
+        }
+        if !token {
+            why.push("GITOPS_GITHUB_TOKEN is empty or unset");
+        }
+        if !repository {
+            why.push("GITHUB_REPOSITORY is unset");
+        }
+        if why.is_empty() {
+            return Ok(());
+        }
+        Err(config(format!(
+            "in GitHub Actions gitops never falls back to the local git repository ({}): set the repository secret GITOPS_GITHUB_TOKEN (a fine-grained token), or the variable GITOPS_APP_ID and the secret GITOPS_APP_PRIVATE_KEY (a GitHub App), for the job's GITOPS_GITHUB_TOKEN; only a repository that is a local test (`local_test: true` in gitops.yaml) may use the local git forge in Actions",
+            why.join(", ")
+        )))
+    }
+
+    /// In a job that fails closed, refuses `environment` when any of its targets is embedded
+    /// (a local path): a configuration error naming the environment and each key to set.
+    fn refuse_embedded_targets(&self, environment: &Environment) -> Result<(), Error> {
+        if !self.fails_closed() {
+            return Ok(());
+        }
+        let mut keys = Vec::new();
+        if let StorageTarget::Local(path) = &environment.storage {
+            keys.push(format!("storage: s3://BUCKET[/PREFIX] (not `{path}`)"));
+        }
+        if let RegistryTarget::Sqlite(path) = &environment.registry {
+            keys.push(format!("registry: dynamodb://TABLE (not `{path}`)"));
+        }
+        if let CdnTarget::LocalLog(path) = &environment.cdn {
+            keys.push(format!("cdn: cloudfront://DISTRIBUTION_ID (not `{path}`)"));
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        Err(config(format!(
+            "environment `{}` uses embedded targets, which in GitHub Actions would write to the runner's disk: set {} for it in gitops.yaml (or `local_test: true` if this repository is a local test)",
+            environment.name,
+            keys.join(", ")
+        )))
     }
 
     /// Whether the operator allowed embedded targets outside the repository
@@ -229,6 +307,7 @@ impl Runtime {
     /// distribution is only checked, never created. Idempotent: returns one line per target
     /// saying what was done.
     pub async fn bootstrap(&self, environment: &Environment) -> Result<Vec<String>, Error> {
+        self.refuse_embedded_targets(environment)?;
         let mut done = Vec::new();
         match &environment.storage {
             StorageTarget::Local(path) => {
@@ -405,6 +484,7 @@ impl Runtime {
         choice: ForgeChoice,
         merge_method: gitops_iac_config::MergeMethod,
     ) -> Result<ForgeHandle, Error> {
+        self.refuse_local_forge(choice)?;
         let has = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
         let github = match choice {
             ForgeChoice::Github => true,
@@ -562,6 +642,7 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
 #[async_trait]
 impl Backends for Runtime {
     async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
+        self.refuse_embedded_targets(environment)?;
         let target = match &environment.storage {
             StorageTarget::Local(path) => self.local(path).await?.to_string_lossy().into_owned(),
             remote @ StorageTarget::S3 { .. } => remote.to_string(),

@@ -3,6 +3,8 @@
 // Test code runs on the harness's threads: blocking file and process calls are fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod fail_closed;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
