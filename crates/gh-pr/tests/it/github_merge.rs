@@ -393,5 +393,20 @@ async fn write_access_is_the_collaborators_permission() {
     )
     .await;
     assert!(!f.has_write_access(&login("priya")).await.unwrap());
+    // Only an admin manages collaborators: a writer cannot promote itself.
+    let mia = octocrab::Octocrab::builder()
+        .base_uri(g.fake.base_url.as_str())
+        .unwrap()
+        .personal_token("mia:x".to_owned())
+        .build()
+        .unwrap();
+    let refused = mia
+        ._put(
+            "/repos/acme/gitops/collaborators/mia",
+            Some(&json!({"permission": "admin"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     assert_conformant(&g.fake).await;
 }

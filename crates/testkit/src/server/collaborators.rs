@@ -5,13 +5,13 @@
 //! requests without a `<login>:` token act as, which creates the repositories of tests) are
 //! admins; a collaborator added with `PUT` has the role it was given (GitHub's default
 //! `push`), at once, as for an organisation member (204, no invitation to accept); anyone else
-//! has no access (404).
+//! has no access (404). Only an admin may add or remove collaborators (403 otherwise).
 
 use serde_json::{Value, json};
 
 use super::ctx::Ctx;
 use super::repos::Settings;
-use super::wire::{R, Resp, bad_field, not_found, s};
+use super::wire::{ApiError, R, Resp, bad_field, err, not_found, s};
 
 /// A login as GitHub allows one: letters, digits and single inner hyphens, at most 39.
 fn valid_login(login: &str) -> bool {
@@ -47,6 +47,17 @@ fn permission_of_role(role: &str) -> &'static str {
 }
 
 impl Ctx<'_> {
+    /// Refuses a caller who is not an admin of this repository, as GitHub does for its
+    /// settings and collaborators.
+    pub(super) fn require_admin(&self) -> Result<(), ApiError> {
+        let settings = self.settings()?;
+        if self.role_of(self.login, &settings).as_deref() == Some("admin") {
+            Ok(())
+        } else {
+            Err(err(403, "Must have admin rights to Repository."))
+        }
+    }
+
     /// The role `login` has on this repository, if any.
     fn role_of(&self, login: &str, settings: &Settings) -> Option<String> {
         let owner = !self.meta.owner_is_org && login.eq_ignore_ascii_case(&self.meta.owner);
@@ -61,6 +72,7 @@ impl Ctx<'_> {
 
     /// `PUT /repos/{o}/{r}/collaborators/{username}` with `{"permission"}` (default `push`).
     pub(super) fn add_collaborator(&self, login: &str, b: &Value) -> R {
+        self.require_admin()?;
         if !valid_login(login) {
             return Err(not_found());
         }
@@ -78,6 +90,7 @@ impl Ctx<'_> {
 
     /// `DELETE /repos/{o}/{r}/collaborators/{username}`.
     pub(super) fn remove_collaborator(&self, login: &str) -> R {
+        self.require_admin()?;
         let mut settings = self.settings()?;
         if settings
             .collaborators

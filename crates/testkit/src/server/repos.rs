@@ -169,8 +169,10 @@ impl Ctx<'_> {
 
     /// `PATCH /repos/{o}/{r}`: `default_branch` (an existing branch; the bare repository's
     /// `HEAD` follows), `allow_merge_commit`, `allow_squash_merge`, `allow_rebase_merge` and
-    /// `description`. Other fields are accepted and left as they are.
+    /// `description`, by an admin (403 otherwise). Other fields are accepted and left as they
+    /// are.
     pub(super) fn update_repo(&self, b: &Value) -> R {
+        self.require_admin()?;
         let default_branch = s(b, "default_branch")?;
         let description = b
             .get("description")
