@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Args;
 use gitops_event_model::{DeployRequest, DeploymentPayload, EVENT_TYPE, EventType, RepositoryName};
 use gitops_gh_pr::{DeploymentState, GithubForge, Requester};
-use gitops_pipeline::follow::{FollowSettings, Outcome, Step, follow, state_text};
+use gitops_pipeline::follow::{
+    ApiUse, FollowSettings, Outcome, Step, follow_deployment, state_text,
+};
 use secrecy::SecretString;
 
 #[derive(Debug, Args)]
@@ -204,16 +206,31 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         settings.timeout.as_secs()
     );
     let repo = request.repository().clone();
-    let report = follow(&reader, &request, settings, &mut |step| match step {
-        Step::DeploymentFound(id) => println!("deployment {id} created on {repo}"),
-        Step::Status(status) => println!(
-            "{}: {}",
-            state_text(status.state),
-            status.description.as_deref().unwrap_or("")
-        ),
-        Step::PollFailed(e) => eprintln!("warning: {e} (retrying)"),
-    })
+    let mut report = follow_deployment(
+        &reader,
+        &request,
+        Some(deployment),
+        settings,
+        &mut |step| match step {
+            Step::DeploymentFound(id) => println!("deployment {id} created on {repo}"),
+            Step::Status(status) => println!(
+                "{}: {}",
+                state_text(status.state),
+                status.description.as_deref().unwrap_or("")
+            ),
+            Step::PollFailed(e) => eprintln!("warning: {e} (retrying)"),
+        },
+    )
     .await;
+    // The job token's whole use: the deployment, the polls (a 304 is free on the budget).
+    report.api = ApiUse {
+        requests: reader.calls(),
+        not_modified: reader.not_modified(),
+    };
+    println!(
+        "GitHub API: {} requests, {} not modified (free)",
+        report.api.requests, report.api.not_modified
+    );
     if gitops_actions::has_summary() {
         let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
         gitops_actions::append_summary(&report.markdown(&gitops_repo, &request, &server));

@@ -282,17 +282,6 @@ pub fn verdict(statuses: &[DeploymentStatus]) -> Option<Outcome> {
     }
 }
 
-/// [`follow_deployment`] without a known deployment: the one whose payload names the
-/// request is looked for on the requester's commit.
-pub async fn follow(
-    requester: &dyn Requester,
-    request: &DeployRequest,
-    settings: FollowSettings,
-    observe: &mut (dyn FnMut(Step<'_>) + Send),
-) -> FollowReport {
-    follow_deployment(requester, request, None, settings, observe).await
-}
-
 /// Follows `request` on `requester` until a final status or `settings.timeout`, telling
 /// `observe` each step. With `deployment` known (the requester created it), each poll is one
 /// read of its statuses; otherwise the deployments of the request's commit are listed until
