@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod golden;
+mod report;
 mod scaffold;
 mod security;
 mod tokens;
