@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use gitops_artifact_store::{Error, Origin, StoreOpener, WriteOutcome};
-use gitops_event_model::{CommitSha, GitRef, MfeName, RepositoryName, Version};
+use gitops_event_model::{MfeName, Version};
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -22,16 +22,13 @@ pub struct PublishArgs {
     /// `{version}` are substituted. Must end in .tgz or .tar.gz.
     #[arg(long)]
     to: String,
-    /// The commit that built this version (40 hex digits; default: GITHUB_SHA). When known, a
-    /// provenance record `<artifact>.provenance.json` is published with the archive, which
-    /// `mfe dispatch --artifact` sends as the request's sha and the GitOps deploy checks.
+    /// The commit that built it (default GITHUB_SHA): recorded in `<artifact>.provenance.json`.
     #[arg(long, env = "GITHUB_SHA")]
     sha: Option<String>,
-    /// The repository that built it, owner/name (default: GITHUB_REPOSITORY); recorded in the
-    /// provenance.
+    /// The repository that built it, owner/name (default GITHUB_REPOSITORY).
     #[arg(long, env = "GITHUB_REPOSITORY")]
     repository: Option<String>,
-    /// The full git ref it was built from (default: GITHUB_REF); recorded in the provenance.
+    /// The git ref it was built from (default GITHUB_REF).
     #[arg(long = "ref", env = "GITHUB_REF")]
     git_ref: Option<String>,
 }
@@ -67,7 +64,14 @@ async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
     let object = StoreOpener::from_env(base)
         .and_then(|opener| opener.open_object(&location))
         .map_err(classify)?;
-    let origin = origin(args, &mfe, &version)?;
+    let origin = Origin::from_flags(
+        &mfe,
+        &version,
+        args.sha.as_deref(),
+        args.repository.as_deref(),
+        args.git_ref.as_deref(),
+    )
+    .map_err(classify)?;
     let report = gitops_artifact_store::publish_dir_with(&object, &args.dist, origin.as_ref())
         .await
         .map_err(classify)?;
@@ -78,55 +82,12 @@ async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
     println!("{how}: {}", report.artifact);
     println!("sha256: {}", report.sha256);
     println!("bytes: {}", report.bytes);
-    match &report.provenance {
-        Some(p) => println!(
-            "provenance: {}{}",
-            p.sha,
-            p.repository
-                .as_ref()
-                .map(|r| format!(" of {r}"))
-                .unwrap_or_default()
-        ),
-        None => println!("provenance: none (no --sha or GITHUB_SHA)"),
-    }
+    let none = || "none (no --sha or GITHUB_SHA)".to_owned();
+    println!(
+        "provenance: {}",
+        report.provenance.map_or_else(none, |p| p.to_string())
+    );
     Ok(())
-}
-
-/// The provenance of this publish: `None` without a commit; an unusable `--sha`,
-/// `--repository` or `--ref` (or their GITHUB_* defaults) is a usage error (2).
-fn origin(
-    args: &PublishArgs,
-    mfe: &MfeName,
-    version: &Version,
-) -> Result<Option<Origin>, (u8, String)> {
-    fn given(v: Option<&String>) -> Option<&str> {
-        v.map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-    let Some(sha) = given(args.sha.as_ref()) else {
-        return Ok(None);
-    };
-    let sha =
-        CommitSha::parse(sha).map_err(|e| (2, format!("--sha (GITHUB_SHA): {}", e.message)))?;
-    let repository = given(args.repository.as_ref())
-        .map(RepositoryName::parse)
-        .transpose()
-        .map_err(|e| {
-            (
-                2,
-                format!("--repository (GITHUB_REPOSITORY): {}", e.message),
-            )
-        })?;
-    let git_ref = given(args.git_ref.as_ref())
-        .map(GitRef::parse)
-        .transpose()
-        .map_err(|e| (2, format!("--ref (GITHUB_REF): {}", e.message)))?;
-    Ok(Some(Origin {
-        mfe: mfe.clone(),
-        version: version.clone(),
-        repository,
-        sha,
-        git_ref,
-    }))
 }
 
 /// A different artifact (or provenance) under the same version is a refusal (1); everything

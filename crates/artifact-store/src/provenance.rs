@@ -62,6 +62,40 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// From `mfe publish`'s `--sha`, `--repository` and `--ref` (their `GITHUB_*` defaults; a
+    /// blank value counts as absent): `None` without a commit; a value that breaks its rule is
+    /// [`Error::Invalid`] naming the flag.
+    pub fn from_flags(
+        mfe: &MfeName,
+        version: &Version,
+        sha: Option<&str>,
+        repository: Option<&str>,
+        git_ref: Option<&str>,
+    ) -> Result<Option<Self>> {
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let Some(sha) = given(sha) else {
+            return Ok(None);
+        };
+        let invalid = |field, e: gitops_event_model::FieldError| Error::invalid(field, e.message);
+        Ok(Some(Origin {
+            mfe: mfe.clone(),
+            version: version.clone(),
+            sha: CommitSha::parse(&sha).map_err(|e| invalid("--sha (GITHUB_SHA)", e))?,
+            repository: given(repository)
+                .map(|r| RepositoryName::parse(&r))
+                .transpose()
+                .map_err(|e| invalid("--repository (GITHUB_REPOSITORY)", e))?,
+            git_ref: given(git_ref)
+                .map(|r| GitRef::parse(&r))
+                .transpose()
+                .map_err(|e| invalid("--ref (GITHUB_REF)", e))?,
+        }))
+    }
+
     /// The provenance record of the archive whose sha256 is `sha256`.
     pub fn provenance(&self, sha256: &str) -> Provenance {
         Provenance {
@@ -71,6 +105,16 @@ impl Origin {
             sha: self.sha.clone(),
             git_ref: self.git_ref.clone(),
             sha256: sha256.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    /// `<sha>`, or `<sha> of <owner/name>` when the repository is known.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.repository {
+            Some(repository) => write!(f, "{} of {repository}", self.sha),
+            None => write!(f, "{}", self.sha),
         }
     }
 }
