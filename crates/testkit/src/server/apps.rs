@@ -506,4 +506,97 @@ mod tests {
             .unwrap();
         assert_eq!(status, 403, "no statuses permission");
     }
+
+    /// On the runner: a workflow mints a token through the `create-github-app-token` stand-in
+    /// (variable `GITOPS_APP_ID`, secret `GITOPS_APP_PRIVATE_KEY`) and acts as the App in
+    /// another repository of its owner.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_workflow_mints_an_app_token_through_the_stand_in() {
+        use reqwest::Method;
+        let test = "a_workflow_mints_an_app_token_through_the_stand_in";
+        let Some(act) = std::env::var_os("GITOPS_TEST_ACT").filter(|v| !v.is_empty()) else {
+            crate::skip(test, "GITOPS_TEST_ACT (nektos/act) is not set");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::runner::RunnerConfig::new(act, dir.path().join("work"));
+        let gh = crate::FakeGithub::spawn_with_runner(dir.path().join("gh"), None, cfg)
+            .await
+            .unwrap();
+        let sha = gh
+            .create_repo("acme", "checkout-mfe", &[("README.md", "x\n")])
+            .await
+            .unwrap()
+            .unwrap();
+        let workflow = format!(
+            r#"on: repository_dispatch
+permissions: {{}}
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    permissions: {{}}
+    steps:
+      - id: app-token
+        if: vars.GITOPS_APP_ID != ''
+        uses: actions/create-github-app-token@fee1f7d63c2ff003460e3d139729b119787bc349 # v2.2.2
+        with:
+          app-id: ${{{{ vars.GITOPS_APP_ID }}}}
+          private-key: ${{{{ secrets.GITOPS_APP_PRIVATE_KEY }}}}
+          owner: ${{{{ github.repository_owner }}}}
+          permission-deployments: write
+      - env:
+          TOKEN: ${{{{ steps.app-token.outputs.token }}}}
+        run: |
+          curl -sS --fail -X POST -H "Authorization: Bearer $TOKEN" \
+            "$GITHUB_API_URL/repos/acme/checkout-mfe/deployments" \
+            -d '{{"ref": "{sha}", "environment": "dev", "auto_merge": false, "required_contexts": []}}'
+"#
+        );
+        gh.create_repo("acme", "gitops", &[(".github/workflows/t.yml", &workflow)])
+            .await
+            .unwrap();
+        gh.register_app(42, "acme-gitops", KEY, &[("deployments", "write")])
+            .await
+            .unwrap();
+        let user = "octocat:ghp_octocat";
+        let (status, _) = gh
+            .api(
+                user,
+                Method::POST,
+                "/repos/acme/gitops/actions/variables",
+                Some(json!({"name": "GITOPS_APP_ID", "value": "42"})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201);
+        gh.set_secret("acme", "gitops", None, "GITOPS_APP_PRIVATE_KEY", KEY)
+            .await
+            .unwrap();
+        let (status, _) = gh
+            .api(
+                user,
+                Method::POST,
+                "/repos/acme/gitops/dispatches",
+                Some(json!({"event_type": "go", "client_payload": {}})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 204);
+        let runs = gh
+            .settle("acme", "gitops", std::time::Duration::from_mins(3))
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].conclusion.as_deref(), Some("success"), "{runs:?}");
+        let (_, deployments) = gh
+            .api(
+                user,
+                Method::GET,
+                "/repos/acme/checkout-mfe/deployments",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(deployments[0]["creator"]["login"], "acme-gitops[bot]");
+    }
 }
