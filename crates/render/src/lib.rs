@@ -24,7 +24,10 @@
 //! each job needs, OIDC only in the jobs that reach the cloud, actions pinned to full commit
 //! shas, `persist-credentials: false`, and no `${{ }}` expression inside a `run:` script (values
 //! reach scripts through `env:`). User-supplied values are validated against strict patterns
-//! before they reach a template, and a value containing `${{` is refused everywhere.
+//! before they reach a template, and a value containing `${{` is refused everywhere. The GitOps
+//! jobs that call GitHub mint a GitHub App token per job (`actions/create-github-app-token`,
+//! limited to what the job needs; the `GITOPS_GITHUB_TOKEN` secret otherwise), and those acting
+//! for a requester end with a step telling it when they failed before `gitops` could.
 //!
 //! *Managed* files (the workflows) start with a header recording the sha256 of the rest of the
 //! file: a file whose body no longer matches was edited by hand and is not overwritten without
