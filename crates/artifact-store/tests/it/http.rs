@@ -281,3 +281,51 @@ async fn response_bodies_never_reach_error_messages() {
         assert_eq!(err.is_retryable(), retryable, "{status}: {err:?}");
     }
 }
+
+#[tokio::test]
+async fn provenance_round_trip_through_artifactory() {
+    use gitops_artifact_store::{Origin, publish_dir_with, read_provenance};
+    let (base, server) = serve("Bearer s3cr3t-token").await;
+    let repo = tempfile::tempdir().unwrap();
+    let opener = StoreOpener::new(repo.path())
+        .with_http_auth(HttpAuth::Bearer(SecretString::from("s3cr3t-token")));
+    let template = format!("{base}/artifactory/generic-local/{{name}}/{{version}}/{{name}}.tgz");
+    let loc = opener
+        .open_artifact(&template, &mfe("checkout"), &ver("1.0.0"))
+        .unwrap();
+    // Nothing published yet: no record (a 404), not an error.
+    assert_eq!(read_provenance(&loc).await.unwrap(), None);
+    let origin = |sha: &str| Origin {
+        mfe: mfe("checkout"),
+        version: ver("1.0.0"),
+        repository: Some("acme/checkout-mfe".parse().unwrap()),
+        sha: sha.parse().unwrap(),
+        git_ref: None,
+    };
+    let built = "3f786850e387550fdab836ed7e6dc881de23001b";
+    let src = dist();
+    let r = publish_dir_with(&loc, src.path(), Some(&origin(built)))
+        .await
+        .unwrap();
+    assert!(
+        server
+            .objects
+            .lock()
+            .unwrap()
+            .contains_key("/artifactory/generic-local/checkout/1.0.0/checkout.tgz.provenance.json")
+    );
+    let read = read_provenance(&loc).await.unwrap().unwrap();
+    assert_eq!(
+        (read.sha.as_str(), read.sha256.as_str()),
+        (built, r.sha256.as_str())
+    );
+    assert_eq!(
+        fetch_verified(&loc, 1 << 20).await.unwrap().provenance,
+        Some(read)
+    );
+    // Write-once is emulated over HTTP (GET, then PUT): another commit is still refused.
+    let err = publish_dir_with(&loc, src.path(), Some(&origin(&"b".repeat(40))))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ImmutableConflict { .. }), "{err:?}");
+}
