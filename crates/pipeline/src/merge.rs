@@ -2,12 +2,13 @@
 //! seed's second step).
 
 use gitops_event_model::DeployRequest;
-use gitops_gh_pr::{Forge, PrState, StatusState};
+use gitops_gh_pr::{DeploymentState, Forge, PrState, Requester, StatusState};
 use gitops_iac_config::{Approval, Deployment, Outcome, Repository, evaluate};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::tell::{RequestRef, tell, tell_once};
 
 /// The commit status context the checks report under.
 pub const CHECK_CONTEXT: &str = "gitops/checks";
@@ -41,8 +42,13 @@ pub enum MergeOutcome {
 /// environment's approval requirement is met on this head. The merge is guarded by the checked
 /// head sha, so a push after the checks makes it fail with a conflict rather than merge
 /// unchecked content.
+///
+/// When `requester` is given, the request the PR holds is told what the checks found: `failure`
+/// with the reasons when refused, `in_progress` naming who may approve while it waits (once per
+/// change, however often the checks run again). A merge is told by the deploy that follows.
 pub async fn merge_pull_request(
     forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
     number: u64,
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
@@ -121,6 +127,23 @@ pub async fn merge_pull_request(
                     .with_detail(reasons.join("; ")),
             );
         }
+        if let (Some(requester), Some(desired)) = (
+            requester,
+            head.as_ref().and_then(|h| h.deployment(&env, &mfe)),
+        ) {
+            tell(
+                requester,
+                &RequestRef::of_deployment(desired),
+                DeploymentState::Failure,
+                &format!(
+                    "refused at merge (pull request #{number}): {}",
+                    reasons.join("; ")
+                ),
+                Some(&pr.url),
+                None,
+            )
+            .await;
+        }
         return Ok(MergeOutcome::Refused { reasons });
     }
     if let Some(clock) = &clock {
@@ -136,14 +159,27 @@ pub async fn merge_pull_request(
         )
         .await?;
     if approval_needed {
-        let requester = head
-            .as_ref()
-            .and_then(|h| h.deployment(&env, &mfe))
-            .map(|d| d.requested_by.clone());
-        if counting_approvals(forge, number, requester.as_ref())
+        let desired = head.as_ref().and_then(|h| h.deployment(&env, &mfe));
+        let requested_by = desired.map(|d| d.requested_by.clone());
+        if counting_approvals(forge, number, requested_by.as_ref())
             .await?
             .is_empty()
         {
+            if let (Some(requester), Some(desired)) = (requester, desired) {
+                let owners = base
+                    .as_ref()
+                    .and_then(|b| b.mfes.get(&mfe))
+                    .map(|m| m.owners.clone())
+                    .unwrap_or_default();
+                tell_once(
+                    requester,
+                    &RequestRef::of_deployment(desired),
+                    DeploymentState::InProgress,
+                    &waiting_text(number, &owners, &desired.requested_by),
+                    Some(&pr.url),
+                )
+                .await;
+            }
             return Ok(MergeOutcome::WaitingForApproval);
         }
     }
@@ -157,6 +193,21 @@ pub async fn merge_pull_request(
         );
     }
     Ok(MergeOutcome::Merged { sha })
+}
+
+/// What a requester waiting for an approval is told: the pull request, and who may approve
+/// (the MFE's `owners` when it names any, else anyone with write access), never themselves.
+fn waiting_text(
+    number: u64,
+    owners: &[String],
+    requested_by: &gitops_event_model::Login,
+) -> String {
+    let who = if owners.is_empty() {
+        "anyone with write access to the GitOps repository".to_owned()
+    } else {
+        format!("{} (with write access)", owners.join(", "))
+    };
+    format!("waiting for an approval of pull request #{number} by {who}, not @{requested_by}")
 }
 
 /// The approvals of PR `number`'s head that count, sorted: [`Forge::approvals`] less the
@@ -185,6 +236,7 @@ pub async fn counting_approvals(
 /// does not stop the others.
 pub async fn merge_pull_requests(
     forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
     pr: Option<u64>,
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
@@ -201,7 +253,10 @@ pub async fn merge_pull_requests(
     };
     let mut results = Vec::with_capacity(numbers.len());
     for number in numbers {
-        results.push((number, merge_pull_request(forge, number, at, metrics).await));
+        results.push((
+            number,
+            merge_pull_request(forge, requester, number, at, metrics).await,
+        ));
     }
     Ok(results)
 }

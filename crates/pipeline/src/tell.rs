@@ -47,6 +47,41 @@ pub(crate) async fn tell(
     log_url: Option<&str>,
     environment_url: Option<&str>,
 ) -> bool {
+    tell_as(
+        requester,
+        request,
+        state,
+        description,
+        log_url,
+        environment_url,
+        false,
+    )
+    .await
+}
+
+/// [`tell`], but a deployment whose newest status already says exactly this (state and
+/// description) is left alone: for what repeats (a PR waiting for approval is checked again on
+/// every review and every sweep), so the requester's history stays one line per change.
+pub(crate) async fn tell_once(
+    requester: &dyn Requester,
+    request: &RequestRef<'_>,
+    state: DeploymentState,
+    description: &str,
+    log_url: Option<&str>,
+) -> bool {
+    tell_as(requester, request, state, description, log_url, None, true).await
+}
+
+async fn tell_as(
+    requester: &dyn Requester,
+    request: &RequestRef<'_>,
+    state: DeploymentState,
+    description: &str,
+    log_url: Option<&str>,
+    environment_url: Option<&str>,
+    once: bool,
+) -> bool {
+    let description = clip(description);
     let deployments = match requester
         .list_deployments(request.repository, request.sha, request.environment)
         .await
@@ -63,12 +98,23 @@ pub(crate) async fn tell(
             .as_ref()
             .is_some_and(|p| p.id == *request.request_id)
     }) {
+        if once
+            && let Ok(statuses) = requester
+                .deployment_statuses(request.repository, deployment.id)
+                .await
+            && statuses.first().is_some_and(|newest| {
+                newest.state == state && newest.description.as_deref() == Some(description.as_str())
+            })
+        {
+            told = true;
+            continue;
+        }
         match requester
             .create_deployment_status(
                 request.repository,
                 deployment.id,
                 state,
-                &clip(description),
+                &description,
                 log_url,
                 environment_url,
             )

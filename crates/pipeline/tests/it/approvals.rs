@@ -31,7 +31,7 @@ async fn prod_pr(forge: &FakeForge) -> u64 {
     .pull_request
     .unwrap();
     assert_eq!(
-        merge_pull_request(forge, number, now(), &gitops_metrics::NullSink)
+        merge_pull_request(forge, None, number, now(), &gitops_metrics::NullSink)
             .await
             .unwrap(),
         MergeOutcome::WaitingForApproval
@@ -40,7 +40,7 @@ async fn prod_pr(forge: &FakeForge) -> u64 {
 }
 
 async fn merge(forge: &FakeForge, number: u64) -> MergeOutcome {
-    merge_pull_request(forge, number, now(), &gitops_metrics::NullSink)
+    merge_pull_request(forge, None, number, now(), &gitops_metrics::NullSink)
         .await
         .unwrap()
 }
@@ -101,4 +101,128 @@ async fn a_writers_approval_counts() {
         merge(&forge, number).await,
         MergeOutcome::Merged { .. }
     ));
+}
+
+/// The statuses of the one deployment `process` made for `req` (newest first).
+async fn told(forge: &FakeForge, req: &gitops_event_model::DeployRequest) -> Vec<(String, String)> {
+    use gitops_gh_pr::Requester;
+    let deployments = forge
+        .list_deployments(req.repository(), req.sha(), req.environment())
+        .await
+        .unwrap();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    forge
+        .deployment_statuses(req.repository(), deployments[0].id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.state.as_str().to_owned(),
+                s.description.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_requester_is_told_it_waits_for_an_approval_once_and_by_whom() {
+    use gitops_gh_pr::Requester;
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let req = request("prod", "1.4.0");
+    let number = process(
+        &repo,
+        None,
+        Ok(&req),
+        now(),
+        &forge,
+        Some(&forge as &dyn Requester),
+        OriginCheck::Trust,
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap()
+    .pull_request
+    .unwrap();
+    for _ in 0..3 {
+        // The checks run again on every review and every sweep.
+        assert_eq!(
+            merge_pull_request(
+                &forge,
+                Some(&forge as &dyn Requester),
+                number,
+                now(),
+                &gitops_metrics::NullSink
+            )
+            .await
+            .unwrap(),
+            MergeOutcome::WaitingForApproval
+        );
+    }
+    let statuses = told(&forge, &req).await;
+    assert_eq!(
+        statuses.len(),
+        2,
+        "queued, then in_progress once: {statuses:?}"
+    );
+    let (state, said) = &statuses[0];
+    assert_eq!(state, "in_progress");
+    assert!(
+        said.contains(&format!("pull request #{number}")) && said.contains("not @octocat"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_at_merge_is_told_to_the_requester() {
+    use gitops_gh_pr::Requester;
+    let forge = FakeForge::with_files(files());
+    let repo = Repository::from_files(&files()).unwrap();
+    let req = request("dev", "1.5.0");
+    let number = process(
+        &repo,
+        None,
+        Ok(&req),
+        now(),
+        &forge,
+        Some(&forge as &dyn Requester),
+        OriginCheck::Trust,
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap()
+    .pull_request
+    .unwrap();
+    // Meanwhile dev is frozen on main: the checks refuse the PR at merge time.
+    let config = String::from_utf8(files()["gitops.yaml"].clone()).unwrap();
+    let frozen = config.replacen(
+        "  - name: dev\n",
+        "  - name: dev\n    freeze:\n      - { from: 2026-01-01T00:00:00Z, until: 2027-01-01T00:00:00Z, reason: audit }\n",
+        1,
+    );
+    assert_ne!(frozen, config, "the example names dev first");
+    forge
+        .push_to_base(&[gitops_gh_pr::FileWrite::put("gitops.yaml", frozen)])
+        .unwrap();
+    let outcome = merge_pull_request(
+        &forge,
+        Some(&forge as &dyn Requester),
+        number,
+        now(),
+        &gitops_metrics::NullSink,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, MergeOutcome::Refused { .. }),
+        "{outcome:?}"
+    );
+    let statuses = told(&forge, &req).await;
+    let (state, said) = &statuses[0];
+    assert_eq!(state, "failure", "{statuses:?}");
+    assert!(
+        said.contains("refused at merge") && said.contains("freeze-window"),
+        "{said}"
+    );
 }

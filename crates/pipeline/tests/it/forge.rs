@@ -186,7 +186,7 @@ async fn merge_checks_then_merges_the_checked_head() {
     .await
     .unwrap();
     let number = report.pull_request.unwrap();
-    match merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+    match merge_pull_request(&forge, None, number, now(), &gitops_metrics::NullSink)
         .await
         .unwrap()
     {
@@ -237,7 +237,7 @@ async fn merge_refuses_a_pr_that_the_policy_now_refuses_or_that_touches_other_fi
             moved.into_bytes(),
         )])
         .unwrap();
-    match merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+    match merge_pull_request(&forge, None, number, now(), &gitops_metrics::NullSink)
         .await
         .unwrap()
     {
@@ -272,7 +272,7 @@ async fn prod_waits_for_an_approval_of_the_head() {
     .pull_request
     .unwrap();
     assert_eq!(
-        merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+        merge_pull_request(&forge, None, number, now(), &gitops_metrics::NullSink)
             .await
             .unwrap(),
         MergeOutcome::WaitingForApproval
@@ -283,7 +283,7 @@ async fn prod_waits_for_an_approval_of_the_head() {
         .record_approval(number, &"release-manager".parse().unwrap())
         .unwrap();
     assert!(matches!(
-        merge_pull_request(&forge, number, now(), &gitops_metrics::NullSink)
+        merge_pull_request(&forge, None, number, now(), &gitops_metrics::NullSink)
             .await
             .unwrap(),
         MergeOutcome::Merged { .. }
