@@ -373,9 +373,12 @@ pub async fn merge(
     forge: ForgeChoice,
 ) -> Result<Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>, Error> {
     let owned = dir.to_path_buf();
-    let (runtime, metrics) = tokio::task::spawn_blocking(move || {
+    let (runtime, metrics, merge_method) = tokio::task::spawn_blocking(move || {
         let loaded = Repository::load_dir_with(&owned, &load_options());
         let local_test = loaded.as_ref().is_ok_and(|r| r.config.local_test);
+        let merge_method = loaded
+            .as_ref()
+            .map_or_else(|_| Default::default(), |r| r.config.merge_method);
         let runtime = Runtime::from_env(&owned)?.with_local_test(local_test);
         let metrics = loaded.map_or_else(
             |problems| {
@@ -387,10 +390,18 @@ pub async fn merge(
             },
             |r| runtime.metrics_by_environment(&r),
         );
-        Ok::<_, Error>((runtime, metrics))
+        Ok::<_, Error>((runtime, metrics, merge_method))
     })
     .await
     .map_err(|e| Error::Usage(format!("loading {} was interrupted: {e}", dir.display())))??;
-    let handle = runtime.forge(forge).await?;
-    Ok(gitops_pipeline::merge_pull_requests(handle.forge.as_ref(), pr, at, &metrics).await?)
+    // Merged the way gitops.yaml says (`merge_method:`), checked against the repository's.
+    let handle = runtime.forge_with(forge, merge_method).await?;
+    Ok(gitops_pipeline::merge_pull_requests(
+        handle.forge.as_ref(),
+        Some(handle.requester.as_ref()),
+        pr,
+        at,
+        &metrics,
+    )
+    .await?)
 }

@@ -102,7 +102,7 @@ async fn request_to_live_on_fake_github_and_moto() {
 
     // The GitOps repository on fake-github, and a checkout of it.
     let gitops_yaml = format!(
-        "version: 1\nenvironments:\n  - name: Prod\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
+        "version: 1\nmerge_method: squash\nenvironments:\n  - name: Prod\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
     );
     let mfe_yaml = format!(
         "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [Prod]\nentry_points: [remoteEntry.js]\n"
@@ -118,6 +118,17 @@ async fn request_to_live_on_fake_github_and_moto() {
         )
         .await
         .unwrap();
+    // A squash-only repository: merged the way gitops.yaml says.
+    let (status, settings) = github
+        .api(
+            "gitops-bot:secret",
+            reqwest::Method::PATCH,
+            "/repos/acme/gitops",
+            Some(serde_json::json!({"allow_merge_commit": false, "allow_rebase_merge": false})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{settings}");
     let requester_head = github
         .create_repo("acme", "checkout-mfe", &[("README.md", "checkout\n")])
         .await
@@ -238,6 +249,18 @@ async fn request_to_live_on_fake_github_and_moto() {
     );
 
     git(&checkout, &["pull", "-q", "--ff-only"]);
+    let parents = Command::new("git")
+        .args(["rev-list", "--parents", "-n1", "HEAD"])
+        .current_dir(&checkout)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&parents.stdout)
+            .split_whitespace()
+            .count(),
+        2,
+        "squashed (one parent), as gitops.yaml's merge_method says"
+    );
     ok(&gitops(&github.base_url, &aws, &["bootstrap", "--repo", c]).await);
     let deployed: serde_json::Value = serde_json::from_str(&ok(&gitops(
         &github.base_url,
