@@ -360,11 +360,7 @@ fn fail(error: &Error) -> ExitCode {
 }
 
 fn class_exit(class: ErrorClass) -> ExitCode {
-    match class {
-        ErrorClass::Config => ExitCode::from(2),
-        ErrorClass::Retryable => ExitCode::from(3),
-        ErrorClass::Refused => ExitCode::from(1),
-    }
+    ExitCode::from(report::exit_code(class))
 }
 
 fn decided(outcome: Outcome) -> ExitCode {
@@ -377,18 +373,7 @@ fn decided(outcome: Outcome) -> ExitCode {
 
 /// Prints what a command shows and returns its exit code.
 fn show(shown: report::Shown) -> ExitCode {
-    for line in shown.lines {
-        match line {
-            Line::Out(text) => println!("{text}"),
-            Line::Err(text) => eprintln!("{text}"),
-            Line::Finding { level, title, text } if gitops_actions::in_actions() => {
-                gitops_actions::annotate(level, &title, &text);
-            }
-            Line::Finding { title, text, .. } => println!("{title}: {text}"),
-            Line::Problem { level, title, text } => gitops_actions::annotate(level, &title, &text),
-        }
-    }
-    shown.class.map_or(ExitCode::SUCCESS, class_exit)
+    ExitCode::from(report::print(shown))
 }
 
 /// `process` and `rollback`: the report, step outputs and a job summary line in Actions.

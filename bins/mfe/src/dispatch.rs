@@ -1,16 +1,14 @@
-//! `mfe dispatch`: build a deploy request from typed arguments, create its deployment on this
-//! repository's commit (the proof of origin the GitOps side checks, and where it reports), send
-//! it as a `repository_dispatch` event, and optionally follow that deployment's statuses.
+//! `mfe dispatch`: build a deploy request from typed arguments (naming, with `--artifact`, the
+//! commit that built the version), send it through `gitops_pipeline::send` (its deployment on
+//! this repository's commit first: the proof of origin), and optionally follow that deployment.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use gitops_event_model::{DeployRequest, DeploymentPayload, EVENT_TYPE, EventType, RepositoryName};
-use gitops_gh_pr::{DeploymentState, GithubForge, Requester};
-use gitops_pipeline::follow::{
-    ApiUse, FollowSettings, Outcome, Step, follow_deployment, state_text,
-};
+use gitops_event_model::{DeployRequest, EVENT_TYPE, EventType, RepositoryName};
+use gitops_gh_pr::GithubForge;
+use gitops_pipeline::follow::{ApiUse, FollowSettings, Step, follow_deployment, state_text};
 use secrecy::SecretString;
 
 #[derive(Debug, Args)]
@@ -42,6 +40,10 @@ pub struct DispatchArgs {
     /// The requesting login.
     #[arg(long, env = "GITHUB_ACTOR")]
     user: Option<String>,
+    /// Where the version was published (as `mfe publish --to`): the request then names the
+    /// commit and ref that built it, from its provenance record, not the ones this run started on.
+    #[arg(long, value_name = "URL")]
+    artifact: Option<String>,
     /// Follow the deploy until it succeeds or fails.
     #[arg(long)]
     wait: bool,
@@ -60,79 +62,84 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+fn seconds(name: &str, value: f64) -> Result<Duration, (u8, String)> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("--{name} must be a positive number of seconds"))
+        .ok_or_else(|| (2, format!("--{name} must be a positive number of seconds")))
 }
 
 pub async fn run(args: DispatchArgs) -> ExitCode {
+    dispatch(args).await.unwrap_or_else(|(code, message)| {
+        eprintln!("error: {message}");
+        ExitCode::from(code)
+    })
+}
+
+/// The commit and ref to name: with `--artifact`, those of the build (its provenance record).
+async fn commit_and_ref(args: &DispatchArgs) -> Result<(String, String), (u8, String)> {
+    let ambient = (
+        args.sha.clone().unwrap_or_default(),
+        args.git_ref.clone().unwrap_or_default(),
+    );
+    let Some(template) = &args.artifact else {
+        return Ok(ambient);
+    };
+    let base = std::env::current_dir().map_err(|e| (2, format!("current directory: {e}")))?;
+    let repository = args.repository.as_deref().unwrap_or_default();
+    let (chosen, recorded) = gitops_pipeline::send::build_commit_at(
+        template,
+        &base,
+        (&args.mfe, &args.version, repository),
+        ambient,
+    )
+    .await?;
+    if !recorded {
+        eprintln!("warning: {template} has no provenance record: naming this run's commit");
+    }
+    println!("build commit: {} ({})", chosen.0, chosen.1);
+    Ok(chosen)
+}
+
+async fn dispatch(args: DispatchArgs) -> Result<ExitCode, (u8, String)> {
+    let (sha, git_ref) = commit_and_ref(&args).await?;
     // Build and validate first: nothing is sent for an invalid request.
-    let request = match DeployRequest::builder()
+    let request = DeployRequest::builder()
         .mfe(&args.mfe)
         .version(&args.version)
         .environment(&args.environment)
         .cache_invalidation_keys(args.cache_invalidation_keys.iter().cloned())
         .repository(args.repository.clone().unwrap_or_default())
-        .git_ref(args.git_ref.clone().unwrap_or_default())
-        .sha(args.sha.clone().unwrap_or_default())
+        .git_ref(git_ref)
+        .sha(sha)
         .user(args.user.clone().unwrap_or_default())
         .build()
-    {
-        Ok(request) => request,
-        Err(e) => {
+        .map_err(|e| {
             for problem in e.problems() {
                 eprintln!("error: {}", problem.to_string().replace(['\n', '\r'], " "));
             }
-            eprintln!(
-                "(repository, ref, sha and user default to GITHUB_REPOSITORY, GITHUB_REF, GITHUB_SHA and GITHUB_ACTOR)"
-            );
-            return ExitCode::from(1);
-        }
+            (1, "(repository, ref, sha and user default to GITHUB_REPOSITORY, GITHUB_REF, GITHUB_SHA and GITHUB_ACTOR)".to_owned())
+        })?;
+    let settings = FollowSettings {
+        timeout: seconds("timeout", args.timeout)?,
+        interval: seconds("interval", args.interval)?,
     };
-    let (settings, gitops_repo, event_type) = match (
-        seconds("timeout", args.timeout),
-        seconds("interval", args.interval),
-        RepositoryName::parse(&args.gitops_repo),
-        EventType::parse(EVENT_TYPE),
-    ) {
-        (Ok(timeout), Ok(interval), Ok(repo), Ok(event_type)) => {
-            (FollowSettings { timeout, interval }, repo, event_type)
-        }
-        (Err(e), ..) | (_, Err(e), ..) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-        (_, _, Err(e), _) | (.., Err(e)) => {
-            eprintln!("error: --gitops-repo: {}", e.message);
-            return ExitCode::from(2);
-        }
-    };
-    let Some(send_token) = var("GITOPS_DISPATCH_TOKEN")
+    let gitops_repo = RepositoryName::parse(&args.gitops_repo)
+        .map_err(|e| (2, format!("--gitops-repo: {}", e.message)))?;
+    let event_type = EventType::parse(EVENT_TYPE).map_err(|e| (2, e.message))?;
+    let send_token = var("GITOPS_DISPATCH_TOKEN")
         .or_else(|| var("GITOPS_GITHUB_TOKEN"))
         .or_else(|| var("GITHUB_TOKEN"))
-    else {
-        eprintln!(
-            "error: no token: set GITOPS_DISPATCH_TOKEN (allowed to dispatch to {gitops_repo}), or GITOPS_GITHUB_TOKEN / GITHUB_TOKEN"
-        );
-        return ExitCode::from(2);
-    };
+        .ok_or_else(|| (2, format!("no token: set GITOPS_DISPATCH_TOKEN (allowed to dispatch to {gitops_repo}), or GITOPS_GITHUB_TOKEN / GITHUB_TOKEN")))?;
     let read_token = var("GITHUB_TOKEN").unwrap_or_else(|| send_token.clone());
     let forge = |token: String, repo: &RepositoryName| {
         GithubForge::new(&args.api_url, SecretString::from(token), repo.clone())
+            .map_err(|e| (2, e.to_string()))
     };
-    let (sender, reader) = match (
-        forge(send_token, &gitops_repo),
-        forge(read_token, request.repository()),
-    ) {
-        (Ok(s), Ok(r)) => (s, r),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-
+    let (sender, reader) = (
+        forge(send_token, &gitops_repo)?,
+        forge(read_token, request.repository())?,
+    );
     println!(
         "request {}: deploy {} {} to {} from {}@{}",
         request.id(),
@@ -142,83 +149,39 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         request.repository(),
         request.sha()
     );
-    // The proof of origin: this repository's own deployment of the request, made with the
-    // workflow's GITHUB_TOKEN before anything is sent; the GitOps side refuses a request whose
-    // claimed repository has none, and posts every status on this one.
-    if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+    if !gitops_actions::in_actions() {
         eprintln!(
-            "warning: not in GitHub Actions: the deployment is made with your own token, and the GitOps side accepts only deployments a workflow of {} made (github-actions[bot])",
-            request.repository()
+            "warning: outside GitHub Actions the deployment is made with your token: refused"
         );
     }
-    let deployment = match reader
-        .create_deployment(
-            request.repository(),
-            request.sha(),
-            request.environment(),
-            &DeploymentPayload::of(&request),
-            &format!("{} {}", request.mfe(), request.version()),
-        )
-        .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            eprintln!(
-                "error: could not create the request's deployment on {} (the job needs `permissions: deployments: write`): {e}",
-                request.repository()
-            );
-            return ExitCode::from(2);
-        }
-    };
-    println!(
-        "deployment {deployment} created on {}",
-        request.repository()
-    );
-    if let Err(e) = sender
-        .dispatch(&gitops_repo, &event_type, &request.to_value())
-        .await
-    {
-        eprintln!("error: could not send the deploy request to {gitops_repo}: {e}");
-        let description = format!("could not send the request to {gitops_repo}");
-        if let Err(e) = reader
-            .create_deployment_status(
-                request.repository(),
-                deployment,
-                DeploymentState::Error,
-                &description,
-                None,
-                None,
-            )
+    let deployment =
+        gitops_pipeline::send::send(&reader, &sender, &gitops_repo, &event_type, &request)
             .await
-        {
-            eprintln!("warning: could not mark deployment {deployment} as failed: {e}");
-        }
-        return ExitCode::from(2);
-    }
-    println!("sent to {gitops_repo} ({EVENT_TYPE})");
+            .map_err(|e| (2, e.to_string()))?;
+    let repo = request.repository();
+    println!("deployment {deployment} created on {repo}; sent to {gitops_repo} ({EVENT_TYPE})");
     gitops_actions::set_output("request-id", request.id().as_str());
     if !args.wait {
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     println!(
         "waiting for the GitOps repository to pick up request {} (timeout {}s)",
         request.id(),
         settings.timeout.as_secs()
     );
-    let repo = request.repository().clone();
     let mut report = follow_deployment(
         &reader,
         &request,
         Some(deployment),
         settings,
         &mut |step| match step {
-            Step::DeploymentFound(id) => println!("deployment {id} created on {repo}"),
-            Step::Status(status) => println!(
+            Step::Status(s) => println!(
                 "{}: {}",
-                state_text(status.state),
-                status.description.as_deref().unwrap_or("")
+                state_text(s.state),
+                s.description.as_deref().unwrap_or("")
             ),
             Step::PollFailed(e) => eprintln!("warning: {e} (retrying)"),
+            Step::DeploymentFound(_) => {}
         },
     )
     .await;
@@ -235,19 +198,9 @@ pub async fn run(args: DispatchArgs) -> ExitCode {
         let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned());
         gitops_actions::append_summary(&report.markdown(&gitops_repo, &request, &server));
     }
-    match report.outcome {
-        Outcome::Deployed => ExitCode::SUCCESS,
-        Outcome::Failed => {
-            eprintln!("failed: {}", report.message);
-            ExitCode::from(1)
-        }
-        Outcome::TimedOut => {
-            eprintln!("timeout: {}", report.message);
-            ExitCode::from(3)
-        }
-        Outcome::Unauthorized => {
-            eprintln!("error: {}", report.message);
-            ExitCode::from(2)
-        }
+    let (code, word) = report.outcome.exit();
+    if code != 0 {
+        eprintln!("{word}: {}", report.message);
     }
+    Ok(ExitCode::from(code))
 }

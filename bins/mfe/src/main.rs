@@ -141,7 +141,7 @@ fn validate(file: Option<&std::path::Path>, format: Format, event_type: &str) ->
             Ok(validated) => println!("{}", validated.summary()),
             Err(error) => {
                 for problem in error.problems() {
-                    eprintln!("error: {}", one_line(&problem.to_string()));
+                    eprintln!("error: {}", problem.to_string().replace(['\n', '\r'], " "));
                 }
             }
         },
@@ -182,8 +182,4 @@ fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
         }
     }
     Ok(input)
-}
-
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
 }

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use gitops_artifact_store::{Error, Origin, StoreOpener, WriteOutcome};
-use gitops_event_model::{MfeName, Version};
+use gitops_artifact_store::{Error, PublishAsk, WriteOutcome};
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -44,35 +43,17 @@ pub async fn run(args: PublishArgs) -> ExitCode {
 }
 
 async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
-    // A name or version that breaks its rule is a refusal (1), like a different artifact.
-    let mfe = MfeName::parse(&args.mfe).map_err(|e| (1, format!("--mfe: {}", e.message)))?;
-    let version =
-        Version::parse(&args.version).map_err(|e| (1, format!("--version: {}", e.message)))?;
-    let location =
-        gitops_artifact_store::expand_template(&args.to, &mfe, &version).map_err(classify)?;
-    let lower = location.to_ascii_lowercase();
-    if !(lower.ends_with(".tgz") || lower.ends_with(".tar.gz")) {
-        return Err((
-            2,
-            format!("`{location}` must end in .tgz or .tar.gz (the artifact is a gzip tar)"),
-        ));
-    }
-    if !args.dist.is_dir() {
-        return Err((2, format!("{} is not a directory", args.dist.display())));
-    }
     let base = std::env::current_dir().map_err(|e| (2, format!("current directory: {e}")))?;
-    let object = StoreOpener::from_env(base)
-        .and_then(|opener| opener.open_object(&location))
-        .map_err(classify)?;
-    let origin = Origin::from_flags(
-        &mfe,
-        &version,
-        args.sha.as_deref(),
-        args.repository.as_deref(),
-        args.git_ref.as_deref(),
-    )
-    .map_err(classify)?;
-    let report = gitops_artifact_store::publish_dir_with(&object, &args.dist, origin.as_ref())
+    let ask = PublishAsk {
+        dist: &args.dist,
+        mfe: &args.mfe,
+        version: &args.version,
+        to: &args.to,
+        sha: args.sha.as_deref(),
+        repository: args.repository.as_deref(),
+        git_ref: args.git_ref.as_deref(),
+    };
+    let report = gitops_artifact_store::publish_as_asked(&base, &ask)
         .await
         .map_err(classify)?;
     let how = match report.outcome {
@@ -90,14 +71,17 @@ async fn publish(args: &PublishArgs) -> Result<(), (u8, String)> {
     Ok(())
 }
 
-/// A different artifact (or provenance) under the same version is a refusal (1); everything
-/// else (IO, store, credentials) exits 2.
+/// A refusal (1): a name or version that breaks its rule, or a different artifact (or
+/// provenance) under the same version; everything else (IO, store, credentials) exits 2.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(classify)`
 fn classify(e: Error) -> (u8, String) {
-    let code = if matches!(e, Error::ImmutableConflict { .. }) {
-        1
-    } else {
-        2
-    };
-    (code, e.to_string())
+    let refused = matches!(
+        e,
+        Error::ImmutableConflict { .. }
+            | Error::Invalid {
+                field: "--mfe" | "--version",
+                ..
+            }
+    );
+    (if refused { 1 } else { 2 }, e.to_string())
 }

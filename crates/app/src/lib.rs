@@ -376,9 +376,10 @@ pub async fn merge(
     let (runtime, metrics, merge_method) = tokio::task::spawn_blocking(move || {
         let loaded = Repository::load_dir_with(&owned, &load_options());
         let local_test = loaded.as_ref().is_ok_and(|r| r.config.local_test);
-        let merge_method = loaded
-            .as_ref()
-            .map_or_else(|_| Default::default(), |r| r.config.merge_method);
+        let merge_method = loaded.as_ref().map_or_else(
+            |_| gitops_iac_config::MergeMethod::default(),
+            |r| r.config.merge_method,
+        );
         let runtime = Runtime::from_env(&owned)?.with_local_test(local_test);
         let metrics = loaded.map_or_else(
             |problems| {

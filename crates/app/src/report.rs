@@ -20,8 +20,9 @@ pub fn outcome_text(outcome: &PairOutcome) -> String {
 }
 
 /// One line per pair of a deploy: `env/mfe version: outcome (n files, n invalidated, n ms)`.
+/// Each warning of the pair follows, `; warning: ...`.
 pub fn deploy_line(pair: &gitops_pipeline::PairReport) -> String {
-    format!(
+    let mut line = format!(
         "{}/{} {}: {} ({} files, {} invalidated, {} ms)",
         pair.environment,
         pair.mfe,
@@ -30,7 +31,11 @@ pub fn deploy_line(pair: &gitops_pipeline::PairReport) -> String {
         pair.files_uploaded,
         pair.invalidated.len(),
         pair.duration_ms
-    )
+    );
+    for warning in &pair.warnings {
+        let _ = write!(line, "; warning: {warning}");
+    }
+    line
 }
 
 /// The deploy as a Markdown table (the job summary).
@@ -174,6 +179,35 @@ pub struct Shown {
     pub lines: Vec<Line>,
     /// The failure to report, if any.
     pub class: Option<ErrorClass>,
+}
+
+/// The exit code of a failure class: 2 configuration, 3 an outside failure a retry may help, 1
+/// refused.
+pub fn exit_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Config => 2,
+        ErrorClass::Retryable => 3,
+        ErrorClass::Refused => 1,
+    }
+}
+
+/// Prints what a command shows (findings and problems as annotations in GitHub Actions) and
+/// returns its exit code.
+pub fn print(shown: Shown) -> u8 {
+    for line in shown.lines {
+        match line {
+            Line::Out(text) => gitops_actions::out(format_args!("{text}")),
+            Line::Err(text) => gitops_actions::err(format_args!("{text}")),
+            Line::Finding { level, title, text } if gitops_actions::in_actions() => {
+                gitops_actions::annotate(level, &title, &text);
+            }
+            Line::Finding { title, text, .. } => {
+                gitops_actions::out(format_args!("{title}: {text}"));
+            }
+            Line::Problem { level, title, text } => gitops_actions::annotate(level, &title, &text),
+        }
+    }
+    shown.class.map_or(0, exit_code)
 }
 
 /// A processed request: its JSON report, and each refusal reason as a problem.

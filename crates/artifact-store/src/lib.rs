@@ -65,7 +65,8 @@ pub use provenance::{
     MAX_PROVENANCE_BYTES, Origin, PROVENANCE_SUFFIX, Provenance, read_provenance,
 };
 pub use publish::{
-    PublishReport, pack_dir, publish_archive, publish_archive_with, publish_dir, publish_dir_with,
+    PublishAsk, PublishReport, pack_dir, publish_archive, publish_archive_with, publish_as_asked,
+    publish_dir, publish_dir_with,
 };
 pub use unpack::{
     ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,

@@ -240,3 +240,55 @@ mod tests {
         );
     }
 }
+
+/// What `mfe publish` is asked, as given on its command line (names, version and commit still
+/// text; the commit flags default to `GITHUB_SHA`, `GITHUB_REPOSITORY`, `GITHUB_REF`).
+#[derive(Debug, Clone, Copy)]
+pub struct PublishAsk<'a> {
+    /// The build output directory to pack.
+    pub dist: &'a FsPath,
+    /// The MFE's name.
+    pub mfe: &'a str,
+    /// The version.
+    pub version: &'a str,
+    /// Where to put it: a location template (`{name}`, `{version}`) ending in `.tgz`/`.tar.gz`.
+    pub to: &'a str,
+    /// The commit that built it, if known (then provenance is recorded).
+    pub sha: Option<&'a str>,
+    /// The repository that built it, if known.
+    pub repository: Option<&'a str>,
+    /// The ref it was built from, if known.
+    pub git_ref: Option<&'a str>,
+}
+
+/// `mfe publish` whole: parses the ask, expands `to`, checks that it names a gzip tar and that
+/// `dist` is a directory, opens the store from the environment ([`crate::StoreOpener::from_env`],
+/// local paths relative to `base`) and [`publish_dir_with`] the ask's provenance.
+///
+/// # Errors
+/// [`Error::Invalid`] with field `--mfe` or `--version` for a name or version that breaks its
+/// rule (a refusal), `--to` or `--dist` for an unusable location or directory; otherwise as
+/// [`publish_dir_with`] ([`Error::ImmutableConflict`]: other bytes under that version).
+pub async fn publish_as_asked(base: &FsPath, ask: &PublishAsk<'_>) -> Result<PublishReport> {
+    use gitops_event_model::{MfeName, Version};
+    let mfe = MfeName::parse(ask.mfe).map_err(|e| Error::invalid("--mfe", e.message))?;
+    let version =
+        Version::parse(ask.version).map_err(|e| Error::invalid("--version", e.message))?;
+    let location = crate::expand_template(ask.to, &mfe, &version)?;
+    let lower = location.to_ascii_lowercase();
+    if !(lower.ends_with(".tgz") || lower.ends_with(".tar.gz")) {
+        return Err(Error::invalid(
+            "--to",
+            format!("`{location}` must end in .tgz or .tar.gz (the artifact is a gzip tar)"),
+        ));
+    }
+    if !ask.dist.is_dir() {
+        return Err(Error::invalid(
+            "--dist",
+            format!("{} is not a directory", ask.dist.display()),
+        ));
+    }
+    let object = crate::StoreOpener::from_env(base)?.open_object(&location)?;
+    let origin = Origin::from_flags(&mfe, &version, ask.sha, ask.repository, ask.git_ref)?;
+    publish_dir_with(&object, ask.dist, origin.as_ref()).await
+}

@@ -53,6 +53,19 @@ pub enum Outcome {
     Unauthorized,
 }
 
+impl Outcome {
+    /// `mfe dispatch --wait`'s exit code (0 deployed, 1 failed, 2 unauthorized, 3 timed out)
+    /// and the word its last line starts with.
+    pub fn exit(self) -> (u8, &'static str) {
+        match self {
+            Outcome::Deployed => (0, "deployed"),
+            Outcome::Failed => (1, "failed"),
+            Outcome::Unauthorized => (2, "error"),
+            Outcome::TimedOut => (3, "timeout"),
+        }
+    }
+}
+
 /// GitHub API requests made on the requester's side (filled by the caller from the adapter's
 /// counters: `GithubForge::calls` and `GithubForge::not_modified`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -17,6 +17,7 @@ pub mod follow;
 pub mod merge;
 pub mod origin;
 pub mod process;
+pub mod send;
 pub mod status;
 mod tell;
 

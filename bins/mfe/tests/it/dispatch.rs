@@ -475,3 +475,73 @@ async fn a_request_that_cannot_be_sent_marks_its_deployment_error() {
         "{statuses:?}"
     );
 }
+
+/// Publishes a one-file build of checkout 1.4.0 into `store` as built by `sha` of
+/// `repository`; returns the location template.
+fn publish_built_by(store: &std::path::Path, sha: &str, repository: &str) -> String {
+    let dist = store.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("remoteEntry.js"), "// checkout\n").unwrap();
+    let to = format!("{}/{{name}}-{{version}}.tgz", store.display());
+    let out = std::process::Command::new(MFE)
+        .args([
+            "publish",
+            "--dist",
+            dist.to_str().unwrap(),
+            "--mfe",
+            "checkout",
+        ])
+        .args(["--version", "1.4.0", "--to", &to])
+        .env("GITHUB_SHA", sha)
+        .env("GITHUB_REPOSITORY", repository)
+        .env("GITHUB_REF", "refs/heads/main")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    to
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_artifact_the_request_names_the_commit_that_built_the_version() {
+    let w = world().await;
+    let store = tempfile::tempdir().unwrap();
+    let to = publish_built_by(store.path(), &w.sha, REQUESTER);
+    // A manual CD run started on another branch head: not the build commit.
+    let elsewhere = "c".repeat(40);
+    let run = {
+        let w = &w;
+        let mut cmd = command(w, &["--artifact", &to]);
+        cmd.env("GITHUB_SHA", &elsewhere);
+        let out = cmd.output().await.unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run.0, Some(0), "{}\n{}", run.1, run.2);
+    assert!(
+        run.1.contains(&format!("build commit: {}", w.sha)),
+        "{}",
+        run.1
+    );
+    let id = run
+        .1
+        .lines()
+        .find_map(|l| l.strip_prefix("request "))
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .to_owned();
+    made_deployment(&w, &id).await;
+
+    // A version another repository built is not this repository's to request.
+    let store = tempfile::tempdir().unwrap();
+    let to = publish_built_by(store.path(), &w.sha, "acme/evil");
+    let out = command(&w, &["--artifact", &to]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acme/evil"));
+}
