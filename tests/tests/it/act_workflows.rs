@@ -65,12 +65,7 @@ struct World {
 /// one MFE) and `acme/checkout-mfe`; a local checkout of `acme/gitops`; a deploy request event.
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let github = FakeGithub::spawn(
-        dir.path().join("github"),
-        gitops_testkit::openapi_from_env(),
-    )
-    .await
-    .unwrap();
+    let github = crate::fake_github_with_job_tokens(&dir.path().join("github")).await;
     let scaffold = dir.path().join("scaffold");
     let out = Command::new(crate::gitops_bin())
         .args(["init", scaffold.to_str().unwrap(), "--action"])
@@ -139,6 +134,15 @@ async fn world() -> World {
         .to_string(),
     )
     .unwrap();
+    // The requester's CD job made the request's deployment first (the proof of origin).
+    crate::workflow_deployment(
+        &github,
+        "acme/checkout-mfe",
+        &requester,
+        "dev",
+        serde_json::json!({"id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "mfe": "checkout", "version": "1.4.0"}),
+    )
+    .await;
     let stand_in = checkout_stand_in(&dir.path().join("stand-ins"));
     World {
         _dir: dir,

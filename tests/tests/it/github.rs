@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use gitops_artifact_store::{AwsSettings, StoreOpener, publish_dir};
-use gitops_testkit::FakeGithub;
 
 use crate::moto::{cloudfront, create_distribution, endpoint, s3, write};
 
@@ -68,15 +67,7 @@ async fn request_to_live_on_fake_github_and_moto() {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    // With its runner's token machinery (no workflow runs here: act is never called), so the
-    // requester's job token can make the request's deployment.
-    let github = FakeGithub::spawn_with_runner(
-        data.path(),
-        gitops_testkit::openapi_from_env(),
-        gitops_testkit::runner::RunnerConfig::new("/nonexistent/act", data.path().join("work")),
-    )
-    .await
-    .unwrap();
+    let github = crate::fake_github_with_job_tokens(data.path()).await;
 
     // Targets on moto and a published artifact.
     let id = ulid::Ulid::generate().to_string().to_lowercase();
@@ -201,34 +192,14 @@ async fn request_to_live_on_fake_github_and_moto() {
 
     // The MFE repository's CD job makes the request's deployment with its own GITHUB_TOKEN
     // (what `mfe dispatch` does before sending): now the origin is proven.
-    let (status, token) = github
-        .api(
-            "observer:x",
-            reqwest::Method::POST,
-            "/_fake/tokens",
-            Some(serde_json::json!({
-                "repository": "acme/checkout-mfe",
-                "permissions": {"deployments": "write"},
-            })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{token}");
-    let (status, made) = github
-        .api(
-            token["token"].as_str().unwrap(),
-            reqwest::Method::POST,
-            "/repos/acme/checkout-mfe/deployments",
-            Some(serde_json::json!({
-                "ref": requester_head, "environment": "Prod", "auto_merge": false,
-                "required_contexts": [],
-                "payload": {"id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "mfe": "checkout", "version": "2.0.0"},
-            })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{made}");
-    assert_eq!(made["creator"]["login"], "github-actions[bot]", "{made}");
+    let made = crate::workflow_deployment(
+        &github,
+        "acme/checkout-mfe",
+        &requester_head,
+        "Prod",
+        serde_json::json!({"id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "mfe": "checkout", "version": "2.0.0"}),
+    )
+    .await;
 
     let report: serde_json::Value = serde_json::from_str(&ok(&gitops(
         &github.base_url,

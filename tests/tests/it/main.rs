@@ -93,3 +93,56 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// fake-github with its runner's token machinery (no workflow runs: act is never called), so a
+/// test can act as a workflow's `GITHUB_TOKEN` ([`workflow_deployment`]).
+pub async fn fake_github_with_job_tokens(dir: &Path) -> gitops_testkit::FakeGithub {
+    gitops_testkit::FakeGithub::spawn_with_runner(
+        dir,
+        gitops_testkit::openapi_from_env(),
+        gitops_testkit::runner::RunnerConfig::new("/nonexistent/act", dir.join("runner-work")),
+    )
+    .await
+    .unwrap()
+}
+
+/// What `mfe dispatch` does first in the requester's CD job: the request's deployment on its own
+/// commit, made with that job's `GITHUB_TOKEN` (`deployments: write`), so it is created by
+/// `github-actions[bot]`: the proof of origin. `payload` is `{id, mfe, version}`; returns the
+/// deployment as GitHub answered it.
+pub async fn workflow_deployment(
+    github: &gitops_testkit::FakeGithub,
+    repository: &str,
+    sha: &str,
+    environment: &str,
+    payload: serde_json::Value,
+) -> serde_json::Value {
+    let (status, token) = github
+        .api(
+            "observer:x",
+            reqwest::Method::POST,
+            "/_fake/tokens",
+            Some(serde_json::json!({
+                "repository": repository,
+                "permissions": {"deployments": "write"},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{token}");
+    let (status, made) = github
+        .api(
+            token["token"].as_str().unwrap(),
+            reqwest::Method::POST,
+            &format!("/repos/{repository}/deployments"),
+            Some(serde_json::json!({
+                "ref": sha, "environment": environment, "auto_merge": false,
+                "required_contexts": [], "payload": payload,
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["creator"]["login"], "github-actions[bot]", "{made}");
+    made
+}
