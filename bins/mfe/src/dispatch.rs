@@ -151,7 +151,7 @@ async fn dispatch(args: DispatchArgs) -> Result<ExitCode, (u8, String)> {
     );
     if !gitops_actions::in_actions() {
         eprintln!(
-            "warning: outside GitHub Actions the deployment is made with your token: refused"
+            "warning: not in GitHub Actions: only a deployment a workflow's GITHUB_TOKEN made counts"
         );
     }
     let deployment =

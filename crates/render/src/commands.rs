@@ -34,6 +34,15 @@ impl Outcome {
                 "next: add an MFE under mfes/, then run `gitops check --repo {}`",
                 dir.display()
             );
+            // What keeps a dispatch-token holder (contents: write) from pushing to the default
+            // branch is the repository's settings, not these files: say so at once.
+            let _ = writeln!(
+                out,
+                "then, on GitHub (README.md, Set-up): install the GitOps App on this repository and the MFE repositories \
+                 (variable GITOPS_APP_ID, secret GITOPS_APP_PRIVATE_KEY), and protect the default branch with a ruleset: \
+                 pull requests only, status gitops/checks required, only the App may bypass; \
+                 a dispatch token can otherwise push deployments/ straight to it"
+            );
         }
         out
     }

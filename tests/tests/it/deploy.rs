@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 fn gitops(args: &[&str]) -> Output {
     Command::new(crate::gitops_bin())
         .args(args)
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_EVENT_PATH")
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()

@@ -7,6 +7,7 @@ fn gitops(dir: &Path, args: &[&str]) -> Output {
     Command::new(crate::gitops_bin())
         .args(args)
         .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_EVENT_PATH")
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITOPS_GITHUB_TOKEN")
@@ -54,8 +55,17 @@ fn ok(out: &Output) -> String {
 fn request_to_live_on_the_local_forge() {
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
-    ok(&gitops(r, &["init", ".", "--action", ACTION]));
+    let said = ok(&gitops(r, &["init", ".", "--action", ACTION]));
     assert!(r.join(".github/workflows").is_dir());
+    // What the files cannot do: the App's credentials and the default branch's ruleset.
+    for needle in [
+        "GITOPS_APP_ID",
+        "GITOPS_APP_PRIVATE_KEY",
+        "ruleset",
+        "gitops/checks",
+    ] {
+        assert!(said.contains(needle), "gitops init says {needle}: {said}");
+    }
     ok(&gitops(r, &["init", ".", "--check", "--action", ACTION]));
     ok(&gitops(r, &["check", "--repo", "."]));
     std::fs::copy(

@@ -21,9 +21,14 @@ use crate::support::git;
 
 const ACTION_REPO: &str = "mfe-gitops/mfe-gitops";
 const ACTION_SHA: &str = "5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d8e7f";
-/// The GitOps bot's token (stored as the GITOPS_GITHUB_TOKEN secret): a user-like token, not
-/// a workflow's GITHUB_TOKEN, so what it does starts workflows.
+/// The GitOps repository's administrator (the account fake-github makes repositories as).
 const BOT: &str = "gitops-bot:bot-secret";
+/// The GitOps GitHub App (variable GITOPS_APP_ID, secret GITOPS_APP_PRIVATE_KEY): each GitOps
+/// job mints its own installation token with `actions/create-github-app-token`; what it does
+/// starts workflows (unlike a workflow's GITHUB_TOKEN).
+const APP_ID: u64 = 414_243;
+const APP_SLUG: &str = "acme-gitops";
+const APP_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nfake-github compares this text\n-----END RSA PRIVATE KEY-----\n";
 /// The MFE team's dispatch token (GITOPS_DISPATCH_TOKEN).
 const DISPATCHER: &str = "checkout-ci:dispatch-secret";
 /// A developer of the checkout team.
@@ -300,8 +305,33 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
         _release: release,
     };
     // Its settings, as the scaffold's README asks: the release mirror, the region, and per
-    // environment the deploy role (trusted for that environment only). The bot's token comes
-    // later (`gitops_token_is_required`).
+    // environment the deploy role (trusted for that environment only); the App exists, with
+    // the permissions the README lists, but the repository gets its id and key only later
+    // (`gitops_token_is_required`). Priya may approve (write access); Dana may not approve her
+    // own requests.
+    w.gh.register_app(
+        APP_ID,
+        APP_SLUG,
+        APP_KEY,
+        &[
+            ("contents", "write"),
+            ("pull_requests", "write"),
+            ("statuses", "write"),
+            ("checks", "read"),
+            ("deployments", "write"),
+            ("actions", "read"),
+            ("metadata", "read"),
+        ],
+    )
+    .await
+    .unwrap();
+    w.api(
+        BOT,
+        Method::PUT,
+        "/repos/acme/gitops/collaborators/priya",
+        Some(json!({"permission": "push"})),
+    )
+    .await;
     w.var("gitops", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
         .await;
     w.var("gitops", None, "AWS_REGION", REGION).await;
@@ -376,6 +406,10 @@ async fn mfe_repo(w: &mut World, endpoint: &str) {
         &[
             "repo:acme/checkout-mfe:ref:refs/heads/main",
             "repo:acme/checkout-mfe:ref:refs/tags/v*",
+            // The CD jobs read the provenance of what they request, in their environments.
+            "repo:acme/checkout-mfe:environment:dev",
+            "repo:acme/checkout-mfe:environment:staging",
+            "repo:acme/checkout-mfe:environment:prod",
         ],
     )
     .await;
@@ -476,23 +510,28 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         .wait_run("rogue-mfe", CD, cd_rogue, Duration::from_mins(2), None)
         .await;
     let elapsed = requested.elapsed();
-    for (run, repo, reason) in [
-        (&refused, "checkout-mfe", "staging"),
-        (&rogue, "rogue-mfe", "acme/checkout-mfe"),
-    ] {
+    for (run, repo) in [(&refused, "checkout-mfe"), (&rogue, "rogue-mfe")] {
         assert_eq!(
             run.conclusion.as_deref(),
             Some("failure"),
             "{repo}: the refused request ends red: {run:#?}\n{}",
             w.logs_of(repo).await
         );
-        let summary: String = run.jobs.iter().map(|j| j.summary.as_str()).collect();
-        assert!(
-            summary.contains("refused") && summary.contains(reason),
-            "{repo}: the job summary says why ({reason}): {summary}\n{}",
-            w.logs_of(repo).await
-        );
     }
+    // Prod before staging: refused by the GitOps side, told on the requester's deployment.
+    let summary: String = refused.jobs.iter().map(|j| j.summary.as_str()).collect();
+    assert!(
+        summary.contains("refused") && summary.contains("staging"),
+        "the job summary says why: {summary}\n{}",
+        w.logs_of("checkout-mfe").await
+    );
+    // Another team cannot even name the checkout team's build: its provenance says who built
+    // it, so the rogue CD stops before sending anything.
+    let rogue_logs = w.logs_of("rogue-mfe").await;
+    assert!(
+        rogue_logs.contains("built by acme/checkout-mfe, not acme/rogue-mfe"),
+        "{rogue_logs}"
+    );
     assert!(
         elapsed < Duration::from_mins(1),
         "refusals reach the requester within a minute, not {elapsed:?}"
@@ -507,7 +546,7 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
     }
     report.scenarios.push(
         w.stage_report(
-            "refused requests (prod before staging; a repository that does not own the MFE)",
+            "refused requests (prod before staging; another team's build; a forged origin)",
             mark,
         )
         .await,
@@ -535,28 +574,12 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         None,
         "prod waits for the approval"
     );
-    // The requester sees it waiting, and for whom.
-    let deployments = w
-        .api(
-            OBSERVER,
-            Method::GET,
-            "/repos/acme/checkout-mfe/deployments?environment=prod",
-            None,
-        )
+    // The requester sees it waiting, and for whom, once the checks of the prod PR ran.
+    let said = w
+        .wait_for_status("prod", "in_progress", Duration::from_mins(2))
         .await;
-    let newest = deployments[0]["id"].as_u64().expect("a prod deployment");
-    let statuses = w
-        .api(
-            OBSERVER,
-            Method::GET,
-            &format!("/repos/acme/checkout-mfe/deployments/{newest}/statuses"),
-            None,
-        )
-        .await;
-    assert_eq!(statuses[0]["state"], "in_progress", "{statuses}");
-    let said = statuses[0]["description"].as_str().unwrap_or_default();
     assert!(
-        said.contains("approv") && said.contains(&format!("#{pr}")),
+        said.contains("approv") && said.contains(&format!("#{pr}")) && said.contains("not @dana"),
         "{said}"
     );
     // The requester's own approval does not count: the checks it starts leave the PR waiting.
@@ -803,6 +826,18 @@ async fn rogue_repo(w: &World) {
     .unwrap();
     w.var("rogue-mfe", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
         .await;
+    // Its own role, able to read the artifacts (moto does not enforce policies).
+    w.var("rogue-mfe", None, "AWS_REGION", REGION).await;
+    let arn = oidc_role(
+        &w.cloud.endpoint,
+        &format!(
+            "{}-rogue",
+            w.cloud.artifacts_bucket.trim_end_matches("-artifacts")
+        ),
+        &["repo:acme/rogue-mfe:environment:dev"],
+    )
+    .await;
+    w.var("rogue-mfe", None, "MFE_PUBLISH_ROLE_ARN", &arn).await;
     w.gh.git_push(
         "acme",
         "rogue-mfe",
@@ -831,7 +866,9 @@ async fn gitops_token_is_required(w: &World) {
         logs.contains("GITOPS_GITHUB_TOKEN") && logs.contains("exit status 2"),
         "the job says which secret is missing, with exit 2: {logs}"
     );
-    w.gh.set_secret("acme", "gitops", None, "GITOPS_GITHUB_TOKEN", BOT)
+    w.var("gitops", None, "GITOPS_APP_ID", &APP_ID.to_string())
+        .await;
+    w.gh.set_secret("acme", "gitops", None, "GITOPS_APP_PRIVATE_KEY", APP_KEY)
         .await
         .unwrap();
 }
@@ -927,6 +964,46 @@ impl World {
                 bad.conclusion,
                 self.logs_of("gitops").await
             );
+        }
+    }
+
+    /// The description of the newest status of the checkout repository's newest deployment to
+    /// `env`, once that status is `state`.
+    async fn wait_for_status(&self, env: &str, state: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let deployments = self
+                .api(
+                    OBSERVER,
+                    Method::GET,
+                    &format!("/repos/acme/checkout-mfe/deployments?environment={env}"),
+                    None,
+                )
+                .await;
+            let mut newest = Value::Null;
+            if let Some(id) = deployments[0]["id"].as_u64() {
+                newest = self
+                    .api(
+                        OBSERVER,
+                        Method::GET,
+                        &format!("/repos/acme/checkout-mfe/deployments/{id}/statuses"),
+                        None,
+                    )
+                    .await[0]
+                    .clone();
+                if newest["state"] == state {
+                    return newest["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{env}: no {state} status in {timeout:?}: {newest}\n{}",
+                self.logs_of("gitops").await
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -1210,8 +1287,8 @@ fn operation(path: &str) -> String {
 }
 
 /// The stage an API call belongs to, from who made it and what it touched: the requester's
-/// dispatch token and its job's `GITHUB_TOKEN` (waiting on deployments), and the GitOps bot's
-/// token by resource (deployments: reporting; statuses, reviews, files and merges: checks and
+/// dispatch token and its job's `GITHUB_TOKEN` (its deployment, waiting on it), and the GitOps
+/// App's installation tokens by resource (deployments: reporting; statuses, reviews, files and merges: checks and
 /// merge; the rest: reading the repository and proposing).
 fn stage_of(c: &gitops_testkit::RequestRecord) -> &'static str {
     let p = c.path.as_str();
@@ -1219,8 +1296,8 @@ fn stage_of(c: &gitops_testkit::RequestRecord) -> &'static str {
         "checkout-ci" | "rogue" => "requester: dispatch and wait",
         "github-actions[bot]" if p.contains("/deployments") => "requester: dispatch and wait",
         "github-actions[bot]" => "workflow GITHUB_TOKEN, other",
-        "gitops-bot" if p.contains("/deployments") => "gitops: report to the requester",
-        "gitops-bot"
+        "acme-gitops[bot]" if p.contains("/deployments") => "gitops: report to the requester",
+        "acme-gitops[bot]"
             if p.ends_with("/merge")
                 || p.contains("/statuses/")
                 || p.contains("/reviews")
@@ -1228,7 +1305,7 @@ fn stage_of(c: &gitops_testkit::RequestRecord) -> &'static str {
         {
             "gitops: checks and merge"
         }
-        "gitops-bot" => "gitops: read the repository and propose",
+        "acme-gitops[bot]" => "gitops: read the repository and propose",
         _ => "people",
     }
 }

@@ -156,6 +156,13 @@ def main():
     if not fetch_tags or depth == 0:
         fetch.append("--no-tags")
     git(*fetch, f"file://{bare}", *refspecs(ref, commit, depth), cwd=cwd)
+    if depth == 0 and ref.startswith("refs/heads/"):
+        # As the real action: with all history fetched the branch may have moved past the
+        # event's commit (a push since); then fetch again with the targeted refspec.
+        moved = git("rev-parse", "--verify", "--quiet",
+                    f"refs/remotes/origin/{ref[len('refs/heads/'):]}", cwd=cwd, check=False)
+        if moved.stdout.strip() != commit:
+            git(*fetch, f"file://{bare}", *refspecs(ref, commit, 1)[:1], cwd=cwd)
 
     checkout = ["-c", "branch.autoSetupMerge=true", "-c", "advice.detachedHead=false",
                 "checkout", "--quiet", "--force"]

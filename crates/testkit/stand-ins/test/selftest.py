@@ -282,9 +282,11 @@ class Fixture:
         git("--git-dir", str(lib), "fetch", "-q", str(src), "main:refs/heads/trunk")
         self.bare = bare
         self.sha = {name: git("--git-dir", str(bare), "rev-parse", name)
-                    for name in ("main", "feature", "v1.0.0^{commit}", "refs/pull/3/merge")}
+                    for name in ("main", "feature", "v1.0.0^{commit}", "refs/pull/3/merge",
+                                 "main~1")}
         self.sha["v1.0.0"] = self.sha.pop("v1.0.0^{commit}")
         self.sha["pr"] = self.sha.pop("refs/pull/3/merge")
+        self.sha["main-before"] = self.sha.pop("main~1")
         self.moto_url = f"http://127.0.0.1:{moto}"
         provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
         iam(self.moto_url, Action="CreateOpenIDConnectProvider", Url=f"https://{ISSUER}",
@@ -409,6 +411,18 @@ def cases(fx):
                 [ "$(git rev-list --count HEAD)" = 2 ]
                 ! git config --local --get-regexp 'extraheader'
             """),
+        # A push whose branch moved on since (another push): the event's commit, as the real
+        # action fetches it again with a targeted refspec.
+        Case("checkout-full-history-ref-moved", f"""\
+            - uses: checkout
+              with:
+                fetch-depth: 0
+            - run: |
+                set -euo pipefail
+                [ "$(git rev-parse HEAD)" = {fx.sha["main-before"]} ]
+                [ "$(git symbolic-ref HEAD)" = refs/heads/main ]
+                [ "$(git rev-list --count HEAD)" = 1 ]
+            """, commit="main-before"),
         Case("checkout-tag-detached", f"""\
             - uses: checkout
             - run: |
