@@ -29,6 +29,7 @@ pub struct ReadmeDoctests;
 mod deployment;
 mod envelope;
 pub mod fields;
+mod merge_method;
 mod problem;
 pub mod request;
 mod schema;
@@ -41,6 +42,7 @@ pub use fields::{
     CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName,
     RepositoryName, RequestId, Timestamp, Version,
 };
+pub use merge_method::MergeMethod;
 pub use problem::{Problem, Rule};
 pub use request::{DeployRequest, DeployRequestBuilder, EVENT_TYPE, Form, WirePayload};
 pub use schema::{canonical_json_text, deploy_request_schema, deploy_request_schema_text};

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub use gitops_event_model::MergeMethod;
 use gitops_event_model::{
     CdnPath, CommitSha, EnvironmentName, GitRef, Login, MfeName, RepositoryName, RequestId, Version,
 };
@@ -21,42 +22,13 @@ pub struct GitopsConfig {
     pub environments: Vec<Environment>,
     /// How deploy pull requests are merged on GitHub: `merge` (default), `squash` or `rebase`;
     /// it must be one the repository allows (checked before any merge).
-    #[serde(default, skip_serializing_if = "MergeMethod::is_default")]
+    #[serde(default, skip_serializing_if = "is_default_merge")]
     pub merge_method: MergeMethod,
     /// `true` only for a repository that is a local test: `gitops` may then use the local git
     /// forge and embedded targets even inside GitHub Actions (act). Otherwise, under
     /// `GITHUB_ACTIONS=true`, a missing token or an embedded target is a configuration error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub local_test: bool,
-}
-
-/// How a deploy pull request is merged (GitHub's `merge_method`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum MergeMethod {
-    /// A merge commit (parents: base head, PR head).
-    #[default]
-    Merge,
-    /// One squashed commit on the base.
-    Squash,
-    /// The PR's commits replayed on the base.
-    Rebase,
-}
-
-impl MergeMethod {
-    /// GitHub's name of the method.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeMethod::Merge => "merge",
-            MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => "rebase",
-        }
-    }
-
-    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
-    fn is_default(&self) -> bool {
-        *self == MergeMethod::Merge
-    }
 }
 
 impl GitopsConfig {
@@ -73,6 +45,11 @@ impl GitopsConfig {
             .iter()
             .find(|e| e.name.as_str().eq_ignore_ascii_case(name))
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
+fn is_default_merge(method: &MergeMethod) -> bool {
+    *method == MergeMethod::default()
 }
 
 /// One environment in `gitops.yaml`.

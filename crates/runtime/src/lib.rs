@@ -470,7 +470,7 @@ impl Runtime {
     /// The forge `choice` selects (see [`ForgeChoice::Auto`]), merging with the default method
     /// (`merge`); see [`Runtime::forge_with`].
     pub async fn forge(&self, choice: ForgeChoice) -> Result<ForgeHandle, Error> {
-        self.forge_with(choice, gitops_iac_config::MergeMethod::default())
+        self.forge_with(choice, gitops_event_model::MergeMethod::default())
             .await
     }
 
@@ -482,7 +482,7 @@ impl Runtime {
     pub async fn forge_with(
         &self,
         choice: ForgeChoice,
-        merge_method: gitops_iac_config::MergeMethod,
+        merge_method: gitops_event_model::MergeMethod,
     ) -> Result<ForgeHandle, Error> {
         self.refuse_local_forge(choice)?;
         let has = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
@@ -494,16 +494,11 @@ impl Runtime {
             }
         };
         if github {
-            let method = match merge_method {
-                gitops_iac_config::MergeMethod::Merge => gitops_gh_pr::MergeMethod::Merge,
-                gitops_iac_config::MergeMethod::Squash => gitops_gh_pr::MergeMethod::Squash,
-                gitops_iac_config::MergeMethod::Rebase => gitops_gh_pr::MergeMethod::Rebase,
-            };
             let forge = Arc::new(
                 gitops_gh_pr::GithubForge::from_env()
                     .map_err(|e| config(format!("GitHub forge: {e}")))?
                     .with_timeouts(self.timeouts.connect, self.timeouts.request)
-                    .with_merge_method(method)
+                    .with_merge_method(merge_method)
                     // One call: the default branch and the allowed merge methods. Its failure
                     // keeps its class (a 5xx or a timeout is retryable, not a configuration
                     // error).

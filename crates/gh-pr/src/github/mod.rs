@@ -32,7 +32,7 @@ mod pulls;
 mod settings;
 mod transport;
 
-pub use settings::MergeMethod;
+pub use gitops_event_model::MergeMethod;
 
 /// Default API root.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";

@@ -3,64 +3,20 @@
 //! /repos/{owner}/{repo}`) and kept; the merge method this forge uses, checked against them
 //! before the first merge.
 
-use std::fmt;
-
 use http::Method;
 use serde::Deserialize;
+
+use gitops_event_model::MergeMethod;
 
 use super::GithubForge;
 use crate::{Error, Result};
 
-/// How deploy pull requests are merged (GitHub's `merge_method`): the GitOps configuration's
-/// `merge_method:` key. It must be one the repository allows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum MergeMethod {
-    /// A merge commit (parents: the base head, the PR head). The default.
-    #[default]
-    Merge,
-    /// One commit on the base with the PR's changes, the base its only parent.
-    Squash,
-    /// The PR's commits replayed on the base (for a deploy branch's single commit: one commit,
-    /// the base its only parent).
-    Rebase,
-}
-
-impl MergeMethod {
-    /// GitHub's name: `merge`, `squash` or `rebase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeMethod::Merge => "merge",
-            MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => "rebase",
-        }
-    }
-
-    /// The method GitHub names `name`; `Invalid` naming the accepted values otherwise.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "merge" => Ok(MergeMethod::Merge),
-            "squash" => Ok(MergeMethod::Squash),
-            "rebase" => Ok(MergeMethod::Rebase),
-            other => Err(Error::invalid(
-                "merge_method",
-                format!("{other:?}: use merge, squash or rebase"),
-            )),
-        }
-    }
-
-    /// The repository setting that allows it.
-    fn setting(self) -> &'static str {
-        match self {
-            MergeMethod::Merge => "allow_merge_commit",
-            MergeMethod::Squash => "allow_squash_merge",
-            MergeMethod::Rebase => "allow_rebase_merge",
-        }
-    }
-}
-
-impl fmt::Display for MergeMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The repository setting that allows `method`.
+fn setting(method: MergeMethod) -> &'static str {
+    match method {
+        MergeMethod::Merge => "allow_merge_commit",
+        MergeMethod::Squash => "allow_squash_merge",
+        MergeMethod::Rebase => "allow_rebase_merge",
     }
 }
 
@@ -89,7 +45,7 @@ impl RepoSettings {
 
     /// The methods the repository allows, in GitHub's order, as far as it says.
     fn allowed(&self) -> Vec<&'static str> {
-        [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase]
+        MergeMethod::ALL
             .into_iter()
             .filter(|m| self.allows(*m) == Some(true))
             .map(MergeMethod::as_str)
@@ -110,7 +66,7 @@ pub(super) fn method_not_allowed(repository: &str, method: MergeMethod, allowed:
         format!(
             "the repository {repository} does not allow the merge method {method} ({} is \
              false; it allows: {allowed}); set `merge_method:` in gitops.yaml to one it allows",
-            method.setting()
+            setting(method)
         ),
     )
 }
@@ -165,10 +121,7 @@ mod tests {
 
     #[test]
     fn methods_round_trip_and_name_their_setting() {
-        for m in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
-            assert_eq!(MergeMethod::parse(m.as_str()).unwrap(), m);
-        }
-        assert!(MergeMethod::parse("fast-forward").is_err());
+        assert_eq!(setting(MergeMethod::Squash), "allow_squash_merge");
         let settings: RepoSettings = serde_json::from_value(serde_json::json!({
             "default_branch": "trunk", "allow_merge_commit": false,
             "allow_squash_merge": true, "allow_rebase_merge": false
