@@ -13,6 +13,9 @@ fn required(method: &str, rest: &[&str]) -> Option<(&'static [&'static str], Lev
     let level = if write { Level::Write } else { Level::Read };
     let scopes: &'static [&'static str] = match rest {
         [] => &["metadata"],
+        // Adding collaborators is administration; reading a permission is metadata.
+        ["collaborators", ..] if write => return None,
+        ["collaborators", ..] => &["metadata"],
         ["pulls", _, "merge"] if write => &["contents"],
         ["pulls", ..] => &["pull-requests"],
         ["issues", ..] => &["issues", "pull-requests"],
@@ -129,6 +132,11 @@ mod tests {
             .is_err(),
             "a GITHUB_TOKEN never approves a deployment"
         );
+        // Any token reads who may write (metadata); none adds a collaborator.
+        let g = grant(&[("deployments", Level::Read)]);
+        assert!(check(&g, repo, "GET", &["collaborators", "priya", "permission"]).is_ok());
+        let g = grant(&[("contents", Level::Write)]);
+        assert!(check(&g, repo, "PUT", &["collaborators", "priya"]).is_err());
     }
 
     #[test]
