@@ -110,7 +110,7 @@ async fn request_to_live_on_fake_github_and_moto() {
         .await
         .unwrap();
     // A squash-only repository: merged the way gitops.yaml says.
-    let (status, settings) = github
+    let (code, settings) = github
         .api(
             "gitops-bot:secret",
             reqwest::Method::PATCH,
@@ -119,7 +119,7 @@ async fn request_to_live_on_fake_github_and_moto() {
         )
         .await
         .unwrap();
-    assert_eq!(status, 200, "{settings}");
+    assert_eq!(code, 200, "{settings}");
     let requester_head = github
         .create_repo("acme", "checkout-mfe", &[("README.md", "checkout\n")])
         .await

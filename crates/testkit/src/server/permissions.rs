@@ -12,10 +12,9 @@ fn required(method: &str, rest: &[&str]) -> Option<(&'static [&'static str], Lev
     let write = method != "GET" && method != "HEAD";
     let level = if write { Level::Write } else { Level::Read };
     let scopes: &'static [&'static str] = match rest {
-        [] => &["metadata"],
         // Adding collaborators is administration; reading a permission is metadata.
         ["collaborators", ..] if write => return None,
-        ["collaborators", ..] => &["metadata"],
+        [] | ["collaborators", ..] => &["metadata"],
         ["pulls", _, "merge"] if write => &["contents"],
         ["pulls", ..] => &["pull-requests"],
         ["issues", ..] => &["issues", "pull-requests"],
