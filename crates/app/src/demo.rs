@@ -82,6 +82,16 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     let files = gitops_render::render_gitops_scaffold(&gitops_render::GitopsOptions::new(action))
         .map_err(usage)?;
     gitops_render::write_files(dir, &files, false, false).map_err(usage)?;
+    // The demo is a local test by definition: it runs on the local forge and embedded targets
+    // even inside GitHub Actions (where gitops otherwise fails closed).
+    let config = dir.join(gitops_iac_config::CONFIG_FILE);
+    let mut yaml = tokio::fs::read_to_string(&config)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", config.display())))?;
+    yaml.push_str("\n# The demo is a local test: the local git forge and embedded targets, even in Actions.\nlocal_test: true\n");
+    tokio::fs::write(&config, yaml)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", config.display())))?;
     tokio::fs::write(dir.join("mfes/checkout.yaml"), MFE_FILE)
         .await
         .map_err(|e| Error::Usage(format!("cannot write mfes/checkout.yaml: {e}")))?;

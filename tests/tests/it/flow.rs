@@ -200,6 +200,21 @@ fn the_demo_walks_the_whole_flow_and_leaves_its_files() {
     .unwrap();
     assert_eq!(rows[0]["version"], "1.0.0", "rolled back");
     assert_eq!(rows[0]["rollback"], true);
+    // The demo is a local test: inside GitHub Actions too, where gitops otherwise refuses the
+    // local forge and embedded targets.
+    let in_actions = parent.path().join("in-actions");
+    let out = Command::new(crate::gitops_bin())
+        .args(["demo", "--dir", in_actions.to_str().unwrap()])
+        .current_dir(parent.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITOPS_GITHUB_TOKEN")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("Done."));
     // A second demo into the same, now non-empty, directory is refused.
     assert_eq!(
         gitops(parent.path(), &["demo", "--dir", dir.to_str().unwrap()])
