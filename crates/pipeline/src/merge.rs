@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::tell::{RequestRef, tell, tell_once};
+use crate::tell::{RequestRef, tell_once};
 
 /// The commit status context the checks report under.
 pub const CHECK_CONTEXT: &str = "gitops/checks";
@@ -43,9 +43,10 @@ pub enum MergeOutcome {
 /// head sha, so a push after the checks makes it fail with a conflict rather than merge
 /// unchecked content.
 ///
-/// When `requester` is given, the request the PR holds is told what the checks found: `failure`
-/// with the reasons when refused, `in_progress` naming who may approve while it waits (once per
-/// change, however often the checks run again). A merge is told by the deploy that follows.
+/// When `requester` is given, the request the PR holds is told what the checks found (once per
+/// change, however often the checks run again): `failure` with the reasons when refused,
+/// `in_progress` naming who may approve while it waits. A merge is told by the deploy that
+/// follows.
 pub async fn merge_pull_request(
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
@@ -131,7 +132,8 @@ pub async fn merge_pull_request(
             requester,
             head.as_ref().and_then(|h| h.deployment(&env, &mfe)),
         ) {
-            tell(
+            // Once: the sweep checks a refused PR again every quarter hour.
+            tell_once(
                 requester,
                 &RequestRef::of_deployment(desired),
                 DeploymentState::Failure,
@@ -140,7 +142,6 @@ pub async fn merge_pull_request(
                     reasons.join("; ")
                 ),
                 Some(&pr.url),
-                None,
             )
             .await;
         }

@@ -205,20 +205,24 @@ async fn a_refusal_at_merge_is_told_to_the_requester() {
     forge
         .push_to_base(&[gitops_gh_pr::FileWrite::put("gitops.yaml", frozen)])
         .unwrap();
-    let outcome = merge_pull_request(
-        &forge,
-        Some(&forge as &dyn Requester),
-        number,
-        now(),
-        &gitops_metrics::NullSink,
-    )
-    .await
-    .unwrap();
-    assert!(
-        matches!(outcome, MergeOutcome::Refused { .. }),
-        "{outcome:?}"
-    );
+    for _ in 0..2 {
+        // The sweep checks the refused PR again: the requester hears it once.
+        let outcome = merge_pull_request(
+            &forge,
+            Some(&forge as &dyn Requester),
+            number,
+            now(),
+            &gitops_metrics::NullSink,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome, MergeOutcome::Refused { .. }),
+            "{outcome:?}"
+        );
+    }
     let statuses = told(&forge, &req).await;
+    assert_eq!(statuses.len(), 2, "queued, then failure once: {statuses:?}");
     let (state, said) = &statuses[0];
     assert_eq!(state, "failure", "{statuses:?}");
     assert!(
