@@ -60,8 +60,9 @@ pub struct MfeOptions {
     pub gitops_repo: String,
     /// Where CI publishes the artifact: a local path, `s3://bucket/key` or `https://...`, with
     /// `{version}` (required) and optionally `{name}`. An `s3://` URL makes the publish job use
-    /// OIDC (`id-token: write`, role in the `MFE_PUBLISH_ROLE_ARN` variable); an `https://` URL
-    /// passes the `ARTIFACTORY_TOKEN` secret.
+    /// OIDC (`id-token: write`, role in the `MFE_PUBLISH_ROLE_ARN` variable) and the CD jobs
+    /// read the provenance with the read-only role in `MFE_ARTIFACT_READ_ROLE_ARN`; an
+    /// `https://` URL passes the `ARTIFACTORY_TOKEN` secret.
     pub artifact_url: String,
     /// Package manager.
     pub package_manager: PackageManager,

@@ -227,7 +227,8 @@ fn drift_runs_in_each_environment_and_deploy_gets_the_artifact_store_token() {
 }
 
 /// The MFE side: CD creates the deployment (deployments: write), reads the version's
-/// provenance from the artifact store with the store's credentials, after installing mfe;
+/// provenance from the artifact store with the store's credentials (s3: the artifact-reader role,
+/// never the publish role), after installing mfe;
 /// CI versions main builds as a pre-release of the next patch.
 #[test]
 fn mfe_cd_proves_its_origin_and_names_the_commit_that_built_the_version() {
@@ -257,13 +258,28 @@ fn mfe_cd_proves_its_origin_and_names_the_commit_that_built_the_version() {
                     .iter()
                     .find(|s| text(s, "uses").starts_with("aws-actions/"))
                     .unwrap();
+                // Its own read-only role: the publish role trusts only the default branch and
+                // v* tags, never the environments these jobs run in.
                 assert_eq!(
                     text(get(role, "with").unwrap(), "role-to-assume"),
-                    "${{ vars.MFE_PUBLISH_ROLE_ARN }}"
+                    "${{ vars.MFE_ARTIFACT_READ_ROLE_ARN }}",
+                    "{what}"
                 );
+                assert_eq!(text(role, "name"), "Assume the artifact-reader role (OIDC)");
             }
         }
+        let s3 = options.artifact_url.starts_with("s3://");
+        assert!(!files[1].contents.contains("MFE_PUBLISH_ROLE_ARN"), "{set}");
+        assert_eq!(
+            files[1]
+                .contents
+                .contains("MFE_ARTIFACT_READ_ROLE_ARN and AWS_REGION"),
+            s3,
+            "{set}: the CD header names the variables to set"
+        );
         let ci = &files[0].contents;
+        assert_eq!(ci.contains("${{ vars.MFE_PUBLISH_ROLE_ARN }}"), s3, "{set}");
+        assert!(!ci.contains("MFE_ARTIFACT_READ_ROLE_ARN"), "{set}");
         assert!(
             ci.contains("X.Y.(Z+1)-main.<run number>.<attempt>"),
             "{set}"
