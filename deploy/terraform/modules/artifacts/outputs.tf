@@ -1,0 +1,14 @@
+output "bucket_name" {
+  description = "Name of the artifacts bucket."
+  value       = aws_s3_bucket.this.id
+}
+
+output "bucket_arn" {
+  description = "ARN of the artifacts bucket."
+  value       = aws_s3_bucket.this.arn
+}
+
+output "key_prefix" {
+  description = "Key prefix under which each MFE's archives live: <key_prefix>/<mfe>/."
+  value       = "artifacts"
+}
