@@ -400,20 +400,31 @@ async fn mfe_repo(w: &mut World, endpoint: &str) {
         .artifacts_bucket
         .trim_end_matches("-artifacts")
         .to_owned();
-    let arn = oidc_role(
+    // The publish role (CI): the default branch and v* tags only, never an environment.
+    let publish = oidc_role(
         endpoint,
         &format!("{prefix}-publish-checkout"),
         &[
             "repo:acme/checkout-mfe:ref:refs/heads/main",
             "repo:acme/checkout-mfe:ref:refs/tags/v*",
-            // The CD jobs read the provenance of what they request, in their environments.
+        ],
+    )
+    .await;
+    w.var("checkout-mfe", None, "MFE_PUBLISH_ROLE_ARN", &publish)
+        .await;
+    // The artifact-reader role (CD): the jobs read the provenance of what they request, in
+    // their environments, which the publish role's trust refuses.
+    let reader = oidc_role(
+        endpoint,
+        &format!("{prefix}-artifact-read-checkout"),
+        &[
             "repo:acme/checkout-mfe:environment:dev",
             "repo:acme/checkout-mfe:environment:staging",
             "repo:acme/checkout-mfe:environment:prod",
         ],
     )
     .await;
-    w.var("checkout-mfe", None, "MFE_PUBLISH_ROLE_ARN", &arn)
+    w.var("checkout-mfe", None, "MFE_ARTIFACT_READ_ROLE_ARN", &reader)
         .await;
 }
 
@@ -830,7 +841,7 @@ async fn rogue_repo(w: &World) {
     .unwrap();
     w.var("rogue-mfe", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
         .await;
-    // Its own role, able to read the artifacts (moto does not enforce policies).
+    // Its own artifact-reader role, able to read the artifacts (moto does not enforce policies).
     w.var("rogue-mfe", None, "AWS_REGION", REGION).await;
     let arn = oidc_role(
         &w.cloud.endpoint,
@@ -841,7 +852,8 @@ async fn rogue_repo(w: &World) {
         &["repo:acme/rogue-mfe:environment:dev"],
     )
     .await;
-    w.var("rogue-mfe", None, "MFE_PUBLISH_ROLE_ARN", &arn).await;
+    w.var("rogue-mfe", None, "MFE_ARTIFACT_READ_ROLE_ARN", &arn)
+        .await;
     w.gh.git_push(
         "acme",
         "rogue-mfe",
