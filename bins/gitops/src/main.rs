@@ -16,13 +16,12 @@ macro_rules! eprintln {
     ($($arg:tt)*) => { gitops_actions::err(format_args!($($arg)*)) };
 }
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gitops_app::report::{self, Line};
+use gitops_app::report;
 use gitops_app::{Error, ForgeChoice, Session};
-use gitops_iac_config::Outcome;
 use gitops_pipeline::ErrorClass;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -142,6 +141,9 @@ enum Command {
         /// The setup action installing gitops (default: $MFE_GITOPS_ACTION, else built in).
         #[arg(long, value_name = "OWNER/REPO@SHA")]
         action: Option<String>,
+        /// Environments and AWS targets from `terraform output -json` of deploy/terraform.
+        #[arg(long, value_name = "FILE")]
+        from_terraform: Option<PathBuf>,
     },
     /// Reconcile every desired (environment, MFE) with what is live: upload, commit, publish,
     /// invalidate. Pairs already live are skipped without touching the CDN.
@@ -186,6 +188,28 @@ enum Command {
         /// The GitOps repository.
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// Only this environment.
+        #[arg(long, visible_alias = "environment")]
+        env: Option<String>,
+        /// Create nothing: exit 1 listing every target that does not exist.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
+    /// --check, status and drift call on its bucket, table, distribution and artifacts).
+    IamPolicy {
+        /// The GitOps repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Only this environment: print its policy document alone.
+        #[arg(long, visible_alias = "environment")]
+        env: Option<String>,
+        /// The AWS account id the table and distribution ARNs name.
+        #[arg(long, env = "AWS_ACCOUNT_ID")]
+        account: Option<String>,
+        /// The region of the tables (default $AWS_REGION, else $AWS_DEFAULT_REGION).
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -236,20 +260,15 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             };
             if dry_run {
-                match gitops_app::dry_run(&repo, &request, at) {
-                    Ok(decision) => {
-                        println!("{}", report::json(&decision));
-                        decided(decision.decision)
-                    }
-                    Err(e) => fail(&e),
-                }
+                gitops_app::dry_run(&repo, &request, at)
+                    .map_or_else(|e| fail(&e), |d| show(report::dry_run(&d)))
             } else {
                 run(async move {
                     let report = Session::open(&repo)
                         .await?
                         .process(&request, at, forge.into())
                         .await?;
-                    Ok(show_process(&report))
+                    Ok(show(report::process_in_actions(&report)))
                 })
             }
         }
@@ -282,15 +301,27 @@ fn main() -> ExitCode {
                 .await?
                 .rollback(&env, &mfe, to.as_deref(), forge.into())
                 .await?;
-            Ok(show_process(&report))
+            Ok(show(report::process_in_actions(&report)))
         }),
-        Command::Demo { dir } => run(demo(dir)),
+        Command::Demo { dir } => run(async move {
+            Ok(ExitCode::from(
+                gitops_app::demo::narrated(dir, &mut |l| println!("{l}")).await?,
+            ))
+        }),
         Command::Init {
             dir,
             check,
             force,
             action,
-        } => init(&dir, action.as_deref(), check, force),
+            from_terraform,
+        } => gitops_app::init(
+            &dir,
+            action.as_deref(),
+            from_terraform.as_deref(),
+            check,
+            force,
+        )
+        .map_or_else(|e| fail(&e), show),
         Command::Deploy {
             repo,
             env,
@@ -300,12 +331,10 @@ fn main() -> ExitCode {
             let session = Session::open(&repo).await?;
             let filters = session.filters(env.as_deref(), mfe.as_deref())?;
             let report = session.deploy(&filters).await?;
-            gitops_actions::append_summary(&report::deploy_markdown(&report));
-            let mut shown = report::deploy(&report);
-            if format == Format::Json {
-                shown.lines = vec![Line::Out(report::json(&report))];
-            }
-            Ok(show(shown))
+            Ok(show(report::deploy_in_actions(
+                &report,
+                format == Format::Json,
+            )))
         }),
         Command::Status { repo, env, format } => run(async move {
             let session = Session::open(&repo).await?;
@@ -325,11 +354,23 @@ fn main() -> ExitCode {
                 .await?;
             Ok(show(report::drift(&rows)))
         }),
-        Command::Bootstrap { repo } => run(async move {
-            for (env, line) in Session::open(&repo).await?.bootstrap().await? {
-                println!("{env}: {line}");
-            }
-            Ok(ExitCode::SUCCESS)
+        Command::Bootstrap { repo, env, check } => run(async move {
+            let session = Session::open(&repo).await?;
+            let filters = session.filters(env.as_deref(), None)?;
+            let states = session.bootstrap(&filters, !check).await?;
+            Ok(show(report::bootstrap(&states, check)))
+        }),
+        Command::IamPolicy {
+            repo,
+            env,
+            account,
+            region,
+        } => run(async move {
+            let session = Session::open(&repo).await?;
+            let filters = session.filters(env.as_deref(), None)?;
+            let scope = gitops_runtime::iam::AwsScope::from_env(account, region);
+            let policies = session.iam_policies(&filters, &scope)?;
+            Ok(show(report::iam_policies(&policies, env.is_some())))
         }),
     }
 }
@@ -363,53 +404,7 @@ fn class_exit(class: ErrorClass) -> ExitCode {
     ExitCode::from(report::exit_code(class))
 }
 
-fn decided(outcome: Outcome) -> ExitCode {
-    if outcome == Outcome::Reject {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
 /// Prints what a command shows and returns its exit code.
 fn show(shown: report::Shown) -> ExitCode {
     ExitCode::from(report::print(shown))
-}
-
-/// `process` and `rollback`: the report, step outputs and a job summary line in Actions.
-fn show_process(report: &gitops_pipeline::ProcessReport) -> ExitCode {
-    if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
-        gitops_actions::set_output("pull-request", &number.to_string());
-        gitops_actions::append_summary(&format!(
-            "### Deploy request\n\n{}: pull request #{number} {url}\n",
-            report.decision.decision
-        ));
-    }
-    gitops_actions::set_output("decision", &report.decision.decision.to_string());
-    show(report::process(report))
-}
-
-fn init(dir: &Path, action: Option<&str>, check: bool, force: bool) -> ExitCode {
-    match gitops_render::init_gitops_repository(dir, action, check, force) {
-        Ok(outcome) => {
-            print!("{}", outcome.init_report(check, dir));
-            ExitCode::from(u8::from(outcome.failed(check)))
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn demo(dir: Option<PathBuf>) -> Result<ExitCode, Error> {
-    let dir = gitops_app::demo::directory(dir).await?;
-    if let Err(e) = gitops_app::demo::run(&dir, &mut |line| println!("{line}")).await {
-        eprintln!(
-            "error: the demo failed: {e} (files left in {})",
-            dir.display()
-        );
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::SUCCESS)
 }

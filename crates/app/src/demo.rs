@@ -49,6 +49,20 @@ pub const LEFT_FOR_INSPECTION: &[(&str, &str)] = &[
     ("local/dev/cdn.log", "one line per CDN invalidation"),
 ];
 
+/// `gitops demo`: the demo in `dir` (or a new temporary directory), narrated through `say`;
+/// exit code 0, or 3 with the failure on standard error and the files left to inspect.
+pub async fn narrated(dir: Option<PathBuf>, say: Narrator<'_>) -> Result<u8, Error> {
+    let dir = directory(dir).await?;
+    if let Err(e) = run(&dir, say).await {
+        gitops_actions::err(format_args!(
+            "error: the demo failed: {e} (files left in {})",
+            dir.display()
+        ));
+        return Ok(3);
+    }
+    Ok(0)
+}
+
 /// A new directory for the demo: `dir`, which must not exist or be empty, or a fresh temporary
 /// one.
 pub async fn directory(dir: Option<PathBuf>) -> Result<PathBuf, Error> {
@@ -103,7 +117,7 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     gitops_runtime::git(dir, &["add", "-A"]).await?;
     gitops_runtime::git(dir, &["commit", "-q", "-m", "gitops init"]).await?;
     let mut session = Session::open(dir).await?;
-    session.bootstrap().await?;
+    session.bootstrap(&Filters::default(), true).await?;
 
     say("\n==> The MFE's CI publishes two versions to the artifact store (as `mfe publish` does)");
     for version in ["1.0.0", "1.1.0"] {

@@ -69,6 +69,38 @@ pub fn load_options() -> LoadOptions {
     }
 }
 
+/// `gitops init [--from-terraform FILE]`: the scaffold written into `dir` (with `--check`, only
+/// compared), its environments and targets from Terraform's outputs when given, and then the
+/// GitHub variables those outputs call for. Fails (exit 1) when `--check` finds a difference or a
+/// file was not written.
+pub fn init(
+    dir: &Path,
+    action: Option<&str>,
+    from_terraform: Option<&Path>,
+    check: bool,
+    force: bool,
+) -> Result<report::Shown, Error> {
+    let usage = |e: gitops_render::Error| Error::Usage(e.to_string());
+    let aws = from_terraform
+        .map(gitops_render::TerraformTargets::read)
+        .transpose()
+        .map_err(usage)?;
+    let outcome = gitops_render::init_gitops_repository(dir, action, aws.as_ref(), check, force)
+        .map_err(usage)?;
+    let failed = outcome.failed(check);
+    let mut text = outcome.init_report(check, dir);
+    if let Some(aws) = aws.filter(|_| !check && !failed) {
+        text.push_str(&aws.variables());
+    }
+    Ok(report::Shown {
+        lines: text
+            .lines()
+            .map(|l| report::Line::Out(l.to_owned()))
+            .collect(),
+        class: failed.then_some(ErrorClass::Refused),
+    })
+}
+
 /// Loads and checks the repository at `dir` (`gitops check`).
 pub fn load(dir: &Path) -> Result<Repository, Error> {
     if !dir.is_dir() {
@@ -277,15 +309,57 @@ impl Session {
         .await?)
     }
 
-    /// Creates what every environment's targets need (`gitops bootstrap`): one line per target.
-    pub async fn bootstrap(&self) -> Result<Vec<(EnvironmentName, String)>, Error> {
+    /// Creates what the selected environments' targets need (`gitops bootstrap`), or with
+    /// `create` false only checks that each exists (`--check`): one state per target.
+    pub async fn bootstrap(
+        &self,
+        filters: &Filters,
+        create: bool,
+    ) -> Result<Vec<(EnvironmentName, gitops_runtime::TargetState)>, Error> {
         let mut done = Vec::new();
-        for env in &self.repository.config.environments {
-            for line in self.runtime.bootstrap(env).await? {
-                done.push((env.name.clone(), line));
+        for env in self.selected(filters) {
+            for state in self.runtime.bootstrap(env, create).await? {
+                done.push((env.name.clone(), state));
             }
         }
         Ok(done)
+    }
+
+    /// The least IAM policy of each selected environment's deploy role (`gitops iam-policy`),
+    /// keyed by environment; environments on the embedded backends are left out unless one was
+    /// asked for by name, which is an error.
+    pub fn iam_policies(
+        &self,
+        filters: &Filters,
+        scope: &gitops_runtime::iam::AwsScope,
+    ) -> Result<std::collections::BTreeMap<String, gitops_runtime::iam::PolicyDocument>, Error>
+    {
+        use gitops_runtime::iam::{PolicyError, deploy_policy};
+        let mut policies = std::collections::BTreeMap::new();
+        for env in self.selected(filters) {
+            match deploy_policy(&self.repository, env, scope) {
+                Ok(policy) => {
+                    policies.insert(env.name.to_string(), policy);
+                }
+                Err(PolicyError::NoAwsTargets(_)) if filters.environment.is_none() => {}
+                Err(e) => return Err(Error::Usage(e.to_string())),
+            }
+        }
+        if policies.is_empty() {
+            return Err(Error::Usage(
+                "no environment of gitops.yaml has an AWS target (s3://, dynamodb://, cloudfront://): nothing needs an IAM policy".to_owned(),
+            ));
+        }
+        Ok(policies)
+    }
+
+    fn selected(&self, filters: &Filters) -> impl Iterator<Item = &gitops_iac_config::Environment> {
+        self.repository.config.environments.iter().filter(|env| {
+            filters
+                .environment
+                .as_ref()
+                .is_none_or(|name| *name == env.name)
+        })
     }
 
     /// Judges `request` and proposes it (`gitops process`), telling its requester; on GitHub the

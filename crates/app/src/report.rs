@@ -338,3 +338,87 @@ pub fn json(value: &impl serde::Serialize) -> String {
         serde_json::json!({"error": format!("cannot serialise the report: {e}")}).to_string()
     })
 }
+
+/// `gitops process`/`rollback` in a workflow: the step outputs (`pull-request`, `decision`) and
+/// a job summary line, then what [`process`] shows.
+pub fn process_in_actions(report: &gitops_pipeline::ProcessReport) -> Shown {
+    if let (Some(number), Some(url)) = (report.pull_request, &report.pull_request_url) {
+        gitops_actions::set_output("pull-request", &number.to_string());
+        gitops_actions::append_summary(&format!(
+            "### Deploy request\n\n{}: pull request #{number} {url}\n",
+            report.decision.decision
+        ));
+    }
+    gitops_actions::set_output("decision", &report.decision.decision.to_string());
+    process(report)
+}
+
+/// `gitops deploy`: the job summary, then the pairs as lines (one JSON object with `json`).
+pub fn deploy_in_actions(report: &DeployReport, json_format: bool) -> Shown {
+    gitops_actions::append_summary(&deploy_markdown(report));
+    let mut shown = deploy(report);
+    if json_format {
+        shown.lines = vec![Line::Out(json(report))];
+    }
+    shown
+}
+
+/// `gitops bootstrap [--check]`: one line per target; with `--check` a missing target is a
+/// problem and the command fails (exit 1).
+pub fn bootstrap(
+    states: &[(
+        gitops_event_model::EnvironmentName,
+        gitops_runtime::TargetState,
+    )],
+    check: bool,
+) -> Shown {
+    let mut lines = Vec::new();
+    let mut missing = 0;
+    for (env, state) in states {
+        if state.present() {
+            lines.push(Line::Out(format!("{env}: {state}")));
+        } else {
+            missing += 1;
+            lines.push(Line::Problem {
+                level: Level::Error,
+                title: "missing target".to_owned(),
+                text: format!(
+                    "{env}: {state} (create it: terraform apply of deploy/terraform, or gitops bootstrap)"
+                ),
+            });
+        }
+    }
+    if check && missing == 0 {
+        lines.push(Line::Out(format!("all {} target(s) exist", states.len())));
+    }
+    Shown {
+        lines,
+        class: (missing > 0).then_some(ErrorClass::Refused),
+    }
+}
+
+/// `gitops iam-policy`: the one environment's policy document (`--env`), or an object of them
+/// keyed by environment, pretty-printed.
+pub fn iam_policies(
+    policies: &std::collections::BTreeMap<String, gitops_runtime::iam::PolicyDocument>,
+    one: bool,
+) -> Shown {
+    let text = match policies.values().next() {
+        Some(policy) if one => serde_json::to_string_pretty(policy),
+        _ => serde_json::to_string_pretty(policies),
+    }
+    .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the policy: {e}\"}}"));
+    Shown {
+        lines: vec![Line::Out(text)],
+        class: None,
+    }
+}
+
+/// `gitops process --dry-run`: the decision as one JSON object; a rejection fails (exit 1).
+pub fn dry_run(decision: &gitops_iac_config::Decision) -> Shown {
+    Shown {
+        lines: vec![Line::Out(json(decision))],
+        class: (decision.decision == gitops_iac_config::Outcome::Reject)
+            .then_some(ErrorClass::Refused),
+    }
+}

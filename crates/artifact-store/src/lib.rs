@@ -51,6 +51,21 @@ mod unpack;
 mod upload;
 mod verify;
 
+/// The IAM actions the S3 backend calls on a storage target's objects, through object_store:
+/// `s3:GetObject` (GET, and HEAD, which S3 authorises as GetObject) and `s3:PutObject` (the
+/// write-once and compare-and-swap puts of versions, aliases and the import map).
+pub const IAM_STORAGE_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject"];
+/// The IAM actions on an S3 storage or artifact bucket itself: `s3:ListBucket`, without which S3
+/// answers 403 instead of 404 for a missing object (the first import map, a missing artifact),
+/// and which `gitops bootstrap`'s `HeadBucket` needs.
+pub const IAM_BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
+/// The IAM actions reading an artifact calls on its objects (the archive, its `.sha256` and
+/// provenance sidecars: HEAD and GET).
+pub const IAM_ARTIFACT_ACTIONS: &[&str] = &["s3:GetObject"];
+/// The IAM actions `mfe publish` calls on its artifact directory (write-once puts, and reading
+/// back what a repeated publish finds there).
+pub const IAM_PUBLISH_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject"];
+
 pub use error::{Error, Result};
 pub use local::LocalStore;
 pub use location::{

@@ -20,6 +20,15 @@ use crate::{
     BatchReceipt, Cdn, Error, InvalidationReceipt, InvalidationRequest, InvalidationStatus,
 };
 
+/// The IAM actions [`CloudFrontCdn`] calls, each on its distribution's ARN:
+/// `CreateInvalidation`, `GetInvalidation` (waiting for it) and `GetDistribution` (bootstrap and
+/// its check). `gitops iam-policy` grants exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "cloudfront:CreateInvalidation",
+    "cloudfront:GetDistribution",
+    "cloudfront:GetInvalidation",
+];
+
 /// CloudFront invalidations on one distribution.
 ///
 /// Every batch is one `CreateInvalidation` whose `CallerReference` is the request's reference

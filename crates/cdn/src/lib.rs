@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "cloudfront")]
-pub use cloudfront::CloudFrontCdn;
+pub use cloudfront::{CloudFrontCdn, IAM_ACTIONS};
 pub use driver::{Polling, split_batches, validate_reference};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]

@@ -64,6 +64,22 @@ impl std::fmt::Debug for DynamoDbRegistry {
     }
 }
 
+/// The IAM actions [`DynamoDbRegistry`] calls, each on its table's ARN: `DescribeTable`
+/// (bootstrap and its check), `GetItem` and `Query` (reads), `PutItem` (each `Put` of the
+/// commit's `TransactWriteItems`, which has no IAM action of its own) and `UpdateItem` (settling
+/// an invalidation). `gitops iam-policy` grants exactly these; creating the table is
+/// [`IAM_BOOTSTRAP_ACTIONS`].
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+/// What [`DynamoDbRegistry::bootstrap`] calls besides [`IAM_ACTIONS`] when the table is missing.
+pub const IAM_BOOTSTRAP_ACTIONS: &[&str] = &["dynamodb:CreateTable"];
+
 /// What [`DynamoDbRegistry::bootstrap`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bootstrap {
@@ -154,6 +170,16 @@ impl DynamoDbRegistry {
                 });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// For `gitops bootstrap --check`: whether the table exists (`DescribeTable`); one with
+    /// another key schema is refused with [`Error::Invalid`]. Creates nothing.
+    pub async fn exists(&self) -> Result<bool, Error> {
+        match self.table_status().await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

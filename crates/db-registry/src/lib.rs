@@ -37,7 +37,7 @@ mod sqlite;
 pub mod conformance;
 
 #[cfg(feature = "dynamodb")]
-pub use dynamodb::{Bootstrap, DynamoDbRegistry};
+pub use dynamodb::{Bootstrap, DynamoDbRegistry, IAM_ACTIONS, IAM_BOOTSTRAP_ACTIONS};
 pub use entry::{
     Entry, Invalidation, MAX_INVALIDATION_BYTES, MAX_INVALIDATION_PATH_LEN, MAX_INVALIDATION_PATHS,
     MAX_INVALIDATION_REFERENCE_LEN, MAX_SEQUENCE,

@@ -16,11 +16,17 @@ use crate::{ActionRef, Error, GitopsOptions, MfeOptions, Outcome, Result, write_
 pub fn init_gitops_repository(
     dir: &Path,
     action: Option<&str>,
+    aws: Option<&crate::TerraformTargets>,
     check: bool,
     force: bool,
 ) -> Result<Outcome> {
     let (action, _) = ActionRef::resolve(action)?;
-    let files = crate::render_gitops_scaffold(&GitopsOptions::new(action))?;
+    let mut options = GitopsOptions::new(action);
+    if let Some(aws) = aws {
+        options.environments = aws.environment_names();
+        options.aws = Some(aws.clone());
+    }
+    let files = crate::render_gitops_scaffold(&options)?;
     write_files(dir, &files, check, force)
 }
 

@@ -39,6 +39,7 @@ mod commands;
 mod options;
 mod record;
 mod render;
+mod terraform;
 mod write;
 
 pub use action::{ACTION_ENV, ActionRef, BUILT_IN_ACTION, PinSource};
@@ -49,6 +50,9 @@ pub use options::{GitopsOptions, MfeOptions, PackageManager};
 pub use render::{
     GITOPS_GENERATOR, MFE_GENERATOR, Policy, RenderedFile, VERSION, render_gitops_scaffold,
     render_mfe_workflows,
+};
+pub use terraform::{
+    MAX_TERRAFORM_OUTPUT_BYTES, TerraformEnvironment, TerraformMfe, TerraformTargets,
 };
 pub use write::{FileReport, Outcome, PinChange, Status, header_line, parse_header, write_files};
 

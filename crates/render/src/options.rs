@@ -160,6 +160,9 @@ pub struct GitopsOptions {
     pub action: ActionRef,
     /// The `gitops` version the setup action installs (default: this crate's version).
     pub tool_version: String,
+    /// The AWS targets of each environment (`gitops init --from-terraform`); `None`: the
+    /// embedded backends. When set, its environments are [`GitopsOptions::environments`].
+    pub aws: Option<crate::TerraformTargets>,
 }
 
 impl GitopsOptions {
@@ -172,12 +175,21 @@ impl GitopsOptions {
             drift_cron: "17 5 * * *".to_owned(),
             action,
             tool_version: crate::VERSION.to_owned(),
+            aws: None,
         }
     }
 
     /// Checks every option.
     pub fn validate(&self) -> Result<()> {
         check_environments(&self.environments)?;
+        if let Some(aws) = &self.aws
+            && aws.environment_names() != self.environments
+        {
+            return Err(Error::invalid(
+                "environments",
+                "they differ from the Terraform output's environments",
+            ));
+        }
         check_branch(&self.default_branch)?;
         check_cron(&self.drift_cron)?;
         check_tool_version(&self.tool_version)?;
@@ -318,7 +330,7 @@ fn check_environment(name: &str) -> Result<()> {
         .map_err(|e| Error::invalid("environment", e.message))
 }
 
-fn check_environments(envs: &[String]) -> Result<()> {
+pub(crate) fn check_environments(envs: &[String]) -> Result<()> {
     if envs.is_empty() {
         return Err(Error::invalid("environments", "at least one"));
     }

@@ -230,10 +230,16 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         .iter()
         .enumerate()
         .map(|(i, name)| {
+            let embedded = |what: &str| format!("local/{name}/{what}");
+            let aws = options.aws.as_ref().map(|aws| &aws.environments[i]);
             minijinja::context! {
                 name => name.clone(),
                 requires => if i == 0 { Value::from(false) } else { Value::from(options.environments[i - 1].clone()) },
                 approval => i == last && last > 0,
+                storage => aws.map_or_else(|| embedded("storage"), |a| a.storage.clone()),
+                registry => aws.map_or_else(|| embedded("registry.db"), |a| a.registry.clone()),
+                cdn => aws.map_or_else(|| embedded("cdn.log"), |a| a.cdn.clone()),
+                public_url => aws.map_or_else(|| format!("http://localhost:8080/{name}"), |a| a.public_url.clone()),
             }
         })
         .collect();
@@ -253,6 +259,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
     let ctx = minijinja::context! {
         report => report,
         environments => environments,
+        aws => options.aws.is_some(),
         default_branch => options.default_branch.clone(),
         drift_cron => options.drift_cron.clone(),
         tool_version => options.tool_version.clone(),
@@ -265,8 +272,15 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         contents,
         policy: Policy::Seed,
     };
+    let config = render(&env, "gitops.yaml", &ctx)?;
     let mut files = vec![
-        seed("gitops.yaml", render(&env, "gitops.yaml", &ctx)?),
+        // From Terraform's outputs it is generated, so a later run that would change it stops
+        // at a hand edit (without --force) instead of keeping a stale one silently.
+        if options.aws.is_some() {
+            managed(GITOPS_GENERATOR, "gitops.yaml".to_owned(), &config)
+        } else {
+            seed("gitops.yaml", config)
+        },
         seed("mfes/.gitkeep", String::new()),
         seed("deployments/.gitkeep", String::new()),
         seed(".gitignore", render(&env, "gitignore", &ctx)?),

@@ -19,6 +19,8 @@
 //!
 //! This is the only crate that names the cloud SDKs.
 
+pub mod iam;
+
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -302,34 +304,43 @@ impl Runtime {
             .map_err(|e| config(format!("the order of the desired states: {e}")))
     }
 
-    /// Creates what `environment`'s targets need and is missing: the storage directory or S3
-    /// bucket, the SQLite file or DynamoDB table, the invalidation log's directory. A CloudFront
-    /// distribution is only checked, never created. Idempotent: returns one line per target
-    /// saying what was done.
-    pub async fn bootstrap(&self, environment: &Environment) -> Result<Vec<String>, Error> {
+    /// Creates what `environment`'s targets need and is missing (`create`), or only checks that
+    /// each exists (`!create`: `gitops bootstrap --check`, which calls nothing but reads): the
+    /// storage directory or S3 bucket (`HeadBucket`), the SQLite file or DynamoDB table
+    /// (`DescribeTable`, with its key schema), the invalidation log's directory. A CloudFront
+    /// distribution is only checked (`GetDistribution`), never created. Idempotent: one
+    /// [`TargetState`] per target.
+    pub async fn bootstrap(
+        &self,
+        environment: &Environment,
+        create: bool,
+    ) -> Result<Vec<TargetState>, Error> {
         self.refuse_embedded_targets(environment)?;
         let mut done = Vec::new();
         match &environment.storage {
             StorageTarget::Local(path) => {
                 let dir = self.local(path).await?;
                 let existed = tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir());
-                tokio::fs::create_dir_all(&dir)
-                    .await
-                    .map_err(|e| config(format!("cannot create {}: {e}", dir.display())))?;
-                done.push(format!(
-                    "storage {}: {}",
-                    dir.display(),
-                    if existed { "exists" } else { "created" }
+                if create {
+                    tokio::fs::create_dir_all(&dir)
+                        .await
+                        .map_err(|e| config(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                done.push(TargetState::new(
+                    format!("storage {}", dir.display()),
+                    existed,
+                    create,
                 ));
             }
             StorageTarget::S3 { location } => {
                 let bucket = location
                     .split_once('/')
                     .map_or(location.as_str(), |(b, _)| b);
-                let created = ensure_bucket(self.aws().await, bucket).await?;
-                done.push(format!(
-                    "storage s3://{bucket}: {}",
-                    if created { "created" } else { "exists" }
+                let existed = ensure_bucket(self.aws().await, bucket, create).await?;
+                done.push(TargetState::new(
+                    format!("storage s3://{bucket}"),
+                    existed,
+                    create,
                 ));
             }
         }
@@ -337,40 +348,103 @@ impl Runtime {
             RegistryTarget::Sqlite(path) => {
                 let file = self.local(path).await?;
                 let existed = tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file());
-                SqliteRegistry::open(&file).await?;
-                done.push(format!(
-                    "registry {}: {}",
-                    file.display(),
-                    if existed { "exists" } else { "created" }
+                if create || existed {
+                    // Opening checks (and on create makes) the schema.
+                    SqliteRegistry::open(&file).await?;
+                }
+                done.push(TargetState::new(
+                    format!("registry {}", file.display()),
+                    existed,
+                    create,
                 ));
             }
             RegistryTarget::DynamoDb { table } => {
-                let outcome = self.dynamodb(table).await.bootstrap().await?;
-                done.push(format!(
-                    "registry dynamodb://{table}: {}",
-                    bootstrap_word(outcome)
+                let registry = self.dynamodb(table).await;
+                let existed = if create {
+                    registry.bootstrap().await? == gitops_db_registry::Bootstrap::AlreadyExists
+                } else {
+                    registry.exists().await?
+                };
+                done.push(TargetState::new(
+                    format!("registry dynamodb://{table}"),
+                    existed,
+                    create,
                 ));
             }
         }
         match &environment.cdn {
             CdnTarget::LocalLog(path) => {
                 let file = self.local(path).await?;
-                if let Some(parent) = file.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|e| config(format!("cannot create {}: {e}", parent.display())))?;
+                let parent = file.parent().map(Path::to_path_buf);
+                let mut existed = true;
+                if let Some(parent) = parent {
+                    existed = tokio::fs::metadata(&parent).await.is_ok_and(|m| m.is_dir());
+                    if create {
+                        tokio::fs::create_dir_all(&parent).await.map_err(|e| {
+                            config(format!("cannot create {}: {e}", parent.display()))
+                        })?;
+                    }
                 }
-                done.push(format!("cdn {}: ready", file.display()));
+                done.push(TargetState::new(
+                    format!("cdn {}", file.display()),
+                    existed,
+                    create,
+                ));
             }
             CdnTarget::CloudFront { distribution_id } => {
-                self.cloudfront(distribution_id)
-                    .await?
-                    .ensure_distribution_exists()
-                    .await?;
-                done.push(format!("cdn cloudfront://{distribution_id}: exists"));
+                let cdn = self.cloudfront(distribution_id).await?;
+                let existed = match cdn.ensure_distribution_exists().await {
+                    Ok(()) => true,
+                    // A distribution is never created: missing is an error to bootstrap, a
+                    // finding to its check.
+                    Err(gitops_cdn::Error::NotFound { .. }) if !create => false,
+                    Err(e) => return Err(e.into()),
+                };
+                done.push(TargetState::new(
+                    format!("cdn cloudfront://{distribution_id}"),
+                    existed,
+                    false,
+                ));
             }
         }
         Ok(done)
+    }
+}
+
+/// One target as `gitops bootstrap` left it (or, with `--check`, found it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetState {
+    /// The target, e.g. `storage s3://bucket`, `registry dynamodb://table`.
+    pub target: String,
+    /// It existed before.
+    pub existed: bool,
+    /// It did not exist and was created now.
+    pub created: bool,
+}
+
+impl TargetState {
+    fn new(target: String, existed: bool, create: bool) -> Self {
+        TargetState {
+            target,
+            existed,
+            created: create && !existed,
+        }
+    }
+
+    /// Present after the command: existed or created.
+    pub fn present(&self) -> bool {
+        self.existed || self.created
+    }
+}
+
+impl std::fmt::Display for TargetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = match (self.existed, self.created) {
+            (true, _) => "exists",
+            (false, true) => "created",
+            (false, false) => "MISSING",
+        };
+        write!(f, "{}: {word}", self.target)
     }
 }
 
@@ -533,15 +607,6 @@ impl Runtime {
     }
 }
 
-/// What `gitops bootstrap` prints for a DynamoDB table, in the words of the other targets'
-/// lines (`created` or `exists`).
-fn bootstrap_word(outcome: gitops_db_registry::Bootstrap) -> &'static str {
-    match outcome {
-        gitops_db_registry::Bootstrap::Created => "created",
-        gitops_db_registry::Bootstrap::AlreadyExists => "exists",
-    }
-}
-
 fn config(reason: String) -> Error {
     Error::Config { reason }
 }
@@ -590,9 +655,13 @@ impl Runtime {
     }
 }
 
-/// Creates `bucket` unless it exists; `true` when created. Path-style addressing when an
-/// endpoint is configured (emulators).
-async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<bool, Error> {
+/// Whether `bucket` existed (`HeadBucket`); when it did not and `create`, creates it.
+/// Path-style addressing when an endpoint is configured (emulators).
+async fn ensure_bucket(
+    shared: &aws_config::SdkConfig,
+    bucket: &str,
+    create: bool,
+) -> Result<bool, Error> {
     let mut builder = aws_sdk_s3::config::Builder::from(shared);
     if std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
@@ -601,7 +670,7 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
     }
     let client = aws_sdk_s3::Client::from_conf(builder.build());
     match client.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(false),
+        Ok(_) => return Ok(true),
         Err(e)
             if e.as_service_error()
                 .is_some_and(aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found) => {
@@ -612,6 +681,9 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
                 gitops_aws_errors::describe_sdk_error("HeadBucket", &e, None)
             )));
         }
+    }
+    if !create {
+        return Ok(false);
     }
     let mut create = client.create_bucket().bucket(bucket);
     if let Some(region) = shared.region().map(ToString::to_string)
@@ -631,7 +703,7 @@ async fn ensure_bucket(shared: &aws_config::SdkConfig, bucket: &str) -> Result<b
             gitops_aws_errors::describe_sdk_error("CreateBucket", &e, None)
         ))
     })?;
-    Ok(true)
+    Ok(false)
 }
 
 #[async_trait]
