@@ -17,7 +17,9 @@
 //! Tokens: any `Authorization: Bearer|token X` is accepted; a token of the form
 //! `<login>:<anything>` acts as user `<login>`, every other token as `gitops-bot`.
 
+pub mod aws_proxy;
 pub mod git;
+pub mod iam;
 pub mod json;
 pub mod openapi;
 pub mod runner;

@@ -5,7 +5,9 @@
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::many_single_char_names)]
 
+mod aws_proxy;
 mod flow;
+mod iam;
 mod more;
 mod openapi;
 mod runner;
