@@ -5,7 +5,10 @@
 //!
 //! The proxy serves from its own thread and runtime, so a test may block on a child process
 //! (`std::process::Command`) while the child talks through it. Request and response bodies are
-//! buffered, up to [`MAX_BODY`] bytes each.
+//! buffered, up to [`MAX_BODY`] bytes each. Forwarding drops only `Host`, the hop-by-hop
+//! headers and `Expect` (the proxy has the whole body already); the forwarding client adds
+//! `Accept: */*` when the request has no `Accept` (unsigned by the SDKs, and moto does not
+//! check signatures anyway).
 //!
 //! Classification ([`classify`]) covers what `gitops` and the SDKs send: S3 (path-style),
 //! DynamoDB (`X-Amz-Target: DynamoDB_20120810.*`), CloudFront (`/2020-05-31/...`) and
@@ -43,6 +46,11 @@ pub struct AwsCall {
 }
 
 impl AwsCall {
+    /// Whether `policy` allows this call (`Policy::allows` on its action and resource).
+    pub fn allowed_by(&self, policy: &crate::iam::Policy) -> bool {
+        policy.allows(&self.action, &self.resource)
+    }
+
     fn new(action: impl Into<String>, resource: impl Into<String>, detail: &str) -> Self {
         Self {
             action: action.into(),

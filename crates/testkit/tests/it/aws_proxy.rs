@@ -411,6 +411,10 @@ async fn the_proxy_serves_while_the_caller_blocks_and_stops_on_drop() {
         pairs(&proxy.calls()),
         expect(&[("s3:GetObject", "arn:aws:s3:::bkt/key")])
     );
+    let policy = gitops_testkit::iam::Policy::parse(&json!({"Statement": {"Effect": "Allow",
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/*"}}))
+    .unwrap();
+    assert!(proxy.calls().iter().all(|c| c.allowed_by(&policy)));
     proxy.clear();
     assert!(proxy.calls().is_empty());
     drop(proxy);
