@@ -17,6 +17,7 @@ mod scenario;
 mod scenario_aws;
 mod setup_action;
 mod support;
+mod terraform;
 
 use std::path::{Path, PathBuf};
 
