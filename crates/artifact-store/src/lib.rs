@@ -62,9 +62,6 @@ pub const IAM_BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
 /// The IAM actions reading an artifact calls on its objects (the archive, its `.sha256` and
 /// provenance sidecars: HEAD and GET).
 pub const IAM_ARTIFACT_ACTIONS: &[&str] = &["s3:GetObject"];
-/// The IAM actions `mfe publish` calls on its artifact directory (write-once puts, and reading
-/// back what a repeated publish finds there).
-pub const IAM_PUBLISH_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject"];
 
 pub use error::{Error, Result};
 pub use local::LocalStore;
