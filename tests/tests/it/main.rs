@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod act_workflows;
+mod adopt;
 mod convergence;
 mod deploy;
 mod flow;
