@@ -41,8 +41,78 @@ fn stdout(out: &Output) -> String {
 fn bootstrap_deploy_status_on_embedded_backends() {
     let repo = repo_with_artifact();
     let r = repo.path().to_str().unwrap();
+    // Before bootstrap, --check names every missing target (exit 1) and creates nothing.
+    let real = repo.path().canonicalize().unwrap();
+    let targets = |env: &str| {
+        ["storage", "registry", "cdn"].map(|kind| {
+            let file = match kind {
+                "storage" => "storage",
+                "registry" => "registry.db",
+                _ => "cdn.log",
+            };
+            format!(
+                "{env}: {kind} {}: ",
+                real.join("local").join(env).join(file).display()
+            )
+        })
+    };
+    // The state directory holds the artifact only: no environment's directory appears.
+    let created = || {
+        ["dev", "staging", "prod"]
+            .into_iter()
+            .filter(|env| repo.path().join("local").join(env).exists())
+            .collect::<Vec<_>>()
+    };
+    let check = gitops(&["bootstrap", "--check", "--repo", r]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    let said = String::from_utf8_lossy(&check.stderr).into_owned();
+    for env in ["dev", "staging", "prod"] {
+        for target in targets(env) {
+            assert!(said.contains(&format!("{target}MISSING")), "{said}");
+        }
+    }
+    assert_eq!(said.matches("MISSING").count(), 9, "{said}");
+    assert!(!stdout(&check).contains("target(s) exist"));
+    assert!(
+        created().is_empty(),
+        "--check creates nothing: {:?}",
+        created()
+    );
+    let check = gitops(&["bootstrap", "--check", "--repo", r, "--env", "staging"]);
+    assert_eq!(check.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert_eq!(said.matches("MISSING").count(), 3, "--env limits: {said}");
+    for target in targets("staging") {
+        assert!(said.contains(&format!("{target}MISSING")), "{said}");
+    }
+    assert!(
+        created().is_empty(),
+        "--check --env creates nothing: {:?}",
+        created()
+    );
+
     assert_eq!(gitops(&["bootstrap", "--repo", r]).status.code(), Some(0));
     assert!(repo.path().join("local/prod/registry.db").is_file());
+    let check = gitops(&["bootstrap", "--check", "--repo", r]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let said = stdout(&check);
+    for target in ["dev", "staging", "prod"].into_iter().flat_map(targets) {
+        assert!(said.contains(&format!("{target}exists")), "{said}");
+    }
+    assert!(said.contains("all 9 target(s) exist"), "{said}");
+    let check = gitops(&["bootstrap", "--check", "--repo", r, "--env", "dev"]);
+    assert_eq!(check.status.code(), Some(0));
+    let said = stdout(&check);
+    assert!(said.contains("all 3 target(s) exist"), "{said}");
+    assert!(
+        !said.contains("staging") && !said.contains("prod"),
+        "{said}"
+    );
 
     let out = gitops(&["deploy", "--repo", r, "--env", "dev"]);
     assert_eq!(
