@@ -187,6 +187,31 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
     }
     let rs = r.to_str().unwrap();
 
+    // Before bootstrap, --check finds the bucket and the table missing (exit 1), the
+    // distribution there, and creates nothing (bootstrap below still creates both).
+    let check = gitops(&url, &["bootstrap", "--check", "--repo", rs]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let missing = String::from_utf8_lossy(&check.stderr).into_owned();
+    for target in [
+        format!("dev: storage s3://{site}: MISSING"),
+        format!("dev: registry dynamodb://{table}: MISSING"),
+    ] {
+        assert!(missing.contains(&target), "{target}: {missing}");
+    }
+    assert_eq!(missing.matches("MISSING").count(), 2, "{missing}");
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [format!("dev: cdn cloudfront://{distribution}: exists")]
+    );
+
     let out = gitops(&url, &["bootstrap", "--repo", rs]);
     assert_eq!(
         out.status.code(),
@@ -222,6 +247,25 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
             format!("dev: storage s3://{site}: exists"),
             format!("dev: registry dynamodb://{table}: exists"),
             format!("dev: cdn cloudfront://{distribution}: exists"),
+        ]
+    );
+    let check = gitops(
+        &url,
+        &["bootstrap", "--check", "--repo", rs, "--env", "dev"],
+    );
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(
+        lines(&check),
+        [
+            format!("dev: storage s3://{site}: exists"),
+            format!("dev: registry dynamodb://{table}: exists"),
+            format!("dev: cdn cloudfront://{distribution}: exists"),
+            "all 3 target(s) exist".to_owned(),
         ]
     );
 
