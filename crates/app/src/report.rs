@@ -383,7 +383,7 @@ pub fn bootstrap(
                 level: Level::Error,
                 title: "missing target".to_owned(),
                 text: format!(
-                    "{env}: {state} (create it: terraform apply of deploy/terraform, or gitops bootstrap)"
+                    "{env}: {state} (gitops bootstrap creates it; on AWS, terraform apply of deploy/terraform)"
                 ),
             });
         }

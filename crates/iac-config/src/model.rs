@@ -131,7 +131,7 @@ pub const STATE_DIR: &str = "local";
 
 /// Declares a target enum written as one string: a local path or `scheme://rest`.
 macro_rules! target {
-    ($(#[$doc:meta])* $name:ident, $key:literal, $scheme:literal, $remote:ident { $field:ident }, $local:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $key:literal, $scheme:literal, $remote:ident { $field:ident }, $local:ident, $what:literal, $check:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum $name {
@@ -155,6 +155,7 @@ macro_rules! target {
                     if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
                         return Err(format!(concat!("`", $scheme, "://` must be followed by a {} without whitespace"), $what));
                     }
+                    $check(rest)?;
                     return Ok(Self::$remote { $field: rest.to_owned() });
                 }
                 check_local(value)?;
@@ -269,16 +270,80 @@ fn check_local(value: &str) -> Result<(), String> {
 
 target!(
     /// Where an environment's files are stored.
-    StorageTarget, "storage", "s3", S3 { location }, Local, "bucket[/prefix]"
+    StorageTarget, "storage", "s3", S3 { location }, Local, "bucket[/prefix]", check_s3_location
 );
 target!(
     /// Where an environment's live versions are recorded.
-    RegistryTarget, "registry", "dynamodb", DynamoDb { table }, Sqlite, "table"
+    RegistryTarget, "registry", "dynamodb", DynamoDb { table }, Sqlite, "table", check_table
 );
 target!(
     /// How an environment's CDN is invalidated.
-    CdnTarget, "cdn", "cloudfront", CloudFront { distribution_id }, LocalLog, "distribution id"
+    CdnTarget, "cdn", "cloudfront", CloudFront { distribution_id }, LocalLog, "distribution id", check_distribution
 );
+
+// The names AWS allows. They reach IAM policies (`gitops iam-policy`) as ARNs, so a wildcard or
+// any character outside these sets is refused here, where the file is read: a pull request
+// editing gitops.yaml cannot widen a printed policy to the whole account.
+
+/// An S3 bucket name (3 to 63 of `a-z`, `0-9`, `.`, `-`, starting and ending with a letter or
+/// digit), then an optional key prefix of non-empty components of letters, digits, `-`, `_`, `.`
+/// (not `.` or `..`).
+fn check_s3_location(location: &str) -> Result<(), String> {
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    check_bucket(bucket)?;
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c != "."
+            && c != ".."
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if !prefix.is_empty() && !prefix.split('/').all(component_ok) {
+        return Err("an S3 key prefix is `/`-separated components of letters, digits, `-`, `_` and `.` (no `.`, `..` or empty component)".to_owned());
+    }
+    Ok(())
+}
+
+/// An S3 bucket name: 3 to 63 of `a-z`, `0-9`, `.`, `-`, starting and ending with a letter or a
+/// digit.
+pub fn check_bucket(bucket: &str) -> Result<(), String> {
+    let bytes = bucket.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9'));
+    let ok = (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'))
+        && edge(bytes.first())
+        && edge(bytes.last());
+    if ok {
+        Ok(())
+    } else {
+        Err("an S3 bucket name is 3 to 63 lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit".to_owned())
+    }
+}
+
+fn check_table(table: &str) -> Result<(), String> {
+    let ok = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err("a DynamoDB table name is 3 to 255 letters, digits, `-`, `_` and `.`".to_owned())
+    }
+}
+
+fn check_distribution(id: &str) -> Result<(), String> {
+    let ok =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'A'..=b'Z' | b'0'..=b'9'));
+    if ok {
+        Ok(())
+    } else {
+        Err("a CloudFront distribution id is uppercase letters and digits".to_owned())
+    }
+}
 
 /// `mfes/<name>.yaml`: one MFE, its source and where it may go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -75,6 +75,13 @@ impl TerraformTargets {
             path: path.display().to_string(),
             source,
         };
+        // A FIFO or a device would block or never end: regular files only.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(Error::invalid(
+                "terraform output",
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
         let mut bytes = Vec::new();
         std::fs::File::open(path)
             .map_err(io)?
@@ -200,7 +207,10 @@ fn check_region(region: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             "region",
-            format!("`{region}` is not an AWS region (like us-east-1)"),
+            format!(
+                "`{}` is not an AWS region (like us-east-1)",
+                region.escape_debug()
+            ),
         ))
     }
 }
@@ -222,7 +232,7 @@ fn check_target(
     } else {
         Err(Error::invalid(
             field,
-            format!("`{}` is not a {scheme} target", value.escape_debug()),
+            format!("`{}` is not a valid {scheme} target", value.escape_debug()),
         ))
     }
 }

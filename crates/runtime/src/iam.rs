@@ -57,6 +57,14 @@ pub enum PolicyError {
     /// An ARN needs the account or region, which was not given or is malformed.
     #[error("{0}")]
     Scope(String),
+    /// An MFE's artifact location cannot be named in a policy without widening it.
+    #[error("mfes/{mfe}.yaml: artifact: {reason}")]
+    Artifact {
+        /// The MFE.
+        mfe: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl AwsScope {
@@ -81,7 +89,8 @@ impl AwsScope {
             Ok(account)
         } else {
             Err(PolicyError::Scope(format!(
-                "AWS account id `{account}` is not 12 digits"
+                "AWS account id `{}` is not 12 digits",
+                account.escape_debug()
             )))
         }
     }
@@ -103,7 +112,8 @@ impl AwsScope {
             Ok(region)
         } else {
             Err(PolicyError::Scope(format!(
-                "`{region}` is not an AWS region name (like us-east-1)"
+                "`{}` is not an AWS region name (like us-east-1)",
+                region.escape_debug()
             )))
         }
     }
@@ -139,9 +149,15 @@ pub fn deploy_policy(
         if !mfe.environments.contains(&environment.name) {
             continue;
         }
-        if let Some((bucket, dir)) = artifact_directory(&mfe.artifact) {
-            artifacts.insert(objects_arn(bucket, dir));
-            artifact_buckets.insert(bucket_arn(bucket));
+        let artifact = artifact_directory(&mfe.artifact, mfe.name.as_str()).map_err(|reason| {
+            PolicyError::Artifact {
+                mfe: mfe.name.to_string(),
+                reason,
+            }
+        })?;
+        if let Some((bucket, dir)) = artifact {
+            artifacts.insert(objects_arn(&bucket, &dir));
+            artifact_buckets.insert(bucket_arn(&bucket));
         }
     }
     if !artifacts.is_empty() {
@@ -232,15 +248,32 @@ fn objects_arn(bucket: &str, prefix: &str) -> String {
     }
 }
 
-/// The bucket and the directory of an `s3://` artifact template: the key up to the last `/`
-/// before its first placeholder (the archive and its sidecars live there). `None` for other
-/// schemes.
-fn artifact_directory(template: &str) -> Option<(&str, &str)> {
-    let rest = template.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+/// The bucket and the directory of an `s3://` artifact template of MFE `name` (`{name}`
+/// expanded): the key up to the last `/` before `{version}` (the archive and its sidecars live
+/// there). `None` for other schemes; an error when the bucket is not a bucket name or the
+/// directory holds anything but letters, digits, `-`, `_`, `.` and `/` (a wildcard would widen
+/// the policy).
+fn artifact_directory(template: &str, name: &str) -> Result<Option<(String, String)>, String> {
+    let Some(rest) = template.strip_prefix("s3://") else {
+        return Ok(None);
+    };
+    let rest = rest.replace("{name}", name);
+    let (bucket, key) = rest.split_once('/').unwrap_or((&rest, ""));
+    gitops_iac_config::check_bucket(bucket)?;
     let fixed = &key[..key.find('{').unwrap_or(key.len())];
-    let dir = fixed.rfind('/').map_or("", |at| &fixed[..at]);
-    Some((bucket, dir.trim_matches('/')))
+    let dir = fixed
+        .rfind('/')
+        .map_or("", |at| &fixed[..at])
+        .trim_matches('/');
+    let plain = dir.split('/').all(|c| {
+        c != ".."
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    });
+    if !plain {
+        return Err("the directory of an s3:// artifact must be letters, digits, `-`, `_`, `.` and `/` (no wildcard), so that a policy can name it".to_owned());
+    }
+    Ok(Some((bucket.to_owned(), dir.to_owned())))
 }
 
 #[cfg(test)]
@@ -249,20 +282,31 @@ mod tests {
 
     #[test]
     fn artifact_directories() {
+        let dir = |t: &str| artifact_directory(t, "cart");
+        let some = |b: &str, d: &str| Ok(Some((b.to_owned(), d.to_owned())));
         assert_eq!(
-            artifact_directory("s3://art/artifacts/checkout/checkout-{version}.tgz"),
-            Some(("art", "artifacts/checkout"))
+            dir("s3://art/artifacts/checkout/checkout-{version}.tgz"),
+            some("art", "artifacts/checkout")
         );
+        assert_eq!(dir("s3://art/{name}/{version}.tgz"), some("art", "cart"));
         assert_eq!(
-            artifact_directory("s3://art/{name}/{version}.tgz"),
-            Some(("art", ""))
+            dir("s3://art/artifacts/{name}/{name}-{version}.tgz"),
+            some("art", "artifacts/cart")
         );
-        assert_eq!(
-            artifact_directory("s3://art/a/{name}/x-{version}.tgz"),
-            Some(("art", "a"))
-        );
-        assert_eq!(artifact_directory("https://x/a/{version}.tgz"), None);
-        assert_eq!(artifact_directory("local/artifacts/a.tgz"), None);
+        assert_eq!(dir("s3://{name}-art/x-{version}.tgz"), some("cart-art", ""));
+        assert_eq!(dir("s3://art/{version}/x.tgz"), some("art", ""));
+        assert_eq!(dir("https://x/a/{version}.tgz"), Ok(None));
+        assert_eq!(dir("local/artifacts/a.tgz"), Ok(None));
+        for wide in [
+            "s3://a*/x-{version}.tgz",
+            "s3://art/a*/x-{version}.tgz",
+            "s3://art/a?/x-{version}.tgz",
+            "s3://art/../x-{version}.tgz",
+            "s3://{version}/x.tgz",
+            "s3://Art/x-{version}.tgz",
+        ] {
+            assert!(dir(wide).is_err(), "{wide}");
+        }
     }
 
     #[test]

@@ -316,6 +316,20 @@ impl Runtime {
         create: bool,
     ) -> Result<Vec<TargetState>, Error> {
         self.refuse_embedded_targets(environment)?;
+        // Where the invalidation log goes, and whether it was there before the storage
+        // directory (its sibling, created first) made their common parent.
+        let log_dir = match &environment.cdn {
+            CdnTarget::LocalLog(path) => {
+                let file = self.local(path).await?;
+                let dir = file.parent().map(Path::to_path_buf);
+                let existed = match &dir {
+                    Some(dir) => tokio::fs::metadata(dir).await.is_ok_and(|m| m.is_dir()),
+                    None => true,
+                };
+                Some((file, dir, existed))
+            }
+            CdnTarget::CloudFront { .. } => None,
+        };
         let mut done = Vec::new();
         match &environment.storage {
             StorageTarget::Local(path) => {
@@ -372,40 +386,31 @@ impl Runtime {
                 ));
             }
         }
-        match &environment.cdn {
-            CdnTarget::LocalLog(path) => {
-                let file = self.local(path).await?;
-                let parent = file.parent().map(Path::to_path_buf);
-                let mut existed = true;
-                if let Some(parent) = parent {
-                    existed = tokio::fs::metadata(&parent).await.is_ok_and(|m| m.is_dir());
-                    if create {
-                        tokio::fs::create_dir_all(&parent).await.map_err(|e| {
-                            config(format!("cannot create {}: {e}", parent.display()))
-                        })?;
-                    }
-                }
-                done.push(TargetState::new(
-                    format!("cdn {}", file.display()),
-                    existed,
-                    create,
-                ));
+        if let Some((file, dir, existed)) = log_dir {
+            if let (Some(dir), true) = (&dir, create) {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| config(format!("cannot create {}: {e}", dir.display())))?;
             }
-            CdnTarget::CloudFront { distribution_id } => {
-                let cdn = self.cloudfront(distribution_id).await?;
-                let existed = match cdn.ensure_distribution_exists().await {
-                    Ok(()) => true,
-                    // A distribution is never created: missing is an error to bootstrap, a
-                    // finding to its check.
-                    Err(gitops_cdn::Error::NotFound { .. }) if !create => false,
-                    Err(e) => return Err(e.into()),
-                };
-                done.push(TargetState::new(
-                    format!("cdn cloudfront://{distribution_id}"),
-                    existed,
-                    false,
-                ));
-            }
+            done.push(TargetState::new(
+                format!("cdn {}", file.display()),
+                existed,
+                create,
+            ));
+        } else if let CdnTarget::CloudFront { distribution_id } = &environment.cdn {
+            let cdn = self.cloudfront(distribution_id).await?;
+            let existed = match cdn.ensure_distribution_exists().await {
+                Ok(()) => true,
+                // A distribution is never created: missing is an error to bootstrap, a
+                // finding to its check.
+                Err(gitops_cdn::Error::NotFound { .. }) if !create => false,
+                Err(e) => return Err(e.into()),
+            };
+            done.push(TargetState::new(
+                format!("cdn cloudfront://{distribution_id}"),
+                existed,
+                false,
+            ));
         }
         Ok(done)
     }

@@ -901,12 +901,12 @@ fn init_from_terraform_refuses_hostile_outputs() {
 // Known bugs (issue 15, reported to the lead): each test states the behaviour wanted and is
 // ignored until the code does it.
 
-/// `gitops check` accepts `s3://*`, `dynamodb://t*` and `cloudfront://*`, and `gitops
-/// iam-policy` turns them into wildcard ARNs (`arn:aws:s3:::*`, `table/t*`, `distribution/*`):
-/// a pull request editing gitops.yaml would widen the printed least privilege to every bucket,
-/// table or distribution of the account. Wanted: refused (exit 2, no document).
+/// Wildcards (or any character AWS does not allow) in a bucket, key prefix, table or
+/// distribution are refused when gitops.yaml is read: otherwise `gitops iam-policy` would print
+/// wildcard ARNs (`arn:aws:s3:::*`, `table/t*`, `distribution/*`), and a pull request editing
+/// gitops.yaml would widen the least privilege to every bucket, table or distribution of the
+/// account. Refused: exit 2, no document.
 #[test]
-#[ignore = "bug: wildcard targets reach the IAM policy (crates/runtime/src/iam.rs deploy_policy)"]
 fn iam_policy_refuses_wildcard_targets() {
     let targets = [
         ("storage", "s3://*"),
@@ -949,11 +949,9 @@ fn iam_policy_refuses_wildcard_targets() {
 }
 
 /// An artifact template's `{name}` is the MFE's name: the directory granted is the MFE's own
-/// (`artifacts/cart/*`), and a `{name}` in the bucket names the real bucket. Today the key is
-/// cut at the first `{` (granting `artifacts/*`, every MFE's artifacts) and the bucket ARN keeps
-/// the literal `{name}` (matching nothing: the deploy gets 403).
+/// (`artifacts/cart/*`, not every MFE's `artifacts/*`), and a `{name}` in the bucket names the
+/// real bucket (a literal `{name}` would match nothing and the deploy would get 403).
 #[test]
-#[ignore = "bug: {name} is not expanded in artifact ARNs (crates/runtime/src/iam.rs artifact_directory)"]
 fn iam_policy_expands_the_mfe_name_in_artifact_templates() {
     for (artifact, objects, bucket) in [
         (
@@ -1018,7 +1016,6 @@ fn iam_policy_expands_the_mfe_name_in_artifact_templates() {
 /// device) would block forever. Wanted: exit 2 at once, nothing written.
 #[cfg(unix)]
 #[test]
-#[ignore = "bug: TerraformTargets::read opens any file kind (crates/render/src/terraform.rs)"]
 fn init_from_terraform_refuses_a_fifo() {
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("outputs.json");

@@ -412,3 +412,49 @@ fn the_scaffold_convention_and_the_examples_pass() {
         );
     }
 }
+
+/// Cloud targets follow the names AWS allows, so that no wildcard or stray character reaches an
+/// ARN (`gitops iam-policy`) or a request; messages never repeat the value.
+#[test]
+fn cloud_targets_are_aws_names_without_wildcards() {
+    for good in [
+        "s3://acme-mfe-dev",
+        "s3://a.b-c/assets",
+        "s3://bkt/a/b_c/d.e/",
+    ] {
+        StorageTarget::parse(good).unwrap();
+    }
+    for bad in [
+        "s3://*",
+        "s3://b*",
+        "s3://bk",
+        "s3://Bucket",
+        "s3://-bucket",
+        "s3://bucket-",
+        "s3://bucket/a*",
+        "s3://bucket/a?b",
+        "s3://bucket/../x",
+        "s3://bucket//x",
+        "s3://bucket/$HOME",
+        &format!("s3://{}", "b".repeat(64)),
+    ] {
+        let err = StorageTarget::parse(bad).unwrap_err();
+        assert!(!err.contains(bad), "{bad}: {err}");
+    }
+    RegistryTarget::parse("dynamodb://mfe_registry.dev-1").unwrap();
+    for bad in [
+        "dynamodb://t*",
+        "dynamodb://ab",
+        "dynamodb://a/b",
+        "dynamodb://t:x",
+    ] {
+        assert!(RegistryTarget::parse(bad).is_err(), "{bad}");
+    }
+    for bad in [
+        "cloudfront://*",
+        "cloudfront://e2example",
+        "cloudfront://E2-X",
+    ] {
+        assert!(CdnTarget::parse(bad).is_err(), "{bad}");
+    }
+}
