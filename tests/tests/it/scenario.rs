@@ -3,6 +3,13 @@
 //! setup action from a loopback release, against S3, DynamoDB and CloudFront in moto. Nothing
 //! is scripted between the steps but what people do: push a tag, start the CD workflow, approve
 //! a pull request, set secrets and variables.
+//!
+//! The cloud is what people adopting us make (issue 15): `terraform apply` of
+//! deploy/terraform's example on a moto of the scenario's own, `gitops init --from-terraform`
+//! for `gitops.yaml`, and the module's deploy, publish and artifact-reader roles in the
+//! repositories' variables, so the workflows assume exactly those roles (the
+//! configure-aws-credentials stand-in evaluates their trust policies): a trust policy of the
+//! module that refuses a job the scenario needs fails it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -15,9 +22,11 @@ use gitops_testkit::state::WorkflowRun;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::scenario_aws::{Cloud, REGION, oidc_role, provision};
+use crate::scenario_aws::{
+    Cloud, MfeRoles, ModuleMfe, REGION, oidc_role, provision_with_terraform,
+};
 use crate::setup_action::{Release, serve};
-use crate::support::git;
+use crate::support::{OwnMoto, git};
 
 const ACTION_REPO: &str = "mfe-gitops/mfe-gitops";
 const ACTION_SHA: &str = "5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d8e7f";
@@ -52,6 +61,10 @@ struct World {
     release_url: String,
     /// The release served at `release_url` (its files live as long as it does).
     _release: Release,
+    /// The roles deploy/terraform made for each MFE.
+    mfe_roles: Vec<MfeRoles>,
+    /// The moto of this scenario (the cloud's endpoint), stopped last.
+    _moto: OwnMoto,
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -211,7 +224,7 @@ impl World {
     /// Whether CI published `version` of the checkout MFE (an unsigned listing, which moto
     /// answers).
     async fn artifact_exists(&self, version: &str) -> bool {
-        let key = format!("checkout/checkout-{version}.tgz");
+        let key = format!("artifacts/checkout/checkout-{version}.tgz");
         let url = format!(
             "{}/{}?list-type=2&prefix={key}",
             self.cloud.endpoint, self.cloud.artifacts_bucket
@@ -233,17 +246,47 @@ impl World {
     }
 }
 
-/// Builds the world: the cloud in moto with OIDC roles, fake-github with its runner, the
-/// GitOps repository from `gitops init`, the MFE repository from the fixture project and
-/// `mfe render`, their secrets, variables and environments.
-async fn world(act: PathBuf, endpoint: &str) -> World {
+/// The GitOps environments, in promotion order.
+const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+
+/// Builds the world: the cloud and its OIDC roles from `terraform apply` of
+/// deploy/terraform's example on a moto of the scenario's own, fake-github with its runner,
+/// the GitOps repository from `gitops init --from-terraform`, the MFE repository from the
+/// fixture project and `mfe render`, their secrets, variables and environments.
+async fn world(act: PathBuf, moto: OwnMoto, terraform: (PathBuf, PathBuf)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!(
         "e2e-{}",
         ulid::Ulid::generate().to_string().to_ascii_lowercase()
     );
     let prefix = &prefix[..20];
-    let cloud = provision(endpoint, &["dev", "staging", "prod"], prefix).await;
+    let mut mfes = vec![ModuleMfe {
+        name: "checkout",
+        repository: "acme/checkout-mfe",
+        environments: &ENVIRONMENTS,
+    }];
+    // Ten more MFEs of the same team, for ten pairs merged at once.
+    mfes.extend(FLEET.iter().map(|name| ModuleMfe {
+        name,
+        repository: "acme/checkout-mfe",
+        environments: &ENVIRONMENTS,
+    }));
+    let t = Instant::now();
+    let applied = provision_with_terraform(
+        terraform,
+        &moto.url,
+        &ENVIRONMENTS,
+        prefix,
+        ("acme", "gitops"),
+        &mfes,
+    )
+    .await;
+    let _ = writeln!(
+        std::io::stderr(),
+        "deploy/terraform applied on moto in {:?}",
+        t.elapsed()
+    );
+    let cloud = applied.cloud.clone();
 
     let release = Release::pack(crate::gitops_bin().parent().unwrap()).await;
     let release_url = serve(release.assets()).await;
@@ -265,22 +308,48 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
     .await
     .unwrap();
 
-    // The GitOps repository: `gitops init`, the environments of the cloud, one MFE.
+    // The GitOps repository: `gitops init --from-terraform` (gitops.yaml from the module's
+    // outputs), the MFEs at the module's artifact templates.
     let scaffold = dir.path().join("scaffold");
+    let outputs = dir.path().join("terraform-outputs.json");
+    std::fs::write(&outputs, &applied.outputs).unwrap();
     let out = std::process::Command::new(crate::gitops_bin())
         .args(["init", scaffold.to_str().unwrap(), "--action"])
         .arg(format!("{ACTION_REPO}@{ACTION_SHA}"))
+        .arg("--from-terraform")
+        .arg(&outputs)
         .env_remove("MFE_GITOPS_ACTION")
         .output()
         .unwrap();
-    assert!(out.status.success(), "gitops init: {}", text(&out));
-    std::fs::write(scaffold.join("gitops.yaml"), cloud.gitops_yaml()).unwrap();
+    assert!(
+        out.status.success(),
+        "gitops init --from-terraform: {}",
+        text(&out)
+    );
+    for (env, arn) in &applied.deploy_roles {
+        assert!(
+            text(&out).contains(&format!("environment {env}: AWS_ROLE_ARN={arn}")),
+            "gitops init --from-terraform names the {env} deploy role: {}",
+            text(&out)
+        );
+    }
+    let checked = cloud
+        .run(
+            crate::gitops_bin(),
+            &["bootstrap", "--check", "--repo", scaffold.to_str().unwrap()],
+            &scaffold,
+        )
+        .await;
+    assert!(
+        checked.status.success() && text(&checked).contains("all 9 target(s) exist"),
+        "gitops bootstrap --check on what terraform made: {}",
+        text(&checked)
+    );
     std::fs::write(
         scaffold.join("mfes/checkout.yaml"),
         cloud.mfe_yaml("checkout", "acme/checkout-mfe"),
     )
     .unwrap();
-    // Ten more MFEs of the same team, for ten pairs merged at once.
     for mfe in FLEET {
         std::fs::write(
             scaffold.join(format!("mfes/{mfe}.yaml")),
@@ -303,12 +372,14 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
         mfe_dir: PathBuf::new(),
         release_url,
         _release: release,
+        mfe_roles: applied.mfes.clone(),
+        _moto: moto,
     };
     // Its settings, as the scaffold's README asks: the release mirror, the region, and per
-    // environment the deploy role (trusted for that environment only); the App exists, with
-    // the permissions the README lists, but the repository gets its id and key only later
-    // (`gitops_token_is_required`). Priya may approve (write access); Dana may not approve her
-    // own requests.
+    // environment the module's deploy role (trusted for that environment only); the App
+    // exists, with the permissions the README lists, but the repository gets its id and key
+    // only later (`gitops_token_is_required`). Priya may approve (write access); Dana may not
+    // approve her own requests.
     w.gh.register_app(
         APP_ID,
         APP_SLUG,
@@ -335,7 +406,7 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
     w.var("gitops", None, "MFE_GITOPS_RELEASE_URL", &w.release_url)
         .await;
     w.var("gitops", None, "AWS_REGION", REGION).await;
-    for env in ["dev", "staging", "prod"] {
+    for (env, arn) in &applied.deploy_roles {
         w.api(
             DEV,
             Method::PUT,
@@ -343,20 +414,14 @@ async fn world(act: PathBuf, endpoint: &str) -> World {
             Some(json!({})),
         )
         .await;
-        let arn = oidc_role(
-            endpoint,
-            &format!("{prefix}-deploy-{env}"),
-            &[&format!("repo:acme/gitops:environment:{env}")],
-        )
-        .await;
-        w.var("gitops", Some(env), "AWS_ROLE_ARN", &arn).await;
+        w.var("gitops", Some(env), "AWS_ROLE_ARN", arn).await;
     }
     w
 }
 
 /// The MFE repository: the fixture project with `mfe render` output, pushed by a developer with
 /// its first release tag; its secrets and variables.
-async fn mfe_repo(w: &mut World, endpoint: &str) {
+async fn mfe_repo(w: &mut World) {
     w.api(
         DEV,
         Method::POST,
@@ -395,37 +460,25 @@ async fn mfe_repo(w: &mut World, endpoint: &str) {
     )
     .await;
     w.var("checkout-mfe", None, "AWS_REGION", REGION).await;
-    let prefix = w
-        .cloud
-        .artifacts_bucket
-        .trim_end_matches("-artifacts")
-        .to_owned();
-    // The publish role (CI): the default branch and v* tags only, never an environment.
-    let publish = oidc_role(
-        endpoint,
-        &format!("{prefix}-publish-checkout"),
-        &[
-            "repo:acme/checkout-mfe:ref:refs/heads/main",
-            "repo:acme/checkout-mfe:ref:refs/tags/v*",
-        ],
+    let roles = w
+        .mfe_roles
+        .iter()
+        .find(|m| m.name == "checkout")
+        .expect("the module made the checkout MFE's roles")
+        .clone();
+    // The module's publish role (CI): the default branch and v* tags only, never an
+    // environment.
+    w.var("checkout-mfe", None, "MFE_PUBLISH_ROLE_ARN", &roles.publish)
+        .await;
+    // The module's artifact-reader role (CD): the jobs read the provenance of what they
+    // request, in their environments, which the publish role's trust refuses.
+    w.var(
+        "checkout-mfe",
+        None,
+        "MFE_ARTIFACT_READ_ROLE_ARN",
+        &roles.artifact_read,
     )
     .await;
-    w.var("checkout-mfe", None, "MFE_PUBLISH_ROLE_ARN", &publish)
-        .await;
-    // The artifact-reader role (CD): the jobs read the provenance of what they request, in
-    // their environments, which the publish role's trust refuses.
-    let reader = oidc_role(
-        endpoint,
-        &format!("{prefix}-artifact-read-checkout"),
-        &[
-            "repo:acme/checkout-mfe:environment:dev",
-            "repo:acme/checkout-mfe:environment:staging",
-            "repo:acme/checkout-mfe:environment:prod",
-        ],
-    )
-    .await;
-    w.var("checkout-mfe", None, "MFE_ARTIFACT_READ_ROLE_ARN", &reader)
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -435,12 +488,17 @@ async fn the_rendered_workflows_deploy_an_mfe_end_to_end() {
         gitops_testkit::skip(test, "GITOPS_TEST_ACT (nektos/act) is not set");
         return;
     };
-    let Some(endpoint) = gitops_testkit::aws_endpoint(test) else {
+    let Some(terraform) = crate::support::terraform(test) else {
+        return;
+    };
+    // A moto of its own: the module creates GitHub's OIDC provider, which exists once per
+    // account.
+    let Some(moto) = OwnMoto::start(test).await else {
         return;
     };
     let started = Instant::now();
-    let mut w = world(PathBuf::from(act), &endpoint).await;
-    mfe_repo(&mut w, &endpoint).await;
+    let mut w = world(PathBuf::from(act), moto, terraform).await;
+    mfe_repo(&mut w).await;
     let mut report = Report::default();
     gitops_token_is_required(&w).await;
 

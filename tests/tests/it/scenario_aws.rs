@@ -2,7 +2,9 @@
 //! table and CloudFront distribution `gitops` deploys to, one artifacts bucket where the MFE's
 //! CI publishes, the GitHub OIDC trust of the deploy roles, and what is live read back from
 //! moto itself (never through `gitops`), so the scenario asserts on the cloud, not on the
-//! product's own view of it.
+//! product's own view of it. The scenario's cloud comes from `terraform apply` of
+//! deploy/terraform's example ([`provision_with_terraform`]); [`provision`] and [`oidc_role`]
+//! make one by hand (the world's own test, and roles the module does not make).
 //!
 //! Every call to moto and every process has a timeout; credentials are moto's dummies.
 
@@ -63,12 +65,12 @@ pub(crate) struct CloudEnv {
     pub(crate) public_url: String,
 }
 
-/// The scenario's cloud on moto, made by [`provision`].
+/// The scenario's cloud on moto, made by [`provision_with_terraform`] (or by hand, [`provision`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Cloud {
     /// moto's base URL.
     pub(crate) endpoint: String,
-    /// The environments, in the order given to [`provision`] (the promotion order).
+    /// The environments, in the order given (the promotion order).
     pub(crate) environments: Vec<CloudEnv>,
     /// The bucket MFE CI publishes artifacts to.
     pub(crate) artifacts_bucket: String,
@@ -186,6 +188,166 @@ pub(crate) async fn provision(endpoint: &str, envs: &[&str], prefix: &str) -> Cl
     cloud
 }
 
+/// An MFE whose publish and artifact-reader roles deploy/terraform makes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ModuleMfe<'a> {
+    pub(crate) name: &'a str,
+    /// `owner/name`, default branch `main`.
+    pub(crate) repository: &'a str,
+    /// The environments it deploys to (its artifact-reader role trusts their jobs).
+    pub(crate) environments: &'a [&'a str],
+}
+
+/// One MFE's roles, as the module's `gitops` output names them.
+#[derive(Debug, Clone)]
+pub(crate) struct MfeRoles {
+    pub(crate) name: String,
+    /// `MFE_PUBLISH_ROLE_ARN` of its repository.
+    pub(crate) publish: String,
+    /// `MFE_ARTIFACT_READ_ROLE_ARN` of its repository.
+    pub(crate) artifact_read: String,
+}
+
+/// What `terraform apply` of deploy/terraform/examples/complete made on moto.
+#[derive(Debug, Clone)]
+pub(crate) struct Applied {
+    /// Its environments' targets and the artifacts bucket.
+    pub(crate) cloud: Cloud,
+    /// `terraform output -json`, as `gitops init --from-terraform` reads it.
+    pub(crate) outputs: String,
+    /// Each environment's deploy role: (environment, role ARN), in promotion order.
+    pub(crate) deploy_roles: Vec<(String, String)>,
+    /// Each MFE's roles.
+    pub(crate) mfes: Vec<MfeRoles>,
+}
+
+/// Applies deploy/terraform's complete example (`terraform` and its provider mirror, a working
+/// copy, the moto override) on the moto at `endpoint`, which must be a moto of the caller's own
+/// (the example creates GitHub's OIDC provider): `envs` in promotion order, names starting with
+/// `prefix`, deploy roles for `org`/`gitops_repo`, publish and artifact-reader roles for `mfes`.
+/// Nothing is destroyed afterwards: the moto goes with its owner. moto applies the artifacts
+/// bucket's TLS-only `Deny` to every request (it ignores `aws:SecureTransport`) and only speaks
+/// HTTP here, so that bucket policy is lifted. Panics with terraform's output when it fails.
+pub(crate) async fn provision_with_terraform(
+    terraform: (std::path::PathBuf, std::path::PathBuf),
+    endpoint: &str,
+    envs: &[&str],
+    prefix: &str,
+    (org, gitops_repo): (&str, &str),
+    mfes: &[ModuleMfe<'_>],
+) -> Applied {
+    let endpoint = endpoint.trim_end_matches('/').to_owned();
+    let stack = crate::support::Stack::copy(terraform.0, terraform.1);
+    stack.init_for_moto().await;
+    let vars = serde_json::json!({
+        "moto_endpoint": endpoint,
+        "region": REGION,
+        "name_prefix": prefix,
+        "github_org": org,
+        "gitops_repository": gitops_repo,
+        "environments": envs,
+        "mfes": mfes.iter().map(|m| serde_json::json!({
+            "name": m.name,
+            "repository": m.repository,
+            "default_branch": "main",
+            "environments": m.environments,
+        })).collect::<Vec<_>>(),
+        "deletion_protection": false,
+        "force_destroy": true,
+        "wait_for_deployment": false,
+    });
+    std::fs::write(
+        stack.example().join("terraform.tfvars.json"),
+        vars.to_string(),
+    )
+    .expect("write terraform.tfvars.json");
+    stack
+        .ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
+        .await;
+    let outputs = stack.ok(&["output", "-json", "-no-color"]).await;
+    let parsed: serde_json::Value = serde_json::from_str(&outputs)
+        .unwrap_or_else(|e| panic!("terraform output -json is not JSON ({e}): {outputs}"));
+    let gitops = &parsed["gitops"]["value"];
+    let field = |v: &serde_json::Value, name: &str| -> String {
+        v[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("the `gitops` output has no string `{name}` in {v}"))
+            .to_owned()
+    };
+    let strip = |value: String, scheme: &str| -> String {
+        value
+            .strip_prefix(scheme)
+            .unwrap_or_else(|| panic!("`{value}` does not start with {scheme}"))
+            .to_owned()
+    };
+    let mut environments = Vec::new();
+    let mut deploy_roles = Vec::new();
+    for env in gitops["environments"].as_array().into_iter().flatten() {
+        let bucket = strip(field(env, "storage"), "s3://");
+        assert!(
+            !bucket.contains('/'),
+            "the scenario's environments are at their bucket's root: {env}"
+        );
+        environments.push(CloudEnv {
+            name: field(env, "name"),
+            bucket,
+            table: strip(field(env, "registry"), "dynamodb://"),
+            distribution: strip(field(env, "cdn"), "cloudfront://"),
+            public_url: field(env, "public_url"),
+        });
+        deploy_roles.push((field(env, "name"), field(env, "role_arn")));
+    }
+    let names: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names, envs,
+        "the environments, in promotion order: {gitops}"
+    );
+    let mut roles = Vec::new();
+    let mut artifacts = Vec::new();
+    for mfe in gitops["mfes"].as_array().into_iter().flatten() {
+        artifacts.push((field(mfe, "name"), field(mfe, "artifact")));
+        roles.push(MfeRoles {
+            name: field(mfe, "name"),
+            publish: field(mfe, "publish_role_arn"),
+            artifact_read: field(mfe, "artifact_read_role_arn"),
+        });
+    }
+    assert_eq!(roles.len(), mfes.len(), "one entry per MFE: {gitops}");
+    let cloud = Cloud {
+        endpoint,
+        environments,
+        artifacts_bucket: format!("{prefix}-artifacts"),
+    };
+    for (name, artifact) in &artifacts {
+        assert_eq!(
+            artifact,
+            &cloud.artifact_url(name),
+            "the module's artifact template of {name}"
+        );
+    }
+    within(
+        &format!("DeleteBucketPolicy {}", cloud.artifacts_bucket),
+        s3(&cloud.endpoint)
+            .delete_bucket_policy()
+            .bucket(&cloud.artifacts_bucket)
+            .send(),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "DeleteBucketPolicy {}: {}",
+            cloud.artifacts_bucket,
+            aws_error(&e)
+        )
+    });
+    Applied {
+        cloud,
+        outputs,
+        deploy_roles,
+        mfes: roles,
+    }
+}
+
 impl Cloud {
     /// The environment named `name`; panics naming the known ones.
     pub(crate) fn env(&self, name: &str) -> &CloudEnv {
@@ -224,9 +386,13 @@ impl Cloud {
     }
 
     /// The artifact URL template of `mfe` in the artifacts bucket, for `mfes/<mfe>.yaml` and
-    /// `mfe publish --to`: `s3://<prefix>-artifacts/<mfe>/<mfe>-{version}.tgz`.
+    /// `mfe publish --to`: `s3://<prefix>-artifacts/artifacts/<mfe>/<mfe>-{version}.tgz` (where
+    /// deploy/terraform's publish role may write).
     pub(crate) fn artifact_url(&self, mfe: &str) -> String {
-        format!("s3://{}/{mfe}/{mfe}-{{version}}.tgz", self.artifacts_bucket)
+        format!(
+            "s3://{}/artifacts/{mfe}/{mfe}-{{version}}.tgz",
+            self.artifacts_bucket
+        )
     }
 
     /// `mfes/<mfe>.yaml`: owned by `repository` (`owner/name`), artifacts at

@@ -260,3 +260,232 @@ pub fn both(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Each terraform step's bound (apply on moto takes well under a minute).
+pub const TERRAFORM_STEP_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(10);
+
+/// terraform and the provider mirror (`GITOPS_TEST_TERRAFORM`, `GITOPS_TEST_TERRAFORM_PLUGINS`),
+/// or `None` after skipping `test` (a failure under `GITOPS_TEST_REQUIRE_ALL=1`).
+pub fn terraform(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let (Some(bin), Some(plugins)) = (
+        var("GITOPS_TEST_TERRAFORM"),
+        var("GITOPS_TEST_TERRAFORM_PLUGINS"),
+    ) {
+        return Some((bin, plugins));
+    }
+    gitops_testkit::skip(
+        test,
+        "terraform is missing: GITOPS_TEST_TERRAFORM (the terraform binary) and \
+         GITOPS_TEST_TERRAFORM_PLUGINS (a provider mirror holding registry.terraform.io/) \
+         are not set",
+    );
+    None
+}
+
+/// A moto server of one test's own (`GITOPS_TEST_MOTO_SERVER`): GitHub's OIDC provider exists
+/// once per account, so a test applying `deploy/terraform` cannot share the suite's moto with
+/// tests that create one. Stopped when dropped.
+#[derive(Debug)]
+pub struct OwnMoto {
+    child: std::process::Child,
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl OwnMoto {
+    /// Starts one and waits until it answers; `None` after skipping `test` when
+    /// `GITOPS_TEST_MOTO_SERVER` is not set.
+    pub async fn start(test: &str) -> Option<OwnMoto> {
+        let Some(server) = std::env::var_os("GITOPS_TEST_MOTO_SERVER").filter(|v| !v.is_empty())
+        else {
+            gitops_testkit::skip(
+                test,
+                "GITOPS_TEST_MOTO_SERVER (moto's moto_server) is not set",
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let moto = OwnMoto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            let ready = http
+                .get(format!("{}/moto-api/", moto.url))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Some(moto);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        panic!("moto did not start on {}", moto.url);
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A working copy of `deploy/terraform` (state and `.terraform/` never land in the checkout).
+/// With `applied`, destroyed when dropped, even after a failure.
+pub struct Stack {
+    pub bin: PathBuf,
+    pub plugins: PathBuf,
+    pub dir: tempfile::TempDir,
+    /// `-var NAME=VALUE`s of apply, plan and destroy.
+    pub vars: Vec<String>,
+    /// Whether dropping it runs `terraform destroy`.
+    pub applied: bool,
+}
+
+impl Stack {
+    /// A copy of the checkout's `deploy/terraform`, with an empty CLI configuration; nothing
+    /// applied.
+    pub fn copy(bin: PathBuf, plugins: PathBuf) -> Stack {
+        let stack = Stack {
+            bin,
+            plugins,
+            dir: tempfile::tempdir().unwrap(),
+            vars: Vec::new(),
+            applied: false,
+        };
+        copy_tree(&terraform_module_dir(), stack.dir.path());
+        std::fs::write(stack.rc(), "").unwrap();
+        stack
+    }
+
+    /// The example root module of the copy.
+    pub fn example(&self) -> PathBuf {
+        self.dir.path().join("examples/complete")
+    }
+
+    /// An empty CLI configuration: no ~/.terraformrc is read, nothing is fetched.
+    pub fn rc(&self) -> PathBuf {
+        self.dir.path().join("terraformrc")
+    }
+
+    /// Puts the moto override (`testing/`) next to the example and runs `terraform init` from
+    /// the provider mirror.
+    pub async fn init_for_moto(&self) {
+        for file in ["moto_override.tf", "moto_variables.tf"] {
+            std::fs::copy(
+                self.dir.path().join("testing").join(file),
+                self.example().join(file),
+            )
+            .unwrap();
+        }
+        let plugin_dir = format!("-plugin-dir={}", self.plugins.display());
+        self.ok(&["init", "-input=false", "-no-color", &plugin_dir])
+            .await;
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        run_terraform(&self.bin, &self.example(), args, &self.vars, &self.rc()).await
+    }
+
+    /// `terraform ARGS` in the example, which must succeed; its standard output.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "terraform {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !self.applied {
+            return;
+        }
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["destroy", "-auto-approve", "-input=false", "-no-color"])
+            .args(self.vars.iter().flat_map(|v| ["-var", v.as_str()]))
+            .current_dir(self.example());
+        terraform_env(&mut command, &self.rc());
+        let _ = command.output();
+    }
+}
+
+fn terraform_env(command: &mut Command, rc: &Path) {
+    command
+        .env("TF_CLI_CONFIG_FILE", rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL");
+}
+
+/// `terraform ARGS` in `dir` (with `vars` for apply, destroy and plan), killed after
+/// [`TERRAFORM_STEP_TIMEOUT`].
+pub async fn run_terraform(
+    bin: &Path,
+    dir: &Path,
+    args: &[&str],
+    vars: &[String],
+    rc: &Path,
+) -> Output {
+    let takes_vars = matches!(args.first(), Some(&("apply" | "destroy" | "plan")));
+    let mut command = Command::new(bin);
+    command.args(args).current_dir(dir);
+    if takes_vars {
+        command.args(vars.iter().flat_map(|v| ["-var", v.as_str()]));
+    }
+    terraform_env(&mut command, rc);
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    tokio::time::timeout(TERRAFORM_STEP_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("terraform {args:?} did not finish in {TERRAFORM_STEP_TIMEOUT:?}")
+        })
+        .unwrap()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str == ".terraform" || name_str.contains("tfstate") {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The checkout's `deploy/terraform`.
+pub fn terraform_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/terraform")
+}

@@ -10,14 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use gitops_testkit::aws_proxy::{AwsCall, RecordingProxy};
 use gitops_testkit::iam::{Policy, TrustPolicy, wildcard_findings};
 use serde_json::{Value, json};
 
 use crate::moto::write;
-use crate::support::git;
+use crate::support::{OwnMoto, Stack, git, run_terraform, terraform, terraform_module_dir};
 
 const ORG: &str = "acme";
 const GITOPS_REPO: &str = "acme-gitops";
@@ -25,192 +24,6 @@ const ACTION: &str = "mfe-gitops/mfe-gitops@5e7a0b6f3c2d1e9f8a7b6c5d4e3f2a1b0c9d
 const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
 const AUD: &str = "token.actions.githubusercontent.com:aud";
 const SUB: &str = "token.actions.githubusercontent.com:sub";
-/// Each terraform step's bound (apply on moto takes well under a minute).
-const STEP_TIMEOUT: Duration = Duration::from_mins(10);
-
-/// terraform and the provider mirror (`GITOPS_TEST_TERRAFORM`, `GITOPS_TEST_TERRAFORM_PLUGINS`),
-/// or `None` after skipping `test` (a failure under `GITOPS_TEST_REQUIRE_ALL=1`).
-fn terraform(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let (Some(bin), Some(plugins)) = (
-        var("GITOPS_TEST_TERRAFORM"),
-        var("GITOPS_TEST_TERRAFORM_PLUGINS"),
-    ) {
-        return Some((bin, plugins));
-    }
-    gitops_testkit::skip(
-        test,
-        "terraform is missing: GITOPS_TEST_TERRAFORM (the terraform binary) and \
-         GITOPS_TEST_TERRAFORM_PLUGINS (a provider mirror holding registry.terraform.io/) \
-         are not set",
-    );
-    None
-}
-
-/// A moto server of this test's own (`GITOPS_TEST_MOTO_SERVER`): GitHub's OIDC provider exists
-/// once per account, so the example cannot share the suite's moto with tests that create one.
-/// Stopped when dropped.
-struct OwnMoto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl OwnMoto {
-    async fn start(test: &str) -> Option<OwnMoto> {
-        let Some(server) = std::env::var_os("GITOPS_TEST_MOTO_SERVER").filter(|v| !v.is_empty())
-        else {
-            gitops_testkit::skip(
-                test,
-                "GITOPS_TEST_MOTO_SERVER (moto's moto_server) is not set",
-            );
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let moto = OwnMoto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            let ready = http
-                .get(format!("{}/moto-api/", moto.url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Some(moto);
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        panic!("moto did not start on {}", moto.url);
-    }
-}
-
-impl Drop for OwnMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A working copy of `deploy/terraform` (state and `.terraform/` never land in the checkout),
-/// with the moto override next to the example; destroyed when dropped, even after a failure.
-struct Stack {
-    bin: PathBuf,
-    plugins: PathBuf,
-    dir: tempfile::TempDir,
-    vars: Vec<String>,
-    applied: bool,
-}
-
-impl Stack {
-    fn example(&self) -> PathBuf {
-        self.dir.path().join("examples/complete")
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        run_terraform(&self.bin, &self.example(), args, &self.vars, &self.rc()).await
-    }
-
-    /// An empty CLI configuration: no ~/.terraformrc is read, nothing is fetched.
-    fn rc(&self) -> PathBuf {
-        self.dir.path().join("terraformrc")
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.status.success(),
-            "terraform {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if !self.applied {
-            return;
-        }
-        let mut command = std::process::Command::new(&self.bin);
-        command
-            .args(["destroy", "-auto-approve", "-input=false", "-no-color"])
-            .args(self.vars.iter().flat_map(|v| ["-var", v.as_str()]))
-            .current_dir(self.example());
-        terraform_env(&mut command, &self.rc());
-        let _ = command.output();
-    }
-}
-
-fn terraform_env(command: &mut std::process::Command, rc: &Path) {
-    command
-        .env("TF_CLI_CONFIG_FILE", rc)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_IN_AUTOMATION", "1")
-        .env("TF_INPUT", "0")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL");
-}
-
-async fn run_terraform(
-    bin: &Path,
-    dir: &Path,
-    args: &[&str],
-    vars: &[String],
-    rc: &Path,
-) -> Output {
-    let takes_vars = matches!(args.first(), Some(&("apply" | "destroy" | "plan")));
-    let mut command = std::process::Command::new(bin);
-    command.args(args).current_dir(dir);
-    if takes_vars {
-        command.args(vars.iter().flat_map(|v| ["-var", v.as_str()]));
-    }
-    terraform_env(&mut command, rc);
-    let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true);
-    tokio::time::timeout(STEP_TIMEOUT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("terraform {args:?} did not finish in {STEP_TIMEOUT:?}"))
-        .unwrap()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        let name_str = name.to_string_lossy();
-        if name_str == ".terraform" || name_str.contains("tfstate") {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
-}
-
-fn module_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/terraform")
-}
-
 /// A binary run with the standard AWS environment pointed at `endpoint` (the proxy).
 fn aws_command(bin: PathBuf, endpoint: &str, dir: &Path, args: &[&str]) -> Output {
     std::process::Command::new(bin)
@@ -331,19 +144,12 @@ async fn the_terraform_example_applies_on_moto_and_gitops_deploys_into_exactly_i
     };
     let moto = own_moto.url.clone();
 
-    let mut stack = Stack {
-        bin,
-        plugins,
-        dir: tempfile::tempdir().unwrap(),
-        vars: Vec::new(),
-        applied: false,
-    };
-    copy_tree(&module_dir(), stack.dir.path());
-    std::fs::write(stack.rc(), "").unwrap();
+    let mut stack = Stack::copy(bin, plugins);
+    let module_dir = terraform_module_dir();
     // Static checks on the module as committed (fmt only reads the checkout).
     let fmt = run_terraform(
         &stack.bin,
-        &module_dir(),
+        &module_dir,
         &["fmt", "-check", "-recursive", "-diff", "-no-color"],
         &[],
         &stack.rc(),
@@ -355,18 +161,8 @@ async fn the_terraform_example_applies_on_moto_and_gitops_deploys_into_exactly_i
         String::from_utf8_lossy(&fmt.stdout),
         String::from_utf8_lossy(&fmt.stderr)
     );
-    variables_are_typed_and_described(&module_dir());
-    for file in ["moto_override.tf", "moto_variables.tf"] {
-        std::fs::copy(
-            stack.dir.path().join("testing").join(file),
-            stack.example().join(file),
-        )
-        .unwrap();
-    }
-    let plugin_dir = format!("-plugin-dir={}", stack.plugins.display());
-    stack
-        .ok(&["init", "-input=false", "-no-color", &plugin_dir])
-        .await;
+    variables_are_typed_and_described(&module_dir);
+    stack.init_for_moto().await;
     stack.ok(&["validate", "-no-color"]).await;
 
     // Apply on moto, under a name no other test uses.
