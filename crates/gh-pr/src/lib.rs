@@ -95,7 +95,9 @@ pub use github::{
 #[cfg(feature = "github")]
 pub use gitops_retry::RetryPolicy;
 pub use local::LocalGitForge;
-pub use local::revisions::{Revision, Revisions, desired_revisions};
+pub use local::revisions::{
+    DesiredCommit, Revision, Revisions, desired_history, desired_revisions,
+};
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

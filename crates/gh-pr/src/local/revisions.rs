@@ -203,6 +203,121 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
     Ok(Revisions { head, by_path })
 }
 
+/// One version of a desired-state file on the default branch's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredCommit {
+    /// The first-parent commit that wrote this version (a merge: the merge commit).
+    pub commit: CommitSha,
+    /// Its committer time, in seconds since the Unix epoch.
+    pub committed_at: i64,
+    /// Repository-relative, slash-separated path of the file.
+    pub path: String,
+    /// The file's content at that commit.
+    pub content: Vec<u8>,
+}
+
+/// Every version of the files under `dir` that a commit on HEAD's first-parent history wrote
+/// at or after `since` (seconds since the Unix epoch), oldest first: what `gitops metrics`
+/// reads as the requests that reached the default branch. Deleted files are left out; at most
+/// `limit` versions (the newest), each file at most 1 MiB. A repository without commits has
+/// none. Each git command is bounded in time (60 s) and output (64 MiB).
+pub async fn desired_history(
+    repo_dir: &Path,
+    dir: &str,
+    since: i64,
+    limit: usize,
+) -> Result<Vec<DesiredCommit>> {
+    let dir = dir.trim_end_matches('/');
+    validate_path(dir).map_err(|_| {
+        Error::invalid(
+            "dir",
+            format!("{dir:?} is not a relative directory of the repository"),
+        )
+    })?;
+    let top = toplevel(repo_dir).await?;
+    let top = Path::new(&top);
+    if run(top, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        .await?
+        .is_err()
+    {
+        return Ok(Vec::new());
+    }
+    let since_arg = format!("--since=@{since}");
+    let walk = git_ok(
+        top,
+        &[
+            "-c",
+            "log.showSignature=false",
+            "log",
+            "--first-parent",
+            "--diff-merges=first-parent",
+            "--no-renames",
+            "--name-status",
+            "-z",
+            "--no-color",
+            "--format=%x01%H %ct",
+            &since_arg,
+            "HEAD",
+            "--",
+            dir,
+        ],
+    )
+    .await?;
+    // Newest first: a commit line, then (status, path) pairs.
+    let mut found: Vec<(CommitSha, i64, String)> = Vec::new();
+    let mut current: Option<(CommitSha, i64)> = None;
+    let mut status: Option<String> = None;
+    for token in walk.split(|b| *b == 0) {
+        if let Some(line) = token.strip_prefix(b"\x01") {
+            let line = String::from_utf8_lossy(line);
+            let (sha, time) = line.trim().split_once(' ').ok_or_else(|| Error::Git {
+                command: "log".into(),
+                message: format!("unexpected commit line {line:?}"),
+            })?;
+            let time = time.parse::<i64>().map_err(|e| Error::Git {
+                command: "log".into(),
+                message: format!("unexpected commit time {time:?}: {e}"),
+            })?;
+            current = Some((oid("log", sha)?, time));
+            status = None;
+            continue;
+        }
+        let token =
+            String::from_utf8_lossy(token.strip_prefix(b"\n").unwrap_or(token)).into_owned();
+        if token.is_empty() {
+            continue;
+        }
+        match status.take() {
+            None => status = Some(token),
+            Some(kind) => {
+                if let (Some((sha, time)), false) = (&current, kind.starts_with('D')) {
+                    found.push((sha.clone(), *time, token));
+                }
+            }
+        }
+    }
+    found.truncate(limit);
+    found.reverse();
+    let mut versions = Vec::with_capacity(found.len());
+    for (commit, committed_at, path) in found {
+        let spec = format!("{commit}:{path}");
+        let content = git_ok(top, &["cat-file", "blob", &spec]).await?;
+        if content.len() > 1 << 20 {
+            return Err(Error::invalid(
+                "desired state",
+                format!("{path} at {commit} is larger than 1 MiB"),
+            ));
+        }
+        versions.push(DesiredCommit {
+            commit,
+            committed_at,
+            path,
+            content,
+        });
+    }
+    Ok(versions)
+}
+
 async fn toplevel(repo_dir: &Path) -> Result<String> {
     let not_repo = |why: &str| {
         Error::invalid(

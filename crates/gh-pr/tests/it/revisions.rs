@@ -260,3 +260,73 @@ async fn not_a_repository_is_refused() {
         assert!(matches!(err, Error::Invalid { .. }), "{bad}: {err:?}");
     }
 }
+
+/// `desired_history` (what `gitops metrics` reads): every version the first-parent history
+/// wrote, oldest first, with its commit, committer time and content; a pull request's inner
+/// commits appear as its merge, deletions are left out, `since` and `limit` bound the walk.
+#[tokio::test]
+async fn history_lists_each_version_written_on_the_default_branch() {
+    let tmp = repo();
+    let dir = tmp.path();
+    let none = gitops_gh_pr::desired_history(dir, "deployments", 0, 100)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "no commit yet: {none:?}");
+    let first = commit(dir, &[(A, "v1\n"), ("README.md", "x\n")], "first");
+    let second = commit(dir, &[(A, "v2\n"), (B, "c1\n")], "second");
+    git(dir, &["checkout", "-q", "-b", "gitops/prod/checkout"]);
+    commit(dir, &[(A, "inner\n")], "inner");
+    commit(dir, &[(A, "v3\n")], "pr head");
+    git(dir, &["checkout", "-q", "main"]);
+    git(
+        dir,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "merge",
+            "gitops/prod/checkout",
+        ],
+    );
+    let merge = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["rm", "-q", B]);
+    git(dir, &["commit", "-q", "-m", "remove"]);
+
+    let history = gitops_gh_pr::desired_history(dir, "deployments", 0, 100)
+        .await
+        .unwrap();
+    let seen: Vec<(String, &str, String)> = history
+        .iter()
+        .map(|v| {
+            (
+                v.commit.to_string(),
+                v.path.as_str(),
+                String::from_utf8_lossy(&v.content).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (first.clone(), A, "v1\n".to_owned()),
+            (second.clone(), A, "v2\n".to_owned()),
+            (second.clone(), B, "c1\n".to_owned()),
+            (merge.clone(), A, "v3\n".to_owned()),
+        ]
+    );
+    let time: i64 = git(dir, &["log", "-1", "--format=%ct", &merge])
+        .parse()
+        .unwrap();
+    assert_eq!(history[3].committed_at, time);
+
+    let newest = gitops_gh_pr::desired_history(dir, "deployments", 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].commit.to_string(), merge);
+    let later = gitops_gh_pr::desired_history(dir, "deployments", time + 3600, 100)
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+}
