@@ -33,6 +33,9 @@ use time::format_description::well_known::Rfc3339;
     about = "Run the GitOps repository of micro-frontend deployments"
 )]
 struct Cli {
+    /// The GitOps repository.
+    #[arg(long, global = true, default_value = ".")]
+    repo: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,18 +43,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate every file of the GitOps repository (gitops.yaml, mfes/, deployments/).
-    Check {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-    },
+    Check,
     /// Evaluate a deploy request against the repository's policy.
     ///
     /// With --dry-run, prints the decision as one JSON object and writes nothing.
     Process {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// A bare client_payload or a repository_dispatch event; default $GITHUB_EVENT_PATH.
         #[arg(long, env = "GITHUB_EVENT_PATH")]
         event: Option<PathBuf>,
@@ -71,9 +67,6 @@ enum Command {
     /// Check deploy pull requests and merge the checked head of those that pass (waiting for an
     /// approval where the environment requires one).
     Merge {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// The pull request.
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         pr: Option<u64>,
@@ -90,9 +83,6 @@ enum Command {
     /// Record an approving review of a deploy pull request on the local git forge (on GitHub,
     /// approve in the pull request).
     Approve {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// The pull request.
         #[arg(long)]
         pr: u64,
@@ -103,9 +93,6 @@ enum Command {
     /// Roll an MFE back the GitOps way: a PR setting the previous (or named) version with
     /// `rollback: true`, then the normal merge and deploy.
     Rollback {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// The environment.
         #[arg(long, visible_alias = "environment")]
         env: String,
@@ -148,9 +135,6 @@ enum Command {
     /// Reconcile every desired (environment, MFE) with what is live: upload, commit, publish,
     /// invalidate. Pairs already live are skipped without touching the CDN.
     Deploy {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// Only this environment.
         #[arg(long, visible_alias = "environment")]
         env: Option<String>,
@@ -163,9 +147,6 @@ enum Command {
     },
     /// Show the environment x MFE matrix: live version, when, and whether desired differs.
     Status {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// Only this environment.
         #[arg(long, visible_alias = "environment")]
         env: Option<String>,
@@ -175,9 +156,6 @@ enum Command {
     },
     /// Compare desired (git) and live (registry): exit 1 listing every pair that differs.
     Drift {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// Only this environment.
         #[arg(long, visible_alias = "environment")]
         env: Option<String>,
@@ -185,9 +163,6 @@ enum Command {
     /// Create what the configured targets need and is missing (storage, registry); check that
     /// CloudFront distributions exist. Idempotent.
     Bootstrap {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// Only this environment.
         #[arg(long, visible_alias = "environment")]
         env: Option<String>,
@@ -198,9 +173,6 @@ enum Command {
     /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
     /// --check, status and drift call on its bucket, table, distribution and artifacts).
     IamPolicy {
-        /// The GitOps repository.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
         /// Only this environment: print its policy document alone.
         #[arg(long, visible_alias = "environment")]
         env: Option<String>,
@@ -243,11 +215,11 @@ fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let repo = cli.repo;
     let now = OffsetDateTime::now_utc;
     match cli.command {
-        Command::Check { repo } => show(gitops_app::check(&repo)),
+        Command::Check => show(gitops_app::check(&repo)),
         Command::Process {
-            repo,
             event,
             at,
             dry_run,
@@ -273,7 +245,6 @@ fn main() -> ExitCode {
             }
         }
         Command::Merge {
-            repo,
             pr,
             all: _,
             at,
@@ -283,7 +254,7 @@ fn main() -> ExitCode {
                 gitops_app::merge(&repo, pr, at.unwrap_or_else(now), forge.into()).await?;
             Ok(show(report::merge(&results)))
         }),
-        Command::Approve { repo, pr, user } => run(async move {
+        Command::Approve { pr, user } => run(async move {
             gitops_runtime::Runtime::from_env(&repo)?
                 .approve_local(pr, &user)
                 .await?;
@@ -291,7 +262,6 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Rollback {
-            repo,
             env,
             mfe,
             to,
@@ -322,12 +292,7 @@ fn main() -> ExitCode {
             force,
         )
         .map_or_else(|e| fail(&e), show),
-        Command::Deploy {
-            repo,
-            env,
-            mfe,
-            format,
-        } => run(async move {
+        Command::Deploy { env, mfe, format } => run(async move {
             let session = Session::open(&repo).await?;
             let filters = session.filters(env.as_deref(), mfe.as_deref())?;
             let report = session.deploy(&filters).await?;
@@ -336,7 +301,7 @@ fn main() -> ExitCode {
                 format == Format::Json,
             )))
         }),
-        Command::Status { repo, env, format } => run(async move {
+        Command::Status { env, format } => run(async move {
             let session = Session::open(&repo).await?;
             let rows = session
                 .status(&session.filters(env.as_deref(), None)?)
@@ -347,21 +312,20 @@ fn main() -> ExitCode {
             }
             Ok(report::unreadable_class(&rows).map_or(ExitCode::SUCCESS, class_exit))
         }),
-        Command::Drift { repo, env } => run(async move {
+        Command::Drift { env } => run(async move {
             let session = Session::open(&repo).await?;
             let rows = session
                 .status(&session.filters(env.as_deref(), None)?)
                 .await?;
             Ok(show(report::drift(&rows)))
         }),
-        Command::Bootstrap { repo, env, check } => run(async move {
+        Command::Bootstrap { env, check } => run(async move {
             let session = Session::open(&repo).await?;
             let filters = session.filters(env.as_deref(), None)?;
             let states = session.bootstrap(&filters, !check).await?;
             Ok(show(report::bootstrap(&states, check)))
         }),
         Command::IamPolicy {
-            repo,
             env,
             account,
             region,
