@@ -277,8 +277,18 @@ impl Session {
     }
 
     /// Reconciles every selected desired pair with what is live (`gitops deploy`), in git order,
-    /// telling requesters when a forge is at hand.
+    /// telling requesters when a forge is at hand. At the end the run's stage events for S3
+    /// storage are written (one object per bucket); a failed write is one warning line on the
+    /// standard error stream, never a failed deploy.
     pub async fn deploy(&self, filters: &Filters) -> Result<DeployReport, Error> {
+        let result = self.deploy_pairs(filters).await;
+        for warning in self.runtime.flush_metrics().await.warnings {
+            eprintln!("warning: {warning}");
+        }
+        result
+    }
+
+    async fn deploy_pairs(&self, filters: &Filters) -> Result<DeployReport, Error> {
         let revisions = self.runtime.revisions().await?;
         let requester = match self.runtime.forge(ForgeChoice::Auto).await {
             Ok(handle) => Some(handle.requester),

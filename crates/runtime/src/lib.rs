@@ -20,6 +20,7 @@
 //! This is the only crate that names the cloud SDKs.
 
 pub mod iam;
+pub mod metrics;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +33,9 @@ use gitops_db_registry::{DynamoDbRegistry, SqliteRegistry};
 use gitops_event_model::{MfeName, Version};
 use gitops_iac_config::{CdnTarget, Environment, RegistryTarget, StorageTarget};
 use gitops_pipeline::{Backends, Error, Targets};
+pub use metrics::{
+    EnvironmentSinks, FlushReport, ReadBounds, StageEventsRead, push_to_pushgateway,
+};
 
 /// The repository's git-ignored directory holding the embedded backends' state.
 const STATE_DIR: &str = "local";
@@ -99,6 +103,8 @@ pub struct Runtime {
     /// `gitops.yaml` says `local_test: true`.
     local_test: bool,
     aws: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
+    /// This run's stage events bound for S3 storage, written by [`Runtime::flush_metrics`].
+    events: Arc<metrics::RunBuffers>,
 }
 
 impl Runtime {
@@ -120,6 +126,7 @@ impl Runtime {
             in_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
             local_test: false,
             aws: Arc::default(),
+            events: Arc::default(),
         })
     }
 
@@ -450,58 +457,6 @@ impl std::fmt::Display for TargetState {
             (false, false) => "MISSING",
         };
         write!(f, "{}: {word}", self.target)
-    }
-}
-
-impl Runtime {
-    /// Where stage events of `environment` go: `GITOPS_METRICS_FILE` when set, otherwise
-    /// `metrics/events.jsonl` beside a local (SQLite) registry; nowhere for a DynamoDB registry
-    /// (or a local one whose path is refused). Resolves paths: call it from blocking code.
-    pub fn metrics(&self, environment: &Environment) -> Arc<dyn gitops_metrics::MetricsSink> {
-        if let Some(path) = std::env::var_os("GITOPS_METRICS_FILE").filter(|p| !p.is_empty()) {
-            return Arc::new(gitops_metrics::JsonlSink::new(PathBuf::from(path)));
-        }
-        match &environment.registry {
-            RegistryTarget::Sqlite(path) => match self.local_blocking(path) {
-                Ok(file) => Arc::new(gitops_metrics::JsonlSink::beside_registry(&file)),
-                Err(_) => Arc::new(gitops_metrics::NullSink),
-            },
-            RegistryTarget::DynamoDb { .. } => Arc::new(gitops_metrics::NullSink),
-        }
-    }
-}
-
-/// A sink routing each event to its environment's sink ([`Runtime::metrics`]); events of
-/// undeclared environments are dropped.
-#[derive(Debug, Clone, Default)]
-pub struct EnvironmentSinks {
-    sinks: std::collections::BTreeMap<String, Arc<dyn gitops_metrics::MetricsSink>>,
-}
-
-impl gitops_metrics::MetricsSink for EnvironmentSinks {
-    fn record(&self, event: &gitops_metrics::StageEvent) -> Result<(), gitops_metrics::Error> {
-        match self.sinks.get(&event.environment) {
-            Some(sink) => sink.record(event),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Runtime {
-    /// One sink per environment of `repository`, routed by the event's environment. Resolves
-    /// paths: call it from blocking code.
-    pub fn metrics_by_environment(
-        &self,
-        repository: &gitops_iac_config::Repository,
-    ) -> EnvironmentSinks {
-        EnvironmentSinks {
-            sinks: repository
-                .config
-                .environments
-                .iter()
-                .map(|e| (e.name.to_string(), self.metrics(e)))
-                .collect(),
-        }
     }
 }
 
