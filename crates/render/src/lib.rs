@@ -35,6 +35,7 @@
 //! operator. The crate is pure apart from [`write_files`]: no network.
 
 mod action;
+mod board;
 mod commands;
 mod options;
 mod record;
@@ -43,6 +44,10 @@ mod terraform;
 mod write;
 
 pub use action::{ACTION_ENV, ActionRef, BUILT_IN_ACTION, PinSource};
+pub use board::{
+    BoardCell, BoardData, BoardDeployment, BoardDora, BoardFigure, BoardLinks, CellState,
+    render_board,
+};
 pub use commands::{
     MFE_WORKFLOWS, init_gitops_repository, read_mfe_options, upgrade_mfe_workflows,
 };
