@@ -6,4 +6,6 @@
 mod aggregate;
 mod event;
 mod read;
+mod render;
+mod report;
 mod sink;
