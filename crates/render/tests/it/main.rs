@@ -4,6 +4,7 @@
 // Test code runs on the harness's threads: blocking file and process calls are fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod board;
 mod golden;
 mod report;
 mod scaffold;
