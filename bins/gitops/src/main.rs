@@ -21,10 +21,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gitops_app::report;
-use gitops_app::{Error, ForgeChoice, Session};
+use gitops_app::{Error, ForgeChoice, Session, metrics};
 use gitops_pipeline::ErrorClass;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,7 +51,7 @@ enum Command {
         #[arg(long, env = "GITHUB_EVENT_PATH")]
         event: Option<PathBuf>,
         /// Evaluate as of this RFC 3339 time instead of now (freeze windows).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = gitops_app::parse_time)]
         at: Option<OffsetDateTime>,
         /// Print the decision and the changes without writing or proposing anything.
         #[arg(long)]
@@ -74,7 +73,7 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// Evaluate the policy as of this RFC 3339 time instead of now.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = gitops_app::parse_time)]
         at: Option<OffsetDateTime>,
         /// The forge.
         #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
@@ -170,6 +169,31 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Deployment metrics: the DORA four per environment and MFE (with their formulas and
+    /// counts) and per-stage times, from git history, the registries and the stage events.
+    Metrics {
+        /// Only this environment.
+        #[arg(long, visible_alias = "environment")]
+        env: Option<String>,
+        /// Only this MFE.
+        #[arg(long)]
+        mfe: Option<String>,
+        /// The window: back from now (30d, 12h, 2w, 90m) or from an RFC 3339 time.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Output format.
+        #[arg(long, default_value = "table", value_parser = metrics::Format::NAMES)]
+        format: String,
+        /// Also push the Prometheus series to this Pushgateway (http(s)://host:port).
+        #[arg(long, value_name = "URL")]
+        push: Option<String>,
+    },
+    /// Write the fleet's board, a static HTML page (index.html), into a directory.
+    Board {
+        /// Where (created if missing).
+        #[arg(long, default_value = "board")]
+        out: PathBuf,
+    },
     /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
     /// --check, status and drift call on its bucket, table, distribution and artifacts).
     IamPolicy {
@@ -206,11 +230,6 @@ impl From<ForgeArg> for ForgeChoice {
 enum Format {
     Table,
     Json,
-}
-
-fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| format!("`{value}` is not an RFC 3339 time: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -324,6 +343,23 @@ fn main() -> ExitCode {
             let filters = session.filters(env.as_deref(), None)?;
             let states = session.bootstrap(&filters, !check).await?;
             Ok(show(report::bootstrap(&states, check)))
+        }),
+        Command::Metrics {
+            env,
+            mfe,
+            since,
+            format,
+            push,
+        } => run(async move {
+            let session = Session::open(&repo).await?;
+            let filters = session.filters(env.as_deref(), mfe.as_deref())?;
+            let asked = metrics::Asked::parse(&since, &format, push, now())?;
+            Ok(show(metrics::command(&session, &filters, &asked).await?))
+        }),
+        Command::Board { out } => run(async move {
+            let file = Session::open(&repo).await?.board(&out, now()).await?;
+            println!("board written to {}", file.display());
+            Ok(ExitCode::SUCCESS)
         }),
         Command::IamPolicy {
             env,

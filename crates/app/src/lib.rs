@@ -10,6 +10,7 @@
 //! `deployments/`) and the process environment through `gitops-runtime`.
 
 pub mod demo;
+pub mod metrics;
 pub mod report;
 
 use std::io::Read as _;
@@ -99,6 +100,15 @@ pub fn init(
             .collect(),
         class: failed.then_some(ErrorClass::Refused),
     })
+}
+
+/// An RFC 3339 time from a command-line flag (`--at`), or why not.
+///
+/// # Errors
+/// The value and the parser's reason.
+pub fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("`{value}` is not an RFC 3339 time: {e}"))
 }
 
 /// Loads and checks the repository at `dir` (`gitops check`).

@@ -502,6 +502,19 @@ async fn the_terraform_example_applies_on_moto_and_gitops_deploys_into_exactly_i
                     statement["Condition"]["StringEquals"]["AWS:SourceArn"].is_string(),
                     "CloudFront's access is bound to the distribution: {doc}"
                 );
+                // The CDN serves versions, aliases and the import map, never the rest of the
+                // storage root (the stage events under metrics/).
+                let resources: Vec<&str> = match &statement["Resource"] {
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    one => one.as_str().into_iter().collect(),
+                };
+                assert!(
+                    !resources.is_empty()
+                        && resources
+                            .iter()
+                            .all(|r| r.ends_with("/mfe/*") || r.ends_with("/importmap.json")),
+                    "CloudFront may read more than mfe/ and importmap.json: {doc}"
+                );
             }
         }
     }

@@ -18,7 +18,10 @@
 locals {
   origin_id   = "storage"
   origin_path = var.storage_prefix == null ? "" : "/${var.storage_prefix}"
-  objects_arn = var.storage_prefix == null ? "${aws_s3_bucket.this.arn}/*" : "${aws_s3_bucket.this.arn}/${var.storage_prefix}/*"
+  # What the CDN serves: the versions and aliases under mfe/ and the import map. Nothing else
+  # under the storage root (gitops keeps its stage events under metrics/) is readable by it.
+  root_arn    = var.storage_prefix == null ? aws_s3_bucket.this.arn : "${aws_s3_bucket.this.arn}/${var.storage_prefix}"
+  served_arns = ["${local.root_arn}/mfe/*", "${local.root_arn}/importmap.json"]
 
   custom_domain   = var.domain_name != null
   create_cert     = local.custom_domain && var.acm_certificate_arn == null
@@ -94,7 +97,7 @@ data "aws_iam_policy_document" "bucket" {
     sid       = "CloudFrontRead"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = [local.objects_arn]
+    resources = local.served_arns
 
     principals {
       type        = "Service"
