@@ -623,7 +623,7 @@ fn chromium_draws_the_fixture_fleet() {
         "screenshot",
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,2900",
+            "--window-size=1280,3050",
         ],
     );
     assert!(console_messages(&stderr).is_empty(), "{stderr}");
