@@ -190,6 +190,9 @@ enum Command {
     },
     /// Write the fleet's board, a static HTML page (index.html), into a directory.
     Board {
+        /// Only this environment.
+        #[arg(long, visible_alias = "environment")]
+        env: Option<String>,
         /// Where (created if missing).
         #[arg(long, default_value = "board")]
         out: PathBuf,
@@ -356,8 +359,10 @@ fn main() -> ExitCode {
             let asked = metrics::Asked::parse(&since, &format, push, now())?;
             Ok(show(metrics::command(&session, &filters, &asked).await?))
         }),
-        Command::Board { out } => run(async move {
-            let file = Session::open(&repo).await?.board(&out, now()).await?;
+        Command::Board { env, out } => run(async move {
+            let session = Session::open(&repo).await?;
+            let filters = session.filters(env.as_deref(), None)?;
+            let file = session.board(&filters, &out, now()).await?;
             println!("board written to {}", file.display());
             Ok(ExitCode::SUCCESS)
         }),

@@ -262,12 +262,20 @@ impl Session {
 impl Session {
     /// Writes the fleet's board (`index.html`, self-contained) into `out`, created if missing:
     /// the environment x MFE matrix from `gitops status`, the last deployments and each
-    /// environment's DORA figures over the last 30 days.
-    pub async fn board(&self, out: &Path, now: OffsetDateTime) -> Result<PathBuf, Error> {
-        let all = Filters::default();
-        let rows = self.status(&all).await?;
-        let report = self.metrics(&all, now - Duration::days(30), now).await?;
-        let data = board_data(self, &rows, &report, now);
+    /// environment's DORA figures over the last 30 days; with an environment filter, that
+    /// environment's alone (readable with its own role).
+    pub async fn board(
+        &self,
+        filters: &Filters,
+        out: &Path,
+        now: OffsetDateTime,
+    ) -> Result<PathBuf, Error> {
+        let rows = self.status(filters).await?;
+        let report = self.metrics(filters, now - Duration::days(30), now).await?;
+        let mut data = board_data(self, &rows, &report, now);
+        if let Some(env) = &filters.environment {
+            data.environments.retain(|e| e == env.as_str());
+        }
         let html = gitops_render::render_board(&data);
         let unwritable = |e: std::io::Error| {
             Error::Usage(format!(
@@ -326,10 +334,15 @@ fn board_data(
                     SyncState::InSync => CellState::InSync,
                     SyncState::Unknown => CellState::Unknown,
                     _ if row.version.is_none() => CellState::NotDeployed,
-                    SyncState::NotDesired => CellState::InSync,
                     _ => CellState::Drift,
                 },
-                detail: row.error.clone(),
+                detail: row.error.clone().or_else(|| match row.state {
+                    SyncState::LiveDiffers => Some("live differs from desired".to_owned()),
+                    SyncState::PointersBehind => Some("pointers not published".to_owned()),
+                    SyncState::CdnPending => Some("CDN invalidation pending".to_owned()),
+                    SyncState::NotDesired => Some("live but not desired".to_owned()),
+                    _ => None,
+                }),
                 pinned: false,
                 rollback: row.rollback,
                 failed,
