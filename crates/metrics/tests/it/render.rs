@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gitops_metrics::render::{markdown, prometheus, table};
-use gitops_metrics::{LiveRecord, MetricsInput, MetricsReport, Outcome, Stage, StageEvent, report};
+use gitops_metrics::{
+    DesiredChange, LiveRecord, MetricsInput, MetricsReport, Outcome, Stage, StageEvent, report,
+};
 
 use crate::report::{SINCE, fixture, query};
 
@@ -39,7 +41,18 @@ fn hostile_report() -> MetricsReport {
             )
             .with_duration_ms(1_500),
         ],
-        desired: vec![],
+        desired: vec![DesiredChange {
+            environment: env.into(),
+            mfe: mfe.into(),
+            version: "1.0.0|`x`".into(),
+            rollback: false,
+            request_id: "r1\n| inject |".into(),
+            requested_by: "<script>".into(),
+            requested_at: Some(SINCE - time::Duration::hours(2)),
+            source_commit_at: None,
+            merged_at: SINCE,
+            commit: "abc".into(),
+        }],
     };
     report(&input, &query())
 }
@@ -361,9 +374,13 @@ fn markdown_escapes_hostile_names_and_keeps_mermaid_valid() {
         let cells = line.replace("\\|", "").matches('|').count();
         assert!(cells == 8 || cells == 10 || cells == 7, "{line}");
     }
-    for block in mermaid_blocks(&text) {
-        check_xychart(&block);
+    let blocks = mermaid_blocks(&text);
+    assert_eq!(blocks.len(), 2, "{text}");
+    for block in &blocks {
+        check_xychart(block);
     }
+    assert_eq!(list(&blocks[1], "x-axis"), ["\"pr_od___b__x\""]);
+    assert_eq!(list(&blocks[1], "bar"), ["2"]);
 }
 
 #[test]
