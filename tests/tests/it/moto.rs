@@ -280,6 +280,41 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["pairs"][0]["outcome"], "deployed", "{report}");
 
+    // The run's stage events: one write-once object under metrics/<yyyy>/<mm>/<dd>/ in the
+    // environment's bucket, which gitops metrics reads back.
+    let listed = s3(&url)
+        .list_objects_v2()
+        .bucket(&site)
+        .prefix("metrics/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "one events object per run: {keys:?}");
+    assert!(
+        keys[0].ends_with(".jsonl") && keys[0].split('/').count() == 5,
+        "metrics/<yyyy>/<mm>/<dd>/<run>.jsonl: {keys:?}"
+    );
+    let metrics = gitops(&url, &["metrics", "--repo", rs, "--format", "json"]);
+    assert_eq!(
+        metrics.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&metrics.stderr)
+    );
+    let metrics: serde_json::Value = serde_json::from_slice(&metrics.stdout).unwrap();
+    let upload = metrics["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "upload")
+        .unwrap_or_else(|| panic!("no upload stage: {metrics}"));
+    assert_eq!(upload["count"], 1, "{metrics}");
+    assert_eq!(
+        metrics["recent"][0]["version"], "1.5.0",
+        "the registry's history is a source: {metrics}"
+    );
+
     // Storage: every file under the version prefix with the right headers, aliases, import map.
     let store = AmazonS3Builder::new()
         .with_bucket_name(&site)
