@@ -145,7 +145,7 @@ pub fn environments(events: &[StageEvent]) -> Vec<String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DeployResult {
+pub(crate) enum DeployResult {
     Succeeded,
     Failed,
 }
@@ -269,7 +269,7 @@ pub fn aggregate(events: &[StageEvent], query: &Query) -> Result<Aggregates, Err
 }
 
 /// The result and time of one deploy's events (sorted by time), or `None` for no change.
-fn classify(group: &[&StageEvent]) -> Option<(DeployResult, OffsetDateTime)> {
+pub(crate) fn classify(group: &[&StageEvent]) -> Option<(DeployResult, OffsetDateTime)> {
     let is_failure = |e: &StageEvent| e.stage == Stage::Failed || e.outcome == Outcome::Failure;
     let is_decisive = |e: &&&StageEvent| is_failure(e) || e.outcome == Outcome::Success;
     let decisive = group

@@ -47,6 +47,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
+use crate::aggregate::{DeployResult, classify};
 use crate::{DayCount, DurationStats, Outcome, Stage, StageEvent};
 
 /// How many deploys [`MetricsReport::recent`] lists.
@@ -781,16 +782,9 @@ fn failed_deploys<'a>(
     let mut failed: BTreeMap<Pair<'a>, Vec<OffsetDateTime>> = BTreeMap::new();
     for ((_, environment, mfe), mut group) in groups {
         group.sort_by_key(|e| e.at);
-        let is_failure = |e: &StageEvent| e.stage == Stage::Failed || e.outcome == Outcome::Failure;
-        let is_decisive = |e: &&&StageEvent| is_failure(e) || e.outcome == Outcome::Success;
-        let decisive = group
-            .iter()
-            .rev()
-            .filter(|e| e.stage != Stage::Reported)
-            .find(is_decisive)
-            .or_else(|| group.iter().rev().find(is_decisive));
-        if let Some(event) = decisive.filter(|e| is_failure(e)) {
-            failed.entry((environment, mfe)).or_default().push(event.at);
+        // The one rule of what a failed deploy is: the events aggregate's.
+        if let Some((DeployResult::Failed, at)) = classify(&group) {
+            failed.entry((environment, mfe)).or_default().push(at);
         }
     }
     for times in failed.values_mut() {
