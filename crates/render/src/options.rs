@@ -156,6 +156,9 @@ pub struct GitopsOptions {
     pub default_branch: String,
     /// Cron schedule of the drift check (five fields).
     pub drift_cron: String,
+    /// Cron schedule of the weekly metrics workflow (five fields): the job summary with the
+    /// week's figures and each environment's board.
+    pub metrics_cron: String,
     /// The setup action the workflows install `gitops` through.
     pub action: ActionRef,
     /// The `gitops` version the setup action installs (default: this crate's version).
@@ -166,13 +169,14 @@ pub struct GitopsOptions {
 }
 
 impl GitopsOptions {
-    /// Defaults: environments dev, staging, prod, branch `main`, a daily drift check, this
-    /// crate's version of the tools, installed through `action`.
+    /// Defaults: environments dev, staging, prod, branch `main`, a daily drift check, weekly
+    /// metrics (Mondays), this crate's version of the tools, installed through `action`.
     pub fn new(action: ActionRef) -> Self {
         GitopsOptions {
             environments: default_environments(),
             default_branch: "main".to_owned(),
             drift_cron: "17 5 * * *".to_owned(),
+            metrics_cron: "23 6 * * 1".to_owned(),
             action,
             tool_version: crate::VERSION.to_owned(),
             aws: None,
@@ -191,7 +195,8 @@ impl GitopsOptions {
             ));
         }
         check_branch(&self.default_branch)?;
-        check_cron(&self.drift_cron)?;
+        check_cron("drift schedule", &self.drift_cron)?;
+        check_cron("metrics schedule", &self.metrics_cron)?;
         check_tool_version(&self.tool_version)?;
         Ok(())
     }
@@ -382,7 +387,7 @@ fn check_branch(branch: &str) -> Result<()> {
     }
 }
 
-fn check_cron(cron: &str) -> Result<()> {
+fn check_cron(field: &'static str, cron: &str) -> Result<()> {
     let fields: Vec<&str> = cron.split(' ').collect();
     let ok = fields.len() == 5
         && fields.iter().all(|f| {
@@ -394,7 +399,7 @@ fn check_cron(cron: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(
-            "drift schedule",
+            field,
             format!("`{cron}` is not five cron fields separated by single spaces"),
         ))
     }
@@ -466,6 +471,12 @@ mod tests {
             ..GitopsOptions::new(pin())
         };
         assert!(g.validate().is_err());
+        let g = GitopsOptions {
+            metrics_cron: "23 6 * * 1\"\nx: y".into(),
+            ..GitopsOptions::new(pin())
+        };
+        let err = g.validate().unwrap_err().to_string();
+        assert!(err.contains("metrics schedule"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ const GITOPS_PROCESS: &str = include_str!("../templates/gitops-process.yml.j2");
 const GITOPS_CHECKS: &str = include_str!("../templates/gitops-checks.yml.j2");
 const GITOPS_DEPLOY: &str = include_str!("../templates/gitops-deploy.yml.j2");
 const GITOPS_DRIFT: &str = include_str!("../templates/gitops-drift.yml.j2");
+const GITOPS_METRICS: &str = include_str!("../templates/gitops-metrics.yml.j2");
 const GITOPS_YAML: &str = include_str!("../templates/gitops.yaml.j2");
 const GITIGNORE: &str = include_str!("../templates/gitignore.j2");
 const README: &str = include_str!("../templates/README.md.j2");
@@ -54,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("gitops-checks.yml", GITOPS_CHECKS),
     ("gitops-deploy.yml", GITOPS_DEPLOY),
     ("gitops-drift.yml", GITOPS_DRIFT),
+    ("gitops-metrics.yml", GITOPS_METRICS),
     ("gitops.yaml", GITOPS_YAML),
     ("gitignore", GITIGNORE),
     ("README.md", README),
@@ -221,7 +223,8 @@ pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
 /// Renders a GitOps repository: `gitops.yaml` (the environments on the embedded backends,
 /// with commented S3/DynamoDB/CloudFront examples), `mfes/.gitkeep`, `deployments/.gitkeep`,
 /// `.gitignore` and `README.md` ([`Policy::Seed`]), and the workflows `gitops-process.yml`,
-/// `gitops-checks.yml`, `gitops-deploy.yml` and `gitops-drift.yml` ([`Policy::Managed`]).
+/// `gitops-checks.yml`, `gitops-deploy.yml`, `gitops-drift.yml` and `gitops-metrics.yml`
+/// ([`Policy::Managed`]).
 pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFile>> {
     options.validate()?;
     let last = options.environments.len() - 1;
@@ -262,6 +265,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         aws => options.aws.is_some(),
         default_branch => options.default_branch.clone(),
         drift_cron => options.drift_cron.clone(),
+        metrics_cron => options.metrics_cron.clone(),
         tool_version => options.tool_version.clone(),
         setup => options.action.uses(&options.tool_version),
         version => VERSION,
@@ -291,6 +295,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         "gitops-checks.yml",
         "gitops-deploy.yml",
         "gitops-drift.yml",
+        "gitops-metrics.yml",
     ] {
         let body = render(&env, name, &ctx)?;
         files.push(managed(

@@ -6,6 +6,7 @@
 
 mod board;
 mod golden;
+mod metrics_workflow;
 mod report;
 mod scaffold;
 mod security;
@@ -64,6 +65,7 @@ pub fn gitops_option_sets() -> Vec<(&'static str, GitopsOptions)> {
         environments: vec!["qa".into(), "live".into()],
         default_branch: "trunk".into(),
         drift_cron: "0 */6 * * 1-5".into(),
+        metrics_cron: "30 7 * * 0".into(),
         ..GitopsOptions::new(pin())
     };
     vec![("default", GitopsOptions::new(pin())), ("two-envs", custom)]
