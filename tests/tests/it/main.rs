@@ -11,6 +11,7 @@ mod deploy;
 mod flow;
 mod github;
 mod hostile;
+mod mermaid;
 mod metrics;
 mod moto;
 mod npm_contract;
