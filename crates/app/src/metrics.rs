@@ -4,6 +4,7 @@
 //! (per-stage durations, failed deploys). The figures are computed by
 //! `gitops_metrics::report`, which is pure.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gitops_metrics::{
@@ -174,7 +175,7 @@ impl Session {
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<MetricsReport, Error> {
-        let input = self.metrics_input(filters, since).await?;
+        let input = self.metrics_sources(filters, since).await?.input;
         let query = MetricsQuery {
             environment: filters.environment.as_ref().map(ToString::to_string),
             mfe: filters.mfe.as_ref().map(ToString::to_string),
@@ -184,11 +185,11 @@ impl Session {
         Ok(gitops_metrics::report(&input, &query))
     }
 
-    async fn metrics_input(
+    async fn metrics_sources(
         &self,
         filters: &Filters,
         since: OffsetDateTime,
-    ) -> Result<MetricsInput, Error> {
+    ) -> Result<Sources, Error> {
         let from = (since - REQUEST_LOOKBACK).unix_timestamp();
         let history = gitops_gh_pr::desired_history(
             self.dir(),
@@ -199,6 +200,7 @@ impl Session {
         .await
         .map_err(|e| Error::Usage(format!("the history of deployments/: {e}")))?;
         let mut desired = Vec::new();
+        let mut pull_requests = BTreeMap::new();
         for version in history {
             // Files of other shapes (a README, a version written by hand that no longer
             // parses) are not requests.
@@ -209,6 +211,12 @@ impl Session {
             };
             let Ok(merged_at) = OffsetDateTime::from_unix_timestamp(version.committed_at) else {
                 continue;
+            };
+            // Oldest first: the pair's last version names its pull request, if any.
+            let pair = (file.environment.to_string(), file.mfe.to_string());
+            match pull_request_number(&version.subject) {
+                Some(number) => pull_requests.insert(pair, number),
+                None => pull_requests.remove(&pair),
             };
             desired.push(DesiredChange {
                 environment: file.environment.to_string(),
@@ -251,12 +259,34 @@ impl Session {
             }
             events.extend(self.runtime.stage_events(env, since).await?);
         }
-        Ok(MetricsInput {
-            desired,
-            live,
-            events,
+        Ok(Sources {
+            input: MetricsInput {
+                desired,
+                live,
+                events,
+            },
+            pull_requests,
         })
     }
+}
+
+/// What the metrics are computed from, and the pull request that wrote each pair's current
+/// desired state (the board links it).
+struct Sources {
+    input: MetricsInput,
+    pull_requests: BTreeMap<(String, String), u64>,
+}
+
+/// The pull request a merge commit's subject names: `Merge pull request #12 from ...` (a merge
+/// commit), `title (#12)` (a squash); the last `#<number>` of the subject.
+fn pull_request_number(subject: &str) -> Option<u64> {
+    subject.rmatch_indices('#').find_map(|(at, _)| {
+        let digits: String = subject[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok().filter(|n| *n > 0)
+    })
 }
 
 impl Session {
@@ -271,8 +301,16 @@ impl Session {
         now: OffsetDateTime,
     ) -> Result<PathBuf, Error> {
         let rows = self.status(filters).await?;
-        let report = self.metrics(filters, now - Duration::days(30), now).await?;
-        let mut data = board_data(self, &rows, &report, now);
+        let since = now - Duration::days(30);
+        let sources = self.metrics_sources(filters, since).await?;
+        let query = MetricsQuery {
+            environment: filters.environment.as_ref().map(ToString::to_string),
+            mfe: filters.mfe.as_ref().map(ToString::to_string),
+            since,
+            until: now,
+        };
+        let report = gitops_metrics::report(&sources.input, &query);
+        let mut data = board_data(self, &rows, &report, &sources.pull_requests, now);
         if let Some(env) = &filters.environment {
             data.environments.retain(|e| e == env.as_str());
         }
@@ -303,9 +341,14 @@ fn board_data(
     session: &Session,
     rows: &[gitops_pipeline::StatusRow],
     report: &MetricsReport,
+    pull_requests: &BTreeMap<(String, String), u64>,
     now: OffsetDateTime,
 ) -> BoardData {
     let config = &session.repository.config;
+    let gitops_url = std::env::var("GITHUB_REPOSITORY")
+        .ok()
+        .filter(|r| gitops_event_model::RepositoryName::parse(r).is_ok())
+        .map(|r| repository_url(&r));
     let pair_figures = |env: &str, mfe: &str| -> Option<&DoraFigures> {
         report
             .dora
@@ -350,7 +393,11 @@ fn board_data(
                 age_seconds: deployed.and_then(|at| u64::try_from((now - at).whole_seconds()).ok()),
                 requested_by: desired.map(|d| d.requested_by.to_string()),
                 links: BoardLinks {
-                    pull_request: None,
+                    pull_request: gitops_url.as_ref().and_then(|url| {
+                        pull_requests
+                            .get(&(row.environment.to_string(), row.mfe.to_string()))
+                            .map(|n| format!("{url}/pull/{n}"))
+                    }),
                     commit: desired.map(|d| {
                         format!("{}/commit/{}", repository_url(d.repository.as_str()), d.sha)
                     }),
@@ -385,10 +432,7 @@ fn board_data(
     BoardData {
         title: "mfe-gitops fleet".to_owned(),
         generated_at: now.format(&Rfc3339).unwrap_or_default(),
-        repository_url: std::env::var("GITHUB_REPOSITORY")
-            .ok()
-            .filter(|r| gitops_event_model::RepositoryName::parse(r).is_ok())
-            .map(|r| repository_url(&r)),
+        repository_url: gitops_url,
         environments: config
             .environments
             .iter()
@@ -458,6 +502,21 @@ fn board_figures(d: &DoraFigures) -> Vec<BoardFigure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_requests_from_merge_subjects() {
+        assert_eq!(
+            pull_request_number("Merge pull request #12 from acme/gitops/dev/x"),
+            Some(12)
+        );
+        assert_eq!(
+            pull_request_number("deploy checkout 1.2.0 to dev (#7)"),
+            Some(7)
+        );
+        assert_eq!(pull_request_number("fix #3 then (#41)"), Some(41));
+        assert_eq!(pull_request_number("deploy checkout 1.2.0"), None);
+        assert_eq!(pull_request_number("# heading #0 #"), None);
+    }
 
     #[test]
     fn since_takes_durations_and_times() {

@@ -232,6 +232,28 @@ fn board_of_the_demo_is_one_self_contained_page() {
         "the board loads nothing from outside"
     );
 
+    // On GitHub (GITHUB_REPOSITORY set), each pair links the pull request that merged its
+    // desired state (the demo's local forge merges as GitHub does: `Merge pull request #N`).
+    let linked = tmp.path().join("linked");
+    let out = Command::new(crate::gitops_bin())
+        .args(["board", "--repo", repo.to_str().unwrap(), "--out"])
+        .arg(&linked)
+        .env("GITHUB_REPOSITORY", "acme/gitops-demo")
+        .env("GITHUB_SERVER_URL", "https://github.example.com")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    ok("gitops board on GitHub", &out);
+    // minijinja escapes `/` in attribute values as `&#x2f;`, which browsers read back as `/`.
+    let html = std::fs::read_to_string(linked.join("index.html"))
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(
+        html.contains("href=\"https://github.example.com/acme/gitops-demo/pull/3\""),
+        "no pull request link on the board"
+    );
+
     let one = tmp.path().join("dev-only");
     ok(
         "gitops board --env dev",

@@ -210,6 +210,9 @@ pub struct DesiredCommit {
     pub commit: CommitSha,
     /// Its committer time, in seconds since the Unix epoch.
     pub committed_at: i64,
+    /// Its subject line (a merge of a pull request names it: `Merge pull request #12 ...`,
+    /// `title (#12)`).
+    pub subject: String,
     /// Repository-relative, slash-separated path of the file.
     pub path: String,
     /// The file's content at that commit.
@@ -255,7 +258,7 @@ pub async fn desired_history(
             "--name-status",
             "-z",
             "--no-color",
-            "--format=%x01%H %ct",
+            "--format=%x01%H %ct %s",
             &since_arg,
             "HEAD",
             "--",
@@ -264,21 +267,22 @@ pub async fn desired_history(
     )
     .await?;
     // Newest first: a commit line, then (status, path) pairs.
-    let mut found: Vec<(CommitSha, i64, String)> = Vec::new();
-    let mut current: Option<(CommitSha, i64)> = None;
+    let mut found: Vec<(CommitSha, i64, String, String)> = Vec::new();
+    let mut current: Option<(CommitSha, i64, String)> = None;
     let mut status: Option<String> = None;
     for token in walk.split(|b| *b == 0) {
         if let Some(line) = token.strip_prefix(b"\x01") {
             let line = String::from_utf8_lossy(line);
-            let (sha, time) = line.trim().split_once(' ').ok_or_else(|| Error::Git {
+            let (sha, rest) = line.trim().split_once(' ').ok_or_else(|| Error::Git {
                 command: "log".into(),
                 message: format!("unexpected commit line {line:?}"),
             })?;
+            let (time, subject) = rest.split_once(' ').unwrap_or((rest, ""));
             let time = time.parse::<i64>().map_err(|e| Error::Git {
                 command: "log".into(),
                 message: format!("unexpected commit time {time:?}: {e}"),
             })?;
-            current = Some((oid("log", sha)?, time));
+            current = Some((oid("log", sha)?, time, subject.to_owned()));
             status = None;
             continue;
         }
@@ -290,8 +294,8 @@ pub async fn desired_history(
         match status.take() {
             None => status = Some(token),
             Some(kind) => {
-                if let (Some((sha, time)), false) = (&current, kind.starts_with('D')) {
-                    found.push((sha.clone(), *time, token));
+                if let (Some((sha, time, subject)), false) = (&current, kind.starts_with('D')) {
+                    found.push((sha.clone(), *time, subject.clone(), token));
                 }
             }
         }
@@ -299,7 +303,7 @@ pub async fn desired_history(
     found.truncate(limit);
     found.reverse();
     let mut versions = Vec::with_capacity(found.len());
-    for (commit, committed_at, path) in found {
+    for (commit, committed_at, subject, path) in found {
         let spec = format!("{commit}:{path}");
         let content = git_ok(top, &["cat-file", "blob", &spec]).await?;
         if content.len() > 1 << 20 {
@@ -311,6 +315,7 @@ pub async fn desired_history(
         versions.push(DesiredCommit {
             commit,
             committed_at,
+            subject,
             path,
             content,
         });

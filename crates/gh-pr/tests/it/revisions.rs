@@ -319,6 +319,8 @@ async fn history_lists_each_version_written_on_the_default_branch() {
         .parse()
         .unwrap();
     assert_eq!(history[3].committed_at, time);
+    assert_eq!(history[3].subject, "merge");
+    assert_eq!(history[0].subject, "first");
 
     let newest = gitops_gh_pr::desired_history(dir, "deployments", 0, 1)
         .await
