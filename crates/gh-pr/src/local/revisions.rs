@@ -48,14 +48,7 @@ pub struct Revisions {
 /// uncommitted or untracked changes under `dir` (what would be deployed is not what git
 /// says). Each git command is bounded in time (60 s) and output (64 MiB).
 pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> {
-    let dir = dir.trim_end_matches('/');
-    validate_path(dir).map_err(|_| {
-        Error::invalid(
-            "dir",
-            format!("{dir:?} is not a relative directory of the repository"),
-        )
-    })?;
-    let top = toplevel(repo_dir).await?;
+    let (dir, top) = checkout_dir(repo_dir, dir).await?;
     let top = Path::new(&top);
     let shallow = git_text(top, &["rev-parse", "--is-shallow-repository"]).await?;
     if shallow == "true" {
@@ -230,14 +223,7 @@ pub async fn desired_history(
     since: i64,
     limit: usize,
 ) -> Result<Vec<DesiredCommit>> {
-    let dir = dir.trim_end_matches('/');
-    validate_path(dir).map_err(|_| {
-        Error::invalid(
-            "dir",
-            format!("{dir:?} is not a relative directory of the repository"),
-        )
-    })?;
-    let top = toplevel(repo_dir).await?;
+    let (dir, top) = checkout_dir(repo_dir, dir).await?;
     let top = Path::new(&top);
     if run(top, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
         .await?
@@ -321,6 +307,19 @@ pub async fn desired_history(
         });
     }
     Ok(versions)
+}
+
+/// `dir` without a trailing `/`, checked to be a relative directory, and the top of the work
+/// tree `repo_dir` is in.
+async fn checkout_dir<'a>(repo_dir: &Path, dir: &'a str) -> Result<(&'a str, String)> {
+    let dir = dir.trim_end_matches('/');
+    validate_path(dir).map_err(|_| {
+        Error::invalid(
+            "dir",
+            format!("{dir:?} is not a relative directory of the repository"),
+        )
+    })?;
+    Ok((dir, toplevel(repo_dir).await?))
 }
 
 async fn toplevel(repo_dir: &Path) -> Result<String> {

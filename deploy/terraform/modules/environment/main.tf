@@ -20,7 +20,7 @@ locals {
   origin_path = var.storage_prefix == null ? "" : "/${var.storage_prefix}"
   # What the CDN serves: the versions and aliases under mfe/ and the import map. Nothing else
   # under the storage root (gitops keeps its stage events under metrics/) is readable by it.
-  root_arn    = var.storage_prefix == null ? aws_s3_bucket.this.arn : "${aws_s3_bucket.this.arn}/${var.storage_prefix}"
+  root_arn    = var.storage_prefix == null ? module.bucket.arn : "${module.bucket.arn}/${var.storage_prefix}"
   served_arns = ["${local.root_arn}/mfe/*", "${local.root_arn}/importmap.json"]
 
   custom_domain   = var.domain_name != null
@@ -35,51 +35,18 @@ locals {
 
 # ---------------------------------------------------------------- storage bucket
 
-resource "aws_s3_bucket" "this" {
-  bucket        = var.bucket_name
+module "bucket" {
+  source = "../private-bucket"
+
+  bucket_name   = var.bucket_name
+  sse_algorithm = var.sse_algorithm
+  kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
   tags          = local.tags
 }
 
-resource "aws_s3_bucket_ownership_controls" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = var.sse_algorithm
-      kms_master_key_id = var.sse_algorithm == "aws:kms" ? var.kms_key_arn : null
-    }
-    bucket_key_enabled = var.sse_algorithm == "aws:kms"
-  }
-}
-
 resource "aws_s3_bucket_cors_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
+  bucket = module.bucket.id
 
   cors_rule {
     allowed_methods = ["GET", "HEAD"]
@@ -113,10 +80,8 @@ data "aws_iam_policy_document" "bucket" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  bucket = aws_s3_bucket.this.id
+  bucket = module.bucket.id
   policy = data.aws_iam_policy_document.bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
 # ---------------------------------------------------------------- registry table
@@ -218,7 +183,7 @@ resource "aws_cloudfront_distribution" "this" {
 
   origin {
     origin_id                = local.origin_id
-    domain_name              = aws_s3_bucket.this.bucket_regional_domain_name
+    domain_name              = module.bucket.regional_domain_name
     origin_path              = local.origin_path
     origin_access_control_id = aws_cloudfront_origin_access_control.this.id
   }

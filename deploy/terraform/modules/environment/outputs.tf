@@ -1,11 +1,11 @@
 output "bucket_name" {
   description = "Name of the environment's storage bucket."
-  value       = aws_s3_bucket.this.id
+  value       = module.bucket.id
 }
 
 output "bucket_arn" {
   description = "ARN of the environment's storage bucket."
-  value       = aws_s3_bucket.this.arn
+  value       = module.bucket.arn
 }
 
 output "storage_prefix" {
@@ -56,7 +56,7 @@ output "certificate_validation_records" {
 
 output "storage" {
   description = "gitops.yaml `storage` of the environment: s3://BUCKET[/PREFIX]."
-  value       = var.storage_prefix == null ? "s3://${aws_s3_bucket.this.id}" : "s3://${aws_s3_bucket.this.id}/${var.storage_prefix}"
+  value       = var.storage_prefix == null ? "s3://${module.bucket.id}" : "s3://${module.bucket.id}/${var.storage_prefix}"
 }
 
 output "registry" {
