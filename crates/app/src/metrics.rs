@@ -176,13 +176,10 @@ impl Session {
         until: OffsetDateTime,
     ) -> Result<MetricsReport, Error> {
         let input = self.metrics_sources(filters, since).await?.input;
-        let query = MetricsQuery {
-            environment: filters.environment.as_ref().map(ToString::to_string),
-            mfe: filters.mfe.as_ref().map(ToString::to_string),
-            since,
-            until,
-        };
-        Ok(gitops_metrics::report(&input, &query))
+        Ok(gitops_metrics::report(
+            &input,
+            &query(filters, since, until),
+        ))
     }
 
     async fn metrics_sources(
@@ -270,6 +267,16 @@ impl Session {
     }
 }
 
+/// The report's selection: the filters over `[since, until)`.
+fn query(filters: &Filters, since: OffsetDateTime, until: OffsetDateTime) -> MetricsQuery {
+    MetricsQuery {
+        environment: filters.environment.as_ref().map(ToString::to_string),
+        mfe: filters.mfe.as_ref().map(ToString::to_string),
+        since,
+        until,
+    }
+}
+
 /// What the metrics are computed from, and the pull request that wrote each pair's current
 /// desired state (the board links it).
 struct Sources {
@@ -303,13 +310,7 @@ impl Session {
         let rows = self.status(filters).await?;
         let since = now - Duration::days(30);
         let sources = self.metrics_sources(filters, since).await?;
-        let query = MetricsQuery {
-            environment: filters.environment.as_ref().map(ToString::to_string),
-            mfe: filters.mfe.as_ref().map(ToString::to_string),
-            since,
-            until: now,
-        };
-        let report = gitops_metrics::report(&sources.input, &query);
+        let report = gitops_metrics::report(&sources.input, &query(filters, since, now));
         let mut data = board_data(self, &rows, &report, &sources.pull_requests, now);
         if let Some(env) = &filters.environment {
             data.environments.retain(|e| e == env.as_str());

@@ -18,6 +18,7 @@
 //! `<login>:<anything>` acts as user `<login>`, every other token as `gitops-bot`.
 
 pub mod aws_proxy;
+pub mod chromium;
 pub mod git;
 pub mod iam;
 pub mod json;

@@ -9,8 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 /// What `mermaid.parse` said of one block.
 #[derive(Debug, PartialEq, Eq)]
@@ -309,43 +308,6 @@ fn unescape(s: &str) -> String {
 /// Chromium's `--dump-dom` of `page` once its scripts settled (a virtual-time budget lets the
 /// async parsing finish). Fails after two minutes.
 fn dump_dom(bin: &str, dir: &Path, page: &Path, name: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = dir.join(format!("{name}.stdout"));
-    let err = dir.join(format!("{name}.stderr"));
-    let mut child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(file_url(page))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin} does not start: {e}"));
-    let deadline = Instant::now() + Duration::from_mins(2);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {name}: no answer in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
-    assert!(status.success(), "{bin} {name}: {status}\n{stderr}");
-    std::fs::read_to_string(&out).unwrap()
+    let args = ["--virtual-time-budget=10000", "--dump-dom"];
+    gitops_testkit::chromium::headless(bin, dir, &file_url(page), name, &args).0
 }

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use gitops_render::{
     BoardCell, BoardData, BoardDeployment, BoardDora, BoardFigure, BoardLinks, CellState,
@@ -519,48 +517,8 @@ fn target_dir() -> PathBuf {
 
 /// Runs Chromium headless on `page` with `args`; (stdout, stderr). Fails after two minutes.
 fn chromium(bin: &str, dir: &Path, page: &Path, name: &str, args: &[&str]) -> (String, String) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = dir.join(format!("{name}.stdout"));
-    let err = dir.join(format!("{name}.stderr"));
-    let mut child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin} does not start: {e}"));
-    let deadline = Instant::now() + Duration::from_mins(2);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {name}: no answer in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&out).unwrap();
-    let stderr = std::fs::read_to_string(&err).unwrap();
-    assert!(status.success(), "{bin} {name}: {status}\n{stderr}");
-    (stdout, stderr)
+    let url = format!("file://{}", page.display());
+    gitops_testkit::chromium::headless(bin, dir, &url, name, args)
 }
 
 /// What the page printed to the console, or a refused load: `CONSOLE` lines (a script error is
