@@ -19,9 +19,11 @@ macro_rules! eprintln {
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use gitops_app::cli::{ForgeArg, Format};
 use gitops_app::report;
-use gitops_app::{Error, ForgeChoice, Session, metrics};
+use gitops_app::{Error, Session, metrics};
+use gitops_app::{drift, pins, promote, prune};
 use gitops_pipeline::ErrorClass;
 use time::OffsetDateTime;
 
@@ -153,12 +155,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Compare desired (git) and live (registry): exit 1 listing every pair that differs.
-    Drift {
-        /// Only this environment.
-        #[arg(long, visible_alias = "environment")]
-        env: Option<String>,
-    },
+    /// Compare desired (git), live (registry) and served (storage, aliases, import map): exit 1
+    /// listing each disagreement with its kind and the command that repairs it.
+    Drift(drift::Args),
+    /// Promote what is desired and live in one environment to another: one pull request.
+    Promote(promote::Args),
+    /// Lift the pin of a pair (a pull request), so requests for it are accepted again.
+    Unpin(pins::UnpinArgs),
+    /// Delete version prefixes no longer live, desired, pinned or recent.
+    Prune(prune::Args),
     /// Create what the configured targets need and is missing (storage, registry); check that
     /// CloudFront distributions exist. Idempotent.
     Bootstrap {
@@ -210,29 +215,6 @@ enum Command {
         #[arg(long)]
         region: Option<String>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ForgeArg {
-    Auto,
-    Github,
-    Local,
-}
-
-impl From<ForgeArg> for ForgeChoice {
-    fn from(value: ForgeArg) -> Self {
-        match value {
-            ForgeArg::Auto => ForgeChoice::Auto,
-            ForgeArg::Github => ForgeChoice::Github,
-            ForgeArg::Local => ForgeChoice::Local,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 fn main() -> ExitCode {
@@ -334,12 +316,25 @@ fn main() -> ExitCode {
             }
             Ok(report::unreadable_class(&rows).map_or(ExitCode::SUCCESS, class_exit))
         }),
-        Command::Drift { env } => run(async move {
-            let session = Session::open(&repo).await?;
-            let rows = session
-                .status(&session.filters(env.as_deref(), None)?)
-                .await?;
-            Ok(show(report::drift(&rows)))
+        Command::Drift(args) => run(async move {
+            Ok(show(
+                drift::command(&Session::open(&repo).await?, &args).await?,
+            ))
+        }),
+        Command::Promote(args) => run(async move {
+            Ok(show(
+                promote::command(&Session::open(&repo).await?, &args).await?,
+            ))
+        }),
+        Command::Unpin(args) => run(async move {
+            Ok(show(
+                pins::unpin(&Session::open(&repo).await?, &args).await?,
+            ))
+        }),
+        Command::Prune(args) => run(async move {
+            Ok(show(
+                prune::command(&Session::open(&repo).await?, &args).await?,
+            ))
         }),
         Command::Bootstrap { env, check } => run(async move {
             let session = Session::open(&repo).await?;

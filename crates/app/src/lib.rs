@@ -9,8 +9,13 @@
 //! Everything configuration-dependent comes from the checkout (`gitops.yaml`, `mfes/`,
 //! `deployments/`) and the process environment through `gitops-runtime`.
 
+pub mod cli;
 pub mod demo;
+pub mod drift;
 pub mod metrics;
+pub mod pins;
+pub mod promote;
+pub mod prune;
 pub mod report;
 
 use std::io::Read as _;
