@@ -103,6 +103,12 @@ enum Command {
         /// The version to return to; default: the previous live version in the registry.
         #[arg(long)]
         to: Option<String>,
+        /// Why: shown to every request refused while the pair is pinned.
+        #[arg(long, conflicts_with = "no_pin")]
+        reason: Option<String>,
+        /// Do not pin the pair (by default automation may not change it until `gitops unpin`).
+        #[arg(long)]
+        no_pin: bool,
         /// The forge.
         #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
         forge: ForgeArg,
@@ -269,11 +275,14 @@ fn main() -> ExitCode {
             env,
             mfe,
             to,
+            reason,
+            no_pin,
             forge,
         } => run(async move {
+            let pin = (!no_pin).then_some(reason);
             let report = Session::open(&repo)
                 .await?
-                .rollback(&env, &mfe, to.as_deref(), forge.into())
+                .rollback(&env, &mfe, to.as_deref(), pin, forge.into())
                 .await?;
             Ok(show(report::process_in_actions(&report)))
         }),

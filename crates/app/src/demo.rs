@@ -144,7 +144,13 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
         "\n==> Rolling dev back the GitOps way: a PR setting the previous version with rollback: true",
     );
     let report = session
-        .rollback("dev", "checkout", None, ForgeChoice::Local)
+        .rollback(
+            "dev",
+            "checkout",
+            None,
+            Some(Some("the demo's rollback".to_owned())),
+            ForgeChoice::Local,
+        )
         .await?;
     let number = report
         .pull_request

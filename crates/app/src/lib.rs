@@ -424,12 +424,14 @@ impl Session {
     }
 
     /// Proposes a rollback of (`environment`, `mfe`) to `to`, or to the previous live version
-    /// in the registry's history (`gitops rollback`).
+    /// in the registry's history (`gitops rollback`), pinned with the reason `pin` (by default
+    /// one naming both versions) unless `pin` is `None`.
     pub async fn rollback(
         &self,
         environment: &str,
         mfe: &str,
         to: Option<&str>,
+        pin: Option<Option<String>>,
         forge: ForgeChoice,
     ) -> Result<ProcessReport, Error> {
         let filters = self.filters(Some(environment), Some(mfe))?;
@@ -451,6 +453,7 @@ impl Session {
             to,
             user,
             at: OffsetDateTime::now_utc(),
+            pin: pin.map(Option::unwrap_or_default),
         };
         Ok(gitops_pipeline::rollback_to(
             &self.repository,

@@ -6,7 +6,7 @@ use gitops_event_model::{CdnPath, DeployRequest};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::model::Deployment;
+use crate::model::{Deployment, Pin};
 
 /// A file to write, relative to the repository root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -20,7 +20,7 @@ pub struct FileChange {
 /// The desired-state record a request produces: the request's own typed values, copied. It
 /// carries no `sequence`: the order of desired states comes from git (the first-parent position
 /// of the commit that last changed the file), not from a number in the file.
-pub fn deployment_for(request: &DeployRequest, rollback: bool) -> Deployment {
+pub fn deployment_for(request: &DeployRequest, rollback: bool, pinned: Option<Pin>) -> Deployment {
     Deployment {
         mfe: request.mfe().clone(),
         environment: request.environment().clone(),
@@ -33,6 +33,7 @@ pub fn deployment_for(request: &DeployRequest, rollback: bool) -> Deployment {
         request_id: request.id().clone(),
         rollback,
         cache_invalidation_keys: request.cache_invalidation_keys().to_vec(),
+        pinned,
         sequence: 0,
     }
 }
@@ -42,6 +43,7 @@ enum Field<'a> {
     Text(&'a str),
     Flag(bool),
     List(Vec<&'a str>),
+    Object(Vec<(&'a str, String)>),
     Number(u64),
 }
 
@@ -77,6 +79,21 @@ pub fn render_deployment(deployment: &Deployment) -> String {
             ),
         ));
     }
+    if let Some(pin) = &d.pinned {
+        let mut keys = vec![
+            ("by", pin.by.to_string()),
+            (
+                "at",
+                pin.at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            ),
+        ];
+        if !pin.reason.is_empty() {
+            keys.push(("reason", pin.reason.clone()));
+        }
+        fields.push(("pinned", Field::Object(keys)));
+    }
     if d.sequence != 0 {
         fields.push(("sequence", Field::Number(d.sequence)));
     }
@@ -101,6 +118,20 @@ pub fn render_deployment(deployment: &Deployment) -> String {
                     out.push('\n');
                 }
                 out.push_str("  ]");
+            }
+            Field::Object(keys) => {
+                out.push_str("{\n");
+                for (j, (key, value)) in keys.iter().enumerate() {
+                    out.push_str("    ");
+                    push_json_string(&mut out, key);
+                    out.push_str(": ");
+                    push_json_string(&mut out, value);
+                    if j + 1 < keys.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                out.push_str("  }");
             }
         }
         if i + 1 < fields.len() {

@@ -91,9 +91,12 @@ pub use load::{
 };
 pub use model::{
     Approval, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig, MergeMethod,
-    MfeConfig, RegistryTarget, STATE_DIR, StorageTarget, check_bucket,
+    MfeConfig, Pin, RegistryTarget, STATE_DIR, StorageTarget, check_bucket,
 };
-pub use policy::{Code, Decision, Outcome, Pending, Reason, evaluate, evaluate_with_pending};
+pub use policy::{
+    Code, Decision, Intent, Outcome, Pending, Reason, evaluate, evaluate_with_pending,
+    judge_change, request_of,
+};
 pub use read::{MAX_CONFIG_BYTES, MAX_DEPLOYMENT_BYTES, MAX_FILES, MAX_MFE_BYTES};
 pub use schema::schemas;
 

@@ -13,11 +13,12 @@ use gitops_event_model::{
 };
 use serde::Serialize;
 
-use crate::model::{Deployment, Environment, GitopsConfig, MfeConfig};
+use crate::model::{Deployment, Environment, GitopsConfig, MfeConfig, Pin};
 use crate::parse::{parse_json, parse_yaml, redact, shown};
 use crate::raw::{RawDeployment, RawEnvironment, RawGitopsConfig, RawMfeConfig};
 use crate::read::{Kind, MAX_FILES, read_dir_files, too_large};
 use crate::targets::check_targets;
+use time::OffsetDateTime;
 
 /// The repository's configuration file.
 pub const CONFIG_FILE: &str = "gitops.yaml";
@@ -434,6 +435,7 @@ fn load_config(
                 requires: _,
                 approval,
                 freeze,
+                allow_pin_override,
             } = env;
             Some(Environment {
                 name: name?,
@@ -444,6 +446,7 @@ fn load_config(
                 requires: requires?,
                 approval,
                 freeze,
+                allow_pin_override,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -661,6 +664,19 @@ fn load_deployment(
         }
         cache_invalidation_keys.push(parsed);
     }
+    let pinned = raw.pinned.as_ref().and_then(|pin| {
+        let by = at.parse("pinned.by", &pin.by, Login::parse);
+        let when =
+            OffsetDateTime::parse(&pin.at, &time::format_description::well_known::Rfc3339).ok();
+        if when.is_none() {
+            at.report("pinned.at", Some(&pin.at), "not an RFC 3339 time");
+        }
+        Some(Pin {
+            by: by?,
+            at: when?,
+            reason: pin.reason.clone(),
+        })
+    });
     if !at.clean() {
         return None;
     }
@@ -676,6 +692,7 @@ fn load_deployment(
         request_id: _,
         rollback,
         cache_invalidation_keys: _,
+        pinned: _,
         sequence,
     } = raw;
     // Nothing was reported, so every field parsed.
@@ -691,6 +708,7 @@ fn load_deployment(
         request_id: request_id?,
         rollback,
         cache_invalidation_keys,
+        pinned,
         sequence,
     })
 }

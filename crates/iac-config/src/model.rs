@@ -81,6 +81,11 @@ pub struct Environment {
     /// Windows during which no deploy is accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze: Vec<FreezeWindow>,
+    /// `true`: an operator may override a pin with an explicit request (`gitops process
+    /// --override-pin`, `gitops promote --override-pins`), which lifts it. Default `false`: a
+    /// pinned pair takes only `gitops unpin` and `gitops rollback`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_pin_override: bool,
 }
 
 /// Whether a human must approve deploy PRs.
@@ -401,6 +406,10 @@ pub struct Deployment {
     /// CDN paths the request asked to invalidate (under `/mfe/<mfe>/`), kept for the deploy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_invalidation_keys: Vec<CdnPath>,
+    /// Set when the pair is pinned (`gitops rollback` pins by default): requests for it are
+    /// refused (`pinned`) until `gitops unpin` (or an override the environment allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Pin>,
     /// Ignored for ordering, never written: kept so files that have it (written by earlier
     /// versions of the bot, or by hand) still load. The deploy orders desired states by git: the
     /// first-parent position on the default branch of the commit that last changed the file, so
@@ -412,4 +421,20 @@ pub struct Deployment {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes &T
 fn is_zero(value: &u64) -> bool {
     *value == 0
+}
+
+/// A pin on a desired state: who set it, when and why. While it is there, automation's requests
+/// for the pair are refused with the reason `pinned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// Who pinned it (a GitHub login).
+    pub by: Login,
+    /// When, RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub at: OffsetDateTime,
+    /// Why, shown to every refused requester.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }

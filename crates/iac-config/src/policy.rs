@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::edit::{FileChange, deployment_for};
 use crate::load::{Repository, deployment_path};
-use crate::model::Deployment;
+use crate::model::{Deployment, Pin};
 
 /// What to do with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -67,6 +67,9 @@ pub enum Code {
     /// The same request (version and request id) is already pending for the pair, in an open
     /// pull request (the reason of a `noop`).
     AlreadyPending,
+    /// The pair is pinned (`gitops rollback` pins it): automation may not change it until
+    /// `gitops unpin`, or an override the environment allows.
+    Pinned,
 }
 
 impl Code {
@@ -85,6 +88,7 @@ impl Code {
             Code::InvalidationOutsidePrefix => "invalidation-outside-prefix",
             Code::AlreadyDesired => "already-desired",
             Code::AlreadyPending => "already-pending",
+            Code::Pinned => "pinned",
         }
     }
 }
@@ -162,6 +166,31 @@ impl Decision {
     }
 }
 
+/// What a proposal is, beyond the request it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Intent {
+    /// A deploy request (automation's): refused `pinned` on a pinned pair.
+    #[default]
+    Request,
+    /// An operator's explicit override of a pin (`--override-pin`): accepted on a pinned pair
+    /// only where the environment sets `allow_pin_override`, and it lifts the pin.
+    Override,
+    /// A deliberate return to an older version (`gitops rollback`): lifts the `downgrade` and
+    /// `promotion-required` rules and takes precedence over a pin; the desired state it writes
+    /// carries `pin` (a rollback pins the pair unless asked not to).
+    Rollback {
+        /// The pin the rolled-back desired state carries.
+        pin: Option<Pin>,
+    },
+}
+
+impl Intent {
+    /// Whether this is a rollback.
+    pub fn is_rollback(&self) -> bool {
+        matches!(self, Intent::Rollback { .. })
+    }
+}
+
 /// A change not yet on `main` for a pair: the desired state an open pull request proposes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -179,13 +208,19 @@ pub fn evaluate(
     rollback: bool,
     at: OffsetDateTime,
 ) -> Decision {
-    evaluate_with_pending(repository, request, rollback, at, None)
+    let intent = if rollback {
+        Intent::Rollback { pin: None }
+    } else {
+        Intent::Request
+    };
+    evaluate_with_pending(repository, request, &intent, at, None)
 }
 
 /// Evaluates `request` against `repository` (`main`) and what is `pending` for its pair, as of
 /// `at` (the evaluator's clock: never the payload's timestamp, which the requester controls).
-/// `rollback` marks a deliberate return to an older version (`gitops rollback`), which lifts the
-/// `downgrade` and `promotion-required` rules.
+/// `intent` says what the proposal is ([`Intent`]): a rollback lifts the `downgrade` and
+/// `promotion-required` rules; only a rollback, or an override where the environment allows
+/// one, may change a pinned pair.
 ///
 /// Order:
 /// 1. identity and authorisation (`unknown-mfe`, `unknown-environment`, `repository-mismatch`,
@@ -200,7 +235,8 @@ pub fn evaluate(
 ///    (the newest intent wins);
 /// 3. a version already desired on `main` is a `noop` (`already-desired`; a replay changes
 ///    nothing, freeze or not);
-/// 4. the change rules against `main` (`promotion-required`, `freeze-window`, `downgrade`).
+/// 4. the change rules against `main` (`pinned` when `main` or the pending change pins the pair,
+///    `promotion-required`, `freeze-window`, `downgrade`).
 ///
 /// Versions are compared by SemVer precedence: build metadata does not order them, so a version
 /// of equal precedence but another string is refused as a `downgrade`. Every applicable reason
@@ -208,10 +244,11 @@ pub fn evaluate(
 pub fn evaluate_with_pending(
     repository: &Repository,
     request: &DeployRequest,
-    rollback: bool,
+    intent: &Intent,
     at: OffsetDateTime,
     pending: Option<&Pending>,
 ) -> Decision {
+    let rollback = intent.is_rollback();
     let mfe_name = request.mfe();
     let env_name = request.environment();
     let version = request.version();
@@ -360,6 +397,43 @@ pub fn evaluate_with_pending(
     let Some(env) = env else {
         return Decision::reject(reasons, previous);
     };
+    let pins = previous
+        .iter()
+        .map(|d| (d, "desired"))
+        .chain(pending.map(|p| (&p.deployment, "pending")));
+    for (pinned, (deployment, which)) in
+        pins.filter_map(|(d, w)| d.pinned.as_ref().map(|p| (p, (d, w))))
+    {
+        if deployment.environment != *env_name || deployment.mfe != *mfe_name {
+            continue;
+        }
+        let lifted = match intent {
+            Intent::Rollback { .. } => true,
+            Intent::Override => env.allow_pin_override,
+            Intent::Request => false,
+        };
+        if !lifted {
+            let why = if pinned.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", pinned.reason)
+            };
+            let override_hint = if env.allow_pin_override {
+                " or an explicit override"
+            } else {
+                ""
+            };
+            reasons.push(Reason {
+                code: Code::Pinned,
+                message: format!(
+                    "{mfe_name} is pinned at {} in `{env_name}` ({which}) by @{} since {}{why}; lift it with `gitops unpin --env {env_name} --mfe {mfe_name}`{override_hint}",
+                    deployment.version,
+                    pinned.by,
+                    rfc3339(pinned.at)
+                ),
+            });
+        }
+    }
     if let Some(required) = &env.requires
         && !rollback
     {
@@ -410,7 +484,11 @@ pub fn evaluate_with_pending(
     if !reasons.is_empty() {
         return Decision::reject(reasons, previous);
     }
-    let deployment = deployment_for(request, rollback);
+    let pin = match intent {
+        Intent::Rollback { pin } => pin.clone(),
+        Intent::Request | Intent::Override => None,
+    };
+    let deployment = deployment_for(request, rollback, pin);
     Decision {
         decision: Outcome::Accept,
         reasons,
@@ -420,6 +498,87 @@ pub fn evaluate_with_pending(
         }],
         previous,
     }
+}
+
+/// The merge-time check of one changed desired-state file: `desired` (the pull request's
+/// version of `deployments/<env>/<mfe>.json`) against `base` (the branch it merges into) as of
+/// `at`.
+///
+/// - A change of the pin alone (the same desired state with `pinned` added, changed or removed:
+///   `gitops unpin`, or a pin set by hand in a reviewed pull request) is accepted.
+/// - Otherwise the request the file stands for ([`request_of`]) is judged with the intent the
+///   file shows: `rollback: true` is a rollback (its own `pinned` is what it writes); a file that
+///   drops the base's pin where the environment allows overrides is an override; anything else
+///   is a request, refused `pinned` on a pinned pair.
+pub fn judge_change(base: &Repository, desired: &Deployment, at: OffsetDateTime) -> Decision {
+    let current = base.deployment(&desired.environment, &desired.mfe);
+    if let Some(current) = current {
+        let mut repinned = current.clone();
+        repinned.pinned.clone_from(&desired.pinned);
+        if repinned == *desired && current.pinned != desired.pinned {
+            return Decision {
+                decision: Outcome::Accept,
+                reasons: Vec::new(),
+                changes: vec![FileChange {
+                    path: deployment_path(&desired.environment, &desired.mfe),
+                    content: crate::edit::render_deployment(desired),
+                }],
+                previous: Some(current.clone()),
+            };
+        }
+    }
+    let request = match request_of(desired) {
+        Ok(request) => request,
+        Err(message) => {
+            return Decision::reject(
+                vec![Reason {
+                    code: Code::InvalidPayload,
+                    message,
+                }],
+                current.cloned(),
+            );
+        }
+    };
+    let lifts_pin = current.is_some_and(|c| c.pinned.is_some()) && desired.pinned.is_none();
+    let allows_override = base
+        .environment(&desired.environment)
+        .is_some_and(|e| e.allow_pin_override);
+    let intent = if desired.rollback {
+        Intent::Rollback {
+            pin: desired.pinned.clone(),
+        }
+    } else if lifts_pin && allows_override {
+        Intent::Override
+    } else {
+        Intent::Request
+    };
+    evaluate_with_pending(base, &request, &intent, at, None)
+}
+
+/// The deploy request a desired-state file stands for, to re-run the policy on it (at merge
+/// time, or to promote it to another environment).
+///
+/// # Errors
+/// Why the file's values do not make a valid request.
+pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
+    DeployRequest::builder()
+        .id(desired.request_id.to_string())
+        .timestamp(desired.requested_at.clone())
+        .user(desired.requested_by.to_string())
+        .mfe(desired.mfe.to_string())
+        .version(desired.version.to_string())
+        .environment(desired.environment.to_string())
+        .repository(desired.repository.to_string())
+        .git_ref(desired.git_ref.to_string())
+        .sha(desired.sha.to_string())
+        .cache_invalidation_keys(
+            desired
+                .cache_invalidation_keys
+                .iter()
+                .map(ToString::to_string),
+        )
+        .build()
+        .map_err(|e| format!("the desired state is not a valid request: {e}"))
 }
 
 /// Whether a CDN key lies under `prefix` once normalised: percent-decoded, duplicate slashes

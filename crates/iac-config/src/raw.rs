@@ -39,6 +39,8 @@ pub(crate) struct RawEnvironment {
     pub(crate) approval: Approval,
     #[serde(default)]
     pub(crate) freeze: Vec<FreezeWindow>,
+    #[serde(default)]
+    pub(crate) allow_pin_override: bool,
 }
 
 /// `mfes/<name>.yaml` as read.
@@ -74,5 +76,17 @@ pub(crate) struct RawDeployment {
     #[serde(default)]
     pub(crate) cache_invalidation_keys: Vec<String>,
     #[serde(default)]
+    pub(crate) pinned: Option<RawPin>,
+    #[serde(default)]
     pub(crate) sequence: u64,
+}
+
+/// A desired state's `pinned` as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPin {
+    pub(crate) by: String,
+    pub(crate) at: String,
+    #[serde(default)]
+    pub(crate) reason: String,
 }

@@ -1,9 +1,8 @@
 //! Merge: the quality checks on a deploy PR, then a merge of exactly the checked head (the
 //! seed's second step).
 
-use gitops_event_model::DeployRequest;
 use gitops_gh_pr::{DeploymentState, Forge, PrState, Requester, StatusState};
-use gitops_iac_config::{Approval, Deployment, Outcome, Repository, evaluate};
+use gitops_iac_config::{Approval, Outcome, Repository};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -85,25 +84,22 @@ pub async fn merge_pull_request(
     if let (Some(head), Some(base)) = (&head, &base) {
         match head.deployment(&env, &mfe) {
             None => reasons.push(format!("{expected} is missing from the PR")),
-            Some(desired) => match request_of(desired) {
-                Err(problem) => reasons.push(problem),
-                Ok(request) => {
-                    let decision = evaluate(base, &request, desired.rollback, at);
-                    match decision.decision {
-                        Outcome::Accept => {}
-                        Outcome::Noop => reasons.push(format!(
-                            "{mfe} {} is already desired in {env}",
-                            desired.version
-                        )),
-                        Outcome::Reject => reasons.extend(
-                            decision
-                                .reasons
-                                .iter()
-                                .map(|r| format!("{}: {}", r.code, r.message)),
-                        ),
-                    }
+            Some(desired) => {
+                let decision = gitops_iac_config::judge_change(base, desired, at);
+                match decision.decision {
+                    Outcome::Accept => {}
+                    Outcome::Noop => reasons.push(format!(
+                        "{mfe} {} is already desired in {env}",
+                        desired.version
+                    )),
+                    Outcome::Reject => reasons.extend(
+                        decision
+                            .reasons
+                            .iter()
+                            .map(|r| format!("{}: {}", r.code, r.message)),
+                    ),
                 }
-            },
+            }
         }
         approval_needed = base
             .environment(&env)
@@ -275,26 +271,4 @@ async fn repository_at(
             Ok(None)
         }
     }
-}
-
-/// The deploy request a desired-state file stands for, to re-run the policy at merge time.
-pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
-    DeployRequest::builder()
-        .id(desired.request_id.to_string())
-        .timestamp(desired.requested_at.clone())
-        .user(desired.requested_by.to_string())
-        .mfe(desired.mfe.to_string())
-        .version(desired.version.to_string())
-        .environment(desired.environment.to_string())
-        .repository(desired.repository.to_string())
-        .git_ref(desired.git_ref.to_string())
-        .sha(desired.sha.to_string())
-        .cache_invalidation_keys(
-            desired
-                .cache_invalidation_keys
-                .iter()
-                .map(ToString::to_string),
-        )
-        .build()
-        .map_err(|e| format!("the desired state is not a valid request: {e}"))
 }

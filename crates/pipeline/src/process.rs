@@ -14,7 +14,7 @@ use gitops_event_model::{
 };
 use gitops_gh_pr::{Change, DeploymentState, FileWrite, Forge, PairState, PullRequest, Requester};
 use gitops_iac_config::{
-    Code, Decision, Deployment, Outcome, Pending, Repository, deployment_path,
+    Code, Decision, Deployment, Intent, Outcome, Pending, Pin, Repository, deployment_path,
     evaluate_with_pending,
 };
 use serde::Serialize;
@@ -105,8 +105,16 @@ pub async fn process(
         request.version().to_string(),
     );
     let timer = clock.start(Stage::PrOpened);
-    let report =
-        judge_and_propose(repository, request, false, at, forge, requester, base_sha).await?;
+    let report = judge_and_propose(
+        repository,
+        request,
+        &Intent::Request,
+        at,
+        forge,
+        requester,
+        base_sha,
+    )
+    .await?;
     let received = match report.decision.decision {
         Outcome::Accept => Mo::Success,
         Outcome::Noop => Mo::Noop,
@@ -142,21 +150,21 @@ pub async fn process(
 async fn judge_and_propose(
     repository: &Repository,
     request: &DeployRequest,
-    rollback: bool,
+    intent: &Intent,
     at: OffsetDateTime,
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
     base_sha: Option<&CommitSha>,
 ) -> Result<ProcessReport, Error> {
     // Identity and authorisation refusals need no forge call.
-    let first = evaluate_with_pending(repository, request, rollback, at, None);
+    let first = evaluate_with_pending(repository, request, intent, at, None);
     if first.decision == Outcome::Reject && first.reasons.iter().any(|r| is_identity(r.code)) {
         return Ok(ProcessReport::new(first));
     }
     let attempts = AtomicU32::new(0);
     let attempt = || async {
         let exact = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-        judge_once(repository, request, rollback, at, forge, base_sha, exact).await
+        judge_once(repository, request, intent, at, forge, base_sha, exact).await
     };
     let (mut report, replaced, pr) = retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
         if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
@@ -190,7 +198,7 @@ async fn judge_and_propose(
 async fn judge_once(
     repository: &Repository,
     request: &DeployRequest,
-    rollback: bool,
+    intent: &Intent,
     at: OffsetDateTime,
     forge: &dyn Forge,
     base_sha: Option<&CommitSha>,
@@ -200,7 +208,7 @@ async fn judge_once(
     let path = deployment_path(env, mfe);
     let state = forge.pair_state(env, mfe, &path, exact).await?;
     let pending = pending_of(&state);
-    let decision = evaluate_with_pending(repository, request, rollback, at, pending.as_ref());
+    let decision = evaluate_with_pending(repository, request, intent, at, pending.as_ref());
     let mut report = ProcessReport::new(decision);
     match report.decision.decision {
         Outcome::Reject => return Ok((report, None, None)),
@@ -215,7 +223,15 @@ async fn judge_once(
         }
         Outcome::Accept => {}
     }
-    let pr = propose(forge, request, &report.decision, rollback, base_sha, &state).await?;
+    let pr = propose(
+        forge,
+        request,
+        &report.decision,
+        intent.is_rollback(),
+        base_sha,
+        &state,
+    )
+    .await?;
     report.pull_request = Some(pr.number);
     report.pull_request_url = Some(pr.url.clone());
     let replaced = pending
@@ -467,6 +483,10 @@ pub struct RollbackAsk {
     pub user: String,
     /// As of when the policy judges.
     pub at: OffsetDateTime,
+    /// Pin the pair at the rolled-back version (`gitops rollback` does unless `--no-pin`), with
+    /// this reason (empty: one naming both versions); `None`: no pin (and any pin the pair had
+    /// is lifted).
+    pub pin: Option<String>,
 }
 
 /// Proposes the rollback `ask` describes: a request built from the current desired state of the
@@ -506,19 +526,31 @@ pub async fn rollback_to(
         })?
     };
     let request = rollback_request(current, &version, &ask.user)?;
-    rollback(repository, &request, ask.at, forge, requester).await
+    let pin = ask.pin.as_ref().map(|reason| Pin {
+        by: request.user().clone(),
+        at: ask.at,
+        reason: if reason.trim().is_empty() {
+            format!("rolled back from {} to {version}", current.version)
+        } else {
+            reason.clone()
+        },
+    });
+    rollback(repository, &request, pin, ask.at, forge, requester).await
 }
 
 /// Proposes a rollback of (env, MFE) to `version` the GitOps way: a PR setting that version with
 /// `rollback: true`, through the normal checks, merge and deploy. A rollback is the newest
 /// intent: it replaces whatever is pending for the pair (whose requester, when `requester` is
-/// given, is told it was superseded).
+/// given, is told it was superseded) and takes precedence over a pin. The desired state it
+/// writes carries `pin` (none: the pair is not pinned afterwards).
 pub async fn rollback(
     repository: &Repository,
     request: &DeployRequest,
+    pin: Option<Pin>,
     at: OffsetDateTime,
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
 ) -> Result<ProcessReport, Error> {
-    judge_and_propose(repository, request, true, at, forge, requester, None).await
+    let intent = Intent::Rollback { pin };
+    judge_and_propose(repository, request, &intent, at, forge, requester, None).await
 }

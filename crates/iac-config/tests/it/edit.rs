@@ -4,7 +4,7 @@
 use gitops_event_model::{
     CdnPath, CommitSha, EnvironmentName, GitRef, Login, MfeName, RepositoryName, RequestId, Version,
 };
-use gitops_iac_config::{Deployment, Repository, evaluate, render_deployment};
+use gitops_iac_config::{Deployment, Pin, Repository, evaluate, render_deployment};
 use proptest::prelude::*;
 
 use crate::{at, example, request};
@@ -91,10 +91,20 @@ proptest! {
         rollback in any::<bool>(),
         keys in prop::collection::vec(parsed("/mfe/[a-z]{1,5}/[A-Za-z0-9%._~-]{0,10}[*]?", CdnPath::parse), 0..3),
         sequence in prop_oneof![Just(0u64), any::<u64>()],
+        pin in prop::option::of((
+            parsed("[A-Za-z0-9][A-Za-z0-9-]{0,15}", Login::parse),
+            0i64..4_000_000_000,
+            text(),
+        )),
     ) {
+        let pinned = pin.map(|(by, seconds, reason)| Pin {
+            by,
+            at: time::OffsetDateTime::from_unix_timestamp(seconds).unwrap(),
+            reason,
+        });
         let d = Deployment {
             mfe, environment, version, sha, git_ref, repository, requested_by, requested_at,
-            request_id, rollback, cache_invalidation_keys: keys, sequence,
+            request_id, rollback, cache_invalidation_keys: keys, pinned, sequence,
         };
         let rendered = render_deployment(&d);
         prop_assert_eq!(&rendered, &format!("{}\n", serde_json::to_string_pretty(&d).unwrap()));

@@ -3,7 +3,8 @@
 
 use gitops_event_model::DeployRequest;
 use gitops_iac_config::{
-    Code, Decision, Deployment, Outcome, Pending, Repository, evaluate, evaluate_with_pending,
+    Code, Decision, Deployment, Intent, Outcome, Pending, Repository, evaluate,
+    evaluate_with_pending,
 };
 
 use crate::{at, example, request};
@@ -14,7 +15,12 @@ const OTHER_ID: &str = "01JDQ8Z6X8N7W4K2M5R3T9V1YC";
 
 fn judge(repo: &Repository, version: &str, rollback: bool, pending: Option<&Pending>) -> Decision {
     let req = request("dev", version).build().unwrap();
-    evaluate_with_pending(repo, &req, rollback, at(NOW), pending)
+    let intent = if rollback {
+        Intent::Rollback { pin: None }
+    } else {
+        Intent::Request
+    };
+    evaluate_with_pending(repo, &req, &intent, at(NOW), pending)
 }
 
 fn outcome(decision: &Decision) -> (Outcome, Vec<Code>) {
@@ -94,7 +100,7 @@ fn nothing_pending_is_evaluate() {
     for version in ["1.3.0", "1.4.0", "1.5.0", "1.4.0+x"] {
         let req = request("dev", version).build().unwrap();
         assert_eq!(
-            evaluate_with_pending(&example(), &req, false, at(NOW), None),
+            evaluate_with_pending(&example(), &req, &Intent::Request, at(NOW), None),
             evaluate(&example(), &req, false, at(NOW))
         );
     }
@@ -173,7 +179,7 @@ fn identity_rules_come_before_the_pending_change() {
         .repository("evil/checkout-mfe")
         .build()
         .unwrap();
-    let decision = evaluate_with_pending(&example(), &req, false, at(NOW), Some(&same));
+    let decision = evaluate_with_pending(&example(), &req, &Intent::Request, at(NOW), Some(&same));
     assert_eq!(
         outcome(&decision),
         (Outcome::Reject, vec![Code::RepositoryMismatch])
@@ -221,7 +227,13 @@ fn main_rules_still_apply_after_the_pending_change() {
         .unwrap();
     let mut in_staging = pending("1.5.0", OTHER_ID);
     in_staging.deployment.environment = crate::env("staging");
-    let decision = evaluate_with_pending(&example(), &staging, false, at(NOW), Some(&in_staging));
+    let decision = evaluate_with_pending(
+        &example(),
+        &staging,
+        &Intent::Request,
+        at(NOW),
+        Some(&in_staging),
+    );
     assert_eq!(
         outcome(&decision),
         (Outcome::Reject, vec![Code::PromotionRequired])

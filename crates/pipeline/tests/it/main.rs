@@ -129,6 +129,7 @@ fn desired(environment: &str, name: &str, version: &str, sequence: u64) -> Deplo
         request_id: parse("01JDQ8Z6X8N7W4K2M5R3T9V1YB"),
         rollback: false,
         cache_invalidation_keys: vec![parse(&format!("/mfe/{name}/manifest.json"))],
+        pinned: None,
         sequence,
     }
 }

@@ -63,6 +63,7 @@ fn environment(name: &str, storage: &str, registry: &str, cdn: &str) -> Environm
         requires: None,
         approval: Approval::default(),
         freeze: Vec::new(),
+        allow_pin_override: false,
     }
 }
 
