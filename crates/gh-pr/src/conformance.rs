@@ -11,6 +11,10 @@ use gitops_event_model::{
     RequestId, Version,
 };
 
+mod branches;
+
+pub use branches::branch_addressed_proposal;
+
 use crate::{
     BranchHead, Change, CheckState, DeploymentState, Error, FileWrite, Forge,
     MAX_DESCRIPTION_CHARS, MAX_TOP_LEVEL_KEYS, PairState, PrState, PullRequest, Requester,
@@ -26,7 +30,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
-fn env_name(env: &str) -> EnvironmentName {
+pub(crate) fn env_name(env: &str) -> EnvironmentName {
     EnvironmentName::parse(env).expect("a valid environment name")
 }
 
@@ -39,7 +43,7 @@ fn branch_name(env: &str, mfe: &str) -> String {
     crate::branch_name(&env_name(env), &mfe_name(mfe))
 }
 
-async fn base_sha(forge: &dyn Forge) -> CommitSha {
+pub(crate) async fn base_sha(forge: &dyn Forge) -> CommitSha {
     forge
         .read_tree(forge.base_branch())
         .await
@@ -55,8 +59,7 @@ fn change(
     title: &str,
 ) -> Change {
     Change {
-        environment: env_name(env),
-        mfe: mfe_name(mfe),
+        branch: branch_name(env, mfe),
         base_sha: base,
         base_tree_sha: None,
         writes,
@@ -715,7 +718,7 @@ async fn state_of(forge: &dyn Forge, env: &str, mfe: &str) -> PairState {
         .expect("pair_state")
 }
 
-fn branch_head(forge_tree: Result<crate::Tree, Error>) -> Option<CommitSha> {
+pub(crate) fn branch_head(forge_tree: Result<crate::Tree, Error>) -> Option<CommitSha> {
     match forge_tree {
         Ok(t) => Some(t.commit_sha),
         Err(Error::NotFound { .. }) => None,
@@ -1095,6 +1098,7 @@ pub async fn forge_suite(forge: &dyn Forge) {
     same_expectation_exactly_one_wins(forge, forge).await;
     newest_intent_wins_under_contention(&[forge]).await;
     capital_environment_names(forge).await;
+    branch_addressed_proposal(forge).await;
 }
 
 /// Every [`Requester`] check.

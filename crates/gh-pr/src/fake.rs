@@ -7,17 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use gitops_event_model::{
-    CommitSha, DeploymentPayload, EnvironmentName, EventType, Login, MfeName, RepositoryName,
-    RequestId,
+    CommitSha, DeploymentPayload, EnvironmentName, EventType, Login, RepositoryName, RequestId,
 };
 use sha2::{Digest, Sha256};
 
 use crate::{
     BranchHead, Change, CheckContext, CombinedChecks, Comment, Deployment, DeploymentState,
     DeploymentStatus, Error, Forge, PairState, PrState, PullRequest, Requester, Result, Review,
-    ReviewState, StatusState, Tree, WorkflowRun, branch_name, has_marker, sticky_body,
-    validate_client_payload, validate_context, validate_description, validate_marker,
-    validate_path,
+    ReviewState, StatusState, Tree, WorkflowRun, has_marker, not_the_base, sticky_body,
+    validate_branch, validate_client_payload, validate_context, validate_description,
+    validate_marker, validate_path,
 };
 
 #[derive(Debug, Clone)]
@@ -357,17 +356,18 @@ impl Forge for FakeForge {
         })
     }
 
-    async fn pair_state(
+    async fn branch_state(
         &self,
-        environment: &EnvironmentName,
-        mfe: &MfeName,
-        path: &str,
+        branch: &str,
+        path: Option<&str>,
         _exact: bool,
     ) -> Result<PairState> {
-        validate_path(path)?;
-        let branch = branch_name(environment, mfe);
+        validate_branch(branch)?;
+        if let Some(path) = path {
+            validate_path(path)?;
+        }
         let s = self.lock();
-        let Some(head) = s.refs.get(&branch).cloned() else {
+        let Some(head) = s.refs.get(branch).cloned() else {
             return Ok(PairState {
                 expected: BranchHead::Absent,
                 pull_request: None,
@@ -386,12 +386,12 @@ impl Forge for FakeForge {
             && s.prs
                 .values()
                 .any(|p| p.branch == branch && p.closed_head.as_deref() == Some(head.as_str()));
-        let pending = if settled {
-            None
-        } else {
-            s.commits
+        let pending = match path {
+            Some(path) if !settled => s
+                .commits
                 .get(&head)
-                .and_then(|c| c.files.get(path).cloned())
+                .and_then(|c| c.files.get(path).cloned()),
+            _ => None,
         };
         Ok(PairState {
             expected: BranchHead::At(oid(&head)?),
@@ -402,8 +402,9 @@ impl Forge for FakeForge {
 
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
         change.validate()?;
+        not_the_base(change.branch(), &self.base)?;
         let mut s = self.lock();
-        let branch = change.branch();
+        let branch = change.branch().to_owned();
         if let Some(n) = change.pull_request
             && s.pr(n)?.branch != branch
         {

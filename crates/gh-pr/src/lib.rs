@@ -19,10 +19,13 @@
 //! safe relative paths, comment markers, and GitHub's limits ([`MAX_DESCRIPTION_CHARS`],
 //! [`MAX_TOP_LEVEL_KEYS`], [`MAX_PAYLOAD_BYTES`]).
 //!
-//! Every change goes through one stable branch per (environment, MFE),
-//! `gitops/<env>/<mfe>` ([`branch_name`], [`pair_of_branch`]). The newest intent wins: the
-//! pipeline reads what is pending for the pair ([`Forge::pair_state`]), judges the request
-//! against it, and proposes with compare-and-swap on exactly the branch head it judged
+//! Every change of a pair goes through one stable branch per (environment, MFE),
+//! `gitops/<env>/<mfe>` ([`branch_name`], [`pair_of_branch`]); a promotion goes through
+//! `gitops-promote/<from>/<to>` ([`promotion_branch`], [`promotion_of_branch`]). A
+//! [`Change`] names its branch ([`Change::new`] for a pair, [`Change::for_branch`] for any
+//! other). The newest intent wins: the pipeline reads what is pending on the branch
+//! ([`Forge::branch_state`], or [`Forge::pair_state`] for a pair), judges the request against
+//! it, and proposes with compare-and-swap on exactly the branch head it judged
 //! ([`Change::expecting`]); a lost race is [`Error::Conflict`] with nothing changed, and the
 //! pipeline re-reads and re-judges.
 //!
@@ -74,6 +77,7 @@ use gitops_event_model::{
 pub use gitops_event_model::{MAX_PAYLOAD_BYTES, MAX_TOP_LEVEL_KEYS};
 use serde::{Deserialize, Serialize};
 
+mod branch;
 mod error;
 #[cfg(feature = "github")]
 mod github;
@@ -85,6 +89,11 @@ mod fake;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use branch::{
+    BRANCH_PREFIX, BranchHead, BranchState, Change, FileWrite, PROMOTION_PREFIX, PairState,
+    branch_name, pair_of_branch, promotion_branch, promotion_of_branch,
+};
+pub(crate) use branch::{not_the_base, validate_branch, validate_path};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
@@ -102,9 +111,6 @@ pub use local::revisions::{
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The prefix of every pair's branch: `gitops/<env>/<mfe>`.
-pub const BRANCH_PREFIX: &str = "gitops/";
-
 /// The login GitHub records for what a workflow does with its own `GITHUB_TOKEN`: the creator
 /// of a deployment made by a workflow of the repository it is in.
 pub const WORKFLOW_LOGIN: &str = "github-actions[bot]";
@@ -113,21 +119,6 @@ pub const WORKFLOW_LOGIN: &str = "github-actions[bot]";
 /// longer one is refused ([`Error::Invalid`]) by every backend.
 pub const MAX_DESCRIPTION_CHARS: usize = 140;
 
-/// The stable branch of a pair: `gitops/<env>/<mfe>`.
-pub fn branch_name(environment: &EnvironmentName, mfe: &MfeName) -> String {
-    format!("{BRANCH_PREFIX}{environment}/{mfe}")
-}
-
-/// The pair a branch belongs to: `gitops/<env>/<mfe>` with a valid environment and MFE name;
-/// `None` for any other branch.
-pub fn pair_of_branch(branch: &str) -> Option<(EnvironmentName, MfeName)> {
-    let (environment, mfe) = branch.strip_prefix(BRANCH_PREFIX)?.split_once('/')?;
-    Some((
-        EnvironmentName::parse(environment).ok()?,
-        MfeName::parse(mfe).ok()?,
-    ))
-}
-
 /// The files of the repository at one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
@@ -135,186 +126,6 @@ pub struct Tree {
     pub commit_sha: CommitSha,
     /// Path (slash-separated, relative) to content. Only regular files (blobs).
     pub files: BTreeMap<String, Vec<u8>>,
-}
-
-/// One file write of a [`Change`]: `content: None` deletes the file.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileWrite {
-    /// Relative, slash-separated path; no `..`, no empty or `.git` component.
-    pub path: String,
-    /// New content, or `None` to delete.
-    pub content: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for FileWrite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileWrite")
-            .field("path", &self.path)
-            .field("content_len", &self.content.as_ref().map(Vec::len))
-            .finish()
-    }
-}
-
-impl FileWrite {
-    /// Write `content` at `path`.
-    pub fn put(path: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
-        FileWrite {
-            path: path.into(),
-            content: Some(content.into()),
-        }
-    }
-    /// Delete `path`.
-    pub fn delete(path: impl Into<String>) -> Self {
-        FileWrite {
-            path: path.into(),
-            content: None,
-        }
-    }
-}
-
-/// A proposed change of the GitOps repository for one (environment, MFE) pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The environment (case kept: GitHub environments may have capitals).
-    pub environment: EnvironmentName,
-    /// The MFE.
-    pub mfe: MfeName,
-    /// The base commit (head of the base branch, usually known from the checkout). When
-    /// `None` the forge reads the base branch head (one extra API call on GitHub).
-    pub base_sha: Option<CommitSha>,
-    /// The tree object of `base_sha` (`git rev-parse <base>^{tree}`, an object id spelled
-    /// like a commit id), when known. GitHub's tree API needs a tree sha; without it the
-    /// adapter reads the base commit (one extra call).
-    pub base_tree_sha: Option<CommitSha>,
-    /// All file writes, applied in order on top of the base.
-    pub writes: Vec<FileWrite>,
-    /// PR title, also the commit message's first line.
-    pub title: String,
-    /// PR body (markdown).
-    pub body: String,
-    /// Compare-and-swap: move the branch only if its head is still exactly this (what
-    /// [`Forge::pair_state`] returned as [`PairState::expected`]); otherwise
-    /// [`Error::Conflict`] and nothing changes. `None` force-replaces the branch whatever it
-    /// holds: for tools and tests only, never for requests (it can replace a newer pending
-    /// change with an older one).
-    pub expected: Option<BranchHead>,
-    /// The pair's open pull request as [`Forge::pair_state`] saw it, so the forge can edit it
-    /// directly (GitHub: `PATCH pulls/<n>` instead of `POST`, 422, lookup, `PATCH`). A hint:
-    /// a PR that merged or closed meanwhile is followed by a new one. Pass only the number
-    /// `pair_state` returned: another pair's PR is refused (`Invalid`; the local and fake
-    /// backends before changing anything, GitHub only after its `PATCH`), an unknown one is
-    /// `NotFound`.
-    pub pull_request: Option<u64>,
-}
-
-impl Change {
-    /// A change with no known base (the forge reads the base branch head).
-    pub fn new(
-        environment: EnvironmentName,
-        mfe: MfeName,
-        title: impl Into<String>,
-        body: impl Into<String>,
-        writes: Vec<FileWrite>,
-    ) -> Self {
-        Change {
-            environment,
-            mfe,
-            base_sha: None,
-            base_tree_sha: None,
-            writes,
-            title: title.into(),
-            body: body.into(),
-            expected: None,
-            pull_request: None,
-        }
-    }
-
-    /// Propose with compare-and-swap on `head` (see [`Change::expected`]).
-    #[must_use]
-    pub fn expecting(mut self, head: BranchHead) -> Self {
-        self.expected = Some(head);
-        self
-    }
-
-    /// The pair's open pull request seen by [`Forge::pair_state`] (see
-    /// [`Change::pull_request`]).
-    #[must_use]
-    pub fn with_pull_request(mut self, number: u64) -> Self {
-        self.pull_request = Some(number);
-        self
-    }
-
-    /// [`Change::expecting`] the state's head and [`Change::with_pull_request`] its open PR.
-    #[must_use]
-    pub fn judged_against(mut self, state: &PairState) -> Self {
-        self.expected = Some(state.expected.clone());
-        self.pull_request = state.pull_request.as_ref().map(|p| p.number);
-        self
-    }
-
-    /// Build on `commit` whose tree is `tree` (both from the checkout: `git rev-parse HEAD
-    /// HEAD^{tree}`), saving API calls.
-    #[must_use]
-    pub fn on_base(mut self, commit: CommitSha, tree: Option<CommitSha>) -> Self {
-        self.base_sha = Some(commit);
-        self.base_tree_sha = tree;
-        self
-    }
-
-    /// The stable branch of this pair: `gitops/<env>/<mfe>`.
-    pub fn branch(&self) -> String {
-        branch_name(&self.environment, &self.mfe)
-    }
-
-    /// Check the forge's rules on the change (paths, title, a tree with its commit); the
-    /// same on every backend. Names and shas are valid by their types.
-    pub fn validate(&self) -> Result<()> {
-        if self.base_tree_sha.is_some() && self.base_sha.is_none() {
-            return Err(Error::invalid("base_tree_sha", "given without base_sha"));
-        }
-        if self.title.trim().is_empty() {
-            return Err(Error::invalid("title", "must not be empty"));
-        }
-        if self.writes.is_empty() {
-            return Err(Error::invalid(
-                "writes",
-                "a change writes at least one file",
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for w in &self.writes {
-            validate_path(&w.path)?;
-            if !seen.insert(w.path.as_str()) {
-                return Err(Error::invalid(
-                    "writes",
-                    format!("path {} written twice", w.path),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A safe relative path of the repository: no absolute path, no `.`, `..`, empty or `.git`
-/// component, no backslash, NUL or newline, at most 4,096 bytes.
-pub(crate) fn validate_path(path: &str) -> Result<()> {
-    let bad = path.is_empty()
-        || path.len() > 4096
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path.contains('\0')
-        || path.contains('\n')
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == ".." || c.eq_ignore_ascii_case(".git"));
-    if bad {
-        Err(Error::invalid(
-            "path",
-            format!("{path:?} is not a safe relative path"),
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// A commit status or deployment status description GitHub keeps: at most
@@ -363,29 +174,6 @@ pub(crate) fn validate_client_payload(payload: &serde_json::Value) -> Result<()>
         ));
     }
     Ok(())
-}
-
-/// Where a pair's branch `gitops/<env>/<mfe>` is (or was last seen by the forge).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BranchHead {
-    /// The branch does not exist (and, on GitHub's cheap read, never had a pull request).
-    Absent,
-    /// The branch head is this commit.
-    At(CommitSha),
-}
-
-/// What is pending for one (environment, MFE) pair: the input of "the newest intent wins".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PairState {
-    /// The branch head to propose against ([`Change::expecting`]).
-    pub expected: BranchHead,
-    /// The pair's open pull request, if any.
-    pub pull_request: Option<PullRequest>,
-    /// The content of the desired-state file at the branch head while the branch holds a
-    /// change that is not merged; `None` when nothing is pending or the file does not exist
-    /// there.
-    pub pending: Option<Vec<u8>>,
 }
 
 /// State of a pull request.
@@ -756,36 +544,56 @@ pub trait Forge: Send + Sync + fmt::Debug {
     /// - `NotFound` when the ref does not exist.
     async fn read_tree(&self, git_ref: &str) -> Result<Tree>;
 
-    /// What is pending for the pair (`environment`, `mfe`), whose desired-state file is
-    /// `path`.
+    /// What is pending on `branch` (a pair's `gitops/<env>/<mfe>`, a promotion's
+    /// `gitops-promote/<from>/<to>`, any branch a [`Change`] may name), and the content of the
+    /// file `path` there when one is asked about.
     ///
     /// # Contract
-    /// - `path` is validated as for [`Change::validate`] (`Invalid`).
-    /// - `pull_request` is the pair's OPEN pull request, if any.
+    /// - `branch` is validated as for [`Change::validate`] and `path`, when given, as a
+    ///   [`FileWrite`]'s path (`Invalid`).
+    /// - `pull_request` is the branch's OPEN pull request, if any.
     /// - `pending` is the content of `path` at the branch head when the branch holds a change
     ///   that is not merged: an open PR; or (exact reads) a head that is neither an open PR's
     ///   head nor the head of a merged or closed PR of the branch (unknown counts as
-    ///   pending). `None` when there is no branch, the branch is at a merged or closed PR's
-    ///   head, or `path` is not a file there.
+    ///   pending). `None` when no `path` is given, there is no branch, the branch is at a
+    ///   merged or closed PR's head, or `path` is not a file there.
     /// - `expected` is the head to propose against with [`Change::expecting`]. With `exact`
     ///   it is the branch's real head (`Absent` when there is no branch). Without `exact` a
     ///   backend may answer from its pull requests alone (GitHub: the newest PR's head, or
     ///   `Absent` when the branch never had one, in one call plus one for an open PR's file):
     ///   a proposal built on a stale answer loses with `Conflict`, and the caller re-reads
     ///   with `exact`. The local and fake backends are always exact.
+    async fn branch_state(
+        &self,
+        branch: &str,
+        path: Option<&str>,
+        exact: bool,
+    ) -> Result<BranchState>;
+
+    /// What is pending for the pair (`environment`, `mfe`), whose desired-state file is
+    /// `path`: [`Forge::branch_state`] of its branch `gitops/<env>/<mfe>` ([`branch_name`]).
+    ///
+    /// # Contract
+    /// As [`Forge::branch_state`] with `Some(path)`: `pull_request` is the pair's open PR,
+    /// `pending` the pair's pending desired state, `expected` the head to propose against.
     async fn pair_state(
         &self,
         environment: &EnvironmentName,
         mfe: &MfeName,
         path: &str,
         exact: bool,
-    ) -> Result<PairState>;
+    ) -> Result<PairState> {
+        self.branch_state(&branch_name(environment, mfe), Some(path), exact)
+            .await
+    }
 
-    /// Create or update the pull request of `change`'s (environment, MFE) pair.
+    /// Create or update the pull request of `change`'s branch ([`Change::branch`]: a pair's
+    /// `gitops/<env>/<mfe>`, a promotion's, ...).
     ///
     /// # Contract
-    /// - `change` is validated first (`Invalid`).
-    /// - The branch `gitops/<env>/<mfe>` is set to ONE new commit whose FIRST parent is the
+    /// - `change` is validated first (`Invalid`); a change on the base branch itself is
+    ///   `Invalid`.
+    /// - The branch is set to ONE new commit whose FIRST parent is the
     ///   base (`change.base_sha`, or the base branch head when `None`) and whose tree is the
     ///   base tree with all writes applied, so the PR's diff against the base is exactly the
     ///   writes. GitHub, proposing against an existing head, adds that head as a second
@@ -1008,6 +816,59 @@ mod tests {
         ] {
             assert_eq!(pair_of_branch(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn promotion_branches_are_never_pairs() {
+        let (staging, prod) = (
+            EnvironmentName::parse("staging").unwrap(),
+            EnvironmentName::parse("Prod").unwrap(),
+        );
+        let branch = promotion_branch(&staging, &prod);
+        assert_eq!(branch, "gitops-promote/staging/Prod");
+        assert_eq!(
+            promotion_of_branch(&branch),
+            Some((staging.clone(), prod.clone()))
+        );
+        assert_eq!(pair_of_branch(&branch), None, "not a pair's branch");
+        let pair = branch_name(&staging, &MfeName::parse("checkout").unwrap());
+        assert_eq!(promotion_of_branch(&pair), None, "not a promotion's branch");
+        for other in [
+            "gitops-promote/",
+            "gitops-promote/staging",
+            "gitops-promote/staging/",
+            "gitops-promote/staging/prod/x",
+            "gitops-promote/st..aging/prod",
+            "xgitops-promote/staging/prod",
+        ] {
+            assert_eq!(promotion_of_branch(other), None, "{other}");
+        }
+        assert!(validate_branch(&branch).is_ok());
+        assert!(validate_branch("gitops/Staging/checkout").is_ok());
+        for bad in [
+            "", "a..b", "a b", "a/", "a//b", ".a", "a.lock", "a~1", "a:b", "a\\b",
+        ] {
+            assert!(validate_branch(bad).is_err(), "{bad}");
+        }
+        assert!(not_the_base("main", "main").is_err());
+        assert!(not_the_base(&branch, "main").is_ok());
+        let change = Change::for_branch(&branch, "promote", "", vec![FileWrite::put("a", "b")]);
+        assert_eq!((change.branch(), change.pair()), (branch.as_str(), None));
+        assert!(change.validate().is_ok());
+        let pair = Change::new(
+            prod.clone(),
+            MfeName::parse("checkout").unwrap(),
+            "deploy",
+            "",
+            vec![FileWrite::put("a", "b")],
+        );
+        assert_eq!(pair.branch(), "gitops/Prod/checkout");
+        assert_eq!(
+            pair.pair(),
+            Some((prod, MfeName::parse("checkout").unwrap()))
+        );
+        let bad = Change::for_branch("a..b", "t", "", vec![FileWrite::put("a", "b")]);
+        assert!(matches!(bad.validate(), Err(Error::Invalid { .. })));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName};
+use gitops_event_model::{CommitSha, Login};
 
 mod git;
 mod records;
@@ -33,8 +33,9 @@ use records::{PrRecord, ReviewRecord};
 
 use crate::{
     BranchHead, Change, CheckContext, CombinedChecks, Comment, Error, Forge, PairState, PrState,
-    PullRequest, Result, Review, ReviewState, StatusState, Tree, branch_name, has_marker,
-    sticky_body, validate_context, validate_description, validate_marker, validate_path,
+    PullRequest, Result, Review, ReviewState, StatusState, Tree, has_marker, not_the_base,
+    sticky_body, validate_branch, validate_context, validate_description, validate_marker,
+    validate_path,
 };
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
@@ -77,7 +78,8 @@ fn check_ref_arg(git_ref: &str) -> Result<()> {
 
 impl LocalGitForge {
     /// Open the repository whose work tree contains `repo_dir`. The base branch is the
-    /// checked-out branch (unless it is a `gitops/` branch), else `main`.
+    /// checked-out branch (unless it is a pair's `gitops/` or a promotion's `gitops-promote/`
+    /// branch), else `main`.
     pub async fn open(repo_dir: impl AsRef<Path>) -> Result<Self> {
         let work_dir = repo_dir.as_ref().to_path_buf();
         let mut me = LocalGitForge {
@@ -103,7 +105,10 @@ impl LocalGitForge {
             .git(&["symbolic-ref", "--quiet", "--short", "HEAD"], None, &[])
             .await?;
         let head = text(&head.stdout);
-        if !head.is_empty() && !head.starts_with(crate::BRANCH_PREFIX) {
+        if !head.is_empty()
+            && !head.starts_with(crate::BRANCH_PREFIX)
+            && !head.starts_with(crate::PROMOTION_PREFIX)
+        {
             me.base = head;
         }
         Ok(me)
@@ -491,18 +496,19 @@ impl Forge for LocalGitForge {
         })
     }
 
-    async fn pair_state(
+    async fn branch_state(
         &self,
-        environment: &EnvironmentName,
-        mfe: &MfeName,
-        path: &str,
+        branch: &str,
+        path: Option<&str>,
         _exact: bool,
     ) -> Result<PairState> {
-        validate_path(path)?;
-        let branch = branch_name(environment, mfe);
+        validate_branch(branch)?;
+        if let Some(path) = path {
+            validate_path(path)?;
+        }
         // Under the lock: a proposal moves the branch and writes its PR record together.
         let _lock = self.lock().await?;
-        let Some(head) = self.branch_head(&branch).await? else {
+        let Some(head) = self.branch_head(branch).await? else {
             return Ok(PairState {
                 expected: BranchHead::Absent,
                 pull_request: None,
@@ -522,10 +528,9 @@ impl Forge for LocalGitForge {
         };
         // Exact: pending unless the head is a merged or closed PR's head (unknown = pending).
         let settled = open.is_none() && prs.iter().any(|p| p.closed_head.as_ref() == Some(&head));
-        let pending = if settled {
-            None
-        } else {
-            self.file_at(&head, path).await?
+        let pending = match path {
+            Some(path) if !settled => self.file_at(&head, path).await?,
+            _ => None,
         };
         Ok(PairState {
             expected: BranchHead::At(head),
@@ -536,6 +541,7 @@ impl Forge for LocalGitForge {
 
     async fn propose(&self, change: &Change) -> Result<PullRequest> {
         change.validate()?;
+        not_the_base(change.branch(), &self.base)?;
         let branch = change.branch();
         let full_ref = format!("refs/heads/{branch}");
         if self.checked_out_branch().await?.as_deref() == Some(full_ref.as_str()) {
@@ -588,7 +594,7 @@ impl Forge for LocalGitForge {
                 BranchHead::At(h) => Some(h),
             };
             if !self.cas_ref(&full_ref, &head, old, &why).await? {
-                let actual = self.branch_head(&branch).await?;
+                let actual = self.branch_head(branch).await?;
                 return Err(Error::conflict(format!(
                     "branch {branch} moved: expected {}, found {}",
                     old.map_or("no branch", CommitSha::as_str),
@@ -600,7 +606,7 @@ impl Forge for LocalGitForge {
             // that (another tool may move the ref without our lock).
             let mut moved = false;
             for _ in 0..20 {
-                let old = self.branch_head(&branch).await?;
+                let old = self.branch_head(branch).await?;
                 if self.cas_ref(&full_ref, &head, old.as_ref(), &why).await? {
                     moved = true;
                     break;
@@ -625,7 +631,7 @@ impl Forge for LocalGitForge {
             }
             None => PrRecord {
                 number: self.next_counter("next-pr.json", 1).await?,
-                branch,
+                branch: branch.to_owned(),
                 base: self.base.clone(),
                 title: change.title.clone(),
                 body: change.body.clone(),

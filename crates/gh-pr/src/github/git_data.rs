@@ -72,7 +72,7 @@ impl GithubForge {
         match self
             .json::<GitRef>(
                 Method::GET,
-                &self.path(&format!("git/ref/heads/{branch}")),
+                &self.path(&format!("git/ref/heads/{}", encode_path(branch))),
                 None,
             )
             .await
@@ -167,7 +167,7 @@ impl GithubForge {
             let patch = self
                 .send(
                     Method::PATCH,
-                    &self.path(&format!("git/refs/heads/{branch}")),
+                    &self.path(&format!("git/refs/heads/{}", encode_path(branch))),
                     Some(&json!({"sha": sha, "force": true})),
                 )
                 .await?;
@@ -230,7 +230,7 @@ impl GithubForge {
         let patch = self
             .send(
                 Method::PATCH,
-                &self.path(&format!("git/refs/heads/{branch}")),
+                &self.path(&format!("git/refs/heads/{}", encode_path(branch))),
                 Some(&json!({"sha": sha, "force": false})),
             )
             .await?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName, RepositoryName};
+use gitops_event_model::{CommitSha, Login, RepositoryName};
 use gitops_retry::RetryPolicy;
 use octocrab::Octocrab;
 use secrecy::SecretString;
@@ -219,14 +219,13 @@ impl Forge for GithubForge {
         self.read_tarball(git_ref).await
     }
 
-    async fn pair_state(
+    async fn branch_state(
         &self,
-        environment: &EnvironmentName,
-        mfe: &MfeName,
-        path: &str,
+        branch: &str,
+        path: Option<&str>,
         exact: bool,
     ) -> Result<PairState> {
-        self.read_pair_state(environment, mfe, path, exact).await
+        self.read_branch_state(branch, path, exact).await
     }
 
     async fn propose(&self, change: &Change) -> Result<PullRequest> {

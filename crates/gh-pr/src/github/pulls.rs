@@ -1,17 +1,18 @@
-//! Pull requests: the pair's state, proposals (on the git data of `git_data`), reads, files,
+//! Pull requests: a branch's state, proposals (on the git data of `git_data`), reads, files,
 //! reviews, merges and sticky comments.
 
-use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName};
+use gitops_event_model::{CommitSha, Login};
 use gitops_retry::Retry;
 use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::GithubForge;
-use super::transport::{Resp, nullable};
+use super::transport::{Resp, encode_path, nullable};
 use crate::{
     BranchHead, Change, Comment, Error, PairState, PrState, PullRequest, Result, Review,
-    ReviewState, branch_name, has_marker, sticky_body, validate_marker, validate_path,
+    ReviewState, has_marker, not_the_base, sticky_body, validate_branch, validate_marker,
+    validate_path,
 };
 
 /// A pull request as GitHub answers it (`pull-request` and, in lists,
@@ -172,8 +173,9 @@ impl GithubForge {
     /// The newest pull request of `branch` (any state), in one call.
     async fn newest_pr(&self, branch: &str) -> Result<Option<PullRequest>> {
         let path = self.path(&format!(
-            "pulls?head={}:{branch}&state=all&sort=created&direction=desc&per_page=1",
-            self.owner
+            "pulls?head={}:{}&state=all&sort=created&direction=desc&per_page=1",
+            self.owner,
+            encode_path(branch)
         ));
         let call = super::transport::call_name(&Method::GET, &path);
         let pulls: Vec<WirePull> = self.json(Method::GET, &path, None).await?;
@@ -186,7 +188,11 @@ impl GithubForge {
 
     /// The open pull request of `branch`, if any.
     async fn find_open_pr(&self, branch: &str) -> Result<Option<PullRequest>> {
-        let path = self.path(&format!("pulls?state=open&head={}:{branch}", self.owner));
+        let path = self.path(&format!(
+            "pulls?state=open&head={}:{}",
+            self.owner,
+            encode_path(branch)
+        ));
         let call = super::transport::call_name(&Method::GET, &path);
         let pulls: Vec<WirePull> = self.json(Method::GET, &path, None).await?;
         pulls
@@ -196,19 +202,20 @@ impl GithubForge {
             .transpose()
     }
 
-    pub(super) async fn read_pair_state(
+    pub(super) async fn read_branch_state(
         &self,
-        environment: &EnvironmentName,
-        mfe: &MfeName,
-        path: &str,
+        branch: &str,
+        path: Option<&str>,
         exact: bool,
     ) -> Result<PairState> {
-        validate_path(path)?;
-        let branch = branch_name(environment, mfe);
-        let newest = self.newest_pr(&branch).await?;
+        validate_branch(branch)?;
+        if let Some(path) = path {
+            validate_path(path)?;
+        }
+        let newest = self.newest_pr(branch).await?;
         let open = newest.as_ref().filter(|p| p.state == PrState::Open);
         let (expected, pending_at) = if exact {
-            let head = self.branch_head(&branch).await?;
+            let head = self.branch_head(branch).await?;
             // Pending: an open PR, or a head that is not the newest (merged or closed) PR's
             // head: unknown counts as pending.
             let pending_at = head
@@ -223,9 +230,9 @@ impl GithubForge {
                 open.map(|p| p.head_sha.clone()),
             )
         };
-        let pending = match pending_at {
-            Some(h) => self.file_at(&h, path).await?,
-            None => None,
+        let pending = match (pending_at, path) {
+            (Some(h), Some(path)) => self.file_at(&h, path).await?,
+            _ => None,
         };
         Ok(PairState {
             expected,
@@ -236,6 +243,7 @@ impl GithubForge {
 
     pub(super) async fn propose_change(&self, change: &Change) -> Result<PullRequest> {
         change.validate()?;
+        not_the_base(change.branch(), &self.base)?;
         let branch = change.branch();
         let base_sha = match &change.base_sha {
             Some(s) => s.clone(),
@@ -261,9 +269,9 @@ impl GithubForge {
             .write_commit(message.trim_end(), &tree, &parents)
             .await?;
         match &change.expected {
-            None => self.set_branch(&branch, &head).await?,
-            Some(BranchHead::Absent) => self.create_branch(&branch, &head).await?,
-            Some(BranchHead::At(h)) => self.advance_branch(&branch, h, &head).await?,
+            None => self.set_branch(branch, &head).await?,
+            Some(BranchHead::Absent) => self.create_branch(branch, &head).await?,
+            Some(BranchHead::At(h)) => self.advance_branch(branch, h, &head).await?,
         }
         // Opening the PR is one call: `PATCH` the open PR the caller saw, else `POST`; only a
         // "pull request already exists" answer costs a lookup and an update.
@@ -286,10 +294,10 @@ impl GithubForge {
                     edited
                 } else {
                     // Merged or closed since the caller looked: a new PR.
-                    self.open_pr(change, &branch).await?
+                    self.open_pr(change, branch).await?
                 }
             }
-            None => self.open_pr(change, &branch).await?,
+            None => self.open_pr(change, branch).await?,
         };
         // Our commit, even if a concurrent proposer moved the branch since: merging it
         // is then refused (`Conflict`), never a silent merge of someone else's write.

@@ -105,8 +105,7 @@ async fn base_tree(e: &Env) -> CommitSha {
 
 fn deploy(base: &CommitSha, tree: &CommitSha, version: &str) -> Change {
     Change {
-        environment: env_name("prod"),
-        mfe: mfe("checkout"),
+        branch: gitops_gh_pr::branch_name(&env_name("prod"), &mfe("checkout")),
         base_sha: Some(base.clone()),
         base_tree_sha: Some(tree.clone()),
         writes: vec![
