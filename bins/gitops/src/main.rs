@@ -58,6 +58,9 @@ enum Command {
         /// Print the decision and the changes without writing or proposing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Override a pin (where gitops.yaml sets `allow_pin_override`), lifting it.
+        #[arg(long)]
+        override_pin: bool,
         /// The forge: GitHub with a token and GITHUB_REPOSITORY (auto), else local git.
         #[arg(long, value_enum, default_value_t = ForgeArg::Auto)]
         forge: ForgeArg,
@@ -182,23 +185,7 @@ enum Command {
     },
     /// Deployment metrics: the DORA four per environment and MFE (with their formulas and
     /// counts) and per-stage times, from git history, the registries and the stage events.
-    Metrics {
-        /// Only this environment.
-        #[arg(long, visible_alias = "environment")]
-        env: Option<String>,
-        /// Only this MFE.
-        #[arg(long)]
-        mfe: Option<String>,
-        /// The window: back from now (30d, 12h, 2w, 90m) or from an RFC 3339 time.
-        #[arg(long, default_value = "30d")]
-        since: String,
-        /// Output format.
-        #[arg(long, default_value = "table", value_parser = metrics::Format::NAMES)]
-        format: String,
-        /// Also push the Prometheus series to this Pushgateway (http(s)://host:port).
-        #[arg(long, value_name = "URL")]
-        push: Option<String>,
-    },
+    Metrics(metrics::Args),
     /// Write the fleet's board, a static HTML page (index.html), into a directory.
     Board {
         /// Only this environment.
@@ -233,6 +220,7 @@ fn main() -> ExitCode {
             event,
             at,
             dry_run,
+            override_pin,
             forge,
             event_type,
         } => {
@@ -242,13 +230,13 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             };
             if dry_run {
-                gitops_app::dry_run(&repo, &request, at)
+                gitops_app::dry_run(&repo, &request, at, override_pin)
                     .map_or_else(|e| fail(&e), |d| show(report::dry_run(&d)))
             } else {
                 run(async move {
                     let report = Session::open(&repo)
                         .await?
-                        .process(&request, at, forge.into())
+                        .process(&request, at, override_pin, forge.into())
                         .await?;
                     Ok(show(report::process_in_actions(&report)))
                 })
@@ -351,17 +339,10 @@ fn main() -> ExitCode {
             let states = session.bootstrap(&filters, !check).await?;
             Ok(show(report::bootstrap(&states, check)))
         }),
-        Command::Metrics {
-            env,
-            mfe,
-            since,
-            format,
-            push,
-        } => run(async move {
-            let session = Session::open(&repo).await?;
-            let filters = session.filters(env.as_deref(), mfe.as_deref())?;
-            let asked = metrics::Asked::parse(&since, &format, push, now())?;
-            Ok(show(metrics::command(&session, &filters, &asked).await?))
+        Command::Metrics(args) => run(async move {
+            Ok(show(
+                metrics::run(&Session::open(&repo).await?, &args, now()).await?,
+            ))
         }),
         Command::Board { env, out } => run(async move {
             let session = Session::open(&repo).await?;

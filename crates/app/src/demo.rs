@@ -255,6 +255,7 @@ async fn request_and_merge(
         .process(
             &Ok(request.clone()),
             OffsetDateTime::now_utc(),
+            false,
             ForgeChoice::Local,
         )
         .await?;

@@ -22,7 +22,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use gitops_event_model::{DeployRequest, EnvironmentName, MfeName, Version};
-use gitops_iac_config::{ConfigProblem, Decision, LoadOptions, Repository, evaluate};
+use gitops_iac_config::{ConfigProblem, Decision, LoadOptions, Repository};
 use gitops_pipeline::{
     DeployOptions, DeployReport, ErrorClass, MergeOutcome, ProcessReport, StatusRow,
 };
@@ -193,16 +193,32 @@ pub fn read_event(
     Ok(gitops_event_model::validate_event(&bytes, event_type).map(|v| v.request))
 }
 
+/// The intent of a request processed with or without `--override-pin`.
+fn intent(override_pin: bool) -> gitops_iac_config::Intent {
+    if override_pin {
+        gitops_iac_config::Intent::Override
+    } else {
+        gitops_iac_config::Intent::Request
+    }
+}
+
 /// Evaluates `request` against the repository at `dir` as of `at`, writing nothing (`gitops
 /// process --dry-run`).
 pub fn dry_run(
     dir: &Path,
     request: &Result<DeployRequest, gitops_event_model::Error>,
     at: OffsetDateTime,
+    override_pin: bool,
 ) -> Result<Decision, Error> {
     let repository = load(dir)?;
     Ok(match request {
-        Ok(request) => evaluate(&repository, request, false, at),
+        Ok(request) => gitops_iac_config::evaluate_with_pending(
+            &repository,
+            request,
+            &intent(override_pin),
+            at,
+            None,
+        ),
         Err(error) => Decision::invalid_payload(error.problems()),
     })
 }
@@ -388,11 +404,13 @@ impl Session {
     }
 
     /// Judges `request` and proposes it (`gitops process`), telling its requester; on GitHub the
-    /// pull request is based on the checkout.
+    /// pull request is based on the checkout. `override_pin`: an operator's explicit override of
+    /// a pin (`--override-pin`), accepted where the environment allows overrides.
     pub async fn process(
         &self,
         request: &Result<DeployRequest, gitops_event_model::Error>,
         at: OffsetDateTime,
+        override_pin: bool,
         forge: ForgeChoice,
     ) -> Result<ProcessReport, Error> {
         let handle = self.runtime.forge(forge).await?;
@@ -405,7 +423,8 @@ impl Session {
             Ok(r) => Ok(r),
             Err(e) => Err(e.problems()),
         };
-        Ok(gitops_pipeline::process(
+        Ok(gitops_pipeline::process_as(
+            &intent(override_pin),
             &self.repository,
             base.as_ref(),
             input,

@@ -56,6 +56,36 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// `gitops metrics`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Only this environment.
+    #[arg(long, visible_alias = "environment")]
+    pub env: Option<String>,
+    /// Only this MFE.
+    #[arg(long)]
+    pub mfe: Option<String>,
+    /// The window: back from now (30d, 12h, 2w, 90m) or from an RFC 3339 time.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = Format::NAMES)]
+    pub format: String,
+    /// Also push the Prometheus series to this Pushgateway (http(s)://host:port).
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+}
+
+/// `gitops metrics` as typed: its filters and flags parsed as of `now`, then [`command`].
+///
+/// # Errors
+/// Usage (a filter, the window, the format), then [`command`]'s.
+pub async fn run(session: &Session, args: &Args, now: OffsetDateTime) -> Result<Shown, Error> {
+    let filters = session.filters(args.env.as_deref(), args.mfe.as_deref())?;
+    let asked = Asked::parse(&args.since, &args.format, args.push.clone(), now)?;
+    command(session, &filters, &asked).await
+}
+
 /// What `gitops metrics` was asked, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asked {
@@ -385,9 +415,16 @@ fn board_data(
                     SyncState::PointersBehind => Some("pointers not published".to_owned()),
                     SyncState::CdnPending => Some("CDN invalidation pending".to_owned()),
                     SyncState::NotDesired => Some("live but not desired".to_owned()),
-                    _ => None,
+                    _ => row.pinned.as_ref().map(|pin| {
+                        let why = if pin.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", pin.reason)
+                        };
+                        format!("pinned by @{} at {}{why}", pin.by, pin.since())
+                    }),
                 }),
-                pinned: false,
+                pinned: row.pinned.is_some(),
                 rollback: row.rollback,
                 failed,
                 deployed_at: row.deployed_at.clone(),

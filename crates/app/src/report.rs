@@ -82,6 +82,24 @@ pub fn state_text(r: &StatusRow) -> String {
     }
 }
 
+/// A status row's state, and its pin when the pair is pinned: `in sync; pinned by @ops at
+/// 2026-11-30T10:00:00Z (bad release)`.
+pub fn state_with_pin(r: &StatusRow) -> String {
+    let state = state_text(r);
+    match &r.pinned {
+        None => state,
+        Some(pin) if pin.reason.is_empty() => {
+            format!("{state}; pinned by @{} at {}", pin.by, pin.since())
+        }
+        Some(pin) => format!(
+            "{state}; pinned by @{} at {} ({})",
+            pin.by,
+            pin.since(),
+            pin.reason
+        ),
+    }
+}
+
 /// The status matrix as an aligned table with a header.
 pub fn status_table(rows: &[StatusRow]) -> String {
     let dash = || "-".to_owned();
@@ -93,7 +111,7 @@ pub fn status_table(rows: &[StatusRow]) -> String {
                 r.mfe.to_string(),
                 r.version.as_ref().map_or_else(dash, ToString::to_string),
                 r.deployed_at.clone().unwrap_or_else(dash),
-                state_text(r),
+                state_with_pin(r),
             ]
         })
         .collect();
@@ -114,19 +132,6 @@ pub fn status_table(rows: &[StatusRow]) -> String {
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     }
     out
-}
-
-/// One line per pair that is not in sync: `env/mfe: desired X, live Y: state`.
-pub fn drift_line(r: &StatusRow) -> String {
-    let or_nothing = |v: Option<String>| v.unwrap_or_else(|| "nothing".to_owned());
-    format!(
-        "{}/{}: desired {}, live {}: {}",
-        r.environment,
-        r.mfe,
-        or_nothing(r.desired.as_ref().map(ToString::to_string)),
-        or_nothing(r.version.as_ref().map(ToString::to_string)),
-        state_text(r)
-    )
 }
 
 /// The class of failure when some environment could not be read: configuration when one's
@@ -299,37 +304,6 @@ pub fn deploy(report: &DeployReport) -> Shown {
         lines,
         class: report.failure_class(),
     }
-}
-
-/// Every pair not in sync, as findings; the class: an unreadable environment's, else refused
-/// (drift, exit 1) when a pair drifted.
-pub fn drift(rows: &[StatusRow]) -> Shown {
-    let mut lines: Vec<Line> = rows
-        .iter()
-        .filter(|r| r.differs)
-        .map(|r| Line::Finding {
-            level: Level::Warning,
-            title: if r.state == SyncState::Unknown {
-                "error"
-            } else {
-                "drift"
-            }
-            .to_owned(),
-            text: drift_line(r),
-        })
-        .collect();
-    let class = unreadable_class(rows).or_else(|| {
-        rows.iter()
-            .any(|r| r.differs)
-            .then_some(ErrorClass::Refused)
-    });
-    if class.is_none() {
-        lines.push(Line::Out(format!(
-            "no drift: {} pair(s) in sync",
-            rows.len()
-        )));
-    }
-    Shown { lines, class }
 }
 
 /// `value` as one line of JSON; a report that cannot be written says so in JSON.

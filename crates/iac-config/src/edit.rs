@@ -80,15 +80,7 @@ pub fn render_deployment(deployment: &Deployment) -> String {
         ));
     }
     if let Some(pin) = &d.pinned {
-        let mut keys = vec![
-            ("by", pin.by.to_string()),
-            (
-                "at",
-                pin.at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-            ),
-        ];
+        let mut keys = vec![("by", pin.by.to_string()), ("at", pin.since())];
         if !pin.reason.is_empty() {
             keys.push(("reason", pin.reason.clone()));
         }

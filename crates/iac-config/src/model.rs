@@ -438,3 +438,12 @@ pub struct Pin {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
+
+impl Pin {
+    /// When it was set, as RFC 3339 text.
+    pub fn since(&self) -> String {
+        self.at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| self.at.to_string())
+    }
+}

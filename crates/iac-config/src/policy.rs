@@ -429,7 +429,7 @@ pub fn evaluate_with_pending(
                     "{mfe_name} is pinned at {} in `{env_name}` ({which}) by @{} since {}{why}; lift it with `gitops unpin --env {env_name} --mfe {mfe_name}`{override_hint}",
                     deployment.version,
                     pinned.by,
-                    rfc3339(pinned.at)
+                    pinned.since()
                 ),
             });
         }

@@ -39,17 +39,19 @@ pub enum Action {
 
 /// Decides what to do for one pair whose desired state has order `sequence`.
 ///
+/// A desired state whose version is already live from an earlier position (a later commit
+/// changed only its pin or its rollback flag) is [`Action::Live`]: nothing is deployed again.
 /// A live entry with the same sequence but another version cannot come from git order (one
 /// commit, one content); it means the registry was written by something else, and is refused
 /// as a conflict, never guessed.
 pub fn decide(sequence: u64, desired: &Deployment, live: Option<&Entry>) -> Result<Action, Error> {
     match live {
         None => Ok(Action::Deploy),
-        Some(live) if live.sequence < sequence => Ok(Action::Deploy),
         Some(live) if live.sequence > sequence => Ok(Action::Superseded {
             live: live.sequence,
         }),
         Some(live) if live.version == desired.version => Ok(Action::Live),
+        Some(live) if live.sequence < sequence => Ok(Action::Deploy),
         Some(live) => Err(Error::Conflict {
             reason: format!(
                 "{}/{}: the registry has {} at sequence {sequence} but the desired state says {} at the same position",

@@ -16,6 +16,7 @@ pub mod deploy;
 pub mod follow;
 pub mod merge;
 pub mod origin;
+pub mod pins;
 pub mod process;
 pub mod send;
 pub mod status;
@@ -31,8 +32,10 @@ use object_store::ObjectStore;
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
 pub use merge::{MergeOutcome, merge_pull_request, merge_pull_requests};
 pub use origin::OriginCheck;
+pub use pins::{UnpinOutcome, unpin};
 pub use process::{
-    ProcessReport, RollbackAsk, previous_version, process, rollback, rollback_request, rollback_to,
+    ProcessReport, RollbackAsk, previous_version, process, process_as, rollback, rollback_request,
+    rollback_to,
 };
 pub use status::{StatusRow, SyncState, status};
 

@@ -77,7 +77,43 @@ pub async fn process(
     origin: OriginCheck,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<ProcessReport, Error> {
+    process_as(
+        &Intent::Request,
+        repository,
+        base_sha,
+        request,
+        at,
+        forge,
+        requester,
+        origin,
+        metrics,
+    )
+    .await
+}
+
+/// [`process`] with an operator's `intent`: [`Intent::Override`] (`gitops process
+/// --override-pin`) may change a pinned pair where the environment allows overrides, lifting
+/// the pin. Anything but a request or an override is a configuration error (rollbacks go
+/// through [`rollback`]).
+#[allow(clippy::too_many_arguments)] // the use-case's inputs, each distinct
+pub async fn process_as(
+    intent: &Intent,
+    repository: &Repository,
+    base_sha: Option<&CommitSha>,
+    request: Result<&DeployRequest, &[Problem]>,
+    at: OffsetDateTime,
+    forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
+    origin: OriginCheck,
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<ProcessReport, Error> {
     use gitops_metrics::{Outcome as Mo, Stage, StageClock};
+    if intent.is_rollback() {
+        return Err(Error::Config {
+            reason: "a rollback is proposed by `gitops rollback`, not by processing a request"
+                .to_owned(),
+        });
+    }
     let request = match request {
         Ok(request) => request,
         Err(problems) => return Ok(ProcessReport::new(Decision::invalid_payload(problems))),
@@ -105,16 +141,8 @@ pub async fn process(
         request.version().to_string(),
     );
     let timer = clock.start(Stage::PrOpened);
-    let report = judge_and_propose(
-        repository,
-        request,
-        &Intent::Request,
-        at,
-        forge,
-        requester,
-        base_sha,
-    )
-    .await?;
+    let report =
+        judge_and_propose(repository, request, intent, at, forge, requester, base_sha).await?;
     let received = match report.decision.decision {
         Outcome::Accept => Mo::Success,
         Outcome::Noop => Mo::Noop,
@@ -256,7 +284,7 @@ fn is_identity(code: Code) -> bool {
 /// The pending desired state of the pair, when the forge reports one that parses. A pending
 /// file that does not parse (edited by hand on the branch) is not an intent we can order
 /// against: it is replaced like any stale branch content.
-fn pending_of(state: &PairState) -> Option<Pending> {
+pub(crate) fn pending_of(state: &PairState) -> Option<Pending> {
     let bytes = state.pending.as_ref()?;
     match serde_json::from_slice::<Deployment>(bytes) {
         Ok(deployment) => Some(Pending {

@@ -57,6 +57,9 @@ pub struct StatusRow {
     pub differs: bool,
     /// Whether the live version is a rollback.
     pub rollback: bool,
+    /// The desired state's pin, when the pair is pinned (requests for it are refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<gitops_iac_config::Pin>,
     /// Why the state is unknown, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -99,6 +102,7 @@ pub async fn status(
                         state: SyncState::Unknown,
                         differs: true,
                         rollback: false,
+                        pinned: desired.pinned.clone(),
                         error: Some(error.to_string()),
                         error_class: Some(error.class()),
                     });
@@ -132,9 +136,8 @@ async fn environment_rows(
         .collect();
     let mut rows = Vec::new();
     for mfe in names {
-        let desired = repository
-            .deployment(&env.name, mfe)
-            .map(|d| d.version.clone());
+        let desired_state = repository.deployment(&env.name, mfe);
+        let desired = desired_state.map(|d| d.version.clone());
         let entry = live.get(mfe);
         let has_pointers = repository
             .mfes
@@ -172,6 +175,7 @@ async fn environment_rows(
             differs: state != SyncState::InSync,
             state,
             rollback: entry.is_some_and(|e| e.rollback),
+            pinned: desired_state.and_then(|d| d.pinned.clone()),
             error: None,
             error_class: None,
         });

@@ -16,6 +16,7 @@ mod metrics;
 mod moto;
 mod npm_contract;
 mod ordering;
+mod pins;
 mod scenario;
 mod scenario_aws;
 mod setup_action;

@@ -8,6 +8,7 @@ mod edit;
 mod hostile;
 mod load;
 mod pending;
+mod pins;
 mod policy;
 mod properties;
 mod targets;
