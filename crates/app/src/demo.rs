@@ -161,6 +161,11 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
     let session = merge(session, number, say).await?;
     deploy(&session, say).await?;
     show_status(&session, say).await?;
+
+    say(
+        "\n==> The rollback pinned checkout in dev: automation cannot undo it until `gitops unpin`",
+    );
+    request_and_merge(session, &request("dev", "1.1.0")?, say).await?;
     say(&format!(
         "\nDone. Everything is left in {} for you to inspect:",
         dir.display()
@@ -169,6 +174,14 @@ pub async fn run(dir: &Path, say: Narrator<'_>) -> Result<(), Error> {
         say(&format!("  {what:<34} {why}"));
     }
     say(&format!("Try: gitops status --repo {}", dir.display()));
+    for next in [
+        "gitops promote --from dev --to staging",
+        "gitops drift",
+        "gitops unpin --env dev --mfe checkout",
+        "gitops prune --env dev --dry-run",
+    ] {
+        say(&format!("     {next} --repo {}", dir.display()));
+    }
     Ok(())
 }
 

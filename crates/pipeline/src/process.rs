@@ -556,7 +556,8 @@ pub async fn rollback_to(
     let request = rollback_request(current, &version, &ask.user)?;
     let pin = ask.pin.as_ref().map(|reason| Pin {
         by: request.user().clone(),
-        at: ask.at,
+        // Whole seconds: the file is read by people.
+        at: ask.at.replace_nanosecond(0).unwrap_or(ask.at),
         reason: if reason.trim().is_empty() {
             format!("rolled back from {} to {version}", current.version)
         } else {

@@ -189,6 +189,7 @@ fn the_demo_walks_the_whole_flow_and_leaves_its_files() {
         "refused (promotion-required)",
         "already live",
         "rollback",
+        "refused (pinned)",
         "Done.",
     ] {
         assert!(out.contains(step), "missing `{step}` in:\n{out}");
