@@ -20,6 +20,10 @@
 //! record between the two (the commit that built the version, from an [`Origin`]), which
 //! [`read_provenance`] reads back and [`fetch_verified`] checks against the sidecar.
 //!
+//! Drift side (`gitops drift`): [`stored_mfes`], [`list_version`] and [`alias_state`] read back
+//! what storage serves; [`unpack_verified`] and [`upload_missing`] re-upload a version's missing
+//! files from its verified artifact.
+//!
 //! Backends: S3 and HTTP (Artifactory) through object_store, with connect and request
 //! timeouts ([`StoreOpener::with_timeouts`]); local storage targets are a [`LocalStore`]
 //! (conditional puts under a cross-process file lock, temporary files staged outside the
@@ -47,6 +51,7 @@ mod location;
 mod pointers;
 mod provenance;
 mod publish;
+mod served;
 mod unpack;
 mod upload;
 mod verify;
@@ -79,6 +84,10 @@ pub use provenance::{
 pub use publish::{
     PublishAsk, PublishReport, pack_dir, publish_archive, publish_archive_with, publish_as_asked,
     publish_dir, publish_dir_with,
+};
+pub use served::{
+    AliasState, MAX_ALIAS_BYTES, MAX_LISTED_MFES, MAX_LISTED_OBJECTS, alias_state, list_version,
+    stored_mfes, unpack_verified, upload_missing,
 };
 pub use unpack::{
     ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,

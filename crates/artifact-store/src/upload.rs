@@ -218,7 +218,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// Checks, before anything is uploaded, that `files` hold every entry point in
 /// `entry_points` ([`Error::MissingEntryPoint`] naming `artifact` otherwise) and that every
 /// key `mfe/<name>/<version>/<path>` fits [`MAX_KEY_BYTES`] ([`Error::UnsafeEntry`]).
-fn check_files(
+pub(crate) fn check_files(
     artifact: &str,
     prefix: &Path,
     files: &[UnpackedFile],

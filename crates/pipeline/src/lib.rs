@@ -7,12 +7,16 @@
 //!   the live registry entry;
 //! - [`deploy::deploy_all`]: reconcile every desired pair: upload write-once, the conditional
 //!   registry commit as the single commit point, pointers, one minimal invalidation;
+//! - [`drift::classify`] (pure) and [`drift::drift`]: desired, live and served (files, aliases,
+//!   import map) compared per pair, each disagreement with its repair; `--repair` re-publishes
+//!   what belongs to the live version;
 //! - [`status::status`]: the environment x MFE matrix, desired against live.
 //!
 //! Concrete adapters come from a [`Backends`] implementation (`gitops-runtime` for the binary,
 //! fakes in tests). This crate names no SDK, no `octocrab` and no `rusqlite`.
 
 pub mod deploy;
+pub mod drift;
 pub mod follow;
 pub mod merge;
 pub mod origin;
@@ -30,6 +34,7 @@ use gitops_iac_config::Environment;
 use object_store::ObjectStore;
 
 pub use deploy::{DeployOptions, DeployReport, PairOutcome, PairReport, deploy_all};
+pub use drift::{DriftFinding, DriftKind, DriftOptions, DriftReport, PairDrift, drift};
 pub use merge::{MergeOutcome, merge_pull_request, merge_pull_requests};
 pub use origin::OriginCheck;
 pub use pins::{UnpinOutcome, unpin};

@@ -176,7 +176,7 @@ fn bootstrap_deploy_status_on_embedded_backends() {
     let out = gitops(&["drift", "--repo", r]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("drift: staging/checkout: desired 1.4.0, live nothing"),
+        stdout(&out).contains("drift: staging/checkout: not-deployed: desired 1.4.0 is not live"),
         "{}",
         stdout(&out)
     );

@@ -8,6 +8,7 @@ mod act_workflows;
 mod adopt;
 mod convergence;
 mod deploy;
+mod drift;
 mod flow;
 mod github;
 mod hostile;
