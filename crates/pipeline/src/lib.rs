@@ -22,6 +22,7 @@ pub mod merge;
 pub mod origin;
 pub mod pins;
 pub mod process;
+pub mod promote;
 pub mod send;
 pub mod status;
 mod tell;
@@ -42,6 +43,7 @@ pub use process::{
     ProcessReport, RollbackAsk, previous_version, process, process_as, rollback, rollback_request,
     rollback_to,
 };
+pub use promote::{Plan, PromotionAsk, PromotionOutcome, PromotionReport, promote};
 pub use status::{StatusRow, SyncState, status};
 
 /// The concrete targets of one environment.

@@ -1,8 +1,10 @@
-//! Merge: the quality checks on a deploy PR, then a merge of exactly the checked head (the
-//! seed's second step).
+//! Merge: the quality checks on a deploy PR (one pair's branch) or a promotion PR
+//! (`gitops-promote/<from>/<to>`, one file per promoted MFE), then a merge of exactly the
+//! checked head (the seed's second step).
 
-use gitops_gh_pr::{DeploymentState, Forge, PrState, Requester, StatusState};
-use gitops_iac_config::{Approval, Outcome, Repository};
+use gitops_event_model::{EnvironmentName, Login, MfeName};
+use gitops_gh_pr::{DeploymentState, Forge, PrState, PullRequest, Requester, StatusState};
+use gitops_iac_config::{Approval, Outcome, Repository, deployment_path};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -60,9 +62,15 @@ pub async fn merge_pull_request(
             reason: format!("#{number} is not open"),
         });
     }
+    if let Some((_, to)) = gitops_gh_pr::promotion_of_branch(&pr.branch) {
+        return merge_promotion(forge, &pr, &to, at, metrics).await;
+    }
     let Some((env, mfe)) = gitops_gh_pr::pair_of_branch(&pr.branch) else {
         return Ok(MergeOutcome::Skipped {
-            reason: format!("#{number} is not a deploy PR (branch {})", pr.branch),
+            reason: format!(
+                "#{number} is not a deploy or promotion PR (branch {})",
+                pr.branch
+            ),
         });
     };
     let mut reasons = Vec::new();
@@ -229,8 +237,9 @@ pub async fn counting_approvals(
 }
 
 /// Checks and merges `pr`, or every open pull request of a deploy branch
-/// ([`gitops_gh_pr::pair_of_branch`]), in number order. Each PR's result is its own: one failing
-/// does not stop the others.
+/// ([`gitops_gh_pr::pair_of_branch`]) or a promotion branch
+/// ([`gitops_gh_pr::promotion_of_branch`]), in number order. Each PR's result is its own: one
+/// failing does not stop the others.
 pub async fn merge_pull_requests(
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
@@ -244,7 +253,9 @@ pub async fn merge_pull_requests(
             .open_pull_requests()
             .await?
             .into_iter()
-            .filter(|p| gitops_gh_pr::pair_of_branch(&p.branch).is_some())
+            .filter(|p| {
+                p.pair().is_some() || gitops_gh_pr::promotion_of_branch(&p.branch).is_some()
+            })
             .map(|p| p.number)
             .collect(),
     };
@@ -256,6 +267,142 @@ pub async fn merge_pull_requests(
         ));
     }
     Ok(results)
+}
+
+/// The MFE whose desired state in `to` the file `path` is (`deployments/<to>/<mfe>.json`).
+fn promoted_mfe(to: &EnvironmentName, path: &str) -> Option<MfeName> {
+    let stem = path
+        .strip_prefix(&format!("deployments/{to}/"))?
+        .strip_suffix(".json")?;
+    let mfe = MfeName::parse(stem).ok()?;
+    (deployment_path(to, &mfe) == path).then_some(mfe)
+}
+
+/// The checks and merge of a promotion pull request (`gitops-promote/<from>/<to>`): it changes
+/// only desired-state files of the target `to` (at least one, none deleted), the repository is
+/// valid at its head and at the base, each changed file is accepted by
+/// [`gitops_iac_config::judge_change`] against the base as of `at`, and the target's approval
+/// rule is met on this head by someone other than the promoter (`requested_by` of the files).
+/// The merge is guarded by the checked head sha. No requester is told: nobody requested a
+/// promotion from an MFE repository.
+async fn merge_promotion(
+    forge: &dyn Forge,
+    pr: &PullRequest,
+    to: &EnvironmentName,
+    at: OffsetDateTime,
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<MergeOutcome, Error> {
+    use gitops_metrics::{Outcome as Mo, Stage};
+    let number = pr.number;
+    let mut reasons = Vec::new();
+    let mut mfes = Vec::new();
+    for file in forge.changed_files(number).await? {
+        match promoted_mfe(to, &file) {
+            Some(mfe) => mfes.push(mfe),
+            None => reasons.push(format!(
+                "changes {file}; a promotion to {to} may only change deployments/{to}/<mfe>.json"
+            )),
+        }
+    }
+    if mfes.is_empty() && reasons.is_empty() {
+        reasons.push(format!(
+            "changes no desired-state file of {to}: nothing to promote"
+        ));
+    }
+    let head = repository_at(forge, pr.head_sha.as_str(), &mut reasons).await?;
+    let base = repository_at(forge, &pr.base, &mut reasons).await?;
+    let mut approval_needed = false;
+    let mut clocks = Vec::new();
+    let mut promoters: Vec<Login> = Vec::new();
+    if let (Some(head), Some(base)) = (&head, &base) {
+        for mfe in &mfes {
+            let Some(desired) = head.deployment(to, mfe) else {
+                reasons.push(format!(
+                    "deletes {}; a promotion only sets desired states",
+                    deployment_path(to, mfe)
+                ));
+                continue;
+            };
+            clocks.push(crate::clock_of(desired));
+            if !promoters.contains(&desired.requested_by) {
+                promoters.push(desired.requested_by.clone());
+            }
+            let decision = gitops_iac_config::judge_change(base, desired, at);
+            match decision.decision {
+                Outcome::Accept => {}
+                Outcome::Noop => reasons.push(format!(
+                    "{mfe} {} is already desired in {to}",
+                    desired.version
+                )),
+                Outcome::Reject => reasons.extend(
+                    decision
+                        .reasons
+                        .iter()
+                        .map(|r| format!("{mfe}: {}: {}", r.code, r.message)),
+                ),
+            }
+        }
+        approval_needed = base
+            .environment(to)
+            .is_some_and(|e| e.approval == Approval::Required);
+    }
+    if !reasons.is_empty() {
+        let description: String = reasons.join("; ").chars().take(140).collect();
+        forge
+            .set_status(
+                &pr.head_sha,
+                CHECK_CONTEXT,
+                StatusState::Failure,
+                &description,
+                None,
+            )
+            .await?;
+        for clock in &clocks {
+            crate::record(
+                metrics,
+                &clock
+                    .event(Stage::ChecksPassed, Mo::Failure)
+                    .with_detail(reasons.join("; ")),
+            );
+        }
+        return Ok(MergeOutcome::Refused { reasons });
+    }
+    for clock in &clocks {
+        crate::record(metrics, &clock.event(Stage::ChecksPassed, Mo::Success));
+    }
+    forge
+        .set_status(
+            &pr.head_sha,
+            CHECK_CONTEXT,
+            StatusState::Success,
+            "repository valid, policy accepts every promoted file, target files only",
+            None,
+        )
+        .await?;
+    if approval_needed {
+        let counting: Vec<Login> = counting_approvals(forge, number, None)
+            .await?
+            .into_iter()
+            .filter(|login| {
+                !promoters
+                    .iter()
+                    .any(|p| p.as_str().eq_ignore_ascii_case(login.as_str()))
+            })
+            .collect();
+        if counting.is_empty() {
+            return Ok(MergeOutcome::WaitingForApproval);
+        }
+    }
+    let sha = forge.merge(number, &pr.head_sha).await?;
+    for clock in &clocks {
+        crate::record(
+            metrics,
+            &clock
+                .event(Stage::Merged, Mo::Success)
+                .with_detail(sha.to_string()),
+        );
+    }
+    Ok(MergeOutcome::Merged { sha })
 }
 
 async fn repository_at(

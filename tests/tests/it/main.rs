@@ -18,6 +18,7 @@ mod moto;
 mod npm_contract;
 mod ordering;
 mod pins;
+mod promote;
 mod scenario;
 mod scenario_aws;
 mod setup_action;
