@@ -20,6 +20,10 @@
 //! record between the two (the commit that built the version, from an [`Origin`]), which
 //! [`read_provenance`] reads back and [`fetch_verified`] checks against the sidecar.
 //!
+//! Retention side (`gitops prune`): [`list_version_prefixes`] reports each MFE's version
+//! prefixes (objects, bytes, newest object), [`delete_version_prefix`] deletes one with the
+//! store's bulk deletion, [`entry_point_max_age`] reads the CDN's max-age from [`headers`].
+//!
 //! Drift side (`gitops drift`): [`stored_mfes`], [`list_version`] and [`alias_state`] read back
 //! what storage serves; [`unpack_verified`] and [`upload_missing`] re-upload a version's missing
 //! files from its verified artifact.
@@ -51,6 +55,7 @@ mod location;
 mod pointers;
 mod provenance;
 mod publish;
+mod retention;
 mod served;
 mod unpack;
 mod upload;
@@ -67,6 +72,10 @@ pub const IAM_BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
 /// The IAM actions reading an artifact calls on its objects (the archive, its `.sha256` and
 /// provenance sidecars: HEAD and GET).
 pub const IAM_ARTIFACT_ACTIONS: &[&str] = &["s3:GetObject"];
+/// The IAM actions `gitops prune` calls on a storage target's version prefixes (under `mfe/`
+/// only): `s3:DeleteObject` (one `DeleteObjects` request per thousand keys, which S3
+/// authorises as `DeleteObject` on each key).
+pub const IAM_PRUNE_ACTIONS: &[&str] = &["s3:DeleteObject"];
 
 pub use error::{Error, Result};
 pub use local::LocalStore;
@@ -84,6 +93,10 @@ pub use provenance::{
 pub use publish::{
     PublishAsk, PublishReport, pack_dir, publish_archive, publish_archive_with, publish_as_asked,
     publish_dir, publish_dir_with,
+};
+pub use retention::{
+    Deleted, MAX_VERSION_PREFIXES, StoredVersions, VersionPrefix, delete_version_prefix,
+    entry_point_max_age, list_version_prefixes,
 };
 pub use served::{
     AliasState, MAX_ALIAS_BYTES, MAX_LISTED_MFES, MAX_LISTED_OBJECTS, alias_state, list_version,

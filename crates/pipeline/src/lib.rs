@@ -10,7 +10,8 @@
 //! - [`drift::classify`] (pure) and [`drift::drift`]: desired, live and served (files, aliases,
 //!   import map) compared per pair, each disagreement with its repair; `--repair` re-publishes
 //!   what belongs to the live version;
-//! - [`status::status`]: the environment x MFE matrix, desired against live.
+//! - [`status::status`]: the environment x MFE matrix, desired against live;
+//! - [`prune::plan`] (pure) and [`prune::prune`]: retention of an environment's version prefixes.
 //!
 //! Concrete adapters come from a [`Backends`] implementation (`gitops-runtime` for the binary,
 //! fakes in tests). This crate names no SDK, no `octocrab` and no `rusqlite`.
@@ -23,6 +24,7 @@ pub mod origin;
 pub mod pins;
 pub mod process;
 pub mod promote;
+pub mod prune;
 pub mod send;
 pub mod status;
 mod tell;
@@ -44,6 +46,7 @@ pub use process::{
     rollback_to,
 };
 pub use promote::{Plan, PromotionAsk, PromotionOutcome, PromotionReport, promote};
+pub use prune::{PruneOptions, PruneReport, prune};
 pub use status::{StatusRow, SyncState, status};
 
 /// The concrete targets of one environment.

@@ -1,9 +1,11 @@
 //! The least IAM policy an environment's deploy role needs (`gitops iam-policy`), built from the
 //! lists of calls the adapters make (`gitops_artifact_store::IAM_*`,
 //! `gitops_db_registry::IAM_ACTIONS`, `gitops_cdn::IAM_ACTIONS`): one source of truth. It grants
-//! what `gitops deploy`, `gitops bootstrap --check`, `gitops status` and `gitops drift` call on
-//! the environment's bucket, table and distribution, plus reading the artifacts of the MFEs that
-//! deploy there; nothing is granted on `*`, and no action is a wildcard.
+//! what `gitops deploy`, `gitops bootstrap --check`, `gitops status`, `gitops drift` and
+//! `gitops prune` call on the environment's bucket, table and distribution, plus reading the
+//! artifacts of the MFEs that deploy there; nothing is granted on `*`, and no action is a
+//! wildcard. Deleting is granted only under the storage root's `mfe/` (the version prefixes
+//! `gitops prune` removes), never on the import map or `metrics/`.
 //!
 //! Pure: the document depends on the configuration, the account and the region only.
 
@@ -26,8 +28,8 @@ pub struct PolicyDocument {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Statement {
-    /// What it is for: `Storage`, `StorageBucket`, `Artifacts`, `ArtifactsBucket`, `Registry`,
-    /// `Cdn`.
+    /// What it is for: `Storage`, `StoragePrune`, `StorageBucket`, `Artifacts`,
+    /// `ArtifactsBucket`, `Registry`, `Cdn`.
     pub sid: &'static str,
     /// Always `Allow`.
     pub effect: &'static str,
@@ -138,6 +140,11 @@ pub fn deploy_policy(
             [objects_arn(bucket, prefix)],
         ));
         statements.push(allow(
+            "StoragePrune",
+            gitops_artifact_store::IAM_PRUNE_ACTIONS,
+            [objects_arn(bucket, &join_prefix(prefix, "mfe"))],
+        ));
+        statements.push(allow(
             "StorageBucket",
             gitops_artifact_store::IAM_BUCKET_ACTIONS,
             [bucket_arn(bucket)],
@@ -239,6 +246,15 @@ fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
+/// `prefix/dir`, or `dir` when `prefix` is empty.
+fn join_prefix(prefix: &str, dir: &str) -> String {
+    if prefix.is_empty() {
+        dir.to_owned()
+    } else {
+        format!("{prefix}/{dir}")
+    }
+}
+
 /// The objects under `prefix` (every object of the bucket when it is empty).
 fn objects_arn(bucket: &str, prefix: &str) -> String {
     if prefix.is_empty() {
@@ -316,6 +332,14 @@ mod tests {
         assert_eq!(split_location("b/a/b/"), ("b", "a/b"));
         assert_eq!(objects_arn("b", ""), "arn:aws:s3:::b/*");
         assert_eq!(objects_arn("b", "a/b"), "arn:aws:s3:::b/a/b/*");
+        assert_eq!(
+            objects_arn("b", &join_prefix("", "mfe")),
+            "arn:aws:s3:::b/mfe/*"
+        );
+        assert_eq!(
+            objects_arn("b", &join_prefix("a/b", "mfe")),
+            "arn:aws:s3:::b/a/b/mfe/*"
+        );
     }
 
     #[test]

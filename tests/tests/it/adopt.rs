@@ -137,6 +137,9 @@ fn expected_policy(
             {"Sid": "Storage", "Effect": "Allow",
              "Action": ["s3:GetObject", "s3:PutObject"],
              "Resource": [storage_objects]},
+            {"Sid": "StoragePrune", "Effect": "Allow",
+             "Action": ["s3:DeleteObject"],
+             "Resource": [format!("{}mfe/*", storage_objects.trim_end_matches('*'))]},
             {"Sid": "StorageBucket", "Effect": "Allow",
              "Action": ["s3:ListBucket"],
              "Resource": [storage_bucket]},
@@ -573,6 +576,7 @@ fn init_from_terraform_writes_gitops_yaml_and_says_what_to_set() {
         resources,
         [
             "arn:aws:s3:::acme-mfe-dev/site/*",
+            "arn:aws:s3:::acme-mfe-dev/site/mfe/*",
             "arn:aws:s3:::acme-mfe-dev",
             "arn:aws:s3:::acme-artifacts/artifacts/checkout/*",
             "arn:aws:s3:::acme-artifacts",

@@ -19,6 +19,7 @@ mod npm_contract;
 mod ordering;
 mod pins;
 mod promote;
+mod prune;
 mod scenario;
 mod scenario_aws;
 mod setup_action;

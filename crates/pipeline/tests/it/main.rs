@@ -7,6 +7,7 @@
 mod approvals;
 mod forge;
 mod provenance;
+mod prune;
 mod waiter;
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-# The deploy role of one environment: assumed by `gitops` (deploy, bootstrap --check, drift)
+# The deploy role of one environment: assumed by `gitops` (deploy, bootstrap --check, drift, prune)
 # in jobs of the GitOps repository that run in the GitHub environment of the same name. Its
 # permissions are exactly `gitops iam-policy --env <environment>` (docs/aws-setup.md explains
 # each line); they are an inline policy, so they live and die with the role.
@@ -8,6 +8,7 @@ locals {
 
   bucket_arn    = "arn:aws:s3:::${var.bucket_name}"
   objects_arn   = var.storage_prefix == null ? "${local.bucket_arn}/*" : "${local.bucket_arn}/${var.storage_prefix}/*"
+  versions_arn  = var.storage_prefix == null ? "${local.bucket_arn}/mfe/*" : "${local.bucket_arn}/${var.storage_prefix}/mfe/*"
   artifacts_arn = "arn:aws:s3:::${var.artifacts_bucket_name}"
 }
 
@@ -44,6 +45,14 @@ data "aws_iam_policy_document" "permissions" {
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = [local.objects_arn]
+  }
+
+  # gitops prune deletes version prefixes: only under mfe/, never the import map or metrics/.
+  statement {
+    sid       = "StoragePrune"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.versions_arn]
   }
 
   statement {
