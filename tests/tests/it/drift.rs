@@ -446,24 +446,6 @@ fn a_shallow_clone_is_a_configuration_error() {
     );
 }
 
-/// `gitops` against moto, with the standard AWS environment.
-fn gitops_aws(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(crate::gitops_bin())
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_ALLOW_HTTP")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_EVENT_PATH")
-        .output()
-        .unwrap()
-}
-
 async fn invalidation_paths(
     cf: &aws_sdk_cloudfront::Client,
     distribution: &str,
@@ -571,13 +553,13 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
     }
     let rs = r.to_str().unwrap();
     for args in [&["bootstrap", "--repo", rs][..], &["deploy", "--repo", rs]] {
-        let out = gitops_aws(&url, args);
+        let out = crate::moto::gitops(&url, args);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", both(&out));
     }
     let drift = |extra: &[&str]| {
         let mut args = vec!["drift", "--repo", rs];
         args.extend_from_slice(extra);
-        gitops_aws(&url, &args)
+        crate::moto::gitops(&url, &args)
     };
     let out = drift(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));

@@ -20,6 +20,7 @@ mod ordering;
 mod pins;
 mod promote;
 mod prune;
+mod readme;
 mod scenario;
 mod scenario_aws;
 mod setup_action;

@@ -20,16 +20,11 @@ pub fn endpoint(test: &str) -> Option<String> {
     gitops_testkit::aws_endpoint(test)
 }
 
-/// `gitops` with the standard AWS environment of a local emulator: `AWS_ENDPOINT_URL=http://...`
-/// and no `AWS_ALLOW_HTTP` (the configured http:// endpoint is used over HTTP, as the AWS SDK
-/// does).
-fn gitops(endpoint: &str, args: &[&str]) -> Output {
-    gitops_with(endpoint, &[], args)
-}
-
-fn gitops_with(endpoint: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(crate::gitops_bin())
-        .args(args)
+/// The standard AWS environment of the emulator at `endpoint` on `command`:
+/// `AWS_ENDPOINT_URL=http://...`, dummy credentials, a region, and no `AWS_ALLOW_HTTP` (the
+/// configured http:// endpoint is used over HTTP, as the AWS SDK does); no ambient Actions event.
+pub fn aws_env<'c>(command: &'c mut Command, endpoint: &str) -> &'c mut Command {
+    command
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -39,6 +34,28 @@ fn gitops_with(endpoint: &str, extra: &[(&str, &str)], args: &[&str]) -> Output 
         .env_remove("AWS_ENDPOINT_URL_S3")
         .env_remove("AWS_PROFILE")
         .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_ACTIONS")
+}
+
+/// `gitops ARGS` against the emulator at `endpoint`.
+pub fn gitops(endpoint: &str, args: &[&str]) -> Output {
+    gitops_with(endpoint, &[], args)
+}
+
+/// `gitops ARGS` against the emulator at `endpoint`, which must exit 0; its standard output.
+pub fn gitops_ok(endpoint: &str, args: &[&str]) -> String {
+    let out = gitops(endpoint, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "gitops {args:?}: {}",
+        crate::support::both(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn gitops_with(endpoint: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
+    aws_env(Command::new(crate::gitops_bin()).args(args), endpoint)
         .envs(extra.iter().copied())
         .output()
         .unwrap()

@@ -319,27 +319,6 @@ async fn partial_promotion_needs_allow_partial_and_lists_the_refused() {
     );
 }
 
-/// `gitops ARGS` in `repo` against moto.
-fn aws(repo: &Repo, url: &str, args: &[&str]) -> Output {
-    repo.command(args)
-        .env("AWS_ENDPOINT_URL", url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_ALLOW_HTTP")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap()
-}
-
-fn aws_ok(repo: &Repo, url: &str, args: &[&str]) -> String {
-    let out = aws(repo, url, args);
-    assert_eq!(code(&out), 0, "gitops {args:?}: {}", both(&out));
-    stdout(&out)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn promotion_between_two_environments_on_moto() {
     let Some(url) = crate::moto::endpoint("promotion_between_two_environments_on_moto") else {
@@ -360,7 +339,7 @@ async fn promotion_between_two_environments_on_moto() {
     let repo = Repo::new(&["staging", "prod"], &mfes);
     std::fs::write(repo.path().join("gitops.yaml"), config).unwrap();
     repo.commit_all("environments on AWS");
-    aws_ok(&repo, &url, &["bootstrap"]);
+    repo.aws_ok(&url, &["bootstrap"]);
 
     for mfe in mfes {
         repo.publish(mfe, "2.0.0");
@@ -368,10 +347,9 @@ async fn promotion_between_two_environments_on_moto() {
         assert_eq!(code, 0, "{report}");
     }
     repo.ok(&["merge", "--all"]);
-    aws_ok(&repo, &url, &["deploy"]);
+    repo.aws_ok(&url, &["deploy"]);
 
-    let report: serde_json::Value = serde_json::from_str(&aws_ok(
-        &repo,
+    let report: serde_json::Value = serde_json::from_str(&repo.aws_ok(
         &url,
         &[
             "promote", "--from", "staging", "--to", "prod", "--format", "json",
@@ -382,12 +360,9 @@ async fn promotion_between_two_environments_on_moto() {
     assert_eq!(report["changes"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(open_prs(&repo).await.len(), 1);
     repo.ok(&["merge", "--all"]);
-    let deployed: serde_json::Value = serde_json::from_str(&aws_ok(
-        &repo,
-        &url,
-        &["deploy", "--env", "prod", "--format", "json"],
-    ))
-    .unwrap();
+    let deployed: serde_json::Value =
+        serde_json::from_str(&repo.aws_ok(&url, &["deploy", "--env", "prod", "--format", "json"]))
+            .unwrap();
     assert!(
         deployed["pairs"]
             .as_array()
@@ -396,12 +371,9 @@ async fn promotion_between_two_environments_on_moto() {
             .all(|p| p["outcome"] == "deployed"),
         "{deployed}"
     );
-    let rows: serde_json::Value = serde_json::from_str(&aws_ok(
-        &repo,
-        &url,
-        &["status", "--env", "prod", "--format", "json"],
-    ))
-    .unwrap();
+    let rows: serde_json::Value =
+        serde_json::from_str(&repo.aws_ok(&url, &["status", "--env", "prod", "--format", "json"]))
+            .unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     for row in rows {
@@ -433,82 +405,6 @@ async fn promotion_between_two_environments_on_moto() {
         );
     }
     // Promoting again: nothing to promote.
-    let again = aws_ok(
-        &repo,
-        &url,
-        &["promote", "--from", "staging", "--to", "prod"],
-    );
+    let again = repo.aws_ok(&url, &["promote", "--from", "staging", "--to", "prod"]);
     assert!(again.contains("nothing to promote"), "{again}");
-}
-
-/// Whether `actual` matches `expected`, where each `…` in `expected` stands for any text.
-fn matches(expected: &str, actual: &str) -> bool {
-    let parts: Vec<&str> = expected.split('…').collect();
-    let [first, middle @ .., last] = parts.as_slice() else {
-        return expected == actual;
-    };
-    let Some(mut rest) = actual.strip_prefix(first) else {
-        return false;
-    };
-    for part in middle {
-        let Some(at) = rest.find(part) else {
-            return false;
-        };
-        rest = &rest[at + part.len()..];
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
-/// The README's example, run as written on the repository `gitops demo` leaves: each command's
-/// standard output then standard error, line by line (`…` stands for what differs per run).
-#[test]
-fn the_readme_example_runs_as_written_on_the_demo() {
-    let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
-    )
-    .unwrap();
-    let block = readme
-        .split("### `gitops promote ")
-        .nth(1)
-        .and_then(|s| s.split("```console\n").nth(1))
-        .and_then(|b| b.split("```").next())
-        .expect("the README's gitops promote section has a console example");
-    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
-    for line in block.lines() {
-        if let Some(command) = line.strip_prefix("$ ") {
-            steps.push((command.to_owned(), Vec::new()));
-        } else if let Some((_, out)) = steps.last_mut() {
-            out.push(line.to_owned());
-        }
-    }
-    assert_eq!(steps.len(), 5, "{block}");
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(crate::gitops_bin())
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_TOKEN")
-            .env_remove("GITOPS_GITHUB_TOKEN")
-            .env_remove("GITHUB_REPOSITORY")
-            .env_remove("GITHUB_ACTOR")
-            .env_remove("GITOPS_METRICS_FILE")
-            .output()
-            .unwrap()
-    };
-    let demo = run(&["demo", "--dir", "demo"]);
-    assert_eq!(code(&demo), 0, "{}", both(&demo));
-    for (command, expected) in steps {
-        let args: Vec<&str> = command.split_whitespace().collect();
-        assert_eq!(args[0], "gitops", "{command}");
-        let out = run(&args[1..]);
-        assert_eq!(code(&out), 0, "{command}: {}", both(&out));
-        let shown = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-        let lines: Vec<&str> = shown.lines().collect();
-        assert_eq!(lines.len(), expected.len(), "{command}:\n{shown}");
-        for (want, got) in expected.iter().zip(lines) {
-            assert!(matches(want, got), "{command}: {got:?} is not {want:?}");
-        }
-    }
-    assert!(matches("a…c…e", "abcde") && !matches("a…c", "abd") && matches("x", "x"));
 }

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use object_store::aws::AmazonS3Builder;
@@ -95,12 +94,6 @@ fn pair<'a>(report: &'a serde_json::Value, mfe: &str) -> &'a serde_json::Value {
 
 #[test]
 fn prune_on_the_embedded_backends() {
-    // The README's example runs on the demo's repository once its versions are a minute old:
-    // made now, checked after this test's own wait below.
-    let demo = tempfile::tempdir().unwrap();
-    let made = in_dir(demo.path(), &["demo", "--dir", "demo"]);
-    assert_eq!(made.status.code(), Some(0), "{}", both(&made));
-
     let repo = Repo::new(&["dev"], &["checkout", "cart"]);
     for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {
         repo.publish("checkout", v);
@@ -146,7 +139,6 @@ fn prune_on_the_embedded_backends() {
         "{now}"
     );
     std::thread::sleep(Duration::from_secs(61).saturating_sub(shipped.elapsed()));
-    check_readme_example(demo.path());
     // A prefix whose files are newer than the CDN's max-age (dated ahead of the clock, so that
     // it stays young however long the steps below take).
     write_prefix(&storage, "checkout", "0.9.5");
@@ -319,34 +311,6 @@ fn prune_on_the_embedded_backends() {
     }
 }
 
-fn gitops(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(crate::gitops_bin())
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_ALLOW_HTTP")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_PROFILE")
-        .env_remove("GITHUB_EVENT_PATH")
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap()
-}
-
-fn ok(endpoint: &str, args: &[&str]) -> String {
-    let out = gitops(endpoint, args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "gitops {args:?}: {}",
-        both(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn desired(root: &Path, version: &str) {
     crate::moto::write(
         root,
@@ -436,12 +400,12 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     crate::support::git(r, &["init", "-q", "-b", "main", "."]);
     let rs = r.to_str().unwrap();
     desired(r, "1.0.0");
-    ok(&url, &["bootstrap", "--repo", rs]);
+    crate::moto::gitops_ok(&url, &["bootstrap", "--repo", rs]);
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
         if v != "1.0.0" {
             desired(r, v);
         }
-        ok(&url, &["deploy", "--repo", rs]);
+        crate::moto::gitops_ok(&url, &["deploy", "--repo", rs]);
     }
     let store = AmazonS3Builder::new()
         .with_bucket_name(&site)
@@ -465,7 +429,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     let json = |args: &[&str]| -> serde_json::Value {
         let mut all = vec!["prune", "--repo", rs, "--env", "dev", "--format", "json"];
         all.extend_from_slice(args);
-        serde_json::from_str(&ok(&url, &all)).unwrap()
+        serde_json::from_str(&crate::moto::gitops_ok(&url, &all)).unwrap()
     };
 
     // Just written (0.9.0) or live until just now (1.1.0): younger than the CDN's max-age.
@@ -488,7 +452,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
 
     // A deploy in flight: refused.
     desired(r, "1.3.0");
-    let refused = gitops(&url, &["prune", "--repo", rs, "--env", "dev"]);
+    let refused = crate::moto::gitops(&url, &["prune", "--repo", rs, "--env", "dev"]);
     assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
     desired(r, "1.2.0");
 
@@ -505,7 +469,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     // The real run goes through a recording proxy: every call it makes is one the deploy role's
     // policy (`gitops iam-policy`) allows, and it deletes only under mfe/.
     let proxy = gitops_testkit::aws_proxy::RecordingProxy::start(&url).await;
-    let done: serde_json::Value = serde_json::from_str(&ok(
+    let done: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
         proxy.url(),
         &[
             "prune", "--repo", rs, "--env", "dev", "--format", "json", "--keep", "2",
@@ -513,7 +477,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     ))
     .unwrap();
     let calls = proxy.calls();
-    let policy: serde_json::Value = serde_json::from_str(&ok(
+    let policy: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
         &url,
         &[
             "iam-policy",
@@ -566,8 +530,11 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     assert!(expected.contains(&"mfe/checkout/1.1.0/remoteEntry.js".to_owned()));
 
     // Still in sync, the live version still served.
-    let rows: serde_json::Value =
-        serde_json::from_str(&ok(&url, &["status", "--repo", rs, "--format", "json"])).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
+        &url,
+        &["status", "--repo", rs, "--format", "json"],
+    ))
+    .unwrap();
     assert_eq!(rows[0]["state"], "in-sync", "{rows}");
     let map = store
         .get(&StorePath::from("importmap.json"))
@@ -587,68 +554,4 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
         ))
         .await
         .unwrap();
-}
-
-/// The README's example: its commands, and what each prints.
-fn readme_example() -> Vec<(String, String)> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let section = readme
-        .split("### `gitops prune ")
-        .nth(1)
-        .expect("the README has a gitops prune section");
-    let block = section
-        .split("```console\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a console example");
-    let mut steps: Vec<(String, String)> = Vec::new();
-    for line in block.lines() {
-        if let Some(command) = line.strip_prefix("$ ") {
-            steps.push((command.to_owned(), String::new()));
-        } else if let Some((_, out)) = steps.last_mut() {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert_eq!(steps.len(), 2, "{block}");
-    steps
-}
-
-/// `gitops` in `dir` (where `gitops demo --dir demo` ran), as a user runs it.
-fn in_dir(dir: &Path, args: &[&str]) -> Output {
-    Command::new(crate::gitops_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITOPS_GITHUB_TOKEN")
-        .env_remove("GITHUB_REPOSITORY")
-        .env_remove("GITOPS_METRICS_FILE")
-        .output()
-        .unwrap()
-}
-
-/// Runs the README's example on the repository `gitops demo` left in `dir` (at least a minute
-/// ago: the demo's versions are older than the CDN's max-age).
-fn check_readme_example(dir: &Path) {
-    for (command, expected) in readme_example() {
-        let args: Vec<&str> = command.split_whitespace().collect();
-        assert_eq!(args[0], "gitops", "{command}");
-        let out = in_dir(dir, &args[1..]);
-        assert_eq!(out.status.code(), Some(0), "{command}: {}", both(&out));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            expected,
-            "{command} prints what the README shows"
-        );
-    }
-    let status = in_dir(dir, &["status", "--repo", "demo"]);
-    assert_eq!(status.status.code(), Some(0), "{}", both(&status));
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("in sync"),
-        "{}",
-        both(&status)
-    );
 }

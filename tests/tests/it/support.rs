@@ -83,6 +83,25 @@ impl Repo {
         command
     }
 
+    /// `gitops ARGS` in the repository against the moto emulator at `endpoint`.
+    pub fn aws(&self, endpoint: &str, args: &[&str]) -> Output {
+        crate::moto::aws_env(&mut self.command(args), endpoint)
+            .output()
+            .unwrap()
+    }
+
+    /// [`Repo::aws`], which must exit 0; its standard output.
+    pub fn aws_ok(&self, endpoint: &str, args: &[&str]) -> String {
+        let out = self.aws(endpoint, args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "gitops {args:?}: {}",
+            both(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `gitops ARGS`, which must exit 0; its standard output.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.gitops(args);
