@@ -219,19 +219,15 @@ pub fn classify(facts: &PairFacts) -> Vec<DriftFinding> {
             deploy.clone(),
             false,
         ),
-        (Some(d), Some(l)) if l.sequence < d.position => push(
+        // The desired version is live from an earlier position (a later commit changed only
+        // its pin or rollback flag): the deploy has nothing to do (`deploy::decide`), so
+        // neither has drift.
+        (Some(d), Some(l)) if l.sequence < d.position && l.version != d.version => push(
             DriftKind::NotDeployed,
-            if d.version == l.version {
-                format!(
-                    "the desired state of {} changed in git (position {}) after its deploy (sequence {}): that deploy has not run",
-                    d.version, d.position, l.sequence
-                )
-            } else {
-                format!(
-                    "desired {} is not live: the registry has {} from an older desired state (sequence {} < git position {})",
-                    d.version, l.version, l.sequence, d.position
-                )
-            },
+            format!(
+                "desired {} is not live: the registry has {} from an older desired state (sequence {} < git position {})",
+                d.version, l.version, l.sequence, d.position
+            ),
             deploy.clone(),
             false,
         ),

@@ -133,3 +133,53 @@ fn an_allowed_override_lifts_the_pin() {
     assert_eq!(repo.status("dev", "checkout")["version"], "1.2.0");
     assert!(repo.desired("dev", "checkout").get("pinned").is_none());
 }
+
+/// On S3, DynamoDB and CloudFront: the rollback finds the previous version in DynamoDB's history
+/// and pins; the request is refused; unpinning deploys nothing again (the live entry stays).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_pins_and_an_unpin_deploys_nothing_on_moto() {
+    let Some(url) = crate::moto::endpoint("a_rollback_pins_and_an_unpin_deploys_nothing_on_moto")
+    else {
+        return;
+    };
+    let repo = Repo::on_moto(&url, &["dev"], &["checkout"]).await;
+    for version in ["1.0.0", "1.1.0"] {
+        repo.publish("checkout", version);
+        let (report, code) = repo.process("checkout", "dev", version);
+        assert_eq!(code, 0, "{report}");
+        repo.ok(&["merge", "--all"]);
+        repo.aws_ok(&url, &["deploy"]);
+    }
+    repo.aws_ok(
+        &url,
+        &[
+            "rollback", "--env", "dev", "--mfe", "checkout", "--reason", "bad",
+        ],
+    );
+    repo.ok(&["merge", "--all"]);
+    repo.aws_ok(&url, &["deploy"]);
+    let rows: serde_json::Value =
+        serde_json::from_str(&repo.aws_ok(&url, &["status", "--format", "json"])).unwrap();
+    assert_eq!(rows[0]["version"], "1.0.0", "{rows}");
+    assert_eq!(rows[0]["state"], "in-sync", "{rows}");
+    assert_eq!(rows[0]["pinned"]["reason"], "bad", "{rows}");
+    let sequence = rows[0]["sequence"].clone();
+
+    repo.publish("checkout", "1.2.0");
+    let (report, code) = repo.process("checkout", "dev", "1.2.0");
+    assert_eq!((code, &report["reasons"][0]["code"]), (1, &"pinned".into()));
+
+    repo.ok(&["unpin", "--env", "dev", "--mfe", "checkout"]);
+    repo.ok(&["merge", "--all"]);
+    let deploy = repo.aws_ok(&url, &["deploy"]);
+    assert!(deploy.contains("already live"), "{deploy}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&repo.aws_ok(&url, &["status", "--format", "json"])).unwrap();
+    assert_eq!(
+        rows[0]["sequence"], sequence,
+        "nothing committed again: {rows}"
+    );
+    assert!(rows[0].get("pinned").is_none(), "{rows}");
+    let drift = repo.aws(&url, &["drift"]);
+    assert_eq!(drift.status.code(), Some(0), "{}", both(&drift));
+}

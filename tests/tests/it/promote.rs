@@ -3,7 +3,6 @@
 //! deploy`; a frozen prod refuses it whole; partial promotion; dry runs; and both environments
 //! on moto (S3, DynamoDB, CloudFront).
 
-use std::fmt::Write as _;
 use std::process::Output;
 
 use gitops_gh_pr::{Forge, LocalGitForge, PrState};
@@ -324,22 +323,8 @@ async fn promotion_between_two_environments_on_moto() {
     let Some(url) = crate::moto::endpoint("promotion_between_two_environments_on_moto") else {
         return;
     };
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let cf = crate::moto::cloudfront(&url);
-    let mut config = String::from("version: 1\nenvironments:\n");
-    for env in ["staging", "prod"] {
-        let distribution = crate::moto::create_distribution(&cf, &format!("{env}-{id}")).await;
-        let _ = write!(
-            config,
-            "  - name: {env}\n    storage: s3://promote-{env}-{id}\n    registry: dynamodb://promote-{env}-{id}\n    cdn: cloudfront://{distribution}\n    public_url: https://{env}.cdn.example.com\n"
-        );
-    }
-    config.push_str("    requires: staging\n");
     let mfes = ["cart", "search"];
-    let repo = Repo::new(&["staging", "prod"], &mfes);
-    std::fs::write(repo.path().join("gitops.yaml"), config).unwrap();
-    repo.commit_all("environments on AWS");
-    repo.aws_ok(&url, &["bootstrap"]);
+    let repo = Repo::on_moto(&url, &["staging", "prod"], &mfes).await;
 
     for mfe in mfes {
         repo.publish(mfe, "2.0.0");
@@ -386,7 +371,7 @@ async fn promotion_between_two_environments_on_moto() {
     // The prod bucket serves both at 2.0.0.
     let map = crate::moto::s3(&url)
         .get_object()
-        .bucket(format!("promote-prod-{id}"))
+        .bucket(repo.bucket("prod"))
         .key("importmap.json")
         .send()
         .await

@@ -61,6 +61,47 @@ impl Repo {
         repo
     }
 
+    /// [`Repo::new`] with each environment on the moto emulator at `endpoint` (its own bucket,
+    /// table and CloudFront distribution, named after a fresh id), each requiring the previous
+    /// one, bootstrapped. Artifacts stay in the repository's `local/artifacts/`.
+    pub async fn on_moto(endpoint: &str, environments: &[&str], mfes: &[&str]) -> Self {
+        let id = ulid::Ulid::generate().to_string().to_lowercase();
+        let cf = crate::moto::cloudfront(endpoint);
+        let mut config = String::from("version: 1\nenvironments:\n");
+        for (i, env) in environments.iter().enumerate() {
+            let lower = env.to_ascii_lowercase();
+            let distribution =
+                crate::moto::create_distribution(&cf, &format!("{lower}-{id}")).await;
+            let _ = write!(
+                config,
+                "  - name: {env}\n    storage: s3://{lower}-{id}\n    registry: dynamodb://{lower}-{id}\n    cdn: cloudfront://{distribution}\n    public_url: https://{lower}.cdn.example.com\n"
+            );
+            if i > 0 {
+                let _ = writeln!(config, "    requires: {}", environments[i - 1]);
+            }
+        }
+        let repo = Repo::new(environments, mfes);
+        std::fs::write(repo.path().join("gitops.yaml"), config).unwrap();
+        repo.commit_all("environments on AWS");
+        repo.aws_ok(endpoint, &["bootstrap"]);
+        repo
+    }
+
+    /// The S3 bucket of `env`'s storage (an environment made by [`Repo::on_moto`]).
+    pub fn bucket(&self, env: &str) -> String {
+        let config = std::fs::read_to_string(self.path().join("gitops.yaml")).unwrap();
+        let after = config
+            .split(&format!("- name: {env}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no environment {env}"));
+        after
+            .split("storage: s3://")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or_else(|| panic!("{env} has no S3 storage"))
+            .to_owned()
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -758,3 +758,40 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn decide_orders_by_git_and_never_redeploys_the_live_version() {
+    use gitops_pipeline::deploy::{Action, decide};
+    let d = desired("dev", "checkout", "1.5.0", 0);
+    let live = |version: &str, sequence: u64| Entry {
+        environment: env("dev"),
+        mfe: mfe("checkout"),
+        version: parse(version),
+        sequence,
+        request_id: d.request_id.clone(),
+        sha: d.sha.clone(),
+        deployed_at: time::OffsetDateTime::now_utc(),
+        deployed_by: parse("octocat"),
+        rollback: false,
+        invalidation: None,
+    };
+    assert_eq!(decide(4, &d, None).unwrap(), Action::Deploy);
+    assert_eq!(
+        decide(4, &d, Some(&live("1.4.0", 3))).unwrap(),
+        Action::Deploy
+    );
+    assert_eq!(
+        decide(4, &d, Some(&live("1.5.0", 4))).unwrap(),
+        Action::Live
+    );
+    // A later commit kept the version (a pin lifted, a rollback flag): nothing is redeployed.
+    assert_eq!(
+        decide(9, &d, Some(&live("1.5.0", 4))).unwrap(),
+        Action::Live
+    );
+    assert_eq!(
+        decide(4, &d, Some(&live("1.6.0", 7))).unwrap(),
+        Action::Superseded { live: 7 }
+    );
+    assert!(decide(4, &d, Some(&live("1.6.0", 4))).is_err());
+}
