@@ -489,6 +489,23 @@ async fn the_terraform_example_applies_on_moto_and_gitops_deploys_into_exactly_i
         .map(|b| b["bucket"].as_str().unwrap())
         .collect();
     assert_eq!(buckets, blocked, "every bucket blocks all public access");
+    // Every bucket expires noncurrent versions (what `gitops prune` deletes stops being billed).
+    let expiring: BTreeSet<&str> = of_type(&all, "aws_s3_bucket_lifecycle_configuration")
+        .into_iter()
+        .filter(|l| {
+            l["rule"].as_array().is_some_and(|rules| {
+                rules.iter().any(|r| {
+                    r["status"] == "Enabled"
+                        && r["noncurrent_version_expiration"][0]["noncurrent_days"] == 30
+                })
+            })
+        })
+        .map(|l| l["bucket"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        buckets, expiring,
+        "every bucket expires noncurrent versions"
+    );
     for policy in of_type(&all, "aws_s3_bucket_policy") {
         let doc = parse_doc(&policy["policy"]);
         for statement in doc["Statement"].as_array().unwrap() {

@@ -45,3 +45,32 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     bucket_key_enabled = var.sse_algorithm == "aws:kms"
   }
 }
+
+# Versioning keeps what is overwritten or deleted as noncurrent versions, billed like current
+# ones: `gitops prune` deletes old version prefixes, so noncurrent versions (and the delete
+# markers left once they are gone, and abandoned multipart uploads) expire here.
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  count  = var.noncurrent_version_expiration_days == null ? 0 : 1
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}

@@ -36,3 +36,14 @@ variable "tags" {
   description = "Tags of the bucket."
   default     = {}
 }
+
+variable "noncurrent_version_expiration_days" {
+  type        = number
+  description = "Days after which a noncurrent object version (an object overwritten, or deleted by `gitops prune`) is removed for good; null keeps every version forever (and bills it)."
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days == null || try(var.noncurrent_version_expiration_days >= 1, false)
+    error_message = "noncurrent_version_expiration_days must be at least 1, or null."
+  }
+}
