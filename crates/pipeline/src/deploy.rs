@@ -82,21 +82,30 @@ pub struct DeployOptions {
 }
 
 impl DeployOptions {
-    /// The order of `desired`'s state: its commit's first-parent position, or its file
-    /// sequence without git.
+    /// The order of `desired`'s state ([`git_position`]).
     fn sequence_of(&self, desired: &Deployment) -> Result<u64, Error> {
-        let Some(revisions) = &self.revisions else {
-            return Ok(desired.sequence.max(1));
-        };
-        let path = deployment_path(&desired.environment, &desired.mfe);
-        revisions
-            .by_path
-            .get(&path)
-            .map(|r| r.position)
-            .ok_or_else(|| Error::Config {
-                reason: format!("{path} is not committed on the checked-out branch"),
-            })
+        git_position(self.revisions.as_ref(), desired)
     }
+}
+
+/// The order of `desired`'s state: the first-parent position of the commit that last changed
+/// its file in `revisions`, or without git its file's `sequence` (at least 1). A file git does
+/// not know is a configuration error.
+pub(crate) fn git_position(
+    revisions: Option<&gitops_gh_pr::Revisions>,
+    desired: &Deployment,
+) -> Result<u64, Error> {
+    let Some(revisions) = revisions else {
+        return Ok(desired.sequence.max(1));
+    };
+    let path = deployment_path(&desired.environment, &desired.mfe);
+    revisions
+        .by_path
+        .get(&path)
+        .map(|r| r.position)
+        .ok_or_else(|| Error::Config {
+            reason: format!("{path} is not committed on the checked-out branch"),
+        })
 }
 
 /// How one pair ended.

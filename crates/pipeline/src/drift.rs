@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use gitops_artifact_store::{self as store, AliasState};
 use gitops_db_registry::Entry;
 use gitops_event_model::{EnvironmentName, MfeName, Version};
-use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository, deployment_path};
+use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository};
 use serde::Serialize;
 
 use crate::{Backends, Error, ErrorClass, Targets};
@@ -387,17 +387,7 @@ pub struct DriftOptions {
 impl DriftOptions {
     /// The git order of `desired`, as the deploy computes it.
     fn position_of(&self, desired: &Deployment) -> Result<u64, Error> {
-        let Some(revisions) = &self.revisions else {
-            return Ok(desired.sequence.max(1));
-        };
-        let path = deployment_path(&desired.environment, &desired.mfe);
-        revisions
-            .by_path
-            .get(&path)
-            .map(|r| r.position)
-            .ok_or_else(|| Error::Config {
-                reason: format!("{path} is not committed on the checked-out branch"),
-            })
+        crate::deploy::git_position(self.revisions.as_ref(), desired)
     }
 }
 

@@ -4,7 +4,8 @@
 
 use gitops_event_model::{EnvironmentName, Login, MfeName};
 use gitops_gh_pr::{DeploymentState, Forge, PrState, PullRequest, Requester, StatusState};
-use gitops_iac_config::{Approval, Outcome, Repository, deployment_path};
+use gitops_iac_config::{Approval, Deployment, Outcome, Repository, deployment_path};
+use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -55,7 +56,6 @@ pub async fn merge_pull_request(
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
-    use gitops_metrics::{Outcome as Mo, Stage};
     let pr = forge.pull_request(number).await?;
     if pr.state != PrState::Open {
         return Ok(MergeOutcome::Skipped {
@@ -92,46 +92,15 @@ pub async fn merge_pull_request(
     if let (Some(head), Some(base)) = (&head, &base) {
         match head.deployment(&env, &mfe) {
             None => reasons.push(format!("{expected} is missing from the PR")),
-            Some(desired) => {
-                let decision = gitops_iac_config::judge_change(base, desired, at);
-                match decision.decision {
-                    Outcome::Accept => {}
-                    Outcome::Noop => reasons.push(format!(
-                        "{mfe} {} is already desired in {env}",
-                        desired.version
-                    )),
-                    Outcome::Reject => reasons.extend(
-                        decision
-                            .reasons
-                            .iter()
-                            .map(|r| format!("{}: {}", r.code, r.message)),
-                    ),
-                }
-            }
+            Some(desired) => judge_file(base, desired, at, "", &mut reasons),
         }
         approval_needed = base
             .environment(&env)
             .is_some_and(|e| e.approval == Approval::Required);
     }
+    let clocks = clock.as_slice();
     if !reasons.is_empty() {
-        let description: String = reasons.join("; ").chars().take(140).collect();
-        forge
-            .set_status(
-                &pr.head_sha,
-                CHECK_CONTEXT,
-                StatusState::Failure,
-                &description,
-                None,
-            )
-            .await?;
-        if let Some(clock) = &clock {
-            crate::record(
-                metrics,
-                &clock
-                    .event(Stage::ChecksPassed, Mo::Failure)
-                    .with_detail(reasons.join("; ")),
-            );
-        }
+        refuse(forge, &pr, &reasons, clocks, metrics).await?;
         if let (Some(requester), Some(desired)) = (
             requester,
             head.as_ref().and_then(|h| h.deployment(&env, &mfe)),
@@ -151,18 +120,14 @@ pub async fn merge_pull_request(
         }
         return Ok(MergeOutcome::Refused { reasons });
     }
-    if let Some(clock) = &clock {
-        crate::record(metrics, &clock.event(Stage::ChecksPassed, Mo::Success));
-    }
-    forge
-        .set_status(
-            &pr.head_sha,
-            CHECK_CONTEXT,
-            StatusState::Success,
-            "repository valid, policy accepts, bot-owned files only",
-            None,
-        )
-        .await?;
+    pass(
+        forge,
+        &pr,
+        clocks,
+        metrics,
+        "repository valid, policy accepts, bot-owned files only",
+    )
+    .await?;
     if approval_needed {
         let desired = head.as_ref().and_then(|h| h.deployment(&env, &mfe));
         let requested_by = desired.map(|d| d.requested_by.clone());
@@ -188,16 +153,7 @@ pub async fn merge_pull_request(
             return Ok(MergeOutcome::WaitingForApproval);
         }
     }
-    let sha = forge.merge(number, &pr.head_sha).await?;
-    if let Some(clock) = &clock {
-        crate::record(
-            metrics,
-            &clock
-                .event(Stage::Merged, Mo::Success)
-                .with_detail(sha.to_string()),
-        );
-    }
-    Ok(MergeOutcome::Merged { sha })
+    merge_head(forge, &pr, clocks, metrics).await
 }
 
 /// What a requester waiting for an approval is told: the pull request, and who may approve
@@ -292,7 +248,6 @@ async fn merge_promotion(
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
-    use gitops_metrics::{Outcome as Mo, Stage};
     let number = pr.number;
     let mut reasons = Vec::new();
     let mut mfes = Vec::new();
@@ -327,58 +282,24 @@ async fn merge_promotion(
             if !promoters.contains(&desired.requested_by) {
                 promoters.push(desired.requested_by.clone());
             }
-            let decision = gitops_iac_config::judge_change(base, desired, at);
-            match decision.decision {
-                Outcome::Accept => {}
-                Outcome::Noop => reasons.push(format!(
-                    "{mfe} {} is already desired in {to}",
-                    desired.version
-                )),
-                Outcome::Reject => reasons.extend(
-                    decision
-                        .reasons
-                        .iter()
-                        .map(|r| format!("{mfe}: {}: {}", r.code, r.message)),
-                ),
-            }
+            judge_file(base, desired, at, &format!("{mfe}: "), &mut reasons);
         }
         approval_needed = base
             .environment(to)
             .is_some_and(|e| e.approval == Approval::Required);
     }
     if !reasons.is_empty() {
-        let description: String = reasons.join("; ").chars().take(140).collect();
-        forge
-            .set_status(
-                &pr.head_sha,
-                CHECK_CONTEXT,
-                StatusState::Failure,
-                &description,
-                None,
-            )
-            .await?;
-        for clock in &clocks {
-            crate::record(
-                metrics,
-                &clock
-                    .event(Stage::ChecksPassed, Mo::Failure)
-                    .with_detail(reasons.join("; ")),
-            );
-        }
+        refuse(forge, pr, &reasons, &clocks, metrics).await?;
         return Ok(MergeOutcome::Refused { reasons });
     }
-    for clock in &clocks {
-        crate::record(metrics, &clock.event(Stage::ChecksPassed, Mo::Success));
-    }
-    forge
-        .set_status(
-            &pr.head_sha,
-            CHECK_CONTEXT,
-            StatusState::Success,
-            "repository valid, policy accepts every promoted file, target files only",
-            None,
-        )
-        .await?;
+    pass(
+        forge,
+        pr,
+        &clocks,
+        metrics,
+        "repository valid, policy accepts every promoted file, target files only",
+    )
+    .await?;
     if approval_needed {
         let counting: Vec<Login> = counting_approvals(forge, number, None)
             .await?
@@ -393,8 +314,98 @@ async fn merge_promotion(
             return Ok(MergeOutcome::WaitingForApproval);
         }
     }
-    let sha = forge.merge(number, &pr.head_sha).await?;
-    for clock in &clocks {
+    merge_head(forge, pr, &clocks, metrics).await
+}
+
+/// Judges one changed desired-state file against the base
+/// ([`gitops_iac_config::judge_change`]); each reason it is refused for goes into `reasons`,
+/// prefixed with `prefix`.
+fn judge_file(
+    base: &Repository,
+    desired: &Deployment,
+    at: OffsetDateTime,
+    prefix: &str,
+    reasons: &mut Vec<String>,
+) {
+    let decision = gitops_iac_config::judge_change(base, desired, at);
+    match decision.decision {
+        Outcome::Accept => {}
+        Outcome::Noop => reasons.push(format!(
+            "{} {} is already desired in {}",
+            desired.mfe, desired.version, desired.environment
+        )),
+        Outcome::Reject => reasons.extend(
+            decision
+                .reasons
+                .iter()
+                .map(|r| format!("{prefix}{}: {}", r.code, r.message)),
+        ),
+    }
+}
+
+/// The checks failed: a failed commit status on the PR's head (the reasons, clipped) and a
+/// failed-checks event per clock.
+async fn refuse(
+    forge: &dyn Forge,
+    pr: &PullRequest,
+    reasons: &[String],
+    clocks: &[StageClock],
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<(), Error> {
+    let description: String = reasons.join("; ").chars().take(140).collect();
+    forge
+        .set_status(
+            &pr.head_sha,
+            CHECK_CONTEXT,
+            StatusState::Failure,
+            &description,
+            None,
+        )
+        .await?;
+    for clock in clocks {
+        crate::record(
+            metrics,
+            &clock
+                .event(Stage::ChecksPassed, Mo::Failure)
+                .with_detail(reasons.join("; ")),
+        );
+    }
+    Ok(())
+}
+
+/// The checks passed: an event per clock and a successful commit status saying what was checked.
+async fn pass(
+    forge: &dyn Forge,
+    pr: &PullRequest,
+    clocks: &[StageClock],
+    metrics: &dyn gitops_metrics::MetricsSink,
+    checked: &str,
+) -> Result<(), Error> {
+    for clock in clocks {
+        crate::record(metrics, &clock.event(Stage::ChecksPassed, Mo::Success));
+    }
+    forge
+        .set_status(
+            &pr.head_sha,
+            CHECK_CONTEXT,
+            StatusState::Success,
+            checked,
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Merges exactly the checked head (a push since makes it a conflict) and records the merge
+/// per clock.
+async fn merge_head(
+    forge: &dyn Forge,
+    pr: &PullRequest,
+    clocks: &[StageClock],
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<MergeOutcome, Error> {
+    let sha = forge.merge(pr.number, &pr.head_sha).await?;
+    for clock in clocks {
         crate::record(
             metrics,
             &clock

@@ -4,16 +4,13 @@
 //! desired state without it, through the normal checks and merge (the merge check accepts a
 //! pin-only change: `gitops_iac_config::judge_change`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use gitops_event_model::{CommitSha, EnvironmentName, MfeName};
 use gitops_gh_pr::{Change, FileWrite, Forge, PullRequest};
 use gitops_iac_config::{Deployment, Pin, Repository, deployment_path, render_deployment};
-use gitops_retry::{Retry, RetryPolicy, retry};
 use serde::Serialize;
 
 use crate::Error;
-use crate::process::{PLAN_MARKER, pending_of};
+use crate::process::{PLAN_MARKER, pending_of, propose_contended};
 
 /// What [`unpin`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,10 +52,10 @@ pub async fn unpin(
             reason: format!("nothing is desired for {mfe} in {environment}: there is no {path}"),
         });
     };
-    let attempts = AtomicU32::new(0);
-    let attempt = || async {
-        let exact = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-        let state = forge.pair_state(environment, mfe, &path, exact).await?;
+    let what = format!("{environment}/{mfe}");
+    let path = &path;
+    propose_contended(&what, |exact| async move {
+        let state = forge.pair_state(environment, mfe, path, exact).await?;
         let pending = pending_of(&state);
         let target: &Deployment = pending.as_ref().map_or(desired, |p| &p.deployment);
         let Some(pin) = target.pinned.clone() else {
@@ -88,7 +85,7 @@ pub async fn unpin(
             environment.clone(),
             mfe.clone(),
             format!("Unpin {mfe} in {environment}"),
-            body.clone(),
+            body,
             vec![FileWrite::put(
                 path.clone(),
                 render_deployment(&lifted).into_bytes(),
@@ -111,13 +108,6 @@ pub async fn unpin(
             pull_request: pr.number,
             pull_request_url: pr.url,
         })
-    };
-    retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
-        if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
-            Retry::Backoff
-        } else {
-            Retry::Never
-        }
     })
     .await
 }

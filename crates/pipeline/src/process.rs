@@ -189,12 +189,32 @@ async fn judge_and_propose(
     if first.decision == Outcome::Reject && first.reasons.iter().any(|r| is_identity(r.code)) {
         return Ok(ProcessReport::new(first));
     }
+    let branch = format!("{}/{}", request.environment(), request.mfe());
+    let (mut report, replaced, pr) = propose_contended(&branch, |exact| {
+        judge_once(repository, request, intent, at, forge, base_sha, exact)
+    })
+    .await?;
+    if let (Some(replaced), Some(pr)) = (replaced, pr) {
+        if let Some(requester) = requester {
+            tell_superseded(requester, &replaced, request, &pr).await;
+        }
+        report.superseded = Some(replaced.request_id);
+    }
+    Ok(report)
+}
+
+/// Runs `round` (read the branch, judge, propose with compare-and-swap on the head read) until
+/// it does not lose the race to a concurrent proposer (`Conflict`), under
+/// [`RetryPolicy::CONTENDED`]; `round(exact)` is told whether to read exactly (every round after
+/// the first). A race still lost is [`Error::Contended`] naming `what`.
+pub(crate) async fn propose_contended<T, F, Fut>(what: &str, round: F) -> Result<T, Error>
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
     let attempts = AtomicU32::new(0);
-    let attempt = || async {
-        let exact = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-        judge_once(repository, request, intent, at, forge, base_sha, exact).await
-    };
-    let (mut report, replaced, pr) = retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
+    let attempt = || round(attempts.fetch_add(1, Ordering::Relaxed) > 0);
+    retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
         if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
             Retry::Backoff
         } else {
@@ -205,20 +225,11 @@ async fn judge_and_propose(
     .map_err(|e| match e {
         Error::Forge(gitops_gh_pr::Error::Conflict { reason }) => Error::Contended {
             reason: format!(
-                "{}/{}: the pair's branch kept moving under concurrent requests ({reason}); retry",
-                request.environment(),
-                request.mfe()
+                "{what}: the branch kept moving under concurrent proposals ({reason}); retry"
             ),
         },
         e => e,
-    })?;
-    if let (Some(replaced), Some(pr)) = (replaced, pr) {
-        if let Some(requester) = requester {
-            tell_superseded(requester, &replaced, request, &pr).await;
-        }
-        report.superseded = Some(replaced.request_id);
-    }
-    Ok(report)
+    })
 }
 
 /// One read-judge-propose round: the report, and when a proposal replaced another request's

@@ -21,14 +21,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use gitops_event_model::{
     CommitSha, DeployRequest, EnvironmentName, Login, MfeName, RequestId, Version,
 };
 use gitops_gh_pr::{Change, FileWrite, Forge, PullRequest, promotion_branch};
 use gitops_iac_config::{Code, Deployment, Intent, Outcome, Repository, evaluate_with_pending};
-use gitops_retry::{Retry, RetryPolicy, retry};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -520,31 +518,19 @@ pub async fn propose(
         .iter()
         .map(|c| FileWrite::put(c.path.clone(), c.content.clone().into_bytes()))
         .collect();
-    let attempts = AtomicU32::new(0);
-    let attempt = || async {
-        let exact = attempts.fetch_add(1, Ordering::Relaxed) > 0;
-        let state = forge.branch_state(&branch, None, exact).await?;
-        let mut change =
-            Change::for_branch(&branch, &title, &body, writes.clone()).judged_against(&state);
-        if let Some(base) = base_sha {
-            change = change.on_base(base.clone(), None);
-        }
-        Ok::<_, Error>(forge.propose(&change).await?)
-    };
-    let pr = retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
-        if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
-            Retry::Backoff
-        } else {
-            Retry::Never
+    let pr = crate::process::propose_contended(&branch, |exact| {
+        let (branch, title, body, writes) = (&branch, &title, &body, &writes);
+        async move {
+            let state = forge.branch_state(branch, None, exact).await?;
+            let mut change =
+                Change::for_branch(branch, title, body, writes.clone()).judged_against(&state);
+            if let Some(base) = base_sha {
+                change = change.on_base(base.clone(), None);
+            }
+            Ok::<_, Error>(forge.propose(&change).await?)
         }
     })
-    .await
-    .map_err(|e| match e {
-        Error::Forge(gitops_gh_pr::Error::Conflict { reason }) => Error::Contended {
-            reason: format!("{branch}: the promotion's branch kept moving ({reason}); retry"),
-        },
-        e => e,
-    })?;
+    .await?;
     forge
         .upsert_comment(pr.number, PLAN_MARKER, &plan.markdown(user, at))
         .await?;
