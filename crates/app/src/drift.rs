@@ -149,21 +149,8 @@ fn table(pairs: &[PairDrift]) -> String {
             ]
         })
         .collect();
-    let header = ["ENVIRONMENT", "MFE", "DESIRED", "LIVE", "SERVED", "STATE"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
+    crate::report::aligned(
+        ["ENVIRONMENT", "MFE", "DESIRED", "LIVE", "SERVED", "STATE"],
+        &rows,
+    )
 }

@@ -115,15 +115,24 @@ pub fn status_table(rows: &[StatusRow]) -> String {
             ]
         })
         .collect();
-    let header = ["ENVIRONMENT", "MFE", "LIVE", "DEPLOYED AT", "STATE"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &table {
+    aligned(
+        ["ENVIRONMENT", "MFE", "LIVE", "DEPLOYED AT", "STATE"],
+        &table,
+    )
+}
+
+/// `header` and `rows` as an aligned table: columns padded to their widest cell, two spaces
+/// apart, no trailing blanks, one line each.
+pub fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&table) {
+    let header = header.map(str::to_owned);
+    for row in std::iter::once(&header).chain(rows) {
         let parts: Vec<String> = row
             .iter()
             .zip(widths)
