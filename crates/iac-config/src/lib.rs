@@ -95,7 +95,7 @@ pub use model::{
 };
 pub use policy::{
     Code, Decision, Intent, Outcome, Pending, Reason, evaluate, evaluate_with_pending,
-    judge_change, request_of,
+    judge_change, request_builder_of, request_of,
 };
 pub use read::{MAX_CONFIG_BYTES, MAX_DEPLOYMENT_BYTES, MAX_FILES, MAX_MFE_BYTES};
 pub use schema::schemas;

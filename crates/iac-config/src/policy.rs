@@ -561,16 +561,10 @@ pub fn judge_change(base: &Repository, desired: &Deployment, at: OffsetDateTime)
 /// # Errors
 /// Why the file's values do not make a valid request.
 pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
-    DeployRequest::builder()
+    request_builder_of(desired)
         .id(desired.request_id.to_string())
         .timestamp(desired.requested_at.clone())
         .user(desired.requested_by.to_string())
-        .mfe(desired.mfe.to_string())
-        .version(desired.version.to_string())
-        .environment(desired.environment.to_string())
-        .repository(desired.repository.to_string())
-        .git_ref(desired.git_ref.to_string())
-        .sha(desired.sha.to_string())
         .cache_invalidation_keys(
             desired
                 .cache_invalidation_keys
@@ -579,6 +573,20 @@ pub fn request_of(desired: &Deployment) -> Result<DeployRequest, String> {
         )
         .build()
         .map_err(|e| format!("the desired state is not a valid request: {e}"))
+}
+
+/// A request builder holding what a desired state says of its artifact: the MFE, version,
+/// environment, repository, ref and sha. Callers add who asks and when (and may replace the
+/// version or the environment: a rollback, a promotion); without an id the request gets a fresh
+/// one.
+pub fn request_builder_of(desired: &Deployment) -> gitops_event_model::DeployRequestBuilder {
+    DeployRequest::builder()
+        .mfe(desired.mfe.to_string())
+        .version(desired.version.to_string())
+        .environment(desired.environment.to_string())
+        .repository(desired.repository.to_string())
+        .git_ref(desired.git_ref.to_string())
+        .sha(desired.sha.to_string())
 }
 
 /// Whether a CDN key lies under `prefix` once normalised: percent-decoded, duplicate slashes

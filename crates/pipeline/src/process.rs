@@ -482,14 +482,9 @@ pub fn rollback_request(
     version: &Version,
     user: &str,
 ) -> Result<DeployRequest, Error> {
-    DeployRequest::builder()
+    gitops_iac_config::request_builder_of(current)
         .user(user)
-        .mfe(current.mfe.to_string())
         .version(version.to_string())
-        .environment(current.environment.to_string())
-        .repository(current.repository.to_string())
-        .git_ref(current.git_ref.to_string())
-        .sha(current.sha.to_string())
         .build()
         .map_err(|e| Error::Config {
             reason: format!("cannot build the rollback request: {e}"),

@@ -292,15 +292,10 @@ fn promotion_request(
     user: &Login,
     at: OffsetDateTime,
 ) -> Result<DeployRequest, String> {
-    DeployRequest::builder()
+    gitops_iac_config::request_builder_of(source)
         .timestamp(rfc3339(at))
         .user(user.to_string())
-        .mfe(source.mfe.to_string())
-        .version(source.version.to_string())
         .environment(to.to_string())
-        .repository(source.repository.to_string())
-        .git_ref(source.git_ref.to_string())
-        .sha(source.sha.to_string())
         .cache_invalidation_keys(
             source
                 .cache_invalidation_keys
