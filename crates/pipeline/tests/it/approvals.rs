@@ -1,17 +1,13 @@
 //! Who may approve a deploy pull request: an approval of the head counts only from a user
 //! with write access to the GitOps repository who is neither the requester nor a bot.
 
-use gitops_event_model::Login;
 use gitops_gh_pr::FakeForge;
 use gitops_iac_config::Repository;
 use gitops_pipeline::merge::counting_approvals;
 use gitops_pipeline::{MergeOutcome, OriginCheck, merge_pull_request, process};
 
 use crate::forge::{files, now, request};
-
-fn login(l: &str) -> Login {
-    Login::parse(l).unwrap()
-}
+use crate::login;
 
 /// A prod deploy PR requested by `octocat`, waiting for its approval.
 async fn prod_pr(forge: &FakeForge) -> u64 {

@@ -1,25 +1,30 @@
 //! Deploys end to end on the fakes: in-memory storage, the strict fake registry and CDN, and
-//! real artifacts (packed, checksummed) on the local file system.
+//! real artifacts (packed, checksummed) on the local file system. The fixtures here ([`Fakes`],
+//! [`desired`], [`entry`], [`files`], ...) are the one set every module of this binary uses.
 
 // Test code runs on the harness's threads: blocking file and process calls are fine here.
 #![allow(clippy::disallowed_methods)]
 
 mod approvals;
+mod drift;
 mod forge;
+mod promote;
 mod provenance;
 mod prune;
 mod waiter;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gitops_artifact_store::{ObjectLocation, StoreOpener, pack_dir, sha256_hex, sidecar_line};
 use gitops_cdn::FakeCdn;
 use gitops_db_registry::{Entry, FakeRegistry, Registry};
-use gitops_event_model::{EnvironmentName, MfeName, Version};
-use gitops_iac_config::{Deployment, Environment, Repository, render_deployment};
+use gitops_event_model::{EnvironmentName, Login, MfeName, Version};
+use gitops_iac_config::{Deployment, Environment, Repository, deployment_path, render_deployment};
 use gitops_pipeline::{
     Backends, DeployOptions, Error, ErrorClass, PairOutcome, Targets, deploy_all, status,
 };
@@ -27,43 +32,81 @@ use object_store::memory::InMemory;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+/// The commit that built every version of [`desired`] and [`entry`].
+const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
+/// The request of every desired state of [`desired`] and entry of [`entry`].
+const REQUEST_ID: &str = "01JDQ8Z6X8N7W4K2M5R3T9V1YB";
+
+/// The targets of every environment (dev, staging, qa, prod: in-memory storage each, one
+/// strict fake registry and CDN) and artifacts on the local file system.
 #[derive(Debug)]
 struct Fakes {
     root: tempfile::TempDir,
-    storage: BTreeMap<String, Arc<InMemory>>,
+    storage: BTreeMap<String, Arc<dyn ObjectStore>>,
     registry: Arc<FakeRegistry>,
+    /// What the targets hand out instead of `registry` when a deploy races the code under test.
+    racing: Option<Arc<Racing>>,
     cdn: FakeCdn,
     metrics: Arc<gitops_metrics::MemorySink>,
 }
 
 impl Fakes {
     fn new() -> Self {
-        let storage = ["dev", "staging", "prod"]
+        let storage = ["dev", "staging", "qa", "prod"]
             .into_iter()
-            .map(|e| (e.to_owned(), Arc::new(InMemory::new())))
+            .map(|e| {
+                (
+                    e.to_owned(),
+                    Arc::new(InMemory::new()) as Arc<dyn ObjectStore>,
+                )
+            })
             .collect();
         Fakes {
             root: tempfile::tempdir().unwrap(),
             storage,
             registry: Arc::new(FakeRegistry::new()),
+            racing: None,
             cdn: FakeCdn::new().with_retry_policy(gitops_retry::RetryPolicy::FAST),
             metrics: Arc::new(gitops_metrics::MemorySink::new()),
         }
     }
 
+    /// `environment`'s storage is `store`.
+    fn with_storage(mut self, environment: &str, store: Arc<dyn ObjectStore>) -> Self {
+        self.storage.insert(environment.to_owned(), store);
+        self
+    }
+
+    /// Another deploy commits `newer` to the registry just before the `at`-th `get` of
+    /// `newer`'s pair by the code under test.
+    fn racing(mut self, at: usize, newer: Entry) -> Self {
+        self.racing = Some(Arc::new(Racing {
+            inner: self.registry.clone(),
+            gets: AtomicUsize::new(0),
+            at,
+            newer: Mutex::new(Some(newer)),
+        }));
+        self
+    }
+
     /// Publishes `mfe` at `version` as the example repository's artifact template expects.
     fn publish(&self, mfe: &str, version: &str) {
+        self.publish_files(
+            mfe,
+            version,
+            &[
+                ("remoteEntry.js", &format!("// {mfe} {version}\n")),
+                ("main.3f2a9c1b.js", &format!("console.log('{version}')\n")),
+            ],
+        );
+    }
+
+    /// Publishes `mfe` at `version` made of `files` (path, content), as [`Fakes::publish`].
+    fn publish_files(&self, mfe: &str, version: &str, files: &[(&str, &str)]) {
         let dist = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dist.path().join("remoteEntry.js"),
-            format!("// {mfe} {version}\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            dist.path().join("main.3f2a9c1b.js"),
-            format!("console.log('{version}')\n"),
-        )
-        .unwrap();
+        for (path, content) in files {
+            std::fs::write(dist.path().join(path), content).unwrap();
+        }
         let archive = pack_dir(dist.path()).unwrap();
         let dir = self.root.path().join(format!("local/artifacts/{mfe}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -76,17 +119,29 @@ impl Fakes {
         .unwrap();
     }
 
-    fn storage(&self, env: &str) -> &InMemory {
-        &self.storage[env]
+    /// `name` `version` is live in `environment` (sequence 1).
+    async fn live(&self, environment: &str, name: &str, version: &str) {
+        self.registry
+            .commit(&entry(environment, name, version, 1))
+            .await
+            .unwrap();
+    }
+
+    fn storage(&self, env: &str) -> &dyn ObjectStore {
+        self.storage[env].as_ref()
     }
 }
 
 #[async_trait]
 impl Backends for Fakes {
     async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
+        let registry: Arc<dyn Registry> = match &self.racing {
+            Some(racing) => racing.clone(),
+            None => self.registry.clone(),
+        };
         Ok(Targets {
             storage: self.storage[environment.name.as_str()].clone(),
-            registry: self.registry.clone(),
+            registry,
             cdn: Arc::new(self.cdn.clone()),
             metrics: self.metrics.clone(),
         })
@@ -102,12 +157,78 @@ impl Backends for Fakes {
     }
 }
 
+/// The fake registry, in which another deploy commits `newer` just before the `at`-th `get` of
+/// `newer`'s pair ([`Fakes::racing`]).
+#[derive(Debug)]
+struct Racing {
+    inner: Arc<FakeRegistry>,
+    gets: AtomicUsize,
+    at: usize,
+    newer: Mutex<Option<Entry>>,
+}
+
+#[async_trait]
+impl Registry for Racing {
+    async fn get(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Option<Entry>, gitops_db_registry::Error> {
+        let newer = {
+            let mut newer = self.newer.lock().unwrap();
+            let ours = newer
+                .as_ref()
+                .is_some_and(|n| n.environment == *environment && n.mfe == *mfe);
+            if ours && self.gets.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+                newer.take()
+            } else {
+                None
+            }
+        };
+        if let Some(newer) = newer {
+            self.inner.commit(&newer).await?;
+        }
+        self.inner.get(environment, mfe).await
+    }
+    async fn list(
+        &self,
+        environment: &EnvironmentName,
+    ) -> Result<Vec<Entry>, gitops_db_registry::Error> {
+        self.inner.list(environment).await
+    }
+    async fn commit(&self, entry: &Entry) -> Result<(), gitops_db_registry::Error> {
+        self.inner.commit(entry).await
+    }
+    async fn settle_invalidation(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+        sequence: u64,
+        reference: &str,
+    ) -> Result<bool, gitops_db_registry::Error> {
+        self.inner
+            .settle_invalidation(environment, mfe, sequence, reference)
+            .await
+    }
+    async fn history(
+        &self,
+        environment: &EnvironmentName,
+        mfe: &MfeName,
+    ) -> Result<Vec<Entry>, gitops_db_registry::Error> {
+        self.inner.history(environment, mfe).await
+    }
+}
+
 fn env(name: &str) -> EnvironmentName {
     EnvironmentName::parse(name).unwrap()
 }
 
 fn mfe(name: &str) -> MfeName {
     MfeName::parse(name).unwrap()
+}
+
+fn login(l: &str) -> Login {
+    Login::parse(l).unwrap()
 }
 
 fn parse<T: std::str::FromStr>(text: &str) -> T
@@ -122,16 +243,33 @@ fn desired(environment: &str, name: &str, version: &str, sequence: u64) -> Deplo
         mfe: mfe(name),
         environment: env(environment),
         version: parse(version),
-        sha: parse("3f786850e387550fdab836ed7e6dc881de23001b"),
+        sha: parse(SHA),
         git_ref: parse("refs/heads/main"),
         repository: parse(&format!("acme/{name}-mfe")),
         requested_by: parse("octocat"),
         requested_at: "2026-11-26T09:30:00Z".into(),
-        request_id: parse("01JDQ8Z6X8N7W4K2M5R3T9V1YB"),
+        request_id: parse(REQUEST_ID),
         rollback: false,
         cache_invalidation_keys: vec![parse(&format!("/mfe/{name}/manifest.json"))],
         pinned: None,
         sequence,
+    }
+}
+
+/// The registry entry of `name` `version` in `environment` at `sequence`, deployed now by
+/// octocat for the request of [`desired`].
+fn entry(environment: &str, name: &str, version: &str, sequence: u64) -> Entry {
+    Entry {
+        environment: env(environment),
+        mfe: mfe(name),
+        version: parse(version),
+        sequence,
+        request_id: parse(REQUEST_ID),
+        sha: parse(SHA),
+        deployed_at: time::OffsetDateTime::now_utc(),
+        deployed_by: parse("octocat"),
+        rollback: false,
+        invalidation: None,
     }
 }
 
@@ -154,14 +292,51 @@ fn repository(deployments: &[Deployment]) -> Repository {
     Repository::from_files(&files).unwrap()
 }
 
-async fn text(store: &InMemory, path: &str) -> Option<String> {
+/// The files of a GitOps repository declaring `environments` in order (name, extra YAML lines
+/// of its entry), the MFEs `mfes` (name, the environments it may go to, e.g. `"dev, prod"`)
+/// with their artifacts where [`Fakes::publish`] puts them, and the desired states
+/// `deployments`.
+fn files(
+    environments: &[(&str, &str)],
+    mfes: &[(&str, &str)],
+    deployments: &[Deployment],
+) -> BTreeMap<String, Vec<u8>> {
+    let mut config = String::from("version: 1\nenvironments:\n");
+    for (name, extra) in environments {
+        let _ = write!(
+            config,
+            "  - name: {name}\n    storage: local/{name}/storage\n    registry: local/{name}/registry.db\n    cdn: local/{name}/cdn.log\n    public_url: https://cdn.example.com/{name}\n{extra}"
+        );
+    }
+    let mut files = BTreeMap::from([("gitops.yaml".to_owned(), config.into_bytes())]);
+    for (name, environments) in mfes {
+        files.insert(
+            format!("mfes/{name}.yaml"),
+            format!("name: {name}\nrepository: acme/{name}-mfe\nartifact: local/artifacts/{name}/{name}-{{version}}.tgz\nenvironments: [{environments}]\nentry_points: [remoteEntry.js]\n").into_bytes(),
+        );
+    }
+    for d in deployments {
+        files.insert(
+            deployment_path(&d.environment, &d.mfe),
+            render_deployment(d).into_bytes(),
+        );
+    }
+    files
+}
+
+/// The repository of `files`.
+fn from_files(files: &BTreeMap<String, Vec<u8>>) -> Repository {
+    Repository::from_files(files).unwrap_or_else(|p| panic!("{p:?}"))
+}
+
+async fn text(store: &dyn ObjectStore, path: &str) -> Option<String> {
     match store.get(&StorePath::from(path)).await {
         Ok(r) => Some(String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap()),
         Err(_) => None,
     }
 }
 
-async fn keys(store: &InMemory) -> Vec<String> {
+async fn keys(store: &dyn ObjectStore) -> Vec<String> {
     use futures::StreamExt as _;
     let mut out: Vec<String> = store
         .list(None)
@@ -273,15 +448,6 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
     fakes
         .registry
         .commit(&Entry {
-            environment: env("dev"),
-            mfe: mfe("checkout"),
-            version: parse("1.5.0"),
-            sequence: 4,
-            request_id: d.request_id.clone(),
-            sha: d.sha.clone(),
-            deployed_at: time::OffsetDateTime::now_utc(),
-            deployed_by: parse("octocat"),
-            rollback: false,
             invalidation: Some(gitops_db_registry::Invalidation {
                 reference: format!("deploy-{}-4", d.request_id),
                 paths: vec![
@@ -289,6 +455,7 @@ async fn a_deploy_killed_after_the_commit_converges_when_rerun() {
                     "/mfe/checkout/remoteEntry.js".into(),
                 ],
             }),
+            ..entry("dev", "checkout", "1.5.0", 4)
         })
         .await
         .unwrap();
@@ -763,18 +930,7 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
 fn decide_orders_by_git_and_never_redeploys_the_live_version() {
     use gitops_pipeline::deploy::{Action, decide};
     let d = desired("dev", "checkout", "1.5.0", 0);
-    let live = |version: &str, sequence: u64| Entry {
-        environment: env("dev"),
-        mfe: mfe("checkout"),
-        version: parse(version),
-        sequence,
-        request_id: d.request_id.clone(),
-        sha: d.sha.clone(),
-        deployed_at: time::OffsetDateTime::now_utc(),
-        deployed_by: parse("octocat"),
-        rollback: false,
-        invalidation: None,
-    };
+    let live = |version: &str, sequence: u64| entry("dev", "checkout", version, sequence);
     assert_eq!(decide(4, &d, None).unwrap(), Action::Deploy);
     assert_eq!(
         decide(4, &d, Some(&live("1.4.0", 3))).unwrap(),

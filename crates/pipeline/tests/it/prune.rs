@@ -5,103 +5,50 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use gitops_artifact_store::ObjectLocation;
-use gitops_cdn::FakeCdn;
-use gitops_db_registry::{Entry, FakeRegistry, Registry};
-use gitops_event_model::{CommitSha, EnvironmentName, Login, MfeName, RequestId, Version};
-use gitops_iac_config::{Environment, Repository};
+use gitops_db_registry::{Entry, Registry};
+use gitops_event_model::Version;
+use gitops_iac_config::{Pin, Repository};
 use gitops_pipeline::prune::{PruneOptions, PruneReport, Reason, prune};
-use gitops_pipeline::{Backends, Error, Targets};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt as _, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
+use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
+
+use crate::{Fakes, desired, env, files, from_files, login, mfe};
 
 const VERSIONS: u64 = 50;
 const FLEET: [&str; 4] = ["checkout", "search", "cart", "profile"];
-
-fn env(name: &str) -> EnvironmentName {
-    EnvironmentName::parse(name).unwrap()
-}
-
-fn mfe(name: &str) -> MfeName {
-    MfeName::parse(name).unwrap()
-}
 
 fn version(k: u64) -> Version {
     Version::parse(&format!("1.{k}.0")).unwrap()
 }
 
-/// The targets of every environment: one storage each, one registry.
-#[derive(Debug)]
-struct Fleet {
-    storage: BTreeMap<String, Arc<dyn ObjectStore>>,
-    registry: Arc<dyn Registry>,
-}
-
-#[async_trait]
-impl Backends for Fleet {
-    async fn targets(&self, environment: &Environment) -> Result<Targets, Error> {
-        Ok(Targets {
-            storage: self.storage[environment.name.as_str()].clone(),
-            registry: self.registry.clone(),
-            cdn: Arc::new(FakeCdn::new()),
-            metrics: Arc::new(gitops_metrics::NullSink),
-        })
-    }
-
-    fn artifact(&self, _: &str, _: &MfeName, _: &Version) -> Result<ObjectLocation, Error> {
-        unreachable!("prune reads no artifact")
-    }
-}
-
 /// A repository declaring dev and prod and the fleet, with these desired states
 /// (environment, MFE, version, pinned).
-fn repository(desired: &[(&str, &str, u64, bool)]) -> Repository {
-    let mut files = BTreeMap::new();
-    let mut config = String::from("version: 1\nenvironments:\n");
-    for e in ["dev", "prod"] {
-        let _ = write!(
-            config,
-            "  - name: {e}\n    storage: local/{e}/storage\n    registry: local/{e}/registry.db\n    cdn: local/{e}/cdn.log\n    public_url: https://cdn.example.com/{e}\n"
-        );
-    }
-    files.insert("gitops.yaml".to_owned(), config.into_bytes());
-    for m in FLEET {
-        files.insert(
-            format!("mfes/{m}.yaml"),
-            format!(
-                "name: {m}\nrepository: acme/{m}-mfe\nartifact: local/artifacts/{m}/{m}-{{version}}.tgz\nenvironments: [dev, prod]\nentry_points: [remoteEntry.js]\n"
-            )
-            .into_bytes(),
-        );
-    }
-    for (e, m, k, pinned) in desired {
-        let pin = if *pinned {
-            r#", "pinned": {"by": "alice", "at": "2026-05-01T10:00:00Z", "reason": "bad release"}"#
-        } else {
-            ""
-        };
-        files.insert(
-            format!("deployments/{e}/{m}.json"),
-            format!(
-                r#"{{"mfe": "{m}", "environment": "{e}", "version": "{}", "sha": "3f786850e387550fdab836ed7e6dc881de23001b", "ref": "refs/heads/main", "repository": "acme/{m}-mfe", "requested_by": "octocat", "requested_at": "2026-05-01T09:30:00Z", "request_id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB"{pin}}}"#,
-                version(*k)
-            )
-            .into_bytes(),
-        );
-    }
-    Repository::from_files(&files).unwrap_or_else(|p| panic!("{p:?}"))
+fn repository(deployments: &[(&str, &str, u64, bool)]) -> Repository {
+    let mfes = FLEET.map(|m| (m, "dev, prod"));
+    let deployments: Vec<_> = deployments
+        .iter()
+        .map(|(e, m, k, pinned)| {
+            let mut d = desired(e, m, &version(*k).to_string(), 0);
+            d.pinned = pinned.then(|| Pin {
+                by: login("alice"),
+                at: OffsetDateTime::parse("2026-05-01T10:00:00Z", &Rfc3339).unwrap(),
+                reason: "bad release".into(),
+            });
+            d
+        })
+        .collect();
+    from_files(&files(&[("dev", ""), ("prod", "")], &mfes, &deployments))
 }
 
 /// Commits (env, mfe) at each version of `versions` in order; deploy times long past.
@@ -122,18 +69,11 @@ async fn history(registry: &dyn Registry, e: &str, m: &str, versions: &[u64]) {
     }
 }
 
+/// (env, mfe) at version `k` and `sequence`, deployed `sequence` minutes after `start`.
 fn entry(e: &str, m: &str, k: u64, sequence: u64, start: OffsetDateTime) -> Entry {
     Entry {
-        environment: env(e),
-        mfe: mfe(m),
-        version: version(k),
-        sequence,
-        request_id: RequestId::parse(&format!("00000000-0000-0000-0000-{sequence:012}")).unwrap(),
-        sha: CommitSha::parse(&"a".repeat(40)).unwrap(),
         deployed_at: start + Duration::minutes(i64::try_from(sequence).unwrap()),
-        deployed_by: Login::parse("alice").unwrap(),
-        rollback: false,
-        invalidation: None,
+        ..crate::entry(e, m, &version(k).to_string(), sequence)
     }
 }
 
@@ -220,10 +160,11 @@ fn versions(ks: impl IntoIterator<Item = u64>) -> BTreeSet<u64> {
 /// The fleet in prod (50 versions of each of four MFEs in storage and history), one pair in
 /// dev, an unregistered directory, aliases, the import map and metrics. Returns the backends,
 /// the repository, and the time before the last two versions of `profile` were written.
-async fn fleet() -> (Fleet, Repository, OffsetDateTime) {
-    let prod: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let dev: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let registry = Arc::new(FakeRegistry::new());
+async fn fleet() -> (Fakes, Repository, OffsetDateTime) {
+    let backends = Fakes::new();
+    let prod = backends.storage["prod"].clone();
+    let dev = backends.storage["dev"].clone();
+    let registry = backends.registry.clone();
     let all: Vec<u64> = (0..VERSIONS).collect();
     for m in FLEET {
         let until = if m == "profile" {
@@ -277,12 +218,6 @@ async fn fleet() -> (Fleet, Repository, OffsetDateTime) {
         ("prod", "profile", 20, false),
         ("dev", "checkout", 2, false),
     ]);
-    let backends = Fleet {
-        storage: [("prod".to_owned(), prod), ("dev".to_owned(), dev)]
-            .into_iter()
-            .collect(),
-        registry,
-    };
     (backends, repo, cut)
 }
 
@@ -473,81 +408,20 @@ async fn prune_refuses_while_a_deploy_is_in_flight_and_deletes_nothing() {
     );
 }
 
-/// A registry whose pair (prod, cart) gets a new live entry when it is first read with `get`:
-/// a deploy that commits while prune runs.
-#[derive(Debug)]
-struct Racing {
-    inner: Arc<FakeRegistry>,
-    fired: AtomicBool,
-}
-
-#[async_trait]
-impl Registry for Racing {
-    async fn get(
-        &self,
-        environment: &EnvironmentName,
-        m: &MfeName,
-    ) -> Result<Option<Entry>, gitops_db_registry::Error> {
-        if m.as_str() == "cart" && !self.fired.swap(true, Ordering::SeqCst) {
-            let live = self.inner.get(environment, m).await?.unwrap();
-            let mut next = entry(
-                "prod",
-                "cart",
-                3,
-                live.sequence + 1,
-                OffsetDateTime::now_utc(),
-            );
-            next.rollback = true;
-            self.inner.commit(&next).await?;
-        }
-        self.inner.get(environment, m).await
-    }
-    async fn list(
-        &self,
-        environment: &EnvironmentName,
-    ) -> Result<Vec<Entry>, gitops_db_registry::Error> {
-        self.inner.list(environment).await
-    }
-    async fn commit(&self, entry: &Entry) -> Result<(), gitops_db_registry::Error> {
-        self.inner.commit(entry).await
-    }
-    async fn settle_invalidation(
-        &self,
-        environment: &EnvironmentName,
-        m: &MfeName,
-        sequence: u64,
-        reference: &str,
-    ) -> Result<bool, gitops_db_registry::Error> {
-        self.inner
-            .settle_invalidation(environment, m, sequence, reference)
-            .await
-    }
-    async fn history(
-        &self,
-        environment: &EnvironmentName,
-        m: &MfeName,
-    ) -> Result<Vec<Entry>, gitops_db_registry::Error> {
-        self.inner.history(environment, m).await
-    }
-}
-
 #[tokio::test]
 async fn a_pair_whose_live_entry_moves_during_the_run_is_left_alone() {
-    let registry = Arc::new(FakeRegistry::new());
-    let prod: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    // A deploy rolls (prod, cart) back to 1.3.0 (the sequence after its live 1) when prune
+    // first reads its live entry: it commits while prune runs.
+    let mut next = entry("prod", "cart", 3, 2, OffsetDateTime::now_utc());
+    next.rollback = true;
+    let backends = Fakes::new().racing(1, next);
+    let prod = backends.storage["prod"].clone();
     for m in ["cart", "search"] {
         for k in 0..6 {
             put_version(prod.as_ref(), m, k).await;
         }
-        history(registry.as_ref(), "prod", m, &[5]).await;
+        history(backends.registry.as_ref(), "prod", m, &[5]).await;
     }
-    let backends = Fleet {
-        storage: [("prod".to_owned(), prod.clone())].into_iter().collect(),
-        registry: Arc::new(Racing {
-            inner: registry,
-            fired: AtomicBool::new(false),
-        }),
-    };
     let repo = repository(&[("prod", "cart", 5, false), ("prod", "search", 5, false)]);
     let report = prune(&repo, &backends, &options(1, false)).await.unwrap();
     assert!(report.failure.is_none(), "{report:#?}");
@@ -656,24 +530,18 @@ impl ObjectStore for FailingDeletes {
 
 #[tokio::test]
 async fn a_failed_delete_stops_the_run_with_what_was_deleted_before() {
-    let registry = Arc::new(FakeRegistry::new());
     let store = Arc::new(FailingDeletes {
         inner: InMemory::new(),
         prefix: "mfe/cart/1.2.0/",
     });
+    let backends = Fakes::new().with_storage("prod", store.clone());
     for m in ["cart", "search"] {
         for k in 0..4 {
             put_version(store.as_ref(), m, k).await;
         }
-        history(registry.as_ref(), "prod", m, &[3]).await;
+        history(backends.registry.as_ref(), "prod", m, &[3]).await;
     }
     let before = listing(store.as_ref()).await;
-    let backends = Fleet {
-        storage: [("prod".to_owned(), store.clone() as Arc<dyn ObjectStore>)]
-            .into_iter()
-            .collect(),
-        registry,
-    };
     let repo = repository(&[("prod", "cart", 3, false), ("prod", "search", 3, false)]);
     let report = prune(&repo, &backends, &options(1, false)).await.unwrap();
     let failure = report.failure.clone().expect("the delete failed");
