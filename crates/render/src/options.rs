@@ -159,6 +159,9 @@ pub struct GitopsOptions {
     /// Cron schedule of the weekly metrics workflow (five fields): the job summary with the
     /// week's figures and each environment's board.
     pub metrics_cron: String,
+    /// Cron schedule of the weekly retention workflow (five fields): `gitops prune` in each
+    /// environment with its deploy role.
+    pub prune_cron: String,
     /// The setup action the workflows install `gitops` through.
     pub action: ActionRef,
     /// The `gitops` version the setup action installs (default: this crate's version).
@@ -170,13 +173,15 @@ pub struct GitopsOptions {
 
 impl GitopsOptions {
     /// Defaults: environments dev, staging, prod, branch `main`, a daily drift check, weekly
-    /// metrics (Mondays), this crate's version of the tools, installed through `action`.
+    /// metrics (Mondays), a weekly prune (Sundays, when deploys are fewest), this crate's
+    /// version of the tools, installed through `action`.
     pub fn new(action: ActionRef) -> Self {
         GitopsOptions {
             environments: default_environments(),
             default_branch: "main".to_owned(),
             drift_cron: "17 5 * * *".to_owned(),
             metrics_cron: "23 6 * * 1".to_owned(),
+            prune_cron: "41 3 * * 0".to_owned(),
             action,
             tool_version: crate::VERSION.to_owned(),
             aws: None,
@@ -197,6 +202,7 @@ impl GitopsOptions {
         check_branch(&self.default_branch)?;
         check_cron("drift schedule", &self.drift_cron)?;
         check_cron("metrics schedule", &self.metrics_cron)?;
+        check_cron("prune schedule", &self.prune_cron)?;
         check_tool_version(&self.tool_version)?;
         Ok(())
     }
@@ -477,6 +483,12 @@ mod tests {
         };
         let err = g.validate().unwrap_err().to_string();
         assert!(err.contains("metrics schedule"), "{err}");
+        let g = GitopsOptions {
+            prune_cron: "41 3 * * 0 ${{ github.event.x }}".into(),
+            ..GitopsOptions::new(pin())
+        };
+        let err = g.validate().unwrap_err().to_string();
+        assert!(err.contains("prune schedule"), "{err}");
     }
 
     #[test]

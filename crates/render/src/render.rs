@@ -42,6 +42,7 @@ const GITOPS_CHECKS: &str = include_str!("../templates/gitops-checks.yml.j2");
 const GITOPS_DEPLOY: &str = include_str!("../templates/gitops-deploy.yml.j2");
 const GITOPS_DRIFT: &str = include_str!("../templates/gitops-drift.yml.j2");
 const GITOPS_METRICS: &str = include_str!("../templates/gitops-metrics.yml.j2");
+const GITOPS_PRUNE: &str = include_str!("../templates/gitops-prune.yml.j2");
 const GITOPS_YAML: &str = include_str!("../templates/gitops.yaml.j2");
 const GITIGNORE: &str = include_str!("../templates/gitignore.j2");
 const README: &str = include_str!("../templates/README.md.j2");
@@ -56,6 +57,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("gitops-deploy.yml", GITOPS_DEPLOY),
     ("gitops-drift.yml", GITOPS_DRIFT),
     ("gitops-metrics.yml", GITOPS_METRICS),
+    ("gitops-prune.yml", GITOPS_PRUNE),
     ("gitops.yaml", GITOPS_YAML),
     ("gitignore", GITIGNORE),
     ("README.md", README),
@@ -223,8 +225,8 @@ pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
 /// Renders a GitOps repository: `gitops.yaml` (the environments on the embedded backends,
 /// with commented S3/DynamoDB/CloudFront examples), `mfes/.gitkeep`, `deployments/.gitkeep`,
 /// `.gitignore` and `README.md` ([`Policy::Seed`]), and the workflows `gitops-process.yml`,
-/// `gitops-checks.yml`, `gitops-deploy.yml`, `gitops-drift.yml` and `gitops-metrics.yml`
-/// ([`Policy::Managed`]).
+/// `gitops-checks.yml`, `gitops-deploy.yml`, `gitops-drift.yml`, `gitops-metrics.yml` and
+/// `gitops-prune.yml` ([`Policy::Managed`]).
 pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFile>> {
     options.validate()?;
     let last = options.environments.len() - 1;
@@ -266,6 +268,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         default_branch => options.default_branch.clone(),
         drift_cron => options.drift_cron.clone(),
         metrics_cron => options.metrics_cron.clone(),
+        prune_cron => options.prune_cron.clone(),
         tool_version => options.tool_version.clone(),
         setup => options.action.uses(&options.tool_version),
         version => VERSION,
@@ -296,6 +299,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         "gitops-deploy.yml",
         "gitops-drift.yml",
         "gitops-metrics.yml",
+        "gitops-prune.yml",
     ] {
         let body = render(&env, name, &ctx)?;
         files.push(managed(

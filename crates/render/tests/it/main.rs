@@ -7,6 +7,7 @@
 mod board;
 mod golden;
 mod metrics_workflow;
+mod prune_workflow;
 mod report;
 mod scaffold;
 mod security;
@@ -66,6 +67,7 @@ pub fn gitops_option_sets() -> Vec<(&'static str, GitopsOptions)> {
         default_branch: "trunk".into(),
         drift_cron: "0 */6 * * 1-5".into(),
         metrics_cron: "30 7 * * 0".into(),
+        prune_cron: "5 2 * * 6".into(),
         ..GitopsOptions::new(pin())
     };
     vec![("default", GitopsOptions::new(pin())), ("two-envs", custom)]

@@ -98,6 +98,7 @@ fn jobs_calling_github_mint_an_app_token_and_fall_back_to_the_pat() {
         ("gitops-checks.yml", "check"),
         ("gitops-drift.yml", "drift"),
         ("gitops-metrics.yml", "metrics"),
+        ("gitops-prune.yml", "prune"),
     ] {
         let steps = steps(job(&files, file, id));
         assert!(
