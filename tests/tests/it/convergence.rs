@@ -3,26 +3,14 @@
 
 use std::process::Stdio;
 
-use crate::support::{Repo, both};
-
-fn cdn_lines(repo: &Repo, env: &str) -> usize {
-    std::fs::read_to_string(repo.path().join(format!("local/{env}/cdn.log")))
-        .map_or(0, |t| t.lines().count())
-}
+use crate::support::{Repo, both, files_under, stderr};
 
 #[test]
 fn a_failed_cdn_invalidation_is_reissued_by_the_next_run() {
     let repo = Repo::new(&["dev"], &["checkout"]);
     repo.publish("checkout", "1.0.0");
-    let (report, code) = repo.process("checkout", "dev", "1.0.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
-    // The CDN is unusable during the deploy: the log's place is taken by a directory.
-    let log = repo.path().join("local/dev/cdn.log");
-    std::fs::create_dir_all(&log).unwrap();
-    let out = repo.gitops(&["deploy"]);
-    assert_eq!(out.status.code(), Some(3), "{}", both(&out));
-    std::fs::remove_dir(&log).unwrap();
+    repo.desire("checkout", "dev", "1.0.0");
+    repo.deploy_with_the_cdn_down("dev");
     // Live and served, but not confirmed at the CDN: never "in sync".
     let row = repo.status("dev", "checkout");
     assert_eq!(row["version"], "1.0.0", "{row}");
@@ -35,12 +23,12 @@ fn a_failed_cdn_invalidation_is_reissued_by_the_next_run() {
         out.contains("dev/checkout 1.0.0: deployed (resumed)"),
         "{out}"
     );
-    assert_eq!(cdn_lines(&repo, "dev"), 1);
+    assert_eq!(repo.cdn_log("dev").lines().count(), 1);
     assert_eq!(repo.status("dev", "checkout")["state"], "in-sync");
     // And then nothing more.
     let out = repo.ok(&["deploy"]);
     assert!(out.contains("already live"), "{out}");
-    assert_eq!(cdn_lines(&repo, "dev"), 1);
+    assert_eq!(repo.cdn_log("dev").lines().count(), 1);
     assert_eq!(repo.gitops(&["drift"]).status.code(), Some(0));
 }
 
@@ -50,21 +38,12 @@ fn an_artifact_without_its_entry_point_is_refused_before_anything_is_uploaded() 
     repo.publish("checkout", "1.0.0");
     repo.ship("checkout", "dev", "1.0.0");
     repo.publish_files("checkout", "1.1.0", &[("main.js", b"// no entry point\n")]);
-    let (report, code) = repo.process("checkout", "dev", "1.1.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
+    repo.desire("checkout", "dev", "1.1.0");
     let out = repo.gitops(&["deploy"]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(stderr(&out).contains("remoteEntry.js"), "{}", both(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("remoteEntry.js"),
-        "{}",
-        both(&out)
-    );
-    assert!(
-        !repo
-            .path()
-            .join("local/dev/storage/mfe/checkout/1.1.0")
-            .exists(),
+        !repo.storage("dev").join("mfe/checkout/1.1.0").exists(),
         "nothing of 1.1.0 was uploaded"
     );
     let row = repo.status("dev", "checkout");
@@ -84,11 +63,9 @@ fn pointers_that_failed_after_the_commit_are_reported_and_finished_by_a_rerun() 
     repo.publish("checkout", "1.0.0");
     repo.publish("checkout", "1.1.0");
     repo.ship("checkout", "dev", "1.0.0");
-    let (report, code) = repo.process("checkout", "dev", "1.1.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
+    repo.desire("checkout", "dev", "1.1.0");
     // The import map cannot be written: a directory holds its place.
-    let map = repo.path().join("local/dev/storage/importmap.json");
+    let map = repo.storage("dev").join("importmap.json");
     let saved = std::fs::read(&map).unwrap();
     std::fs::remove_file(&map).unwrap();
     std::fs::create_dir(&map).unwrap();
@@ -185,9 +162,7 @@ fn a_deploy_killed_midway_leaves_nothing_partial_and_converges() {
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
     repo.publish_files("checkout", "1.0.0", &borrowed);
-    let (report, code) = repo.process("checkout", "dev", "1.0.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
+    repo.desire("checkout", "dev", "1.0.0");
     for delay_ms in [150, 300, 600] {
         let mut child = repo
             .command(&["deploy"])
@@ -198,8 +173,7 @@ fn a_deploy_killed_midway_leaves_nothing_partial_and_converges() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let storage = repo.path().join("local/dev/storage");
-        for entry in walk(&storage) {
+        for entry in files_under(&repo.storage("dev")) {
             let name = entry.file_name().unwrap().to_string_lossy().into_owned();
             let len = std::fs::metadata(&entry).unwrap().len();
             assert!(
@@ -212,25 +186,9 @@ fn a_deploy_killed_midway_leaves_nothing_partial_and_converges() {
     repo.ok(&["deploy"]);
     assert_eq!(repo.status("dev", "checkout")["state"], "in-sync");
     assert_eq!(
-        walk(&repo.path().join("local/dev/storage/mfe/checkout/1.0.0")).len(),
+        files_under(&repo.storage("dev").join("mfe/checkout/1.0.0")).len(),
         1501
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// A tar.gz with exactly the entries given: names are written byte for byte (GNU long-name
@@ -280,13 +238,11 @@ fn a_deterministic_unpack_failure_uploads_nothing_and_exits_one() {
     ] {
         let repo = Repo::new(&["dev"], &["checkout"]);
         repo.write_artifact("checkout", "1.0.0", &archive);
-        let (report, code) = repo.process("checkout", "dev", "1.0.0");
-        assert_eq!(code, 0, "{report}");
-        repo.ok(&["merge", "--all"]);
+        repo.desire("checkout", "dev", "1.0.0");
         let out = repo.gitops(&["deploy"]);
         assert_eq!(out.status.code(), Some(1), "{}", both(&out));
         assert!(
-            walk(&repo.path().join("local/dev/storage/mfe")).is_empty(),
+            files_under(&repo.storage("dev").join("mfe")).is_empty(),
             "nothing uploaded"
         );
     }
@@ -297,15 +253,10 @@ fn one_broken_environment_does_not_stop_the_others() {
     let repo = Repo::new(&["dev", "staging", "prod"], &["checkout"]);
     repo.publish("checkout", "1.0.0");
     for env in ["dev", "staging", "prod"] {
-        let (report, code) = repo.process("checkout", env, "1.0.0");
-        assert_eq!(code, 0, "{report}");
+        repo.propose("checkout", env, "1.0.0");
     }
     repo.ok(&["merge", "--all"]);
-    std::fs::write(
-        repo.path().join("local/dev/registry.db"),
-        b"this is not a database, it is garbage, garbage, garbage, garbage",
-    )
-    .unwrap();
+    repo.break_registry("dev");
     let out = repo.gitops(&["deploy"]);
     assert_ne!(out.status.code(), Some(0), "{}", both(&out));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -4,14 +4,14 @@
 //! directory, an unconfirmed invalidation), reported in the table and in JSON with exit 1, and
 //! `--repair` repairing exactly the repairable ones; on the embedded backends and on moto.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use gitops_db_registry::Registry as _;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt as _, PutPayload};
 use serde_json::{Value, json};
 
-use crate::support::{Repo, both};
+use crate::support::{Repo, both, stderr, stdout};
 
 /// `gitops drift ARGS --format json`: the pairs and the exit code.
 fn drift_json(repo: &Repo, args: &[&str]) -> (Vec<Value>, i32) {
@@ -41,14 +41,6 @@ fn kinds(pair: &Value) -> Vec<String> {
         .iter()
         .map(|f| f["kind"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn storage(repo: &Repo, env: &str) -> std::path::PathBuf {
-    repo.path().join(format!("local/{env}/storage"))
 }
 
 /// Commits `entry` into `env`'s SQLite registry, as something other than gitops would.
@@ -104,9 +96,8 @@ fn missing_files_a_moved_alias_and_an_edited_import_map_are_repaired() {
         repo.publish(mfe, "1.0.0");
         repo.ship(mfe, "dev", "1.0.0");
     }
-    let served = storage(&repo, "dev");
-    let cdn_log = repo.path().join("local/dev/cdn.log");
-    let invalidations = || std::fs::read_to_string(&cdn_log).unwrap().lines().count();
+    let served = repo.storage("dev");
+    let invalidations = || repo.cdn_log("dev").lines().count();
     let before = invalidations();
     // files-missing: an object of the version prefix deleted.
     let asset = served.join("mfe/checkout/1.0.0/assets/main.3f7a9c1e.js");
@@ -181,11 +172,7 @@ fn missing_files_a_moved_alias_and_an_edited_import_map_are_repaired() {
     );
     // The repaired pointers were invalidated (one invalidation per repaired pair), live untouched.
     assert_eq!(invalidations(), before + 2);
-    assert!(
-        std::fs::read_to_string(&cdn_log)
-            .unwrap()
-            .contains("/mfe/checkout/remoteEntry.js")
-    );
+    assert!(repo.cdn_log("dev").contains("/mfe/checkout/remoteEntry.js"));
     assert_eq!(repo.status("dev", "checkout")["version"], "1.0.0");
     assert_eq!(repo.gitops(&["drift"]).status.code(), Some(0));
     let (pairs, _) = drift_json(&repo, &["--repair"]);
@@ -203,9 +190,7 @@ fn registry_ahead_and_not_deployed_are_reported_and_never_repaired() {
     repo.publish("checkout", "1.1.0");
     repo.ship("checkout", "dev", "1.0.0");
     // not-deployed: staging desires 1.0.0, merged, never deployed.
-    let (report, code) = repo.process("checkout", "staging", "1.0.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
+    repo.desire("checkout", "staging", "1.0.0");
     // registry-ahead: dev's registry gets 1.1.0 committed out of band, far ahead of git.
     commit_out_of_band(
         &repo,
@@ -279,16 +264,12 @@ fn an_mfe_nobody_registered_is_unknown_in_storage_and_left_alone() {
     let repo = Repo::new(&["dev"], &["checkout"]);
     repo.publish("checkout", "1.0.0");
     repo.ship("checkout", "dev", "1.0.0");
-    let stray = storage(&repo, "dev").join("mfe/ghost/1.0.0/x.js");
-    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
-    std::fs::write(&stray, "// nobody's\n").unwrap();
+    let storage = repo.storage("dev");
+    let stray = storage.join("mfe/ghost/1.0.0/x.js");
+    crate::support::write(&storage, "mfe/ghost/1.0.0/x.js", b"// nobody's\n");
     let mut map = repo.import_map("dev");
     map["imports"]["ghost"] = json!("https://elsewhere.example.com/ghost.js");
-    std::fs::write(
-        storage(&repo, "dev").join("importmap.json"),
-        map.to_string(),
-    )
-    .unwrap();
+    std::fs::write(storage.join("importmap.json"), map.to_string()).unwrap();
 
     let out = repo.gitops(&["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
@@ -316,13 +297,9 @@ fn an_mfe_nobody_registered_is_unknown_in_storage_and_left_alone() {
         "https://elsewhere.example.com/ghost.js"
     );
     // Deleting what the finding names ends the drift.
-    std::fs::remove_dir_all(storage(&repo, "dev").join("mfe/ghost")).unwrap();
+    std::fs::remove_dir_all(storage.join("mfe/ghost")).unwrap();
     map["imports"].as_object_mut().unwrap().remove("ghost");
-    std::fs::write(
-        storage(&repo, "dev").join("importmap.json"),
-        map.to_string(),
-    )
-    .unwrap();
+    std::fs::write(storage.join("importmap.json"), map.to_string()).unwrap();
     assert_eq!(repo.gitops(&["drift"]).status.code(), Some(0));
 }
 
@@ -330,15 +307,8 @@ fn an_mfe_nobody_registered_is_unknown_in_storage_and_left_alone() {
 fn an_unconfirmed_invalidation_is_issued_and_settled_by_repair() {
     let repo = Repo::new(&["dev"], &["checkout"]);
     repo.publish("checkout", "1.0.0");
-    let (report, code) = repo.process("checkout", "dev", "1.0.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
-    // The CDN is unusable during the deploy: the log's place is taken by a directory.
-    let log = repo.path().join("local/dev/cdn.log");
-    std::fs::create_dir_all(&log).unwrap();
-    let out = repo.gitops(&["deploy"]);
-    assert_eq!(out.status.code(), Some(3), "{}", both(&out));
-    std::fs::remove_dir(&log).unwrap();
+    repo.desire("checkout", "dev", "1.0.0");
+    repo.deploy_with_the_cdn_down("dev");
     let (pairs, code) = drift_json(&repo, &[]);
     assert_eq!(code, 1);
     let checkout = pair(&pairs, "dev", "checkout");
@@ -351,7 +321,7 @@ fn an_unconfirmed_invalidation_is_issued_and_settled_by_repair() {
         "{}",
         both(&out)
     );
-    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+    assert_eq!(repo.cdn_log("dev").lines().count(), 1);
     assert_eq!(repo.status("dev", "checkout")["state"], "in-sync");
 }
 
@@ -360,7 +330,9 @@ fn an_artifact_that_no_longer_verifies_is_reported_and_nothing_is_uploaded() {
     let repo = Repo::new(&["dev"], &["checkout"]);
     repo.publish("checkout", "1.0.0");
     repo.ship("checkout", "dev", "1.0.0");
-    let asset = storage(&repo, "dev").join("mfe/checkout/1.0.0/assets/main.3f7a9c1e.js");
+    let asset = repo
+        .storage("dev")
+        .join("mfe/checkout/1.0.0/assets/main.3f7a9c1e.js");
     std::fs::remove_file(&asset).unwrap();
     // The archive's bytes no longer match its sidecar.
     let archive = repo
@@ -374,7 +346,7 @@ fn an_artifact_that_no_longer_verifies_is_reported_and_nothing_is_uploaded() {
         let out = repo.gitops(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", both(&out));
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"),
+            stderr(&out).contains("checksum mismatch"),
             "{args:?}: {}",
             both(&out)
         );
@@ -395,11 +367,7 @@ fn an_environment_that_cannot_be_read_is_listed_never_hidden() {
     repo.publish("checkout", "1.0.0");
     repo.ship("checkout", "dev", "1.0.0");
     repo.ship("checkout", "prod", "1.0.0");
-    std::fs::write(
-        repo.path().join("local/dev/registry.db"),
-        b"this is not a database, it is garbage, garbage, garbage, garbage",
-    )
-    .unwrap();
+    repo.break_registry("dev");
     let (pairs, code) = drift_json(&repo, &[]);
     assert_eq!(code, 3, "{pairs:#?}");
     let dev = pair(&pairs, "dev", "checkout");
@@ -410,7 +378,7 @@ fn an_environment_that_cannot_be_read_is_listed_never_hidden() {
     let out = repo.gitops(&["drift"]);
     assert_eq!(out.status.code(), Some(3), "{}", both(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot check dev/checkout"),
+        stderr(&out).contains("cannot check dev/checkout"),
         "{}",
         both(&out)
     );
@@ -439,46 +407,7 @@ fn a_shallow_clone_is_a_configuration_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("fetch-depth: 0"),
-        "{}",
-        both(&out)
-    );
-}
-
-async fn invalidation_paths(
-    cf: &aws_sdk_cloudfront::Client,
-    distribution: &str,
-) -> Vec<Vec<String>> {
-    let list = cf
-        .list_invalidations()
-        .distribution_id(distribution)
-        .send()
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    for item in list.invalidation_list().unwrap().items() {
-        let one = cf
-            .get_invalidation()
-            .distribution_id(distribution)
-            .id(item.id())
-            .send()
-            .await
-            .unwrap();
-        let mut paths = one
-            .invalidation()
-            .unwrap()
-            .invalidation_batch()
-            .unwrap()
-            .paths()
-            .unwrap()
-            .items()
-            .to_vec();
-        paths.sort();
-        all.push(paths);
-    }
-    all.sort();
-    all
+    assert!(stderr(&out).contains("fetch-depth: 0"), "{}", both(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -488,78 +417,26 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
     ) else {
         return;
     };
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let (site, artifacts, table) = (
-        format!("drift-site-{id}"),
-        format!("drift-artifacts-{id}"),
-        format!("drift-registry-{id}"),
-    );
-    let cf = crate::moto::cloudfront(&url);
-    let distribution = crate::moto::create_distribution(&cf, &format!("drift-{id}")).await;
-    crate::moto::s3(&url)
-        .create_bucket()
-        .bucket(&artifacts)
-        .send()
-        .await
-        .unwrap();
-    let dist = tempfile::tempdir().unwrap();
-    crate::moto::write(dist.path(), "remoteEntry.js", "// checkout 1.5.0\n");
-    crate::moto::write(dist.path(), "assets/main.3f2a9c1b.js", "console.log(1)\n");
-    crate::moto::write(dist.path(), "assets/logo.svg", "<svg/>\n");
-    let opener = gitops_artifact_store::StoreOpener::new(dist.path()).with_aws(
-        gitops_artifact_store::AwsSettings::emulator(&url, "testing", "testing"),
-    );
-    let location = opener
-        .open_object(&format!("s3://{artifacts}/checkout/checkout-1.5.0.tgz"))
-        .unwrap();
-    gitops_artifact_store::publish_dir(&location, dist.path())
-        .await
-        .unwrap();
-
-    let repo = tempfile::tempdir().unwrap();
-    let r = repo.path();
-    crate::moto::write(
-        r,
-        "gitops.yaml",
-        &format!(
-            "version: 1\nenvironments:\n  - name: dev\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
-        ),
-    );
-    crate::moto::write(
-        r,
-        "mfes/checkout.yaml",
-        &format!(
-            "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [dev]\nentry_points: [remoteEntry.js]\n"
-        ),
-    );
-    crate::moto::write(
-        r,
-        "deployments/dev/checkout.json",
-        &json!({
-            "mfe": "checkout", "environment": "dev", "version": "1.5.0",
-            "sha": "3f786850e387550fdab836ed7e6dc881de23001b", "ref": "refs/heads/main",
-            "repository": "acme/checkout-mfe", "requested_by": "octocat",
-            "requested_at": "2026-11-26T09:30:00Z", "request_id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB",
-            "rollback": false, "cache_invalidation_keys": [],
-        })
-        .to_string(),
-    );
-    for args in [
-        &["init", "-q", "-b", "main", "."][..],
-        &["add", "-A"],
-        &["commit", "-qm", "desired state"],
-    ] {
-        crate::support::git(r, args);
-    }
-    let rs = r.to_str().unwrap();
-    for args in [&["bootstrap", "--repo", rs][..], &["deploy", "--repo", rs]] {
-        let out = crate::moto::gitops(&url, args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", both(&out));
-    }
+    let repo = Repo::on_moto(&url, &["dev"], &["checkout"]).await;
+    repo.artifacts_on_s3(&url).await;
+    repo.publish_to_s3(
+        &url,
+        "checkout",
+        "1.5.0",
+        &[
+            ("remoteEntry.js", "// checkout 1.5.0\n"),
+            ("assets/main.3f2a9c1b.js", "console.log(1)\n"),
+            ("assets/logo.svg", "<svg/>\n"),
+        ],
+    )
+    .await;
+    repo.commit_desired("dev", "checkout", "1.5.0");
+    repo.aws_ok(&url, &["deploy"]);
+    let distribution = repo.distribution("dev");
     let drift = |extra: &[&str]| {
-        let mut args = vec!["drift", "--repo", rs];
+        let mut args = vec!["drift"];
         args.extend_from_slice(extra);
-        crate::moto::gitops(&url, &args)
+        repo.aws(&url, &args)
     };
     let out = drift(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
@@ -568,18 +445,15 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
         "{}",
         both(&out)
     );
-    assert_eq!(invalidation_paths(&cf, &distribution).await.len(), 1);
+    assert_eq!(
+        crate::moto::invalidation_paths(&url, &distribution)
+            .await
+            .len(),
+        1
+    );
 
     // Drift made by hand in the bucket.
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name(&site)
-        .with_endpoint(&url)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap();
+    let store = repo.store(&url, "dev");
     let logo = StorePath::from("mfe/checkout/1.5.0/assets/logo.svg");
     store.delete(&logo).await.unwrap();
     let alias = StorePath::from("mfe/checkout/remoteEntry.js");
@@ -592,7 +466,7 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
         .put(
             &map,
             PutPayload::from(
-                json!({"imports": {"checkout": "https://cdn.example.com/mfe/checkout/1.4.0/remoteEntry.js"}})
+                json!({"imports": {"checkout": "https://dev.cdn.example.com/mfe/checkout/1.4.0/remoteEntry.js"}})
                     .to_string(),
             ),
         )
@@ -626,11 +500,7 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
     );
     assert!(text.contains("no drift: 1 pair(s) in sync"), "{text}");
     let got = store.get(&logo).await.unwrap();
-    let cache = got
-        .attributes
-        .get(&object_store::Attribute::ContentType)
-        .map(|v| v.as_ref().to_owned())
-        .unwrap_or_default();
+    let cache = crate::moto::attribute(&got, &object_store::Attribute::ContentType);
     assert!(
         cache.starts_with("image/svg+xml"),
         "the deploy's headers: {cache}"
@@ -638,14 +508,13 @@ async fn on_moto_missing_files_a_moved_alias_and_an_edited_import_map_are_repair
     assert_eq!(&got.bytes().await.unwrap()[..], b"<svg/>\n");
     let alias_bytes = store.get(&alias).await.unwrap().bytes().await.unwrap();
     assert_eq!(&alias_bytes[..], b"// checkout 1.5.0\n");
-    let map: Value =
-        serde_json::from_slice(&store.get(&map).await.unwrap().bytes().await.unwrap()).unwrap();
+    let map = crate::moto::get_json(&store, map.as_ref()).await;
     assert_eq!(
         map["imports"]["checkout"],
-        "https://cdn.example.com/mfe/checkout/1.5.0/remoteEntry.js"
+        "https://dev.cdn.example.com/mfe/checkout/1.5.0/remoteEntry.js"
     );
     // One more invalidation: the two repaired pointers.
-    let all = invalidation_paths(&cf, &distribution).await;
+    let all = crate::moto::invalidation_paths(&url, &distribution).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(
         all.contains(&vec![

@@ -75,18 +75,14 @@ pub fn repo_copy() -> tempfile::TempDir {
 
 /// Every file under `dir` as (path relative to `root`, text), for `FakeGithub::create_repo`.
 pub fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect_files(root, &path, out);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push((rel, std::fs::read_to_string(&path).unwrap()));
-        }
+    assert!(dir.is_dir(), "{} is no directory", dir.display());
+    for path in support::files_under(dir) {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        out.push((rel, std::fs::read_to_string(&path).unwrap()));
     }
 }
 

@@ -12,9 +12,9 @@ use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
 };
 use gitops_artifact_store::{AwsSettings, StoreOpener, publish_dir};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
-use object_store::{Attribute, ObjectStoreExt};
+use object_store::{Attribute, GetResult, ObjectStoreExt};
 
 pub fn endpoint(test: &str) -> Option<String> {
     gitops_testkit::aws_endpoint(test)
@@ -121,9 +121,115 @@ pub async fn create_distribution(client: &aws_sdk_cloudfront::Client, reference:
 }
 
 pub fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    crate::support::write(root, rel, text.as_bytes());
+}
+
+pub async fn create_bucket(endpoint: &str, bucket: &str) {
+    s3(endpoint)
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Packs `files` (path, text) and publishes them, with the sidecar, as the artifact at
+/// `location` (an `s3://` URL) on the emulator at `endpoint`.
+pub async fn publish(endpoint: &str, location: &str, files: &[(&str, &str)]) {
+    let dist = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        write(dist.path(), rel, text);
+    }
+    let opener = StoreOpener::new(dist.path())
+        .with_aws(AwsSettings::emulator(endpoint, "testing", "testing"));
+    let location = opener.open_object(location).unwrap();
+    publish_dir(&location, dist.path()).await.unwrap();
+}
+
+/// `bucket` on the emulator at `endpoint` as an object store.
+pub fn store(endpoint: &str, bucket: &str) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap()
+}
+
+/// The object at `key` of `store`, parsed as JSON.
+pub async fn get_json(store: &AmazonS3, key: &str) -> serde_json::Value {
+    let bytes = store
+        .get(&StorePath::from(key))
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+/// The `attribute` header an object was stored with (empty when it has none).
+pub fn attribute(got: &GetResult, attribute: &Attribute) -> String {
+    got.attributes
+        .get(attribute)
+        .map(|v| v.as_ref().to_owned())
+        .unwrap_or_default()
+}
+
+/// The keys of `bucket` under `prefix`, sorted (a test bucket holds far fewer than one page).
+pub async fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3(endpoint)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    assert!(!listed.is_truncated().unwrap_or(false));
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The paths of every invalidation of `distribution`, each sorted, in order.
+pub async fn invalidation_paths(endpoint: &str, distribution: &str) -> Vec<Vec<String>> {
+    let cf = cloudfront(endpoint);
+    let list = cf
+        .list_invalidations()
+        .distribution_id(distribution)
+        .send()
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    for item in list.invalidation_list().unwrap().items() {
+        let one = cf
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(item.id())
+            .send()
+            .await
+            .unwrap();
+        let mut paths = one
+            .invalidation()
+            .unwrap()
+            .invalidation_batch()
+            .unwrap()
+            .paths()
+            .unwrap()
+            .items()
+            .to_vec();
+        paths.sort();
+        all.push(paths);
+    }
+    all.sort();
+    all
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,26 +243,20 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
         format!("artifacts-{id}"),
         format!("registry-{id}"),
     );
-    let cf = cloudfront(&url);
-    let distribution = create_distribution(&cf, &id).await;
-    s3(&url)
-        .create_bucket()
-        .bucket(&artifacts)
-        .send()
-        .await
-        .unwrap();
+    let distribution = create_distribution(&cloudfront(&url), &id).await;
+    create_bucket(&url, &artifacts).await;
 
     // The MFE side: publish 1.5.0 into the s3:// artifact store.
-    let dist = tempfile::tempdir().unwrap();
-    write(dist.path(), "remoteEntry.js", "// checkout 1.5.0\n");
-    write(dist.path(), "assets/main.3f2a9c1b.js", "console.log(1)\n");
-    write(dist.path(), "assets/logo.svg", "<svg/>\n");
-    let opener =
-        StoreOpener::new(dist.path()).with_aws(AwsSettings::emulator(&url, "testing", "testing"));
-    let location = opener
-        .open_object(&format!("s3://{artifacts}/checkout/checkout-1.5.0.tgz"))
-        .unwrap();
-    publish_dir(&location, dist.path()).await.unwrap();
+    publish(
+        &url,
+        &format!("s3://{artifacts}/checkout/checkout-1.5.0.tgz"),
+        &[
+            ("remoteEntry.js", "// checkout 1.5.0\n"),
+            ("assets/main.3f2a9c1b.js", "console.log(1)\n"),
+            ("assets/logo.svg", "<svg/>\n"),
+        ],
+    )
+    .await;
 
     // The GitOps repository.
     let repo = tempfile::tempdir().unwrap();
@@ -229,20 +329,9 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
         [format!("dev: cdn cloudfront://{distribution}: exists")]
     );
 
-    let out = gitops(&url, &["bootstrap", "--repo", rs]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = gitops_ok(&url, &["bootstrap", "--repo", rs]);
     // One line per target, each saying what was done in the same words.
-    let lines = |out: &Output| -> Vec<String> {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
+    let lines = |out: &str| -> Vec<String> { out.lines().map(str::to_owned).collect() };
     assert_eq!(
         lines(&out),
         [
@@ -251,13 +340,8 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
             format!("dev: cdn cloudfront://{distribution}: exists"),
         ]
     );
-    let again = gitops(&url, &["bootstrap", "--repo", rs]);
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "bootstrap is idempotent: {}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    // Bootstrap is idempotent.
+    let again = gitops_ok(&url, &["bootstrap", "--repo", rs]);
     assert_eq!(
         lines(&again),
         [
@@ -266,15 +350,9 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
             format!("dev: cdn cloudfront://{distribution}: exists"),
         ]
     );
-    let check = gitops(
+    let check = gitops_ok(
         &url,
         &["bootstrap", "--check", "--repo", rs, "--env", "dev"],
-    );
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
     );
     assert_eq!(
         lines(&check),
@@ -286,40 +364,20 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
         ]
     );
 
-    let out = gitops(&url, &["deploy", "--repo", rs, "--format", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = gitops_ok(&url, &["deploy", "--repo", rs, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["pairs"][0]["outcome"], "deployed", "{report}");
 
     // The run's stage events: one write-once object under metrics/<yyyy>/<mm>/<dd>/ in the
     // environment's bucket, which gitops metrics reads back.
-    let listed = s3(&url)
-        .list_objects_v2()
-        .bucket(&site)
-        .prefix("metrics/")
-        .send()
-        .await
-        .unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = keys(&url, &site, "metrics/").await;
     assert_eq!(keys.len(), 1, "one events object per run: {keys:?}");
     assert!(
         keys[0].ends_with(".jsonl") && keys[0].split('/').count() == 5,
         "metrics/<yyyy>/<mm>/<dd>/<run>.jsonl: {keys:?}"
     );
-    let metrics = gitops(&url, &["metrics", "--repo", rs, "--format", "json"]);
-    assert_eq!(
-        metrics.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&metrics.stderr)
-    );
-    let metrics: serde_json::Value = serde_json::from_slice(&metrics.stdout).unwrap();
+    let metrics = gitops_ok(&url, &["metrics", "--repo", rs, "--format", "json"]);
+    let metrics: serde_json::Value = serde_json::from_str(&metrics).unwrap();
     let upload = metrics["stages"]
         .as_array()
         .unwrap()
@@ -333,15 +391,7 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
     );
 
     // Storage: every file under the version prefix with the right headers, aliases, import map.
-    let store = AmazonS3Builder::new()
-        .with_bucket_name(&site)
-        .with_endpoint(&url)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap();
+    let store = store(&url, &site);
     let expect = [
         (
             "mfe/checkout/1.5.0/assets/main.3f2a9c1b.js",
@@ -369,77 +419,31 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
             .get(&StorePath::from(key))
             .await
             .unwrap_or_else(|e| panic!("{key}: {e}"));
-        let ct = got
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|v| v.as_ref().to_owned())
-            .unwrap_or_default();
-        let cc = got
-            .attributes
-            .get(&Attribute::CacheControl)
-            .map(|v| v.as_ref().to_owned())
-            .unwrap_or_default();
+        let ct = attribute(&got, &Attribute::ContentType);
+        let cc = attribute(&got, &Attribute::CacheControl);
         assert!(ct.starts_with(content_type), "{key}: Content-Type {ct}");
         assert!(cc.contains(cache), "{key}: Cache-Control {cc}");
     }
-    let map = store
-        .get(&StorePath::from("importmap.json"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let map: serde_json::Value = serde_json::from_slice(&map).unwrap();
+    let map = get_json(&store, "importmap.json").await;
     assert_eq!(
         map["imports"]["checkout"],
         "https://cdn.example.com/mfe/checkout/1.5.0/remoteEntry.js"
     );
 
     // Registry: the new version is live.
-    let out = gitops(&url, &["status", "--repo", rs, "--format", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = gitops_ok(&url, &["status", "--repo", rs, "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rows[0]["version"], "1.5.0");
     assert_eq!(rows[0]["differs"], false);
 
     // CDN: exactly one invalidation, naming only mutable paths.
-    let list = cf
-        .list_invalidations()
-        .distribution_id(&distribution)
-        .send()
-        .await
-        .unwrap();
-    let items = list.invalidation_list().unwrap().items();
-    assert_eq!(items.len(), 1, "{items:?}");
-    let one = cf
-        .get_invalidation()
-        .distribution_id(&distribution)
-        .id(items[0].id())
-        .send()
-        .await
-        .unwrap();
-    let mut paths: Vec<String> = one
-        .invalidation()
-        .unwrap()
-        .invalidation_batch()
-        .unwrap()
-        .paths()
-        .unwrap()
-        .items()
-        .to_vec();
-    paths.sort();
     assert_eq!(
-        paths,
-        [
+        invalidation_paths(&url, &distribution).await,
+        [[
             "/importmap.json",
             "/mfe/checkout/manifest.json",
             "/mfe/checkout/remoteEntry.js"
-        ]
+        ]]
     );
 
     // A second deploy of the same state touches nothing, not even the CDN.
@@ -447,13 +451,7 @@ async fn deploy_from_s3_to_s3_dynamodb_and_cloudfront() {
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["pairs"][0]["outcome"], "already-live");
-    let list = cf
-        .list_invalidations()
-        .distribution_id(&distribution)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(list.invalidation_list().unwrap().items().len(), 1);
+    assert_eq!(invalidation_paths(&url, &distribution).await.len(), 1);
 
     // Plain HTTP explicitly forbidden with an http:// endpoint: a configuration error (exit 2,
     // never 3 "retry"), naming both variables and the fix, with no secret in it.

@@ -50,13 +50,7 @@ fn a_rollback_pins_the_pair_until_it_is_unpinned() {
         "{message}"
     );
     // An override is refused where gitops.yaml does not allow one.
-    let event = repo.request("checkout", "dev", "1.2.0");
-    let out = repo.gitops(&[
-        "process",
-        "--override-pin",
-        "--event",
-        event.to_str().unwrap(),
-    ]);
+    let out = repo.process_with("checkout", "dev", "1.2.0", &["--override-pin"]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(both(&out).contains("pinned"), "{}", both(&out));
 
@@ -120,13 +114,7 @@ fn an_allowed_override_lifts_the_pin() {
             .contains("override"),
         "{report}"
     );
-    let event = repo.request("checkout", "dev", "1.2.0");
-    let out = repo.gitops(&[
-        "process",
-        "--override-pin",
-        "--event",
-        event.to_str().unwrap(),
-    ]);
+    let out = repo.process_with("checkout", "dev", "1.2.0", &["--override-pin"]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     repo.ok(&["merge", "--all"]);
     repo.ok(&["deploy"]);
@@ -145,9 +133,7 @@ async fn a_rollback_pins_and_an_unpin_deploys_nothing_on_moto() {
     let repo = Repo::on_moto(&url, &["dev"], &["checkout"]).await;
     for version in ["1.0.0", "1.1.0"] {
         repo.publish("checkout", version);
-        let (report, code) = repo.process("checkout", "dev", version);
-        assert_eq!(code, 0, "{report}");
-        repo.ok(&["merge", "--all"]);
+        repo.desire("checkout", "dev", version);
         repo.aws_ok(&url, &["deploy"]);
     }
     repo.aws_ok(
@@ -158,8 +144,7 @@ async fn a_rollback_pins_and_an_unpin_deploys_nothing_on_moto() {
     );
     repo.ok(&["merge", "--all"]);
     repo.aws_ok(&url, &["deploy"]);
-    let rows: serde_json::Value =
-        serde_json::from_str(&repo.aws_ok(&url, &["status", "--format", "json"])).unwrap();
+    let rows = repo.aws_json(&url, &["status", "--format", "json"]);
     assert_eq!(rows[0]["version"], "1.0.0", "{rows}");
     assert_eq!(rows[0]["state"], "in-sync", "{rows}");
     assert_eq!(rows[0]["pinned"]["reason"], "bad", "{rows}");
@@ -173,8 +158,7 @@ async fn a_rollback_pins_and_an_unpin_deploys_nothing_on_moto() {
     repo.ok(&["merge", "--all"]);
     let deploy = repo.aws_ok(&url, &["deploy"]);
     assert!(deploy.contains("already live"), "{deploy}");
-    let rows: serde_json::Value =
-        serde_json::from_str(&repo.aws_ok(&url, &["status", "--format", "json"])).unwrap();
+    let rows = repo.aws_json(&url, &["status", "--format", "json"]);
     assert_eq!(
         rows[0]["sequence"], sequence,
         "nothing committed again: {rows}"

@@ -7,9 +7,16 @@ use std::process::Output;
 
 use gitops_gh_pr::{Forge, LocalGitForge, PrState};
 
-use crate::support::{Repo, both};
+use crate::support::{Repo, both, stderr, stdout};
 
 const BRANCH: &str = "gitops-promote/staging/prod";
+
+/// `promote --from staging --to prod EXTRA`.
+fn promote<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["promote", "--from", "staging", "--to", "prod"];
+    args.extend_from_slice(extra);
+    args
+}
 
 fn names(count: usize) -> Vec<String> {
     (1..=count).map(|i| format!("mfe{i:02}")).collect()
@@ -19,30 +26,24 @@ fn strs(names: &[String]) -> Vec<&str> {
     names.iter().map(String::as_str).collect()
 }
 
-/// Requests `version` of every MFE for `env` (artifacts published first), then one `merge --all`
-/// and, when `deploy`, one `deploy`.
-fn ship_all(repo: &Repo, mfes: &[&str], env: &str, version: &str, deploy: bool) {
+/// Requests `version` of every MFE for `env` (artifacts published first), then one `merge --all`:
+/// desired, not deployed yet.
+fn desire_all(repo: &Repo, mfes: &[&str], env: &str, version: &str) {
     for mfe in mfes {
         repo.publish(mfe, version);
-        let (report, code) = repo.process(mfe, env, version);
-        assert_eq!(
-            (code, &report["decision"]),
-            (0, &"accept".into()),
-            "{report}"
-        );
+        repo.propose(mfe, env, version);
     }
     repo.ok(&["merge", "--all"]);
-    if deploy {
-        repo.ok(&["deploy"]);
-    }
+}
+
+/// [`desire_all`] and `gitops deploy`.
+fn ship_all(repo: &Repo, mfes: &[&str], env: &str, version: &str) {
+    desire_all(repo, mfes, env, version);
+    repo.ok(&["deploy"]);
 }
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The open pull requests of the repository's local forge.
@@ -61,17 +62,24 @@ async fn nothing_proposed(repo: &Repo) {
     assert!(open_prs(repo).await.is_empty());
 }
 
+/// The promotion exited 1 saying `why` on standard error, and proposed nothing.
+async fn refused(repo: &Repo, out: &Output, why: &str) {
+    assert_eq!(code(out), 1, "{}", both(out));
+    assert!(stderr(out).contains(why), "{}", both(out));
+    nothing_proposed(repo).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn twelve_mfes_are_one_pull_request_with_one_plan_comment_merged_and_deployed() {
     let mfes = names(12);
     let repo = Repo::new(&["staging", "prod"], &strs(&mfes));
-    ship_all(&repo, &strs(&mfes), "staging", "1.0.0", true);
+    ship_all(&repo, &strs(&mfes), "staging", "1.0.0");
     for mfe in &mfes {
         assert_eq!(repo.status("staging", mfe)["state"], "in-sync");
     }
 
     // A dry run prints the plan and writes nothing.
-    let dry = repo.ok(&["promote", "--from", "staging", "--to", "prod", "--dry-run"]);
+    let dry = repo.ok(&promote(&["--dry-run"]));
     assert!(
         dry.contains("12 change(s), 0 refused, 0 skipped") && dry.contains("would propose 12"),
         "{dry}"
@@ -79,9 +87,7 @@ async fn twelve_mfes_are_one_pull_request_with_one_plan_comment_merged_and_deplo
     assert!(dry.contains("change   mfe07  nothing -> 1.0.0"), "{dry}");
     nothing_proposed(&repo).await;
 
-    let report = repo.json(&[
-        "promote", "--from", "staging", "--to", "prod", "--format", "json",
-    ]);
+    let report = repo.json(&promote(&["--format", "json"]));
     assert_eq!(report["outcome"], "proposed", "{report}");
     assert_eq!(report["changes"].as_array().unwrap().len(), 12, "{report}");
     assert_eq!(report["refused"], serde_json::json!([]));
@@ -117,9 +123,7 @@ async fn twelve_mfes_are_one_pull_request_with_one_plan_comment_merged_and_deplo
     }
 
     // Proposed again (say, the plan was re-run): the same pull request, still one comment.
-    let again = repo.json(&[
-        "promote", "--from", "staging", "--to", "prod", "--format", "json",
-    ]);
+    let again = repo.json(&promote(&["--format", "json"]));
     assert_eq!(again["pull_request"], number);
     assert_eq!(open_prs(&repo).await.len(), 1);
     assert_eq!(forge.comments(number).await.unwrap().len(), 1);
@@ -155,7 +159,7 @@ async fn twelve_mfes_are_one_pull_request_with_one_plan_comment_merged_and_deplo
     );
 
     // Once merged, promoting again finds nothing to promote.
-    let out = repo.ok(&["promote", "--from", "staging", "--to", "prod"]);
+    let out = repo.ok(&promote(&[]));
     assert!(
         out.contains("0 change(s), 0 refused, 12 skipped") && out.contains("nothing to promote"),
         "{out}"
@@ -167,7 +171,7 @@ async fn twelve_mfes_are_one_pull_request_with_one_plan_comment_merged_and_deplo
 async fn a_frozen_prod_refuses_the_whole_promotion_with_the_freeze_reason() {
     let mfes = names(3);
     let repo = Repo::new(&["staging", "prod"], &strs(&mfes));
-    ship_all(&repo, &strs(&mfes), "staging", "1.0.0", true);
+    ship_all(&repo, &strs(&mfes), "staging", "1.0.0");
     let config = std::fs::read_to_string(repo.path().join("gitops.yaml")).unwrap();
     std::fs::write(
         repo.path().join("gitops.yaml"),
@@ -177,21 +181,11 @@ async fn a_frozen_prod_refuses_the_whole_promotion_with_the_freeze_reason() {
     )
     .unwrap();
     repo.commit_all("freeze prod");
-    for partial in [false, true] {
-        let mut args = vec![
-            "promote",
-            "--from",
-            "staging",
-            "--to",
-            "prod",
-            "--at",
-            "2026-12-24T10:00:00Z",
-        ];
-        if partial {
-            args.push("--allow-partial");
-        }
+    for partial in [&[][..], &["--allow-partial"]] {
+        let mut args = promote(&["--at", "2026-12-24T10:00:00Z"]);
+        args.extend_from_slice(partial);
         let out = repo.gitops(&args);
-        assert_eq!(code(&out), 1, "{}", both(&out));
+        refused(&repo, &out, "nothing proposed").await;
         let text = stdout(&out);
         for mfe in &mfes {
             assert!(
@@ -201,23 +195,9 @@ async fn a_frozen_prod_refuses_the_whole_promotion_with_the_freeze_reason() {
                 "{mfe}: {text}"
             );
         }
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("nothing proposed"),
-            "{}",
-            both(&out)
-        );
-        nothing_proposed(&repo).await;
     }
     // The same promotion after the freeze goes.
-    let out = repo.ok(&[
-        "promote",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--at",
-        "2027-01-04T00:00:00Z",
-    ]);
+    let out = repo.ok(&promote(&["--at", "2027-01-04T00:00:00Z"]));
     assert!(out.contains("proposed: pull request #"), "{out}");
 }
 
@@ -225,54 +205,34 @@ async fn a_frozen_prod_refuses_the_whole_promotion_with_the_freeze_reason() {
 async fn partial_promotion_needs_allow_partial_and_lists_the_refused() {
     let mfes = names(4);
     let repo = Repo::new(&["staging", "prod"], &strs(&mfes));
-    ship_all(&repo, &strs(&mfes), "staging", "1.0.0", true);
+    ship_all(&repo, &strs(&mfes), "staging", "1.0.0");
     // mfe04 1.1.0 is desired in staging but not deployed yet: not live there.
-    ship_all(&repo, &["mfe04"], "staging", "1.1.0", false);
+    desire_all(&repo, &["mfe04"], "staging", "1.1.0");
 
-    let out = repo.gitops(&["promote", "--from", "staging", "--to", "prod"]);
-    assert_eq!(code(&out), 1, "{}", both(&out));
+    let out = repo.gitops(&promote(&[]));
+    refused(&repo, &out, "--allow-partial proposes the 3 other").await;
     let text = stdout(&out);
     assert!(
         text.contains("refused  mfe04  1.1.0: not-live-in-source")
             && text.contains("1.0.0 is live"),
         "{text}"
     );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--allow-partial proposes the 3 other"),
-        "{}",
-        both(&out)
-    );
-    nothing_proposed(&repo).await;
 
     // --dry-run exits as the promotion would, and writes nothing.
-    let dry = repo.gitops(&["promote", "--from", "staging", "--to", "prod", "--dry-run"]);
+    let dry = repo.gitops(&promote(&["--dry-run"]));
     assert_eq!(code(&dry), 1, "{}", both(&dry));
     nothing_proposed(&repo).await;
-    let dry = repo.json(&[
-        "promote",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
+    let dry = repo.json(&promote(&[
         "--dry-run",
         "--allow-partial",
         "--format",
         "json",
-    ]);
+    ]));
     assert_eq!(dry["outcome"], "would-propose", "{dry}");
     assert_eq!(dry["pull_request"], serde_json::Value::Null);
     nothing_proposed(&repo).await;
 
-    let report = repo.json(&[
-        "promote",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--allow-partial",
-        "--format",
-        "json",
-    ]);
+    let report = repo.json(&promote(&["--allow-partial", "--format", "json"]));
     assert_eq!(report["outcome"], "proposed", "{report}");
     assert_eq!(report["refused"][0]["mfe"], "mfe04");
     assert_eq!(
@@ -296,17 +256,13 @@ async fn partial_promotion_needs_allow_partial_and_lists_the_refused() {
     );
 
     // --mfe names registered MFEs only (a usage error, exit 2).
-    let out = repo.gitops(&[
-        "promote", "--from", "staging", "--to", "prod", "--mfe", "nope",
-    ]);
+    let out = repo.gitops(&promote(&["--mfe", "nope"]));
     assert_eq!(code(&out), 2, "{}", both(&out));
     assert!(both(&out).contains("not registered"), "{}", both(&out));
     let out = repo.gitops(&["promote", "--from", "staging", "--to", "staging"]);
     assert_eq!(code(&out), 2, "{}", both(&out));
     // Only the named MFE.
-    let one = repo.json(&[
-        "promote", "--from", "staging", "--to", "prod", "--mfe", "mfe02", "--format", "json",
-    ]);
+    let one = repo.json(&promote(&["--mfe", "mfe02", "--format", "json"]));
     assert_eq!(one["changes"].as_array().unwrap().len(), 1, "{one}");
     assert_eq!(
         one["pull_request"], number,
@@ -326,28 +282,15 @@ async fn promotion_between_two_environments_on_moto() {
     let mfes = ["cart", "search"];
     let repo = Repo::on_moto(&url, &["staging", "prod"], &mfes).await;
 
-    for mfe in mfes {
-        repo.publish(mfe, "2.0.0");
-        let (report, code) = repo.process(mfe, "staging", "2.0.0");
-        assert_eq!(code, 0, "{report}");
-    }
-    repo.ok(&["merge", "--all"]);
+    desire_all(&repo, &mfes, "staging", "2.0.0");
     repo.aws_ok(&url, &["deploy"]);
 
-    let report: serde_json::Value = serde_json::from_str(&repo.aws_ok(
-        &url,
-        &[
-            "promote", "--from", "staging", "--to", "prod", "--format", "json",
-        ],
-    ))
-    .unwrap();
+    let report = repo.aws_json(&url, &promote(&["--format", "json"]));
     assert_eq!(report["outcome"], "proposed", "{report}");
     assert_eq!(report["changes"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(open_prs(&repo).await.len(), 1);
     repo.ok(&["merge", "--all"]);
-    let deployed: serde_json::Value =
-        serde_json::from_str(&repo.aws_ok(&url, &["deploy", "--env", "prod", "--format", "json"]))
-            .unwrap();
+    let deployed = repo.aws_json(&url, &["deploy", "--env", "prod", "--format", "json"]);
     assert!(
         deployed["pairs"]
             .as_array()
@@ -356,9 +299,7 @@ async fn promotion_between_two_environments_on_moto() {
             .all(|p| p["outcome"] == "deployed"),
         "{deployed}"
     );
-    let rows: serde_json::Value =
-        serde_json::from_str(&repo.aws_ok(&url, &["status", "--env", "prod", "--format", "json"]))
-            .unwrap();
+    let rows = repo.aws_json(&url, &["status", "--env", "prod", "--format", "json"]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     for row in rows {
@@ -369,19 +310,7 @@ async fn promotion_between_two_environments_on_moto() {
         );
     }
     // The prod bucket serves both at 2.0.0.
-    let map = crate::moto::s3(&url)
-        .get_object()
-        .bucket(repo.bucket("prod"))
-        .key("importmap.json")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let map: serde_json::Value = serde_json::from_slice(&map).unwrap();
+    let map = crate::moto::get_json(&repo.store(&url, "prod"), "importmap.json").await;
     for mfe in mfes {
         assert_eq!(
             map["imports"][mfe],
@@ -390,6 +319,6 @@ async fn promotion_between_two_environments_on_moto() {
         );
     }
     // Promoting again: nothing to promote.
-    let again = repo.aws_ok(&url, &["promote", "--from", "staging", "--to", "prod"]);
+    let again = repo.aws_ok(&url, &promote(&[]));
     assert!(again.contains("nothing to promote"), "{again}");
 }

@@ -7,34 +7,28 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt as _, PutPayload};
 
-use crate::support::{Repo, both};
+use crate::moto::keys;
+use crate::support::{Repo, both, files_under};
 
 const DAY: Duration = Duration::from_hours(24);
 
 /// Every file under `dir`: path relative to it, to size.
 fn files(dir: &Path) -> BTreeMap<String, u64> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, u64>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::metadata(&path).unwrap().len());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let size = std::fs::metadata(&path).unwrap().len();
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, size)
+        })
+        .collect()
 }
 
 /// Sets the modification time of every file under `dir` to `at`.
@@ -102,7 +96,7 @@ fn prune_on_the_embedded_backends() {
     let shipped = std::time::Instant::now();
     repo.publish("cart", "2.0.0");
     repo.ship("cart", "dev", "2.0.0");
-    let storage = repo.path().join("local/dev/storage");
+    let storage = repo.storage("dev");
     // Prefixes that never went live, and a directory of an MFE that is not registered; every
     // file 40 days old but 0.9.6's (10 days).
     for v in ["0.8.0", "0.9.0", "0.9.6"] {
@@ -267,9 +261,7 @@ fn prune_on_the_embedded_backends() {
 
     // A deploy in flight (desired 1.4.0 merged, not deployed): refused, exit 1, nothing deleted.
     repo.publish("checkout", "1.4.0");
-    let (report, code) = repo.process("checkout", "dev", "1.4.0");
-    assert_eq!(code, 0, "{report}");
-    repo.ok(&["merge", "--all"]);
+    repo.desire("checkout", "dev", "1.4.0");
     let kept_files = files(&storage);
     let refused = repo.gitops(&["prune", "--env", "dev", "--keep", "0"]);
     assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
@@ -311,111 +303,33 @@ fn prune_on_the_embedded_backends() {
     }
 }
 
-fn desired(root: &Path, version: &str) {
-    crate::moto::write(
-        root,
-        "deployments/dev/checkout.json",
-        &format!(
-            r#"{{"mfe": "checkout", "environment": "dev", "version": "{version}", "sha": "3f786850e387550fdab836ed7e6dc881de23001b", "ref": "refs/heads/main", "repository": "acme/checkout-mfe", "requested_by": "octocat", "requested_at": "2026-11-26T09:30:00Z", "request_id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB"}}
-"#
-        ),
-    );
-    crate::support::git(root, &["add", "-A"]);
-    crate::support::git(root, &["commit", "-qm", &format!("checkout {version}")]);
-}
-
-/// Every key of `bucket` (a test bucket holds far fewer than one page).
-async fn keys(url: &str, bucket: &str) -> Vec<String> {
-    let listed = crate::moto::s3(url)
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .unwrap();
-    assert!(!listed.is_truncated().unwrap_or(false));
-    let mut keys: Vec<String> = listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
-    keys.sort();
-    keys
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn prune_on_s3_dynamodb_and_cloudfront() {
     let Some(url) = crate::moto::endpoint("prune_on_s3_dynamodb_and_cloudfront") else {
         return;
     };
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let (site, artifacts, table) = (
-        format!("prune-site-{id}"),
-        format!("prune-artifacts-{id}"),
-        format!("prune-registry-{id}"),
-    );
-    let distribution =
-        crate::moto::create_distribution(&crate::moto::cloudfront(&url), &format!("prune-{id}"))
-            .await;
-    crate::moto::s3(&url)
-        .create_bucket()
-        .bucket(&artifacts)
-        .send()
-        .await
-        .unwrap();
-    let opener = gitops_artifact_store::StoreOpener::new(".").with_aws(
-        gitops_artifact_store::AwsSettings::emulator(&url, "testing", "testing"),
-    );
+    let repo = Repo::on_moto(&url, &["dev"], &["checkout"]).await;
+    repo.artifacts_on_s3(&url).await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        let dist = tempfile::tempdir().unwrap();
-        crate::moto::write(dist.path(), "remoteEntry.js", &format!("// checkout {v}\n"));
-        crate::moto::write(
-            dist.path(),
-            "assets/main.3f2a9c1b.js",
-            &format!("console.log('{v}')\n"),
+        let (entry, main) = (
+            format!("// checkout {v}\n"),
+            format!("console.log('{v}')\n"),
         );
-        let location = opener
-            .open_object(&format!("s3://{artifacts}/checkout/checkout-{v}.tgz"))
-            .unwrap();
-        gitops_artifact_store::publish_dir(&location, dist.path())
-            .await
-            .unwrap();
+        repo.publish_to_s3(
+            &url,
+            "checkout",
+            v,
+            &[
+                ("remoteEntry.js", &entry),
+                ("assets/main.3f2a9c1b.js", &main),
+            ],
+        )
+        .await;
+        repo.commit_desired("dev", "checkout", v);
+        repo.aws_ok(&url, &["deploy"]);
     }
-
-    let repo = tempfile::tempdir().unwrap();
-    let r = repo.path();
-    crate::moto::write(
-        r,
-        "gitops.yaml",
-        &format!(
-            "version: 1\nenvironments:\n  - name: dev\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
-        ),
-    );
-    crate::moto::write(
-        r,
-        "mfes/checkout.yaml",
-        &format!(
-            "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [dev]\nentry_points: [remoteEntry.js]\n"
-        ),
-    );
-    crate::support::git(r, &["init", "-q", "-b", "main", "."]);
-    let rs = r.to_str().unwrap();
-    desired(r, "1.0.0");
-    crate::moto::gitops_ok(&url, &["bootstrap", "--repo", rs]);
-    for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        if v != "1.0.0" {
-            desired(r, v);
-        }
-        crate::moto::gitops_ok(&url, &["deploy", "--repo", rs]);
-    }
-    let store = AmazonS3Builder::new()
-        .with_bucket_name(&site)
-        .with_endpoint(&url)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap();
+    let site = repo.bucket("dev");
+    let store = repo.store(&url, "dev");
     // A prefix that never went live.
     store
         .put(
@@ -425,11 +339,11 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
         .await
         .unwrap();
     let written = std::time::Instant::now();
-    let before = keys(&url, &site).await;
-    let json = |args: &[&str]| -> serde_json::Value {
-        let mut all = vec!["prune", "--repo", rs, "--env", "dev", "--format", "json"];
+    let before = keys(&url, &site, "").await;
+    let json = |args: &[&str]| {
+        let mut all = vec!["prune", "--env", "dev", "--format", "json"];
         all.extend_from_slice(args);
-        serde_json::from_str(&crate::moto::gitops_ok(&url, &all)).unwrap()
+        repo.aws_json(&url, &all)
     };
 
     // Just written (0.9.0) or live until just now (1.1.0): younger than the CDN's max-age.
@@ -448,13 +362,13 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
             "{version} {reasons}: {young}"
         );
     }
-    assert_eq!(keys(&url, &site).await, before);
+    assert_eq!(keys(&url, &site, "").await, before);
 
     // A deploy in flight: refused.
-    desired(r, "1.3.0");
-    let refused = crate::moto::gitops(&url, &["prune", "--repo", rs, "--env", "dev"]);
+    repo.commit_desired("dev", "checkout", "1.3.0");
+    let refused = repo.aws(&url, &["prune", "--env", "dev"]);
     assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
-    desired(r, "1.2.0");
+    repo.commit_desired("dev", "checkout", "1.2.0");
 
     // Past the max-age (and 1.1.0's retirement), with --keep 2.
     let wait = Duration::from_secs(62).saturating_sub(written.elapsed());
@@ -465,24 +379,19 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
         ["1.0.0", "0.9.0"],
         "{dry}"
     );
-    assert_eq!(keys(&url, &site).await, before);
+    assert_eq!(keys(&url, &site, "").await, before);
     // The real run goes through a recording proxy: every call it makes is one the deploy role's
     // policy (`gitops iam-policy`) allows, and it deletes only under mfe/.
     let proxy = gitops_testkit::aws_proxy::RecordingProxy::start(&url).await;
-    let done: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
+    let done = repo.aws_json(
         proxy.url(),
-        &[
-            "prune", "--repo", rs, "--env", "dev", "--format", "json", "--keep", "2",
-        ],
-    ))
-    .unwrap();
+        &["prune", "--env", "dev", "--format", "json", "--keep", "2"],
+    );
     let calls = proxy.calls();
-    let policy: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
+    let policy = repo.aws_json(
         &url,
         &[
             "iam-policy",
-            "--repo",
-            rs,
             "--env",
             "dev",
             "--account",
@@ -490,8 +399,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
             "--region",
             "us-east-1",
         ],
-    ))
-    .unwrap();
+    );
     let policy = gitops_testkit::iam::Policy::parse(&policy).unwrap();
     let refused: Vec<_> = calls.iter().filter(|c| !c.allowed_by(&policy)).collect();
     assert!(
@@ -521,7 +429,7 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
         .filter(|k| !k.starts_with("mfe/checkout/1.0.0/") && !k.starts_with("mfe/checkout/0.9.0/"))
         .cloned()
         .collect();
-    assert_eq!(keys(&url, &site).await, expected);
+    assert_eq!(keys(&url, &site, "").await, expected);
     assert!(
         expected.iter().any(|k| k.starts_with("metrics/")),
         "{expected:?}"
@@ -530,23 +438,12 @@ async fn prune_on_s3_dynamodb_and_cloudfront() {
     assert!(expected.contains(&"mfe/checkout/1.1.0/remoteEntry.js".to_owned()));
 
     // Still in sync, the live version still served.
-    let rows: serde_json::Value = serde_json::from_str(&crate::moto::gitops_ok(
-        &url,
-        &["status", "--repo", rs, "--format", "json"],
-    ))
-    .unwrap();
+    let rows = repo.aws_json(&url, &["status", "--format", "json"]);
     assert_eq!(rows[0]["state"], "in-sync", "{rows}");
-    let map = store
-        .get(&StorePath::from("importmap.json"))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let map: serde_json::Value = serde_json::from_slice(&map).unwrap();
+    let map = crate::moto::get_json(&store, "importmap.json").await;
     assert_eq!(
         map["imports"]["checkout"],
-        "https://cdn.example.com/mfe/checkout/1.2.0/remoteEntry.js"
+        "https://dev.cdn.example.com/mfe/checkout/1.2.0/remoteEntry.js"
     );
     store
         .get(&StorePath::from(

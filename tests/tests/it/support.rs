@@ -89,17 +89,74 @@ impl Repo {
 
     /// The S3 bucket of `env`'s storage (an environment made by [`Repo::on_moto`]).
     pub fn bucket(&self, env: &str) -> String {
+        self.target(env, "storage: s3://")
+    }
+
+    /// The CloudFront distribution of `env`'s CDN (an environment made by [`Repo::on_moto`]).
+    pub fn distribution(&self, env: &str) -> String {
+        self.target(env, "cdn: cloudfront://")
+    }
+
+    /// What follows `key` (e.g. `storage: s3://`) in `env`'s entry of gitops.yaml.
+    fn target(&self, env: &str, key: &str) -> String {
         let config = std::fs::read_to_string(self.path().join("gitops.yaml")).unwrap();
-        let after = config
+        let entry = config
             .split(&format!("- name: {env}\n"))
             .nth(1)
+            .and_then(|after| after.split("\n  - name: ").next())
             .unwrap_or_else(|| panic!("no environment {env}"));
-        after
-            .split("storage: s3://")
-            .nth(1)
-            .and_then(|rest| rest.lines().next())
-            .unwrap_or_else(|| panic!("{env} has no S3 storage"))
+        entry
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{env} has no `{key}`"))
             .to_owned()
+    }
+
+    /// The MFEs' artifacts moved to a fresh S3 bucket on the emulator at `endpoint`
+    /// (`s3://<bucket>/<mfe>/<mfe>-{version}.tgz`), committed; published with
+    /// [`Repo::publish_to_s3`].
+    pub async fn artifacts_on_s3(&self, endpoint: &str) {
+        let bucket = format!(
+            "artifacts-{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        crate::moto::create_bucket(endpoint, &bucket).await;
+        for entry in std::fs::read_dir(self.path().join("mfes")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let moved = text.replacen(
+                "artifact: local/artifacts/",
+                &format!("artifact: s3://{bucket}/"),
+                1,
+            );
+            assert_ne!(moved, text, "{}: no local artifact", path.display());
+            std::fs::write(&path, moved).unwrap();
+        }
+        self.commit_all("artifacts on S3");
+    }
+
+    /// Publishes an artifact of `mfe` `version` holding exactly `files` (path, text), and its
+    /// sidecar, where the MFE file says, on the emulator at `endpoint` (see
+    /// [`Repo::artifacts_on_s3`]).
+    pub async fn publish_to_s3(
+        &self,
+        endpoint: &str,
+        mfe: &str,
+        version: &str,
+        files: &[(&str, &str)],
+    ) {
+        let file = std::fs::read_to_string(self.path().join(format!("mfes/{mfe}.yaml"))).unwrap();
+        let location = file
+            .lines()
+            .find_map(|line| line.strip_prefix("artifact: "))
+            .unwrap_or_else(|| panic!("mfes/{mfe}.yaml names no artifact"))
+            .replace("{version}", version);
+        crate::moto::publish(endpoint, &location, files).await;
+    }
+
+    /// The object store of `env`'s bucket on the emulator at `endpoint`.
+    pub fn store(&self, endpoint: &str, env: &str) -> object_store::aws::AmazonS3 {
+        crate::moto::store(endpoint, &self.bucket(env))
     }
 
     pub fn path(&self) -> &Path {
@@ -141,6 +198,12 @@ impl Repo {
             both(&out)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// [`Repo::aws_ok`] of a command printing one JSON document; the document.
+    pub fn aws_json(&self, endpoint: &str, args: &[&str]) -> serde_json::Value {
+        let text = self.aws_ok(endpoint, args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
     /// `gitops ARGS`, which must exit 0; its standard output.
@@ -192,9 +255,7 @@ impl Repo {
     pub fn publish_files(&self, mfe: &str, version: &str, files: &[(&str, &[u8])]) {
         let dist = tempfile::tempdir().unwrap();
         for (name, bytes) in files {
-            let path = dist.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, bytes).unwrap();
+            write(dist.path(), name, bytes);
         }
         let archive = gitops_artifact_store::pack_dir(dist.path()).unwrap();
         self.write_artifact(mfe, version, &archive);
@@ -240,27 +301,93 @@ impl Repo {
         path
     }
 
+    /// `gitops process FLAGS` of a request of `mfe` `version` to `env`.
+    pub fn process_with(&self, mfe: &str, env: &str, version: &str, flags: &[&str]) -> Output {
+        let event = self.request(mfe, env, version);
+        let mut args = vec!["process", "--event", event.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        self.gitops(&args)
+    }
+
     /// `gitops process` of a request of `mfe` `version` to `env`; its JSON report and exit code.
     pub fn process(&self, mfe: &str, env: &str, version: &str) -> (serde_json::Value, i32) {
-        let event = self.request(mfe, env, version);
-        let out = self.gitops(&["process", "--event", event.to_str().unwrap()]);
-        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{e}: {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let out = self.process_with(mfe, env, version, &[]);
+        let report =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&out)));
         (report, out.status.code().unwrap_or(-1))
+    }
+
+    /// [`Repo::process`], which must accept the request (exit 0): a pull request proposed, not
+    /// merged. Its report.
+    pub fn propose(&self, mfe: &str, env: &str, version: &str) -> serde_json::Value {
+        let (report, code) = self.process(mfe, env, version);
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["decision"], "accept", "{report}");
+        report
+    }
+
+    /// [`Repo::propose`] and `gitops merge --all`: desired, not deployed yet.
+    pub fn desire(&self, mfe: &str, env: &str, version: &str) {
+        self.propose(mfe, env, version);
+        self.ok(&["merge", "--all"]);
     }
 
     /// Request, merge and deploy `mfe` `version` in `env` (the artifact must be published).
     pub fn ship(&self, mfe: &str, env: &str, version: &str) {
-        let (report, code) = self.process(mfe, env, version);
-        assert_eq!(code, 0, "{report}");
-        assert_eq!(report["decision"], "accept", "{report}");
-        self.ok(&["merge", "--all"]);
+        self.desire(mfe, env, version);
         self.ok(&["deploy"]);
+    }
+
+    /// Commits a desired state of `mfe` `version` in `env` written by hand, as a person would
+    /// without `gitops process` (the same request id every time).
+    pub fn commit_desired(&self, env: &str, mfe: &str, version: &str) {
+        let state = serde_json::json!({
+            "mfe": mfe, "environment": env, "version": version,
+            "sha": "3f786850e387550fdab836ed7e6dc881de23001b", "ref": "refs/heads/main",
+            "repository": format!("acme/{mfe}-mfe"), "requested_by": "octocat",
+            "requested_at": "2026-11-26T09:30:00Z", "request_id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB",
+        });
+        write(
+            self.path(),
+            &format!("deployments/{env}/{mfe}.json"),
+            state.to_string().as_bytes(),
+        );
+        self.commit_all(&format!("{mfe} {version} in {env}"));
+    }
+
+    /// `gitops deploy` while `env`'s CDN is unusable (its log's place taken by a directory),
+    /// which must exit 3 (retry); the CDN usable again afterwards.
+    pub fn deploy_with_the_cdn_down(&self, env: &str) {
+        let log = self.local(env, "cdn.log");
+        std::fs::create_dir_all(&log).unwrap();
+        let out = self.gitops(&["deploy"]);
+        assert_eq!(out.status.code(), Some(3), "{}", both(&out));
+        std::fs::remove_dir(&log).unwrap();
+    }
+
+    /// The invalidations `env`'s CDN received, one a line (empty before the first).
+    pub fn cdn_log(&self, env: &str) -> String {
+        std::fs::read_to_string(self.local(env, "cdn.log")).unwrap_or_default()
+    }
+
+    /// Overwrites `env`'s registry with bytes that are no database.
+    pub fn break_registry(&self, env: &str) {
+        std::fs::write(
+            self.local(env, "registry.db"),
+            b"this is not a database, it is garbage, garbage, garbage, garbage",
+        )
+        .unwrap();
+    }
+
+    /// The served directory (storage) of `env`.
+    pub fn storage(&self, env: &str) -> PathBuf {
+        self.local(env, "storage")
+    }
+
+    /// `local/<env, lower-cased>/<name>`: where [`Repo::new`] keeps `env`'s targets.
+    fn local(&self, env: &str, name: &str) -> PathBuf {
+        self.path()
+            .join(format!("local/{}/{name}", env.to_ascii_lowercase()))
     }
 
     /// The desired-state file of (env, MFE) at HEAD.
@@ -282,11 +409,7 @@ impl Repo {
 
     /// The import map of `env` (lower-cased directory name), parsed.
     pub fn import_map(&self, env: &str) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.path().join(format!(
-            "local/{}/storage/importmap.json",
-            env.to_ascii_lowercase()
-        )))
-        .unwrap();
+        let text = std::fs::read_to_string(self.storage(env).join("importmap.json")).unwrap();
         serde_json::from_str(&text).unwrap()
     }
 }
@@ -309,6 +432,42 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `contents` to `rel` under `root`, creating its directories.
+pub fn write(root: &Path, rel: &str, contents: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+/// Every file under `dir`, depth first in directory order (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("{}: {e}", dir.display()),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Standard output of `out`.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error of `out`.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Standard output and error of `out`, for assertion messages.
