@@ -43,6 +43,7 @@ const GITOPS_DEPLOY: &str = include_str!("../templates/gitops-deploy.yml.j2");
 const GITOPS_DRIFT: &str = include_str!("../templates/gitops-drift.yml.j2");
 const GITOPS_METRICS: &str = include_str!("../templates/gitops-metrics.yml.j2");
 const GITOPS_PRUNE: &str = include_str!("../templates/gitops-prune.yml.j2");
+const GITOPS_OPERATE: &str = include_str!("../templates/gitops-operate.yml.j2");
 const GITOPS_YAML: &str = include_str!("../templates/gitops.yaml.j2");
 const GITIGNORE: &str = include_str!("../templates/gitignore.j2");
 const README: &str = include_str!("../templates/README.md.j2");
@@ -58,6 +59,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("gitops-drift.yml", GITOPS_DRIFT),
     ("gitops-metrics.yml", GITOPS_METRICS),
     ("gitops-prune.yml", GITOPS_PRUNE),
+    ("gitops-operate.yml", GITOPS_OPERATE),
     ("gitops.yaml", GITOPS_YAML),
     ("gitignore", GITIGNORE),
     ("README.md", README),
@@ -225,8 +227,8 @@ pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
 /// Renders a GitOps repository: `gitops.yaml` (the environments on the embedded backends,
 /// with commented S3/DynamoDB/CloudFront examples), `mfes/.gitkeep`, `deployments/.gitkeep`,
 /// `.gitignore` and `README.md` ([`Policy::Seed`]), and the workflows `gitops-process.yml`,
-/// `gitops-checks.yml`, `gitops-deploy.yml`, `gitops-drift.yml`, `gitops-metrics.yml` and
-/// `gitops-prune.yml` ([`Policy::Managed`]).
+/// `gitops-checks.yml`, `gitops-deploy.yml`, `gitops-drift.yml`, `gitops-metrics.yml`,
+/// `gitops-prune.yml` and `gitops-operate.yml` ([`Policy::Managed`]).
 pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFile>> {
     options.validate()?;
     let last = options.environments.len() - 1;
@@ -300,6 +302,7 @@ pub fn render_gitops_scaffold(options: &GitopsOptions) -> Result<Vec<RenderedFil
         "gitops-drift.yml",
         "gitops-metrics.yml",
         "gitops-prune.yml",
+        "gitops-operate.yml",
     ] {
         let body = render(&env, name, &ctx)?;
         files.push(managed(

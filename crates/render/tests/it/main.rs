@@ -7,6 +7,7 @@
 mod board;
 mod golden;
 mod metrics_workflow;
+mod operate_workflow;
 mod prune_workflow;
 mod report;
 mod scaffold;

@@ -192,18 +192,18 @@ fn every_tool_is_installed_by_the_pinned_setup_action_before_any_cloud_credentia
         }
     }
     // Both sides, every tool-running job: process, check, merge, sweep, deploy, drift, metrics,
-    // prune per scaffold (x2), and per MFE option set the CI publish job and one CD job per
-    // environment.
+    // prune, operate per scaffold (x2), and per MFE option set the CI publish job and one CD
+    // job per environment.
     assert_eq!(
         installs,
-        2 * 8 + (1 + 3) + (1 + 2) + (1 + 3),
+        2 * 9 + (1 + 3) + (1 + 2) + (1 + 3),
         "install steps"
     );
-    // deploy, drift, metrics and prune per scaffold; the CI publish job and the three CD jobs
-    // of the s3 set.
+    // deploy, drift, metrics, prune and operate per scaffold; the CI publish job and the three
+    // CD jobs of the s3 set.
     assert_eq!(
         with_credentials,
-        2 * 4 + 1 + 3,
+        2 * 5 + 1 + 3,
         "jobs assuming a cloud role"
     );
 }

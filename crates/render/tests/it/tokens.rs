@@ -50,6 +50,7 @@ fn jobs_calling_github_mint_an_app_token_and_fall_back_to_the_pat() {
         ("gitops-checks.yml", "merge"),
         ("gitops-checks.yml", "sweep"),
         ("gitops-deploy.yml", "deploy"),
+        ("gitops-operate.yml", "operate"),
     ];
     for (file, id) in calling {
         let what = format!("{file} {id}");

@@ -166,7 +166,7 @@ fn init_check_says_when_only_the_pin_changed() {
         .iter()
         .filter(|f| f.path.starts_with(".github/workflows/"))
         .collect();
-    assert_eq!(workflows.len(), 6);
+    assert_eq!(workflows.len(), 7);
     for f in workflows {
         assert_eq!(f.status, Status::Outdated);
         assert!(f.pin.as_ref().is_some_and(|p| p.only), "{}", f.path);
