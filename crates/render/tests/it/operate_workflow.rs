@@ -171,6 +171,82 @@ fn operate_runs_where_the_needed_registry_is_readable_with_least_permissions() {
     }
 }
 
+/// The workflow as fake-github's runner reads it (strict keys, GitHub's expression semantics):
+/// each command with its inputs lands in the GitHub environment whose role reads what it needs,
+/// in the concurrency group of the environment it acts on, and assumes the role only when it
+/// reads a registry and the environment has one.
+#[test]
+fn operate_expressions_pick_the_environment_group_and_role_github_would() {
+    use gitops_testkit::runner::expr::{JobStatus, eval_if, interpolate};
+    let options = gitops_render::GitopsOptions::new(crate::pin());
+    let files = gitops_render::render_gitops_scaffold(&options).unwrap();
+    let file = files
+        .iter()
+        .find(|f| f.path == ".github/workflows/gitops-operate.yml")
+        .unwrap();
+    let parsed = gitops_testkit::runner::workflow::Workflow::parse(&file.path, &file.contents)
+        .unwrap_or_else(|e| panic!("fake-github refuses gitops-operate.yml: {e}"));
+    let declared: Vec<(String, String, bool)> = parsed
+        .dispatch_inputs()
+        .into_iter()
+        .map(|i| (i.name, i.kind, i.required))
+        .collect();
+    assert_eq!(declared.len(), 8, "{declared:?}");
+    assert!(declared.contains(&("environment".into(), "choice".into(), true)));
+
+    let doc = operate_workflow(&options);
+    let job = operate_job(&doc);
+    let environment = text(job, "environment");
+    let group = text(get(job, "concurrency").unwrap(), "group");
+    let role = steps(job)
+        .iter()
+        .find(|s| text(s, "uses").starts_with("aws-actions/configure-aws-credentials@"))
+        .map(|s| text(s, "if"))
+        .unwrap();
+    // (command, environment, from) -> the GitHub environment the job runs in
+    let cases = [
+        ("promote", "prod", "staging", "staging"),
+        ("promote", "staging", "dev", "dev"),
+        // No source: the target's environment; the script then refuses the promotion.
+        ("promote", "prod", "", "prod"),
+        ("rollback", "prod", "", "prod"),
+        ("unpin", "dev", "", "dev"),
+    ];
+    for (command, target, from, runs_in) in cases {
+        for arn in ["arn:aws:iam::123456789012:role/deploy", ""] {
+            let ctx = serde_json::json!({
+                "inputs": {
+                    "command": command, "environment": target, "from": from, "mfe": "checkout",
+                    "version": "", "reason": "", "allow_partial": false, "dry_run": false,
+                },
+                "vars": {"AWS_ROLE_ARN": arn},
+                "github": {"actor": "ops-lead"},
+            });
+            let what = format!("{command} {target} from {from:?}, role {arn:?}");
+            assert_eq!(
+                interpolate(environment, &ctx, JobStatus::Success).unwrap(),
+                runs_in,
+                "{what}"
+            );
+            assert_eq!(
+                interpolate(group, &ctx, JobStatus::Success).unwrap(),
+                format!("gitops-operate-{target}"),
+                "{what}: the group is the environment acted on"
+            );
+            assert_eq!(
+                eval_if(role, &ctx, JobStatus::Success).unwrap(),
+                !arn.is_empty() && command != "unpin",
+                "{what}"
+            );
+            assert_eq!(
+                parsed.run_name(&ctx),
+                format!("gitops {command} in {target} by @ops-lead"),
+                "{what}"
+            );
+        }
+    }
+}
+
 /// Check out (the whole history, no persisted credentials), mint the App token, install gitops,
 /// assume the deploy role (not for unpin, which reads no registry), run: in this order, the run
 /// last, the only step with a GitHub token, and every input reaching it through `env:`.
