@@ -196,7 +196,7 @@ enum Command {
         out: PathBuf,
     },
     /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
-    /// --check, status and drift call on its bucket, table, distribution and artifacts).
+    /// --check, status, drift and prune call on its bucket, table, distribution and artifacts).
     IamPolicy {
         /// Only this environment: print its policy document alone.
         #[arg(long, visible_alias = "environment")]
