@@ -476,7 +476,10 @@ fn load_mfe(
         at.report(
             "name",
             Some(&raw.name),
-            format!("the MFE `{name}` must be described in mfes/{name}.yaml"),
+            format!(
+                "the MFE {} must be described in mfes/<name>.yaml, the file named after it",
+                shown(name.as_str())
+            ),
         );
     }
     let repository = at.parse("repository", &raw.repository, RepositoryName::parse);
@@ -588,7 +591,8 @@ fn load_deployment(
             "mfe",
             None,
             format!(
-                "`{mfe}` does not match the file name {}",
+                "{} does not match the file name {}",
+                shown(mfe.as_str()),
                 shown(&format!("{stem}.json"))
             ),
         );
@@ -601,7 +605,8 @@ fn load_deployment(
             "environment",
             None,
             format!(
-                "`{environment}` does not match the directory {}",
+                "{} does not match the directory {}",
+                shown(environment.as_str()),
                 shown(&format!("deployments/{env}/"))
             ),
         );
@@ -628,7 +633,11 @@ fn load_deployment(
     }
     if let Some(mfe) = &mfe {
         match mfes.get(mfe) {
-            None => at.report("mfe", None, format!("MFE `{mfe}` has no file under mfes/")),
+            None => at.report(
+                "mfe",
+                None,
+                format!("MFE {} has no file under mfes/", shown(mfe.as_str())),
+            ),
             Some(registered) if !registered.environments.iter().any(|e| e.as_str() == env) => {
                 at.report(
                     "environment",

@@ -87,6 +87,32 @@ fn split_field(message: &str) -> (Option<&str>, &str) {
     (None, message)
 }
 
+/// Whether every key of a parser's path (`a.b[0].c`) is a short identifier: the path of an
+/// untyped parse is made of the file's own keys.
+fn is_showable_path(field: &str) -> bool {
+    field
+        .split('.')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .all(|key| key.is_empty() || is_showable(key))
+}
+
+/// A problem of the untyped parse. Its two messages that carry a path (a repeated key, an empty
+/// tag) are the tool's own, since the path is made of the file's keys: the path is kept only
+/// when made of short identifiers.
+fn syntax_problem(path: &str, text: &str, error: &serde_yaml_ng::Error) -> ConfigProblem {
+    let shown = redact(&error.to_string());
+    let message = if shown.contains("duplicate entry ") {
+        "a key appears more than once in the same mapping"
+    } else if shown.contains("empty YAML tag is not allowed") {
+        "empty YAML tags (`!`) are not allowed"
+    } else {
+        return yaml_problem(path, text, error);
+    };
+    let raw = error.to_string();
+    let field = split_field(&raw).0.filter(|field| is_showable_path(field));
+    problem(path, error.location().map(|l| l.line()), field, message)
+}
+
 fn yaml_problem(path: &str, text: &str, error: &serde_yaml_ng::Error) -> ConfigProblem {
     let line = error.location().map(|l| l.line());
     let shown = error.to_string();
@@ -125,7 +151,7 @@ pub(crate) fn parse_yaml<T: DeserializeOwned>(
         return None;
     };
     if let Err(e) = serde_yaml_ng::from_str::<Value>(text) {
-        problems.push(yaml_problem(path, text, &e));
+        problems.push(syntax_problem(path, text, &e));
         return None;
     }
     let before = problems.len();

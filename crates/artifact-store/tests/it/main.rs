@@ -3,6 +3,7 @@
 // Test code runs on the harness's threads: blocking file and process calls are fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod fuzz;
 mod http;
 mod local_store;
 mod pointers;

@@ -6,6 +6,7 @@
 mod duplicate_keys;
 mod event_action;
 mod forms;
+mod fuzz;
 mod hostile;
 mod properties;
 mod rules;

@@ -5,6 +5,7 @@
 
 mod case;
 mod edit;
+mod fuzz;
 mod hostile;
 mod load;
 mod pending;
