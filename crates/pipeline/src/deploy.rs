@@ -19,7 +19,7 @@ use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::tell::{RequestRef, tell};
+use crate::tell::{RequestRef, tell, tell_unfinished};
 use crate::{Backends, Error, ErrorClass, Targets};
 
 /// What to do for one pair, decided from the desired state and the live entry alone.
@@ -381,12 +381,21 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
                     None => {
                         crate::record(metrics, &clock.event(Stage::Committed, Mo::Noop));
                         pair.outcome = PairOutcome::AlreadyLive;
+                        // Live from another request (the pair went back to this version before
+                        // a deploy took the change): this state's requester has its version
+                        // live but was never told. Once: later runs find it told.
+                        if live
+                            .as_ref()
+                            .is_some_and(|l| l.request_id != desired.request_id)
+                        {
+                            report_live(job, true).await;
+                        }
                         return Ok(());
                     }
                     // Published, but the CDN was never confirmed: finish only that.
                     Some(pending) => {
                         invalidate(job, &pending, pair).await?;
-                        report_live(job).await;
+                        report_live(job, false).await;
                         pair.outcome = PairOutcome::Resumed;
                         return Ok(());
                     }
@@ -483,7 +492,7 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
             &clock.start(Stage::Invalidated).finish(Mo::Skipped),
         );
     }
-    report_live(job).await;
+    report_live(job, false).await;
     pair.outcome = if resumed {
         PairOutcome::Resumed
     } else {
@@ -614,8 +623,9 @@ async fn superseded(job: &PairJob<'_>, live: Option<&Entry>, pair: &mut PairRepo
     .await;
 }
 
-/// Tells the requester that its version is live, with the versioned entry URL.
-async fn report_live(job: &PairJob<'_>) {
+/// Tells the requester that its version is live, with the versioned entry URL; with
+/// `unfinished`, only if its deployment has not ended yet.
+async fn report_live(job: &PairJob<'_>, unfinished: bool) {
     let Some(requester) = &job.options.requester else {
         return;
     };
@@ -623,18 +633,17 @@ async fn report_live(job: &PairJob<'_>) {
     let url = mfe.entry_points.first().and_then(|entry| {
         store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry).ok()
     });
-    let told = tell(
-        requester.as_ref(),
-        &RequestRef::of_deployment(desired),
-        DeploymentState::Success,
-        &format!(
-            "{} {} is live in {}",
-            mfe.name, desired.version, environment.name
-        ),
-        None,
-        url.as_deref(),
-    )
-    .await;
+    let (request, state) = (RequestRef::of_deployment(desired), DeploymentState::Success);
+    let description = format!(
+        "{} {} is live in {}",
+        mfe.name, desired.version, environment.name
+    );
+    let (requester, url) = (requester.as_ref(), url.as_deref());
+    let told = if unfinished {
+        tell_unfinished(requester, &request, state, &description, None, url).await
+    } else {
+        tell(requester, &request, state, &description, None, url).await
+    };
     let outcome = if told { Mo::Success } else { Mo::Skipped };
     crate::record(
         job.targets.metrics.as_ref(),

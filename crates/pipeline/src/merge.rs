@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::tell::{RequestRef, tell_once};
+use crate::tell::{RequestRef, tell_once, tell_unfinished};
 
 /// The commit status context the checks report under.
 pub const CHECK_CONTEXT: &str = "gitops/checks";
@@ -153,7 +153,44 @@ pub async fn merge_pull_request(
             return Ok(MergeOutcome::WaitingForApproval);
         }
     }
-    merge_head(forge, &pr, clocks, metrics).await
+    let outcome = merge_head(forge, &pr, clocks, metrics).await?;
+    if let (Some(requester), Some(base), Some(head)) = (requester, &base, &head) {
+        tell_replaced(requester, base, head, &env, &mfe, &pr).await;
+    }
+    Ok(outcome)
+}
+
+/// Tells the request whose desired state the merged `head` replaced on the base that it was
+/// superseded, unless its deployment already ended (it went live, failed, or was told): a
+/// request merged, then replaced on the base before any deploy took it (a deploy run skipped
+/// or still waiting), is never deployed, so no deploy would tell it.
+async fn tell_replaced(
+    requester: &dyn Requester,
+    base: &Repository,
+    head: &Repository,
+    env: &EnvironmentName,
+    mfe: &MfeName,
+    pr: &PullRequest,
+) {
+    let (Some(replaced), Some(newer)) = (base.deployment(env, mfe), head.deployment(env, mfe))
+    else {
+        return;
+    };
+    if replaced.request_id == newer.request_id {
+        return;
+    }
+    tell_unfinished(
+        requester,
+        &RequestRef::of_deployment(replaced),
+        DeploymentState::Inactive,
+        &format!(
+            "superseded by request {} ({mfe} {}) merged in pull request #{}",
+            newer.request_id, newer.version, pr.number
+        ),
+        Some(&pr.url),
+        None,
+    )
+    .await;
 }
 
 /// What a requester waiting for an approval is told: the pull request, and who may approve

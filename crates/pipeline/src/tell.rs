@@ -54,7 +54,7 @@ pub(crate) async fn tell(
         description,
         log_url,
         environment_url,
-        false,
+        When::Always,
     )
     .await
 }
@@ -69,7 +69,51 @@ pub(crate) async fn tell_once(
     description: &str,
     log_url: Option<&str>,
 ) -> bool {
-    tell_as(requester, request, state, description, log_url, None, true).await
+    tell_as(
+        requester,
+        request,
+        state,
+        description,
+        log_url,
+        None,
+        When::Changed,
+    )
+    .await
+}
+
+/// [`tell`], but a deployment that already ended (its newest status is final: it went live,
+/// failed, or was told it was superseded) is left alone: for news about a request that may have
+/// ended meanwhile (a merge replacing its desired state after it went live), or that would
+/// repeat (a deploy finding a version live from another request on every run).
+pub(crate) async fn tell_unfinished(
+    requester: &dyn Requester,
+    request: &RequestRef<'_>,
+    state: DeploymentState,
+    description: &str,
+    log_url: Option<&str>,
+    environment_url: Option<&str>,
+) -> bool {
+    tell_as(
+        requester,
+        request,
+        state,
+        description,
+        log_url,
+        environment_url,
+        When::Unfinished,
+    )
+    .await
+}
+
+/// Which deployments [`tell_as`] posts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Every one.
+    Always,
+    /// Those whose newest status does not already say exactly this.
+    Changed,
+    /// Those whose newest status is not final.
+    Unfinished,
 }
 
 async fn tell_as(
@@ -79,7 +123,7 @@ async fn tell_as(
     description: &str,
     log_url: Option<&str>,
     environment_url: Option<&str>,
-    once: bool,
+    when: When,
 ) -> bool {
     let description = clip(description);
     let deployments = match requester
@@ -98,15 +142,20 @@ async fn tell_as(
             .as_ref()
             .is_some_and(|p| p.id == *request.request_id)
     }) {
-        if once
+        if when != When::Always
             && let Ok(statuses) = requester
                 .deployment_statuses(request.repository, deployment.id)
                 .await
-            && statuses.first().is_some_and(|newest| {
-                newest.state == state && newest.description.as_deref() == Some(description.as_str())
+            && statuses.first().is_some_and(|newest| match when {
+                When::Changed => {
+                    newest.state == state
+                        && newest.description.as_deref() == Some(description.as_str())
+                }
+                When::Unfinished => newest.state.is_terminal(),
+                When::Always => false,
             })
         {
-            told = true;
+            told |= when == When::Changed;
             continue;
         }
         match requester
