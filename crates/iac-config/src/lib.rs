@@ -76,6 +76,7 @@
 //! one still load; it is ignored for ordering).
 
 pub mod edit;
+mod limits;
 mod load;
 pub mod model;
 mod parse;
@@ -86,12 +87,13 @@ mod schema;
 mod targets;
 
 pub use edit::{FileChange, render_deployment};
+pub use limits::{MAX_LIMIT_BYTES, MAX_LIMIT_FILES, MAX_LIMIT_RATIO};
 pub use load::{
     CONFIG_FILE, ConfigProblem, DEPLOYMENTS_DIR, LoadOptions, MFES_DIR, Repository, deployment_path,
 };
 pub use model::{
-    Approval, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig, MergeMethod,
-    MfeConfig, Pin, RegistryTarget, STATE_DIR, StorageTarget, check_bucket,
+    Approval, ArchiveLimits, CdnTarget, Deployment, Environment, FreezeWindow, GitopsConfig,
+    MergeMethod, MfeConfig, Pin, RegistryTarget, STATE_DIR, StorageTarget, check_bucket,
 };
 pub use policy::{
     Code, Decision, Intent, Outcome, Pending, Reason, evaluate, evaluate_with_pending,

@@ -13,9 +13,10 @@ use gitops_event_model::{
 };
 use serde::Serialize;
 
-use crate::model::{Deployment, Environment, GitopsConfig, MfeConfig, Pin};
+use crate::limits::{Kind as LimitKind, Written};
+use crate::model::{ArchiveLimits, Deployment, Environment, GitopsConfig, MfeConfig, Pin};
 use crate::parse::{parse_json, parse_yaml, redact, shown};
-use crate::raw::{RawDeployment, RawEnvironment, RawGitopsConfig, RawMfeConfig};
+use crate::raw::{RawArchiveLimits, RawDeployment, RawEnvironment, RawGitopsConfig, RawMfeConfig};
 use crate::read::{Kind, MAX_FILES, read_dir_files, too_large};
 use crate::targets::check_targets;
 use time::OffsetDateTime;
@@ -546,6 +547,11 @@ fn load_mfe(
             at.report(&format!("owners[{i}]"), None, "an owner cannot be empty");
         }
     }
+    let limits = raw
+        .limits
+        .as_ref()
+        .map(|limits| load_limits(limits, &mut at))
+        .unwrap_or_default();
     if !at.clean() {
         return None;
     }
@@ -556,6 +562,7 @@ fn load_mfe(
         environments: _,
         entry_points,
         owners,
+        limits: _,
     } = raw;
     // Nothing was reported, so every name parsed.
     Some(MfeConfig {
@@ -565,7 +572,40 @@ fn load_mfe(
         environments,
         entry_points,
         owners,
+        limits,
     })
+}
+
+/// An MFE's `limits:`, each value checked by its kind ([`crate::limits`]); a bad one is
+/// reported on its own line (and left unset: the file is refused anyway).
+fn load_limits(raw: &RawArchiveLimits, at: &mut Reporter<'_>) -> ArchiveLimits {
+    let RawArchiveLimits {
+        max_archive_bytes,
+        max_total_bytes,
+        max_files,
+        max_ratio,
+    } = raw;
+    let mut check = |key: &str, kind: LimitKind, value: &Option<serde_yaml_ng::Value>| {
+        let value = value.as_ref()?;
+        let written = Written::from(value);
+        match crate::limits::check(kind, written) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                let shown = match written {
+                    Written::Text(text) => Some(text),
+                    _ => None,
+                };
+                at.report(&format!("limits.{key}"), shown, message);
+                None
+            }
+        }
+    };
+    ArchiveLimits {
+        max_archive_bytes: check("max_archive_bytes", LimitKind::Bytes, max_archive_bytes),
+        max_total_bytes: check("max_total_bytes", LimitKind::Bytes, max_total_bytes),
+        max_files: check("max_files", LimitKind::Files, max_files),
+        max_ratio: check("max_ratio", LimitKind::Ratio, max_ratio),
+    }
 }
 
 /// Loads `deployments/<env>/<stem>.json` (`place` is `(env, stem)`): every field parsed by its

@@ -372,6 +372,66 @@ pub struct MfeConfig {
     /// Owning teams or people (`@org/team`, `@user`).
     #[serde(default)]
     pub owners: Vec<String>,
+    /// Bounds on this MFE's artifact, each over the deploy's default (omitted or empty: the
+    /// defaults).
+    #[serde(
+        default,
+        skip_serializing_if = "ArchiveLimits::is_empty",
+        deserialize_with = "crate::limits::de_limits"
+    )]
+    #[schemars(with = "Option<ArchiveLimits>")]
+    pub limits: ArchiveLimits,
+}
+
+/// `limits:` of an MFE file: the bounds its artifact is fetched and unpacked within, each
+/// replacing the deploy's default for this MFE only (a key left out keeps the default: 256 MiB
+/// archive, 512 MiB expanded, 10,000 files, ratio 200). Sizes are bytes or a whole number with a
+/// binary unit (`300MiB`, `1GiB`; decimal units such as `MB` are refused); every value is at
+/// least 1 and at most a ceiling taken for a typo beyond: 16 GiB, 1,000,000 files, ratio 10,000
+/// (`MAX_LIMIT_BYTES`, `MAX_LIMIT_FILES`, `MAX_LIMIT_RATIO`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveLimits {
+    /// Largest archive (the `.tgz` or `.zip` itself), in bytes.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::limits::de_bytes"
+    )]
+    #[schemars(with = "Option<crate::limits::SizeSchema>")]
+    pub max_archive_bytes: Option<u64>,
+    /// Largest total size of the files once expanded, in bytes.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::limits::de_bytes"
+    )]
+    #[schemars(with = "Option<crate::limits::SizeSchema>")]
+    pub max_total_bytes: Option<u64>,
+    /// Most regular files in the archive.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::limits::de_files"
+    )]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub max_files: Option<u64>,
+    /// Largest expansion ratio (expanded bytes per archive byte; checked once 1 MiB has
+    /// expanded), against compression bombs.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::limits::de_ratio"
+    )]
+    #[schemars(range(min = 1, max = 10_000))]
+    pub max_ratio: Option<u64>,
+}
+
+impl ArchiveLimits {
+    /// Whether no limit is set (every one is the deploy's default).
+    pub fn is_empty(&self) -> bool {
+        *self == ArchiveLimits::default()
+    }
 }
 
 /// `deployments/<env>/<mfe>.json`: the desired version of one MFE in one environment. Written by

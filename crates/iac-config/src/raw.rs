@@ -55,6 +55,24 @@ pub(crate) struct RawMfeConfig {
     pub(crate) entry_points: Vec<String>,
     #[serde(default)]
     pub(crate) owners: Vec<String>,
+    #[serde(default)]
+    pub(crate) limits: Option<RawArchiveLimits>,
+}
+
+/// An MFE's `limits:` as read: each value kept as written (a number, a size as text, or
+/// anything else), so the loader reports every bad one with its field and line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // the file's keys, as `gitops_artifact_store::Limits` names them
+pub(crate) struct RawArchiveLimits {
+    #[serde(default)]
+    pub(crate) max_archive_bytes: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub(crate) max_total_bytes: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub(crate) max_files: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub(crate) max_ratio: Option<serde_yaml_ng::Value>,
 }
 
 /// `deployments/<env>/<mfe>.json` as read.

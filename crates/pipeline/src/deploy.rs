@@ -14,7 +14,9 @@ use gitops_cdn::{InvalidationRequest, PlanInput, plan_invalidation};
 use gitops_db_registry::{Entry, Invalidation};
 use gitops_event_model::{EnvironmentName, MfeName, Version};
 use gitops_gh_pr::DeploymentState;
-use gitops_iac_config::{Deployment, Environment, MfeConfig, Repository, deployment_path};
+use gitops_iac_config::{
+    ArchiveLimits, Deployment, Environment, MFES_DIR, MfeConfig, Repository, deployment_path,
+};
 use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -71,7 +73,8 @@ pub struct DeployOptions {
     pub environment: Option<EnvironmentName>,
     /// Only this MFE.
     pub mfe: Option<MfeName>,
-    /// Archive bounds.
+    /// Archive bounds: the defaults, each replaced for one MFE by its `limits:`
+    /// (`mfes/<mfe>.yaml`).
     pub limits: store::Limits,
     /// Upload parallelism and progress; entry points are filled per MFE.
     pub upload: Option<store::UploadOptions>,
@@ -415,17 +418,21 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
     let timer = clock.start(Stage::Uploaded);
     let mut upload = job.options.upload.clone().unwrap_or_default();
     upload.entry_points.clone_from(&mfe.entry_points);
-    let verified = store::fetch_verified(&artifact, job.options.limits.max_archive_bytes).await?;
+    let limits = effective_limits(&job.options.limits, mfe);
+    let verified = store::fetch_verified(&artifact, limits.max_archive_bytes)
+        .await
+        .map_err(|e| over_limit(e, mfe))?;
     check_provenance(&verified, desired, pair)?;
     let uploaded = store::stage_verified(
         verified,
         &targets.storage,
         &mfe.name,
         &desired.version,
-        &job.options.limits,
+        &limits,
         &upload,
     )
-    .await?;
+    .await
+    .map_err(|e| over_limit(e, mfe))?;
     pair.files_uploaded = uploaded.files - uploaded.skipped_identical;
     pair.bytes_uploaded = uploaded.bytes;
     crate::record(
@@ -499,6 +506,44 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
         PairOutcome::Deployed
     };
     Ok(())
+}
+
+/// The limits `mfe`'s artifact is fetched and unpacked within: the MFE's `limits:` over the
+/// run's (`run`); the ratio's grace is always the run's.
+pub(crate) fn effective_limits(run: &store::Limits, mfe: &MfeConfig) -> store::Limits {
+    let ArchiveLimits {
+        max_archive_bytes,
+        max_total_bytes,
+        max_files,
+        max_ratio,
+    } = mfe.limits;
+    store::Limits {
+        max_files: max_files.unwrap_or(run.max_files),
+        max_total_bytes: max_total_bytes.unwrap_or(run.max_total_bytes),
+        max_ratio: max_ratio.unwrap_or(run.max_ratio),
+        ratio_grace_bytes: run.ratio_grace_bytes,
+        max_archive_bytes: max_archive_bytes.unwrap_or(run.max_archive_bytes),
+    }
+}
+
+/// `error`, when it is a limit refusal, as [`Error::OverLimit`] naming the MFE file to raise it
+/// in; any other error unchanged.
+pub(crate) fn over_limit(error: store::Error, mfe: &MfeConfig) -> Error {
+    match error {
+        store::Error::LimitExceeded {
+            artifact,
+            limit,
+            max,
+            entry,
+        } => Error::OverLimit {
+            artifact,
+            limit,
+            max,
+            entry,
+            file: format!("{MFES_DIR}/{}.yaml", mfe.name),
+        },
+        other => Error::Artifact(other),
+    }
 }
 
 /// Checks the artifact's provenance against the desired state: the version must have been

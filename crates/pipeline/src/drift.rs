@@ -378,7 +378,7 @@ pub struct DriftOptions {
     /// deploy reads it; without it, the files' own `sequence` orders them (tools and tests
     /// only: `gitops drift` always passes it).
     pub revisions: Option<gitops_gh_pr::Revisions>,
-    /// Archive bounds: the deploy's.
+    /// Archive bounds: the deploy's (each MFE's `limits:` over them, as the deploy applies them).
     pub limits: store::Limits,
     /// Re-publish what belongs to the live version, then check again.
     pub repair: bool,
@@ -810,8 +810,8 @@ async fn check_pair(
 }
 
 /// The file list of `mfe`'s artifact at `version`: fetched, verified against its sidecar (and
-/// its provenance record against the sidecar), unpacked within the deploy's limits with its
-/// entry points checked, as the deploy does before uploading.
+/// its provenance record against the sidecar), unpacked within the deploy's limits (the MFE's
+/// `limits:` over the run's) with its entry points checked, as the deploy does before uploading.
 async fn expected_files(
     backends: &dyn Backends,
     options: &DriftOptions,
@@ -833,7 +833,10 @@ async fn verified_files(
     live: Option<&Entry>,
 ) -> Result<Vec<store::UnpackedFile>, Error> {
     let artifact = backends.artifact(&mfe.artifact, &mfe.name, version)?;
-    let verified = store::fetch_verified(&artifact, options.limits.max_archive_bytes).await?;
+    let limits = crate::deploy::effective_limits(&options.limits, mfe);
+    let verified = store::fetch_verified(&artifact, limits.max_archive_bytes)
+        .await
+        .map_err(|e| crate::deploy::over_limit(e, mfe))?;
     if let (Some(provenance), Some(live)) = (&verified.provenance, live) {
         provenance.check_request(
             &verified.display,
@@ -843,14 +846,9 @@ async fn verified_files(
             &live.sha,
         )?;
     }
-    Ok(store::unpack_verified(
-        verified,
-        &mfe.name,
-        version,
-        &options.limits,
-        &mfe.entry_points,
-    )
-    .await?)
+    store::unpack_verified(verified, &mfe.name, version, &limits, &mfe.entry_points)
+        .await
+        .map_err(|e| crate::deploy::over_limit(e, mfe))
 }
 
 impl From<gitops_db_registry::Error> for Failure {

@@ -126,6 +126,25 @@ pub enum Error {
     /// The forge refused or failed.
     #[error(transparent)]
     Forge(#[from] gitops_gh_pr::Error),
+    /// The artifact is over one of its MFE's archive limits (the run's, with the `limits:` of
+    /// `mfes/<mfe>.yaml` over them): refused, naming the limit and where to raise it.
+    #[error(
+        "archive `{artifact}` exceeds the {limit} limit of {max}{}{}; to admit it, raise `limits.{limit}` in {file}",
+        unit(limit),
+        at_entry(entry)
+    )]
+    OverLimit {
+        /// The artifact.
+        artifact: String,
+        /// Which limit (`max_archive_bytes`, `max_total_bytes`, `max_files`, `max_ratio`).
+        limit: &'static str,
+        /// The bound in force.
+        max: u64,
+        /// The archive entry being read when the bound was crossed (empty: the archive itself).
+        entry: String,
+        /// The MFE file that sets it (`mfes/<mfe>.yaml`).
+        file: String,
+    },
     /// The live state contradicts the desired state in a way no deploy may resolve.
     #[error("conflict: {reason}")]
     Conflict {
@@ -138,6 +157,24 @@ pub enum Error {
         /// What kept moving.
         reason: String,
     },
+}
+
+/// ` bytes` after a size limit's bound.
+fn unit(limit: &str) -> &'static str {
+    if limit.ends_with("_bytes") {
+        " bytes"
+    } else {
+        ""
+    }
+}
+
+/// ` at entry `name`` when the bound was crossed inside the archive.
+fn at_entry(entry: &str) -> String {
+    if entry.is_empty() {
+        String::new()
+    } else {
+        format!(" at entry `{entry}`")
+    }
 }
 
 /// What kind of failure an [`Error`] is, for exit codes and reports: the binaries exit 2, 3 and
@@ -178,7 +215,7 @@ impl Error {
     /// Whether retrying later may succeed (an outside service failed), as opposed to a refusal.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Config { .. } | Error::Conflict { .. } => false,
+            Error::Config { .. } | Error::Conflict { .. } | Error::OverLimit { .. } => false,
             Error::Contended { .. } => true,
             Error::Registry(e) => e.is_retryable(),
             Error::Cdn(e) => e.is_retryable(),

@@ -12,6 +12,7 @@ mod drift;
 mod flow;
 mod github;
 mod hostile;
+mod limits;
 mod mermaid;
 mod metrics;
 mod moto;

@@ -7,6 +7,7 @@ mod case;
 mod edit;
 mod fuzz;
 mod hostile;
+mod limits;
 mod load;
 mod pending;
 mod pins;

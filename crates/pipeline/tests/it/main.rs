@@ -8,6 +8,7 @@
 mod approvals;
 mod drift;
 mod forge;
+mod limits;
 mod interleavings;
 mod promote;
 mod provenance;
