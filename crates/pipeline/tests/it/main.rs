@@ -8,8 +8,8 @@
 mod approvals;
 mod drift;
 mod forge;
-mod limits;
 mod interleavings;
+mod limits;
 mod promote;
 mod provenance;
 mod prune;
