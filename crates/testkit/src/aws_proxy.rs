@@ -14,18 +14,26 @@
 //! DynamoDB (`X-Amz-Target: DynamoDB_20120810.*`), CloudFront (`/2020-05-31/...`) and
 //! query-protocol services (STS, IAM: `Action=` at `/`). What it cannot name is recorded with
 //! the action `<service>:UNKNOWN` and the request in `detail`, so a test notices.
+//!
+//! Fault injection ([`faults`]): [`RecordingProxy::add_fault`] makes matching requests fail the
+//! way AWS or the network does (an error answer in the service's shape, a reset, a delay) or
+//! holds them until the test releases or drops them ([`RecordingProxy::wait_held`]). Every
+//! request is recorded, faulted or not.
+
+pub mod faults;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::Response;
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::Error;
+use faults::{ConnReset, Fault, Faults, Release, ResettableListener, Rule};
 
 /// The account id moto answers with, and the default account of a proxy's ARNs.
 pub const MOTO_ACCOUNT: &str = "123456789012";
@@ -66,6 +74,7 @@ struct Shared {
     account: String,
     http: reqwest::Client,
     calls: Mutex<Vec<AwsCall>>,
+    faults: Faults,
 }
 
 /// A running recording proxy; stopped when dropped.
@@ -115,6 +124,7 @@ impl RecordingProxy {
             account: account.to_owned(),
             http,
             calls: Mutex::new(Vec::new()),
+            faults: Faults::default(),
         });
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -158,6 +168,49 @@ impl RecordingProxy {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
     }
+
+    /// Adds a fault rule (after the existing ones; see [`faults`]).
+    pub fn add_fault(&self, rule: Rule) {
+        self.shared.faults.add(rule);
+    }
+
+    /// Removes every fault rule (held requests stay held).
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// `(operation, fault)` of every fault applied so far, in order.
+    pub fn faults_applied(&self) -> Vec<(String, Fault)> {
+        self.shared.faults.applied()
+    }
+
+    /// The requests held now ([`Fault::Hold`]), as method and path, oldest first.
+    pub fn held(&self) -> Vec<String> {
+        self.shared.faults.held()
+    }
+
+    /// Waits until at least one request is held, up to `timeout`; the held requests (empty
+    /// when none arrived in time).
+    pub async fn wait_held(&self, timeout: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let held = self.held();
+            if !held.is_empty() || tokio::time::Instant::now() >= deadline {
+                return held;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Forwards every held request; how many there were.
+    pub fn release_held(&self) -> usize {
+        self.shared.faults.settle(Release::Forward)
+    }
+
+    /// Resets the connection of every held request without forwarding it; how many there were.
+    pub fn drop_held(&self) -> usize {
+        self.shared.faults.settle(Release::Drop)
+    }
 }
 
 impl Drop for RecordingProxy {
@@ -165,6 +218,7 @@ impl Drop for RecordingProxy {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.shared.faults.settle(Release::Drop);
         // The thread only drops its runtime (cancelling open connections): quick.
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -201,10 +255,11 @@ fn serve_on_own_runtime(
         let app = axum::Router::new()
             .fallback(handle)
             .layer(DefaultBodyLimit::disable())
-            .with_state(shared);
+            .with_state(shared)
+            .into_make_service_with_connect_info::<ConnReset>();
         let _ = ready.send(Ok(()));
         tokio::select! {
-            r = axum::serve(listener, app) => {
+            r = axum::serve(ResettableListener(listener), app) => {
                 if let Err(e) = r {
                     eprintln!("aws-proxy: {e}");
                 }
@@ -245,7 +300,11 @@ fn text(status: StatusCode, msg: String) -> Response {
     r
 }
 
-async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
+async fn handle(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnReset>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let uri = parts
         .uri
@@ -271,10 +330,33 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         &body,
         &s.account,
     );
+    let operation = faults::operation_of(header_str(&parts.headers, "x-amz-target"), &calls);
+    let fault = s.faults.decide(&operation, &calls);
     s.calls
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .extend(calls);
+    let reset = || {
+        conn.reset();
+        text(
+            StatusCode::BAD_GATEWAY,
+            "reset by the fault proxy".to_owned(),
+        )
+    };
+    match fault {
+        None => {}
+        Some((f @ (Fault::ServerError | Fault::Throttle), service)) => {
+            return faults::error_response(&service, f);
+        }
+        Some((Fault::Reset, _)) => return reset(),
+        Some((Fault::Delay(d), _)) => tokio::time::sleep(d).await,
+        Some((Fault::Hold, _)) => {
+            let decision = s.faults.hold(format!("{} {uri}", parts.method)).await;
+            if decision != Ok(Release::Forward) {
+                return reset();
+            }
+        }
+    }
 
     let mut headers = HeaderMap::new();
     for (k, v) in &parts.headers {
