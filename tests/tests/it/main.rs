@@ -9,6 +9,7 @@ mod adopt;
 mod convergence;
 mod deploy;
 mod drift;
+mod faults;
 mod flow;
 mod github;
 mod hostile;
