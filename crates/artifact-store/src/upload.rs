@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::path::Path;
 use object_store::{Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions};
 
+use gitops_retry::{Retry, RetryPolicy, retry};
+
 use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
@@ -288,12 +290,28 @@ pub async fn upload_version(
         let attributes = headers::attributes(&file.path, cache);
         let (quirks, skipped, bar) = (&quirks, &skipped, &bar);
         async move {
-            let outcome = put_write_once_inner(
-                store.as_ref(),
-                &path,
-                file.data.clone(),
-                &attributes,
-                quirks,
+            // A write-once put is safe to repeat: when an attempt that seemed to fail (a reset,
+            // a timeout) did land, the retry finds the object and compares its content. The
+            // store's own retries do not cover a failed send of a conditional put, nor a
+            // timeout that used their whole budget, so a transient failure is retried here.
+            let outcome = retry(
+                RetryPolicy::OUTSIDE,
+                || {
+                    put_write_once_inner(
+                        store.as_ref(),
+                        &path,
+                        file.data.clone(),
+                        &attributes,
+                        quirks,
+                    )
+                },
+                |e: &Error| {
+                    if e.is_retryable() {
+                        Retry::Backoff
+                    } else {
+                        Retry::Never
+                    }
+                },
             )
             .await?;
             if outcome == WriteOutcome::Identical {

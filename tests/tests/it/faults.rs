@@ -206,15 +206,8 @@ async fn case(
     fault: Fault,
     env: Vec<(&'static str, &'static str)>,
 ) {
-    if !known_unretried(adapter, name) {
-        transient_case(&endpoint, adapter, name, fault, &env).await;
-    }
+    transient_case(&endpoint, adapter, name, fault, &env).await;
     persistent_case(&endpoint, adapter, name, fault, &env).await;
-}
-
-/// The transient faults a deploy does not retry yet (see the ignored tests below).
-fn known_unretried(adapter: Adapter, name: &str) -> bool {
-    matches!(adapter, Adapter::S3) && matches!(name, "reset" | "timeout")
 }
 
 /// A transient `fault` (first 2 matches) on `adapter` is retried and the deploy succeeds.
@@ -335,29 +328,6 @@ async fn cloudfront_faults_are_retried_then_fail_with_exit_3_and_a_rerun_converg
         Adapter::CloudFront,
     )
     .await;
-}
-
-/// Found by this suite: a connection reset on a version file's PUT fails the deploy at once
-/// (object_store does not retry the write-once, conditional PUT after a send error).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a transient connection reset on an S3 upload PUT is not retried (exit 3 at once)"]
-async fn a_transient_s3_reset_is_retried() {
-    if let Some(endpoint) = crate::moto::endpoint("a_transient_s3_reset_is_retried") {
-        transient_case(&endpoint, Adapter::S3, "reset", Fault::Reset, &[]).await;
-    }
-}
-
-/// Found by this suite: object_store's retry budget (`retry_timeout`) is the request timeout
-/// itself (artifact-store `StoreOpener::retry_config`), so the first timed-out PUT uses it
-/// all and is never retried.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a timed-out S3 PUT is never retried: object_store's retry_timeout equals the request timeout"]
-async fn a_transient_s3_timeout_is_retried() {
-    if let Some(endpoint) = crate::moto::endpoint("a_transient_s3_timeout_is_retried") {
-        let env = [("GITOPS_REQUEST_TIMEOUT", SHORT_TIMEOUT)];
-        let fault = Fault::Delay(Duration::from_secs(5));
-        transient_case(&endpoint, Adapter::S3, "timeout", fault, &env).await;
-    }
 }
 
 /// The deploy steps the kill matrix holds at: the first call of each.
