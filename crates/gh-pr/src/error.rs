@@ -34,7 +34,7 @@ pub enum Error {
     },
     /// Rate limited, and the retry budget is spent (or the forge asked for a wait past it).
     /// Retryable.
-    #[error("throttled by the forge (retry after {retry_after:?})")]
+    #[error("throttled by the forge{}", asked_wait(*.retry_after))]
     Throttled {
         /// How long the forge asked us to wait, when it said.
         retry_after: Option<Duration>,
@@ -146,6 +146,13 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// ` (it asked to retry after N s)` when the forge said how long to wait, else nothing.
+fn asked_wait(wait: Option<Duration>) -> String {
+    wait.map_or_else(String::new, |d| {
+        format!(" (it asked to retry after {} s)", d.as_secs())
+    })
 }
 
 #[cfg(test)]

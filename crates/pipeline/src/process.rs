@@ -247,7 +247,12 @@ async fn judge_once(
     let path = deployment_path(env, mfe);
     let state = forge.pair_state(env, mfe, &path, exact).await?;
     let pending = pending_of(&state);
-    let decision = evaluate_with_pending(repository, request, intent, at, pending.as_ref());
+    let mut decision = evaluate_with_pending(repository, request, intent, at, pending.as_ref());
+    // Pending on the branch with no pull request (a proposal that pushed, then failed to open
+    // it): judged against `main` alone and proposed again, which opens it (issue 18).
+    if decision.codes().contains(&Code::AlreadyPending) && state.pull_request.is_none() {
+        decision = evaluate_with_pending(repository, request, intent, at, None);
+    }
     let mut report = ProcessReport::new(decision);
     match report.decision.decision {
         Outcome::Reject => return Ok((report, None, None)),

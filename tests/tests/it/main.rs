@@ -12,6 +12,7 @@ mod drift;
 mod faults;
 mod flow;
 mod github;
+mod github_faults;
 mod hostile;
 mod limits;
 mod mermaid;
