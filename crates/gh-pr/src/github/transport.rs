@@ -439,7 +439,14 @@ impl GithubForge {
             409 => Error::conflict(message),
             422 => Error::invalid(what, message),
             429 => Error::Throttled { retry_after: None },
-            status => Error::Api { status, message },
+            // Which call failed (the path without its query), as the other errors say.
+            status => Error::Api {
+                status,
+                message: format!(
+                    "{}: {message}",
+                    what.split_once('?').map_or(what, |(bare, _)| bare)
+                ),
+            },
         }
     }
 
