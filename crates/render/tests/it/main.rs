@@ -90,3 +90,40 @@ pub fn all_workflows() -> Vec<(String, RenderedFile)> {
     }
     out
 }
+
+/// `v[key]`, when `v` is a mapping holding it.
+pub fn get<'a>(v: &'a serde_yaml_ng::Value, key: &str) -> Option<&'a serde_yaml_ng::Value> {
+    v.as_mapping()?.get(key)
+}
+
+/// `v[key]` as text, or empty.
+pub fn text<'a>(v: &'a serde_yaml_ng::Value, key: &str) -> &'a str {
+    get(v, key)
+        .and_then(serde_yaml_ng::Value::as_str)
+        .unwrap_or("")
+}
+
+/// The scaffold's managed workflow `name` (e.g. `gitops-prune.yml`) rendered with `options`,
+/// parsed.
+pub fn scaffold_workflow(options: &GitopsOptions, name: &str) -> serde_yaml_ng::Value {
+    let files = gitops_render::render_gitops_scaffold(options).unwrap();
+    let path = format!(".github/workflows/{name}");
+    let file = files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("the scaffold has no {name}"));
+    assert_eq!(file.policy, gitops_render::Policy::Managed);
+    serde_yaml_ng::from_str(&file.contents).unwrap()
+}
+
+/// The job `name` of a workflow.
+pub fn job<'a>(doc: &'a serde_yaml_ng::Value, name: &str) -> &'a serde_yaml_ng::Value {
+    get(get(doc, "jobs").unwrap(), name).unwrap_or_else(|| panic!("no job `{name}`"))
+}
+
+/// A job's steps.
+pub fn steps(job: &serde_yaml_ng::Value) -> &[serde_yaml_ng::Value] {
+    get(job, "steps")
+        .and_then(serde_yaml_ng::Value::as_sequence)
+        .unwrap()
+}

@@ -3,30 +3,14 @@
 
 use serde_yaml_ng::Value;
 
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(key)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    get(v, key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn metrics_workflow(options: &gitops_render::GitopsOptions) -> Value {
-    let files = gitops_render::render_gitops_scaffold(options).unwrap();
-    let file = files
-        .iter()
-        .find(|f| f.path == ".github/workflows/gitops-metrics.yml")
-        .expect("the scaffold has no gitops-metrics.yml");
-    assert_eq!(file.policy, gitops_render::Policy::Managed);
-    serde_yaml_ng::from_str(&file.contents).unwrap()
-}
+use crate::{get, scaffold_workflow, text};
 
 /// Weekly (the option's cron) and on demand; one job per environment, in that environment,
 /// with the full history checked out; the summary, then the board, then its artifact.
 #[test]
 fn metrics_run_weekly_per_environment_into_the_summary_and_a_board_artifact() {
     for (set, options) in crate::gitops_option_sets() {
-        let doc = metrics_workflow(&options);
+        let doc = scaffold_workflow(&options, "gitops-metrics.yml");
         let on = get(&doc, "on").unwrap();
         let schedule = get(on, "schedule").and_then(Value::as_sequence).unwrap();
         assert_eq!(text(&schedule[0], "cron"), options.metrics_cron, "{set}");
@@ -118,7 +102,7 @@ fn the_metrics_schedule_is_an_option_and_a_bad_one_is_refused() {
     let mut options = gitops_render::GitopsOptions::new(crate::pin());
     assert_eq!(options.metrics_cron, "23 6 * * 1");
     options.metrics_cron = "0 7 * * 5".into();
-    let doc = metrics_workflow(&options);
+    let doc = scaffold_workflow(&options, "gitops-metrics.yml");
     let schedule = get(get(&doc, "on").unwrap(), "schedule")
         .and_then(Value::as_sequence)
         .unwrap();

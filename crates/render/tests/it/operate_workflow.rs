@@ -7,31 +7,7 @@ use std::process::Command;
 
 use serde_yaml_ng::Value;
 
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(key)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    get(v, key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn operate_workflow(options: &gitops_render::GitopsOptions) -> Value {
-    let files = gitops_render::render_gitops_scaffold(options).unwrap();
-    let file = files
-        .iter()
-        .find(|f| f.path == ".github/workflows/gitops-operate.yml")
-        .expect("the scaffold has no gitops-operate.yml");
-    assert_eq!(file.policy, gitops_render::Policy::Managed);
-    serde_yaml_ng::from_str(&file.contents).unwrap()
-}
-
-fn operate_job(doc: &Value) -> &Value {
-    get(get(doc, "jobs").unwrap(), "operate").expect("no job `operate`")
-}
-
-fn steps(job: &Value) -> &[Value] {
-    get(job, "steps").and_then(Value::as_sequence).unwrap()
-}
+use crate::{get, job, scaffold_workflow, steps, text};
 
 /// The step that runs gitops (exactly one).
 fn run_step(job: &Value) -> &Value {
@@ -61,7 +37,7 @@ const TOKEN: &str = "${{ steps.app-token.outputs.token || secrets.GITOPS_GITHUB_
 #[test]
 fn operate_is_dispatched_by_hand_with_typed_inputs() {
     for (set, options) in crate::gitops_option_sets() {
-        let doc = operate_workflow(&options);
+        let doc = scaffold_workflow(&options, "gitops-operate.yml");
         let on = get(&doc, "on").and_then(Value::as_mapping).unwrap();
         assert_eq!(on.len(), 1, "{set}: workflow_dispatch only");
         let inputs = get(get(&doc, "on").unwrap(), "workflow_dispatch")
@@ -127,14 +103,14 @@ fn operate_is_dispatched_by_hand_with_typed_inputs() {
 #[test]
 fn operate_runs_where_the_needed_registry_is_readable_with_least_permissions() {
     for (set, options) in crate::gitops_option_sets() {
-        let doc = operate_workflow(&options);
+        let doc = scaffold_workflow(&options, "gitops-operate.yml");
         let perms = get(&doc, "permissions")
             .and_then(Value::as_mapping)
             .unwrap();
         assert!(perms.is_empty(), "{set}");
         let jobs = get(&doc, "jobs").and_then(Value::as_mapping).unwrap();
         assert_eq!(jobs.len(), 1, "{set}: one job");
-        let job = operate_job(&doc);
+        let job = job(&doc, "operate");
         assert_eq!(
             text(job, "environment"),
             "${{ inputs.command == 'promote' && inputs.from || inputs.environment }}",
@@ -194,8 +170,8 @@ fn operate_expressions_pick_the_environment_group_and_role_github_would() {
     assert_eq!(declared.len(), 8, "{declared:?}");
     assert!(declared.contains(&("environment".into(), "choice".into(), true)));
 
-    let doc = operate_workflow(&options);
-    let job = operate_job(&doc);
+    let doc = scaffold_workflow(&options, "gitops-operate.yml");
+    let job = job(&doc, "operate");
     let environment = text(job, "environment");
     let group = text(get(job, "concurrency").unwrap(), "group");
     let role = steps(job)
@@ -258,8 +234,8 @@ fn operate_steps_mint_the_token_install_assume_the_role_then_run_one_script() {
         .map(|(n, sha, _)| format!("{n}@{sha}"))
         .unwrap();
     for (set, options) in crate::gitops_option_sets() {
-        let doc = operate_workflow(&options);
-        let job = operate_job(&doc);
+        let doc = scaffold_workflow(&options, "gitops-operate.yml");
+        let job = job(&doc, "operate");
         let steps = steps(job);
         let position = |pred: &dyn Fn(&Value) -> bool| {
             steps
@@ -446,8 +422,11 @@ struct Ran {
 /// fake `gitops` first on `PATH` that records its arguments (NUL-separated, so a newline in
 /// one is kept) and exits `exit`.
 fn run_script(inputs: &[(&str, &str)], git_ref: &str, exit: u8) -> Ran {
-    let doc = operate_workflow(&gitops_render::GitopsOptions::new(crate::pin()));
-    let step = run_step(operate_job(&doc));
+    let doc = scaffold_workflow(
+        &gitops_render::GitopsOptions::new(crate::pin()),
+        "gitops-operate.yml",
+    );
+    let step = run_step(job(&doc, "operate"));
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let work = dir.join("work");

@@ -7,31 +7,7 @@ use std::process::Command;
 
 use serde_yaml_ng::Value;
 
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(key)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    get(v, key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn prune_workflow(options: &gitops_render::GitopsOptions) -> Value {
-    let files = gitops_render::render_gitops_scaffold(options).unwrap();
-    let file = files
-        .iter()
-        .find(|f| f.path == ".github/workflows/gitops-prune.yml")
-        .expect("the scaffold has no gitops-prune.yml");
-    assert_eq!(file.policy, gitops_render::Policy::Managed);
-    serde_yaml_ng::from_str(&file.contents).unwrap()
-}
-
-fn prune_job(doc: &Value) -> &Value {
-    get(get(doc, "jobs").unwrap(), "prune").expect("no job `prune`")
-}
-
-fn steps(job: &Value) -> &[Value] {
-    get(job, "steps").and_then(Value::as_sequence).unwrap()
-}
+use crate::{get, job, scaffold_workflow, steps, text};
 
 /// The step that runs gitops prune.
 fn prune_step(job: &Value) -> &Value {
@@ -51,7 +27,7 @@ const COMMAND: &str = "gitops prune --repo . --env \"$TARGET_ENVIRONMENT\" --kee
 #[test]
 fn prune_runs_weekly_per_environment_with_the_deploy_role_only() {
     for (set, options) in crate::gitops_option_sets() {
-        let doc = prune_workflow(&options);
+        let doc = scaffold_workflow(&options, "gitops-prune.yml");
         let on = get(&doc, "on").unwrap();
         let schedule = get(on, "schedule").and_then(Value::as_sequence).unwrap();
         assert_eq!(schedule.len(), 1, "{set}");
@@ -65,7 +41,7 @@ fn prune_runs_weekly_per_environment_with_the_deploy_role_only() {
             "{set}"
         );
 
-        let job = prune_job(&doc);
+        let job = job(&doc, "prune");
         assert_eq!(text(job, "environment"), "${{ matrix.environment }}");
         let strategy = get(job, "strategy").unwrap();
         assert_eq!(get(strategy, "fail-fast"), Some(&Value::Bool(false)));
@@ -216,7 +192,7 @@ fn the_prune_schedule_is_a_weekly_option_and_a_bad_one_is_refused() {
         fields[4]
     );
     options.prune_cron = "0 2 * * 6".into();
-    let doc = prune_workflow(&options);
+    let doc = scaffold_workflow(&options, "gitops-prune.yml");
     let schedule = get(get(&doc, "on").unwrap(), "schedule")
         .and_then(Value::as_sequence)
         .unwrap();
@@ -233,8 +209,11 @@ fn the_prune_schedule_is_a_weekly_option_and_a_bad_one_is_refused() {
 /// per line, a blank line after each call); `sleep` records its argument. Returns the script's
 /// exit code, the recorded calls of each, and its stdout.
 fn run_script(dir: &Path, codes: &[u8]) -> (i32, Vec<Vec<String>>, Vec<String>, String) {
-    let doc = prune_workflow(&gitops_render::GitopsOptions::new(crate::pin()));
-    let step = prune_step(prune_job(&doc));
+    let doc = scaffold_workflow(
+        &gitops_render::GitopsOptions::new(crate::pin()),
+        "gitops-prune.yml",
+    );
+    let step = prune_step(job(&doc, "prune"));
     let script = dir.join("prune.sh");
     std::fs::write(&script, text(step, "run")).unwrap();
     let bin = dir.join("bin");
