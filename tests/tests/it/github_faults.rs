@@ -20,7 +20,7 @@
 //! Targets are the embedded ones (local storage, registry, CDN log): only GitHub is faulted,
 //! and no moto is needed. The cases of a step run at once (~45 s for the file).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -79,7 +79,7 @@ impl World {
         let work = tempfile::tempdir().unwrap();
         let checkout = work.path().join("gitops");
         let bare = github.repo_path("acme", "gitops");
-        git(
+        crate::support::git(
             work.path(),
             &["clone", "-q", bare.to_str().unwrap(), "gitops"],
         );
@@ -186,7 +186,7 @@ impl World {
 
     /// The checkout fast-forwarded to GitHub's `main`.
     fn pull(&self) {
-        git(&self.checkout, &["pull", "-q", "--ff-only"]);
+        crate::support::git(&self.checkout, &["pull", "-q", "--ff-only"]);
     }
 
     async fn api(&self, path: &str) -> serde_json::Value {
@@ -262,19 +262,6 @@ impl World {
             .iter()
             .any(|r| r.status == status && r.method == step.method() && step.matches(&r.path))
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", both(&out));
 }
 
 /// A step that calls GitHub.
