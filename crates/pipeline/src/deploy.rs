@@ -21,7 +21,7 @@ use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::tell::{RequestRef, tell, tell_unfinished};
+use crate::tell::{RequestRef, When, tell, tell_as};
 use crate::{Backends, Error, ErrorClass, Targets};
 
 /// What to do for one pair, decided from the desired state and the live entry alone.
@@ -391,14 +391,14 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
                             .as_ref()
                             .is_some_and(|l| l.request_id != desired.request_id)
                         {
-                            report_live(job, true).await;
+                            report_live(job, When::Unfinished).await;
                         }
                         return Ok(());
                     }
                     // Published, but the CDN was never confirmed: finish only that.
                     Some(pending) => {
                         invalidate(job, &pending, pair).await?;
-                        report_live(job, false).await;
+                        report_live(job, When::Always).await;
                         pair.outcome = PairOutcome::Resumed;
                         return Ok(());
                     }
@@ -499,7 +499,7 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
             &clock.start(Stage::Invalidated).finish(Mo::Skipped),
         );
     }
-    report_live(job, false).await;
+    report_live(job, When::Always).await;
     pair.outcome = if resumed {
         PairOutcome::Resumed
     } else {
@@ -668,9 +668,9 @@ async fn superseded(job: &PairJob<'_>, live: Option<&Entry>, pair: &mut PairRepo
     .await;
 }
 
-/// Tells the requester that its version is live, with the versioned entry URL; with
-/// `unfinished`, only if its deployment has not ended yet.
-async fn report_live(job: &PairJob<'_>, unfinished: bool) {
+/// Tells the requester that its version is live, with the versioned entry URL, on the
+/// deployments `when` selects.
+async fn report_live(job: &PairJob<'_>, when: When) {
     let Some(requester) = &job.options.requester else {
         return;
     };
@@ -678,17 +678,20 @@ async fn report_live(job: &PairJob<'_>, unfinished: bool) {
     let url = mfe.entry_points.first().and_then(|entry| {
         store::versioned_url(&environment.public_url, &mfe.name, &desired.version, entry).ok()
     });
-    let (request, state) = (RequestRef::of_deployment(desired), DeploymentState::Success);
     let description = format!(
         "{} {} is live in {}",
         mfe.name, desired.version, environment.name
     );
-    let (requester, url) = (requester.as_ref(), url.as_deref());
-    let told = if unfinished {
-        tell_unfinished(requester, &request, state, &description, None, url).await
-    } else {
-        tell(requester, &request, state, &description, None, url).await
-    };
+    let told = tell_as(
+        requester.as_ref(),
+        &RequestRef::of_deployment(desired),
+        DeploymentState::Success,
+        &description,
+        None,
+        url.as_deref(),
+        when,
+    )
+    .await;
     let outcome = if told { Mo::Success } else { Mo::Skipped };
     crate::record(
         job.targets.metrics.as_ref(),

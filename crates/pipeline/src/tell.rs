@@ -107,7 +107,7 @@ pub(crate) async fn tell_unfinished(
 
 /// Which deployments [`tell_as`] posts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
+pub(crate) enum When {
     /// Every one.
     Always,
     /// Those whose newest status does not already say exactly this.
@@ -116,7 +116,8 @@ enum When {
     Unfinished,
 }
 
-async fn tell_as(
+/// Posts `state` on the deployments of `request` that `when` selects (see [`tell`]).
+pub(crate) async fn tell_as(
     requester: &dyn Requester,
     request: &RequestRef<'_>,
     state: DeploymentState,
