@@ -231,27 +231,26 @@ pub async fn desired_history(
     {
         return Ok(Vec::new());
     }
+    // git reads `@N` as a timestamp only from nine digits on (an earlier `since` would be
+    // read as another date and cut the walk short), so such a bound is applied below alone.
     let since_arg = format!("--since=@{since}");
-    let walk = git_ok(
-        top,
-        &[
-            "-c",
-            "log.showSignature=false",
-            "log",
-            "--first-parent",
-            "--diff-merges=first-parent",
-            "--no-renames",
-            "--name-status",
-            "-z",
-            "--no-color",
-            "--format=%x01%H %ct %s",
-            &since_arg,
-            "HEAD",
-            "--",
-            dir,
-        ],
-    )
-    .await?;
+    let mut args = vec![
+        "-c",
+        "log.showSignature=false",
+        "log",
+        "--first-parent",
+        "--diff-merges=first-parent",
+        "--no-renames",
+        "--name-status",
+        "-z",
+        "--no-color",
+        "--format=%x01%H %ct %s",
+    ];
+    if since >= 100_000_000 {
+        args.push(&since_arg);
+    }
+    args.extend(["HEAD", "--", dir]);
+    let walk = git_ok(top, &args).await?;
     // Newest first: a commit line, then (status, path) pairs.
     let mut found: Vec<(CommitSha, i64, String, String)> = Vec::new();
     let mut current: Option<(CommitSha, i64, String)> = None;
@@ -279,11 +278,12 @@ pub async fn desired_history(
         }
         match status.take() {
             None => status = Some(token),
-            Some(kind) => {
-                if let (Some((sha, time, subject)), false) = (&current, kind.starts_with('D')) {
+            Some(kind) => match &current {
+                Some((sha, time, subject)) if *time >= since && !kind.starts_with('D') => {
                     found.push((sha.clone(), *time, subject.clone(), token));
                 }
-            }
+                _ => {}
+            },
         }
     }
     found.truncate(limit);

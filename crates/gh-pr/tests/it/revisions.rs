@@ -332,3 +332,52 @@ async fn history_lists_each_version_written_on_the_default_branch() {
         .unwrap();
     assert!(later.is_empty(), "{later:?}");
 }
+
+/// `since` is a bound on committer time, whatever its size: git reads `--since=@N` as a
+/// timestamp only from nine digits on, so a small `since` must not cut the walk short (the
+/// history of a repository whose commits are older than the present second was once empty).
+#[tokio::test]
+async fn history_since_is_the_committer_time_bound_for_any_value() {
+    let tmp = repo();
+    let dir = tmp.path();
+    let mut commits = Vec::new();
+    for (version, date) in [
+        ("v1\n", "1971-06-01T00:00:00Z"),
+        ("v2\n", "2001-06-01T00:00:00Z"),
+        ("v3\n", "2020-06-01T00:00:00Z"),
+    ] {
+        write(dir, A, version);
+        git(dir, &["add", "-A"]);
+        let out = Command::new("git")
+            .args(["commit", "-q", "-m", version.trim()])
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.test")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.test")
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        commits.push(
+            git(dir, &["log", "-1", "--format=%ct"])
+                .parse::<i64>()
+                .unwrap(),
+        );
+    }
+    let versions = |since| async move {
+        gitops_gh_pr::desired_history(dir, "deployments", since, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| String::from_utf8_lossy(&v.content).trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(0).await, ["v1", "v2", "v3"]);
+    assert_eq!(versions(1).await, ["v1", "v2", "v3"]);
+    assert_eq!(versions(commits[0] + 1).await, ["v2", "v3"]);
+    assert_eq!(versions(commits[1]).await, ["v2", "v3"]);
+    assert_eq!(versions(commits[1] + 1).await, ["v3"]);
+    assert!(versions(commits[2] + 1).await.is_empty());
+}
