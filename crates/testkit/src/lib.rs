@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 
 pub use openapi::Violation;
-pub use server::{App, Fault, RequestRecord, router};
+pub use server::{App, BucketUse, Fault, RateLimits, RequestRecord, router};
 
 /// Environment variable naming the `fake-github` binary for out-of-process tests.
 pub const ENV_BIN: &str = "FAKE_GITHUB_BIN";
@@ -73,7 +73,9 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> Result<(
         .local_addr()
         .map_err(|e| Error::Io(e.to_string()))?;
     app.set_base_url(format!("http://{addr}"));
-    axum::serve(listener, router(app))
+    // Connections a fault can reset (`Fault::reset`).
+    let service = router(app).into_make_service_with_connect_info::<aws_proxy::faults::ConnReset>();
+    axum::serve(aws_proxy::faults::ResettableListener(listener), service)
         .await
         .map_err(|e| Error::Io(e.to_string()))
 }
@@ -338,6 +340,19 @@ impl FakeGithub {
         self.call(reqwest::Method::POST, "/_fake/faults", Some(body))
             .await
             .map(drop)
+    }
+
+    /// Turns GitHub's limits on (see [`RateLimits`]), on a fresh modelled clock.
+    pub async fn set_limits(&self, limits: &RateLimits) -> Result<(), Error> {
+        let body = serde_json::to_value(limits).map_err(|e| Error::Io(e.to_string()))?;
+        self.call(reqwest::Method::POST, "/_fake/limits", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// The limits' state: `{"limits", "modelled_seconds", "buckets": {key: BucketUse}}`.
+    pub async fn limits(&self) -> Result<Value, Error> {
+        self.get_as("/_fake/limits").await
     }
 
     /// Removes every fault.

@@ -46,6 +46,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 pub use faults::Fault;
+pub use rate_limit::{BucketUse, RateLimits};
 
 use crate::Error;
 use crate::openapi::{OpenApi, Violation};
@@ -78,6 +79,8 @@ pub struct App {
     violations: Mutex<Vec<Violation>>,
     openapi: Option<Arc<OpenApi>>,
     used: AtomicU64,
+    /// GitHub's limits, modelled once a test turns them on (`rate_limit::Model`).
+    limits: Mutex<Option<rate_limit::Model>>,
     /// The workflow runner, once started (`App::start_runner`).
     runner: OnceLock<runs::Runner>,
     /// Every login that has called the API (reviewers are named by user id).
@@ -119,6 +122,7 @@ impl App {
             violations: Mutex::new(Vec::new()),
             openapi,
             used: AtomicU64::new(0),
+            limits: Mutex::new(None),
             runner: OnceLock::new(),
             logins: Mutex::new(std::collections::BTreeSet::new()),
             apps: apps::Apps::default(),
@@ -158,6 +162,10 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let query = parse_query(req.uri().query().unwrap_or(""));
     let headers = req.headers().clone();
+    let conn = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::aws_proxy::faults::ConnReset>>()
+        .map(|c| c.0.clone());
     let body = match axum::body::to_bytes(req.into_body(), 100 * 1024 * 1024).await {
         Ok(b) => b.to_vec(),
         Err(_) => {
@@ -189,23 +197,34 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         if let Some(f) = fault {
+            if f.status == Some(faults::RESET) {
+                // Dropped without an answer (the 502 below is never delivered when served by
+                // `serve`, whose connections can be reset).
+                if let Some(conn) = &conn {
+                    conn.reset();
+                }
+                return finish(&app, &method, &path, Resp::empty(502), false);
+            }
             let resp = faults::response(&f);
             return finish(&app, &method, &path, resp, false);
         }
     }
 
     let codeload = path.starts_with("/_codeload/");
+    let (mut job_repo, mut installation) = (None, None);
     let login = match auth::login(&app, &headers) {
         Some(auth::Caller::Token(grant)) => {
             if let Err(e) = runs::authorize(&app, &grant, &method, &path) {
                 return finish(&app, &method, &path, e.into_resp(), true);
             }
+            job_repo = Some(grant.repo.clone());
             events::ACTIONS_BOT.to_owned()
         }
         Some(auth::Caller::App(t)) => {
             if let Err(e) = apps::authorize(&app, &t, &method, &path) {
                 return finish(&app, &method, &path, e.into_resp(), true);
             }
+            installation = Some(t.login());
             t.login()
         }
         Some(auth::Caller::Revoked) => {
@@ -235,6 +254,19 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
     if !codeload && let Err(e) = conformance::check_request(&app, &method, &path, &body) {
         return finish(&app, &method, &path, e.into_resp(), true);
     }
+    let bucket = rate_limit::Bucket::of(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        job_repo.as_deref(),
+        installation.as_deref(),
+    );
+    let admitted = match rate_limit::gate(&app, &bucket, &method, &path).await {
+        Ok(a) => a,
+        Err(refused) => {
+            let resp = refused.encode();
+            record(&app, &method, &path, resp.status, &login);
+            return to_response(&app, resp, false);
+        }
+    };
     let login_of_log = login.clone();
     let app2 = Arc::clone(&app);
     let (m2, p2) = (method.clone(), path.clone());
@@ -259,10 +291,12 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
         conformance::check_response(&app, &method, &path, &resp);
     }
     // A 304 is free on the rate limit; everything else routed counts.
-    let (resp, not_modified) = conditional::apply(&method, &headers, resp);
+    let (mut resp, not_modified) = conditional::apply(&method, &headers, resp);
     if !not_modified {
         rate_limit::count(&app, &path);
     }
+    resp.headers
+        .extend(rate_limit::settle(&app, &bucket, admitted, not_modified));
     record(&app, &method, &path, resp.status, &login_of_log);
     to_response(&app, resp, true)
 }

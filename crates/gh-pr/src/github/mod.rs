@@ -7,6 +7,9 @@
 //! commits, trees, contents, the tarball), [`pulls`] (pair state, proposals, reviews, merges,
 //! comments), [`checks`] (statuses and check runs), [`deployments`] (the [`Requester`] side),
 //! [`settings`] (the repository's default branch and allowed merge methods, read once).
+//! Content-creating calls are paced process-wide ([`pacing`]: one at a time, a burst of 8 then
+//! one per `GITOPS_GITHUB_WRITE_INTERVAL_MS`, default 1,000 ms), and a rate limit that names its
+//! wait is waited out within the retry policy's total time.
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ mod checks;
 mod conditional;
 mod deployments;
 mod git_data;
+mod pacing;
 mod pulls;
 mod settings;
 mod transport;

@@ -114,6 +114,10 @@ pub(super) fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(Duration::from_secs(reset.saturating_sub(now) + 1))
 }
 
+/// Rounds of the retry policy's attempts a rate-limited call may take, each after waiting as
+/// the forge asked (all within the policy's total time).
+const THROTTLE_ROUNDS: u32 = 10;
+
 /// One attempt that did not end the call.
 enum Attempt {
     /// An answer worth retrying (5xx, rate limit), with the server's hint.
@@ -324,6 +328,12 @@ impl GithubForge {
         } else {
             None
         };
+        // Content-creating calls take their turn: one at a time, paced (`pacing`).
+        let turn = if *method == Method::GET {
+            None
+        } else {
+            Some(super::pacing::pacer().turn().await)
+        };
         let attempt = async {
             let r = match *method {
                 Method::GET => {
@@ -349,6 +359,7 @@ impl GithubForge {
         let resp = tokio::time::timeout(self.request_timeout, attempt)
             .await
             .unwrap_or_else(|_| Err(Self::timed_out(&call, self.request_timeout)))?;
+        drop(turn);
         if *method != Method::GET {
             return Ok(resp);
         }
@@ -378,17 +389,50 @@ impl GithubForge {
     /// rate limit that outlasts the policy (`Throttled`, at once when the forge asks for a
     /// wait past the budget) and a failed attempt (transport errors and timeouts are repeated
     /// on reads only: a write may have landed).
+    ///
+    /// A rate limit that names its wait (`retry-after`, `x-ratelimit-reset`) is waited out as
+    /// often as it takes within the policy's total time (at most [`THROTTLE_ROUNDS`] rounds of
+    /// the policy's attempts): waiting is what GitHub asks, and a limit that waiting lifts must
+    /// never reach the user as an error.
     pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Resp> {
-        let read = method == Method::GET;
-        let outcome = gitops_retry::retry(
+        let started = std::time::Instant::now();
+        let mut round = 1;
+        loop {
+            let outcome = self.send_round(&method, path, body).await;
+            if let Err(Attempt::Answer {
+                throttled: true,
+                hint: Some(wait),
+                ..
+            }) = &outcome
+                && round < THROTTLE_ROUNDS
+                && started.elapsed().saturating_add(*wait) <= self.retry.max_total
+            {
+                tracing::debug!(%method, path, ?wait, "rate limited: waiting as the forge asked");
+                tokio::time::sleep(*wait).await;
+                round += 1;
+                continue;
+            }
+            return self.settle(&method, path, outcome);
+        }
+    }
+
+    /// One round of attempts under the retry policy.
+    async fn send_round(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<Resp, Attempt> {
+        let read = *method == Method::GET;
+        gitops_retry::retry(
             self.retry,
             || async {
-                match self.send_once(&method, path, body).await {
+                match self.send_once(method, path, body).await {
                     Ok(resp) => match classify(resp.status, &resp.headers, &resp.body) {
                         None => Ok(resp),
                         Some(kind) => {
@@ -412,7 +456,16 @@ impl GithubForge {
                 Attempt::Failed(_) => Retry::Never,
             },
         )
-        .await;
+        .await
+    }
+
+    /// The result of a call's last round.
+    fn settle(
+        &self,
+        method: &Method,
+        path: &str,
+        outcome: std::result::Result<Resp, Attempt>,
+    ) -> Result<Resp> {
         match outcome {
             Err(Attempt::Answer {
                 throttled: true,
@@ -421,7 +474,7 @@ impl GithubForge {
             }) => Err(Error::Throttled { retry_after: hint }),
             Ok(resp) if resp.status == 403 && refused_for_permission(&resp.message()) => {
                 Err(Error::Unauthorized {
-                    message: self.scrub(&refusal(&method, path, &resp.message())),
+                    message: self.scrub(&refusal(method, path, &resp.message())),
                 })
             }
             // A 5xx the policy did not outlast: the caller maps it (`Api`, retryable).

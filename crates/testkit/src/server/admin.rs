@@ -1,4 +1,4 @@
-//! The test hooks under `/_fake/` (no auth): faults, the request log, OpenAPI violations, and
+//! The test hooks under `/_fake/` (no auth): faults, GitHub's limits (`rate_limit`), the request log, OpenAPI violations, and
 //! moving a workflow run along.
 
 use serde_json::{Value, json};
@@ -24,6 +24,12 @@ pub(super) fn route(app: &App, method: &str, path: &str, body: &[u8]) -> Resp {
         },
         ("DELETE", ["faults"]) => {
             lock(&app.faults).clear();
+            Resp::empty(204)
+        }
+        ("GET", ["limits"]) => super::rate_limit::describe(app),
+        ("POST", ["limits"]) => super::rate_limit::enable(app, body),
+        ("DELETE", ["limits"]) => {
+            *lock(&app.limits) = None;
             Resp::empty(204)
         }
         ("GET", ["requests"]) => Resp::json(200, json!(*lock(&app.log))),

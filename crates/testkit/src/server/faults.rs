@@ -1,5 +1,5 @@
-//! Injected faults (`/_fake/faults`): errors, rate limits and latency, applied before auth as a
-//! proxy in front of GitHub would.
+//! Injected faults (`/_fake/faults`): errors, rate limits, latency and connection resets,
+//! applied before auth as a proxy in front of GitHub would.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,7 +16,8 @@ pub struct Fault {
     /// Only this method (any when absent).
     #[serde(default)]
     pub method: Option<String>,
-    /// Status to answer instead of serving (503, 429, 403, ...); none = only add latency.
+    /// Status to answer instead of serving (503, 429, 403, ...); none = only add latency;
+    /// [`RESET`] (0) = drop the connection without an answer ([`Fault::reset`]).
     #[serde(default)]
     pub status: Option<u16>,
     /// `retry-after` seconds to send.
@@ -31,6 +32,27 @@ pub struct Fault {
     /// For 403: a primary rate limit (`x-ratelimit-remaining: 0`) instead of a secondary one.
     #[serde(default)]
     pub primary: bool,
+}
+
+/// The [`Fault::status`] of a connection reset: the server drops the TCP connection (a reset,
+/// `SO_LINGER` 0) without answering, as a failing proxy or load balancer does.
+pub const RESET: u16 = 0;
+
+impl Fault {
+    /// A connection reset of `method` (any when `None`) on paths matching `path_regex`, for the
+    /// first `count` matches (always when `None`).
+    #[must_use]
+    pub fn reset(path_regex: &str, method: Option<&str>, count: Option<u32>) -> Fault {
+        Fault {
+            path_regex: path_regex.to_owned(),
+            method: method.map(str::to_owned),
+            status: Some(RESET),
+            retry_after: None,
+            count,
+            latency_ms: None,
+            primary: false,
+        }
+    }
 }
 
 /// Returns (fault to answer with, latency to add) for the first matching fault.
