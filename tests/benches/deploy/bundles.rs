@@ -1,0 +1,226 @@
+//! 1. Deploy of a 300-file and a 3,000-file bundle to S3 on moto: the whole `gitops deploy`
+//!    vs `aws s3 sync` of the same files to the same endpoint vs a raw uploader (object_store
+//!    PUTs, 32 and 16 in flight, no checks: the emulator's ceiling). A fresh bucket per run;
+//!    the methods interleaved within each run so a slow moment of the machine hits them alike.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
+use object_store::ObjectStoreExt as _;
+use object_store::aws::AmazonS3Builder;
+
+use crate::Ctx;
+use crate::generate;
+use crate::measure::{Stats, measured, mib_bytes, ratio};
+use crate::repo::{Backend, BenchRepo, count_objects, create_bucket, fresh_id};
+
+/// The version prefix every method writes under.
+const PREFIX: &str = "mfe/app/1.0.0";
+
+/// Every file under `dist` as (path relative to it, bytes).
+fn load(dist: &Path) -> Vec<(String, Bytes)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Bytes)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("reading dist")
+            .map(|e| e.expect("a dist entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("under dist")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, Bytes::from(std::fs::read(&path).expect("a dist file"))));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dist, dist, &mut out);
+    out
+}
+
+/// PUTs every file into a fresh bucket, `in_flight` at a time; seconds.
+async fn raw_upload(endpoint: &str, files: &[(String, Bytes)], in_flight: usize) -> f64 {
+    let bucket = format!("raw-{}", fresh_id());
+    create_bucket(endpoint, &bucket).await;
+    let store = AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .expect("an S3 object store");
+    let store = &store;
+    let start = Instant::now();
+    futures::stream::iter(files.iter().map(|(rel, bytes)| async move {
+        store
+            .put(
+                &object_store::path::Path::from(format!("{PREFIX}/{rel}")),
+                bytes.clone().into(),
+            )
+            .await
+    }))
+    .buffer_unordered(in_flight)
+    .try_collect::<Vec<_>>()
+    .await
+    .expect("a raw PUT to moto");
+    let seconds = start.elapsed().as_secs_f64();
+    let stored = count_objects(endpoint, &bucket, PREFIX).await;
+    assert_eq!(
+        stored,
+        files.len() as u64,
+        "the raw uploader stored every file"
+    );
+    seconds
+}
+
+/// `aws s3 sync dist s3://<fresh bucket>/<prefix>`; seconds.
+fn sync(ctx: &Ctx, aws: &Path, endpoint: &str, dist: &Path, files: u64) -> f64 {
+    let bucket = format!("sync-{}", fresh_id());
+    ctx.rt.block_on(create_bucket(endpoint, &bucket));
+    let dist = dist.to_string_lossy().into_owned();
+    let target = format!("s3://{bucket}/{PREFIX}/");
+    let sample = measured(
+        &ctx.work,
+        aws,
+        &[
+            "s3",
+            "sync",
+            &dist,
+            &target,
+            "--endpoint-url",
+            endpoint,
+            "--only-show-errors",
+            "--no-progress",
+        ],
+        |c| {
+            crate::repo::aws_env(c, endpoint);
+            c.env_remove("AWS_PROFILE")
+                .env("AWS_CONFIG_FILE", "/dev/null");
+        },
+    );
+    assert!(sample.ok(), "{}", sample.failure("aws s3 sync"));
+    let stored = ctx.rt.block_on(count_objects(endpoint, &bucket, PREFIX));
+    assert_eq!(stored, files, "aws s3 sync stored every file");
+    sample.wall
+}
+
+/// Runs the section and appends its report to `out`.
+pub fn run(ctx: &Ctx, out: &mut String) {
+    let _ = writeln!(out, "## Deploy of a bundle to S3 (moto)\n");
+    let Some(endpoint) = ctx.endpoint.clone() else {
+        let _ = writeln!(
+            out,
+            "Skipped: no moto endpoint (set GITOPS_BENCH_AWS_ENDPOINT, or run scripts/bench).\n"
+        );
+        return;
+    };
+    if ctx.aws_cli.is_none() {
+        let _ = writeln!(
+            out,
+            "`aws s3 sync` not measured: no AWS CLI (set GITOPS_BENCH_AWS_CLI, or run scripts/bench).\n"
+        );
+    }
+    let counts: &[u64] = if ctx.quick { &[300] } else { &[300, 3_000] };
+    let mut rows = Vec::new();
+    let mut stage_rows = Vec::new();
+    for &count in counts {
+        let artifact = generate::bundle(&ctx.cache, count);
+        let dist = artifact.dist.clone().expect("a bundle has its dist");
+        let files = load(&dist);
+        let (mut deploy, mut synced, mut raw32, mut raw16) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
+        for run in 0..ctx.runs {
+            eprintln!("bundle {count}: run {}/{}", run + 1, ctx.runs);
+            let backend = Backend::Moto(endpoint.clone());
+            let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, &backend, &artifact, None);
+            let (sample, recorded) = repo.deploy(&ctx.gitops);
+            deploy.push(sample.wall);
+            for (stage, seconds) in recorded {
+                match stages.iter_mut().find(|(s, _)| *s == stage) {
+                    Some((_, all)) => all.push(seconds),
+                    None => stages.push((stage, vec![seconds])),
+                }
+            }
+            repo.remove();
+            if let Some(aws) = &ctx.aws_cli {
+                synced.push(sync(ctx, aws, &endpoint, &dist, artifact.files));
+            }
+            raw32.push(ctx.rt.block_on(raw_upload(&endpoint, &files, 32)));
+            raw16.push(ctx.rt.block_on(raw_upload(&endpoint, &files, 16)));
+        }
+        let (d, s, r32, r16) = (
+            Stats::of(&deploy),
+            Stats::of(&synced),
+            Stats::of(&raw32),
+            Stats::of(&raw16),
+        );
+        rows.push(format!(
+            "| {count} files, {:.1} MiB ({:.1} MiB archive) | {} | {} | {} | {} | **{}** | **{}** | {} |",
+            mib_bytes(artifact.expanded),
+            mib_bytes(artifact.compressed),
+            d.show(2, " s"),
+            if synced.is_empty() { "n/a".to_owned() } else { s.show(2, " s") },
+            r32.show(2, " s"),
+            r16.show(2, " s"),
+            ratio(d.median, s.median),
+            ratio(d.median, r32.median),
+            ratio(d.median, r16.median),
+        ));
+        let mut shown = Vec::new();
+        for (stage, all) in &stages {
+            shown.push(format!("{stage} {}", Stats::of(all).show(2, " s")));
+        }
+        let upload = stages
+            .iter()
+            .find(|(s, _)| s == "uploaded")
+            .map_or(f64::NAN, |(_, all)| Stats::of(all).median);
+        stage_rows.push(format!(
+            "| {count} files | {} | {} | {} |",
+            shown.join("; "),
+            ratio(upload, r32.median),
+            ratio(upload, r16.median),
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "Wall time, median (min-max) of {} run(s), each into a fresh bucket. `gitops deploy` is the \
+         release binary's whole deploy (artifact fetch from the repository's local artifact store, \
+         verify, unpack, write-once upload, DynamoDB registry commit, aliases and import map, \
+         CloudFront invalidation); `aws s3 sync` and the raw uploader (object_store PUTs, no \
+         checks) send the same files to the same endpoint.\n",
+        ctx.runs
+    );
+    let _ = writeln!(
+        out,
+        "| bundle | gitops deploy | aws s3 sync | raw, 32 in flight | raw, 16 in flight | deploy / sync | deploy / raw 32 | deploy / raw 16 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(
+        out,
+        "\nWhere the deploy's time goes (its own stage events, `GITOPS_METRICS_FILE`; `uploaded` is \
+         fetch + verify + unpack + upload):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| bundle | stages, median (min-max) | uploaded / raw 32 | uploaded / raw 16 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    for row in stage_rows {
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(out);
+}
