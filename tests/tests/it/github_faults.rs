@@ -661,3 +661,55 @@ async fn a_report_that_failed_for_good_is_told_by_the_rerun() {
     let (out, _) = step.run(&world, None, &[]).await;
     step.converged(&world, &out, "re-run").await;
 }
+
+/// A connection reset (fake-github drops the connection without an answer) on reading the
+/// pair's state: once, it is retried and `process` proposes; always, `process` fails with exit
+/// 3 naming the call, proposes nothing, and a re-run without the fault converges. (Only reads
+/// are repeated after a reset: a write that was reset may have landed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_connection_resets_are_retried_then_fail_with_exit_3_naming_the_call() {
+    let step = Step::ReadState;
+    let once = async {
+        let world = World::new().await;
+        world.github.clear_requests().await.unwrap();
+        let fault = Fault::reset(step.path_regex(), Some(step.method()), Some(1));
+        world.github.set_fault(&fault).await.unwrap();
+        let (out, _) = step.run(&world, None, &[]).await;
+        // The reset was served (logged with the 502 that never reached the client).
+        assert!(
+            world.fault_answered(step, 502).await,
+            "the reset never applied"
+        );
+        step.converged(&world, &out, "one reset").await;
+    };
+    let always = async {
+        let world = World::new().await;
+        let fault = Fault::reset(step.path_regex(), Some(step.method()), None);
+        world.github.set_fault(&fault).await.unwrap();
+        let (out, took) = step.run(&world, None, &[]).await;
+        assert!(took < FAIL_WITHIN, "took {took:?}");
+        assert_eq!(out.status.code(), Some(3), "{}", both(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains("/repos/acme/gitops/pulls"),
+            "the call is not named: {}",
+            both(&out)
+        );
+        // A failure to get an answer, not an answer (the 502 logged is never sent).
+        assert!(!message.contains("502"), "{message}");
+        eprintln!(
+            "persistent reset: {}",
+            message.lines().last().unwrap_or_default()
+        );
+        world.github.clear_faults().await.unwrap();
+        step.never_wrong(&world, "after persistent resets").await;
+        assert!(
+            world.pulls().await.is_empty(),
+            "proposed despite the resets"
+        );
+        let (out, _) = step.run(&world, None, &[]).await;
+        step.converged(&world, &out, "re-run after the resets")
+            .await;
+    };
+    tokio::join!(once, always);
+}
