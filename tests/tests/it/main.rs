@@ -10,6 +10,7 @@ mod convergence;
 mod deploy;
 mod drift;
 mod faults;
+mod fleet;
 mod flow;
 mod github;
 mod github_faults;
