@@ -57,6 +57,7 @@ mod provenance;
 mod publish;
 mod retention;
 mod served;
+mod spool;
 mod unpack;
 mod upload;
 mod verify;
@@ -102,12 +103,14 @@ pub use served::{
     AliasState, MAX_ALIAS_BYTES, MAX_LISTED_MFES, MAX_LISTED_OBJECTS, alias_state, list_version,
     stored_mfes, unpack_verified, upload_missing,
 };
+pub use spool::{Content, SpooledFile};
 pub use unpack::{
     ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,
+    unpack_spooled,
 };
 pub use upload::{
-    MAX_KEY_BYTES, Progress, UploadOptions, UploadReport, WriteOutcome, put_write_once,
-    stage_artifact, stage_verified, upload_version, version_prefix,
+    LARGE_FILE_BYTES, MAX_KEY_BYTES, PART_BYTES, Progress, UploadOptions, UploadReport,
+    WriteOutcome, put_write_once, stage_artifact, stage_verified, upload_version, version_prefix,
 };
 pub use verify::{
     MAX_SIDECAR_BYTES, VerifiedArtifact, fetch_verified, parse_sidecar, sha256_hex, sidecar_line,

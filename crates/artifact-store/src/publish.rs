@@ -22,7 +22,7 @@ use crate::verify::{sha256_hex, sidecar_line};
 ///
 /// Symbolic links and other special files are refused (a dist directory has none), and so is
 /// a directory holding more than a deploy accepts expanded (`Limits::default()`'s
-/// `max_total_bytes`, 512 MiB): no file is read past that bound.
+/// `max_total_bytes`, 4 GiB): no file is read past that bound.
 ///
 /// Blocking (file reads, gzip): from async code, call it through `spawn_blocking` (as
 /// [`publish_dir`] does).

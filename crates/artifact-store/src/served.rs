@@ -24,7 +24,7 @@ use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::pointers::check_entry;
-use crate::unpack::{Limits, UnpackedFile, unpack};
+use crate::unpack::{Limits, UnpackedFile, unpack_spooled};
 use crate::upload::{UploadOptions, UploadReport, check_files, upload_version, version_prefix};
 use crate::verify::VerifiedArtifact;
 
@@ -191,10 +191,10 @@ pub async fn unpack_verified(
     let prefix = version_prefix(mfe, version);
     let (limits, entry_points) = (*limits, entry_points.to_vec());
     blocking::run("unpacking the artifact", move || {
-        let files = unpack(
+        let files = unpack_spooled(
             &verified.display,
             &verified.file_name,
-            &verified.bytes,
+            &verified.archive,
             &limits,
         )?;
         check_files(&verified.display, &prefix, &files, &entry_points)?;
@@ -326,7 +326,7 @@ mod tests {
     fn unpacked(path: &str, data: &'static [u8]) -> UnpackedFile {
         UnpackedFile {
             path: path.to_owned(),
-            data: Bytes::from_static(data),
+            data: Bytes::from_static(data).into(),
         }
     }
 
@@ -379,7 +379,7 @@ mod tests {
             display: "checkout-1.0.0.tgz".to_owned(),
             file_name: "checkout-1.0.0.tgz".to_owned(),
             sha256: crate::sha256_hex(&archive),
-            bytes: archive,
+            archive: archive.into(),
             provenance: None,
         };
         let (m, v) = (mfe("checkout"), version("1.0.0"));

@@ -1,4 +1,5 @@
-//! Safe, in-memory unpacking of `.tgz`/`.tar.gz` and `.zip` artifacts.
+//! Safe unpacking of `.tgz`/`.tar.gz` and `.zip` artifacts, in memory ([`unpack`]) or from a
+//! spooled archive into a spool directory ([`unpack_spooled`]).
 //!
 //! Every entry is checked before its data is kept; the whole archive is read before anything
 //! is returned, so a refused entry anywhere means nothing is uploaded. The naming rules are
@@ -6,12 +7,13 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 use std::rc::Rc;
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::spool::{Content, SpoolDir, io_error};
 
 /// The longest accepted path of a file inside the archive, in bytes (S3's key limit; the
 /// whole key `mfe/<name>/<version>/<path>` is checked against the same bound before upload).
@@ -25,14 +27,15 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 pub struct Limits {
     /// Maximum number of regular files in an archive. Default 10,000.
     pub max_files: u64,
-    /// Maximum total size of all files once expanded. Default 512 MiB.
+    /// Maximum total size of all files once expanded. Default 4 GiB.
     pub max_total_bytes: u64,
     /// Maximum expansion ratio (expanded bytes / archive bytes). Default 200.
     pub max_ratio: u64,
     /// The ratio is only enforced once the expanded size passes this many bytes, so a tiny
     /// but very compressible archive is not refused. Default 1 MiB.
     pub ratio_grace_bytes: u64,
-    /// Maximum size of the archive itself. Default 256 MiB.
+    /// Maximum size of the archive itself. Default 2 GiB (a 1 GB artifact passes; memory
+    /// does not grow with it: the archive and its files are spooled to disk).
     pub max_archive_bytes: u64,
 }
 
@@ -40,10 +43,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_files: 10_000,
-            max_total_bytes: 512 * 1024 * 1024,
+            max_total_bytes: 4 * 1024 * 1024 * 1024,
             max_ratio: 200,
             ratio_grace_bytes: 1024 * 1024,
-            max_archive_bytes: 256 * 1024 * 1024,
+            max_archive_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -54,8 +57,9 @@ pub struct UnpackedFile {
     /// Relative, `/`-separated, normalized path (no `.`, `..`, empty or absolute parts), with
     /// a single top-level `package/` stripped.
     pub path: String,
-    /// The file's content.
-    pub data: Bytes,
+    /// The file's content: in memory from [`unpack`], spooled to disk from
+    /// [`unpack_spooled`].
+    pub data: Content,
 }
 
 /// The archive formats understood, chosen by file name.
@@ -115,7 +119,67 @@ pub fn unpack(
         artifact: artifact.to_owned(),
         reason: "unsupported archive type (expected .tgz, .tar.gz or .zip)".to_owned(),
     })?;
-    if data.len() as u64 > limits.max_archive_bytes {
+    unpack_with(
+        artifact,
+        format,
+        Cursor::new(data),
+        data.len() as u64,
+        limits,
+        &mut Sink::Memory,
+    )
+}
+
+/// [`unpack`] for an archive spooled to disk (`archive`, from [`crate::fetch_verified`]):
+/// the same checks and limits, each file written into a new private spool directory as it is
+/// read, so memory stays flat however large the archive. Blocking: run it on tokio's blocking
+/// threads. A refused archive leaves nothing behind (the directory is removed when the error's
+/// partial files are dropped).
+///
+/// # Errors
+/// As [`unpack`]; [`Error::Io`] when the spool cannot be read or written.
+pub fn unpack_spooled(
+    artifact: &str,
+    file_name: &str,
+    archive: &Content,
+    limits: &Limits,
+) -> Result<Vec<UnpackedFile>> {
+    let format = ArchiveFormat::from_file_name(file_name).ok_or_else(|| Error::Archive {
+        artifact: artifact.to_owned(),
+        reason: "unsupported archive type (expected .tgz, .tar.gz or .zip)".to_owned(),
+    })?;
+    let len = archive.len();
+    let mut sink = Sink::Dir {
+        spool: SpoolDir::new()?,
+        next: 0,
+    };
+    match archive {
+        Content::Memory(data) => unpack_with(
+            artifact,
+            format,
+            Cursor::new(&data[..]),
+            len,
+            limits,
+            &mut sink,
+        ),
+        Content::Spooled(file) => {
+            let path = file.path();
+            #[allow(clippy::disallowed_methods)] // synchronous: runs on the blocking threads
+            let opened = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+            let reader = std::io::BufReader::with_capacity(1 << 16, opened);
+            unpack_with(artifact, format, reader, len, limits, &mut sink)
+        }
+    }
+}
+
+fn unpack_with<R: Read + Seek>(
+    artifact: &str,
+    format: ArchiveFormat,
+    reader: R,
+    len: u64,
+    limits: &Limits,
+    sink: &mut Sink,
+) -> Result<Vec<UnpackedFile>> {
+    if len > limits.max_archive_bytes {
         return Err(Error::LimitExceeded {
             artifact: artifact.to_owned(),
             limit: "max_archive_bytes",
@@ -123,12 +187,20 @@ pub fn unpack(
             entry: String::new(),
         });
     }
-    let mut budget = Budget::new(artifact, data.len() as u64, limits);
+    let mut budget = Budget::new(artifact, len, limits);
     let raw = match format {
-        ArchiveFormat::TarGz => read_tar_gz(artifact, data, &mut budget)?,
-        ArchiveFormat::Zip => read_zip(artifact, data, &mut budget)?,
+        ArchiveFormat::TarGz => read_tar_gz(artifact, reader, &mut budget, sink)?,
+        ArchiveFormat::Zip => read_zip(artifact, reader, &mut budget, sink)?,
     };
     finish(artifact, raw)
+}
+
+/// Where the files' data goes.
+enum Sink {
+    /// Into memory.
+    Memory,
+    /// Into files `f<N>` of a spool directory.
+    Dir { spool: SpoolDir, next: u64 },
 }
 
 /// Counts files and bytes against the limits.
@@ -189,27 +261,52 @@ impl<'a> Budget<'a> {
         Ok(())
     }
 
-    /// Reads at most the remaining budget from `reader`; errors when there is more.
-    fn read(&mut self, entry: &str, declared: u64, reader: &mut dyn Read) -> Result<Bytes> {
+    /// Reads at most the remaining budget from `reader` into `sink`; errors when there is
+    /// more.
+    fn read(
+        &mut self,
+        entry: &str,
+        declared: u64,
+        reader: &mut dyn Read,
+        sink: &mut Sink,
+    ) -> Result<Content> {
         let remaining = self.remaining();
         if declared > remaining {
             return Err(self.exceeded(entry));
         }
-        // A first allocation only (at most 1 MiB); the buffer grows as the entry is read.
-        let mut buf = Vec::with_capacity(usize::try_from(declared.min(1 << 20)).unwrap_or(0));
-        reader
-            .take(remaining.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::Archive {
-                artifact: self.artifact.to_owned(),
-                reason: format!("reading `{entry}`: {e}"),
-            })?;
-        let n = buf.len() as u64;
+        let mut limited = reader.take(remaining.saturating_add(1));
+        let unreadable = |e: std::io::Error| Error::Archive {
+            artifact: self.artifact.to_owned(),
+            reason: format!("reading `{entry}`: {e}"),
+        };
+        let (content, n) = match sink {
+            Sink::Memory => {
+                // A first allocation only (at most 1 MiB); the buffer grows as it is read.
+                let mut buf =
+                    Vec::with_capacity(usize::try_from(declared.min(1 << 20)).unwrap_or(0));
+                limited.read_to_end(&mut buf).map_err(unreadable)?;
+                let n = buf.len() as u64;
+                (Content::Memory(Bytes::from(buf)), n)
+            }
+            Sink::Dir { spool, next } => {
+                let name = format!("f{next}");
+                *next += 1;
+                let path = spool.path(&name);
+                #[allow(clippy::disallowed_methods)] // synchronous: runs on the blocking threads
+                let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+                let n = copy(&mut limited, &mut out, &path).map_err(|e| match e {
+                    Copied::Read(e) => unreadable(e),
+                    Copied::Write(e) => e,
+                })?;
+                (spool.content(name, n), n)
+            }
+        };
         if n > remaining {
             return Err(self.exceeded(entry));
         }
         self.total += n;
-        Ok(Bytes::from(buf))
+        Ok(content)
     }
 }
 
@@ -233,11 +330,43 @@ impl<R: Read> Read for CappedReader<R> {
     }
 }
 
-fn read_tar_gz(
+/// Why [`copy`] stopped.
+enum Copied {
+    /// Reading the entry failed (a corrupt archive, or the capped reader tripped).
+    Read(std::io::Error),
+    /// Writing the spool failed.
+    Write(Error),
+}
+
+/// Copies `from` into `to` (then flushes it), telling read failures from write failures.
+fn copy(
+    from: &mut dyn Read,
+    to: &mut dyn std::io::Write,
+    path: &std::path::Path,
+) -> std::result::Result<u64, Copied> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n: u64 = 0;
+    loop {
+        let got = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copied::Read(e)),
+        };
+        to.write_all(&buf[..got])
+            .map_err(|e| Copied::Write(io_error(path, e)))?;
+        n += got as u64;
+    }
+    to.flush().map_err(|e| Copied::Write(io_error(path, e)))?;
+    Ok(n)
+}
+
+fn read_tar_gz<R: Read>(
     artifact: &str,
-    data: &[u8],
+    data: R,
     budget: &mut Budget<'_>,
-) -> Result<Vec<(String, Vec<String>, Bytes)>> {
+    sink: &mut Sink,
+) -> Result<Vec<(String, Vec<String>, Content)>> {
     let tripped = Rc::new(Cell::new(false));
     // Headers and padding cost at most 1.5 KiB per entry; allow that on top of the data.
     let overhead = budget
@@ -289,7 +418,7 @@ fn read_tar_gz(
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 budget.add_file(&name)?;
-                let data = budget.read(&name, size, &mut entry).map_err(|e| {
+                let data = budget.read(&name, size, &mut entry, sink).map_err(|e| {
                     if tripped.get() {
                         budget.exceeded(&name)
                     } else {
@@ -320,16 +449,17 @@ fn read_tar_gz(
     Ok(out)
 }
 
-fn read_zip(
+fn read_zip<R: Read + Seek>(
     artifact: &str,
-    data: &[u8],
+    data: R,
     budget: &mut Budget<'_>,
-) -> Result<Vec<(String, Vec<String>, Bytes)>> {
+    sink: &mut Sink,
+) -> Result<Vec<(String, Vec<String>, Content)>> {
     let corrupt = |e: &dyn std::fmt::Display| Error::Archive {
         artifact: artifact.to_owned(),
         reason: e.to_string(),
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(data)).map_err(|e| corrupt(&e))?;
+    let mut archive = zip::ZipArchive::new(data).map_err(|e| corrupt(&e))?;
     // The zip crate keys entries by name, so a second record with the same name would be
     // silently dropped (and other tools take the other one): refuse the archive.
     if archive.has_duplicate_names() {
@@ -387,7 +517,7 @@ fn read_zip(
         }
         budget.add_file(&name)?;
         let declared = file.size();
-        let data = budget.read(&name, declared, &mut file)?;
+        let data = budget.read(&name, declared, &mut file, sink)?;
         out.push((name, parts, data));
     }
     Ok(out)
@@ -471,7 +601,7 @@ fn reserved_suffix(file_name: &str) -> bool {
 
 /// Strips a single top-level `package/`, refuses duplicates and file/directory clashes,
 /// checks object paths, sorts.
-fn finish(artifact: &str, raw: Vec<(String, Vec<String>, Bytes)>) -> Result<Vec<UnpackedFile>> {
+fn finish(artifact: &str, raw: Vec<(String, Vec<String>, Content)>) -> Result<Vec<UnpackedFile>> {
     if raw.is_empty() {
         return Err(Error::Archive {
             artifact: artifact.to_owned(),

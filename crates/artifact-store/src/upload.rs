@@ -10,17 +10,22 @@ use futures::{StreamExt as _, TryStreamExt as _, stream};
 use gitops_event_model::{MfeName, Version};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::path::Path;
-use object_store::{Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions};
+use object_store::{
+    Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutMultipartOptions, PutOptions,
+    WriteMultipart,
+};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::Semaphore;
 
 use gitops_retry::{Retry, RetryPolicy, retry};
 
-use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::location::ObjectLocation;
 use crate::pointers::check_entry;
-use crate::unpack::{Limits, UnpackedFile, unpack};
+use crate::spool::{Content, io_error, same_as_stored};
+use crate::unpack::{Limits, UnpackedFile};
 use crate::verify::{VerifiedArtifact, fetch_verified};
 
 /// When to draw a progress bar.
@@ -36,8 +41,13 @@ pub enum Progress {
 /// Options for [`upload_version`].
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
-    /// Maximum uploads in flight. Default 16; must be at least 1.
+    /// Maximum uploads in flight. Default 32; must be at least 1.
     pub concurrency: usize,
+    /// Maximum bytes of file content held in memory by uploads in flight. Default 16 MiB; at
+    /// least [`PART_BYTES`] is used. A file larger than [`LARGE_FILE_BYTES`] is streamed from
+    /// its spool file in parts of [`PART_BYTES`] (two in flight), so the whole upload's memory
+    /// is bounded by this, not by the artifact's size.
+    pub max_bytes_in_flight: u64,
     /// Paths (relative to the version prefix) of the MFE's entry points, e.g.
     /// `remoteEntry.js`. They always get the short, revalidating Cache-Control, and
     /// [`upload_version`] / [`stage_artifact`] refuse files that lack one of them
@@ -50,7 +60,8 @@ pub struct UploadOptions {
 impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
-            concurrency: 16,
+            concurrency: 32,
+            max_bytes_in_flight: 16 << 20,
             entry_points: Vec::new(),
             progress: Progress::Auto,
         }
@@ -207,6 +218,87 @@ async fn compare_existing(
     }
 }
 
+/// Files larger than this are uploaded in parts ([`PART_BYTES`]) streamed from disk: 8 MiB.
+pub const LARGE_FILE_BYTES: u64 = 8 << 20;
+
+/// The part size of a large file's upload: 5 MiB (S3's smallest part).
+pub const PART_BYTES: u64 = 5 << 20;
+
+/// Puts a large `content` at `path` streamed in parts, write-once by a read first: an object
+/// already there is compared byte for byte ([`WriteOutcome::Identical`] or
+/// [`Error::ImmutableConflict`]). The read-then-write is not atomic (a multipart upload has no
+/// conditional form here), which is acceptable for the same reason as the emulation in
+/// [`put_write_once`]: one version of one MFE is deployed by one job at a time.
+async fn put_large_write_once(
+    store: &dyn ObjectStore,
+    path: &Path,
+    content: &Content,
+    attributes: &Attributes,
+    quirks: &StoreQuirks,
+) -> Result<WriteOutcome> {
+    match store.get(path).await {
+        Ok(existing) => {
+            return if same_as_stored(content, existing, path.as_ref()).await? {
+                Ok(WriteOutcome::Identical)
+            } else {
+                Err(Error::ImmutableConflict {
+                    path: path.to_string(),
+                })
+            };
+        }
+        Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(Error::from_store(e, path.as_ref())),
+    }
+    let upload = loop {
+        let opts = PutMultipartOptions {
+            attributes: quirks.attrs(attributes),
+            ..PutMultipartOptions::default()
+        };
+        match store.put_multipart_opts(path, opts).await {
+            Ok(upload) => break upload,
+            Err(e) => match not_implemented(&e) {
+                Some(Refusal::Attributes)
+                    if !quirks.no_attributes.swap(true, Ordering::Relaxed) => {}
+                _ => return Err(Error::from_store(e, path.as_ref())),
+            },
+        }
+    };
+    #[allow(clippy::cast_possible_truncation)] // 5 MiB
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES as usize);
+    let written: Result<()> = async {
+        let mut reader = content.reader().await?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| io_error(std::path::Path::new(path.as_ref()), e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            writer
+                .wait_for_capacity(1)
+                .await
+                .map_err(|e| Error::from_store(e, path.as_ref()))?;
+            writer.write(&buf[..n]);
+        }
+    }
+    .await;
+    match written {
+        Ok(()) => {
+            writer
+                .finish()
+                .await
+                .map_err(|e| Error::from_store(e, path.as_ref()))?;
+            Ok(WriteOutcome::Written)
+        }
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
+}
+
 /// The immutable prefix of a version: `mfe/<name>/<version>`. Both parts are valid object
 /// path segments by their types (an MFE name is `[a-z0-9-]`, a SemVer version
 /// `[0-9A-Za-z.+-]` and never `.` or `..`), so this cannot fail.
@@ -279,7 +371,10 @@ pub async fn upload_version(
         &opts.entry_points,
     )?;
     let started = Instant::now();
-    let total_bytes: u64 = files.iter().map(|f| f.data.len() as u64).sum();
+    let total_bytes: u64 = files.iter().map(|f| f.data.len()).sum();
+    // Memory held by uploads in flight, in KiB (a semaphore counts in u32).
+    let budget_kib = (opts.max_bytes_in_flight.max(2 * PART_BYTES) >> 10).min(u64::from(u32::MAX));
+    let in_flight = Semaphore::new(usize::try_from(budget_kib).unwrap_or(usize::MAX));
     let bar = progress_bar(opts.progress, total_bytes, &format!("{mfe}@{version}"));
     let quirks = StoreQuirks::default();
     let skipped = AtomicUsize::new(0);
@@ -288,22 +383,54 @@ pub async fn upload_version(
         let path = Path::from(format!("{prefix}/{}", file.path));
         let cache = headers::cache_control(&file.path, &opts.entry_points);
         let attributes = headers::attributes(&file.path, cache);
-        let (quirks, skipped, bar) = (&quirks, &skipped, &bar);
+        let (quirks, skipped, bar, in_flight) = (&quirks, &skipped, &bar, &in_flight);
         async move {
+            let large = file.data.len() > LARGE_FILE_BYTES;
+            let cost = if large {
+                2 * PART_BYTES
+            } else {
+                file.data.len()
+            };
+            #[allow(clippy::cast_possible_truncation)] // at most budget_kib, a u32
+            let kib = (cost.div_ceil(1024).clamp(1, budget_kib)) as u32;
+            let _held = in_flight
+                .acquire_many(kib)
+                .await
+                .map_err(|e| Error::invalid("upload", e.to_string()))?;
+            let data = if large {
+                None
+            } else {
+                Some(file.data.bytes().await?)
+            };
             // A write-once put is safe to repeat: when an attempt that seemed to fail (a reset,
             // a timeout) did land, the retry finds the object and compares its content. The
             // store's own retries do not cover a failed send of a conditional put, nor a
             // timeout that used their whole budget, so a transient failure is retried here.
             let outcome = retry(
                 RetryPolicy::OUTSIDE,
-                || {
-                    put_write_once_inner(
-                        store.as_ref(),
-                        &path,
-                        file.data.clone(),
-                        &attributes,
-                        quirks,
-                    )
+                || async {
+                    match &data {
+                        Some(data) => {
+                            put_write_once_inner(
+                                store.as_ref(),
+                                &path,
+                                data.clone(),
+                                &attributes,
+                                quirks,
+                            )
+                            .await
+                        }
+                        None => {
+                            put_large_write_once(
+                                store.as_ref(),
+                                &path,
+                                &file.data,
+                                &attributes,
+                                quirks,
+                            )
+                            .await
+                        }
+                    }
                 },
                 |e: &Error| {
                     if e.is_retryable() {
@@ -317,7 +444,7 @@ pub async fn upload_version(
             if outcome == WriteOutcome::Identical {
                 skipped.fetch_add(1, Ordering::Relaxed);
             }
-            bar.inc(file.data.len() as u64);
+            bar.inc(file.data.len());
             Ok::<_, Error>(())
         }
     });
@@ -353,8 +480,9 @@ pub async fn upload_version(
 /// Deploy steps 1 and 2: fetch `artifact`, verify its sidecar, unpack within `limits`,
 /// check that the MFE's entry points (`opts.entry_points`) are in it, upload to
 /// `mfe/<name>/<version>/` in `target`. Nothing is uploaded unless every step before the
-/// upload succeeded for the whole archive. Hashing and unpacking (up to
-/// [`Limits::max_total_bytes`] of gzip, tar or zip) run on tokio's blocking threads.
+/// upload succeeded for the whole archive. The archive and its files (up to
+/// [`Limits::max_total_bytes`] of gzip, tar or zip) are spooled to a private temporary
+/// directory, unpacked on tokio's blocking threads; memory does not grow with their size.
 pub async fn stage_artifact(
     artifact: &ObjectLocation,
     target: &Arc<dyn ObjectStore>,
@@ -377,19 +505,7 @@ pub async fn stage_verified(
     limits: &Limits,
     opts: &UploadOptions,
 ) -> Result<UploadReport> {
-    let prefix = version_prefix(mfe, version);
-    let (limits_, entry_points) = (*limits, opts.entry_points.clone());
-    let files = blocking::run("unpacking the artifact", move || {
-        let files = unpack(
-            &verified.display,
-            &verified.file_name,
-            &verified.bytes,
-            &limits_,
-        )?;
-        check_files(&verified.display, &prefix, &files, &entry_points)?;
-        Ok(files)
-    })
-    .await?;
+    let files = crate::unpack_verified(verified, mfe, version, limits, &opts.entry_points).await?;
     upload_version(target, mfe, version, &files, opts).await
 }
 

@@ -1,14 +1,13 @@
 //! Fetching an artifact and verifying it against its `<artifact>.sha256` sidecar.
 
-use bytes::Bytes;
 use object_store::ObjectStoreExt as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::blocking;
 use crate::bounded::read_bounded;
 use crate::error::{Error, Result};
 use crate::location::ObjectLocation;
 use crate::provenance::{Provenance, read_provenance};
+use crate::spool::{Content, spool_download};
 
 /// An artifact whose bytes matched its sidecar.
 #[derive(Debug, Clone)]
@@ -17,9 +16,9 @@ pub struct VerifiedArtifact {
     pub display: String,
     /// Its file name (decides the archive format).
     pub file_name: String,
-    /// The verified bytes.
-    pub bytes: Bytes,
-    /// Lower-case hex sha256 of `bytes`.
+    /// The verified archive ([`fetch_verified`] spools it to a private temporary file).
+    pub archive: Content,
+    /// Lower-case hex sha256 of `archive`.
     pub sha256: String,
     /// Its provenance record, when it has one (its `sha256` is checked to be the sidecar's).
     pub provenance: Option<Provenance>,
@@ -93,9 +92,9 @@ pub fn parse_sidecar(content: &str, artifact: &str, file_name: &str) -> Result<S
 /// [`MAX_SIDECAR_BYTES`]; missing is [`Error::ChecksumMissing`]), then the provenance record
 /// when there is one ([`crate::read_provenance`]; its `sha256` must be the sidecar's, else
 /// [`Error::ProvenanceMismatch`]), then the archive's bytes
-/// (at most `max_bytes`, else [`Error::LimitExceeded`]). A store that does not answer within
-/// its timeouts gives [`Error::Timeout`] naming the artifact. The archive is hashed on tokio's
-/// blocking threads.
+/// (at most `max_bytes`, else [`Error::LimitExceeded`]), streamed into a private temporary
+/// file and hashed as it arrives, so memory stays flat whatever its size. A store that does not
+/// answer within its timeouts gives [`Error::Timeout`] naming the artifact.
 pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result<VerifiedArtifact> {
     let artifact = location.display.clone();
     let file_name = location.file_name()?.to_owned();
@@ -154,11 +153,9 @@ pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result
         .get(&location.path)
         .await
         .map_err(|e| Error::from_store(e, &artifact))?;
-    let bytes = read_bounded(got, max_bytes, &artifact)
+    let (archive, actual) = spool_download(got, max_bytes, &artifact)
         .await?
         .ok_or_else(too_large)?;
-    let hashed = bytes.clone();
-    let actual = blocking::run("hashing the artifact", move || Ok(sha256_hex(&hashed))).await?;
     if actual != expected {
         return Err(Error::ChecksumMismatch {
             artifact,
@@ -169,7 +166,7 @@ pub async fn fetch_verified(location: &ObjectLocation, max_bytes: u64) -> Result
     Ok(VerifiedArtifact {
         display: artifact,
         file_name,
-        bytes,
+        archive,
         sha256: actual,
         provenance,
     })

@@ -18,9 +18,9 @@ use serde::{Deserialize, Deserializer};
 use crate::model::ArchiveLimits;
 use crate::parse::shown;
 
-/// The largest size a `limits:` value may set: 16 GiB. Sixty-four times the default archive
-/// bound and sixteen times the 1 GB artifact issue 18 aims at, so a real artifact fits; a deploy
-/// holds and hashes every byte it admits, so a bound beyond what any runner has is no bound.
+/// The largest size a `limits:` value may set: 16 GiB. Eight times the default archive bound
+/// and sixteen times a 1 GB artifact, so a real artifact fits; a deploy spools and hashes every
+/// byte it admits on the runner's disk, so a bound beyond what any runner has is no bound.
 pub const MAX_LIMIT_BYTES: u64 = 16 << 30;
 
 /// The most files `limits.max_files` may admit: 1,000,000 (a hundred times the default). Each

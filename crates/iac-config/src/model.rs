@@ -384,8 +384,8 @@ pub struct MfeConfig {
 }
 
 /// `limits:` of an MFE file: the bounds its artifact is fetched and unpacked within, each
-/// replacing the deploy's default for this MFE only (a key left out keeps the default: 256 MiB
-/// archive, 512 MiB expanded, 10,000 files, ratio 200). Sizes are bytes or a whole number with a
+/// replacing the deploy's default for this MFE only (a key left out keeps the default: 2 GiB
+/// archive, 4 GiB expanded, 10,000 files, ratio 200). Sizes are bytes or a whole number with a
 /// binary unit (`300MiB`, `1GiB`; decimal units such as `MB` are refused); every value is at
 /// least 1 and at most a ceiling taken for a typo beyond: 16 GiB, 1,000,000 files, ratio 10,000
 /// (`MAX_LIMIT_BYTES`, `MAX_LIMIT_FILES`, `MAX_LIMIT_RATIO`).

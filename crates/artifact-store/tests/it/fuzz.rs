@@ -74,7 +74,7 @@ fn check(
                 files.len(),
                 limits.max_files
             );
-            let total: u64 = files.iter().map(|f| f.data.len() as u64).sum();
+            let total: u64 = files.iter().map(|f| f.data.len()).sum();
             let ceiling = (archive.len() as u64)
                 .saturating_mul(limits.max_ratio)
                 .max(limits.ratio_grace_bytes)
@@ -351,7 +351,7 @@ proptest! {
 fn fuzz_harness_catches_bad_outcomes() {
     let file = |path: &str, len: usize| UnpackedFile {
         path: path.to_owned(),
-        data: bytes::Bytes::from(vec![0; len]),
+        data: vec![0; len].into(),
     };
     let archive = [0u8; 100];
     for bad in [

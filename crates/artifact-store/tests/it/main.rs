@@ -11,5 +11,6 @@ mod provenance;
 mod publish;
 mod refusals;
 mod s3;
+mod spooled;
 mod support;
 mod upload;

@@ -15,7 +15,7 @@ use crate::support::{attr, memory_store, mfe, read, ver};
 pub async fn upload(store: &Arc<dyn ObjectStore>, version: &str, entry: &str) {
     let files = vec![UnpackedFile {
         path: "remoteEntry.js".into(),
-        data: Bytes::from(entry.to_owned()),
+        data: Bytes::from(entry.to_owned()).into(),
     }];
     let opts = UploadOptions {
         progress: Progress::Hidden,

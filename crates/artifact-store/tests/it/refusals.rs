@@ -465,7 +465,7 @@ async fn an_artifact_without_its_entry_point_is_refused_before_upload() {
     // upload_version called directly refuses too, naming <mfe>@<version>.
     let files = vec![UnpackedFile {
         path: "remoteEntry.js".into(),
-        data: Bytes::from_static(b"e"),
+        data: Bytes::from_static(b"e").into(),
     }];
     let err = upload_version(
         &target,

@@ -21,7 +21,7 @@ fn endpoint(test: &str) -> Option<String> {
 
 /// Creates a uniquely named bucket with a plain, unsigned `PUT /<bucket>` (moto accepts it;
 /// object_store cannot create buckets).
-async fn create_bucket(endpoint: &str) -> String {
+pub(crate) async fn create_bucket(endpoint: &str) -> String {
     let bucket = format!("as-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let url = url::Url::parse(endpoint).unwrap();
     let host = url.host_str().unwrap();
@@ -188,7 +188,7 @@ async fn s3_write_once_refuses_a_rebuilt_version() {
 
     let files = vec![UnpackedFile {
         path: "a.js".into(),
-        data: Bytes::from_static(b"2"),
+        data: Bytes::from_static(b"2").into(),
     }];
     let no_entry_points = UploadOptions {
         entry_points: Vec::new(),

@@ -19,6 +19,7 @@ fn opts(entry_points: &[&str]) -> UploadOptions {
         concurrency: 4,
         entry_points: entry_points.iter().map(|s| (*s).to_owned()).collect(),
         progress: Progress::Hidden,
+        ..UploadOptions::default()
     }
 }
 
@@ -26,7 +27,7 @@ fn files(list: &[(&str, &str)]) -> Vec<UnpackedFile> {
     list.iter()
         .map(|(p, d)| UnpackedFile {
             path: (*p).to_owned(),
-            data: Bytes::from(d.to_string()),
+            data: Bytes::from(d.to_string()).into(),
         })
         .collect()
 }
@@ -235,7 +236,7 @@ async fn many_files_upload_with_bounded_parallelism() {
     let many: Vec<UnpackedFile> = (0..300)
         .map(|i| UnpackedFile {
             path: format!("assets/f{i}.js"),
-            data: Bytes::from(format!("{i}")),
+            data: Bytes::from(format!("{i}")).into(),
         })
         .collect();
     let r = upload_version(&store, &mfe("checkout"), &ver("2.0.0"), &many, &opts(&[]))
