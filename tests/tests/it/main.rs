@@ -15,6 +15,7 @@ mod flow;
 mod github;
 mod github_faults;
 mod hostile;
+mod large_artifact;
 mod limits;
 mod mermaid;
 mod metrics;
