@@ -106,6 +106,10 @@ fn section(md: &mut String, title: &str, o: &sim::Outcome, against: f64) {
         ),
         ("failed steps", o.failures.len().to_string()),
         (
+            "merge steps finding their PR merged or moved by a newer request",
+            o.merge_races.to_string(),
+        ),
+        (
             "limit refusals answered by fake-github (secondary / primary), retried",
             format!("{} / {}", o.secondary_refused, o.primary_refused),
         ),
@@ -191,6 +195,7 @@ async fn main() {
         runners: a.runners,
         seed: 18,
         poll_s: 30.0,
+        deploy_each_merge: false,
         gitops_bin: gitops_bin(),
     };
     eprintln!("fleet: {requests} requests in a burst (scale {}x)", a.scale);

@@ -65,6 +65,9 @@ pub struct Config {
     pub seed: u64,
     /// The requester's poll interval, modelled seconds.
     pub poll_s: f64,
+    /// Deploy after each merge, one at a time, instead of coalescing deploy runs as a
+    /// concurrency group does (a run pending while one runs is replaced by a newer one).
+    pub deploy_each_merge: bool,
     pub gitops_bin: PathBuf,
 }
 
@@ -94,6 +97,9 @@ pub struct Outcome {
     pub not_newest: Vec<String>,
     /// Commands that failed, with the last line of their error.
     pub failures: Vec<String>,
+    /// Merge steps that found their PR already merged or its head moved by a newer request
+    /// (that request's own merge step merges it).
+    pub merge_races: usize,
     /// Failures that were a rate limit surfacing to a user.
     pub secondary_surfaced: usize,
     /// Secondary and primary refusals fake-github answered (retried by the client).
@@ -501,6 +507,9 @@ struct Shared {
     free: tokio::sync::Semaphore,
     fates: Mutex<Vec<Fate>>,
     failures: Mutex<Vec<String>>,
+    races: std::sync::atomic::AtomicUsize,
+    deploy_lock: tokio::sync::Mutex<()>,
+    deploy_each_merge: bool,
     merges: tokio::sync::watch::Sender<u64>,
     deploying_done: tokio::sync::watch::Sender<bool>,
 }
@@ -611,7 +620,17 @@ async fn request(shared: Arc<Shared>, p: Planned) -> tokio::task::JoinHandle<()>
         if ran.code == Some(0) {
             let at = shared.now_s();
             shared.fates.lock().expect("lock")[p.index].merged = Some((at - arrived, at));
-            shared.merges.send_modify(|n| *n += 1);
+            if shared.deploy_each_merge {
+                deploy(&shared).await;
+            } else {
+                shared.merges.send_modify(|n| *n += 1);
+            }
+        } else if ran.stderr.contains("is not open")
+            || ran.stderr.contains("Head branch was modified")
+        {
+            shared
+                .races
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         } else {
             shared.fail(format!("merge {}: {}", p.index, last_line(&ran.stderr)));
         }
@@ -662,25 +681,11 @@ async fn deploy_loop(
     mut merges: tokio::sync::watch::Receiver<u64>,
     mut all_merged: tokio::sync::watch::Receiver<bool>,
 ) {
-    let world = &shared.world;
     loop {
         let finishing = *all_merged.borrow_and_update();
         let seen = *merges.borrow_and_update();
         if seen > 0 || finishing {
-            let dir = world.deploy_clone.clone();
-            tokio::task::spawn_blocking(move || git(&dir, &["pull", "-q", "--ff-only"]))
-                .await
-                .expect("joined");
-            let ran = world
-                .gitops(
-                    &world.deploy_clone,
-                    "deploy",
-                    &["deploy", "--format", "json"],
-                )
-                .await;
-            if ran.code != Some(0) {
-                shared.fail(format!("deploy: {}", last_line(&ran.stderr)));
-            }
+            deploy(&shared).await;
         }
         if finishing {
             shared.deploying_done.send_replace(true);
@@ -690,6 +695,26 @@ async fn deploy_loop(
             r = merges.changed() => { let _ = r; }
             r = all_merged.changed() => { let _ = r; }
         }
+    }
+}
+
+/// One deploy run: `main` pulled, `gitops deploy` (one at a time).
+async fn deploy(shared: &Shared) {
+    let world = &shared.world;
+    let _one = shared.deploy_lock.lock().await;
+    let dir = world.deploy_clone.clone();
+    tokio::task::spawn_blocking(move || git(&dir, &["pull", "-q", "--ff-only"]))
+        .await
+        .expect("joined");
+    let ran = world
+        .gitops(
+            &world.deploy_clone,
+            "deploy",
+            &["deploy", "--format", "json"],
+        )
+        .await;
+    if ran.code != Some(0) {
+        shared.fail(format!("deploy: {}", last_line(&ran.stderr)));
     }
 }
 
@@ -740,6 +765,9 @@ pub async fn run(cfg: &Config) -> Outcome {
         free: tokio::sync::Semaphore::new(cfg.runners),
         fates: Mutex::new(vec![Fate::default(); planned.len()]),
         failures: Mutex::new(Vec::new()),
+        races: std::sync::atomic::AtomicUsize::new(0),
+        deploy_lock: tokio::sync::Mutex::new(()),
+        deploy_each_merge: cfg.deploy_each_merge,
         merges,
         deploying_done: tokio::sync::watch::channel(false).0,
     });
@@ -844,6 +872,7 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
         })
         .count();
     out.failures = failures;
+    out.merge_races = shared.races.load(std::sync::atomic::Ordering::Relaxed);
     for r in world.github.requests().await.expect("the request log") {
         let Some(stage) = stage_of(&r.login, &r.method) else {
             continue;
