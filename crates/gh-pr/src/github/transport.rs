@@ -116,7 +116,7 @@ pub(super) fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 
 /// Rounds of the retry policy's attempts a rate-limited call may take, each after waiting as
 /// the forge asked (all within the policy's total time).
-const THROTTLE_ROUNDS: u32 = 10;
+const THROTTLE_ROUNDS: u32 = 3;
 
 /// One attempt that did not end the call.
 enum Attempt {
