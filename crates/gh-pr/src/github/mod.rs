@@ -7,9 +7,9 @@
 //! commits, trees, contents, the tarball), [`pulls`] (pair state, proposals, reviews, merges,
 //! comments), [`checks`] (statuses and check runs), [`deployments`] (the [`Requester`] side),
 //! [`settings`] (the repository's default branch and allowed merge methods, read once).
-//! Content-creating calls are paced process-wide ([`pacing`]: one at a time, a burst of 8 then
-//! one per `GITOPS_GITHUB_WRITE_INTERVAL_MS`, default 1,000 ms), and a rate limit that names its
-//! wait is waited out within the retry policy's total time.
+//! Content-creating calls are paced per API and token ([`pacing`]: one at a time; once GitHub
+//! pushed back, one per `GITOPS_GITHUB_WRITE_INTERVAL_MS`, default 1,000 ms, after a burst of
+//! 8), and a rate limit that names its wait is waited out within the retry policy's total time.
 
 use std::fmt;
 use std::sync::Arc;
@@ -67,6 +67,8 @@ pub struct GithubForge {
     calls: Arc<AtomicU64>,
     /// Conditional GETs: remembered `ETag`s and bodies, and the `304`s they earned.
     conditional: conditional::Conditional,
+    /// Paces content-creating calls (shared by the process's forges with this API and token).
+    pacer: Arc<pacing::Pacer>,
 }
 
 impl fmt::Debug for GithubForge {
@@ -96,6 +98,7 @@ impl GithubForge {
     pub fn new(api_url: &str, token: SecretString, repository: RepositoryName) -> Result<Self> {
         let api_url = api_url.trim_end_matches('/').to_owned();
         let crab = transport::build_client(&api_url, &token, DEFAULT_CONNECT_TIMEOUT)?;
+        let pacer = pacing::pacer(&api_url, &token);
         let owner = repository
             .as_str()
             .split_once('/')
@@ -117,6 +120,7 @@ impl GithubForge {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             calls: Arc::new(AtomicU64::new(0)),
             conditional: conditional::Conditional::default(),
+            pacer,
         })
     }
 

@@ -1,14 +1,19 @@
 //! Self-throttling of content-creating calls, as GitHub asks of integrations ("Best practices
 //! for using the REST API": make mutating requests serially, not concurrently, and wait at
-//! least one second between them when making many): one process-wide pacer, so every forge of
-//! a process (the GitOps repository's and a requester's) shares it.
+//! least one second between them when making many): one pacer per API and token in a process
+//! (GitHub's limits count per user or installation), so every forge of a process using the same
+//! token on the same API shares it, and two APIs (two fake-github servers of a test run) or two
+//! tokens never wait for each other.
 //!
-//! A token bucket: up to [`BURST`] writes go at once (one request's proposal or merge never
-//! waits), then one per interval; writes never overlap (each holds the pacer while it is in
-//! flight). The interval is `GITOPS_GITHUB_WRITE_INTERVAL_MS` (milliseconds, read once per
+//! Writes never overlap (each holds the pacer while it is in flight). Once GitHub has pushed
+//! back (a rate-limited answer, [`Pacer::press`]) they are also spaced: a token bucket of
+//! [`BURST`] writes refilled one per interval, starting empty. Before any push-back writes are
+//! not delayed, so a command's (or a test suite's) writes cost no waiting. The interval is `GITOPS_GITHUB_WRITE_INTERVAL_MS` (milliseconds, read once per
 //! process; default 1,000; `0` turns pacing off), so a time-scaled simulation can scale it.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -30,6 +35,8 @@ struct Bucket {
 #[derive(Debug)]
 pub(super) struct Pacer {
     interval: Duration,
+    /// Whether GitHub has pushed back: writes are spaced from then on.
+    pressed: std::sync::atomic::AtomicBool,
     bucket: tokio::sync::Mutex<Bucket>,
 }
 
@@ -42,6 +49,7 @@ impl Pacer {
     pub(super) fn new(interval: Duration) -> Pacer {
         Pacer {
             interval,
+            pressed: std::sync::atomic::AtomicBool::new(false),
             bucket: tokio::sync::Mutex::new(Bucket {
                 tokens: f64::from(BURST),
                 at: Instant::now(),
@@ -49,12 +57,22 @@ impl Pacer {
         }
     }
 
-    /// Waits for a write's turn: the previous write done, and a token available.
-    pub(super) async fn turn(&self) -> Turn<'_> {
-        if self.interval.is_zero() {
-            return Turn { _held: None };
+    /// GitHub pushed back (a rate limit): space the writes from now on, the bucket empty.
+    pub(super) fn press(&self) {
+        if !self.pressed.swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Ok(mut b) = self.bucket.try_lock()
+        {
+            b.tokens = 0.0;
+            b.at = Instant::now();
         }
+    }
+
+    /// Waits for a write's turn: the previous write done and, once pressed, a token available.
+    pub(super) async fn turn(&self) -> Turn<'_> {
         let mut b = self.bucket.lock().await;
+        if self.interval.is_zero() || !self.pressed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Turn { _held: Some(b) };
+        }
         let per = self.interval.as_secs_f64();
         let now = Instant::now();
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() / per).min(f64::from(BURST));
@@ -88,14 +106,28 @@ fn interval_of(value: Option<&str>) -> Duration {
     }
 }
 
-/// The process's pacer (its interval read from the environment once).
-pub(super) fn pacer() -> &'static Pacer {
-    static PACER: OnceLock<Pacer> = OnceLock::new();
-    PACER.get_or_init(|| {
-        Pacer::new(interval_of(
-            std::env::var(WRITE_INTERVAL_VAR).ok().as_deref(),
-        ))
-    })
+/// The pacers of a process, by API URL and the token's hash.
+type Pacers = HashMap<(String, u64), Arc<Pacer>>;
+
+/// The process's pacer for `token` on `api_url` (the interval read from the environment once
+/// per process). The token is only hashed into the key, never kept.
+pub(super) fn pacer(api_url: &str, token: &secrecy::SecretString) -> Arc<Pacer> {
+    static INTERVAL: OnceLock<Duration> = OnceLock::new();
+    static PACERS: OnceLock<Mutex<Pacers>> = OnceLock::new();
+    let interval =
+        *INTERVAL.get_or_init(|| interval_of(std::env::var(WRITE_INTERVAL_VAR).ok().as_deref()));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    secrecy::ExposeSecret::expose_secret(token).hash(&mut hasher);
+    let key = (api_url.to_owned(), hasher.finish());
+    let mut pacers = PACERS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Arc::clone(
+        pacers
+            .entry(key)
+            .or_insert_with(|| Arc::new(Pacer::new(interval))),
+    )
 }
 
 #[cfg(test)]
@@ -113,17 +145,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_goes_at_once_then_one_write_per_interval() {
+    async fn writes_are_spaced_once_github_pushed_back() {
         let pacer = Pacer::new(Duration::from_millis(40));
         let started = Instant::now();
-        for _ in 0..BURST {
+        for _ in 0..3 * BURST {
             drop(pacer.turn().await);
         }
-        assert!(started.elapsed() < Duration::from_millis(40));
+        assert!(
+            started.elapsed() < Duration::from_millis(40),
+            "not pressed: no wait"
+        );
+        pacer.press();
+        let started = Instant::now();
         for _ in 0..3 {
             drop(pacer.turn().await);
         }
-        // Three more writes: about three intervals (a scheduler may add a little).
+        // Three writes after a push-back: about three intervals (a scheduler may add a little).
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(110), "{took:?}");
     }

@@ -332,7 +332,7 @@ impl GithubForge {
         let turn = if *method == Method::GET {
             None
         } else {
-            Some(super::pacing::pacer().turn().await)
+            Some(self.pacer.turn().await)
         };
         let attempt = async {
             let r = match *method {
@@ -436,6 +436,9 @@ impl GithubForge {
                     Ok(resp) => match classify(resp.status, &resp.headers, &resp.body) {
                         None => Ok(resp),
                         Some(kind) => {
+                            if kind == Retryable::RateLimited {
+                                self.pacer.press();
+                            }
                             tracing::debug!(%method, path, status = resp.status, "forge call may be retried");
                             Err(Attempt::Answer {
                                 hint: server_hint(&resp.headers, SystemTime::now()),
