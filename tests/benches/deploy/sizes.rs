@@ -144,6 +144,12 @@ pub fn run(ctx: &Ctx, out: &mut String) {
             ratio(row.rss.median, base),
         );
     }
+    let floor = measured(&ctx.work, &ctx.gitops, &["--version"], |_| {});
+    let _ = writeln!(
+        out,
+        "\nThe process's floor: `gitops --version` peaks at {:.1} MiB.",
+        mib(floor.max_rss_kib)
+    );
     if !skipped.is_empty() {
         let _ = writeln!(out, "\nNot measured: {}.", skipped.join(", "));
     }

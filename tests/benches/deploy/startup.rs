@@ -171,9 +171,9 @@ pub fn run(ctx: &Ctx, out: &mut String) {
         (
             "`mfe validate`, one process per payload",
             per_process,
-            per_process,
+            f64::NAN,
         ),
-        ("`validate_bytes`, in-process", in_process, in_process),
+        ("`validate_bytes`, in-process", in_process, f64::NAN),
     ];
     if let Some((per, whole, marginal)) = checker {
         rows.push((
@@ -201,7 +201,12 @@ pub fn run(ctx: &Ctx, out: &mut String) {
         } else {
             "n/a (noise)".to_owned()
         };
-        let _ = writeln!(out, "| {what} | {shown} | {} |", ratio(mine, rate));
+        let versus = if mine.is_nan() {
+            "-".to_owned()
+        } else {
+            ratio(mine, rate)
+        };
+        let _ = writeln!(out, "| {what} | {shown} | {versus} |");
     }
     if checker.is_none() {
         let _ = writeln!(
