@@ -15,7 +15,7 @@ use object_store::{ObjectStore as _, PutMode, PutOptions};
 
 use crate::Ctx;
 use crate::generate;
-use crate::measure::{Stats, measured, mib_bytes, ratio};
+use crate::measure::{Stats, measured, mib_bytes, own_cpu, ratio};
 use crate::repo::{Backend, BenchRepo, count_objects, create_bucket, fresh_id};
 
 /// The version prefix every method writes under.
@@ -58,13 +58,14 @@ enum Puts {
     AsDeploy,
 }
 
-/// PUTs every file into a fresh bucket, `in_flight` at a time; seconds.
+/// PUTs every file into a fresh bucket, `in_flight` at a time; seconds, and the CPU seconds
+/// this process spent meanwhile.
 async fn raw_upload(
     endpoint: &str,
     files: &[(String, Bytes)],
     in_flight: usize,
     puts: Puts,
-) -> f64 {
+) -> (f64, f64) {
     let bucket = format!("raw-{}", fresh_id());
     create_bucket(endpoint, &bucket).await;
     let store = AmazonS3Builder::new()
@@ -77,7 +78,7 @@ async fn raw_upload(
         .build()
         .expect("an S3 object store");
     let store = &store;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), own_cpu());
     let entry_points = ["remoteEntry.js".to_owned()];
     let entry_points = &entry_points;
     futures::stream::iter(files.iter().map(|(rel, bytes)| async move {
@@ -97,17 +98,18 @@ async fn raw_upload(
     .await
     .expect("a raw PUT to moto");
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = own_cpu() - cpu;
     let stored = count_objects(endpoint, &bucket, PREFIX).await;
     assert_eq!(
         stored,
         files.len() as u64,
         "the raw uploader stored every file"
     );
-    seconds
+    (seconds, cpu)
 }
 
-/// `aws s3 sync dist s3://<fresh bucket>/<prefix>`; seconds.
-fn sync(ctx: &Ctx, aws: &Path, endpoint: &str, dist: &Path, files: u64) -> f64 {
+/// `aws s3 sync dist s3://<fresh bucket>/<prefix>`; seconds, and the CPU seconds it used.
+fn sync(ctx: &Ctx, aws: &Path, endpoint: &str, dist: &Path, files: u64) -> (f64, f64) {
     let bucket = format!("sync-{}", fresh_id());
     ctx.rt.block_on(create_bucket(endpoint, &bucket));
     let dist = dist.to_string_lossy().into_owned();
@@ -134,7 +136,7 @@ fn sync(ctx: &Ctx, aws: &Path, endpoint: &str, dist: &Path, files: u64) -> f64 {
     assert!(sample.ok(), "{}", sample.failure("aws s3 sync"));
     let stored = ctx.rt.block_on(count_objects(endpoint, &bucket, PREFIX));
     assert_eq!(stored, files, "aws s3 sync stored every file");
-    sample.wall
+    (sample.wall, sample.cpu)
 }
 
 /// Runs the section and appends its report to `out`.
@@ -156,12 +158,14 @@ pub fn run(ctx: &Ctx, out: &mut String) {
     let counts: &[u64] = if ctx.quick { &[300] } else { &[300, 3_000] };
     let mut rows = Vec::new();
     let mut stage_rows = Vec::new();
+    let mut cpu_rows = Vec::new();
     for &count in counts {
         let artifact = generate::bundle(&ctx.cache, count);
         let dist = artifact.dist.clone().expect("a bundle has its dist");
         let files = load(&dist);
         let (mut deploy, mut synced, mut raw32, mut raw16, mut like) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut deploy_cpu, mut sync_cpu, mut raw_cpu) = (Vec::new(), Vec::new(), Vec::new());
         let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
         for run in 0..ctx.runs {
             eprintln!("bundle {count}: run {}/{}", run + 1, ctx.runs);
@@ -169,6 +173,7 @@ pub fn run(ctx: &Ctx, out: &mut String) {
             let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, &backend, &artifact, None);
             let (sample, recorded) = repo.deploy(&ctx.gitops);
             deploy.push(sample.wall);
+            deploy_cpu.push(sample.cpu);
             for (stage, seconds) in recorded {
                 match stages.iter_mut().find(|(s, _)| *s == stage) {
                     Some((_, all)) => all.push(seconds),
@@ -177,19 +182,24 @@ pub fn run(ctx: &Ctx, out: &mut String) {
             }
             repo.remove();
             if let Some(aws) = &ctx.aws_cli {
-                synced.push(sync(ctx, aws, &endpoint, &dist, artifact.files));
+                let (seconds, cpu) = sync(ctx, aws, &endpoint, &dist, artifact.files);
+                synced.push(seconds);
+                sync_cpu.push(cpu);
             }
-            raw32.push(
-                ctx.rt
-                    .block_on(raw_upload(&endpoint, &files, 32, Puts::Plain)),
-            );
+            let (seconds, cpu) = ctx
+                .rt
+                .block_on(raw_upload(&endpoint, &files, 32, Puts::Plain));
+            raw32.push(seconds);
+            raw_cpu.push(cpu);
             raw16.push(
                 ctx.rt
-                    .block_on(raw_upload(&endpoint, &files, 16, Puts::Plain)),
+                    .block_on(raw_upload(&endpoint, &files, 16, Puts::Plain))
+                    .0,
             );
             like.push(
                 ctx.rt
-                    .block_on(raw_upload(&endpoint, &files, 32, Puts::AsDeploy)),
+                    .block_on(raw_upload(&endpoint, &files, 32, Puts::AsDeploy))
+                    .0,
             );
         }
         let (d, s, r32, r16, rl) = (
@@ -227,6 +237,23 @@ pub fn run(ctx: &Ctx, out: &mut String) {
             ratio(upload, rl.median),
             ratio(d.median, rl.median),
         ));
+        let (dc, sc, rc) = (
+            Stats::of(&deploy_cpu),
+            Stats::of(&sync_cpu),
+            Stats::of(&raw_cpu),
+        );
+        cpu_rows.push(format!(
+            "| {count} files | {} | {} | {} | {} | {} |",
+            dc.show(2, " s"),
+            if sync_cpu.is_empty() {
+                "n/a".to_owned()
+            } else {
+                sc.show(2, " s")
+            },
+            rc.show(2, " s"),
+            ratio(dc.median, rc.median),
+            ratio(dc.median, d.median),
+        ));
     }
     let _ = writeln!(
         out,
@@ -258,6 +285,20 @@ pub fn run(ctx: &Ctx, out: &mut String) {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for row in stage_rows {
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(
+        out,
+        "\nCPU time (user + system) of each client: the deploy and `aws s3 sync` processes' own \
+         (`wait4`), the raw uploader's as this process's (/proc/self/stat). The emulator is a \
+         Python process on the same cores: what a client spends on CPU, it takes from moto.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| bundle | gitops deploy CPU | aws s3 sync CPU | raw 32 CPU | deploy / raw 32 CPU | deploy CPU / its wall |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for row in cpu_rows {
         let _ = writeln!(out, "{row}");
     }
     let _ = writeln!(out);

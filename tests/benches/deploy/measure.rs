@@ -20,7 +20,7 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 wall = time.monotonic() - start
 with open(out, "w") as f:
-    json.dump({"wall": wall, "maxrss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, f)
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, f)
 "#;
 
 /// One run of a process.
@@ -28,6 +28,8 @@ with open(out, "w") as f:
 pub struct Sample {
     /// Seconds from start to exit.
     pub wall: f64,
+    /// The child's CPU time, user and system, seconds.
+    pub cpu: f64,
     /// The child's peak resident set, KiB (0 when not measured).
     pub max_rss_kib: u64,
     pub code: i32,
@@ -80,6 +82,7 @@ pub fn measured(
     let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     Sample {
         wall: parsed["wall"].as_f64().unwrap_or(f64::NAN),
+        cpu: parsed["cpu"].as_f64().unwrap_or(f64::NAN),
         max_rss_kib: parsed["maxrss_kib"].as_u64().unwrap_or(0),
         code: parsed["code"]
             .as_i64()
@@ -98,6 +101,20 @@ pub fn timed(command: &mut Command) -> (f64, std::process::Output) {
         .output()
         .expect("the measured command starts");
     (start.elapsed().as_secs_f64(), out)
+}
+
+/// CPU time (user and system) this process has used so far, seconds (Linux: /proc/self/stat,
+/// in clock ticks of 1/100 s; NaN elsewhere).
+pub fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 /// Median, smallest and largest of a set of samples.
