@@ -178,8 +178,13 @@ mod tests {
         );
         drop(turn);
         waiting.await.unwrap();
+        // Spacing off (interval 0): writes still take turns, and never wait once done.
         let off = Pacer::new(Duration::ZERO);
-        let (a, b) = (off.turn().await, off.turn().await);
-        drop((a, b));
+        off.press();
+        let started = Instant::now();
+        for _ in 0..3 * BURST {
+            drop(off.turn().await);
+        }
+        assert!(started.elapsed() < Duration::from_millis(100));
     }
 }

@@ -220,7 +220,8 @@ async fn request_to_merged_pr_takes_at_most_six_calls() {
     // The next request for the pair reuses the branch, whose last PR merged.
     let (used, served, state, pr2, merge2) = request_to_merge(&e, &f, &merge, "1.0.1").await;
     println!("request-to-merge, merged pair: {used} calls: {served:#?}");
-    assert!(used <= 6, "{used} calls: {served:#?}");
+    // One more than a new pair: the base branch's head, read before replacing a head.
+    assert!(used <= 7, "{used} calls: {served:#?}");
     assert_ne!(pr2.number, pr.number);
     assert_eq!(state.expected, BranchHead::At(pr.head_sha.clone()));
     assert_eq!(state.pending, None);
@@ -240,7 +241,7 @@ async fn request_to_merged_pr_takes_at_most_six_calls() {
         .unwrap();
     let (used, served, state, pr3, merge3) = request_to_merge(&e, &f, &merge2, "1.0.3").await;
     println!("request-to-merge, replacing an open PR: {used} calls: {served:#?}");
-    assert!(used <= 7, "{used} calls: {served:#?}");
+    assert!(used <= 8, "{used} calls: {served:#?}");
     assert_eq!(pr3.number, open.number, "the open PR is kept");
     assert_eq!(state.expected, BranchHead::At(open.head_sha.clone()));
     assert_eq!(state.pending.as_deref(), Some(&b"version: 1.0.2\n"[..]));
@@ -462,7 +463,9 @@ async fn exhausted_rate_limit_is_throttled_and_bounded() {
     let before = f.calls();
     let r = f.open_pull_requests().await;
     assert!(matches!(r, Err(Error::Throttled { .. })), "{r:?}");
-    assert_eq!(f.calls() - before, 4, "bounded attempts");
+    // Bounded: the policy's 4 attempts in each of the 3 rounds a rate limit naming its wait
+    // is waited out (transport.rs, THROTTLE_ROUNDS).
+    assert_eq!(f.calls() - before, 4 * 3, "bounded attempts");
     // A wait longer than the total budget is not slept: refused at once.
     e.gh.clear_faults().await.unwrap();
     e.gh.set_fault(&Fault {
