@@ -170,7 +170,7 @@ pub fn run(ctx: &Ctx, out: &mut String) {
         for run in 0..ctx.runs {
             eprintln!("bundle {count}: run {}/{}", run + 1, ctx.runs);
             let backend = Backend::Moto(endpoint.clone());
-            let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, &backend, &artifact, None);
+            let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, &backend, &artifact);
             let (sample, recorded) = repo.deploy(&ctx.gitops);
             deploy.push(sample.wall);
             deploy_cpu.push(sample.cpu);

@@ -100,14 +100,13 @@ pub struct BenchRepo {
 
 impl BenchRepo {
     /// Writes the repository under `work`, links `artifact` in as `app` 1.0.0, commits and
-    /// bootstraps it. `limits` is written as the MFE's `limits:` block when given.
+    /// bootstraps it. The MFE sets no `limits:` (the defaults are measured).
     pub fn new(
         rt: &tokio::runtime::Runtime,
         gitops: &Path,
         work: &Path,
         backend: &Backend,
         artifact: &Artifact,
-        limits: Option<&str>,
     ) -> BenchRepo {
         let id = fresh_id();
         let dir = work.join(format!("repo-{id}"));
@@ -130,11 +129,8 @@ impl BenchRepo {
             "gitops.yaml",
             &format!("version: 1\nenvironments:\n{environment}"),
         );
-        let mut mfe = "name: app\nrepository: acme/app-mfe\nartifact: local/artifacts/app/app-{version}.tgz\nenvironments: [dev]\nentry_points: [remoteEntry.js]\n".to_owned();
-        if let Some(limits) = limits {
-            mfe.push_str(limits);
-        }
-        write("mfes/app.yaml", &mfe);
+        let mfe = "name: app\nrepository: acme/app-mfe\nartifact: local/artifacts/app/app-{version}.tgz\nenvironments: [dev]\nentry_points: [remoteEntry.js]\n";
+        write("mfes/app.yaml", mfe);
         write(
             "deployments/dev/app.json",
             &serde_json::json!({

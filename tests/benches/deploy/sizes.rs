@@ -9,10 +9,6 @@ use crate::generate;
 use crate::measure::{Stats, measured, mib, mib_bytes, ratio};
 use crate::repo::{Backend, BenchRepo};
 
-/// The MFE's `limits:` for every size measured: above the 1 GB artifact, so the same
-/// configuration deploys every size whatever the defaults are.
-const LIMITS: &str = "limits:\n  max_archive_bytes: 2GiB\n  max_total_bytes: 2GiB\n";
-
 struct Row {
     label: &'static str,
     backend: &'static str,
@@ -61,14 +57,7 @@ pub fn run(ctx: &Ctx, out: &mut String) {
                     run + 1,
                     ctx.runs
                 );
-                let repo = BenchRepo::new(
-                    &ctx.rt,
-                    &ctx.gitops,
-                    &ctx.work,
-                    backend,
-                    &artifact,
-                    Some(LIMITS),
-                );
+                let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, backend, &artifact);
                 let (sample, _) = repo.deploy(&ctx.gitops);
                 wall.push(sample.wall);
                 #[allow(clippy::cast_precision_loss)]
@@ -107,8 +96,8 @@ pub fn run(ctx: &Ctx, out: &mut String) {
         out,
         "Median (min-max) of {} run(s). Peak RSS is the deploy process's own `ru_maxrss` from \
          `wait4` (exact, not polled). The artifacts are random bytes (incompressible) in files of \
-         4 KB up to an eighth of the total (at most 64 MiB), gzip level 1; the MFE sets \
-         `limits:` of 2 GiB so one configuration admits every size. The peer, on the same disk, \
+         4 KB up to an eighth of the total (at most 64 MiB), gzip level 1; the MFE sets no \
+         `limits:`: the defaults admit every size. The peer, on the same disk, \
          is `tar -xzf` of the same archive.\n",
         ctx.runs
     );
