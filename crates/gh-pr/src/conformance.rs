@@ -12,8 +12,10 @@ use gitops_event_model::{
 };
 
 mod branches;
+mod stale;
 
 pub use branches::branch_addressed_proposal;
+pub use stale::a_stale_checkout_never_reverts_a_merge;
 
 use crate::{
     BranchHead, Change, CheckState, DeploymentState, Error, FileWrite, Forge,
@@ -1099,6 +1101,7 @@ pub async fn forge_suite(forge: &dyn Forge) {
     newest_intent_wins_under_contention(&[forge]).await;
     capital_environment_names(forge).await;
     branch_addressed_proposal(forge).await;
+    a_stale_checkout_never_reverts_a_merge(forge).await;
 }
 
 /// Every [`Requester`] check.

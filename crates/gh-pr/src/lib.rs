@@ -36,7 +36,7 @@
 //! first-parent position of the commit that last changed each), which `gitops deploy` uses
 //! as the order of desired states.
 //!
-//! # GitHub API calls (budget: 6 from request to merged PR, 7 replacing an open PR)
+//! # GitHub API calls (budget: 6 from request to merged PR, 8 replacing a PR's head)
 //! With [`Change::base_sha`] and [`Change::base_tree_sha`] known from the checkout, and the
 //! change built from [`Forge::pair_state`] (`exact == false`), and the repository's settings
 //! read once per process (`GET /repos/{owner}/{repo}`: default branch, allowed merge methods;
@@ -46,15 +46,20 @@
 //! | --- | --- |
 //! | `GET pulls?head=<owner>:<branch>&state=all&per_page=1` (newest PR of the branch) | 1 |
 //! | `GET contents/<path>?ref=<head>`, only when that PR is open | 0 or 1 |
+//! | `GET git/ref/heads/<base>`, only when replacing an existing head | 0 or 1 |
 //! | `POST git/trees` (base_tree + inline contents) | 1 |
 //! | `POST git/commits` (parents: base, and the expected head when there is one) | 1 |
 //! | new branch: `POST git/refs`; else `PATCH git/refs/heads/<branch>` (`force: false`) | 1 |
 //! | open PR seen: `PATCH pulls/<n>`; else `POST pulls` | 1 |
 //! | `PUT pulls/<n>/merge` with `sha` | 1 |
 //!
-//! New pair: 6; a pair whose last PR merged or closed: 6 (a branch deleted after merge costs
+//! New pair: 6; a pair whose last PR merged or closed: 7 (a branch deleted after merge costs
 //! one more call, the `POST git/refs` after the `PATCH`'s 422); a request replacing an open
-//! PR for the same pair: 7 (its predecessor never merged). A lost race costs the caller one
+//! PR for the same pair: 8 (its predecessor never merged). Replacing an existing head costs
+//! one `GET git/ref/heads/<base>` (the 7th and 8th call): when a merge landed since the
+//! checkout was cloned, the new commit is built on the base branch's head (one more `GET
+//! git/commits` for its tree), because the replaced head may hold that merge and the checkout's
+//! tree plus the writes would revert it. A lost race costs the caller one
 //! exact re-read ([`Forge::pair_state`] with `exact`: one more `GET git/ref`) and a new
 //! proposal. Unknown `base_tree_sha` costs one `GET git/commits`, unknown `base_sha` one
 //! `GET git/ref` more. Binary (non-UTF-8) writes cost one `POST git/blobs` each. A forced

@@ -245,12 +245,27 @@ impl GithubForge {
         change.validate()?;
         not_the_base(change.branch(), &self.base)?;
         let branch = change.branch();
-        let base_sha = match &change.base_sha {
+        let mut base_sha = match &change.base_sha {
             Some(s) => s.clone(),
             None => self.resolve_commit(&self.base).await?,
         };
-        let base_tree = match &change.base_tree_sha {
-            Some(t) => t.clone(),
+        let mut base_tree = change.base_tree_sha.clone();
+        // Replacing a head built on another base: when the caller's checkout is behind the
+        // base branch (a merge landed since it was cloned), the replaced head may already
+        // hold that merge, and a tree of the checkout plus the writes would revert it. The
+        // writes are whole files, so they are applied to the base branch's head instead.
+        if let Some(BranchHead::At(h)) = &change.expected
+            && *h != base_sha
+            && change.base_sha.is_some()
+        {
+            let now = self.resolve_commit(&self.base).await?;
+            if now != base_sha {
+                base_sha = now;
+                base_tree = None;
+            }
+        }
+        let base_tree = match base_tree {
+            Some(t) => t,
             None => self.tree_of(&base_sha).await?,
         };
         let tree = self.write_tree(&base_tree, &change.writes).await?;
