@@ -180,6 +180,15 @@ impl BenchRepo {
     /// The measured `gitops deploy`, which must deploy `app` 1.0.0; the run and the stage
     /// durations (`uploaded`, `committed`, `invalidated`) it recorded, in seconds.
     pub fn deploy(&self, gitops: &Path) -> (Sample, Vec<(String, f64)>) {
+        self.deploy_with(gitops, &[])
+    }
+
+    /// [`BenchRepo::deploy`] with `extra` set in the deploy's environment.
+    pub fn deploy_with(
+        &self,
+        gitops: &Path,
+        extra: &[(&str, &str)],
+    ) -> (Sample, Vec<(String, f64)>) {
         let events = self.dir.join("local/events.jsonl");
         let dir = self.dir.to_string_lossy().into_owned();
         let sample = measured(
@@ -189,6 +198,7 @@ impl BenchRepo {
             |c| {
                 self.configure(c);
                 c.env("GITOPS_METRICS_FILE", &events);
+                c.envs(extra.iter().copied());
             },
         );
         assert!(sample.ok(), "{}", sample.failure("gitops deploy"));

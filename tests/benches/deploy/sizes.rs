@@ -18,6 +18,8 @@ struct Row {
     rss: Stats,
     tar_wall: Stats,
     tar_rss: Stats,
+    /// Peak RSS with glibc's malloc held to one arena (embedded only).
+    one_arena: Stats,
 }
 
 /// Runs the section and appends its report to `out`.
@@ -48,8 +50,8 @@ pub fn run(ctx: &Ctx, out: &mut String) {
                 skipped.push(format!("{label} on moto (pass --moto-1g)"));
                 continue;
             }
-            let (mut wall, mut rss, mut tar_wall, mut tar_rss) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut wall, mut rss, mut tar_wall, mut tar_rss, mut one_arena) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for run in 0..ctx.runs {
                 eprintln!(
                     "artifact {label} on {}: run {}/{}",
@@ -64,6 +66,12 @@ pub fn run(ctx: &Ctx, out: &mut String) {
                 rss.push(mib(sample.max_rss_kib));
                 repo.remove();
                 if matches!(backend, Backend::Embedded) {
+                    // The same deploy with glibc's malloc held to one arena: how much of the
+                    // peak is memory freed by the worker threads but kept by their arenas.
+                    let repo = BenchRepo::new(&ctx.rt, &ctx.gitops, &ctx.work, backend, &artifact);
+                    let (sample, _) = repo.deploy_with(&ctx.gitops, &[("MALLOC_ARENA_MAX", "1")]);
+                    one_arena.push(mib(sample.max_rss_kib));
+                    repo.remove();
                     let into = ctx.work.join(format!("untar-{}", crate::repo::fresh_id()));
                     std::fs::create_dir_all(&into).expect("mkdir");
                     let archive = artifact.archive.to_string_lossy().into_owned();
@@ -89,6 +97,7 @@ pub fn run(ctx: &Ctx, out: &mut String) {
                 rss: Stats::of(&rss),
                 tar_wall: Stats::of(&tar_wall),
                 tar_rss: Stats::of(&tar_rss),
+                one_arena: Stats::of(&one_arena),
             });
         }
     }
@@ -98,19 +107,33 @@ pub fn run(ctx: &Ctx, out: &mut String) {
          `wait4` (exact, not polled). The artifacts are random bytes (incompressible) in files of \
          4 KB up to an eighth of the total (at most 64 MiB), gzip level 1; the MFE sets no \
          `limits:`: the defaults admit every size. The peer, on the same disk, \
-         is `tar -xzf` of the same archive.\n",
+         is `tar -xzf` of the same archive. On the embedded backend the deploy also runs with \
+         `MALLOC_ARENA_MAX=1` (glibc's malloc held to one arena): the difference is memory the \
+         worker threads freed but their arenas kept.\n",
         ctx.runs
     );
     let _ = writeln!(
         out,
-        "| artifact | backend | archive | files | deploy wall | MiB/s | deploy peak RSS | RSS / RSS(3MB) | tar -xzf wall | deploy / tar wall | tar peak RSS |"
+        "| artifact | backend | archive | files | deploy wall | MiB/s | deploy peak RSS | RSS / RSS(3MB) | peak RSS, one arena | its / 3MB's | tar -xzf wall | deploy / tar wall | tar peak RSS |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in &rows {
         let base = rows
             .iter()
             .find(|r| r.backend == row.backend && r.label == "3MB")
             .map_or(f64::NAN, |r| r.rss.median);
+        let base_arena = rows
+            .iter()
+            .find(|r| r.backend == row.backend && r.label == "3MB")
+            .map_or(f64::NAN, |r| r.one_arena.median);
+        let (arena, arena_ratio) = if row.one_arena.n == 0 {
+            ("-".to_owned(), "-".to_owned())
+        } else {
+            (
+                row.one_arena.show(1, " MiB"),
+                ratio(row.one_arena.median, base_arena),
+            )
+        };
         let (tar_wall, tar_ratio, tar_rss) = if row.tar_wall.n == 0 {
             ("-".to_owned(), "-".to_owned(), "-".to_owned())
         } else {
@@ -122,7 +145,7 @@ pub fn run(ctx: &Ctx, out: &mut String) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} MiB | {} | {} | {:.0} | {} | **{}** | {tar_wall} | {tar_ratio} | {tar_rss} |",
+            "| {} | {} | {:.1} MiB | {} | {} | {:.0} | {} | **{}** | {arena} | {arena_ratio} | {tar_wall} | {tar_ratio} | {tar_rss} |",
             row.label,
             row.backend,
             mib_bytes(row.archive),
