@@ -100,6 +100,15 @@ pub async fn merge_pull_request(
     }
     let clocks = clock.as_slice();
     if !reasons.is_empty() {
+        // Another run (the sweep, a merge job of the same PR) may have merged this head, or a
+        // newer request replaced it, while it was checked: the base then already holds this
+        // head ("already desired"). Its requester is not told a refusal of what went through.
+        let now = forge.pull_request(number).await?;
+        if now.state != PrState::Open || now.head_sha != pr.head_sha {
+            return Ok(MergeOutcome::Skipped {
+                reason: format!("#{number} was merged, closed or moved while it was checked"),
+            });
+        }
         refuse(forge, &pr, &reasons, clocks, metrics).await?;
         if let (Some(requester), Some(desired)) = (
             requester,

@@ -10,6 +10,7 @@ mod drift;
 mod forge;
 mod interleavings;
 mod limits;
+mod merge_race;
 mod promote;
 mod provenance;
 mod prune;
