@@ -15,7 +15,7 @@ use futures::StreamExt as _;
 use object_store::GetResult;
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
 use crate::error::{Error, Result};
 
@@ -24,16 +24,30 @@ use crate::error::{Error, Result};
 pub enum Content {
     /// Held in memory (small inputs, tests, [`crate::unpack`]).
     Memory(Bytes),
-    /// Spooled to a file in a private temporary directory.
+    /// A range of a spool file in a private temporary directory.
     Spooled(SpooledFile),
 }
 
-/// A file in a spool directory; the directory lives as long as any file in it.
+/// A range of a spool's data file; the spool (its directory and file) lives as long as any
+/// range of it.
 #[derive(Debug, Clone)]
 pub struct SpooledFile {
-    dir: Arc<TempDir>,
-    name: String,
+    spool: Arc<Spool>,
+    offset: u64,
     len: u64,
+}
+
+/// A private temporary directory holding one data file that contents are appended to: one
+/// file for a whole archive's entries, so unpacking thousands of small files costs no file
+/// creation each.
+#[derive(Debug)]
+struct Spool {
+    /// Removed (with the data file) when the spool is dropped.
+    dir: TempDir,
+    /// The data file's path.
+    path: PathBuf,
+    /// The data file, open for reading at offsets.
+    file: std::fs::File,
 }
 
 impl From<Bytes> for Content {
@@ -54,14 +68,14 @@ impl From<Vec<u8>> for Content {
     }
 }
 
-/// Equal when both are in memory with the same bytes, or both are the same spool file (this
-/// never reads a spool file).
+/// Equal when both are in memory with the same bytes, or both are the same range of the same
+/// spool (this never reads a spool).
 impl PartialEq for Content {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Content::Memory(a), Content::Memory(b)) => a == b,
             (Content::Spooled(a), Content::Spooled(b)) => {
-                Arc::ptr_eq(&a.dir, &b.dir) && a.name == b.name
+                Arc::ptr_eq(&a.spool, &b.spool) && a.offset == b.offset && a.len == b.len
             }
             _ => false,
         }
@@ -90,20 +104,29 @@ impl Content {
         self.len() == 0
     }
 
-    /// The whole content in memory (read from its spool file when spooled): for contents the
-    /// caller knows to be small.
+    /// The whole content in memory (read from its spool when spooled): for contents the
+    /// caller knows to be small. The buffer is allocated by the calling thread and only filled
+    /// on tokio's blocking threads, so the memory stays with the async threads' allocator
+    /// arenas instead of one per blocking thread.
     ///
     /// # Errors
-    /// [`Error::Io`] when the spool file cannot be read.
+    /// [`Error::Io`] when the spool cannot be read.
     pub async fn bytes(&self) -> Result<Bytes> {
         match self {
             Content::Memory(b) => Ok(b.clone()),
             Content::Spooled(f) => {
-                let path = f.path();
-                tokio::fs::read(&path)
-                    .await
-                    .map(Bytes::from)
-                    .map_err(|e| io_error(&path, e))
+                let len = usize::try_from(f.len).map_err(|_| {
+                    Error::invalid("content", format!("{} bytes do not fit in memory", f.len))
+                })?;
+                let mut buf = vec![0u8; len];
+                let (spool, offset) = (Arc::clone(&f.spool), f.offset);
+                let buf = crate::blocking::run("reading the spool", move || {
+                    std::os::unix::fs::FileExt::read_exact_at(&spool.file, &mut buf, offset)
+                        .map_err(|e| io_error(&spool.path, e))?;
+                    Ok(buf)
+                })
+                .await?;
+                Ok(Bytes::from(buf))
             }
         }
     }
@@ -111,60 +134,87 @@ impl Content {
     /// A reader over the content, from its start.
     ///
     /// # Errors
-    /// [`Error::Io`] when the spool file cannot be opened.
+    /// [`Error::Io`] when the spool cannot be opened.
     pub async fn reader(&self) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
         match self {
             Content::Memory(b) => Ok(Box::new(std::io::Cursor::new(b.clone()))),
             Content::Spooled(f) => {
-                let path = f.path();
-                let file = tokio::fs::File::open(&path)
+                let path = &f.spool.path;
+                let mut file = tokio::fs::File::open(path)
                     .await
-                    .map_err(|e| io_error(&path, e))?;
-                Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 16, file)))
+                    .map_err(|e| io_error(path, e))?;
+                file.seek(std::io::SeekFrom::Start(f.offset))
+                    .await
+                    .map_err(|e| io_error(path, e))?;
+                let window = tokio::io::AsyncReadExt::take(file, f.len);
+                Ok(Box::new(tokio::io::BufReader::with_capacity(
+                    1 << 16,
+                    window,
+                )))
             }
         }
     }
 }
 
 impl SpooledFile {
-    /// The file's path on disk.
-    pub fn path(&self) -> PathBuf {
-        self.dir.path().join(&self.name)
+    /// The spool's directory (private to the owner; removed with the last range of it).
+    pub fn spool_dir(&self) -> &std::path::Path {
+        self.spool.dir.path()
+    }
+
+    /// The data file's path, when this range is the whole file from its start (an archive
+    /// spooled by [`crate::fetch_verified`]): what the unpacker opens.
+    pub(crate) fn whole_file(&self) -> Option<&std::path::Path> {
+        (self.offset == 0).then_some(self.spool.path.as_path())
     }
 }
 
-/// A private temporary directory that spooled files are written into.
+/// Creates a spool in the system's temporary directory: a private directory with an empty
+/// data file named `name`; returns it and a handle to write the data file from its start.
+pub(crate) fn new_spool(name: &str) -> Result<(SpoolHandle, std::fs::File)> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("gitops-artifact-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let dir = builder
+        .tempdir()
+        .map_err(|e| io_error(&std::env::temp_dir(), e))?;
+    let path = dir.path().join(name);
+    #[allow(clippy::disallowed_methods)] // one file creation; async callers accept the cost
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    let file = writer.try_clone().map_err(|e| io_error(&path, e))?;
+    Ok((
+        SpoolHandle {
+            spool: Arc::new(Spool { dir, path, file }),
+        },
+        writer,
+    ))
+}
+
+/// A spool being written: hands out [`Content`] ranges of its data file.
 #[derive(Debug, Clone)]
-pub(crate) struct SpoolDir {
-    dir: Arc<TempDir>,
+pub(crate) struct SpoolHandle {
+    spool: Arc<Spool>,
 }
 
-impl SpoolDir {
-    /// Creates one in the system's temporary directory.
-    pub(crate) fn new() -> Result<Self> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("gitops-artifact-");
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        let dir = builder
-            .tempdir()
-            .map_err(|e| io_error(&std::env::temp_dir(), e))?;
-        Ok(SpoolDir { dir: Arc::new(dir) })
-    }
-
-    /// The path of the file named `name` in it (names are chosen by this crate: `a<N>`,
-    /// `f<N>`, never from an archive).
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The [`Content`] of the file `name` already written in it, `len` bytes long.
-    pub(crate) fn content(&self, name: String, len: u64) -> Content {
+impl SpoolHandle {
+    /// The range `offset..offset + len` of the data file (written and flushed by the caller).
+    pub(crate) fn content(&self, offset: u64, len: u64) -> Content {
         Content::Spooled(SpooledFile {
-            dir: Arc::clone(&self.dir),
-            name,
+            spool: Arc::clone(&self.spool),
+            offset,
             len,
         })
+    }
+
+    /// The data file's path (for messages).
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.spool.path
     }
 }
 
@@ -186,12 +236,9 @@ pub(crate) async fn spool_download(
     if result.meta.size > max {
         return Ok(None);
     }
-    let spool = SpoolDir::new()?;
-    let path = spool.path("archive");
-    let file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| io_error(&path, e))?;
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 16, file);
+    let (spool, file) = new_spool("archive")?;
+    let path = spool.path().to_owned();
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 16, tokio::fs::File::from_std(file));
     let mut hasher = Sha256::new();
     let mut len: u64 = 0;
     let mut stream = result.into_stream();
@@ -219,7 +266,7 @@ pub(crate) async fn spool_download(
     }
     out.flush().await.map_err(|e| io_error(&path, e))?;
     Ok(Some((
-        spool.content("archive".to_owned(), len),
+        spool.content(0, len),
         hex::encode(hasher.finalize()),
     )))
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::spool::{Content, SpoolDir, io_error};
+use crate::spool::{Content, SpoolHandle, io_error, new_spool};
 
 /// The longest accepted path of a file inside the archive, in bytes (S3's key limit; the
 /// whole key `mfe/<name>/<version>/<path>` is checked against the same bound before upload).
@@ -130,10 +130,10 @@ pub fn unpack(
 }
 
 /// [`unpack`] for an archive spooled to disk (`archive`, from [`crate::fetch_verified`]):
-/// the same checks and limits, each file written into a new private spool directory as it is
-/// read, so memory stays flat however large the archive. Blocking: run it on tokio's blocking
-/// threads. A refused archive leaves nothing behind (the directory is removed when the error's
-/// partial files are dropped).
+/// the same checks and limits, each file appended to the one data file of a new private spool
+/// as it is read (no file is created per entry), so memory stays flat however large the
+/// archive. Blocking: run it on tokio's blocking threads. A refused archive leaves nothing
+/// behind (the spool is removed when its last range is dropped).
 ///
 /// # Errors
 /// As [`unpack`]; [`Error::Io`] when the spool cannot be read or written.
@@ -148,11 +148,13 @@ pub fn unpack_spooled(
         reason: "unsupported archive type (expected .tgz, .tar.gz or .zip)".to_owned(),
     })?;
     let len = archive.len();
-    let mut sink = Sink::Dir {
-        spool: SpoolDir::new()?,
-        next: 0,
+    let (spool, data) = new_spool("files")?;
+    let mut sink = Sink::Spool {
+        spool,
+        out: std::io::BufWriter::with_capacity(1 << 16, data),
+        at: 0,
     };
-    match archive {
+    let files = match archive {
         Content::Memory(data) => unpack_with(
             artifact,
             format,
@@ -162,13 +164,22 @@ pub fn unpack_spooled(
             &mut sink,
         ),
         Content::Spooled(file) => {
-            let path = file.path();
+            let path = file.whole_file().ok_or_else(|| {
+                Error::invalid(
+                    "archive",
+                    "a spooled archive is read from its spool's start",
+                )
+            })?;
             #[allow(clippy::disallowed_methods)] // synchronous: runs on the blocking threads
-            let opened = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+            let opened = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
             let reader = std::io::BufReader::with_capacity(1 << 16, opened);
             unpack_with(artifact, format, reader, len, limits, &mut sink)
         }
+    }?;
+    if let Sink::Spool { spool, mut out, .. } = sink {
+        std::io::Write::flush(&mut out).map_err(|e| io_error(spool.path(), e))?;
     }
+    Ok(files)
 }
 
 fn unpack_with<R: Read + Seek>(
@@ -199,8 +210,12 @@ fn unpack_with<R: Read + Seek>(
 enum Sink {
     /// Into memory.
     Memory,
-    /// Into files `f<N>` of a spool directory.
-    Dir { spool: SpoolDir, next: u64 },
+    /// Appended to a spool's data file, `at` bytes written so far.
+    Spool {
+        spool: SpoolHandle,
+        out: std::io::BufWriter<std::fs::File>,
+        at: u64,
+    },
 }
 
 /// Counts files and bytes against the limits.
@@ -288,18 +303,14 @@ impl<'a> Budget<'a> {
                 let n = buf.len() as u64;
                 (Content::Memory(Bytes::from(buf)), n)
             }
-            Sink::Dir { spool, next } => {
-                let name = format!("f{next}");
-                *next += 1;
-                let path = spool.path(&name);
-                #[allow(clippy::disallowed_methods)] // synchronous: runs on the blocking threads
-                let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
-                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-                let n = copy(&mut limited, &mut out, &path).map_err(|e| match e {
+            Sink::Spool { spool, out, at } => {
+                let n = copy(&mut limited, out, spool.path()).map_err(|e| match e {
                     Copied::Read(e) => unreadable(e),
                     Copied::Write(e) => e,
                 })?;
-                (spool.content(name, n), n)
+                let content = spool.content(*at, n);
+                *at += n;
+                (content, n)
             }
         };
         if n > remaining {
@@ -338,7 +349,7 @@ enum Copied {
     Write(Error),
 }
 
-/// Copies `from` into `to` (then flushes it), telling read failures from write failures.
+/// Copies `from` into `to`, telling read failures from write failures.
 fn copy(
     from: &mut dyn Read,
     to: &mut dyn std::io::Write,
@@ -357,7 +368,6 @@ fn copy(
             .map_err(|e| Copied::Write(io_error(path, e)))?;
         n += got as u64;
     }
-    to.flush().map_err(|e| Copied::Write(io_error(path, e)))?;
     Ok(n)
 }
 

@@ -43,8 +43,8 @@ pub enum Progress {
 pub struct UploadOptions {
     /// Maximum uploads in flight. Default 32; must be at least 1.
     pub concurrency: usize,
-    /// Maximum bytes of file content held in memory by uploads in flight. Default 16 MiB; at
-    /// least [`PART_BYTES`] is used. A file larger than [`LARGE_FILE_BYTES`] is streamed from
+    /// Maximum bytes of file content held in memory by uploads in flight. Default (and least
+    /// used) 10 MiB: two [`PART_BYTES`], what one large file's upload holds. A file larger than [`LARGE_FILE_BYTES`] is streamed from
     /// its spool file in parts of [`PART_BYTES`] (two in flight), so the whole upload's memory
     /// is bounded by this, not by the artifact's size.
     pub max_bytes_in_flight: u64,
@@ -61,7 +61,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
             concurrency: 32,
-            max_bytes_in_flight: 16 << 20,
+            max_bytes_in_flight: 2 * PART_BYTES,
             entry_points: Vec::new(),
             progress: Progress::Auto,
         }
