@@ -9,7 +9,8 @@
 //! (`sim.rs`), once in a burst and once as a Poisson stream at 80% of the ceiling the burst
 //! measured. Reports throughput against that ceiling, p50/p95 request-to-merged latency
 //! (modelled), the loss and ordering figures, rate limits surfacing to users, and GitHub API
-//! calls per stage counted by fake-github; writes `target/bench/fleet.md`.
+//! calls per stage counted by fake-github (the sweep, `gitops merge --all` every 15 modelled
+//! minutes and once at the end, as its own stage); writes `target/bench/fleet.md`.
 //!
 //! The `gitops` measured: `GITOPS_BIN`, else the release binary next to this bench.
 
@@ -89,7 +90,14 @@ fn section(md: &mut String, title: &str, o: &sim::Outcome, against: f64) {
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     let rows = [
         ("requests / pairs", format!("{} / {}", o.requests, o.pairs)),
-        ("merged by their own merge step", o.merged.to_string()),
+        (
+            "merged (of which by the sweep, `gitops merge --all` every 15 modelled min)",
+            format!("{} ({})", o.merged, o.merged_by_sweep),
+        ),
+        (
+            "merge steps giving up with their PR open (left to the sweep) / sweeps run",
+            format!("{} / {}", o.left_to_sweep, o.sweeps),
+        ),
         ("superseded (told `inactive`)", o.superseded.to_string()),
         (
             "refused as older than a pending request (told)",
@@ -170,6 +178,7 @@ fn section(md: &mut String, title: &str, o: &sim::Outcome, against: f64) {
     for (what, list) in [
         ("failures", &o.failures),
         ("lost", &o.lost),
+        ("lost, their records", &o.lost_records),
         ("not newest", &o.not_newest),
     ] {
         if !list.is_empty() {

@@ -8,7 +8,9 @@
 //!
 //! 1. the requester's CD job makes its deployment with its `GITHUB_TOKEN` (the proof of origin);
 //! 2. the process job (a runner's fresh checkout of `main`) runs `gitops process --event`;
-//! 3. the merge job runs `gitops merge --pr N`;
+//! 3. the merge job runs `gitops merge --pr N`; a merge job giving up (its PR left open) is
+//!    left to the sweep, `gitops merge --all` every 15 modelled minutes (and once at the end)
+//!    on the same runners, as the rendered `gitops-checks.yml` schedules it;
 //! 4. the deploy job (one at a time, as the concurrency group keeps it; runs coalesce) pulls
 //!    `main` and runs `gitops deploy`, which reports to the requesters;
 //! 5. the requester waits, polling its deployment's statuses conditionally.
@@ -72,10 +74,11 @@ pub struct Config {
 }
 
 /// A stage of a request, as the request log tells it (by login).
-pub const STAGES: [&str; 5] = [
+pub const STAGES: [&str; 6] = [
     "request",
     "process",
     "merge",
+    "sweep",
     "deploy report",
     "requester wait",
 ];
@@ -85,14 +88,24 @@ pub const STAGES: [&str; 5] = [
 pub struct Outcome {
     pub requests: usize,
     pub pairs: usize,
-    /// Requests whose own merge step merged their PR.
+    /// Requests whose PR was merged (by their own merge step or by the sweep).
     pub merged: usize,
+    /// Of those, merged by the sweep.
+    pub merged_by_sweep: usize,
+    /// Merge steps that gave up with their PR still open (the base moved through every
+    /// attempt), left to the sweep.
+    pub left_to_sweep: usize,
+    /// Sweeps run (`gitops merge --all`).
+    pub sweeps: usize,
     /// Requests told superseded (`inactive`) by a newer one.
     pub superseded: usize,
     /// Requests refused by `process` as older than one pending for their pair (and told so).
     pub refused_older: usize,
     /// Requests whose requester saw neither success nor supersession.
     pub lost: Vec<String>,
+    /// For each lost request: its statuses (newest first) and the calls about its deployment
+    /// or its pair that fake-github refused.
+    pub lost_records: Vec<String>,
     /// Pairs not live on their newest request's version.
     pub not_newest: Vec<String>,
     /// Commands that failed, with the last line of their error.
@@ -193,6 +206,15 @@ struct Planned {
     version: String,
     /// Modelled seconds after the start.
     at_s: f64,
+}
+
+/// The id of the plan's request `index` (a ULID ordered as the plan).
+fn request_id(index: usize) -> String {
+    ulid::Ulid::from_parts(
+        1_764_547_200_000 + index as u64,
+        u128::from(index as u64 + 1),
+    )
+    .to_string()
 }
 
 fn mfe_name(i: usize) -> String {
@@ -493,8 +515,16 @@ async fn setup(cfg: &Config, planned: &[Planned]) -> World {
 /// What became of one request.
 #[derive(Debug, Default, Clone)]
 struct Fate {
+    /// Modelled time of the arrival.
+    arrived: f64,
     /// (modelled seconds from arrival to merged, modelled time of the merge).
     merged: Option<(f64, f64)>,
+    /// Merged by the sweep rather than by its own merge step.
+    by_sweep: bool,
+    /// The requester's token and deployment (to read its statuses when it is lost).
+    deployment: Option<(String, String, u64)>,
+    /// The pull request `process` gave it.
+    pr: Option<u64>,
     /// Refused by `process` (exit 1): older than a request already pending for its pair.
     refused: bool,
     final_state: Option<String>,
@@ -508,6 +538,10 @@ struct Shared {
     fates: Mutex<Vec<Fate>>,
     failures: Mutex<Vec<String>>,
     races: std::sync::atomic::AtomicUsize,
+    left_to_sweep: std::sync::atomic::AtomicUsize,
+    sweeps: std::sync::atomic::AtomicUsize,
+    /// Request id -> index of the plan.
+    ids: HashMap<String, usize>,
     deploy_lock: tokio::sync::Mutex<()>,
     deploy_each_merge: bool,
     merges: tokio::sync::watch::Sender<u64>,
@@ -521,6 +555,15 @@ impl Shared {
 
     fn fail(&self, what: String) {
         self.failures.lock().expect("lock").push(what);
+    }
+
+    /// Merges landed: a deploy runs after each, or the coalescing deploy job is woken.
+    async fn merged(&self) {
+        if self.deploy_each_merge {
+            deploy(self).await;
+        } else {
+            self.merges.send_modify(|n| *n += 1);
+        }
     }
 
     /// A runner's checkout, fetched to `main` (actions/checkout), for one job.
@@ -552,11 +595,8 @@ async fn request(shared: Arc<Shared>, p: Planned) -> tokio::task::JoinHandle<()>
     let world = &shared.world;
     let repository = format!("acme/{}-app", p.mfe);
     let head = world.heads[&p.mfe].clone();
-    let id = ulid::Ulid::from_parts(
-        1_764_547_200_000 + p.index as u64,
-        u128::from(p.index as u64 + 1),
-    )
-    .to_string();
+    let id = request_id(p.index);
+    shared.fates.lock().expect("lock")[p.index].arrived = arrived;
     // 1. The requester's deployment, with its job's token.
     let token = world.job_token(&repository).await;
     let (status, made, _) = world
@@ -574,6 +614,8 @@ async fn request(shared: Arc<Shared>, p: Planned) -> tokio::task::JoinHandle<()>
         .await;
     assert_eq!(status, 201, "deployment: {made}");
     let deployment = made["id"].as_u64().expect("an id");
+    shared.fates.lock().expect("lock")[p.index].deployment =
+        Some((token.clone(), repository.clone(), deployment));
     let event = world.events.join(format!("{id}.json"));
     std::fs::write(
         &event,
@@ -613,23 +655,32 @@ async fn request(shared: Arc<Shared>, p: Planned) -> tokio::task::JoinHandle<()>
         shared.fail(format!("process {}: {}", p.index, last_line(&ran.stderr)));
         None
     };
+    shared.fates.lock().expect("lock")[p.index].pr = pr;
     // 3. The merge job.
     if let Some(pr) = pr {
         let n = pr.to_string();
         let ran = shared.job("merge", &["merge", "--pr", &n]).await;
-        if ran.code == Some(0) {
+        if ran.code == Some(0) && ran.stdout.contains(": merged (") {
             let at = shared.now_s();
-            shared.fates.lock().expect("lock")[p.index].merged = Some((at - arrived, at));
-            if shared.deploy_each_merge {
-                deploy(&shared).await;
-            } else {
-                shared.merges.send_modify(|n| *n += 1);
+            {
+                let mut fates = shared.fates.lock().expect("lock");
+                let fate = &mut fates[p.index];
+                if fate.merged.is_none() {
+                    fate.merged = Some((at - arrived, at));
+                }
             }
-        } else if ran.stderr.contains("is not open")
+            shared.merged().await;
+        } else if ran.code == Some(0)
+            || ran.stderr.contains("is not open")
             || ran.stderr.contains("Head branch was modified")
         {
             shared
                 .races
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else if ran.stderr.contains("Base branch was modified") {
+            // Gave up under a burst with the PR open: the sweep merges it.
+            shared
+                .left_to_sweep
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         } else {
             shared.fail(format!("merge {}: {}", p.index, last_line(&ran.stderr)));
@@ -718,12 +769,109 @@ async fn deploy(shared: &Shared) {
     }
 }
 
+/// Modelled seconds between two sweeps (the rendered workflow's `*/15 * * * *`).
+const SWEEP_EVERY_S: f64 = 900.0;
+
+/// One sweep: `gitops merge --all` on a runner; the requests whose PRs it merged are merged
+/// now (which request a merge took is read from the merge commit's desired-state files).
+async fn sweep(shared: &Shared) {
+    shared
+        .sweeps
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ran = shared.job("sweep", &["merge", "--all"]).await;
+    let at = shared.now_s();
+    let shas: Vec<String> = ran
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once(": merged (")?.1;
+            Some(rest.trim_end_matches(')').to_owned())
+        })
+        .collect();
+    // A PR merged or moved by a merge job meanwhile, or the base moving through every
+    // attempt (the next sweep takes it), is a race the sweep loses, not a failure.
+    for line in ran.stderr.lines().filter(|l| l.starts_with("error")) {
+        if line.contains("is not open")
+            || line.contains("Head branch was modified")
+            || line.contains("Base branch was modified")
+        {
+            shared
+                .races
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            shared.fail(format!("sweep: {line}"));
+        }
+    }
+    if ran.code != Some(0) && !ran.stderr.lines().any(|l| l.starts_with("error")) {
+        shared.fail(format!("sweep: {}", last_line(&ran.stderr)));
+    }
+    if shas.is_empty() {
+        return;
+    }
+    let bare = shared.world.bare.clone();
+    let ids = tokio::task::spawn_blocking(move || {
+        let mut ids = Vec::new();
+        for sha in shas {
+            let changed = git_out(&bare, &["diff", "--name-only", &format!("{sha}^1"), &sha]);
+            for file in changed.lines().filter(|f| f.starts_with("deployments/")) {
+                let text = git_out(&bare, &["show", &format!("{sha}:{file}")]);
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(id) = value["request_id"].as_str() {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids
+    })
+    .await
+    .expect("joined");
+    {
+        let mut fates = shared.fates.lock().expect("lock");
+        for id in ids {
+            if let Some(&i) = shared.ids.get(&id)
+                && fates[i].merged.is_none()
+            {
+                fates[i].merged = Some((at - fates[i].arrived, at));
+                fates[i].by_sweep = true;
+            }
+        }
+    }
+    shared.merged().await;
+}
+
+/// The sweep's schedule: every [`SWEEP_EVERY_S`] modelled seconds until `stop`.
+async fn sweep_loop(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = Duration::from_secs_f64(SWEEP_EVERY_S / shared.world.scale);
+    let mut next = tokio::time::Instant::from_std(shared.started) + every;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => sweep(&shared).await,
+            r = stop.changed() => { let _ = r; return; }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        next += every;
+    }
+}
+
+/// A git command's standard output.
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The stage of a logged call: the login of the GitOps jobs, else the requester's (its
 /// deployment is the request, its reads the wait).
 fn stage_of(login: &str, method: &str) -> Option<&'static str> {
     match login {
         "process" => Some("process"),
         "merge" => Some("merge"),
+        "sweep" => Some("sweep"),
         "deploy" => Some("deploy report"),
         "github-actions[bot]" if method == "GET" => Some("requester wait"),
         "github-actions[bot]" => Some("request"),
@@ -766,12 +914,20 @@ pub async fn run(cfg: &Config) -> Outcome {
         fates: Mutex::new(vec![Fate::default(); planned.len()]),
         failures: Mutex::new(Vec::new()),
         races: std::sync::atomic::AtomicUsize::new(0),
+        left_to_sweep: std::sync::atomic::AtomicUsize::new(0),
+        sweeps: std::sync::atomic::AtomicUsize::new(0),
+        ids: planned
+            .iter()
+            .map(|p| (request_id(p.index), p.index))
+            .collect(),
         deploy_lock: tokio::sync::Mutex::new(()),
         deploy_each_merge: cfg.deploy_each_merge,
         merges,
         deploying_done: tokio::sync::watch::channel(false).0,
     });
     let deployer = tokio::spawn(deploy_loop(Arc::clone(&shared), merges_rx, all_merged_rx));
+    let (stop_sweeps, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweep_loop(Arc::clone(&shared), stop_rx));
     let steps: Vec<_> = planned
         .iter()
         .cloned()
@@ -781,7 +937,10 @@ pub async fn run(cfg: &Config) -> Outcome {
     for step in steps {
         waiters.push(step.await.expect("a request ran"));
     }
-    // Every merge step done: the last deploy, then the requesters' last polls.
+    // Every merge step done: the last sweep, the last deploy, then the requesters' last polls.
+    let _ = stop_sweeps.send(true);
+    sweeper.await.expect("the sweeps ran");
+    sweep(&shared).await;
     let _ = all_merged.send(true);
     deployer.await.expect("the deploy job ran");
     for w in waiters {
@@ -805,6 +964,7 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
     for (p, f) in planned.iter().zip(&fates) {
         if let Some((latency, at)) = f.merged {
             out.merged += 1;
+            out.merged_by_sweep += usize::from(f.by_sweep);
             out.latencies_s.push(latency);
             last = last.max(at);
         }
@@ -812,14 +972,46 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
             Some("success") => {}
             Some("inactive") => out.superseded += 1,
             Some("failure" | "error") if f.refused => out.refused_older += 1,
-            other => out.lost.push(format!(
-                "{} {}/{} {}: {}",
-                p.index,
-                p.env,
-                p.mfe,
-                p.version,
-                other.unwrap_or("no final status")
-            )),
+            other => {
+                out.lost.push(format!(
+                    "{} {}/{} {}: {} (pr {:?}, merged {:?}, by the sweep {})",
+                    p.index,
+                    p.env,
+                    p.mfe,
+                    p.version,
+                    other.unwrap_or("no final status"),
+                    f.pr,
+                    f.merged.map(|(_, at)| at.round()),
+                    f.by_sweep,
+                ));
+                if let Some((token, repository, id)) = &f.deployment {
+                    let (_, statuses, _) = world
+                        .call(
+                            token,
+                            reqwest::Method::GET,
+                            &format!("/repos/{repository}/deployments/{id}/statuses"),
+                            None,
+                            None,
+                        )
+                        .await;
+                    let told: Vec<String> = statuses
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|s| {
+                                    format!(
+                                        "{}: {}",
+                                        s["state"].as_str().unwrap_or("?"),
+                                        s["description"].as_str().unwrap_or("")
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    out.lost_records
+                        .push(format!("{} {repository} told {told:?}", p.index));
+                }
+            }
         }
     }
     out.span_s = last - first;
@@ -873,7 +1065,26 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
         .count();
     out.failures = failures;
     out.merge_races = shared.races.load(std::sync::atomic::Ordering::Relaxed);
-    for r in world.github.requests().await.expect("the request log") {
+    out.left_to_sweep = shared
+        .left_to_sweep
+        .load(std::sync::atomic::Ordering::Relaxed);
+    out.sweeps = shared.sweeps.load(std::sync::atomic::Ordering::Relaxed);
+    let log = world.github.requests().await.expect("the request log");
+    for p in planned.iter().filter(|p| {
+        out.lost
+            .iter()
+            .any(|l| l.starts_with(&format!("{} ", p.index)))
+    }) {
+        let repo = format!("/repos/acme/{}-app/", p.mfe);
+        let refused: Vec<String> = log
+            .iter()
+            .filter(|r| r.path.starts_with(&repo) && r.status >= 400)
+            .map(|r| format!("{} {} {} {}", r.login, r.method, r.path, r.status))
+            .collect();
+        out.lost_records
+            .push(format!("{} refused calls on {repo}: {refused:?}", p.index));
+    }
+    for r in log {
         let Some(stage) = stage_of(&r.login, &r.method) else {
             continue;
         };
