@@ -6,7 +6,10 @@
 //! without it converges. Then `kill -9` of the deploy held at each of its steps, and a re-run
 //! that converges with no pointer ever ahead of the registry.
 //!
-//! Reduced for CI: one MFE, one environment, the cases of one adapter run at once.
+//! Reduced for CI: one MFE, one environment, a two-file version, the cases of one adapter run
+//! at once. Full size (`GITOPS_FAULTS_FULL=1`, what `scripts/bench` runs): the version is a
+//! 300-file bundle, so the faults meet a deploy of real size (hundreds of uploads, retried
+//! among their neighbours in flight).
 
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,8 +21,16 @@ use crate::support::{Repo, both, stderr};
 
 /// The loose bound on a deploy that fails for good.
 const FAIL_WITHIN: Duration = Duration::from_mins(1);
-/// The request timeout of the timeout cases (`GITOPS_REQUEST_TIMEOUT`, seconds).
-const SHORT_TIMEOUT: &str = "2";
+/// The request timeout of the timeout cases (`GITOPS_REQUEST_TIMEOUT`, seconds), and the
+/// delay that exceeds it; at full size both doubled, so a loaded emulator answering a
+/// 300-file deploy's neighbours is not taken for the fault.
+fn timeout_case() -> (&'static str, Duration) {
+    if full_size() {
+        ("4", Duration::from_secs(10))
+    } else {
+        ("2", Duration::from_secs(5))
+    }
+}
 
 /// One MFE (`checkout` 1.0.0 desired) in one environment (`dev`) on moto, and a fault proxy
 /// in front of moto.
@@ -29,10 +40,33 @@ struct World {
     proxy: RecordingProxy,
 }
 
+/// Whether the suites run at full size (`GITOPS_FAULTS_FULL=1`).
+fn full_size() -> bool {
+    std::env::var("GITOPS_FAULTS_FULL").is_ok_and(|v| v == "1")
+}
+
 impl World {
     async fn new(endpoint: &str) -> World {
         let repo = Repo::on_moto(endpoint, &["dev"], &["checkout"]).await;
-        repo.publish("checkout", "1.0.0");
+        if full_size() {
+            let chunks: Vec<(String, Vec<u8>)> = (0..299)
+                .map(|i| {
+                    (
+                        format!("assets/chunk-{i}.{i:08x}.js"),
+                        format!(
+                            "export const c{i} = '{}';\n",
+                            "x".repeat(64 + i * 37 % 4096)
+                        )
+                        .into_bytes(),
+                    )
+                })
+                .collect();
+            let mut files: Vec<(&str, &[u8])> = vec![("remoteEntry.js", b"// checkout 1.0.0\n")];
+            files.extend(chunks.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+            repo.publish_files("checkout", "1.0.0", &files);
+        } else {
+            repo.publish("checkout", "1.0.0");
+        }
         repo.desire("checkout", "dev", "1.0.0");
         World {
             endpoint: endpoint.to_owned(),
@@ -190,8 +224,8 @@ fn matrix() -> Vec<(&'static str, Fault, Env)> {
         ("slow", Fault::Delay(Duration::from_millis(1500)), vec![]),
         (
             "timeout",
-            Fault::Delay(Duration::from_secs(5)),
-            vec![("GITOPS_REQUEST_TIMEOUT", SHORT_TIMEOUT)],
+            Fault::Delay(timeout_case().1),
+            vec![("GITOPS_REQUEST_TIMEOUT", timeout_case().0)],
         ),
     ]
 }
@@ -275,8 +309,8 @@ async fn persistent_case(
         both(&out)
     );
     // A delayed request still reaches moto afterwards: let it land before judging.
-    if matches!(fault, Fault::Delay(_)) {
-        tokio::time::sleep(Duration::from_secs(6)).await;
+    if let Fault::Delay(delay) = fault {
+        tokio::time::sleep(delay + Duration::from_secs(1)).await;
     }
     persistent
         .never_wrong(&format!("{what}, after the failure"))
@@ -294,7 +328,13 @@ async fn adapter_matrix(test: &str, adapter: Adapter) {
     };
     let mut cases = tokio::task::JoinSet::new();
     for (name, fault, env) in matrix() {
-        cases.spawn(case(endpoint.clone(), adapter, name, fault, env));
+        if full_size() {
+            // One case at a time: a 300-file deploy each, ten at once, would time out on the
+            // emulator's load instead of the fault (the timeout case's limit is 2 s).
+            case(endpoint.clone(), adapter, name, fault, env).await;
+        } else {
+            cases.spawn(case(endpoint.clone(), adapter, name, fault, env));
+        }
     }
     while let Some(done) = cases.join_next().await {
         if let Err(e) = done {
