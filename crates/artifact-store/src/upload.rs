@@ -43,10 +43,10 @@ pub enum Progress {
 pub struct UploadOptions {
     /// Maximum uploads in flight. Default 32; must be at least 1.
     pub concurrency: usize,
-    /// Maximum bytes of file content held in memory by uploads in flight. Default (and least
-    /// used) 10 MiB: two [`PART_BYTES`], what one large file's upload holds. A file larger than [`LARGE_FILE_BYTES`] is streamed from
-    /// its spool file in parts of [`PART_BYTES`] (two in flight), so the whole upload's memory
-    /// is bounded by this, not by the artifact's size.
+    /// Maximum bytes of file content held in memory by uploads in flight. Default 8 MiB; at
+    /// least [`PART_BYTES`] (what one large file's upload holds) is used. A file larger than
+    /// [`LARGE_FILE_BYTES`] is streamed from its spool in parts of [`PART_BYTES`], one at a
+    /// time, so the whole upload's memory is bounded by this, not by the artifact's size.
     pub max_bytes_in_flight: u64,
     /// Paths (relative to the version prefix) of the MFE's entry points, e.g.
     /// `remoteEntry.js`. They always get the short, revalidating Cache-Control, and
@@ -61,7 +61,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
             concurrency: 32,
-            max_bytes_in_flight: 2 * PART_BYTES,
+            max_bytes_in_flight: 8 << 20,
             entry_points: Vec::new(),
             progress: Progress::Auto,
         }
@@ -277,7 +277,7 @@ async fn put_large_write_once(
                 return Ok(());
             }
             writer
-                .wait_for_capacity(1)
+                .wait_for_capacity(0)
                 .await
                 .map_err(|e| Error::from_store(e, path.as_ref()))?;
             writer.write(&buf[..n]);
@@ -373,7 +373,7 @@ pub async fn upload_version(
     let started = Instant::now();
     let total_bytes: u64 = files.iter().map(|f| f.data.len()).sum();
     // Memory held by uploads in flight, in KiB (a semaphore counts in u32).
-    let budget_kib = (opts.max_bytes_in_flight.max(2 * PART_BYTES) >> 10).min(u64::from(u32::MAX));
+    let budget_kib = (opts.max_bytes_in_flight.max(PART_BYTES) >> 10).min(u64::from(u32::MAX));
     let in_flight = Semaphore::new(usize::try_from(budget_kib).unwrap_or(usize::MAX));
     let bar = progress_bar(opts.progress, total_bytes, &format!("{mfe}@{version}"));
     let quirks = StoreQuirks::default();
@@ -386,11 +386,7 @@ pub async fn upload_version(
         let (quirks, skipped, bar, in_flight) = (&quirks, &skipped, &bar, &in_flight);
         async move {
             let large = file.data.len() > LARGE_FILE_BYTES;
-            let cost = if large {
-                2 * PART_BYTES
-            } else {
-                file.data.len()
-            };
+            let cost = if large { PART_BYTES } else { file.data.len() };
             #[allow(clippy::cast_possible_truncation)] // at most budget_kib, a u32
             let kib = (cost.div_ceil(1024).clamp(1, budget_kib)) as u32;
             let _held = in_flight
