@@ -774,7 +774,9 @@ const SWEEP_EVERY_S: f64 = 900.0;
 
 /// One sweep: `gitops merge --all` on a runner; the requests whose PRs it merged are merged
 /// now (which request a merge took is read from the merge commit's desired-state files).
-async fn sweep(shared: &Shared) {
+/// Whether it left nothing behind; a sweep throttled by the limits is a failure only when it
+/// is the `last` (else the next sweep takes what it left).
+async fn sweep(shared: &Shared, last: bool) -> bool {
     shared
         .sweeps
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -790,7 +792,11 @@ async fn sweep(shared: &Shared) {
         .collect();
     // A PR merged or moved by a merge job meanwhile, or the base moving through every
     // attempt (the next sweep takes it), is a race the sweep loses, not a failure.
+    let clean = ran.code == Some(0);
     for line in ran.stderr.lines().filter(|l| l.starts_with("error")) {
+        if line.contains("throttled") && !last {
+            continue;
+        }
         if line.contains("is not open")
             || line.contains("Head branch was modified")
             || line.contains("Base branch was modified")
@@ -806,7 +812,7 @@ async fn sweep(shared: &Shared) {
         shared.fail(format!("sweep: {}", last_line(&ran.stderr)));
     }
     if shas.is_empty() {
-        return;
+        return clean;
     }
     let bare = shared.world.bare.clone();
     let ids = tokio::task::spawn_blocking(move || {
@@ -837,6 +843,7 @@ async fn sweep(shared: &Shared) {
         }
     }
     shared.merged().await;
+    clean
 }
 
 /// The sweep's schedule: every [`SWEEP_EVERY_S`] modelled seconds until `stop`.
@@ -845,7 +852,7 @@ async fn sweep_loop(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<
     let mut next = tokio::time::Instant::from_std(shared.started) + every;
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(next) => sweep(&shared).await,
+            () = tokio::time::sleep_until(next) => { sweep(&shared, false).await; }
             r = stop.changed() => { let _ = r; return; }
         }
         if *stop.borrow() {
@@ -940,7 +947,15 @@ pub async fn run(cfg: &Config) -> Outcome {
     // Every merge step done: the last sweep, the last deploy, then the requesters' last polls.
     let _ = stop_sweeps.send(true);
     sweeper.await.expect("the sweeps ran");
-    sweep(&shared).await;
+    // Sweeps go on every 15 modelled minutes while one leaves something behind (the limits
+    // throttled it), up to an hour more.
+    let every = Duration::from_secs_f64(SWEEP_EVERY_S / cfg.scale);
+    for more in (0..4).rev() {
+        if sweep(&shared, more == 0).await {
+            break;
+        }
+        tokio::time::sleep(every).await;
+    }
     let _ = all_merged.send(true);
     deployer.await.expect("the deploy job ran");
     for w in waiters {
