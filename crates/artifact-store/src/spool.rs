@@ -1,11 +1,11 @@
 //! Bytes held in memory or spooled to a private temporary directory: what keeps a deploy's
-//! memory flat however large the artifact. The archive is downloaded into a spool file while it
-//! is hashed, unpacked from there into spooled files, and each file is read back (or streamed,
-//! when large) only while it is being uploaded.
+//! memory flat however large the artifact. The archive is downloaded into a spool while it is
+//! hashed, its files unpacked from there into another spool's one data file (each file a range
+//! of it), and each file is read back (or streamed, when large) only while it is uploaded.
 //!
-//! The temporary directory is created in the system's temporary directory (`TMPDIR`; on
-//! GitHub's runners point it at `$RUNNER_TEMP`), readable by the owner only, and removed when
-//! the last [`Content`] that refers to it is dropped.
+//! A spool is a directory in the system's temporary directory (`TMPDIR`; on GitHub's runners
+//! `$RUNNER_TEMP` is the documented place), readable by the owner only, removed when the last
+//! [`Content`] that refers to it is dropped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
