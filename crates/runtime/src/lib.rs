@@ -276,7 +276,12 @@ impl Runtime {
                 let timeouts = aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(self.timeouts.connect)
                     .operation_attempt_timeout(self.timeouts.request)
-                    .operation_timeout(self.timeouts.request * 3)
+                    // The SDK makes 3 attempts with backoffs of up to 1 s and 2 s between them:
+                    // the whole operation's bound leaves room for all three, or a short request
+                    // timeout (two attempts timed out) cut the third before it could answer.
+                    .operation_timeout(
+                        self.timeouts.request * 3 + std::time::Duration::from_secs(5),
+                    )
                     .build();
                 aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .timeout_config(timeouts)
