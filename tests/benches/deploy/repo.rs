@@ -5,33 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
-use aws_sdk_cloudfront::types::{
-    DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
-};
-
 use crate::generate::{ARCHIVE_NAME, Artifact};
 use crate::measure::{Sample, measured};
 
-/// Environment variables of the bench process that would change what `gitops` does.
-const SCRUBBED: &[&str] = &[
-    "GITHUB_ACTIONS",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_TOKEN",
-    "GITOPS_GITHUB_TOKEN",
-    "GITHUB_REPOSITORY",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_OUTPUT",
-    "GITHUB_SHA",
-    "GITOPS_METRICS_FILE",
-    "GITOPS_ALLOW_ABSOLUTE_TARGETS",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "AWS_ALLOW_HTTP",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_PROFILE",
-];
+/// What the bench scrubs beyond the tests' list ([`gitops_e2e::SCRUBBED`]): the AWS settings a
+/// developer's shell may carry.
+const SCRUBBED_AWS: &[&str] = &["AWS_ALLOW_HTTP", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"];
 
 /// Where the deploy's targets are.
 #[derive(Debug, Clone)]
@@ -62,7 +41,7 @@ pub fn aws_env(command: &mut Command, endpoint: &str) {
 }
 
 fn scrub(command: &mut Command) {
-    for var in SCRUBBED {
+    for var in gitops_e2e::SCRUBBED.iter().chain(SCRUBBED_AWS) {
         command.env_remove(var);
     }
 }
@@ -114,7 +93,10 @@ impl BenchRepo {
         let environment = match backend {
             Backend::Embedded => "  - name: dev\n    storage: local/dev/storage\n    registry: local/dev/registry.db\n    cdn: local/dev/cdn.log\n    public_url: https://cdn.example.com/dev\n".to_owned(),
             Backend::Moto(endpoint) => {
-                let distribution = rt.block_on(create_distribution(endpoint, &id));
+                let distribution = rt.block_on(gitops_e2e::create_distribution(
+                    &gitops_e2e::cloudfront(endpoint),
+                    &id,
+                ));
                 format!(
                     "  - name: dev\n    storage: s3://dep-{id}\n    registry: dynamodb://dep-{id}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
                 )
@@ -233,17 +215,7 @@ fn link(from: &Path, to: &Path) {
     }
 }
 
-pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-            .build(),
-    )
-}
+pub use gitops_e2e::s3;
 
 pub async fn create_bucket(endpoint: &str, bucket: &str) {
     s3(endpoint)
@@ -268,51 +240,4 @@ pub async fn count_objects(endpoint: &str, bucket: &str, prefix: &str) -> u64 {
         count += page.expect("listing a bucket on moto").contents().len() as u64;
     }
     count
-}
-
-async fn create_distribution(endpoint: &str, reference: &str) -> String {
-    let client = aws_sdk_cloudfront::Client::from_conf(
-        aws_sdk_cloudfront::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-            .build(),
-    );
-    let origin = Origin::builder()
-        .id("site")
-        .domain_name("site.s3.amazonaws.com")
-        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-        .build()
-        .expect("an origin");
-    let config = DistributionConfig::builder()
-        .caller_reference(reference)
-        .comment("gitops bench")
-        .enabled(true)
-        .origins(
-            Origins::builder()
-                .quantity(1)
-                .items(origin)
-                .build()
-                .expect("origins"),
-        )
-        .default_cache_behavior(
-            DefaultCacheBehavior::builder()
-                .target_origin_id("site")
-                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .build()
-                .expect("a cache behaviour"),
-        )
-        .build()
-        .expect("a distribution config");
-    let out = client
-        .create_distribution()
-        .distribution_config(config)
-        .send()
-        .await
-        .expect("creating a distribution on moto");
-    out.distribution()
-        .expect("the created distribution")
-        .id()
-        .to_owned()
 }

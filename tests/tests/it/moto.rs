@@ -5,12 +5,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use aws_config::BehaviorVersion;
-use aws_credential_types::Credentials;
-use aws_sdk_cloudfront::config::Region;
-use aws_sdk_cloudfront::types::{
-    DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
-};
 use gitops_artifact_store::{AwsSettings, StoreOpener, publish_dir};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
@@ -61,64 +55,7 @@ fn gitops_with(endpoint: &str, extra: &[(&str, &str)], args: &[&str]) -> Output 
         .unwrap()
 }
 
-pub fn cloudfront(endpoint: &str) -> aws_sdk_cloudfront::Client {
-    aws_sdk_cloudfront::Client::from_conf(
-        aws_sdk_cloudfront::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    )
-}
-
-pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    )
-}
-
-pub async fn create_distribution(client: &aws_sdk_cloudfront::Client, reference: &str) -> String {
-    let origin = Origin::builder()
-        .id("site")
-        .domain_name("site.s3.amazonaws.com")
-        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-        .build()
-        .unwrap();
-    let config = DistributionConfig::builder()
-        .caller_reference(reference)
-        .comment("gitops e2e")
-        .enabled(true)
-        .origins(
-            Origins::builder()
-                .quantity(1)
-                .items(origin)
-                .build()
-                .unwrap(),
-        )
-        .default_cache_behavior(
-            DefaultCacheBehavior::builder()
-                .target_origin_id("site")
-                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let out = client
-        .create_distribution()
-        .distribution_config(config)
-        .send()
-        .await
-        .unwrap();
-    out.distribution().unwrap().id().to_owned()
-}
+pub use gitops_e2e::{cloudfront, create_distribution, s3};
 
 pub fn write(root: &Path, rel: &str, text: &str) {
     crate::support::write(root, rel, text.as_bytes());

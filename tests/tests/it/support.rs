@@ -6,20 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// Environment variables of the test process that would change what `gitops` does.
-const SCRUBBED: &[&str] = &[
-    "GITHUB_ACTIONS",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_TOKEN",
-    "GITOPS_GITHUB_TOKEN",
-    "GITHUB_REPOSITORY",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_OUTPUT",
-    "GITHUB_SHA",
-    "GITOPS_METRICS_FILE",
-    "GITOPS_ALLOW_ABSOLUTE_TARGETS",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-];
+use gitops_e2e::SCRUBBED;
 
 /// A repository: `gitops.yaml` with the given environments (in order, no promotion rules, no
 /// approval), one `mfes/<name>.yaml` per MFE (entry point `remoteEntry.js`, artifacts under
