@@ -70,6 +70,9 @@ pub struct Config {
     /// Deploy after each merge, one at a time, instead of coalescing deploy runs as a
     /// concurrency group does (a run pending while one runs is replaced by a newer one).
     pub deploy_each_merge: bool,
+    /// `batch: true` for every environment: one pull request per environment takes every
+    /// pending request of it (`gitops-batch/<env>`).
+    pub batch: bool,
     pub gitops_bin: PathBuf,
 }
 
@@ -97,8 +100,14 @@ pub struct Outcome {
     pub left_to_sweep: usize,
     /// Sweeps run (`gitops merge --all`).
     pub sweeps: usize,
-    /// Requests told superseded (`inactive`) by a newer one.
+    /// Requests told superseded (`inactive`) by a newer one (some after their merge: a newer
+    /// request of the pair merged before the deploy ran).
     pub superseded: usize,
+    /// Requests settled (each counted once): merged, else told superseded, else refused as
+    /// older than a pending request (and told so).
+    pub settled: usize,
+    /// Of the settled, the ones told superseded without having been merged.
+    pub superseded_unmerged: usize,
     /// Requests refused by `process` as older than one pending for their pair (and told so).
     pub refused_older: usize,
     /// Requests whose requester saw neither success nor supersession.
@@ -118,8 +127,21 @@ pub struct Outcome {
     /// Secondary and primary refusals fake-github answered (retried by the client).
     pub secondary_refused: u64,
     pub primary_refused: u64,
-    /// Modelled seconds from the first arrival to the last merge.
+    /// Modelled seconds from the first arrival to the last request settled (merged, told
+    /// superseded or refused as older).
     pub span_s: f64,
+    /// Of the span, the tail after the last request settled other than by a sweep: time spent
+    /// waiting for the 15-minute sweep (real latency, but not the limits' doing).
+    pub sweep_tail_s: f64,
+    /// Pull requests merged (merge commits): one per merged request without batching, one per
+    /// batch with it.
+    pub merge_commits: usize,
+    /// Merge jobs run (`gitops merge --pr N`), and the ones a newer trigger of the same pull
+    /// request replaced while pending (the checks workflow's concurrency group).
+    pub merge_jobs: usize,
+    pub merge_jobs_coalesced: usize,
+    /// The installation's content-creating requests admitted up to the last merge.
+    pub app_writes_in_span: u64,
     /// Request-to-merged latencies, modelled seconds, sorted.
     pub latencies_s: Vec<f64>,
     /// API calls per stage (method, calls) summed over the run.
@@ -143,12 +165,38 @@ pub struct StageCalls {
 }
 
 impl Outcome {
-    /// Merged requests per modelled minute.
+    /// Requests settled per modelled minute over the span.
     pub fn throughput(&self) -> f64 {
+        self.per_minute(self.settled)
+    }
+
+    /// Merged requests per modelled minute over the span.
+    pub fn merged_per_minute(&self) -> f64 {
+        self.per_minute(self.merged)
+    }
+
+    fn per_minute(&self, n: usize) -> f64 {
         if self.span_s <= 0.0 {
             return 0.0;
         }
-        self.merged as f64 * 60.0 / self.span_s
+        n as f64 * 60.0 / self.span_s
+    }
+
+    /// The installation's content-creating requests over the span, as a share of the 80 a
+    /// minute the secondary limit allows.
+    pub fn write_utilisation(&self) -> f64 {
+        if self.span_s <= 0.0 {
+            return 0.0;
+        }
+        self.app_writes_in_span as f64 / (80.0 * self.span_s / 60.0)
+    }
+
+    /// The merges the limits allow per minute: min(80 / writes, 900 / points) per merged
+    /// request.
+    pub fn merge_ceiling(&self) -> f64 {
+        let n = self.merged.max(1) as f64;
+        let (w, p) = (self.app_writes as f64 / n, self.app_points as f64 / n);
+        (80.0 / w.max(1e-9)).min(900.0 / p.max(1e-9))
     }
 
     pub fn percentile(&self, p: f64) -> f64 {
@@ -431,6 +479,9 @@ async fn setup(cfg: &Config, planned: &[Planned]) -> World {
         config.push_str(&format!(
             "  - name: {env}\n    storage: local/{env}/storage\n    registry: local/{env}/registry.db\n    cdn: local/{env}/cdn.log\n    public_url: https://cdn.example.com/{env}\n"
         ));
+        if cfg.batch {
+            config.push_str("    batch: true\n");
+        }
     }
     let mut files = vec![
         ("gitops.yaml".to_owned(), config),
@@ -527,7 +578,20 @@ struct Fate {
     pr: Option<u64>,
     /// Refused by `process` (exit 1): older than a request already pending for its pair.
     refused: bool,
+    /// Modelled time `process` refused it (and told its requester).
+    refused_at: Option<f64>,
     final_state: Option<String>,
+    /// Modelled time its requester saw the final status (within one poll of it being told).
+    told_at: Option<f64>,
+}
+
+/// The checks workflow's concurrency group of one pull request (`gitops-checks-<N>`, no
+/// cancelling in progress): one merge job runs, at most one waits, a newer trigger replaces the
+/// waiting one.
+#[derive(Debug, Default)]
+struct PrGroup {
+    running: bool,
+    pending: bool,
 }
 
 struct Shared {
@@ -546,6 +610,14 @@ struct Shared {
     deploy_each_merge: bool,
     merges: tokio::sync::watch::Sender<u64>,
     deploying_done: tokio::sync::watch::Sender<bool>,
+    /// Pull request -> its checks workflow's concurrency group.
+    groups: Mutex<HashMap<u64, PrGroup>>,
+    merge_jobs: std::sync::atomic::AtomicUsize,
+    merge_jobs_coalesced: std::sync::atomic::AtomicUsize,
+    /// Merge commits seen (a merge step's and a sweep's).
+    merge_commits: Mutex<std::collections::HashSet<String>>,
+    /// (modelled time, the installation's writes admitted) after each merge.
+    budget: Mutex<Vec<(f64, u64)>>,
 }
 
 impl Shared {
@@ -649,44 +721,159 @@ async fn request(shared: Arc<Shared>, p: Planned) -> tokio::task::JoinHandle<()>
     } else if ran.code == Some(1) {
         // A refusal, told to the requester: in a burst an older request of a pair may be
         // judged after a newer one is pending ("the newest intent wins").
-        shared.fates.lock().expect("lock")[p.index].refused = true;
+        let at = shared.now_s();
+        let mut fates = shared.fates.lock().expect("lock");
+        fates[p.index].refused = true;
+        fates[p.index].refused_at = Some(at);
         None
     } else {
         shared.fail(format!("process {}: {}", p.index, last_line(&ran.stderr)));
         None
     };
     shared.fates.lock().expect("lock")[p.index].pr = pr;
-    // 3. The merge job.
+    // 3. The merge job, triggered by the push to the pull request.
     if let Some(pr) = pr {
-        let n = pr.to_string();
-        let ran = shared.job("merge", &["merge", "--pr", &n]).await;
-        if ran.code == Some(0) && ran.stdout.contains(": merged (") {
-            let at = shared.now_s();
-            {
-                let mut fates = shared.fates.lock().expect("lock");
-                let fate = &mut fates[p.index];
-                if fate.merged.is_none() {
-                    fate.merged = Some((at - arrived, at));
-                }
-            }
-            shared.merged().await;
-        } else if ran.code == Some(0)
-            || ran.stderr.contains("is not open")
-            || ran.stderr.contains("Head branch was modified")
-        {
-            shared
-                .races
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        } else if ran.stderr.contains("Base branch was modified") {
-            // Gave up under a burst with the PR open: the sweep merges it.
-            shared
-                .left_to_sweep
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        } else {
-            shared.fail(format!("merge {}: {}", p.index, last_line(&ran.stderr)));
-        }
+        trigger_merge(&shared, pr).await;
     }
     waiter
+}
+
+/// A push to pull request `pr` triggered its checks workflow: its merge job runs now, or waits
+/// in the pull request's concurrency group (replacing one already waiting), as Actions runs
+/// it. With batching, the requests pushed to the batch while its merge job runs share the next
+/// one: the batch window is the merge job's own run.
+async fn trigger_merge(shared: &Shared, pr: u64) {
+    {
+        let mut groups = shared.groups.lock().expect("lock");
+        let group = groups.entry(pr).or_default();
+        if group.running {
+            if group.pending {
+                shared
+                    .merge_jobs_coalesced
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            group.pending = true;
+            return;
+        }
+        group.running = true;
+    }
+    loop {
+        merge_job(shared, pr).await;
+        let mut groups = shared.groups.lock().expect("lock");
+        let group = groups.entry(pr).or_default();
+        if group.pending {
+            group.pending = false;
+        } else {
+            group.running = false;
+            return;
+        }
+    }
+}
+
+/// One merge job: `gitops merge --pr N` on a runner's checkout.
+async fn merge_job(shared: &Shared, pr: u64) {
+    shared
+        .merge_jobs
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = pr.to_string();
+    let ran = shared.job("merge", &["merge", "--pr", &n]).await;
+    let at = shared.now_s();
+    let shas = merged_shas(&ran.stdout);
+    if ran.code == Some(0) && !shas.is_empty() {
+        landed(shared, shas, at, false).await;
+    } else if ran.code == Some(0)
+        || ran.stderr.contains("is not open")
+        || ran.stderr.contains("Head branch was modified")
+    {
+        // Merged, closed or moved by a newer request meanwhile: a later job merges it.
+        shared
+            .races
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else if ran.stderr.contains("Base branch was modified") {
+        // Gave up under a burst with the PR open: the sweep merges it.
+        shared
+            .left_to_sweep
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else {
+        shared.fail(format!("merge #{pr}: {}", last_line(&ran.stderr)));
+    }
+}
+
+/// The merge commits a `gitops merge` printed (`#N: merged (<sha>)`).
+fn merged_shas(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once(": merged (")?.1;
+            Some(rest.trim_end_matches(')').to_owned())
+        })
+        .collect()
+}
+
+/// The requests merge commits took: the ids in the desired-state files each changed (its
+/// first-parent diff), one per commit without batching, a batch's with it.
+async fn merged_requests(shared: &Shared, shas: Vec<String>) -> Vec<String> {
+    let bare = shared.world.bare.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut ids = Vec::new();
+        for sha in shas {
+            let changed = git_out(&bare, &["diff", "--name-only", &format!("{sha}^1"), &sha]);
+            for file in changed.lines().filter(|f| f.starts_with("deployments/")) {
+                let text = git_out(&bare, &["show", &format!("{sha}:{file}")]);
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(id) = value["request_id"].as_str() {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids
+    })
+    .await
+    .expect("joined")
+}
+
+/// Merges landed at modelled time `at` (by a sweep when `by_sweep`): the requests they took
+/// are merged, the installation's writes so far noted, the deploy woken.
+async fn landed(shared: &Shared, shas: Vec<String>, at: f64, by_sweep: bool) {
+    if shas.is_empty() {
+        return;
+    }
+    shared
+        .merge_commits
+        .lock()
+        .expect("lock")
+        .extend(shas.iter().cloned());
+    let ids = merged_requests(shared, shas).await;
+    {
+        let mut fates = shared.fates.lock().expect("lock");
+        for id in ids {
+            if let Some(&i) = shared.ids.get(&id)
+                && fates[i].merged.is_none()
+            {
+                fates[i].merged = Some((at - fates[i].arrived, at));
+                fates[i].by_sweep = by_sweep;
+            }
+        }
+    }
+    if let Some((_, writes, _)) = app_budget(&shared.world).await {
+        shared.budget.lock().expect("lock").push((at, writes));
+    }
+    shared.merged().await;
+}
+
+/// The installation's budget spent so far: requests, content-creating requests, points.
+async fn app_budget(world: &World) -> Option<(u64, u64, u64)> {
+    let limits = world.github.limits().await.ok()?;
+    let (_, b) = limits["buckets"]
+        .as_object()?
+        .iter()
+        .filter(|(key, _)| key.starts_with("token *:"))
+        .max_by_key(|(_, b)| b["requests"].as_u64().unwrap_or(0))?;
+    Some((
+        b["requests"].as_u64().unwrap_or(0),
+        b["writes"].as_u64().unwrap_or(0),
+        b["points"].as_u64().unwrap_or(0),
+    ))
 }
 
 /// The requester waiting: its deployment's statuses, polled conditionally, until a final one.
@@ -710,7 +897,10 @@ async fn wait_for(shared: Arc<Shared>, index: usize, token: String, repository: 
                 .and_then(|s| s["state"].as_str())
                 .unwrap_or("");
             if ["success", "inactive", "failure", "error"].contains(&newest) {
-                shared.fates.lock().expect("lock")[index].final_state = Some(newest.to_owned());
+                let at = shared.now_s();
+                let mut fates = shared.fates.lock().expect("lock");
+                fates[index].final_state = Some(newest.to_owned());
+                fates[index].told_at = Some(at);
                 return;
             }
         }
@@ -773,7 +963,7 @@ async fn deploy(shared: &Shared) {
 const SWEEP_EVERY_S: f64 = 900.0;
 
 /// One sweep: `gitops merge --all` on a runner; the requests whose PRs it merged are merged
-/// now (which request a merge took is read from the merge commit's desired-state files).
+/// now ([`landed`]).
 /// Whether it left nothing behind; a sweep throttled by the limits is a failure only when it
 /// is the `last` (else the next sweep takes what it left).
 async fn sweep(shared: &Shared, last: bool) -> bool {
@@ -782,14 +972,7 @@ async fn sweep(shared: &Shared, last: bool) -> bool {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ran = shared.job("sweep", &["merge", "--all"]).await;
     let at = shared.now_s();
-    let shas: Vec<String> = ran
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split_once(": merged (")?.1;
-            Some(rest.trim_end_matches(')').to_owned())
-        })
-        .collect();
+    let shas = merged_shas(&ran.stdout);
     // A PR merged or moved by a merge job meanwhile, or the base moving through every
     // attempt (the next sweep takes it), is a race the sweep loses, not a failure.
     let clean = ran.code == Some(0);
@@ -811,38 +994,7 @@ async fn sweep(shared: &Shared, last: bool) -> bool {
     if ran.code != Some(0) && !ran.stderr.lines().any(|l| l.starts_with("error")) {
         shared.fail(format!("sweep: {}", last_line(&ran.stderr)));
     }
-    if shas.is_empty() {
-        return clean;
-    }
-    let bare = shared.world.bare.clone();
-    let ids = tokio::task::spawn_blocking(move || {
-        let mut ids = Vec::new();
-        for sha in shas {
-            let changed = git_out(&bare, &["diff", "--name-only", &format!("{sha}^1"), &sha]);
-            for file in changed.lines().filter(|f| f.starts_with("deployments/")) {
-                let text = git_out(&bare, &["show", &format!("{sha}:{file}")]);
-                let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                if let Some(id) = value["request_id"].as_str() {
-                    ids.push(id.to_owned());
-                }
-            }
-        }
-        ids
-    })
-    .await
-    .expect("joined");
-    {
-        let mut fates = shared.fates.lock().expect("lock");
-        for id in ids {
-            if let Some(&i) = shared.ids.get(&id)
-                && fates[i].merged.is_none()
-            {
-                fates[i].merged = Some((at - fates[i].arrived, at));
-                fates[i].by_sweep = true;
-            }
-        }
-    }
-    shared.merged().await;
+    landed(shared, shas, at, true).await;
     clean
 }
 
@@ -931,6 +1083,11 @@ pub async fn run(cfg: &Config) -> Outcome {
         deploy_each_merge: cfg.deploy_each_merge,
         merges,
         deploying_done: tokio::sync::watch::channel(false).0,
+        groups: Mutex::new(HashMap::new()),
+        merge_jobs: std::sync::atomic::AtomicUsize::new(0),
+        merge_jobs_coalesced: std::sync::atomic::AtomicUsize::new(0),
+        merge_commits: Mutex::new(std::collections::HashSet::new()),
+        budget: Mutex::new(Vec::new()),
     });
     let deployer = tokio::spawn(deploy_loop(Arc::clone(&shared), merges_rx, all_merged_rx));
     let (stop_sweeps, stop_rx) = tokio::sync::watch::channel(false);
@@ -974,14 +1131,32 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
         real_s: shared.started.elapsed().as_secs_f64(),
         ..Outcome::default()
     };
-    let first = planned.iter().map(|p| p.at_s).fold(f64::INFINITY, f64::min);
-    let mut last = first;
+    // The span: from the first arrival to the last request settled, at its merge, at its
+    // refusal, or when its requester saw it superseded (within one poll of being told).
+    let first = fates
+        .iter()
+        .map(|f| f.arrived)
+        .fold(f64::INFINITY, f64::min);
+    let (mut last, mut last_not_by_sweep) = (first, first);
     for (p, f) in planned.iter().zip(&fates) {
-        if let Some((latency, at)) = f.merged {
+        if let Some((latency, _)) = f.merged {
             out.merged += 1;
             out.merged_by_sweep += usize::from(f.by_sweep);
             out.latencies_s.push(latency);
+        }
+        let settled = match (f.merged, f.final_state.as_deref()) {
+            (Some((_, at)), _) => Some(at),
+            (None, Some("inactive")) => f.told_at,
+            (None, Some("failure" | "error")) if f.refused => f.refused_at.or(f.told_at),
+            _ => None,
+        };
+        if let Some(at) = settled {
+            out.settled += 1;
+            out.superseded_unmerged += usize::from(f.merged.is_none() && !f.refused);
             last = last.max(at);
+            if !f.by_sweep {
+                last_not_by_sweep = last_not_by_sweep.max(at);
+            }
         }
         match f.final_state.as_deref() {
             Some("success") => {}
@@ -1030,6 +1205,21 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
         }
     }
     out.span_s = last - first;
+    out.sweep_tail_s = last - last_not_by_sweep;
+    out.app_writes_in_span = shared
+        .budget
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(at, _)| *at <= last)
+        .map(|&(_, writes)| writes)
+        .max()
+        .unwrap_or(0);
+    out.merge_commits = shared.merge_commits.lock().expect("lock").len();
+    out.merge_jobs = shared.merge_jobs.load(std::sync::atomic::Ordering::Relaxed);
+    out.merge_jobs_coalesced = shared
+        .merge_jobs_coalesced
+        .load(std::sync::atomic::Ordering::Relaxed);
     out.latencies_s.sort_by(f64::total_cmp);
     // Newest wins per pair.
     let mut newest: BTreeMap<(String, String), String> = BTreeMap::new();

@@ -19,6 +19,7 @@ fn config(runners: usize, deploy_each_merge: bool) -> sim::Config {
         seed: 18,
         poll_s: 30.0,
         deploy_each_merge,
+        batch: false,
         gitops_bin: crate::gitops_bin(),
     }
 }
