@@ -1,6 +1,6 @@
 //! Branches and the changes proposed on them: the stable branch of a pair
-//! (`gitops/<env>/<mfe>`), the branch of a promotion (`gitops-promote/<from>/<to>`), any other
-//! branch a tool names, and the [`Change`] a forge proposes on one of them with
+//! (`gitops/<env>/<mfe>`), the branch of a promotion (`gitops-promote/<from>/<to>`), the batch
+//! of an environment that batches (`gitops-batch/<env>`), any other branch a tool names, and the [`Change`] a forge proposes on one of them with
 //! compare-and-swap on the head it judged ([`BranchHead`], [`PairState`]).
 
 use std::fmt;
@@ -16,6 +16,10 @@ pub const BRANCH_PREFIX: &str = "gitops/";
 /// The prefix of every promotion's branch: `gitops-promote/<from>/<to>` (never a pair's branch:
 /// [`pair_of_branch`] parses none of them).
 pub const PROMOTION_PREFIX: &str = "gitops-promote/";
+
+/// The prefix of every environment's batch branch: `gitops-batch/<env>` (never a pair's or a
+/// promotion's branch).
+pub const BATCH_PREFIX: &str = "gitops-batch/";
 
 /// The stable branch of a pair: `gitops/<env>/<mfe>`.
 pub fn branch_name(environment: &EnvironmentName, mfe: &MfeName) -> String {
@@ -47,6 +51,19 @@ pub fn promotion_of_branch(branch: &str) -> Option<(EnvironmentName, Environment
         EnvironmentName::parse(from).ok()?,
         EnvironmentName::parse(to).ok()?,
     ))
+}
+
+/// The batch branch of `environment`: `gitops-batch/<env>`. In an environment that batches
+/// (`batch: true` in `gitops.yaml`), every pair's change is proposed on it, so the pending
+/// requests of several pairs share ONE pull request (and one merge).
+pub fn batch_branch(environment: &EnvironmentName) -> String {
+    format!("{BATCH_PREFIX}{environment}")
+}
+
+/// The environment of a batch branch (`gitops-batch/<env>`, a valid environment name); `None`
+/// for any other branch.
+pub fn batch_of_branch(branch: &str) -> Option<EnvironmentName> {
+    EnvironmentName::parse(branch.strip_prefix(BATCH_PREFIX)?).ok()
 }
 
 /// A branch name a forge may propose on: `refs/heads/<branch>` is a valid git ref (the event
@@ -136,6 +153,11 @@ pub struct Change {
     /// local and fake backends before changing anything, GitHub only after its `PATCH`), an
     /// unknown one is `NotFound`.
     pub pull_request: Option<u64>,
+    /// An open pull request keeps its title and body ([`Change::keeping_description`]): the
+    /// change is one more commit of a pull request that describes more than this change (an
+    /// environment's batch). The title and body then only make the commit message (and the
+    /// pull request's, when one has to be opened). On GitHub the open PR is read, not edited.
+    pub keep_description: bool,
 }
 
 impl Change {
@@ -169,6 +191,7 @@ impl Change {
             body: body.into(),
             expected: None,
             pull_request: None,
+            keep_description: false,
         }
     }
 
@@ -184,6 +207,14 @@ impl Change {
     #[must_use]
     pub fn with_pull_request(mut self, number: u64) -> Self {
         self.pull_request = Some(number);
+        self
+    }
+
+    /// Leave an open pull request's title and body as they are (see
+    /// [`Change::keep_description`]).
+    #[must_use]
+    pub fn keeping_description(mut self) -> Self {
+        self.keep_description = true;
         self
     }
 

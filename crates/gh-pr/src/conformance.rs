@@ -11,9 +11,11 @@ use gitops_event_model::{
     RequestId, Version,
 };
 
+mod batch;
 mod branches;
 mod stale;
 
+pub use batch::batch_appends_on_its_head;
 pub use branches::branch_addressed_proposal;
 pub use stale::a_stale_checkout_never_reverts_a_merge;
 
@@ -69,6 +71,7 @@ fn change(
         body: format!("body of {title}"),
         expected: None,
         pull_request: None,
+        keep_description: false,
     }
 }
 
@@ -1101,6 +1104,7 @@ pub async fn forge_suite(forge: &dyn Forge) {
     newest_intent_wins_under_contention(&[forge]).await;
     capital_environment_names(forge).await;
     branch_addressed_proposal(forge).await;
+    batch_appends_on_its_head(forge).await;
     a_stale_checkout_never_reverts_a_merge(forge).await;
 }
 

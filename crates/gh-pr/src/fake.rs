@@ -444,8 +444,10 @@ impl Forge for FakeForge {
             .map(|p| p.number);
         let number = if let Some(n) = open {
             let pr = s.prs.get_mut(&n).ok_or_else(|| Error::not_found("pr"))?;
-            pr.title.clone_from(&change.title);
-            pr.body.clone_from(&change.body);
+            if !change.keep_description {
+                pr.title.clone_from(&change.title);
+                pr.body.clone_from(&change.body);
+            }
             n
         } else {
             let n = s.next_number;

@@ -95,8 +95,9 @@ mod fake;
 pub mod conformance;
 
 pub use branch::{
-    BRANCH_PREFIX, BranchHead, BranchState, Change, FileWrite, PROMOTION_PREFIX, PairState,
-    branch_name, pair_of_branch, promotion_branch, promotion_of_branch,
+    BATCH_PREFIX, BRANCH_PREFIX, BranchHead, BranchState, Change, FileWrite, PROMOTION_PREFIX,
+    PairState, batch_branch, batch_of_branch, branch_name, pair_of_branch, promotion_branch,
+    promotion_of_branch,
 };
 pub(crate) use branch::{not_the_base, validate_branch, validate_path};
 pub use error::Error;

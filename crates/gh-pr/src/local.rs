@@ -108,6 +108,7 @@ impl LocalGitForge {
         if !head.is_empty()
             && !head.starts_with(crate::BRANCH_PREFIX)
             && !head.starts_with(crate::PROMOTION_PREFIX)
+            && !head.starts_with(crate::BATCH_PREFIX)
         {
             me.base = head;
         }
@@ -625,8 +626,10 @@ impl Forge for LocalGitForge {
             .find(|p| p.branch == branch && p.state == PrState::Open);
         let rec = match existing {
             Some(mut rec) => {
-                rec.title.clone_from(&change.title);
-                rec.body.clone_from(&change.body);
+                if !change.keep_description {
+                    rec.title.clone_from(&change.title);
+                    rec.body.clone_from(&change.body);
+                }
                 rec
             }
             None => PrRecord {

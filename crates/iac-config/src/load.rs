@@ -437,6 +437,7 @@ fn load_config(
                 approval,
                 freeze,
                 allow_pin_override,
+                batch,
             } = env;
             Some(Environment {
                 name: name?,
@@ -448,6 +449,7 @@ fn load_config(
                 approval,
                 freeze,
                 allow_pin_override,
+                batch,
             })
         })
         .collect::<Option<Vec<_>>>()?;

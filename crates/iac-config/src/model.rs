@@ -86,6 +86,12 @@ pub struct Environment {
     /// pinned pair takes only `gitops unpin` and `gitops rollback`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_pin_override: bool,
+    /// `true`: requests for different MFEs share ONE pull request (`gitops-batch/<env>`) and
+    /// one merge, dividing GitHub's content-creating calls by the batch's size; each pair's
+    /// newest request still wins inside the batch. Default `false`: one pull request per
+    /// (environment, MFE).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// Whether a human must approve deploy PRs.

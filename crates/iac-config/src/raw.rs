@@ -41,6 +41,8 @@ pub(crate) struct RawEnvironment {
     pub(crate) freeze: Vec<FreezeWindow>,
     #[serde(default)]
     pub(crate) allow_pin_override: bool,
+    #[serde(default)]
+    pub(crate) batch: bool,
 }
 
 /// `mfes/<name>.yaml` as read.

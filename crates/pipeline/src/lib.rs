@@ -19,6 +19,7 @@
 pub mod deploy;
 pub mod drift;
 pub mod follow;
+mod lane;
 pub mod merge;
 pub mod origin;
 pub mod pins;

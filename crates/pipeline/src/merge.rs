@@ -1,6 +1,7 @@
-//! Merge: the quality checks on a deploy PR (one pair's branch) or a promotion PR
-//! (`gitops-promote/<from>/<to>`, one file per promoted MFE), then a merge of exactly the
-//! checked head (the seed's second step).
+//! Merge: the quality checks on a deploy PR (one pair's branch), a promotion PR
+//! (`gitops-promote/<from>/<to>`, one file per promoted MFE) or a batch PR
+//! (`gitops-batch/<env>`, one file per requested MFE), then a merge of exactly the checked head
+//! (the seed's second step).
 
 use gitops_event_model::{EnvironmentName, Login, MfeName};
 use gitops_gh_pr::{DeploymentState, Forge, PrState, PullRequest, Requester, StatusState};
@@ -63,12 +64,15 @@ pub async fn merge_pull_request(
         });
     }
     if let Some((_, to)) = gitops_gh_pr::promotion_of_branch(&pr.branch) {
-        return merge_promotion(forge, &pr, &to, at, metrics).await;
+        return merge_several(forge, None, &pr, &to, Several::Promotion, at, metrics).await;
+    }
+    if let Some(env) = gitops_gh_pr::batch_of_branch(&pr.branch) {
+        return merge_several(forge, requester, &pr, &env, Several::Batch, at, metrics).await;
     }
     let Some((env, mfe)) = gitops_gh_pr::pair_of_branch(&pr.branch) else {
         return Ok(MergeOutcome::Skipped {
             reason: format!(
-                "#{number} is not a deploy or promotion PR (branch {})",
+                "#{number} is not a deploy, batch or promotion PR (branch {})",
                 pr.branch
             ),
         });
@@ -239,8 +243,8 @@ pub async fn counting_approvals(
 }
 
 /// Checks and merges `pr`, or every open pull request of a deploy branch
-/// ([`gitops_gh_pr::pair_of_branch`]) or a promotion branch
-/// ([`gitops_gh_pr::promotion_of_branch`]), in number order. Each PR's result is its own: one
+/// ([`gitops_gh_pr::pair_of_branch`]), a batch ([`gitops_gh_pr::batch_of_branch`]) or a
+/// promotion branch ([`gitops_gh_pr::promotion_of_branch`]), in number order. Each PR's result is its own: one
 /// failing does not stop the others.
 pub async fn merge_pull_requests(
     forge: &dyn Forge,
@@ -256,7 +260,9 @@ pub async fn merge_pull_requests(
             .await?
             .into_iter()
             .filter(|p| {
-                p.pair().is_some() || gitops_gh_pr::promotion_of_branch(&p.branch).is_some()
+                p.pair().is_some()
+                    || gitops_gh_pr::batch_of_branch(&p.branch).is_some()
+                    || gitops_gh_pr::promotion_of_branch(&p.branch).is_some()
             })
             .map(|p| p.number)
             .collect(),
@@ -280,62 +286,115 @@ fn promoted_mfe(to: &EnvironmentName, path: &str) -> Option<MfeName> {
     (deployment_path(to, &mfe) == path).then_some(mfe)
 }
 
-/// The checks and merge of a promotion pull request (`gitops-promote/<from>/<to>`): it changes
-/// only desired-state files of the target `to` (at least one, none deleted), the repository is
-/// valid at its head and at the base, each changed file is accepted by
-/// [`gitops_iac_config::judge_change`] against the base as of `at`, and the target's approval
-/// rule is met on this head by someone other than the promoter (`requested_by` of the files).
-/// The merge is guarded by the checked head sha. No requester is told: nobody requested a
-/// promotion from an MFE repository.
-async fn merge_promotion(
+/// A pull request setting the desired states of several MFEs of one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Several {
+    /// `gitops-promote/<from>/<to>`: nobody asked from an MFE repository, nobody is told.
+    Promotion,
+    /// `gitops-batch/<env>`: each file is a request, whose requester is told.
+    Batch,
+}
+
+impl Several {
+    fn noun(self) -> &'static str {
+        match self {
+            Several::Promotion => "promotion",
+            Several::Batch => "batch",
+        }
+    }
+}
+
+/// The checks and merge of a promotion or batch pull request: it changes only desired-state
+/// files of `env` (at least one, none deleted), the repository is valid at its head and at the
+/// base, each changed file is accepted by [`gitops_iac_config::judge_change`] against the base
+/// as of `at`, and the environment's approval rule is met on this head by someone other than
+/// those who asked (`requested_by` of the files). The merge is guarded by the checked head sha.
+/// A batch's requesters are told, when `requester` is given: a refused file's requester the
+/// reasons (the others' requests wait in the batch: nothing of theirs is refused), each one
+/// that an approval is awaited, and after the merge the requests the batch replaced on the
+/// base. A batch waiting for an approval gets a plan comment listing its changes.
+async fn merge_several(
     forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
     pr: &PullRequest,
-    to: &EnvironmentName,
+    env: &EnvironmentName,
+    kind: Several,
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
-    let number = pr.number;
+    let (number, noun) = (pr.number, kind.noun());
     let mut reasons = Vec::new();
     let mut mfes = Vec::new();
     for file in forge.changed_files(number).await? {
-        match promoted_mfe(to, &file) {
+        match promoted_mfe(env, &file) {
             Some(mfe) => mfes.push(mfe),
             None => reasons.push(format!(
-                "changes {file}; a promotion to {to} may only change deployments/{to}/<mfe>.json"
+                "changes {file}; a {noun} of {env} may only change deployments/{env}/<mfe>.json"
             )),
         }
     }
     if mfes.is_empty() && reasons.is_empty() {
         reasons.push(format!(
-            "changes no desired-state file of {to}: nothing to promote"
+            "changes no desired-state file of {env}: nothing to merge"
         ));
     }
     let head = repository_at(forge, pr.head_sha.as_str(), &mut reasons).await?;
     let base = repository_at(forge, &pr.base, &mut reasons).await?;
     let mut approval_needed = false;
     let mut clocks = Vec::new();
-    let mut promoters: Vec<Login> = Vec::new();
+    let mut askers: Vec<Login> = Vec::new();
+    let mut desired_files: Vec<&Deployment> = Vec::new();
+    let mut refused: Vec<(&Deployment, Vec<String>)> = Vec::new();
     if let (Some(head), Some(base)) = (&head, &base) {
         for mfe in &mfes {
-            let Some(desired) = head.deployment(to, mfe) else {
+            let Some(desired) = head.deployment(env, mfe) else {
                 reasons.push(format!(
-                    "deletes {}; a promotion only sets desired states",
-                    deployment_path(to, mfe)
+                    "deletes {}; a {noun} only sets desired states",
+                    deployment_path(env, mfe)
                 ));
                 continue;
             };
             clocks.push(crate::clock_of(desired));
-            if !promoters.contains(&desired.requested_by) {
-                promoters.push(desired.requested_by.clone());
+            if !askers.contains(&desired.requested_by) {
+                askers.push(desired.requested_by.clone());
             }
-            judge_file(base, desired, at, &format!("{mfe}: "), &mut reasons);
+            let mut own = Vec::new();
+            judge_file(base, desired, at, &format!("{mfe}: "), &mut own);
+            if !own.is_empty() {
+                reasons.extend(own.iter().cloned());
+                refused.push((desired, own));
+            }
+            desired_files.push(desired);
         }
         approval_needed = base
-            .environment(to)
+            .environment(env)
             .is_some_and(|e| e.approval == Approval::Required);
     }
+    let requester = requester.filter(|_| kind == Several::Batch);
     if !reasons.is_empty() {
+        // Another run may have merged this head, or moved it, while it was checked.
+        let now = forge.pull_request(number).await?;
+        if now.state != PrState::Open || now.head_sha != pr.head_sha {
+            return Ok(MergeOutcome::Skipped {
+                reason: format!("#{number} was merged, closed or moved while it was checked"),
+            });
+        }
         refuse(forge, pr, &reasons, &clocks, metrics).await?;
+        if let Some(requester) = requester {
+            for (desired, own) in &refused {
+                tell_once(
+                    requester,
+                    &RequestRef::of_deployment(desired),
+                    DeploymentState::Failure,
+                    &format!(
+                        "refused at merge (batch pull request #{number}): {}",
+                        own.join("; ")
+                    ),
+                    Some(&pr.url),
+                )
+                .await;
+            }
+        }
         return Ok(MergeOutcome::Refused { reasons });
     }
     pass(
@@ -343,7 +402,7 @@ async fn merge_promotion(
         pr,
         &clocks,
         metrics,
-        "repository valid, policy accepts every promoted file, target files only",
+        &format!("repository valid, policy accepts every file, {env} desired states only"),
     )
     .await?;
     if approval_needed {
@@ -351,16 +410,65 @@ async fn merge_promotion(
             .await?
             .into_iter()
             .filter(|login| {
-                !promoters
+                !askers
                     .iter()
                     .any(|p| p.as_str().eq_ignore_ascii_case(login.as_str()))
             })
             .collect();
         if counting.is_empty() {
+            if kind == Several::Batch {
+                forge
+                    .upsert_comment(
+                        number,
+                        crate::process::PLAN_MARKER,
+                        &batch_plan(env, &desired_files),
+                    )
+                    .await?;
+            }
+            if let (Some(requester), Some(base)) = (requester, &base) {
+                for desired in &desired_files {
+                    let owners = base
+                        .mfes
+                        .get(&desired.mfe)
+                        .map(|m| m.owners.clone())
+                        .unwrap_or_default();
+                    tell_once(
+                        requester,
+                        &RequestRef::of_deployment(desired),
+                        DeploymentState::InProgress,
+                        &waiting_text(number, &owners, &desired.requested_by),
+                        Some(&pr.url),
+                    )
+                    .await;
+                }
+            }
             return Ok(MergeOutcome::WaitingForApproval);
         }
     }
-    merge_head(forge, pr, &clocks, metrics).await
+    let outcome = merge_head(forge, pr, &clocks, metrics).await?;
+    if let (Some(requester), Some(base), Some(head)) = (requester, &base, &head) {
+        for mfe in &mfes {
+            tell_replaced(requester, base, head, env, mfe, pr).await;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The plan comment of a batch: each change, its version and request.
+fn batch_plan(env: &EnvironmentName, desired: &[&Deployment]) -> String {
+    use std::fmt::Write as _;
+    let mut plan = format!(
+        "### Batch plan\n\n{} change(s) to `{env}`, merged together:\n\n| MFE | version | request | by |\n|---|---|---|---|\n",
+        desired.len()
+    );
+    for d in desired {
+        let _ = writeln!(
+            plan,
+            "| `{}` | **{}** | `{}` | @{} |",
+            d.mfe, d.version, d.request_id, d.requested_by
+        );
+    }
+    plan
 }
 
 /// Judges one changed desired-state file against the base

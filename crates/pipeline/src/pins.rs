@@ -1,15 +1,17 @@
 //! Pins (issue 17): a pinned pair's desired state carries `pinned: {by, at, reason}`; the policy
 //! refuses automation's requests for it (`pinned`). `gitops rollback` pins ([`crate::rollback`]);
-//! [`unpin`] lifts a pin the GitOps way: a pull request on the pair's branch writing the same
+//! [`unpin`] lifts a pin the GitOps way: a pull request on the pair's branch (its environment's
+//! batch where it batches) writing the same
 //! desired state without it, through the normal checks and merge (the merge check accepts a
 //! pin-only change: `gitops_iac_config::judge_change`).
 
 use gitops_event_model::{CommitSha, EnvironmentName, MfeName};
-use gitops_gh_pr::{Change, FileWrite, Forge, PullRequest};
+use gitops_gh_pr::{FileWrite, Forge, PullRequest};
 use gitops_iac_config::{Deployment, Pin, Repository, deployment_path, render_deployment};
 use serde::Serialize;
 
 use crate::Error;
+use crate::lane::Lane;
 use crate::process::{PLAN_MARKER, pending_of, propose_contended};
 
 /// What [`unpin`] did.
@@ -54,9 +56,10 @@ pub async fn unpin(
     };
     let what = format!("{environment}/{mfe}");
     let path = &path;
+    let lane = &Lane::of(repository, environment, mfe);
     propose_contended(&what, |exact| async move {
-        let state = forge.pair_state(environment, mfe, path, exact).await?;
-        let pending = pending_of(&state);
+        let lane_state = lane.state(forge, path, exact).await?;
+        let pending = pending_of(&lane_state.state);
         let target: &Deployment = pending.as_ref().map_or(desired, |p| &p.deployment);
         let Some(pin) = target.pinned.clone() else {
             let detail = match (&desired.pinned, &pending) {
@@ -81,20 +84,16 @@ pub async fn unpin(
             pin.by,
             pin.since()
         );
-        let mut change = Change::new(
-            environment.clone(),
-            mfe.clone(),
+        let change = lane.change(
+            &lane_state,
             format!("Unpin {mfe} in {environment}"),
             body,
             vec![FileWrite::put(
                 path.clone(),
                 render_deployment(&lifted).into_bytes(),
             )],
-        )
-        .judged_against(&state);
-        if let Some(base) = base_sha {
-            change = change.on_base(base.clone(), None);
-        }
+            base_sha,
+        );
         let pr: PullRequest = forge.propose(&change).await?;
         let plan = format!(
             "### Unpin plan\n\n| | |\n|---|---|\n| MFE | `{mfe}` |\n| environment | `{environment}` |\n| version | {} (unchanged) |\n| pin | by @{} at {}{why} |\n\nNothing is deployed: the desired version stays; requests for the pair are judged normally again.\n",
@@ -102,7 +101,9 @@ pub async fn unpin(
             pin.by,
             pin.since()
         );
-        forge.upsert_comment(pr.number, PLAN_MARKER, &plan).await?;
+        if !lane.is_batch() {
+            forge.upsert_comment(pr.number, PLAN_MARKER, &plan).await?;
+        }
         Ok(UnpinOutcome::Proposed {
             pin,
             pull_request: pr.number,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use gitops_event_model::{
     CommitSha, DeployRequest, DeploymentPayload, EnvironmentName, MfeName, Problem, Version,
 };
-use gitops_gh_pr::{Change, DeploymentState, FileWrite, Forge, PairState, PullRequest, Requester};
+use gitops_gh_pr::{DeploymentState, FileWrite, Forge, PairState, PullRequest, Requester};
 use gitops_iac_config::{
     Code, Decision, Deployment, Intent, Outcome, Pending, Pin, Repository, deployment_path,
     evaluate_with_pending,
@@ -21,6 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::lane::{Lane, LaneState};
 use crate::origin::OriginCheck;
 use crate::tell::{RequestRef, tell};
 use gitops_retry::{Retry, RetryPolicy, retry};
@@ -245,8 +246,10 @@ async fn judge_once(
 ) -> Result<(ProcessReport, Option<Deployment>, Option<PullRequest>), Error> {
     let (env, mfe) = (request.environment(), request.mfe());
     let path = deployment_path(env, mfe);
-    let state = forge.pair_state(env, mfe, &path, exact).await?;
-    let pending = pending_of(&state);
+    let lane = Lane::of(repository, env, mfe);
+    let lane_state = lane.state(forge, &path, exact).await?;
+    let state = &lane_state.state;
+    let pending = pending_of(state);
     let mut decision = evaluate_with_pending(repository, request, intent, at, pending.as_ref());
     // Pending on the branch with no pull request (a proposal that pushed, then failed to open
     // it): judged against `main` alone and proposed again, which opens it (issue 18).
@@ -273,7 +276,7 @@ async fn judge_once(
         &report.decision,
         intent.is_rollback(),
         base_sha,
-        &state,
+        (&lane, &lane_state),
     )
     .await?;
     report.pull_request = Some(pr.number);
@@ -323,7 +326,7 @@ async fn propose(
     decision: &Decision,
     rollback: bool,
     base_sha: Option<&CommitSha>,
-    state: &PairState,
+    (lane, state): (&Lane, &LaneState),
 ) -> Result<PullRequest, Error> {
     let previous = decision
         .previous
@@ -349,18 +352,13 @@ async fn propose(
         .iter()
         .map(|c| FileWrite::put(c.path.clone(), c.content.clone().into_bytes()))
         .collect();
-    let mut change = Change::new(
-        request.environment().clone(),
-        request.mfe().clone(),
-        title,
-        body,
-        writes,
-    )
-    .judged_against(state);
-    if let Some(base) = base_sha {
-        change = change.on_base(base.clone(), None);
+    let pr = forge
+        .propose(&lane.change(state, title, body, writes, base_sha))
+        .await?;
+    if lane.is_batch() {
+        // A batch's plan is written by the merge check, once per batch.
+        return Ok(pr);
     }
-    let pr = forge.propose(&change).await?;
     let mut plan = format!(
         "### Deploy plan\n\n| | |\n|---|---|\n| MFE | `{}` |\n| environment | `{}` |\n| version | {previous} -> **{}** |\n| request | `{}` by @{} |\n",
         request.mfe(),

@@ -292,13 +292,18 @@ impl GithubForge {
         // "pull request already exists" answer costs a lookup and an update.
         let mut pr = match change.pull_request {
             Some(n) => {
-                let edited = self
-                    .pull(
+                // A batch's PR keeps its description: a read (free of the content-creation
+                // limit) instead of an edit.
+                let edited = if change.keep_description {
+                    self.get_pull(n).await?
+                } else {
+                    self.pull(
                         Method::PATCH,
                         &self.path(&format!("pulls/{n}")),
                         Some(&json!({"title": change.title, "body": change.body})),
                     )
-                    .await?;
+                    .await?
+                };
                 if edited.branch != branch {
                     return Err(Error::invalid(
                         "pull_request",

@@ -122,6 +122,7 @@ fn deploy(base: &CommitSha, tree: &CommitSha, version: &str) -> Change {
         body: "requested by acme/checkout".into(),
         expected: None,
         pull_request: None,
+        keep_description: false,
     }
 }
 

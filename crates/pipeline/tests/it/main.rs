@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod approvals;
+mod batch;
 mod drift;
 mod forge;
 mod interleavings;

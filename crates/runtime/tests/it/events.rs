@@ -64,6 +64,7 @@ fn environment(name: &str, storage: &str, registry: &str, cdn: &str) -> Environm
         approval: Approval::default(),
         freeze: Vec::new(),
         allow_pin_override: false,
+        batch: false,
     }
 }
 
