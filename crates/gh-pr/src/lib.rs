@@ -70,6 +70,11 @@
 //! (405 "Base branch was modified") costs one more `PUT` per retry. The merge step's approval
 //! check costs `GET pulls/<n>` and the reviews, plus one `GET collaborators/<login>/permission`
 //! per approver it has to judge ([`Forge::has_write_access`]).
+//!
+//! An append to an environment's open batch ([`batch_branch`]; built on the batch head with
+//! [`Change::keeping_description`]) writes 3 (`POST git/trees`, `POST git/commits`, `PATCH
+//! git/refs`) and reads the batch head's tree (`GET git/commits`) and the PR (`GET pulls/<n>`)
+//! instead of editing it; the batch's PR and merge are paid once per batch.
 
 use std::collections::BTreeMap;
 use std::fmt;
