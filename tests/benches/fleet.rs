@@ -63,10 +63,7 @@ fn args() -> Args {
         quick: false,
         scale: 20.0,
         runners: 4,
-        out: profile_dir()
-            .parent()
-            .expect("the target directory")
-            .join("bench/fleet.md"),
+        out: PathBuf::new(),
         modes: vec![false, true],
     };
     let mut it = std::env::args().skip(1);
@@ -84,6 +81,12 @@ fn args() -> Args {
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
+    }
+    if a.out.as_os_str().is_empty() {
+        a.out = profile_dir()
+            .parent()
+            .expect("the target directory")
+            .join("bench/fleet.md");
     }
     a
 }

@@ -1,14 +1,15 @@
 //! The fleet simulation, reduced (issue 18): 20 requests over 10 MFEs x 2 environments arriving
 //! at once, on fake-github with GitHub's limits on (60x time scale, 100 ms modelled latency),
 //! driven through the `gitops` binary as Actions would (process, merge, deploy, the requester
-//! waiting). Only the correctness figures are asserted, never a timing: no request lost, every
-//! pair live on its newest request, no rate limit surfacing to a user. The full size and the
-//! throughput figures are `cargo bench -p gitops-e2e --bench fleet`.
+//! waiting), per request and batched (`batch: true`). Only the correctness figures are
+//! asserted, never a timing: no request lost, every pair live on its newest request, no rate
+//! limit surfacing to a user. The full size and the throughput figures are
+//! `cargo bench -p gitops-e2e --bench fleet`.
 
 #[path = "../../benches/fleet/sim.rs"]
 mod sim;
 
-fn config(runners: usize, deploy_each_merge: bool) -> sim::Config {
+fn config(runners: usize, deploy_each_merge: bool, batch: bool) -> sim::Config {
     sim::Config {
         requests: 20,
         mfes: 10,
@@ -19,7 +20,7 @@ fn config(runners: usize, deploy_each_merge: bool) -> sim::Config {
         seed: 18,
         poll_s: 30.0,
         deploy_each_merge,
-        batch: false,
+        batch,
         gitops_bin: crate::gitops_bin(),
     }
 }
@@ -58,7 +59,7 @@ fn check(out: &sim::Outcome) {
 /// since left behind, and no deploy run is coalesced (the races below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_small_fleet_loses_nothing_and_the_newest_request_wins_under_githubs_limits() {
-    check(&sim::run(&config(1, true)).await);
+    check(&sim::run(&config(1, true, false)).await);
 }
 
 /// As Actions runs it: jobs at once on four runners, deploy runs coalesced by their
@@ -71,5 +72,20 @@ async fn a_small_fleet_loses_nothing_and_the_newest_request_wins_under_githubs_l
 /// each other (PR no longer open, head or base moved) are counted, not failures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fleet_on_several_runners_with_coalesced_deploys_loses_nothing() {
-    check(&sim::run(&config(4, false)).await);
+    check(&sim::run(&config(4, false, false)).await);
+}
+
+/// `batch: true` in both environments: every request of an environment pushed to its one batch
+/// pull request, merge jobs in that pull request's concurrency group taking what was pushed
+/// while the previous one ran. Nothing lost, the newest request wins per pair, and requests
+/// did share merges (fewer merge commits than requests merged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batching_fleet_loses_nothing_and_shares_merges() {
+    let out = sim::run(&config(4, false, true)).await;
+    check(&out);
+    eprintln!(
+        "batch: {} requests merged in {} merge commits ({} merge jobs, {} coalesced)",
+        out.merged, out.merge_commits, out.merge_jobs, out.merge_jobs_coalesced
+    );
+    assert!(out.merge_commits < out.merged, "{out:#?}");
 }
