@@ -21,7 +21,7 @@ use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::tell::{RequestRef, When, tell, tell_as};
+use crate::tell::{RequestRef, Told, When, tell, tell_as};
 use crate::{Backends, Error, ErrorClass, Targets};
 
 /// What to do for one pair, decided from the desired state and the live entry alone.
@@ -395,10 +395,10 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
                         }
                         return Ok(());
                     }
-                    // Published, but the CDN was never confirmed: finish only that.
+                    // Published, but the CDN was never confirmed or the requester never
+                    // told: finish only that (a report already posted is not repeated).
                     Some(pending) => {
-                        invalidate(job, &pending, pair).await?;
-                        report_live(job, When::Always).await;
+                        finish(job, Some(&pending), pair, When::Changed).await?;
                         pair.outcome = PairOutcome::Resumed;
                         return Ok(());
                     }
@@ -490,16 +490,16 @@ async fn deploy_pair(job: &PairJob<'_>, pair: &mut PairReport) -> Result<(), Err
         return Ok(());
     }
 
-    // Step 5: the invalidation recorded at the commit point, confirmed, then settled.
-    if let Some(pending) = now.and_then(|e| e.invalidation) {
-        invalidate(job, &pending, pair).await?;
-    } else {
+    // Step 5: the invalidation recorded at the commit point, issued; the requester told; then
+    // the invalidation settled.
+    let pending = now.and_then(|e| e.invalidation);
+    if pending.is_none() {
         crate::record(
             metrics,
             &clock.start(Stage::Invalidated).finish(Mo::Skipped),
         );
     }
-    report_live(job, When::Always).await;
+    finish(job, pending.as_ref(), pair, When::Always).await?;
     pair.outcome = if resumed {
         PairOutcome::Resumed
     } else {
@@ -612,33 +612,54 @@ fn planned_invalidation(
     }))
 }
 
-/// Issues `pending` (idempotent by its reference) and, once the CDN accepted it, clears it from
-/// the registry entry of this deploy.
-async fn invalidate(
+/// The deploy's last steps: issues `pending` (idempotent by its reference), tells the requester
+/// its version is live (on the deployments `when` selects), and only then clears the
+/// invalidation from the registry entry of this deploy. A report that failed leaves it
+/// recorded as pending, so the next deploy finishes both (re-issuing is idempotent, the report
+/// is posted unless already there): the requester is always told, and the pair reads
+/// `cdn-pending` until it is. (A deploy that owes no invalidation has nothing to keep the
+/// report pending on: its report is told once.)
+async fn finish(
     job: &PairJob<'_>,
-    pending: &Invalidation,
+    pending: Option<&Invalidation>,
     pair: &mut PairReport,
+    when: When,
 ) -> Result<(), Error> {
-    let timer = job.clock.start(Stage::Invalidated);
-    let request = InvalidationRequest {
-        reference: pending.reference.clone(),
-        paths: pending.paths.clone(),
-    };
-    job.targets.cdn.invalidate(&request).await?;
-    job.targets
-        .registry
-        .settle_invalidation(
-            &job.environment.name,
-            &job.mfe.name,
-            job.sequence,
-            &pending.reference,
-        )
-        .await?;
-    crate::record(
-        job.targets.metrics.as_ref(),
-        &timer.finish_with_detail(Mo::Success, request.paths.join(" ")),
-    );
-    pair.invalidated = request.paths;
+    if let Some(pending) = pending {
+        let timer = job.clock.start(Stage::Invalidated);
+        let request = InvalidationRequest {
+            reference: pending.reference.clone(),
+            paths: pending.paths.clone(),
+        };
+        job.targets.cdn.invalidate(&request).await?;
+        crate::record(
+            job.targets.metrics.as_ref(),
+            &timer.finish_with_detail(Mo::Success, request.paths.join(" ")),
+        );
+        pair.invalidated = request.paths;
+    }
+    let told = report_live(job, when).await;
+    match pending {
+        Some(_) if told == Told::Failed => {
+            pair.warnings.push(
+                "the requester could not be told that its version is live: the deploy stays \
+                 recorded as pending (cdn-pending), so the next `gitops deploy` tells it"
+                    .to_owned(),
+            );
+        }
+        Some(pending) => {
+            job.targets
+                .registry
+                .settle_invalidation(
+                    &job.environment.name,
+                    &job.mfe.name,
+                    job.sequence,
+                    &pending.reference,
+                )
+                .await?;
+        }
+        None => {}
+    }
     Ok(())
 }
 
@@ -670,9 +691,9 @@ async fn superseded(job: &PairJob<'_>, live: Option<&Entry>, pair: &mut PairRepo
 
 /// Tells the requester that its version is live, with the versioned entry URL, on the
 /// deployments `when` selects.
-async fn report_live(job: &PairJob<'_>, when: When) {
+async fn report_live(job: &PairJob<'_>, when: When) -> Told {
     let Some(requester) = &job.options.requester else {
-        return;
+        return Told::Nobody;
     };
     let (environment, mfe, desired) = (job.environment, job.mfe, job.desired);
     let url = mfe.entry_points.first().and_then(|entry| {
@@ -692,11 +713,16 @@ async fn report_live(job: &PairJob<'_>, when: When) {
         when,
     )
     .await;
-    let outcome = if told { Mo::Success } else { Mo::Skipped };
+    let outcome = match told {
+        Told::Yes => Mo::Success,
+        Told::Nobody => Mo::Skipped,
+        Told::Failed => Mo::Failure,
+    };
     crate::record(
         job.targets.metrics.as_ref(),
         &job.clock.event(Stage::Reported, outcome),
     );
+    told
 }
 
 async fn publish_pointers(

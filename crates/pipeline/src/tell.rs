@@ -57,6 +57,7 @@ pub(crate) async fn tell(
         When::Always,
     )
     .await
+        == Told::Yes
 }
 
 /// [`tell`], but a deployment whose newest status already says exactly this (state and
@@ -79,6 +80,7 @@ pub(crate) async fn tell_once(
         When::Changed,
     )
     .await
+        == Told::Yes
 }
 
 /// [`tell`], but a deployment that already ended (its newest status is final: it went live,
@@ -103,6 +105,7 @@ pub(crate) async fn tell_unfinished(
         When::Unfinished,
     )
     .await
+        == Told::Yes
 }
 
 /// Which deployments [`tell_as`] posts on.
@@ -116,6 +119,18 @@ pub(crate) enum When {
     Unfinished,
 }
 
+/// What [`tell_as`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Told {
+    /// A deployment of the request was told (or, [`When::Changed`], already said exactly this).
+    Yes,
+    /// Nobody to tell: no deployment carries the request, or `when` selected none.
+    Nobody,
+    /// Reading the deployments, or posting on one, failed (logged): the news may not have
+    /// reached the requester.
+    Failed,
+}
+
 /// Posts `state` on the deployments of `request` that `when` selects (see [`tell`]).
 pub(crate) async fn tell_as(
     requester: &dyn Requester,
@@ -125,7 +140,7 @@ pub(crate) async fn tell_as(
     log_url: Option<&str>,
     environment_url: Option<&str>,
     when: When,
-) -> bool {
+) -> Told {
     let description = clip(description);
     let deployments = match requester
         .list_deployments(request.repository, request.sha, request.environment)
@@ -134,10 +149,10 @@ pub(crate) async fn tell_as(
         Ok(d) => d,
         Err(error) => {
             tracing::warn!(%error, "cannot list the requester's deployments");
-            return false;
+            return Told::Failed;
         }
     };
-    let mut told = false;
+    let (mut told, mut failed) = (false, false);
     for deployment in deployments.iter().filter(|d| {
         d.payload
             .as_ref()
@@ -171,8 +186,15 @@ pub(crate) async fn tell_as(
             .await
         {
             Ok(()) => told = true,
-            Err(error) => tracing::warn!(%error, "cannot post the deployment status"),
+            Err(error) => {
+                failed = true;
+                tracing::warn!(%error, "cannot post the deployment status");
+            }
         }
     }
-    told
+    match (failed, told) {
+        (true, _) => Told::Failed,
+        (false, true) => Told::Yes,
+        (false, false) => Told::Nobody,
+    }
 }
