@@ -126,8 +126,10 @@ pub(crate) enum Told {
     Yes,
     /// Nobody to tell: no deployment carries the request, or `when` selected none.
     Nobody,
-    /// Reading the deployments, or posting on one, failed (logged): the news may not have
-    /// reached the requester.
+    /// Reading the deployments, or posting on one, failed in a way a later attempt may not
+    /// (GitHub down, a rate limit; logged): the news may not have reached the requester. A
+    /// failure no retry would change (no access, a repository gone) is logged and counts as
+    /// [`Told::Nobody`].
     Failed,
 }
 
@@ -149,7 +151,11 @@ pub(crate) async fn tell_as(
         Ok(d) => d,
         Err(error) => {
             tracing::warn!(%error, "cannot list the requester's deployments");
-            return Told::Failed;
+            return if error.is_retryable() {
+                Told::Failed
+            } else {
+                Told::Nobody
+            };
         }
     };
     let (mut told, mut failed) = (false, false);
@@ -187,7 +193,7 @@ pub(crate) async fn tell_as(
         {
             Ok(()) => told = true,
             Err(error) => {
-                failed = true;
+                failed |= error.is_retryable();
                 tracing::warn!(%error, "cannot post the deployment status");
             }
         }
