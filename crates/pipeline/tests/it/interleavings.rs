@@ -32,6 +32,9 @@
 //! are ordered by version: the only linearisation the policy allows (a lower one after a higher
 //! pending one is a `downgrade`).
 //!
+//! Half the schedules run with the first environment batching (`batch: true`): its pairs'
+//! requests share one pull request, merged at once (the coverage test asserts such merges).
+//!
 //! Generation leans on pair 0 of each axis and has a `Ship` operation (request, merge, deploy)
 //! and rollbacks and unpins aimed at pairs that have something to roll back or unpin, so short
 //! schedules reach rollbacks, pins and supersessions; the coverage test asserts they do. Two
@@ -125,6 +128,8 @@ impl Op {
 struct Schedule {
     environments: usize,
     mfes: usize,
+    /// The first environment batches (`batch: true`): its pairs share one pull request.
+    batch: bool,
     ops: Vec<Op>,
 }
 
@@ -164,10 +169,11 @@ fn op(environments: usize, mfes: usize) -> impl Strategy<Value = Op> {
 }
 
 fn schedule() -> impl Strategy<Value = Schedule> {
-    (2..=3usize, 2..=3usize).prop_flat_map(|(environments, mfes)| {
+    (2..=3usize, 2..=3usize, any::<bool>()).prop_flat_map(|(environments, mfes, batch)| {
         proptest::collection::vec(op(environments, mfes), 5..=25).prop_map(move |ops| Schedule {
             environments,
             mfes,
+            batch,
             ops,
         })
     })
@@ -209,7 +215,9 @@ enum Effect {
     Refused(Vec<Code>),
     Noop,
     Superseded,
-    Merged(Vec<(String, gitops_event_model::CommitSha)>),
+    /// Each merge: the desired-state files it changed (one for a pair's PR, several for a
+    /// batch's) and its commit.
+    Merged(Vec<(Vec<String>, gitops_event_model::CommitSha)>),
     Deployed(DeployReport),
     Unpinned,
     NotApplicable,
@@ -228,6 +236,8 @@ struct Stats {
     superseded_at_deploy: usize,
     unpins: usize,
     together: usize,
+    /// Merges of a batch holding several pairs' changes.
+    batch_merges: usize,
 }
 
 impl Stats {
@@ -242,6 +252,7 @@ impl Stats {
         self.superseded_at_deploy += o.superseded_at_deploy;
         self.unpins += o.unpins;
         self.together += o.together;
+        self.batch_merges += o.batch_merges;
     }
 }
 
@@ -354,6 +365,11 @@ struct World {
 
 impl World {
     fn new(environments: usize, mfes: usize) -> Self {
+        Self::batching(environments, mfes, false)
+    }
+
+    /// [`World::new`], the first environment batching (`batch: true`) when `batch`.
+    fn batching(environments: usize, mfes: usize, batch: bool) -> Self {
         let mut fakes = Fakes::new();
         let mut stores = BTreeMap::new();
         for name in ENVIRONMENTS {
@@ -364,7 +380,17 @@ impl World {
         let allowed = ENVIRONMENTS[..environments].join(", ");
         let environment_list: Vec<(&str, &str)> = ENVIRONMENTS[..environments]
             .iter()
-            .map(|e| (*e, ""))
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    *e,
+                    if batch && i == 0 {
+                        "    batch: true\n"
+                    } else {
+                        ""
+                    },
+                )
+            })
             .collect();
         let mfe_list: Vec<(&str, &str)> = MFES[..mfes]
             .iter()
@@ -553,6 +579,16 @@ impl World {
     }
 
     async fn merge_all(&self) -> Effect {
+        // What each open pull request changes, read before it merges: a pair's file, or a
+        // batch's files.
+        let mut changes = BTreeMap::new();
+        for pr in self.forge.open_pull_requests().await.unwrap() {
+            let paths = match pair_of_branch(&pr.branch) {
+                Some((env, mfe)) => vec![deployment_path(&env, &mfe)],
+                None => self.forge.changed_files(pr.number).await.unwrap(),
+            };
+            changes.insert(pr.number, paths);
+        }
         let results = merge_pull_requests(
             self.forge.as_ref(),
             Some(self.forge.as_ref()),
@@ -566,9 +602,7 @@ impl World {
         for (number, result) in results {
             match result.unwrap() {
                 MergeOutcome::Merged { sha } => {
-                    let pr = self.forge.pull_request(number).await.unwrap();
-                    let (env, mfe) = pair_of_branch(&pr.branch).expect("a deploy branch");
-                    merged.push((deployment_path(&env, &mfe), sha));
+                    merged.push((changes.remove(&number).expect("an open PR"), sha));
                 }
                 other => panic!("pull request #{number} was not merged: {other:?}"),
             }
@@ -685,15 +719,18 @@ impl World {
                 Effect::Noop => self.stats.noops += 1,
                 Effect::Superseded => self.stats.replaced_pending += 1,
                 Effect::Merged(merged) => {
-                    for (path, commit) in merged {
+                    for (paths, commit) in merged {
                         self.head += 1;
-                        self.revisions.insert(
-                            path,
-                            Revision {
-                                commit: commit.clone(),
-                                position: self.head,
-                            },
-                        );
+                        self.stats.batch_merges += usize::from(paths.len() > 1);
+                        for path in paths {
+                            self.revisions.insert(
+                                path,
+                                Revision {
+                                    commit: commit.clone(),
+                                    position: self.head,
+                                },
+                            );
+                        }
                         self.merges.push(Revisions {
                             head: commit,
                             by_path: self.revisions.clone(),
@@ -955,7 +992,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Plays `schedule` on fresh fakes and checks it; the stats of what it exercised.
 fn play(schedule: &Schedule) -> Result<Stats, String> {
     runtime().block_on(async {
-        let mut world = World::new(schedule.environments, schedule.mfes);
+        let mut world = World::batching(schedule.environments, schedule.mfes, schedule.batch);
         world.play(&schedule.ops).await;
         world.check().await.map(|()| world.stats)
     })
@@ -993,6 +1030,7 @@ fn interleavings_exercise_deploys_rollbacks_refusals_and_supersessions() {
     assert!(total.superseded_at_deploy > 0, "{total:?}");
     assert!(total.unpins > 0, "{total:?}");
     assert!(total.together > 0, "{total:?}");
+    assert!(total.batch_merges > 0, "{total:?}");
 }
 
 /// A fresh request for the next version of `MFES[mfe]` in `ENVIRONMENTS[env]`.
