@@ -342,6 +342,34 @@ impl FakeGithub {
             .map(drop)
     }
 
+    /// Registers a webhook: every later event of every repository is POSTed to `url`, signed
+    /// with `secret`, when `events` is empty or names it (see `server/hooks.rs`).
+    pub async fn add_webhook(&self, url: &str, secret: &str, events: &[&str]) -> Result<(), Error> {
+        let mut body = serde_json::json!({"url": url, "secret": secret});
+        if !events.is_empty() {
+            body["events"] = serde_json::json!(events);
+        }
+        self.call(reqwest::Method::POST, "/_fake/hooks", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// Every webhook delivery made: `[{"guid", "event", "action", "url", "status", "error"}]`.
+    pub async fn webhook_deliveries(&self) -> Result<Value, Error> {
+        self.get_as("/_fake/hooks/deliveries").await
+    }
+
+    /// Sends delivery `guid` again: the same body, GUID and signature, as GitHub's "Redeliver".
+    pub async fn redeliver(&self, guid: &str) -> Result<(), Error> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_fake/hooks/deliveries/{guid}/redeliver"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Turns GitHub's limits on (see [`RateLimits`]), on a fresh modelled clock.
     pub async fn set_limits(&self, limits: &RateLimits) -> Result<(), Error> {
         let body = serde_json::to_value(limits).map_err(|e| Error::Io(e.to_string()))?;

@@ -21,6 +21,7 @@ mod environments;
 mod events;
 mod faults;
 mod git_data;
+mod hooks;
 mod issues;
 mod job_tokens;
 mod pagination;
@@ -87,6 +88,8 @@ pub struct App {
     logins: Mutex<std::collections::BTreeSet<String>>,
     /// Registered GitHub Apps and their installation tokens.
     apps: apps::Apps,
+    /// Registered webhooks and their deliveries.
+    hooks: hooks::Hooks,
 }
 
 impl std::fmt::Debug for App {
@@ -126,6 +129,7 @@ impl App {
             runner: OnceLock::new(),
             logins: Mutex::new(std::collections::BTreeSet::new()),
             apps: apps::Apps::default(),
+            hooks: hooks::Hooks::default(),
         })
     }
 

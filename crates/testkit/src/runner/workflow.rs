@@ -248,6 +248,8 @@ pub enum EventKind {
     Release {
         action: String,
     },
+    /// A deployment created (`on: deployment` has no filters).
+    Deployment,
 }
 
 impl EventKind {
@@ -261,6 +263,7 @@ impl EventKind {
             EventKind::WorkflowDispatch => "workflow_dispatch",
             EventKind::Schedule => "schedule",
             EventKind::Release { .. } => "release",
+            EventKind::Deployment => "deployment",
         }
     }
 }
@@ -913,7 +916,7 @@ impl Workflow {
                 types_match(action, None)
             }
             EventKind::RepositoryDispatch { event_type } => types_match(event_type, None),
-            EventKind::WorkflowDispatch => true,
+            EventKind::WorkflowDispatch | EventKind::Deployment => true,
             EventKind::Schedule => cfg.as_array().is_some_and(|a| !a.is_empty()),
         }
     }

@@ -26,6 +26,9 @@ pub(super) fn route(app: &App, method: &str, path: &str, body: &[u8]) -> Resp {
             lock(&app.faults).clear();
             Resp::empty(204)
         }
+        ("POST", ["hooks"]) => app.hooks.register(body),
+        ("GET", ["hooks", "deliveries"]) => app.hooks.list(),
+        ("POST", ["hooks", "deliveries", guid, "redeliver"]) => app.hooks.redeliver(guid),
         ("GET", ["limits"]) => super::rate_limit::describe(app),
         ("POST", ["limits"]) => super::rate_limit::enable(app, body),
         ("DELETE", ["limits"]) => {

@@ -1,5 +1,5 @@
 //! Webhook events: what a request changed in a repository, turned into the events GitHub would
-//! send (`push`, `pull_request`, `pull_request_review`, `repository_dispatch`), each with its
+//! send (`push`, `pull_request`, `pull_request_review`, `repository_dispatch`, `deployment`), each with its
 //! payload as GitHub sends it, handed to the workflow runner.
 //!
 //! Events are found by difference rather than by hooking every handler: the repository's refs,
@@ -82,6 +82,7 @@ pub(super) struct Snapshot {
     pulls: Vec<(u64, String)>,
     reviews: usize,
     dispatches: usize,
+    deployments: usize,
 }
 
 /// The login GitHub gives a workflow's `GITHUB_TOKEN`; events it causes start no workflow
@@ -106,6 +107,7 @@ impl Ctx<'_> {
                 .collect(),
             reviews: d.reviews.len(),
             dispatches: d.dispatches.len(),
+            deployments: d.deployments.len(),
         }))
     }
 
@@ -179,6 +181,30 @@ impl Ctx<'_> {
                     },
                 )?);
             }
+        }
+        let deployments =
+            self.read(|d| d.deployments[before.deployments.min(d.deployments.len())..].to_vec());
+        for d in deployments {
+            let payload = self.hook_payload(json!({
+                "action": "created",
+                "deployment": j::deployment(self.base(), &self.full, &d),
+                "workflow": null,
+                "workflow_run": null,
+                "repository": self.hook_repo(),
+                "sender": self.sender(),
+                "installation": self.installation(),
+            }));
+            out.push(Trigger {
+                repo: self.full.clone(),
+                event: "deployment".into(),
+                kind: EventKind::Deployment,
+                payload,
+                actor: self.login.to_owned(),
+                sha: d.sha.clone(),
+                git_ref: d.git_ref.clone(),
+                inputs: None,
+                workflow: None,
+            });
         }
         let dispatches =
             self.read(|d| d.dispatches[before.dispatches.min(d.dispatches.len())..].to_vec());

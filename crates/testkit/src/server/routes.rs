@@ -39,9 +39,10 @@ pub(super) fn route(
             };
             let _guard = repo_lock.as_ref().map(|l| lock(l));
             // With the workflow runner, what a change did becomes the events GitHub sends.
-            let before = match app.runner() {
-                Some(_) if mutating => Some(ctx.snapshot()?),
-                _ => None,
+            let before = if mutating && app.wants_events() {
+                Some(ctx.snapshot()?)
+            } else {
+                None
             };
             let answer = ctx.route(method, rest, q, body)?;
             if let Some(before) = before {

@@ -105,10 +105,16 @@ impl App {
         self.runner.get()
     }
 
+    /// Whether a change's events are wanted: by the workflow runner or a webhook.
+    pub(super) fn wants_events(&self) -> bool {
+        self.runner().is_some() || self.hooks.any()
+    }
+
     /// Hands events to the runner, if there is one, after validating each payload against the
     /// webhook schemas (when configured): what does not conform is a violation with method
     /// `EVENT`, path `<event>.<action>` (or `<event>`) and the schema's definition.
     pub(super) fn emit(&self, triggers: Vec<Trigger>) {
+        self.hooks.deliver(&triggers);
         if let Some(r) = self.runner() {
             for t in triggers {
                 self.check_payload(r, &t);

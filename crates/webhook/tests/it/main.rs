@@ -5,6 +5,8 @@
 // Test code runs on the harness's threads: blocking file calls are fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod fake_github;
+
 use gitops_webhook::{DeliveryId, Event, Headers, Limits, Rejection, read, signature, verify};
 use proptest::prelude::*;
 use secrecy::SecretString;
