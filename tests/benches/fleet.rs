@@ -200,7 +200,7 @@ fn table(md: &mut String, runs: &[Run]) {
     }
     let _ = writeln!(
         md,
-        "\nGitHub API calls per stage (fake-github's log), per request: reads + writes (+ free 304s)\n"
+        "\nGitHub API calls per stage (fake-github's log), per request: reads + writes (+ free 304s) [writes answered with a conflict: 405, 409, 422]\n"
     );
     let _ = write!(md, "| stage |");
     for r in runs {
@@ -218,10 +218,11 @@ fn table(md: &mut String, runs: &[Run]) {
             let c = r.outcome.calls.get(stage).cloned().unwrap_or_default();
             let _ = write!(
                 md,
-                " {:.1} + {:.1} (+{:.1}) |",
+                " {:.1} + {:.1} (+{:.1}) [{:.2}] |",
                 c.reads as f64 / n,
                 c.writes as f64 / n,
-                c.not_modified as f64 / n
+                c.not_modified as f64 / n,
+                c.conflicts as f64 / n
             );
         }
         let _ = writeln!(md);

@@ -162,6 +162,9 @@ pub struct StageCalls {
     pub reads: u64,
     pub writes: u64,
     pub not_modified: u64,
+    /// Of the writes, the ones answered with a conflict (405, 409, 422: a compare-and-swap
+    /// lost, a merge refused because the head or the base moved).
+    pub conflicts: u64,
 }
 
 impl Outcome {
@@ -1288,6 +1291,27 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
             .collect();
         out.lost_records
             .push(format!("{} refused calls on {repo}: {refused:?}", p.index));
+        // The pair's requests, in the plan's order: which was merged, when, by which PR.
+        let pair: Vec<String> = planned
+            .iter()
+            .zip(&fates)
+            .filter(|(q, _)| q.mfe == p.mfe && q.env == p.env)
+            .map(|(q, f)| {
+                format!(
+                    "{} {} arrived {:.0} pr {:?} refused {} merged {:?} told {:?} at {:?}",
+                    q.index,
+                    q.version,
+                    f.arrived,
+                    f.pr,
+                    f.refused,
+                    f.merged.map(|(_, at)| at.round()),
+                    f.final_state,
+                    f.told_at.map(f64::round),
+                )
+            })
+            .collect();
+        out.lost_records
+            .push(format!("{} its pair's requests: {pair:?}", p.index));
     }
     for r in log {
         let Some(stage) = stage_of(&r.login, &r.method) else {
@@ -1300,6 +1324,7 @@ async fn collect(shared: &Shared, planned: &[Planned]) -> Outcome {
             c.reads += 1;
         } else {
             c.writes += 1;
+            c.conflicts += u64::from(matches!(r.status, 405 | 409 | 422));
         }
     }
     let limits = world.github.limits().await.expect("the limits");
