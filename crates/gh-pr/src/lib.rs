@@ -108,6 +108,8 @@ pub(crate) use branch::{not_the_base, validate_branch, validate_path};
 pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
+#[cfg(feature = "app")]
+pub use github::{AppCredentials, InstallationTokens};
 #[cfg(feature = "github")]
 pub use github::{
     DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge, MergeMethod,

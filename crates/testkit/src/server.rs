@@ -9,6 +9,7 @@
 
 mod actions;
 mod admin;
+mod app_jwt;
 mod apps;
 mod auth;
 mod checks;
@@ -212,6 +213,11 @@ async fn handle(AxState(app): AxState<Arc<App>>, req: Request) -> Response {
             let resp = faults::response(&f);
             return finish(&app, &method, &path, resp, false);
         }
+    }
+
+    // The App flow authenticates with a JWT, not a token.
+    if let Some(resp) = app_jwt::route(&app, &method, &path, &headers) {
+        return finish(&app, &method, &path, resp, false);
     }
 
     let codeload = path.starts_with("/_codeload/");

@@ -27,6 +27,8 @@ use crate::{
     Tree,
 };
 
+#[cfg(feature = "app")]
+mod app;
 mod checks;
 mod conditional;
 mod deployments;
@@ -36,6 +38,8 @@ mod pulls;
 mod settings;
 mod transport;
 
+#[cfg(feature = "app")]
+pub use app::{AppCredentials, InstallationTokens};
 pub use gitops_event_model::MergeMethod;
 
 /// Default API root.

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod fake_backend;
+mod github_app;
 mod github_fake;
 mod github_merge;
 mod github_mock;

@@ -6,9 +6,10 @@
 //! repository of that owner (or the `repositories` asked for), limited to the App's permissions
 //! (or fewer, when asked), expiring one hour after it was minted.
 //!
-//! The divergence from GitHub: the private key is compared as text; GitHub verifies an RS256
-//! JWT signed with it (`GET /users/{owner}/installation`, then `POST
-//! /app/installations/{id}/access_tokens`). Tokens are checked by the same code as a job's
+//! The stand-in's divergence from GitHub: the private key is compared as text. GitHub's own
+//! flow, a JWT signed with the key (`GET /repos/{owner}/{repo}/installation`, then `POST
+//! /app/installations/{id}/access_tokens`), is served too, when the registered key is an RSA
+//! private key (`app_jwt`). Tokens are checked by the same code as a job's
 //! `GITHUB_TOKEN` (`permissions::check`), as if issued for whichever repository of the owner is
 //! called.
 
@@ -80,6 +81,24 @@ impl AppToken {
                 .repositories
                 .as_ref()
                 .is_none_or(|r| r.iter().any(|n| n.eq_ignore_ascii_case(name)))
+    }
+}
+
+impl App {
+    /// The private key App `id` was registered with.
+    pub(super) fn app_key(&self, id: u64) -> Option<String> {
+        lock(&self.apps.apps)
+            .get(&id)
+            .map(|r| r.private_key.clone())
+    }
+
+    /// Whether App `id` is installed on `owner`.
+    pub(super) fn app_installed_on(&self, id: u64, owner: &str) -> bool {
+        lock(&self.apps.apps).get(&id).is_some_and(|r| {
+            r.owners
+                .as_ref()
+                .is_none_or(|o| o.contains(&owner.to_ascii_lowercase()))
+        })
     }
 }
 
@@ -348,6 +367,29 @@ impl crate::FakeGithub {
             reqwest::Method::POST,
             "/_fake/apps",
             Some(json!({"id": id, "slug": slug, "private_key": private_key, "permissions": perms})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// [`crate::FakeGithub::register_app`], installed only on `owners`.
+    pub async fn register_app_on(
+        &self,
+        id: u64,
+        slug: &str,
+        private_key: &str,
+        permissions: &[(&str, &str)],
+        owners: &[&str],
+    ) -> Result<(), crate::Error> {
+        let perms: serde_json::Map<String, Value> = permissions
+            .iter()
+            .map(|(k, l)| ((*k).to_owned(), json!(l)))
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/_fake/apps",
+            Some(json!({"id": id, "slug": slug, "private_key": private_key,
+                        "permissions": perms, "owners": owners})),
         )
         .await
         .map(drop)
