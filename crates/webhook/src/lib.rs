@@ -268,6 +268,8 @@ pub struct Pushed {
     pub git_ref: String,
     /// The commit the ref points at now.
     pub after: CommitSha,
+    /// Whether the branch is the repository's default branch (a deploy's trigger).
+    pub to_default_branch: bool,
 }
 
 /// The App installed, removed, suspended or unsuspended on an account.

@@ -133,7 +133,13 @@ struct PushEvent {
     after: String,
     #[serde(default)]
     deleted: bool,
-    repository: Repository,
+    repository: PushRepository,
+}
+
+#[derive(Deserialize)]
+struct PushRepository {
+    full_name: String,
+    default_branch: String,
 }
 
 #[derive(Deserialize)]
@@ -238,8 +244,12 @@ pub(crate) fn event(event: &str, action: Option<&str>, body: &[u8]) -> Result<Ev
                 return Ok(ignored(event, action, "a push to a tag"));
             }
             Event::Push(Pushed {
-                repository: repository(&p.repository)?,
+                repository: repository(&Repository {
+                    full_name: p.repository.full_name,
+                })?,
                 after: sha("after", &p.after)?,
+                to_default_branch: p.git_ref.strip_prefix("refs/heads/")
+                    == Some(p.repository.default_branch.as_str()),
                 git_ref: p.git_ref,
             })
         }

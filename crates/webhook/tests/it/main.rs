@@ -154,19 +154,19 @@ fn bad_headers_unknown_events_and_malformed_bodies_are_refused_with_400() {
     for (body, needle) in [
         (b"{not json".to_vec(), "not JSON"),
         (
-            json!({"ref": "refs/heads/main", "deleted": false, "repository": {"full_name": "acme/gitops"}})
+            json!({"ref": "refs/heads/main", "deleted": false, "repository": {"full_name": "acme/gitops", "default_branch": "main"}})
                 .to_string()
                 .into_bytes(),
             "missing field `after`",
         ),
         (
-            json!({"ref": "refs/heads/main", "after": 7, "repository": {"full_name": secret_value}})
+            json!({"ref": "refs/heads/main", "after": 7, "repository": {"full_name": secret_value, "default_branch": "main"}})
                 .to_string()
                 .into_bytes(),
             "wrong type",
         ),
         (
-            json!({"ref": "refs/heads/main", "after": secret_value, "repository": {"full_name": "acme/gitops"}})
+            json!({"ref": "refs/heads/main", "after": secret_value, "repository": {"full_name": "acme/gitops", "default_branch": "main"}})
                 .to_string()
                 .into_bytes(),
             "after is not a commit sha",
@@ -337,6 +337,14 @@ fn pushes_pings_and_dispatches_from_github_are_read() {
                 assert!(branch, "{git_ref}");
                 assert_eq!(p.git_ref, git_ref);
                 assert_eq!(p.after.as_str(), example["after"]);
+                assert_eq!(
+                    p.to_default_branch,
+                    git_ref
+                        == format!(
+                            "refs/heads/{}",
+                            example["repository"]["default_branch"].as_str().unwrap()
+                        )
+                );
             }
             Event::Ignored { .. } => assert!(!branch, "{git_ref}"),
             other => panic!("push: {other:?}"),
