@@ -103,7 +103,7 @@ pub use served::{
     AliasState, MAX_ALIAS_BYTES, MAX_LISTED_MFES, MAX_LISTED_OBJECTS, alias_state, list_version,
     stored_mfes, unpack_verified, upload_missing,
 };
-pub use spool::{Content, SpooledFile};
+pub use spool::{CHUNK_BYTES, Content, SpooledFile};
 pub use unpack::{
     ArchiveFormat, Limits, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, UnpackedFile, unpack,
     unpack_spooled,

@@ -12,12 +12,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use object_store::GetResult;
+use object_store::{GetResult, GetResultPayload, PutPayload};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
 use crate::error::{Error, Result};
+
+/// The largest piece [`Content::payload`] reads into one buffer: 64 KiB, half of glibc's
+/// initial mmap threshold.
+pub const CHUNK_BYTES: usize = 64 << 10;
 
 /// The content of an artifact or of one of its files.
 #[derive(Debug, Clone)]
@@ -131,6 +135,41 @@ impl Content {
         }
     }
 
+    /// The whole content as an upload's body, in pieces of at most [`CHUNK_BYTES`] (read from
+    /// its spool when spooled, on tokio's blocking threads, into buffers allocated by the
+    /// calling thread). Small pieces keep every buffer below glibc's mmap threshold: a larger
+    /// buffer is mapped, and freeing it raises the threshold to its size, after which the
+    /// allocator keeps freed file buffers instead of returning them (what grew a 1 GB deploy's
+    /// peak memory).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the spool cannot be read.
+    pub async fn payload(&self) -> Result<PutPayload> {
+        match self {
+            Content::Memory(b) => Ok(PutPayload::from_bytes(b.clone())),
+            Content::Spooled(f) => {
+                let len = usize::try_from(f.len).map_err(|_| {
+                    Error::invalid("content", format!("{} bytes do not fit in memory", f.len))
+                })?;
+                let mut pieces: Vec<Vec<u8>> = (0..len.div_ceil(CHUNK_BYTES))
+                    .map(|i| vec![0u8; (len - i * CHUNK_BYTES).min(CHUNK_BYTES)])
+                    .collect();
+                let (spool, offset) = (Arc::clone(&f.spool), f.offset);
+                let pieces = crate::blocking::run("reading the spool", move || {
+                    let mut at = offset;
+                    for piece in &mut pieces {
+                        std::os::unix::fs::FileExt::read_exact_at(&spool.file, piece, at)
+                            .map_err(|e| io_error(&spool.path, e))?;
+                        at += piece.len() as u64;
+                    }
+                    Ok(pieces)
+                })
+                .await?;
+                Ok(pieces.into_iter().map(Bytes::from).collect())
+            }
+        }
+    }
+
     /// A reader over the content, from its start.
     ///
     /// # Errors
@@ -238,6 +277,19 @@ pub(crate) async fn spool_download(
     }
     let (spool, file) = new_spool("archive")?;
     let path = spool.path().to_owned();
+    let result = match result.payload {
+        // A local file (the local backend): copied and hashed in one blocking task, instead of
+        // the stream's one hop to the blocking threads per 8 KiB.
+        GetResultPayload::File(source, source_path) => {
+            let range = result.range;
+            let copied = crate::blocking::run("copying the artifact", move || {
+                copy_hashing(source, &source_path, range, file, &path, max)
+            })
+            .await?;
+            return Ok(copied.map(|(len, digest)| (spool.content(0, len), digest)));
+        }
+        payload @ GetResultPayload::Stream(_) => GetResult { payload, ..result },
+    };
     let mut out = tokio::io::BufWriter::with_capacity(1 << 16, tokio::fs::File::from_std(file));
     let mut hasher = Sha256::new();
     let mut len: u64 = 0;
@@ -269,6 +321,43 @@ pub(crate) async fn spool_download(
         spool.content(0, len),
         hex::encode(hasher.finalize()),
     )))
+}
+
+/// Copies `range` of the local file `source` into the spool file `to` (at `path`) while
+/// hashing it; `Ok(None)` when more than `max` bytes arrive. Blocking.
+fn copy_hashing(
+    mut source: std::fs::File,
+    source_path: &std::path::Path,
+    range: std::ops::Range<u64>,
+    to: std::fs::File,
+    path: &std::path::Path,
+    max: u64,
+) -> Result<Option<(u64, String)>> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    source
+        .seek(std::io::SeekFrom::Start(range.start))
+        .map_err(|e| io_error(source_path, e))?;
+    let mut source = source.take((range.end - range.start).min(max.saturating_add(1)));
+    let mut out = std::io::BufWriter::with_capacity(CHUNK_BYTES, to);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut len: u64 = 0;
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error(source_path, e)),
+        };
+        len += n as u64;
+        if len > max {
+            return Ok(None);
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| io_error(path, e))?;
+    }
+    out.flush().map_err(|e| io_error(path, e))?;
+    Ok(Some((len, hex::encode(hasher.finalize()))))
 }
 
 /// Whether `content` holds exactly the bytes `stored` streams, reading at most

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::path::Path;
 use object_store::{
     Attributes, ObjectStore, ObjectStoreExt as _, PutMode, PutMultipartOptions, PutOptions,
-    WriteMultipart,
+    PutPayload, WriteMultipart,
 };
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
@@ -146,13 +146,20 @@ pub async fn put_write_once(
     data: Bytes,
     attributes: &Attributes,
 ) -> Result<WriteOutcome> {
-    put_write_once_inner(store, path, data, attributes, &StoreQuirks::default()).await
+    put_write_once_inner(
+        store,
+        path,
+        PutPayload::from_bytes(data),
+        attributes,
+        &StoreQuirks::default(),
+    )
+    .await
 }
 
 pub(crate) async fn put_write_once_inner(
     store: &dyn ObjectStore,
     path: &Path,
-    data: Bytes,
+    data: PutPayload,
     attributes: &Attributes,
     quirks: &StoreQuirks,
 ) -> Result<WriteOutcome> {
@@ -174,7 +181,7 @@ pub(crate) async fn put_write_once_inner(
             attributes: quirks.attrs(attributes),
             ..PutOptions::default()
         };
-        match store.put_opts(path, data.clone().into(), opts).await {
+        match store.put_opts(path, data.clone(), opts).await {
             Ok(_) => return Ok(WriteOutcome::Written),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let existing = store
@@ -199,16 +206,16 @@ pub(crate) async fn put_write_once_inner(
     }
 }
 
-/// Compares what is stored with `data`, reading at most `data.len()` bytes of it (anything
-/// longer differs anyway).
+/// Compares what is stored with `data`, reading at most `data.content_length()` bytes of it
+/// (anything longer differs anyway).
 async fn compare_existing(
     path: &Path,
     existing: object_store::GetResult,
-    data: &[u8],
+    data: &PutPayload,
 ) -> Result<WriteOutcome> {
-    let same = read_bounded(existing, data.len() as u64, path.as_ref())
+    let same = read_bounded(existing, data.content_length() as u64, path.as_ref())
         .await?
-        .is_some_and(|stored| stored[..] == data[..]);
+        .is_some_and(|stored| same_bytes(&stored, data));
     if same {
         Ok(WriteOutcome::Identical)
     } else {
@@ -216,6 +223,19 @@ async fn compare_existing(
             path: path.to_string(),
         })
     }
+}
+
+/// Whether `stored` holds exactly the bytes of `data`'s pieces.
+fn same_bytes(stored: &[u8], data: &PutPayload) -> bool {
+    if stored.len() != data.content_length() {
+        return false;
+    }
+    let mut at = 0;
+    data.iter().all(|piece| {
+        let same = stored.get(at..at + piece.len()) == Some(&piece[..]);
+        at += piece.len();
+        same
+    })
 }
 
 /// Files larger than this are uploaded in parts ([`PART_BYTES`]) streamed from disk: 8 MiB.
@@ -396,7 +416,7 @@ pub async fn upload_version(
             let data = if large {
                 None
             } else {
-                Some(file.data.bytes().await?)
+                Some(file.data.payload().await?)
             };
             // A write-once put is safe to repeat: when an attempt that seemed to fail (a reset,
             // a timeout) did land, the retry finds the object and compares its content. The
@@ -517,4 +537,22 @@ fn progress_bar(mode: Progress, total: u64, label: &str) -> ProgressBar {
     }
     bar.set_prefix(label.to_owned());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_in_pieces_is_compared_byte_for_byte() {
+        let pieces: PutPayload = [&b"abc"[..], b"", b"defg"]
+            .into_iter()
+            .map(Bytes::from_static)
+            .collect();
+        assert!(same_bytes(b"abcdefg", &pieces));
+        assert!(!same_bytes(b"abcdefx", &pieces));
+        assert!(!same_bytes(b"abcdef", &pieces));
+        assert!(!same_bytes(b"abcdefgh", &pieces));
+        assert!(same_bytes(b"", &PutPayload::default()));
+    }
 }

@@ -150,9 +150,11 @@ fn deploying_a_96_mib_artifact_takes_no_more_memory_than_a_small_one() {
     assert!(stored == big[3], "a large file arrived intact");
 
     eprintln!("peak RSS: {small_kib} KiB (small artifact), {big_kib} KiB (96 MB artifact)");
-    // Held whole, the archive alone would add 95 MiB (and its files as many again).
+    // Held whole, the archive alone would add 95 MiB (and its files as many again). Streamed,
+    // it adds the upload's in-flight budget at most (8 MiB; measured: about 5 MiB): 16 MiB
+    // leaves room for a noisy run, not for a buffer that grows with the artifact.
     assert!(
-        big_kib < small_kib + 32 * 1024,
+        big_kib < small_kib + 16 * 1024,
         "peak RSS {big_kib} KiB for the 96 MiB artifact, {small_kib} KiB for the small one"
     );
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gitops_artifact_store::headers::REVALIDATE;
 use gitops_artifact_store::{
-    AwsSettings, Content, Error, LARGE_FILE_BYTES, Limits, LocalStore, Progress, StoreOpener,
-    UploadOptions, fetch_verified, stage_artifact, unpack, unpack_spooled,
+    AwsSettings, CHUNK_BYTES, Content, Error, LARGE_FILE_BYTES, Limits, LocalStore, Progress,
+    StoreOpener, UploadOptions, fetch_verified, sha256_hex, sidecar_line, stage_artifact, unpack,
+    unpack_spooled,
 };
 use object_store::{Attribute, ObjectStore};
 
@@ -107,6 +108,41 @@ async fn a_verified_archive_is_spooled_and_unpacks_as_in_memory() {
     assert!(dir.is_dir());
     drop(spooled);
     assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[tokio::test]
+async fn a_local_archive_is_copied_into_the_spool_while_hashed() {
+    // A local artifact is copied in one blocking task (not streamed 8 KiB at a time): the
+    // spooled copy is the file's bytes, and a file whose bytes are not the sidecar's is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = big_archive();
+    let name = "checkout-1.0.0.tgz";
+    std::fs::write(dir.path().join(name), &archive).unwrap();
+    std::fs::write(
+        dir.path().join(format!("{name}.sha256")),
+        sidecar_line(&sha256_hex(&archive), name),
+    )
+    .unwrap();
+    let location = StoreOpener::new(dir.path()).open_object(name).unwrap();
+    let verified = fetch_verified(&location, Limits::default().max_archive_bytes)
+        .await
+        .unwrap();
+    assert!(matches!(verified.archive, Content::Spooled(_)));
+    assert_eq!(verified.sha256, sha256_hex(&archive));
+    assert_eq!(verified.archive.bytes().await.unwrap(), archive);
+    assert_eq!(
+        verified.archive.payload().await.unwrap().iter().count(),
+        archive.len().div_ceil(CHUNK_BYTES),
+        "the upload body is read in pieces of at most CHUNK_BYTES"
+    );
+
+    let mut changed = archive.to_vec();
+    changed[archive.len() / 2] ^= 1;
+    std::fs::write(dir.path().join(name), &changed).unwrap();
+    let err = fetch_verified(&location, Limits::default().max_archive_bytes)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
 }
 
 #[tokio::test]
