@@ -679,24 +679,36 @@ impl Backends for Runtime {
             StorageTarget::Local(path) => self.local(path).await?.to_string_lossy().into_owned(),
             remote @ StorageTarget::S3 { .. } => remote.to_string(),
         };
+        // The three targets are opened together: an S3 client and the AWS SDK's each load the
+        // system's root certificates, and the SDK reads its configuration, before any request.
         // Opening a local store creates its directories: on the blocking pool.
         let opener = self.opener.clone();
-        let storage = tokio::task::spawn_blocking(move || opener.open_storage(&target))
-            .await
-            .map_err(|e| config(format!("opening the storage was interrupted: {e}")))??;
-        let registry: Arc<dyn gitops_db_registry::Registry> = match &environment.registry {
-            RegistryTarget::Sqlite(path) => {
-                let file = self.local(path).await?;
-                Arc::new(SqliteRegistry::open(file).await?)
-            }
-            RegistryTarget::DynamoDb { table } => Arc::new(self.dynamodb(table).await),
+        let storage = async {
+            tokio::task::spawn_blocking(move || opener.open_storage(&target))
+                .await
+                .map_err(|e| config(format!("opening the storage was interrupted: {e}")))?
+                .map_err(Error::from)
         };
-        let cdn: Arc<dyn gitops_cdn::Cdn> = match &environment.cdn {
-            CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path).await?)),
-            CdnTarget::CloudFront { distribution_id } => {
-                Arc::new(self.cloudfront(distribution_id).await?)
-            }
+        let registry = async {
+            let registry: Arc<dyn gitops_db_registry::Registry> = match &environment.registry {
+                RegistryTarget::Sqlite(path) => {
+                    let file = self.local(path).await?;
+                    Arc::new(SqliteRegistry::open(file).await?)
+                }
+                RegistryTarget::DynamoDb { table } => Arc::new(self.dynamodb(table).await),
+            };
+            Ok::<_, Error>(registry)
         };
+        let cdn = async {
+            let cdn: Arc<dyn gitops_cdn::Cdn> = match &environment.cdn {
+                CdnTarget::LocalLog(path) => Arc::new(LocalLogCdn::new(self.local(path).await?)),
+                CdnTarget::CloudFront { distribution_id } => {
+                    Arc::new(self.cloudfront(distribution_id).await?)
+                }
+            };
+            Ok::<_, Error>(cdn)
+        };
+        let (storage, registry, cdn) = tokio::try_join!(storage, registry, cdn)?;
         Ok(Targets {
             storage,
             registry,
