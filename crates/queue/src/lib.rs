@@ -46,8 +46,9 @@ pub use sqs::{Bootstrap, IAM_ACTIONS, IAM_BOOTSTRAP_ACTIONS, SqsQueue};
 ///
 /// A message is, in turn: *waiting* (sent, not delivered, or given back), *in flight* (delivered;
 /// its receipt is live until its visibility expires), then gone (acknowledged) or *dead*
-/// (dead-lettered, by the consumer or by the queue after [`DEFAULT_MAX_RECEIVES`]-like limit of
-/// deliveries). A message whose visibility expires is waiting again, for anyone.
+/// (dead-lettered, by the consumer, or by the queue once it was delivered its maximum number
+/// of times, [`DEFAULT_MAX_RECEIVES`] by default). A message whose visibility expires is
+/// waiting again, for anyone.
 ///
 /// Receipts: a [`Receipt`] is live from its delivery until its visibility (as last set by
 /// `receive` or `extend`) expires, or until `ack`, `release` or `dead_letter` spends it. Every

@@ -5,6 +5,7 @@
 
 mod fake;
 mod sqlite;
+mod sqs_mock;
 mod sqs_moto;
 
 /// Generate one `#[tokio::test]` per conformance check on queues made by `$make(test_name,
