@@ -37,6 +37,14 @@ impl Profile {
         dedup_outlives_ack: true,
     };
 
+    /// Real SQS (the suite's counts assume exact answers, which SQS's approximate ones may
+    /// not be at once: run it there knowing that).
+    pub const SQS: Profile = Profile {
+        reports_duplicates: false,
+        oldest_age: false,
+        dedup_outlives_ack: true,
+    };
+
     /// SQS as moto emulates it.
     pub const SQS_ON_MOTO: Profile = Profile {
         reports_duplicates: false,
