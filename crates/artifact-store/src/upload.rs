@@ -399,7 +399,11 @@ pub async fn upload_version(
     let quirks = StoreQuirks::default();
     let skipped = AtomicUsize::new(0);
 
-    let uploads = files.iter().map(|file| {
+    // Largest first: the last requests in flight are then small ones, so the upload does not
+    // end waiting on one large file sent late (longest-first order shortens the whole).
+    let mut order: Vec<&UnpackedFile> = files.iter().collect();
+    order.sort_by_key(|f| std::cmp::Reverse(f.data.len()));
+    let uploads = order.into_iter().map(|file| {
         let path = Path::from(format!("{prefix}/{}", file.path));
         let cache = headers::cache_control(&file.path, &opts.entry_points);
         let attributes = headers::attributes(&file.path, cache);
