@@ -320,8 +320,14 @@ impl Session {
     }
 
     async fn deploy_pairs(&self, filters: &Filters) -> Result<DeployReport, Error> {
-        let revisions = self.runtime.revisions().await?;
-        let requester = match self.runtime.forge(ForgeChoice::Auto).await {
+        // Both read git (the desired states' order, the forge's remote): together, not one
+        // after the other.
+        let (revisions, forge) = tokio::join!(
+            self.runtime.revisions(),
+            self.runtime.forge(ForgeChoice::Auto)
+        );
+        let revisions = revisions?;
+        let requester = match forge {
             Ok(handle) => Some(handle.requester),
             // In Actions a missing token fails the job (fail closed), never a silent deploy.
             Err(e) if e.is_config() && self.runtime.fails_closed() => return Err(e.into()),
