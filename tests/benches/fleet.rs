@@ -1,16 +1,20 @@
 //! The fleet simulation (issue 18, part 2): `cargo bench -p gitops-e2e --bench fleet [-- --quick]
-//! [--scale N] [--runners N] [--out FILE]`, run by `scripts/bench`.
+//! [--scale N] [--runners N] [--out FILE] [--batch | --no-batch]`, run by `scripts/bench`.
 //!
 //! 200 deploy requests (`--quick`: 20) over 100 MFEs x 2 environments, on fake-github with
 //! GitHub's limits on (secondary: 80 content-creating requests and 900 points a minute; primary:
 //! 5,000 an hour for the App installation, 1,000 an hour per repository for a job's
 //! `GITHUB_TOKEN`), 100 ms modelled latency per call, time-scaled (`--scale`, default 20: one
 //! modelled minute in three real seconds), driven through the `gitops` binary as Actions would
-//! (`sim.rs`), once in a burst and once as a Poisson stream at 80% of the ceiling the burst
-//! measured. Reports throughput against that ceiling, p50/p95 request-to-merged latency
-//! (modelled), the loss and ordering figures, rate limits surfacing to users, and GitHub API
-//! calls per stage counted by fake-github (the sweep, `gitops merge --all` every 15 modelled
-//! minutes and once at the end, as its own stage); writes `target/bench/fleet.md`.
+//! (`sim.rs`), once in a burst and once as a Poisson stream at 80% of the ceiling the first
+//! burst measured; in both modes by default, side by side on the same arrivals: one pull request
+//! per request, and `batch: true` (one pull request per environment). Reports requests settled
+//! per modelled minute against the ceiling in requests per minute (and merges against 80 /
+//! writes per merge, and the installation's write utilisation: see [`METHOD`]), p50/p95
+//! request-to-merged latency (modelled), the loss and ordering figures, rate limits surfacing to
+//! users, and GitHub API calls per stage counted by fake-github (the sweep, `gitops merge --all`
+//! every 15 modelled minutes and once at the end, as its own stage); writes
+//! `target/bench/fleet.md`.
 //!
 //! The `gitops` measured: `GITOPS_BIN`, else the release binary next to this bench.
 

@@ -8,9 +8,12 @@
 //!
 //! 1. the requester's CD job makes its deployment with its `GITHUB_TOKEN` (the proof of origin);
 //! 2. the process job (a runner's fresh checkout of `main`) runs `gitops process --event`;
-//! 3. the merge job runs `gitops merge --pr N`; a merge job giving up (its PR left open) is
-//!    left to the sweep, `gitops merge --all` every 15 modelled minutes (and once at the end)
-//!    on the same runners, as the rendered `gitops-checks.yml` schedules it;
+//! 3. the merge job runs `gitops merge --pr N`, triggered by each push to the pull request in
+//!    its concurrency group (one runs, at most one waits: with `batch: true` the requests pushed
+//!    to an environment's batch while one runs share the next); a merge job giving up (its PR
+//!    left open) is left to the sweep, `gitops merge --all` every 15 modelled minutes (and once
+//!    at the end) on the same runners, as the rendered `gitops-checks.yml` schedules it; which
+//!    requests a merge took is read from its commit;
 //! 4. the deploy job (one at a time, as the concurrency group keeps it; runs coalesce) pulls
 //!    `main` and runs `gitops deploy`, which reports to the requesters;
 //! 5. the requester waits, polling its deployment's statuses conditionally.
