@@ -276,11 +276,14 @@ pub fn polls_within(base: Duration, cap: Duration, horizon: Duration) -> u64 {
     polls
 }
 
-/// Whether `statuses` (newest first) end the wait, and how: success is deployed; failure and
-/// error are failed; inactive is deployed if the request had gone live before (a newer deploy
-/// replaced it), else failed (superseded before it went live); anything else waits.
+/// Whether `statuses` (newest first) end the wait, and how, by the newest final status:
+/// success is deployed; failure and error are failed; inactive is deployed if the request had
+/// gone live before (a newer deploy replaced it), else failed (superseded before it went
+/// live); no final status waits. A non-final status newer than a final one does not reopen the
+/// request: it is a late write that lost a race (found by the fleet simulation: `process`'s
+/// `queued`, throttled, landed after the deploy's `success`).
 pub fn verdict(statuses: &[DeploymentStatus]) -> Option<Outcome> {
-    let newest = statuses.first()?;
+    let newest = statuses.iter().find(|s| s.state.is_terminal())?;
     match newest.state {
         DeploymentState::Success => Some(Outcome::Deployed),
         DeploymentState::Failure | DeploymentState::Error => Some(Outcome::Failed),
@@ -416,6 +419,44 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn statuses(states: &[DeploymentState]) -> Vec<DeploymentStatus> {
+        states
+            .iter()
+            .zip(1..)
+            .map(|(state, id)| DeploymentStatus {
+                id,
+                state: *state,
+                description: None,
+                log_url: None,
+                environment_url: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_newest_final_status_decides_even_under_a_late_queued() {
+        use DeploymentState::{Failure, InProgress, Inactive, Queued, Success};
+        assert_eq!(verdict(&statuses(&[Queued])), None);
+        assert_eq!(verdict(&statuses(&[InProgress, Queued])), None);
+        assert_eq!(
+            verdict(&statuses(&[Queued, Success, Queued])),
+            Some(Outcome::Deployed),
+            "a late queued never buries success"
+        );
+        assert_eq!(
+            verdict(&statuses(&[Queued, Failure, Queued])),
+            Some(Outcome::Failed)
+        );
+        assert_eq!(
+            verdict(&statuses(&[Inactive, Success, Queued])),
+            Some(Outcome::Deployed)
+        );
+        assert_eq!(
+            verdict(&statuses(&[Queued, Inactive, Queued])),
+            Some(Outcome::Failed)
+        );
+    }
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 

@@ -15,6 +15,7 @@
 use gitops_event_model::{CommitSha, EnvironmentName, MfeName};
 use gitops_gh_pr::{BranchHead, Change, FileWrite, Forge, PairState, batch_branch, branch_name};
 use gitops_iac_config::{Deployment, Repository};
+use gitops_retry::RetryPolicy;
 
 use crate::Error;
 
@@ -60,6 +61,17 @@ impl Lane {
     /// than each proposal).
     pub(crate) fn is_batch(&self) -> bool {
         self.batch
+    }
+
+    /// How proposals on the lane retry a lost compare-and-swap: a batch is shared by every
+    /// request of its environment ([`RetryPolicy::CROWDED`]), a pair's branch by its own
+    /// requests ([`RetryPolicy::CONTENDED`]).
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        if self.batch {
+            RetryPolicy::CROWDED
+        } else {
+            RetryPolicy::CONTENDED
+        }
     }
 
     /// What is pending for the pair whose desired-state file is `path` ([`Forge::branch_state`]

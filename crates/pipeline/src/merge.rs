@@ -4,7 +4,10 @@
 //! (the seed's second step).
 
 use gitops_event_model::{EnvironmentName, Login, MfeName};
-use gitops_gh_pr::{DeploymentState, Forge, PrState, PullRequest, Requester, StatusState};
+use gitops_gh_pr::{
+    BranchHead, Change, DeploymentState, FileWrite, Forge, PrState, PullRequest, Requester,
+    StatusState,
+};
 use gitops_iac_config::{Approval, Deployment, Outcome, Repository, deployment_path};
 use gitops_metrics::{Outcome as Mo, Stage, StageClock};
 use serde::Serialize;
@@ -64,10 +67,20 @@ pub async fn merge_pull_request(
         });
     }
     if let Some((_, to)) = gitops_gh_pr::promotion_of_branch(&pr.branch) {
-        return merge_several(forge, None, &pr, &to, Several::Promotion, at, metrics).await;
+        return merge_several(forge, None, &pr, &to, Several::Promotion, at, metrics, true).await;
     }
     if let Some(env) = gitops_gh_pr::batch_of_branch(&pr.branch) {
-        return merge_several(forge, requester, &pr, &env, Several::Batch, at, metrics).await;
+        return merge_several(
+            forge,
+            requester,
+            &pr,
+            &env,
+            Several::Batch,
+            at,
+            metrics,
+            true,
+        )
+        .await;
     }
     let Some((env, mfe)) = gitops_gh_pr::pair_of_branch(&pr.branch) else {
         return Ok(MergeOutcome::Skipped {
@@ -313,6 +326,7 @@ impl Several {
 /// reasons (the others' requests wait in the batch: nothing of theirs is refused), each one
 /// that an approval is awaited, and after the merge the requests the batch replaced on the
 /// base. A batch waiting for an approval gets a plan comment listing its changes.
+#[allow(clippy::too_many_arguments)] // the check's inputs, each distinct
 async fn merge_several(
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
@@ -321,6 +335,7 @@ async fn merge_several(
     kind: Several,
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
+    may_drop: bool,
 ) -> Result<MergeOutcome, Error> {
     let (number, noun) = (pr.number, kind.noun());
     let mut reasons = Vec::new();
@@ -354,23 +369,38 @@ async fn merge_several(
                 ));
                 continue;
             };
+            // A batch's file that the base holds as it is (a refused file dropped back to
+            // the base's, or the same change merged meanwhile) is no change to check.
+            if kind == Several::Batch && base.deployment(env, mfe) == Some(desired) {
+                continue;
+            }
             clocks.push(crate::clock_of(desired));
             if !askers.contains(&desired.requested_by) {
                 askers.push(desired.requested_by.clone());
             }
             let mut own = Vec::new();
             judge_file(base, desired, at, &format!("{mfe}: "), &mut own);
-            if !own.is_empty() {
-                reasons.extend(own.iter().cloned());
+            if own.is_empty() {
+                desired_files.push(desired);
+            } else {
                 refused.push((desired, own));
             }
-            desired_files.push(desired);
         }
         approval_needed = base
             .environment(env)
             .is_some_and(|e| e.approval == Approval::Required);
     }
     let requester = requester.filter(|_| kind == Several::Batch);
+    // A batch whose only fault is files the policy refuses drops them (back to the base's
+    // content, on the head it checked) and merges the rest: one stale request never holds the
+    // others back.
+    if kind == Several::Batch && may_drop && reasons.is_empty() && !refused.is_empty() {
+        return drop_refused(forge, requester, pr, env, &refused, at, metrics).await;
+    }
+    for (desired, own) in &refused {
+        reasons.extend(own.iter().cloned());
+        desired_files.push(desired);
+    }
     if !reasons.is_empty() {
         // Another run may have merged this head, or moved it, while it was checked.
         let now = forge.pull_request(number).await?;
@@ -452,6 +482,85 @@ async fn merge_several(
         }
     }
     Ok(outcome)
+}
+
+/// Drops a batch's `refused` files: tells each one's requester why, writes the base's content
+/// (or the deletion) of each on the head that was checked (compare-and-swap: a head moved
+/// meanwhile is left to the next check), then checks and merges what is left, once.
+async fn drop_refused(
+    forge: &dyn Forge,
+    requester: Option<&dyn Requester>,
+    pr: &PullRequest,
+    env: &EnvironmentName,
+    refused: &[(&Deployment, Vec<String>)],
+    at: OffsetDateTime,
+    metrics: &dyn gitops_metrics::MetricsSink,
+) -> Result<MergeOutcome, Error> {
+    let number = pr.number;
+    let base = forge.read_tree(&pr.base).await?;
+    let writes = refused
+        .iter()
+        .map(|(desired, _)| {
+            let path = deployment_path(env, &desired.mfe);
+            match base.files.get(&path) {
+                Some(bytes) => FileWrite::put(path, bytes.clone()),
+                None => FileWrite::delete(path),
+            }
+        })
+        .collect();
+    let names: Vec<String> = refused.iter().map(|(d, _)| d.mfe.to_string()).collect();
+    let change = Change::for_branch(
+        &pr.branch,
+        format!("Drop {} from the batch", names.join(", ")),
+        "The merge check refused these files; they go back to the base's content and the rest of the batch merges.",
+        writes,
+    )
+    .on_base(pr.head_sha.clone(), None)
+    .expecting(BranchHead::At(pr.head_sha.clone()))
+    .with_pull_request(number)
+    .keeping_description();
+    match forge.propose(&change).await {
+        Ok(_) => {}
+        Err(gitops_gh_pr::Error::Conflict { .. }) => {
+            return Ok(MergeOutcome::Skipped {
+                reason: format!("#{number} was merged, closed or moved while it was checked"),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for (desired, own) in refused {
+        crate::record(
+            metrics,
+            &crate::clock_of(desired)
+                .event(Stage::ChecksPassed, Mo::Failure)
+                .with_detail(own.join("; ")),
+        );
+        if let Some(requester) = requester {
+            tell_once(
+                requester,
+                &RequestRef::of_deployment(desired),
+                DeploymentState::Failure,
+                &format!(
+                    "refused at merge and dropped from batch pull request #{number}: {}",
+                    own.join("; ")
+                ),
+                Some(&pr.url),
+            )
+            .await;
+        }
+    }
+    let now = forge.pull_request(number).await?;
+    Box::pin(merge_several(
+        forge,
+        requester,
+        &now,
+        env,
+        Several::Batch,
+        at,
+        metrics,
+        false,
+    ))
+    .await
 }
 
 /// The plan comment of a batch: each change, its version and request.

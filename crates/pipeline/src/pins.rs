@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::lane::Lane;
-use crate::process::{PLAN_MARKER, pending_of, propose_contended};
+use crate::process::{PLAN_MARKER, pending_of, propose_contended_under};
 
 /// What [`unpin`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,7 +57,7 @@ pub async fn unpin(
     let what = format!("{environment}/{mfe}");
     let path = &path;
     let lane = &Lane::of(repository, environment, mfe);
-    propose_contended(&what, |exact| async move {
+    propose_contended_under(lane.retry_policy(), &what, |exact| async move {
         let lane_state = lane.state(forge, path, exact).await?;
         let pending = pending_of(&lane_state.state);
         let target: &Deployment = pending.as_ref().map_or(desired, |p| &p.deployment);

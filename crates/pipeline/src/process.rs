@@ -191,7 +191,8 @@ async fn judge_and_propose(
         return Ok(ProcessReport::new(first));
     }
     let branch = format!("{}/{}", request.environment(), request.mfe());
-    let (mut report, replaced, pr) = propose_contended(&branch, |exact| {
+    let policy = Lane::of(repository, request.environment(), request.mfe()).retry_policy();
+    let (mut report, replaced, pr) = propose_contended_under(policy, &branch, |exact| {
         judge_once(repository, request, intent, at, forge, base_sha, exact)
     })
     .await?;
@@ -213,9 +214,23 @@ where
     F: Fn(bool) -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
+    propose_contended_under(RetryPolicy::CONTENDED, what, round).await
+}
+
+/// [`propose_contended`] under `policy` ([`RetryPolicy::CROWDED`] for a batch, which every
+/// request of its environment appends to).
+pub(crate) async fn propose_contended_under<T, F, Fut>(
+    policy: RetryPolicy,
+    what: &str,
+    round: F,
+) -> Result<T, Error>
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
     let attempts = AtomicU32::new(0);
     let attempt = || round(attempts.fetch_add(1, Ordering::Relaxed) > 0);
-    retry(RetryPolicy::CONTENDED, attempt, |e: &Error| {
+    retry(policy, attempt, |e: &Error| {
         if matches!(e, Error::Forge(gitops_gh_pr::Error::Conflict { .. })) {
             Retry::Backoff
         } else {
