@@ -897,12 +897,17 @@ async fn wait_for(shared: Arc<Shared>, index: usize, token: String, repository: 
             .await;
         if status == 200 {
             etag = tag;
+            // As `mfe dispatch --wait` reads them (`follow::verdict`): the newest final
+            // status, whatever late non-final one came after it.
             let newest = body
                 .as_array()
-                .and_then(|a| a.first())
-                .and_then(|s| s["state"].as_str())
+                .and_then(|a| {
+                    a.iter()
+                        .filter_map(|s| s["state"].as_str())
+                        .find(|s| ["success", "inactive", "failure", "error"].contains(s))
+                })
                 .unwrap_or("");
-            if ["success", "inactive", "failure", "error"].contains(&newest) {
+            if !newest.is_empty() {
                 let at = shared.now_s();
                 let mut fates = shared.fates.lock().expect("lock");
                 fates[index].final_state = Some(newest.to_owned());
