@@ -131,18 +131,8 @@ pub async fn merge_pull_request(
             requester,
             head.as_ref().and_then(|h| h.deployment(&env, &mfe)),
         ) {
-            // Once: the sweep checks a refused PR again every quarter hour.
-            tell_once(
-                requester,
-                &RequestRef::of_deployment(desired),
-                DeploymentState::Failure,
-                &format!(
-                    "refused at merge (pull request #{number}): {}",
-                    reasons.join("; ")
-                ),
-                Some(&pr.url),
-            )
-            .await;
+            let what = format!("refused at merge (pull request #{number})");
+            tell_refused(requester, desired, &what, &reasons, &pr).await;
         }
         return Ok(MergeOutcome::Refused { reasons });
     }
@@ -162,19 +152,7 @@ pub async fn merge_pull_request(
             .is_empty()
         {
             if let (Some(requester), Some(desired)) = (requester, desired) {
-                let owners = base
-                    .as_ref()
-                    .and_then(|b| b.mfes.get(&mfe))
-                    .map(|m| m.owners.clone())
-                    .unwrap_or_default();
-                tell_once(
-                    requester,
-                    &RequestRef::of_deployment(desired),
-                    DeploymentState::InProgress,
-                    &waiting_text(number, &owners, &desired.requested_by),
-                    Some(&pr.url),
-                )
-                .await;
+                tell_waiting(requester, base.as_ref(), desired, &pr).await;
             }
             return Ok(MergeOutcome::WaitingForApproval);
         }
@@ -215,6 +193,48 @@ async fn tell_replaced(
         ),
         Some(&pr.url),
         None,
+    )
+    .await;
+}
+
+/// Tells `desired`'s requester that the merge check refused it (`what`: how, and in which pull
+/// request), with the `reasons`; once, however often the checks run again (the sweep checks a
+/// refused PR every quarter hour).
+async fn tell_refused(
+    requester: &dyn Requester,
+    desired: &Deployment,
+    what: &str,
+    reasons: &[String],
+    pr: &PullRequest,
+) {
+    tell_once(
+        requester,
+        &RequestRef::of_deployment(desired),
+        DeploymentState::Failure,
+        &format!("{what}: {}", reasons.join("; ")),
+        Some(&pr.url),
+    )
+    .await;
+}
+
+/// Tells `desired`'s requester, once, that `pr` waits for an approval, and who may give it
+/// (the MFE's owners on the `base`).
+async fn tell_waiting(
+    requester: &dyn Requester,
+    base: Option<&Repository>,
+    desired: &Deployment,
+    pr: &PullRequest,
+) {
+    let owners = base
+        .and_then(|b| b.mfes.get(&desired.mfe))
+        .map(|m| m.owners.clone())
+        .unwrap_or_default();
+    tell_once(
+        requester,
+        &RequestRef::of_deployment(desired),
+        DeploymentState::InProgress,
+        &waiting_text(pr.number, &owners, &desired.requested_by),
+        Some(&pr.url),
     )
     .await;
 }
@@ -411,18 +431,9 @@ async fn merge_several(
         }
         refuse(forge, pr, &reasons, &clocks, metrics).await?;
         if let Some(requester) = requester {
+            let what = format!("refused at merge (batch pull request #{number})");
             for (desired, own) in &refused {
-                tell_once(
-                    requester,
-                    &RequestRef::of_deployment(desired),
-                    DeploymentState::Failure,
-                    &format!(
-                        "refused at merge (batch pull request #{number}): {}",
-                        own.join("; ")
-                    ),
-                    Some(&pr.url),
-                )
-                .await;
+                tell_refused(requester, desired, &what, own, pr).await;
             }
         }
         return Ok(MergeOutcome::Refused { reasons });
@@ -455,21 +466,9 @@ async fn merge_several(
                     )
                     .await?;
             }
-            if let (Some(requester), Some(base)) = (requester, &base) {
+            if let Some(requester) = requester {
                 for desired in &desired_files {
-                    let owners = base
-                        .mfes
-                        .get(&desired.mfe)
-                        .map(|m| m.owners.clone())
-                        .unwrap_or_default();
-                    tell_once(
-                        requester,
-                        &RequestRef::of_deployment(desired),
-                        DeploymentState::InProgress,
-                        &waiting_text(number, &owners, &desired.requested_by),
-                        Some(&pr.url),
-                    )
-                    .await;
+                    tell_waiting(requester, base.as_ref(), desired, pr).await;
                 }
             }
             return Ok(MergeOutcome::WaitingForApproval);
@@ -536,17 +535,8 @@ async fn drop_refused(
                 .with_detail(own.join("; ")),
         );
         if let Some(requester) = requester {
-            tell_once(
-                requester,
-                &RequestRef::of_deployment(desired),
-                DeploymentState::Failure,
-                &format!(
-                    "refused at merge and dropped from batch pull request #{number}: {}",
-                    own.join("; ")
-                ),
-                Some(&pr.url),
-            )
-            .await;
+            let what = format!("refused at merge and dropped from batch pull request #{number}");
+            tell_refused(requester, desired, &what, own, pr).await;
         }
     }
     let now = forge.pull_request(number).await?;
