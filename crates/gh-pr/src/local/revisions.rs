@@ -50,8 +50,13 @@ pub struct Revisions {
 pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> {
     let (dir, top) = checkout_dir(repo_dir, dir).await?;
     let top = Path::new(&top);
-    let shallow = git_text(top, &["rev-parse", "--is-shallow-repository"]).await?;
-    if shallow == "true" {
+    // Independent reads run together (a deploy's fixed cost is mostly git processes run one
+    // after another); their errors are still judged in this order.
+    let (shallow, head) = tokio::join!(
+        git_text(top, &["rev-parse", "--is-shallow-repository"]),
+        run(top, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    );
+    if shallow? == "true" {
         return Err(Error::invalid(
             "repository",
             format!(
@@ -61,8 +66,7 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
             ),
         ));
     }
-    let head = run(top, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
-        .await?
+    let head = head?
         .ok()
         .map(|o| String::from_utf8_lossy(&o).trim().to_owned())
         .filter(|h| !h.is_empty())
@@ -74,20 +78,50 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
         })?;
     let head = oid("rev-parse", &head)?;
 
-    let dirty = git_ok(
-        top,
-        &[
-            "status",
-            "--porcelain",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-            "--ignore-submodules=none",
-            "--",
-            dir,
-        ],
-    )
-    .await?;
+    let status_args = [
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--ignore-submodules=none",
+        "--",
+        dir,
+    ];
+    let ls_tree_args = [
+        "ls-tree",
+        "-r",
+        "-z",
+        "--full-tree",
+        head.as_str(),
+        "--",
+        dir,
+    ];
+    // Every first-parent commit (`--sparse`: also those that do not touch `dir`, so a
+    // commit's index in the walk gives its position), newest first, each followed by the
+    // paths under `dir` it changed against its first parent (a merge: the whole PR).
+    let log_args = [
+        "-c",
+        "log.showSignature=false",
+        "log",
+        "--first-parent",
+        "--sparse",
+        "--diff-merges=first-parent",
+        "--no-renames",
+        "--name-only",
+        "-z",
+        "--no-color",
+        "--format=%x01%H",
+        head.as_str(),
+        "--",
+        dir,
+    ];
+    let (dirty, listing, walk) = tokio::join!(
+        git_ok(top, &status_args),
+        git_ok(top, &ls_tree_args),
+        git_ok(top, &log_args)
+    );
+    let dirty = dirty?;
     let dirty: Vec<String> = dirty
         .split(|b| *b == 0)
         .filter(|e| e.len() > 3)
@@ -109,19 +143,7 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
         ));
     }
 
-    let listing = git_ok(
-        top,
-        &[
-            "ls-tree",
-            "-r",
-            "-z",
-            "--full-tree",
-            head.as_str(),
-            "--",
-            dir,
-        ],
-    )
-    .await?;
+    let listing = listing?;
     let mut wanted = BTreeSet::new();
     for item in listing.split(|b| *b == 0).filter(|i| !i.is_empty()) {
         let item = String::from_utf8_lossy(item);
@@ -133,29 +155,7 @@ pub async fn desired_revisions(repo_dir: &Path, dir: &str) -> Result<Revisions> 
         }
     }
 
-    // Every first-parent commit (`--sparse`: also those that do not touch `dir`, so a
-    // commit's index in the walk gives its position), newest first, each followed by the
-    // paths under `dir` it changed against its first parent (a merge: the whole PR).
-    let walk = git_ok(
-        top,
-        &[
-            "-c",
-            "log.showSignature=false",
-            "log",
-            "--first-parent",
-            "--sparse",
-            "--diff-merges=first-parent",
-            "--no-renames",
-            "--name-only",
-            "-z",
-            "--no-color",
-            "--format=%x01%H",
-            head.as_str(),
-            "--",
-            dir,
-        ],
-    )
-    .await?;
+    let walk = walk?;
     let mut commits: Vec<CommitSha> = Vec::new();
     let mut last_change: BTreeMap<String, usize> = BTreeMap::new();
     for token in walk.split(|b| *b == 0) {
