@@ -582,7 +582,8 @@ struct Fate {
     deployment: Option<(String, String, u64)>,
     /// The pull request `process` gave it.
     pr: Option<u64>,
-    /// Refused by `process` (exit 1): older than a request already pending for its pair.
+    /// Refused by `process` (exit 1): older than a request already pending for its pair; or
+    /// dropped from a batch at merge as older than what its pair merged meanwhile (told).
     refused: bool,
     /// Modelled time `process` refused it (and told its requester).
     refused_at: Option<f64>,
@@ -899,19 +900,29 @@ async fn wait_for(shared: Arc<Shared>, index: usize, token: String, repository: 
             etag = tag;
             // As `mfe dispatch --wait` reads them (`follow::verdict`): the newest final
             // status, whatever late non-final one came after it.
-            let newest = body
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .filter_map(|s| s["state"].as_str())
-                        .find(|s| ["success", "inactive", "failure", "error"].contains(s))
+            let last = body.as_array().and_then(|a| {
+                a.iter().find(|s| {
+                    s["state"]
+                        .as_str()
+                        .is_some_and(|s| ["success", "inactive", "failure", "error"].contains(&s))
                 })
-                .unwrap_or("");
-            if !newest.is_empty() {
+            });
+            if let Some(last) = last {
+                let newest = last["state"].as_str().unwrap_or_default();
                 let at = shared.now_s();
                 let mut fates = shared.fates.lock().expect("lock");
                 fates[index].final_state = Some(newest.to_owned());
                 fates[index].told_at = Some(at);
+                // A batch's merge check drops a request gone stale (older than what its pair
+                // merged meanwhile) and tells it: refused as older, like `process` refusing it.
+                if newest == "failure"
+                    && last["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("refused at merge and dropped"))
+                {
+                    fates[index].refused = true;
+                    fates[index].refused_at = Some(at);
+                }
                 return;
             }
         }
