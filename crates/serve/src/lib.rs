@@ -15,6 +15,7 @@
 
 pub mod job;
 mod metrics;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 pub use job::{Envelope, Job, Queued, jobs_of};
+pub use worker::{JobError, JobRunner, WorkerOptions, WorkerReport, work};
 
 /// How long `/readyz` waits for the queue.
 const READY_WITHIN: Duration = Duration::from_secs(2);

@@ -2,6 +2,8 @@
 //! deliveries become jobs grouped per pair, a redelivery never a second job, refused deliveries
 //! no side effect; health, readiness and metrics.
 
+mod worker;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
