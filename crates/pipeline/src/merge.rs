@@ -374,7 +374,9 @@ async fn merge_several(
         ));
     }
     let head = repository_at(forge, pr.head_sha.as_str(), &mut reasons).await?;
-    let base = repository_at(forge, &pr.base, &mut reasons).await?;
+    // Read once: a dropped file goes back to exactly the base it was judged against.
+    let base_tree = forge.read_tree(&pr.base).await?;
+    let base = repository_of(&base_tree, &pr.base, &mut reasons);
     let mut approval_needed = false;
     let mut clocks = Vec::new();
     let mut askers: Vec<Login> = Vec::new();
@@ -415,7 +417,16 @@ async fn merge_several(
     // content, on the head it checked) and merges the rest: one stale request never holds the
     // others back.
     if kind == Several::Batch && may_drop && reasons.is_empty() && !refused.is_empty() {
-        return drop_refused(forge, requester, pr, env, &refused, at, metrics).await;
+        return drop_refused(
+            forge,
+            requester,
+            pr,
+            (env, &base_tree),
+            &refused,
+            at,
+            metrics,
+        )
+        .await;
     }
     for (desired, own) in &refused {
         reasons.extend(own.iter().cloned());
@@ -483,20 +494,33 @@ async fn merge_several(
     Ok(outcome)
 }
 
-/// Drops a batch's `refused` files: tells each one's requester why, writes the base's content
-/// (or the deletion) of each on the head that was checked (compare-and-swap: a head moved
-/// meanwhile is left to the next check), then checks and merges what is left, once.
+/// Drops a batch's `refused` files: tells each one's requester why (first: a run killed
+/// after the drop would leave nobody to tell, while one killed before it refuses the same file
+/// again and tells it once), writes the `base`'s content (or the deletion) of each on the head
+/// that was checked (compare-and-swap: a head moved meanwhile is left to the next check), then
+/// checks and merges what is left, once.
 async fn drop_refused(
     forge: &dyn Forge,
     requester: Option<&dyn Requester>,
     pr: &PullRequest,
-    env: &EnvironmentName,
+    (env, base): (&EnvironmentName, &gitops_gh_pr::Tree),
     refused: &[(&Deployment, Vec<String>)],
     at: OffsetDateTime,
     metrics: &dyn gitops_metrics::MetricsSink,
 ) -> Result<MergeOutcome, Error> {
     let number = pr.number;
-    let base = forge.read_tree(&pr.base).await?;
+    for (desired, own) in refused {
+        crate::record(
+            metrics,
+            &crate::clock_of(desired)
+                .event(Stage::ChecksPassed, Mo::Failure)
+                .with_detail(own.join("; ")),
+        );
+        if let Some(requester) = requester {
+            let what = format!("refused at merge and dropped from batch pull request #{number}");
+            tell_refused(requester, desired, &what, own, pr).await;
+        }
+    }
     let writes = refused
         .iter()
         .map(|(desired, _)| {
@@ -526,18 +550,6 @@ async fn drop_refused(
             });
         }
         Err(e) => return Err(e.into()),
-    }
-    for (desired, own) in refused {
-        crate::record(
-            metrics,
-            &crate::clock_of(desired)
-                .event(Stage::ChecksPassed, Mo::Failure)
-                .with_detail(own.join("; ")),
-        );
-        if let Some(requester) = requester {
-            let what = format!("refused at merge and dropped from batch pull request #{number}");
-            tell_refused(requester, desired, &what, own, pr).await;
-        }
     }
     let now = forge.pull_request(number).await?;
     Box::pin(merge_several(
@@ -674,12 +686,24 @@ async fn repository_at(
     git_ref: &str,
     reasons: &mut Vec<String>,
 ) -> Result<Option<Repository>, Error> {
-    let tree = forge.read_tree(git_ref).await?;
+    Ok(repository_of(
+        &forge.read_tree(git_ref).await?,
+        git_ref,
+        reasons,
+    ))
+}
+
+/// The repository `tree` (read at `git_ref`) holds, or `None` with its problems in `reasons`.
+fn repository_of(
+    tree: &gitops_gh_pr::Tree,
+    git_ref: &str,
+    reasons: &mut Vec<String>,
+) -> Option<Repository> {
     match Repository::from_files(&tree.files) {
-        Ok(repository) => Ok(Some(repository)),
+        Ok(repository) => Some(repository),
         Err(problems) => {
             reasons.extend(problems.iter().map(|p| format!("at {git_ref}: {p}")));
-            Ok(None)
+            None
         }
     }
 }
