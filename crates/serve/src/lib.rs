@@ -73,8 +73,13 @@ impl Ingress {
         self
     }
 
-    /// Handles one delivery: the status, the answer's JSON and the outcome's name.
-    async fn accept(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, serde_json::Value) {
+    /// Handles one delivery: the status, the outcome's name (the metric's label, and the
+    /// answer's `outcome`) and the rest of the answer.
+    async fn accept(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (StatusCode, &'static str, serde_json::Value) {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let delivery = match gitops_webhook::read(
             &self.secret,
@@ -91,17 +96,15 @@ impl Ingress {
                 let status =
                     StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::BAD_REQUEST);
                 tracing::info!(status = status.as_u16(), reason = %refused, "delivery refused");
-                return (
-                    status,
-                    json!({"outcome": "refused", "reason": refused.to_string()}),
-                );
+                return (status, "refused", json!({"reason": refused.to_string()}));
             }
         };
         let jobs = jobs_of(&delivery);
         if jobs.is_empty() {
             return (
                 StatusCode::OK,
-                json!({"outcome": "ignored", "delivery": delivery.id.as_str()}),
+                "ignored",
+                json!({"delivery": delivery.id.as_str()}),
             );
         }
         let mut enqueued = 0;
@@ -111,7 +114,8 @@ impl Ingress {
                 Err(e) => {
                     return (
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        json!({"outcome": "failed", "reason": e.to_string()}),
+                        "failed",
+                        json!({"reason": e.to_string()}),
                     );
                 }
             };
@@ -123,7 +127,8 @@ impl Ingress {
                     tracing::warn!(delivery = %delivery.id, error = %e, "the queue did not take the job");
                     return (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        json!({"outcome": "unavailable", "reason": "the work queue did not take the job; redeliver"}),
+                        "unavailable",
+                        json!({"reason": "the work queue did not take the job; redeliver"}),
                     );
                 }
             }
@@ -131,13 +136,15 @@ impl Ingress {
         if enqueued == 0 {
             return (
                 StatusCode::OK,
-                json!({"outcome": "duplicate", "delivery": delivery.id.as_str()}),
+                "duplicate",
+                json!({"delivery": delivery.id.as_str()}),
             );
         }
         tracing::info!(delivery = %delivery.id, jobs = enqueued, "delivery enqueued");
         (
             StatusCode::ACCEPTED,
-            json!({"outcome": "enqueued", "delivery": delivery.id.as_str(), "jobs": enqueued}),
+            "enqueued",
+            json!({"delivery": delivery.id.as_str(), "jobs": enqueued}),
         )
     }
 }
@@ -155,14 +162,16 @@ pub fn router(ingress: Arc<Ingress>) -> Router {
 async fn webhook(State(ingress): State<Arc<Ingress>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let limit = ingress.limits.max_body_bytes;
-    let (status, answer) = match axum::body::to_bytes(body, limit.saturating_add(1)).await {
-        Ok(bytes) if bytes.len() <= limit => ingress.accept(&headers, &bytes).await,
-        _ => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({"outcome": "refused", "reason": format!("the delivery's body is over {limit} bytes")}),
-        ),
-    };
-    let outcome = answer["outcome"].as_str().unwrap_or("failed");
+    let (status, outcome, mut answer) =
+        match axum::body::to_bytes(body, limit.saturating_add(1)).await {
+            Ok(bytes) if bytes.len() <= limit => ingress.accept(&headers, &bytes).await,
+            _ => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "refused",
+                json!({"reason": format!("the delivery's body is over {limit} bytes")}),
+            ),
+        };
+    answer["outcome"] = outcome.into();
     ingress
         .metrics
         .delivery(outcome, status.as_u16(), started.elapsed());
