@@ -324,3 +324,50 @@ async fn a_burst_of_500_deliveries_for_100_pairs_is_acknowledged_and_nothing_los
     assert_eq!(per_group.len(), 100);
     assert!(per_group.values().all(|n| *n == 5), "{per_group:?}");
 }
+
+/// The queue unreachable: the delivery is answered 503 (GitHub shows it failed; nothing was
+/// enqueued, so its redelivery is a fresh job), and `/readyz` says not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_queue_answers_503_and_the_redelivery_is_taken() {
+    let queue = Arc::new(gitops_queue::FakeQueue::new());
+    let ingress = Ingress::new(SecretString::from(SECRET), queue.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        router(Arc::new(ingress)),
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let body = deployment("acme/checkout-mfe", "prod", "checkout", 1);
+    let post = || {
+        http.post(format!("{url}/webhook"))
+            .header("X-GitHub-Event", "deployment")
+            .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+            .header(
+                "X-Hub-Signature-256",
+                signature(&SecretString::from(SECRET), &body),
+            )
+            .body(body.clone())
+            .send()
+    };
+    queue.fail_next(gitops_queue::Error::Unavailable {
+        message: "connection refused".to_owned(),
+    });
+    let down = post().await.unwrap();
+    assert_eq!(down.status(), 503);
+    let answer: Value = down.json().await.unwrap();
+    assert_eq!(answer["outcome"], "unavailable");
+    assert_eq!(queue.stats().await.unwrap().depth, 0, "nothing enqueued");
+    assert_eq!(
+        post().await.unwrap().status(),
+        202,
+        "the redelivery is taken"
+    );
+    assert_eq!(queue.stats().await.unwrap().depth, 1);
+    queue.fail_next(gitops_queue::Error::Unavailable {
+        message: "connection refused".to_owned(),
+    });
+    let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+}
