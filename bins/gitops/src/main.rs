@@ -195,6 +195,9 @@ enum Command {
         #[arg(long, default_value = "board")]
         out: PathBuf,
     },
+    /// Run as a GitHub App: take GitHub's webhooks, queue them, work them (README: "Run as a
+    /// GitHub App").
+    Serve(gitops_app::serve::Args),
     /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
     /// --check, status, drift and prune call on its bucket, table, distribution and artifacts).
     IamPolicy {
@@ -349,6 +352,10 @@ fn main() -> ExitCode {
             let filters = session.filters(env.as_deref(), None)?;
             let file = session.board(&filters, &out, now()).await?;
             println!("board written to {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Serve(args) => run(async move {
+            gitops_app::serve::run(&repo, &args, |a| println!("listening on http://{a}")).await?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::IamPolicy {

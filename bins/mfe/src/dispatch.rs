@@ -44,6 +44,10 @@ pub struct DispatchArgs {
     /// commit and ref that built it, from its provenance record, not the ones this run started on.
     #[arg(long, value_name = "URL")]
     artifact: Option<String>,
+    /// The GitOps repository runs as a GitHub App (`gitops serve`): the deployment made on this
+    /// commit is the request itself; nothing is dispatched, no dispatch token is needed.
+    #[arg(long)]
+    app: bool,
     /// Follow the deploy until it succeeds or fails.
     #[arg(long)]
     wait: bool,
@@ -154,12 +158,17 @@ async fn dispatch(args: DispatchArgs) -> Result<ExitCode, (u8, String)> {
             "warning: not in GitHub Actions: only a deployment a workflow's GITHUB_TOKEN made counts"
         );
     }
-    let deployment =
-        gitops_pipeline::send::send(&reader, &sender, &gitops_repo, &event_type, &request)
-            .await
-            .map_err(|e| (2, e.to_string()))?;
-    let repo = request.repository();
-    println!("deployment {deployment} created on {repo}; sent to {gitops_repo} ({EVENT_TYPE})");
+    let deployment = if args.app {
+        gitops_pipeline::send::deployment(&reader, &request).await
+    } else {
+        gitops_pipeline::send::send(&reader, &sender, &gitops_repo, &event_type, &request).await
+    };
+    let (deployment, repo) = (
+        deployment.map_err(|e| (2, e.to_string()))?,
+        request.repository(),
+    );
+    let how = if args.app { "the App" } else { EVENT_TYPE };
+    println!("deployment {deployment} created on {repo}; sent to {gitops_repo} ({how})");
     gitops_actions::set_output("request-id", request.id().as_str());
     if !args.wait {
         return Ok(ExitCode::SUCCESS);

@@ -17,9 +17,11 @@ pub mod pins;
 pub mod promote;
 pub mod prune;
 pub mod report;
+pub mod serve;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gitops_event_model::{DeployRequest, EnvironmentName, MfeName, Version};
 use gitops_iac_config::{ConfigProblem, Decision, LoadOptions, Repository};
@@ -326,7 +328,6 @@ impl Session {
             self.runtime.revisions(),
             self.runtime.forge(ForgeChoice::Auto)
         );
-        let revisions = revisions?;
         let requester = match forge {
             Ok(handle) => Some(handle.requester),
             // In Actions a missing token fails the job (fail closed), never a silent deploy.
@@ -336,6 +337,34 @@ impl Session {
                 None
             }
         };
+        self.deploy_telling(filters, revisions?, requester).await
+    }
+
+    /// [`Session::deploy`] telling requesters through `requester` (App mode: the App's
+    /// installations), its stage events flushed at the end.
+    pub async fn deploy_with(
+        &self,
+        filters: &Filters,
+        requester: Arc<dyn gitops_gh_pr::Requester>,
+    ) -> Result<DeployReport, Error> {
+        let result = async {
+            let revisions = self.runtime.revisions().await?;
+            self.deploy_telling(filters, revisions, Some(requester))
+                .await
+        }
+        .await;
+        for warning in self.runtime.flush_metrics().await.warnings {
+            tracing::warn!(%warning, "stage events");
+        }
+        result
+    }
+
+    async fn deploy_telling(
+        &self,
+        filters: &Filters,
+        revisions: gitops_gh_pr::Revisions,
+        requester: Option<Arc<dyn gitops_gh_pr::Requester>>,
+    ) -> Result<DeployReport, Error> {
         let options = DeployOptions {
             environment: filters.environment.clone(),
             mfe: filters.mfe.clone(),
@@ -420,6 +449,26 @@ impl Session {
         forge: ForgeChoice,
     ) -> Result<ProcessReport, Error> {
         let handle = self.runtime.forge(forge).await?;
+        // GitHub has accounts to prove origin with; the local git forge has none.
+        let origin = if handle.is_github() {
+            gitops_pipeline::OriginCheck::Verify
+        } else {
+            gitops_pipeline::OriginCheck::Trust
+        };
+        self.process_on(request, at, override_pin, &handle, origin)
+            .await
+    }
+
+    /// [`Session::process`] on a given forge, its origin established as `origin` says (App
+    /// mode: the App's forge, and the request's own deployment as its origin).
+    pub async fn process_on(
+        &self,
+        request: &Result<DeployRequest, gitops_event_model::Error>,
+        at: OffsetDateTime,
+        override_pin: bool,
+        handle: &gitops_runtime::ForgeHandle,
+        origin: gitops_pipeline::OriginCheck,
+    ) -> Result<ProcessReport, Error> {
         let base = if handle.is_github() {
             self.runtime.checkout_head().await
         } else {
@@ -437,12 +486,25 @@ impl Session {
             at,
             handle.forge.as_ref(),
             Some(handle.requester.as_ref()),
-            // GitHub has accounts to prove origin with; the local git forge has none.
-            if handle.is_github() {
-                gitops_pipeline::OriginCheck::Verify
-            } else {
-                gitops_pipeline::OriginCheck::Trust
-            },
+            origin,
+            &self.metrics,
+        )
+        .await?)
+    }
+
+    /// Checks and merges deploy pull request `number` on a given forge (App mode), telling
+    /// requesters through it.
+    pub async fn merge_on(
+        &self,
+        handle: &gitops_runtime::ForgeHandle,
+        number: u64,
+        at: OffsetDateTime,
+    ) -> Result<MergeOutcome, Error> {
+        Ok(gitops_pipeline::merge_pull_request(
+            handle.forge.as_ref(),
+            Some(handle.requester.as_ref()),
+            number,
+            at,
             &self.metrics,
         )
         .await?)

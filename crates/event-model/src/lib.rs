@@ -36,7 +36,7 @@ mod schema;
 mod strict;
 mod validate;
 
-pub use deployment::DeploymentPayload;
+pub use deployment::{DeploymentFacts, DeploymentPayload};
 pub use envelope::EnvelopeInfo;
 pub use fields::{
     CdnPath, CommitSha, EnvironmentName, EventType, FieldError, GitRef, Login, MfeName,

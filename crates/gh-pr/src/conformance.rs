@@ -564,6 +564,8 @@ pub async fn deployments_and_statuses(
         id: RequestId::generate(),
         mfe: mfe_name("checkout"),
         version: Version::parse("1.2.3").expect("a version"),
+        user: None,
+        keys: Vec::new(),
     };
     let id = requester
         .create_deployment(repo, sha, &env, &payload, "deploy checkout 1.2.3")

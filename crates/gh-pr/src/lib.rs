@@ -109,7 +109,7 @@ pub use error::Error;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeForge;
 #[cfg(feature = "app")]
-pub use github::{AppCredentials, InstallationTokens};
+pub use github::{AppCredentials, InstallationRequester, InstallationTokens};
 #[cfg(feature = "github")]
 pub use github::{
     DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GithubForge, MergeMethod,

@@ -49,6 +49,7 @@ pub use process::{
 pub use promote::{Plan, PromotionAsk, PromotionOutcome, PromotionReport, promote};
 pub use prune::{PruneOptions, PruneReport, prune};
 pub use status::{StatusRow, SyncState, status};
+pub use tell::clip;
 
 /// The concrete targets of one environment.
 #[derive(Debug, Clone)]

@@ -24,6 +24,9 @@ pub enum OriginCheck {
     /// and local tests, never inside GitHub Actions) where `process` creates the deployment
     /// itself, standing in for the requester.
     Trust,
+    /// GitHub asserted the origin (App mode): the request is this deployment of the claimed
+    /// repository, read from a signed `deployment` webhook; its statuses go on it.
+    Asserted(u64),
 }
 
 /// The id of the deployment among `deployments` (the claimed repository's deployments of the

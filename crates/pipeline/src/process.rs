@@ -123,6 +123,7 @@ pub async fn process_as(
     // and nobody is told (writing on a repository that never asked would be the forger's doing).
     let proven = match (origin, requester) {
         (OriginCheck::Trust, _) => None,
+        (OriginCheck::Asserted(deployment), _) => Some(deployment),
         (OriginCheck::Verify, None) => {
             return Ok(ProcessReport::new(Decision::unverified_origin(
                 "no forge to read the requester's deployments from",

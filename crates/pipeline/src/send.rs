@@ -34,6 +34,29 @@ pub enum SendError {
 }
 
 /// Makes `request`'s deployment on its own commit with `own` (the requester's workflow token),
+/// carrying the whole request ([`DeploymentPayload::of`]): in App mode that deployment IS the
+/// request (`gitops serve` receives it by webhook; nothing is dispatched), in the Actions mode
+/// it is the proof of origin [`send`] makes first. Returns the deployment's id.
+///
+/// # Errors
+/// [`SendError::Deployment`].
+pub async fn deployment(own: &dyn Requester, request: &DeployRequest) -> Result<u64, SendError> {
+    let repository = request.repository();
+    own.create_deployment(
+        repository,
+        request.sha(),
+        request.environment(),
+        &DeploymentPayload::of(request),
+        &format!("{} {}", request.mfe(), request.version()),
+    )
+    .await
+    .map_err(|source| SendError::Deployment {
+        repository: repository.clone(),
+        source,
+    })
+}
+
+/// Makes `request`'s deployment on its own commit with `own` (the requester's workflow token),
 /// then sends the request to `gitops_repo` as `event_type` with `dispatcher`. Returns the
 /// deployment's id.
 ///
@@ -48,19 +71,7 @@ pub async fn send(
     request: &DeployRequest,
 ) -> Result<u64, SendError> {
     let repository = request.repository();
-    let deployment = own
-        .create_deployment(
-            repository,
-            request.sha(),
-            request.environment(),
-            &DeploymentPayload::of(request),
-            &format!("{} {}", request.mfe(), request.version()),
-        )
-        .await
-        .map_err(|source| SendError::Deployment {
-            repository: repository.clone(),
-            source,
-        })?;
+    let deployment = deployment(own, request).await?;
     if let Err(source) = dispatcher
         .dispatch(gitops_repo, event_type, &request.to_value())
         .await

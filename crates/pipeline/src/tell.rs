@@ -9,7 +9,7 @@ use gitops_iac_config::Deployment;
 const DESCRIPTION_CHARS: usize = 140;
 
 /// `text` cut to what GitHub keeps of a deployment status description.
-pub(crate) fn clip(text: &str) -> String {
+pub fn clip(text: &str) -> String {
     text.chars().take(DESCRIPTION_CHARS).collect()
 }
 

@@ -34,8 +34,10 @@ pub enum Job {
         environment: EnvironmentName,
         /// Who created the deployment.
         creator: Login,
-        /// The request id, MFE and version.
-        payload: DeploymentPayload,
+        /// When GitHub created it (RFC 3339): the request's time.
+        created_at: String,
+        /// The request id, MFE, version, requester and CDN paths.
+        payload: Box<DeploymentPayload>,
     },
     /// A `repository_dispatch` deploy request (the Actions mode's), to be processed.
     Dispatch {
@@ -118,7 +120,8 @@ pub fn jobs_of(delivery: &Delivery) -> Vec<Queued> {
                 git_ref: d.git_ref.clone(),
                 environment: d.environment.clone(),
                 creator: d.creator.clone(),
-                payload: d.payload.clone(),
+                created_at: d.created_at.clone(),
+                payload: Box::new(d.payload.clone()),
             },
         )],
         Event::Dispatch(d) => vec![one(

@@ -37,6 +37,12 @@ pub enum JobError {
 pub trait JobRunner: Send + Sync {
     /// Runs `envelope`'s job, the `attempt`-th time (1-based).
     async fn run(&self, envelope: &Envelope, attempt: u32) -> Result<(), JobError>;
+
+    /// `envelope`'s job was dead-lettered for `reason` (given up, or out of attempts): tell
+    /// whoever waits on it (a requester's deployment). Best effort; by default nothing.
+    async fn gave_up(&self, envelope: &Envelope, reason: &str) {
+        let _ = (envelope, reason);
+    }
 }
 
 /// How a worker leases and retries.
@@ -155,18 +161,12 @@ async fn handle(
             report.done += 1;
         }
         Some(Err(JobError::GiveUp(reason))) => {
-            settle(
-                queue.dead_letter(&job.receipt, &reason).await,
-                "dead-letter",
-            );
+            dead_letter(queue, runner, &envelope, &job.receipt, &reason).await;
             report.dead += 1;
         }
         Some(Err(JobError::Retry(reason))) if job.attempts >= options.max_attempts => {
             let reason = format!("gave up after {} attempts: {reason}", job.attempts);
-            settle(
-                queue.dead_letter(&job.receipt, &reason).await,
-                "dead-letter",
-            );
+            dead_letter(queue, runner, &envelope, &job.receipt, &reason).await;
             report.dead += 1;
         }
         Some(Err(JobError::Retry(reason))) => {
@@ -179,6 +179,23 @@ async fn handle(
             settle(queue.extend(&job.receipt, backoff).await, "back off");
             report.retried += 1;
         }
+    }
+}
+
+/// Dead-letters a job that ran and tells its runner, after the queue took it.
+async fn dead_letter(
+    queue: &dyn WorkQueue,
+    runner: &dyn JobRunner,
+    envelope: &Envelope,
+    receipt: &gitops_queue::Receipt,
+    reason: &str,
+) {
+    tracing::warn!(delivery = %envelope.delivery, %reason, "the job is dead-lettered");
+    let result = queue.dead_letter(receipt, reason).await;
+    let taken = result.is_ok();
+    settle(result, "dead-letter");
+    if taken {
+        runner.gave_up(envelope, reason).await;
     }
 }
 

@@ -35,6 +35,19 @@ pub const EVENT_HEADER: &str = "X-GitHub-Event";
 /// The header holding the delivery's id (a GUID; the same on a redelivery).
 pub const DELIVERY_HEADER: &str = "X-GitHub-Delivery";
 
+/// The events a GitHub App running `gitops serve` subscribes to (its manifest's
+/// `default_events`, `deploy/github-app/manifest.json`): every event [`read`] acts on except
+/// `installation` (sent to every App, it cannot be subscribed to) and `ping` (sent once when the
+/// webhook is created).
+pub const EVENTS: &[&str] = &[
+    "deployment",
+    "repository_dispatch",
+    "pull_request",
+    "pull_request_review",
+    "check_suite",
+    "push",
+];
+
 /// Bounds on a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -203,6 +216,8 @@ pub struct DeploymentCreated {
     pub environment: EnvironmentName,
     /// Who created it (a workflow's token: `github-actions[bot]`).
     pub creator: Login,
+    /// When GitHub created it (RFC 3339, as sent): the request's time.
+    pub created_at: String,
     /// The request id, MFE and version it carries.
     pub payload: DeploymentPayload,
 }

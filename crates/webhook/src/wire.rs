@@ -60,6 +60,7 @@ struct Deployment {
     #[serde(default)]
     payload: Value,
     creator: User,
+    created_at: String,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +303,7 @@ fn deployment(d: DeploymentEvent) -> Result<Event, String> {
         environment,
         creator: Login::parse(&d.deployment.creator.login)
             .map_err(|_| "deployment.creator.login is not a login".to_owned())?,
+        created_at: d.deployment.created_at,
         payload,
     }))
 }

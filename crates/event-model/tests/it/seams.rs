@@ -61,18 +61,76 @@ fn the_deployment_payload_is_one_shape_on_both_sides() {
         .repository("acme/checkout-mfe")
         .git_ref("refs/heads/main")
         .sha("3f786850e387550fdab836ed7e6dc881de23001b")
+        .cache_invalidation_key("/checkout/*")
         .build()
         .unwrap();
     let payload = DeploymentPayload::of(&request);
     let value = payload.to_value();
     assert_eq!(
         value,
-        serde_json::json!({"id": request.id().as_str(), "mfe": "checkout", "version": "1.4.0"})
+        serde_json::json!({"id": request.id().as_str(), "mfe": "checkout", "version": "1.4.0",
+            "user": "octocat", "cache_invalidation_keys": ["/checkout/*"]})
     );
-    assert_eq!(DeploymentPayload::from_value(&value), Some(payload));
+    assert_eq!(DeploymentPayload::from_value(&value), Some(payload.clone()));
+    // An older requester's payload (id, MFE and version only) still reads.
+    let small =
+        serde_json::json!({"id": request.id().as_str(), "mfe": "checkout", "version": "1.4.0"});
+    let read = DeploymentPayload::from_value(&small).unwrap();
+    assert_eq!((read.user, read.keys.len()), (None, 0));
     // Deployments other tools created on the same commit are not ours.
     assert_eq!(
         DeploymentPayload::from_value(&serde_json::json!({"build": 7})),
         None
+    );
+}
+
+#[test]
+fn a_deployment_made_for_a_request_is_that_request_again() {
+    let request = DeployRequest::builder()
+        .user("octocat")
+        .mfe("checkout")
+        .version("1.4.0")
+        .environment("dev")
+        .repository("acme/checkout-mfe")
+        .git_ref("refs/heads/main")
+        .sha("3f786850e387550fdab836ed7e6dc881de23001b")
+        .cache_invalidation_key("/checkout/*")
+        .build()
+        .unwrap();
+    let facts = gitops_event_model::DeploymentFacts {
+        repository: "acme/checkout-mfe",
+        sha: "3f786850e387550fdab836ed7e6dc881de23001b",
+        git_ref: "main",
+        environment: "dev",
+        created_at: "2026-12-01T10:00:00Z",
+        creator: "github-actions[bot]",
+    };
+    let again = DeploymentPayload::of(&request).request(&facts).unwrap();
+    assert_eq!(again.id(), request.id());
+    assert_eq!(again.user().as_str(), "octocat");
+    assert_eq!(
+        again.git_ref(),
+        request.git_ref(),
+        "a bare branch is refs/heads/<branch>"
+    );
+    assert_eq!(
+        again.cache_invalidation_keys(),
+        request.cache_invalidation_keys()
+    );
+    assert_eq!(again.timestamp().to_string(), "2026-12-01T10:00:00Z");
+    // GitHub's facts, not the payload, name the repository; the creator is the user when the
+    // payload names none; a bad path in the payload is a problem, not a request.
+    let mut bare = DeploymentPayload::of(&request);
+    bare.user = None;
+    bare.keys = vec!["no-slash".to_owned()];
+    let problems = bare.request(&facts).unwrap_err();
+    assert!(
+        problems.to_string().contains("cache_invalidation_keys"),
+        "{problems}"
+    );
+    bare.keys.clear();
+    assert_eq!(
+        bare.request(&facts).unwrap().user().as_str(),
+        "github-actions[bot]"
     );
 }

@@ -63,18 +63,23 @@ impl AppCredentials {
     }
 
     /// From the environment: `GITOPS_APP_ID` and the key file `GITOPS_APP_PRIVATE_KEY_FILE`
-    /// (at most 64 KiB).
+    /// (at most 64 KiB), or the key itself in `GITOPS_APP_PRIVATE_KEY` (a secret injected as
+    /// an environment variable, as ECS does); the variable is not read when the file is named.
     pub async fn from_env() -> Result<Self> {
         let id = std::env::var("GITOPS_APP_ID")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
             .ok_or_else(|| Error::invalid("GITOPS_APP_ID", "must be the App's numeric id"))?;
-        let path = std::env::var_os("GITOPS_APP_PRIVATE_KEY_FILE").ok_or_else(|| {
-            Error::invalid(
-                "GITOPS_APP_PRIVATE_KEY_FILE",
-                "must name the App's private key file",
-            )
-        })?;
+        let Some(path) = std::env::var_os("GITOPS_APP_PRIVATE_KEY_FILE").filter(|p| !p.is_empty())
+        else {
+            return match std::env::var("GITOPS_APP_PRIVATE_KEY") {
+                Ok(pem) if !pem.trim().is_empty() => Self::new(id, &SecretString::from(pem)),
+                _ => Err(Error::invalid(
+                    "GITOPS_APP_PRIVATE_KEY_FILE",
+                    "must name the App's private key file (or GITOPS_APP_PRIVATE_KEY hold the key)",
+                )),
+            };
+        };
         let unreadable = || {
             Error::invalid(
                 "GITOPS_APP_PRIVATE_KEY_FILE",
@@ -229,5 +234,97 @@ impl InstallationTokens {
     /// The transport, authenticated as the App itself (a fresh JWT).
     fn as_app(&self, repository: &RepositoryName, now: OffsetDateTime) -> Result<GithubForge> {
         GithubForge::new(&self.api_url, self.app.jwt(now)?, repository.clone())
+    }
+}
+
+/// The requester side in App mode: every call on a repository goes out with a token of the
+/// App's installation on that repository's account, so requesters in other organisations than
+/// the GitOps repository's are told too (where the App is installed).
+#[derive(Debug, Clone)]
+pub struct InstallationRequester {
+    tokens: std::sync::Arc<InstallationTokens>,
+}
+
+impl InstallationRequester {
+    /// Calls made with `tokens`.
+    pub fn new(tokens: std::sync::Arc<InstallationTokens>) -> Self {
+        InstallationRequester { tokens }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Requester for InstallationRequester {
+    async fn create_deployment(
+        &self,
+        repo: &RepositoryName,
+        sha: &gitops_event_model::CommitSha,
+        environment: &gitops_event_model::EnvironmentName,
+        payload: &gitops_event_model::DeploymentPayload,
+        description: &str,
+    ) -> Result<u64> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge
+            .create_deployment(repo, sha, environment, payload, description)
+            .await
+    }
+
+    async fn create_deployment_status(
+        &self,
+        repo: &RepositoryName,
+        deployment_id: u64,
+        state: crate::DeploymentState,
+        description: &str,
+        log_url: Option<&str>,
+        environment_url: Option<&str>,
+    ) -> Result<()> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge
+            .create_deployment_status(
+                repo,
+                deployment_id,
+                state,
+                description,
+                log_url,
+                environment_url,
+            )
+            .await
+    }
+
+    async fn list_deployments(
+        &self,
+        repo: &RepositoryName,
+        sha: &gitops_event_model::CommitSha,
+        environment: &gitops_event_model::EnvironmentName,
+    ) -> Result<Vec<crate::Deployment>> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge.list_deployments(repo, sha, environment).await
+    }
+
+    async fn deployment_statuses(
+        &self,
+        repo: &RepositoryName,
+        deployment_id: u64,
+    ) -> Result<Vec<crate::DeploymentStatus>> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge.deployment_statuses(repo, deployment_id).await
+    }
+
+    async fn dispatch(
+        &self,
+        repo: &RepositoryName,
+        event_type: &gitops_event_model::EventType,
+        client_payload: &serde_json::Value,
+    ) -> Result<()> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge.dispatch(repo, event_type, client_payload).await
+    }
+
+    async fn find_workflow_run(
+        &self,
+        repo: &RepositoryName,
+        correlation_id: &gitops_event_model::RequestId,
+    ) -> Result<Option<crate::WorkflowRun>> {
+        let forge = self.tokens.forge_for(repo).await?;
+        forge.find_workflow_run(repo, correlation_id).await
     }
 }

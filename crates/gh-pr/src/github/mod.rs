@@ -39,7 +39,7 @@ mod settings;
 mod transport;
 
 #[cfg(feature = "app")]
-pub use app::{AppCredentials, InstallationTokens};
+pub use app::{AppCredentials, InstallationRequester, InstallationTokens};
 pub use gitops_event_model::MergeMethod;
 
 /// Default API root.

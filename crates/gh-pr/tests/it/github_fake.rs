@@ -626,6 +626,8 @@ async fn deployments_of_other_tools_are_listed_without_a_payload() {
         id: RequestId::generate(),
         mfe: mfe("checkout"),
         version: gitops_event_model::Version::parse("2.0.0").unwrap(),
+        user: None,
+        keys: Vec::new(),
     };
     let checkout = repo("acme/checkout");
     let id = f

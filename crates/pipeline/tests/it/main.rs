@@ -896,6 +896,8 @@ async fn a_superseded_deploy_tells_its_requester_which_request_is_live() {
                 id: older.request_id.clone(),
                 mfe: mfe("checkout"),
                 version: parse("1.5.0"),
+                user: None,
+                keys: Vec::new(),
             },
             "checkout 1.5.0",
         )

@@ -70,6 +70,8 @@ async fn deploy_told(
                 id: desired.request_id.clone(),
                 mfe: desired.mfe.clone(),
                 version: desired.version.clone(),
+                user: None,
+                keys: Vec::new(),
             },
             "deploy",
         )
