@@ -6,6 +6,7 @@
 
 mod act_workflows;
 mod adopt;
+mod app_mode;
 mod batch;
 mod convergence;
 mod deploy;
