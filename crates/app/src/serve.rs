@@ -149,17 +149,19 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
         ..WorkerOptions::default()
     };
     let (stop, stopped) = watch::channel(false);
+    let ingress = Arc::new(Ingress::new(settings.secret, Arc::clone(&queue)));
     let workers: Vec<_> = (0..args.workers)
         .map(|_| {
-            tokio::spawn(gitops_serve::work(
+            tokio::spawn(gitops_serve::work_counted(
                 Arc::clone(&queue),
                 Arc::clone(&runner),
                 options,
                 stopped.clone(),
+                ingress.job_metrics(),
             ))
         })
         .collect();
-    let router = gitops_serve::router(Arc::new(Ingress::new(settings.secret, queue)));
+    let router = gitops_serve::router(ingress);
     announce(address);
     tracing::info!(%address, workers = args.workers, "gitops serve is listening");
     let served = gitops_serve::serve(listener, router, async move {

@@ -75,6 +75,19 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// The job's kind, as its JSON `kind` and the metrics' label say.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Request { .. } => "request",
+            Job::Dispatch { .. } => "dispatch",
+            Job::Checks { .. } => "checks",
+            Job::Deploy { .. } => "deploy",
+            Job::Installation { .. } => "installation",
+        }
+    }
+}
+
 /// A job with its delivery's context, as enqueued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {

@@ -11,7 +11,7 @@
 //! can be redelivered). `GET /healthz` says the process runs; `GET /readyz` that the queue
 //! answers (within 2 s); `GET /metrics` is the Prometheus text of the deliveries by outcome,
 //! their handling time, and the queue's depth, in-flight count, oldest message's age and dead
-//! letters.
+//! letters, and the jobs this process's workers ended by kind and outcome and how long they ran.
 
 pub mod job;
 mod metrics;
@@ -32,7 +32,8 @@ use secrecy::SecretString;
 use serde_json::json;
 
 pub use job::{Envelope, Job, Queued, jobs_of};
-pub use worker::{JobError, JobRunner, WorkerOptions, WorkerReport, work};
+pub use metrics::JobMetrics;
+pub use worker::{JobError, JobRunner, WorkerOptions, WorkerReport, work, work_counted};
 
 /// How long `/readyz` waits for the queue.
 const READY_WITHIN: Duration = Duration::from_secs(2);
@@ -64,6 +65,11 @@ impl Ingress {
             queue,
             metrics: metrics::Metrics::new(),
         }
+    }
+
+    /// The job counters `/metrics` shows, for this process's workers ([`work_counted`]).
+    pub fn job_metrics(&self) -> JobMetrics {
+        self.metrics.jobs.clone()
     }
 
     /// Other bounds.

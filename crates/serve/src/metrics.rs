@@ -18,8 +18,41 @@ struct DeliveryLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+/// The workers' side of the metrics: jobs by kind and outcome, and how long they ran. Cheap to
+/// clone (shared counters); [`crate::Ingress::job_metrics`] hands out the ones `/metrics` shows.
+#[derive(Clone, Debug)]
+pub struct JobMetrics {
+    jobs: Family<JobLabels, Counter>,
+    running: Histogram,
+}
+
+impl Default for JobMetrics {
+    fn default() -> Self {
+        JobMetrics {
+            jobs: Family::default(),
+            // 10 ms to ~20 minutes.
+            running: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
+        }
+    }
+}
+
+impl JobMetrics {
+    /// A job of `kind` ended as `outcome` (done, retried, dead, released) after `took`.
+    pub(crate) fn job(&self, kind: &'static str, outcome: &'static str, took: Duration) {
+        self.jobs.get_or_create(&JobLabels { kind, outcome }).inc();
+        self.running.observe(took.as_secs_f64());
+    }
+}
+
 pub(crate) struct Metrics {
     registry: Mutex<Registry>,
+    pub(crate) jobs: JobMetrics,
     deliveries: Family<DeliveryLabels, Counter>,
     handling: Histogram,
     depth: Gauge,
@@ -67,8 +100,20 @@ impl Metrics {
             "Jobs given up on (in the dead-letter queue).",
             dead_letters.clone(),
         );
+        let jobs = JobMetrics::default();
+        registry.register(
+            "gitops_jobs",
+            "Jobs the workers of this process ended, by kind (request, dispatch, checks, deploy, installation) and outcome (done, retried, dead, released).",
+            jobs.jobs.clone(),
+        );
+        registry.register(
+            "gitops_job_seconds",
+            "How long a job ran before it ended.",
+            jobs.running.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            jobs,
             deliveries,
             handling,
             depth,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use gitops_queue::{Received, WorkQueue};
 use tokio::sync::watch;
 
-use crate::Envelope;
+use crate::{Envelope, JobMetrics};
 
 /// Why a job did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,18 @@ pub async fn work(
     queue: Arc<dyn WorkQueue>,
     runner: Arc<dyn JobRunner>,
     options: WorkerOptions,
+    shutdown: watch::Receiver<bool>,
+) -> WorkerReport {
+    work_counted(queue, runner, options, shutdown, JobMetrics::default()).await
+}
+
+/// [`work`], counting each job's end in `metrics` (the server's `/metrics`).
+pub async fn work_counted(
+    queue: Arc<dyn WorkQueue>,
+    runner: Arc<dyn JobRunner>,
+    options: WorkerOptions,
     mut shutdown: watch::Receiver<bool>,
+    metrics: JobMetrics,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
     while !*shutdown.borrow() {
@@ -107,11 +118,30 @@ pub async fn work(
                 continue;
             }
         };
-        handle(&*queue, &*runner, options, &job, &mut shutdown, &mut report).await;
+        let started = std::time::Instant::now();
+        let before = report;
+        let kind = handle(&*queue, &*runner, options, &job, &mut shutdown, &mut report).await;
+        metrics.job(kind, before.outcome_of(&report), started.elapsed());
     }
     report
 }
 
+impl WorkerReport {
+    /// Which count grew from `self` to `after` (one job's outcome).
+    fn outcome_of(&self, after: &WorkerReport) -> &'static str {
+        if after.done > self.done {
+            "done"
+        } else if after.retried > self.retried {
+            "retried"
+        } else if after.dead > self.dead {
+            "dead"
+        } else {
+            "released"
+        }
+    }
+}
+
+/// Runs one received job to its end; returns its kind (`unknown` for a message that is no job).
 async fn handle(
     queue: &dyn WorkQueue,
     runner: &dyn JobRunner,
@@ -119,7 +149,7 @@ async fn handle(
     job: &Received,
     shutdown: &mut watch::Receiver<bool>,
     report: &mut WorkerReport,
-) {
+) -> &'static str {
     let envelope: Envelope = match serde_json::from_str(&job.body) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -129,7 +159,7 @@ async fn handle(
                 "dead-letter",
             );
             report.dead += 1;
-            return;
+            return "unknown";
         }
     };
     let heartbeat = async {
@@ -180,6 +210,7 @@ async fn handle(
             report.retried += 1;
         }
     }
+    envelope.job.kind()
 }
 
 /// Dead-letters a job that ran and tells its runner, after the queue took it.

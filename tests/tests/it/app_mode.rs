@@ -386,6 +386,13 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         (Some("checkout"), Some("2.0.0"), Some(false)),
         "{rows}"
     );
+    for kind in ["request", "checks", "deploy"] {
+        let done = format!("kind=\"{kind}\",outcome=\"done\"");
+        assert!(
+            server.metric("gitops_jobs_total", &done).await >= 1.0,
+            "/metrics counts the {kind} job"
+        );
+    }
     let invalidations = crate::moto::invalidation_paths(&aws, &distribution).await;
     assert_eq!(invalidations.len(), 1, "{invalidations:?}");
 
