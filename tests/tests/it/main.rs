@@ -10,6 +10,7 @@ mod app_mode;
 mod batch;
 mod convergence;
 mod deploy;
+mod deploy_app;
 mod drift;
 mod faults;
 mod fleet;
