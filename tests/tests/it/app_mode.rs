@@ -4,28 +4,64 @@
 //! on its commit is the request. From there no workflow runs and no dispatch token exists:
 //! the server judges and proposes (a pull request), checks and merges it on the pull request's
 //! webhook, deploys on the push to the default branch, and tells the requester on its
-//! deployment, which `mfe dispatch --wait` follows to success. Then every delivery is sent
-//! again (GitHub's "Redeliver"), to this server and to a fresh one whose queue never saw them:
-//! no second status, pull request or deploy. A forged delivery is refused with no effect.
+//! deployment, which `mfe dispatch --wait` follows to success.
+//!
+//! - One server on the SQLite queue: the whole path; then every delivery is sent again
+//!   (GitHub's "Redeliver"), to this server and to a fresh one whose queue never saw them: no
+//!   second status, pull request or deploy. A forged delivery is refused with no effect.
+//! - Two replicas on one SQS FIFO queue (moto), each delivered every webhook (the queue's
+//!   deduplication makes one job of each): the replica that takes the deploy is killed (`kill
+//!   -9`) while its upload is held at its AWS proxy; the other finishes the deploy when the
+//!   lease expires, and the requester is told success once.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gitops_artifact_store::{AwsSettings, StoreOpener, publish_dir};
 use gitops_testkit::FakeGithub;
+use gitops_testkit::aws_proxy::RecordingProxy;
+use gitops_testkit::aws_proxy::faults::{Fault, Rule};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::moto::{cloudfront, create_distribution, endpoint, s3, write};
+use crate::moto::{cloudfront, create_distribution, endpoint, invalidation_paths, s3, write};
 
 const SECRET: &str = "hook-secret-for-app-mode";
 const APP_ID: u64 = 515_151;
 const OBSERVER: &str = "observer:x";
+/// What the App subscribes to (deploy/github-app/manifest.json).
+const EVENTS: &[&str] = &[
+    "deployment",
+    "repository_dispatch",
+    "pull_request",
+    "pull_request_review",
+    "check_suite",
+    "push",
+    "installation",
+];
 
 fn app_key_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/testkit/fixtures/github-app-test-key.pem")
+}
+
+/// `command` talking to moto (or a proxy of it) at `aws` with dummy credentials.
+fn on_aws<'a>(command: &'a mut Command, aws: &str) -> &'a mut Command {
+    command
+        .env("AWS_ENDPOINT_URL", aws)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// One `gitops serve` process, killed when dropped; its JSON logs in a file.
@@ -42,32 +78,39 @@ impl Drop for Server {
     }
 }
 
+/// How to start a server: its name (its clone and log), address, queue, lease and AWS endpoint.
+struct Spec<'a> {
+    name: &'a str,
+    listen: &'a str,
+    queue: &'a str,
+    visibility: u64,
+    aws: &'a str,
+}
+
 impl Server {
-    fn start(
-        dir: &Path,
-        github: &FakeGithub,
-        aws: &str,
-        queue: &Path,
-        (name, listen): (&str, &str),
-    ) -> Server {
-        let logs = dir.join(format!("{name}.log"));
-        let mut child = Command::new(crate::gitops_bin())
-            .args(["--repo", dir.join(name).to_str().unwrap(), "serve"])
-            .args(["--listen", listen, "--workers", "2", "--backoff", "0.2"])
-            .arg("--queue")
-            .arg(format!("sqlite:{}", queue.display()))
+    fn start(w: &World, spec: &Spec<'_>) -> Server {
+        let dir = w.work.path();
+        let logs = dir.join(format!("{}.log", spec.name));
+        let mut command = Command::new(crate::gitops_bin());
+        command
+            .args(["--repo", dir.join(spec.name).to_str().unwrap(), "serve"])
+            .args([
+                "--listen",
+                spec.listen,
+                "--workers",
+                "2",
+                "--backoff",
+                "0.2",
+            ])
+            .args(["--queue", spec.queue])
+            .args(["--visibility", &spec.visibility.to_string()])
             .env("GITOPS_WEBHOOK_SECRET", SECRET)
             .env("GITOPS_APP_ID", APP_ID.to_string())
             .env("GITOPS_APP_PRIVATE_KEY_FILE", app_key_file())
-            .env("GITHUB_API_URL", &github.base_url)
+            .env("GITHUB_API_URL", &w.github.base_url)
             .env("GITOPS_REPOSITORY", "acme/gitops")
-            .env("GITOPS_REPO_URL", github.repo_path("acme", "gitops"))
+            .env("GITOPS_REPO_URL", w.github.repo_path("acme", "gitops"))
             .env("GITOPS_GITHUB_WRITE_INTERVAL_MS", "0")
-            .env("AWS_ENDPOINT_URL", aws)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ALLOW_HTTP", "true")
             .env("RUST_LOG", "info")
             // No token of any kind: the App mints its own.
             .env_remove("GITHUB_TOKEN")
@@ -76,9 +119,8 @@ impl Server {
             .env_remove("GITHUB_REPOSITORY")
             .env_remove("GITHUB_SHA")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&logs).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&logs).unwrap());
+        let mut child = on_aws(&mut command, spec.aws).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut first)
@@ -100,7 +142,7 @@ impl Server {
         std::fs::read_to_string(&self.logs).unwrap_or_default()
     }
 
-    /// One metric's value (summed over its labels matching `label`).
+    /// One metric's value (summed over the lines whose labels contain `label`).
     async fn metric(&self, name: &str, label: &str) -> f64 {
         let text = reqwest::get(format!("{}/metrics", self.url))
             .await
@@ -133,30 +175,238 @@ impl Server {
     }
 }
 
-async fn get(github: &FakeGithub, path: &str) -> Value {
-    let (code, body) = github.api(OBSERVER, Method::GET, path, None).await.unwrap();
-    assert_eq!(code, 200, "GET {path}: {body}");
-    body
+/// fake-github with the App installed, the GitOps and MFE repositories, the targets on moto
+/// (bootstrapped by the operator from a checkout) and a published artifact.
+struct World {
+    _data: tempfile::TempDir,
+    github: FakeGithub,
+    work: tempfile::TempDir,
+    operator: PathBuf,
+    aws: String,
+    distribution: String,
+    mfe_head: String,
 }
 
-/// Every delivery answered (none in flight).
-async fn deliveries_answered(github: &FakeGithub) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let all = github.webhook_deliveries().await.unwrap();
-        let all = all.as_array().cloned().unwrap_or_default();
-        if all
-            .iter()
-            .all(|d| !d["status"].is_null() || !d["error"].is_null())
-        {
-            return all;
+impl World {
+    async fn new(aws: &str) -> World {
+        let data = tempfile::tempdir().unwrap();
+        let github = crate::fake_github_with_job_tokens(data.path()).await;
+        github
+            .register_app(
+                APP_ID,
+                "acme-gitops",
+                &std::fs::read_to_string(app_key_file()).unwrap(),
+                &[
+                    ("contents", "write"),
+                    ("pull_requests", "write"),
+                    ("statuses", "write"),
+                    ("deployments", "write"),
+                    ("checks", "read"),
+                    ("metadata", "read"),
+                ],
+            )
+            .await
+            .unwrap();
+        let id = ulid::Ulid::generate().to_string().to_lowercase();
+        let (site, artifacts, table) = (
+            format!("app-site-{id}"),
+            format!("app-artifacts-{id}"),
+            format!("app-registry-{id}"),
+        );
+        let distribution = create_distribution(&cloudfront(aws), &format!("app-{id}")).await;
+        s3(aws)
+            .create_bucket()
+            .bucket(&artifacts)
+            .send()
+            .await
+            .unwrap();
+        let dist = tempfile::tempdir().unwrap();
+        write(dist.path(), "remoteEntry.js", "// checkout 2.0.0\n");
+        let location = StoreOpener::new(dist.path())
+            .with_aws(AwsSettings::emulator(aws, "testing", "testing"))
+            .open_object(&format!("s3://{artifacts}/checkout/checkout-2.0.0.tgz"))
+            .unwrap();
+        publish_dir(&location, dist.path()).await.unwrap();
+        let gitops_yaml = format!(
+            "version: 1\nenvironments:\n  - name: prod\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
+        );
+        let mfe_yaml = format!(
+            "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [prod]\nentry_points: [remoteEntry.js]\n"
+        );
+        github
+            .create_repo(
+                "acme",
+                "gitops",
+                &[
+                    ("gitops.yaml", &gitops_yaml),
+                    ("mfes/checkout.yaml", &mfe_yaml),
+                ],
+            )
+            .await
+            .unwrap();
+        let mfe_head = github
+            .create_repo("acme", "checkout-mfe", &[("README.md", "checkout\n")])
+            .await
+            .unwrap()
+            .unwrap();
+        // The operator creates the targets once (`gitops bootstrap`, from a checkout).
+        let work = tempfile::tempdir().unwrap();
+        let operator = work.path().join("operator");
+        let origin = github.repo_path("acme", "gitops");
+        crate::support::git(
+            work.path(),
+            &["clone", "-q", origin.to_str().unwrap(), "operator"],
+        );
+        let mut bootstrap = Command::new(crate::gitops_bin());
+        bootstrap.args(["--repo", operator.to_str().unwrap(), "bootstrap"]);
+        let out = on_aws(&mut bootstrap, aws).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        World {
+            _data: data,
+            github,
+            work,
+            operator,
+            aws: aws.to_owned(),
+            distribution,
+            mfe_head,
         }
-        assert!(Instant::now() < deadline, "deliveries still in flight");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// Points a webhook of the App at `server`.
+    async fn hook(&self, server: &Server) {
+        self.github
+            .add_webhook(&format!("{}/webhook", server.url), SECRET, EVENTS)
+            .await
+            .unwrap();
+    }
+
+    /// The MFE repository's CD job asking for checkout 2.0.0 in prod: `mfe dispatch --app
+    /// --wait` with its own GITHUB_TOKEN (deployments: write) and no dispatch token; its output.
+    async fn request(&self) -> Output {
+        let (code, token) = self
+            .github
+            .api(
+                OBSERVER,
+                Method::POST,
+                "/_fake/tokens",
+                Some(json!({"repository": "acme/checkout-mfe",
+                            "permissions": {"deployments": "write"}})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code, 201, "{token}");
+        let mut mfe = Command::new(crate::mfe_bin());
+        mfe.args(["dispatch", "--app", "--wait", "--timeout", "120"])
+            .args(["--interval", "0.3", "--gitops-repo", "acme/gitops"])
+            .args([
+                "--mfe",
+                "checkout",
+                "--version",
+                "2.0.0",
+                "--environment",
+                "prod",
+            ])
+            .args(["--cache-invalidation-key", "/mfe/checkout/*"])
+            .args([
+                "--repository",
+                "acme/checkout-mfe",
+                "--ref",
+                "refs/heads/main",
+            ])
+            .args(["--sha", &self.mfe_head, "--user", "dana"])
+            .env("GITHUB_API_URL", &self.github.base_url)
+            .env("GITHUB_TOKEN", token["token"].as_str().unwrap())
+            .env("GITOPS_GITHUB_WRITE_INTERVAL_MS", "0")
+            .env_remove("GITOPS_DISPATCH_TOKEN")
+            .env_remove("GITOPS_GITHUB_TOKEN")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_OUTPUT");
+        tokio::task::spawn_blocking(move || mfe.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (code, body) = self
+            .github
+            .api(OBSERVER, Method::GET, path, None)
+            .await
+            .unwrap();
+        assert_eq!(code, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Checks that checkout 2.0.0 is live and desired in prod, invalidated once, from one
+    /// merged pull request, and that the request's one deployment was told success last;
+    /// returns the deployment's statuses path and its states, newest first.
+    async fn live_once(&self) -> (String, Vec<String>) {
+        crate::support::git(&self.operator, &["pull", "-q", "--ff-only"]);
+        let mut status = Command::new(crate::gitops_bin());
+        status.args(["--repo", self.operator.to_str().unwrap(), "status"]);
+        let out = on_aws(status.args(["--format", "json"]), &self.aws)
+            .output()
+            .unwrap();
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                rows[0]["mfe"].as_str(),
+                rows[0]["version"].as_str(),
+                rows[0]["differs"].as_bool()
+            ),
+            (Some("checkout"), Some("2.0.0"), Some(false)),
+            "{rows}"
+        );
+        let invalidations = invalidation_paths(&self.aws, &self.distribution).await;
+        assert_eq!(invalidations.len(), 1, "{invalidations:?}");
+        let pulls = self.get("/repos/acme/gitops/pulls?state=all").await;
+        assert_eq!(pulls.as_array().unwrap().len(), 1, "{pulls}");
+        assert!(!pulls[0]["merged_at"].is_null(), "{pulls}");
+        let deployments = self
+            .get(&format!(
+                "/repos/acme/checkout-mfe/deployments?sha={}",
+                self.mfe_head
+            ))
+            .await;
+        let deployments = deployments.as_array().unwrap();
+        assert_eq!(deployments.len(), 1, "{deployments:?}");
+        assert_eq!(deployments[0]["payload"]["user"], "dana");
+        let path = format!(
+            "/repos/acme/checkout-mfe/deployments/{}/statuses",
+            deployments[0]["id"]
+        );
+        let told = states(&self.get(&path).await);
+        assert_eq!(
+            told.first().map(String::as_str),
+            Some("success"),
+            "{told:?}"
+        );
+        assert_eq!(
+            told.iter().filter(|s| *s == "success").count(),
+            1,
+            "told success once: {told:?}"
+        );
+        (path, told)
+    }
+
+    /// Every delivery, once none is in flight.
+    async fn deliveries(&self) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let all = self.github.webhook_deliveries().await.unwrap();
+            let all = all.as_array().cloned().unwrap_or_default();
+            if all
+                .iter()
+                .all(|d| !d["status"].is_null() || !d["error"].is_null())
+            {
+                return all;
+            }
+            assert!(Instant::now() < deadline, "deliveries still in flight");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
-fn statuses_of(all: &Value) -> Vec<String> {
+fn states(all: &Value) -> Vec<String> {
     all.as_array()
         .unwrap()
         .iter()
@@ -165,124 +415,23 @@ fn statuses_of(all: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines)] // one story, told in order
 async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve() {
     let Some(aws) =
         endpoint("a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve")
     else {
         return;
     };
-    let data = tempfile::tempdir().unwrap();
-    let github = crate::fake_github_with_job_tokens(data.path()).await;
-    github
-        .register_app(
-            APP_ID,
-            "acme-gitops",
-            &std::fs::read_to_string(app_key_file()).unwrap(),
-            &[
-                ("contents", "write"),
-                ("pull_requests", "write"),
-                ("statuses", "write"),
-                ("deployments", "write"),
-                ("checks", "read"),
-                ("metadata", "read"),
-            ],
-        )
-        .await
-        .unwrap();
-
-    // Targets on moto and a published artifact.
-    let id = ulid::Ulid::generate().to_string().to_lowercase();
-    let (site, artifacts, table) = (
-        format!("app-site-{id}"),
-        format!("app-artifacts-{id}"),
-        format!("app-registry-{id}"),
-    );
-    let distribution = create_distribution(&cloudfront(&aws), &format!("app-{id}")).await;
-    s3(&aws)
-        .create_bucket()
-        .bucket(&artifacts)
-        .send()
-        .await
-        .unwrap();
-    let dist = tempfile::tempdir().unwrap();
-    write(dist.path(), "remoteEntry.js", "// checkout 2.0.0\n");
-    let location = StoreOpener::new(dist.path())
-        .with_aws(AwsSettings::emulator(&aws, "testing", "testing"))
-        .open_object(&format!("s3://{artifacts}/checkout/checkout-2.0.0.tgz"))
-        .unwrap();
-    publish_dir(&location, dist.path()).await.unwrap();
-
-    let gitops_yaml = format!(
-        "version: 1\nenvironments:\n  - name: prod\n    storage: s3://{site}\n    registry: dynamodb://{table}\n    cdn: cloudfront://{distribution}\n    public_url: https://cdn.example.com\n"
-    );
-    let mfe_yaml = format!(
-        "name: checkout\nrepository: acme/checkout-mfe\nartifact: s3://{artifacts}/checkout/checkout-{{version}}.tgz\nenvironments: [prod]\nentry_points: [remoteEntry.js]\n"
-    );
-    github
-        .create_repo(
-            "acme",
-            "gitops",
-            &[
-                ("gitops.yaml", &gitops_yaml),
-                ("mfes/checkout.yaml", &mfe_yaml),
-            ],
-        )
-        .await
-        .unwrap();
-    let mfe_head = github
-        .create_repo("acme", "checkout-mfe", &[("README.md", "checkout\n")])
-        .await
-        .unwrap()
-        .unwrap();
-
-    // The operator creates the targets once (`gitops bootstrap`, from a checkout).
-    let work = tempfile::tempdir().unwrap();
-    let operator = work.path().join("operator");
-    crate::support::git(
-        work.path(),
-        &[
-            "clone",
-            "-q",
-            github.repo_path("acme", "gitops").to_str().unwrap(),
-            "operator",
-        ],
-    );
-    let bootstrap = Command::new(crate::gitops_bin())
-        .args(["--repo", operator.to_str().unwrap(), "bootstrap"])
-        .env("AWS_ENDPOINT_URL", &aws)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    assert!(bootstrap.status.success(), "{bootstrap:?}");
-
-    // The server, and the App's webhook pointing at it.
-    let queue = work.path().join("queue.sqlite");
-    let server = Server::start(
-        work.path(),
-        &github,
-        &aws,
-        &queue,
-        ("serve-a", "127.0.0.1:0"),
-    );
-    github
-        .add_webhook(
-            &format!("{}/webhook", server.url),
-            SECRET,
-            &[
-                "deployment",
-                "repository_dispatch",
-                "pull_request",
-                "pull_request_review",
-                "check_suite",
-                "push",
-                "installation",
-            ],
-        )
-        .await
-        .unwrap();
+    let w = World::new(&aws).await;
+    let queue = format!("sqlite:{}", w.work.path().join("queue.sqlite").display());
+    let spec = Spec {
+        name: "serve-a",
+        listen: "127.0.0.1:0",
+        queue: &queue,
+        visibility: 60,
+        aws: &aws,
+    };
+    let server = Server::start(&w, &spec);
+    w.hook(&server).await;
 
     // A forged delivery: refused, nothing enqueued.
     let forged = reqwest::Client::new()
@@ -295,97 +444,20 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
-    assert!(server.metric("gitops_queue_depth", "").await < 0.5, "nothing enqueued");
+    assert!(
+        server.metric("gitops_queue_depth", "").await < 0.5,
+        "nothing enqueued"
+    );
 
-    // The MFE repository's CD job: its own GITHUB_TOKEN, no dispatch token.
-    let (code, token) = github
-        .api(
-            OBSERVER,
-            Method::POST,
-            "/_fake/tokens",
-            Some(
-                json!({"repository": "acme/checkout-mfe", "permissions": {"deployments": "write"}}),
-            ),
-        )
-        .await
-        .unwrap();
-    assert_eq!(code, 201, "{token}");
-    let mut mfe = Command::new(crate::mfe_bin());
-    mfe.args([
-        "dispatch",
-        "--app",
-        "--wait",
-        "--timeout",
-        "120",
-        "--interval",
-        "0.3",
-    ])
-    .args([
-        "--gitops-repo",
-        "acme/gitops",
-        "--mfe",
-        "checkout",
-        "--version",
-        "2.0.0",
-    ])
-    .args([
-        "--environment",
-        "prod",
-        "--cache-invalidation-key",
-        "/mfe/checkout/*",
-    ])
-    .args([
-        "--repository",
-        "acme/checkout-mfe",
-        "--ref",
-        "refs/heads/main",
-    ])
-    .args(["--sha", &mfe_head, "--user", "dana"])
-    .env("GITHUB_API_URL", &github.base_url)
-    .env("GITHUB_TOKEN", token["token"].as_str().unwrap())
-    .env("GITOPS_GITHUB_WRITE_INTERVAL_MS", "0")
-    .env_remove("GITOPS_DISPATCH_TOKEN")
-    .env_remove("GITOPS_GITHUB_TOKEN")
-    .env_remove("GITHUB_STEP_SUMMARY")
-    .env_remove("GITHUB_OUTPUT");
-    let waited = tokio::task::spawn_blocking(move || mfe.output().unwrap())
-        .await
-        .unwrap();
+    let waited = w.request().await;
     assert!(
         waited.status.success(),
-        "mfe dispatch --app --wait: {}{}\n--- gitops serve:\n{}",
-        String::from_utf8_lossy(&waited.stdout),
-        String::from_utf8_lossy(&waited.stderr),
+        "mfe dispatch --app --wait: {}\n--- gitops serve:\n{}",
+        text(&waited),
         server.logs()
     );
     server.drained().await;
-
-    // Live on moto: the registry says 2.0.0 and the default branch desires it.
-    crate::support::git(&operator, &["pull", "-q", "--ff-only"]);
-    let status = Command::new(crate::gitops_bin())
-        .args([
-            "--repo",
-            operator.to_str().unwrap(),
-            "status",
-            "--format",
-            "json",
-        ])
-        .env("AWS_ENDPOINT_URL", &aws)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    let rows: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(
-        (
-            rows[0]["mfe"].as_str(),
-            rows[0]["version"].as_str(),
-            rows[0]["differs"].as_bool()
-        ),
-        (Some("checkout"), Some("2.0.0"), Some(false)),
-        "{rows}"
-    );
+    let (path, told) = w.live_once().await;
     for kind in ["request", "checks", "deploy"] {
         let done = format!("kind=\"{kind}\",outcome=\"done\"");
         assert!(
@@ -393,50 +465,29 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
             "/metrics counts the {kind} job"
         );
     }
-    let invalidations = crate::moto::invalidation_paths(&aws, &distribution).await;
-    assert_eq!(invalidations.len(), 1, "{invalidations:?}");
-
-    // What GitHub saw: one deployment (the request), told queued then success; one pull
-    // request, merged; no repository_dispatch anywhere.
-    let deployments = get(
-        &github,
-        &format!("/repos/acme/checkout-mfe/deployments?sha={mfe_head}"),
-    )
-    .await;
-    let deployments = deployments.as_array().unwrap();
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    let deployment = deployments[0]["id"].as_u64().unwrap();
-    assert_eq!(deployments[0]["payload"]["user"], "dana");
-    let path = format!("/repos/acme/checkout-mfe/deployments/{deployment}/statuses");
-    let told = statuses_of(&get(&github, &path).await);
-    assert_eq!(
-        told.first().map(String::as_str),
-        Some("success"),
-        "{told:?}"
-    );
-    let pulls = get(&github, "/repos/acme/gitops/pulls?state=all").await;
-    assert_eq!(pulls.as_array().unwrap().len(), 1, "{pulls}");
-    assert!(!pulls[0]["merged_at"].is_null(), "{pulls}");
-    let delivered = deliveries_answered(&github).await;
+    let delivered = w.deliveries().await;
     let events: Vec<&str> = delivered
         .iter()
         .map(|d| d["event"].as_str().unwrap())
         .collect();
     assert!(events.contains(&"deployment"), "{events:?}");
     assert!(events.contains(&"push"), "{events:?}");
-    assert!(!events.contains(&"repository_dispatch"), "{events:?}");
+    assert!(
+        !events.contains(&"repository_dispatch"),
+        "no dispatch: {events:?}"
+    );
     for d in &delivered {
-        assert!(
-            d["status"] == 202 || d["status"] == 200,
-            "every delivery accepted: {d}"
-        );
+        assert!(d["status"] == 202 || d["status"] == 200, "accepted: {d}");
     }
 
     // Every delivery again, to the same server: duplicates, nothing new.
     for d in &delivered {
-        github.redeliver(d["guid"].as_str().unwrap()).await.unwrap();
+        w.github
+            .redeliver(d["guid"].as_str().unwrap())
+            .await
+            .unwrap();
     }
-    let again = deliveries_answered(&github).await;
+    let again = w.deliveries().await;
     server.drained().await;
     assert!(
         again[delivered.len()..].iter().all(|d| d["status"] == 200),
@@ -449,41 +500,129 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
     // records what was done.
     let address = server.url.trim_start_matches("http://").to_owned();
     drop(server);
+    let queue = format!("sqlite:{}", w.work.path().join("fresh.sqlite").display());
     let fresh = Server::start(
-        work.path(),
-        &github,
-        &aws,
-        &work.path().join("fresh-queue.sqlite"),
-        ("serve-b", &address),
+        &w,
+        &Spec {
+            name: "serve-b",
+            listen: &address,
+            queue: &queue,
+            ..spec
+        },
     );
-    let before = again.len();
     for d in &delivered {
-        github.redeliver(d["guid"].as_str().unwrap()).await.unwrap();
+        w.github
+            .redeliver(d["guid"].as_str().unwrap())
+            .await
+            .unwrap();
     }
-    let last = deliveries_answered(&github).await;
+    let last = w.deliveries().await;
     fresh.drained().await;
     assert!(
-        last[before..].iter().any(|d| d["status"] == 202),
+        last[again.len()..].iter().any(|d| d["status"] == 202),
         "enqueued anew: {:?}",
-        &last[before..]
+        &last[again.len()..]
     );
-    assert_eq!(
-        statuses_of(&get(&github, &path).await),
-        told,
-        "no second status\n{}",
-        fresh.logs()
-    );
-    let pulls_after = get(&github, "/repos/acme/gitops/pulls?state=all").await;
-    assert_eq!(
-        pulls_after.as_array().unwrap().len(),
-        1,
-        "no second pull request"
-    );
-    assert_eq!(
-        crate::moto::invalidation_paths(&aws, &distribution).await,
-        invalidations,
-        "no second deploy"
-    );
+    let (_, told_again) = w.live_once().await;
+    assert_eq!(told_again, told, "no second status\n{}", fresh.logs());
+    assert_eq!(states(&w.get(&path).await), told);
     let logs = fresh.logs();
     assert!(logs.contains("a redelivery"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_finishes() {
+    let Some(aws) =
+        endpoint("two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_finishes")
+    else {
+        return;
+    };
+    let w = World::new(&aws).await;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&aws)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build(),
+    );
+    let name = format!(
+        "gitops-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let (queue, _) = gitops_queue::SqsQueue::bootstrap(sqs, &name, 5)
+        .await
+        .unwrap();
+    // Each replica reaches AWS through its own proxy, which holds the first upload into the
+    // MFE's prefix: whichever replica takes the deploy stops there.
+    let proxies = [
+        RecordingProxy::start(&aws).await,
+        RecordingProxy::start(&aws).await,
+    ];
+    for proxy in &proxies {
+        proxy.add_fault(
+            Rule::new("s3:PutObject", Fault::Hold)
+                .resource_contains("/mfe/checkout/")
+                .first(1),
+        );
+    }
+    let mut replicas: Vec<Option<Server>> = ["replica-a", "replica-b"]
+        .iter()
+        .zip(&proxies)
+        .map(|(name, proxy)| {
+            Some(Server::start(
+                &w,
+                &Spec {
+                    name,
+                    listen: "127.0.0.1:0",
+                    queue: queue.queue_url(),
+                    visibility: 3,
+                    aws: proxy.url(),
+                },
+            ))
+        })
+        .collect();
+    for server in replicas.iter().flatten() {
+        w.hook(server).await;
+    }
+    // The replica holding the upload is killed; the other's proxy lets everything through.
+    let kill = async {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        let victim = loop {
+            if let Some(i) = proxies.iter().position(|p| !p.held().is_empty()) {
+                break i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica reached the deploy's upload\n{}\n{}",
+                replicas[0].as_ref().unwrap().logs(),
+                replicas[1].as_ref().unwrap().logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        proxies[1 - victim].clear_faults();
+        let killed = replicas[victim].take().unwrap();
+        let logs = killed.logs();
+        drop(killed); // SIGKILL, then reaped
+        proxies[victim].drop_held();
+        (1 - victim, logs)
+    };
+    let (waited, (survivor, killed_logs)) = tokio::join!(w.request(), kill);
+    let survivor = replicas[survivor].as_ref().unwrap();
+    assert!(
+        waited.status.success(),
+        "mfe dispatch --app --wait: {}\n--- survivor:\n{}\n--- killed:\n{killed_logs}",
+        text(&waited),
+        survivor.logs()
+    );
+    survivor.drained().await;
+    w.live_once().await;
+    let logs = survivor.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("deploying the default branch") && l.contains("\"attempt\":2")),
+        "the survivor ran the killed replica's deploy again: {logs}"
+    );
 }
