@@ -195,8 +195,7 @@ enum Command {
         #[arg(long, default_value = "board")]
         out: PathBuf,
     },
-    /// Run as a GitHub App: take GitHub's webhooks, queue them, work them (README: "Run as a
-    /// GitHub App").
+    /// Run as a GitHub App: take GitHub's webhooks, queue and work them (see the README).
     Serve(gitops_app::serve::Args),
     /// Print the least IAM policy of each environment's deploy role (what deploy, bootstrap
     /// --check, status, drift and prune call on its bucket, table, distribution and artifacts).

@@ -158,16 +158,16 @@ async fn dispatch(args: DispatchArgs) -> Result<ExitCode, (u8, String)> {
             "warning: not in GitHub Actions: only a deployment a workflow's GITHUB_TOKEN made counts"
         );
     }
-    let deployment = if args.app {
+    let sent = if args.app {
         gitops_pipeline::send::deployment(&reader, &request).await
     } else {
         gitops_pipeline::send::send(&reader, &sender, &gitops_repo, &event_type, &request).await
     };
-    let (deployment, repo) = (
-        deployment.map_err(|e| (2, e.to_string()))?,
+    let deployment = sent.map_err(|e| (2, e.to_string()))?;
+    let (repo, how) = (
         request.repository(),
+        if args.app { "the App" } else { EVENT_TYPE },
     );
-    let how = if args.app { "the App" } else { EVENT_TYPE };
     println!("deployment {deployment} created on {repo}; sent to {gitops_repo} ({how})");
     gitops_actions::set_output("request-id", request.id().as_str());
     if !args.wait {
