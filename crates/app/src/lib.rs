@@ -340,19 +340,18 @@ impl Session {
         self.deploy_telling(filters, revisions?, requester).await
     }
 
-    /// [`Session::deploy`] telling requesters through `requester` (App mode: the App's
-    /// installations), its stage events flushed at the end.
+    /// [`Session::deploy`] in the order `revisions` gives (read from the checkout when it was
+    /// loaded), telling requesters through `requester` (App mode: the App's installations),
+    /// its stage events flushed at the end.
     pub async fn deploy_with(
         &self,
         filters: &Filters,
+        revisions: gitops_gh_pr::Revisions,
         requester: Arc<dyn gitops_gh_pr::Requester>,
     ) -> Result<DeployReport, Error> {
-        let result = async {
-            let revisions = self.runtime.revisions().await?;
-            self.deploy_telling(filters, revisions, Some(requester))
-                .await
-        }
-        .await;
+        let result = self
+            .deploy_telling(filters, revisions, Some(requester))
+            .await;
         for warning in self.runtime.flush_metrics().await.warnings {
             tracing::warn!(%warning, "stage events");
         }
@@ -449,31 +448,32 @@ impl Session {
         forge: ForgeChoice,
     ) -> Result<ProcessReport, Error> {
         let handle = self.runtime.forge(forge).await?;
-        // GitHub has accounts to prove origin with; the local git forge has none.
-        let origin = if handle.is_github() {
-            gitops_pipeline::OriginCheck::Verify
+        // GitHub has accounts to prove origin with; the local git forge has none. On GitHub
+        // the pull request is based on the checkout's commit.
+        let (origin, base) = if handle.is_github() {
+            let head = self.runtime.checkout_head().await;
+            (gitops_pipeline::OriginCheck::Verify, head)
         } else {
-            gitops_pipeline::OriginCheck::Trust
+            (gitops_pipeline::OriginCheck::Trust, None)
         };
-        self.process_on(request, at, override_pin, &handle, origin)
+        self.process_on(request, at, override_pin, &handle, (origin, base.as_ref()))
             .await
     }
 
-    /// [`Session::process`] on a given forge, its origin established as `origin` says (App
-    /// mode: the App's forge, and the request's own deployment as its origin).
+    /// [`Session::process`] on a given forge, its origin established as `origin` says and its
+    /// pull request based on `base` (App mode: the App's forge, the request's own deployment
+    /// as its origin, the commit the session was loaded from).
     pub async fn process_on(
         &self,
         request: &Result<DeployRequest, gitops_event_model::Error>,
         at: OffsetDateTime,
         override_pin: bool,
         handle: &gitops_runtime::ForgeHandle,
-        origin: gitops_pipeline::OriginCheck,
+        (origin, base): (
+            gitops_pipeline::OriginCheck,
+            Option<&gitops_event_model::CommitSha>,
+        ),
     ) -> Result<ProcessReport, Error> {
-        let base = if handle.is_github() {
-            self.runtime.checkout_head().await
-        } else {
-            None
-        };
         let input = match request {
             Ok(r) => Ok(r),
             Err(e) => Err(e.problems()),
@@ -481,7 +481,7 @@ impl Session {
         Ok(gitops_pipeline::process_as(
             &intent(override_pin),
             &self.repository,
-            base.as_ref(),
+            base,
             input,
             at,
             handle.forge.as_ref(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use gitops_event_model::{DeploymentFacts, DeploymentPayload, RepositoryName};
+use gitops_event_model::{CommitSha, DeploymentFacts, DeploymentPayload, RepositoryName};
 use gitops_gh_pr::{
     AppCredentials, DeploymentState, InstallationRequester, InstallationTokens, Requester,
 };
@@ -140,6 +140,7 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
         tokens,
         gitops_repo: settings.gitops_repo,
         checkout,
+        deployed: tokio::sync::Mutex::new(None),
     });
     let options = WorkerOptions {
         visibility: Duration::from_secs(args.visibility.max(3)),
@@ -351,6 +352,10 @@ struct AppRunner {
     requester: Arc<InstallationRequester>,
     gitops_repo: RepositoryName,
     checkout: Checkout,
+    /// The default branch's commit this process last deployed without a failure: a push job
+    /// finding the branch still there has nothing new to deploy (a burst of pushes is one
+    /// deploy, not one per push).
+    deployed: tokio::sync::Mutex<Option<String>>,
 }
 
 /// A use-case's failure as a job's: retried when a retry may help, else given up.
@@ -519,11 +524,11 @@ impl AppRunner {
         request: &Result<gitops_event_model::DeployRequest, gitops_event_model::Error>,
         origin: OriginCheck,
     ) -> Result<(), JobError> {
-        let _checkout = self.checkout.fresh().await.map_err(JobError::Retry)?;
-        let session = self.session().await?;
+        let (session, head, _) = self.session(false).await?;
         let handle = self.handle(&session).await?;
+        let at = OffsetDateTime::now_utc();
         let report = session
-            .process_on(request, OffsetDateTime::now_utc(), false, &handle, origin)
+            .process_on(request, at, false, &handle, (origin, head.as_ref()))
             .await
             .map_err(|e| classify(&e))?;
         tracing::info!(
@@ -536,8 +541,7 @@ impl AppRunner {
     }
 
     async fn checks(&self, number: u64) -> Result<(), JobError> {
-        let _checkout = self.checkout.fresh().await.map_err(JobError::Retry)?;
-        let session = self.session().await?;
+        let (session, _, _) = self.session(false).await?;
         let handle = self.handle(&session).await?;
         let outcome = session
             .merge_on(&handle, number, OffsetDateTime::now_utc())
@@ -548,17 +552,26 @@ impl AppRunner {
     }
 
     async fn deploy(&self) -> Result<(), JobError> {
-        let _checkout = self.checkout.fresh().await.map_err(JobError::Retry)?;
-        let dir = self.checkout.dir.clone();
+        // One deploy at a time in this process (the queue orders them per repository across
+        // replicas too), so the head loaded here is the one deployed.
+        let mut deployed = self.deployed.lock().await;
+        let (session, head, revisions) = self.session(true).await?;
+        let head = head.map(|h| h.to_string());
+        if head.is_some() && *deployed == head {
+            tracing::info!(head = ?head, "already deployed at the default branch's head");
+            return Ok(());
+        }
+        let Some(revisions) = revisions else {
+            return Err(JobError::Retry(
+                "the desired states' order was not read".into(),
+            ));
+        };
         let requester: Arc<dyn Requester> = self.requester.clone();
         // The deploy's future is not provably `Send` (borrows across awaits deep in the
         // pipeline), so it runs to completion on a blocking thread of this same runtime.
         let runtime = tokio::runtime::Handle::current();
         let report = tokio::task::spawn_blocking(move || {
-            runtime.block_on(async move {
-                let session = Session::open(&dir).await?;
-                session.deploy_with(&Filters::default(), requester).await
-            })
+            runtime.block_on(session.deploy_with(&Filters::default(), revisions, requester))
         })
         .await
         .map_err(|e| JobError::Retry(format!("the deploy was interrupted: {e}")))?
@@ -567,16 +580,34 @@ impl AppRunner {
             tracing::info!(environment = %pair.environment, mfe = %pair.mfe, outcome = ?pair.outcome, "deploy");
         }
         match report.failure_class() {
-            None => Ok(()),
+            None => {
+                *deployed = head;
+                Ok(())
+            }
             Some(ErrorClass::Retryable) => Err(JobError::Retry("a pair failed to deploy".into())),
             Some(_) => Err(JobError::GiveUp("a pair failed to deploy".into())),
         }
     }
 
-    async fn session(&self) -> Result<Session, JobError> {
-        Session::open(&self.checkout.dir)
+    /// The GitOps repository at its default branch's newest commit, that commit and, when
+    /// asked, the order of its desired states (from its history): read while the clone is
+    /// held still; then the clone is free for the next job to move.
+    async fn session(
+        &self,
+        revisions: bool,
+    ) -> Result<(Session, Option<CommitSha>, Option<gitops_gh_pr::Revisions>), JobError> {
+        let _still = self.checkout.fresh().await.map_err(JobError::Retry)?;
+        let session = Session::open(&self.checkout.dir)
             .await
-            .map_err(|e| classify(&e))
+            .map_err(|e| classify(&e))?;
+        let head = session.runtime.checkout_head().await;
+        let revisions = if revisions {
+            let read = session.runtime.revisions().await;
+            Some(read.map_err(|e| classify(&Error::from(e)))?)
+        } else {
+            None
+        };
+        Ok((session, head, revisions))
     }
 
     /// The GitOps repository's forge with an installation token, merging the way its

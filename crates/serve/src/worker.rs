@@ -50,7 +50,7 @@ pub trait JobRunner: Send + Sync {
 pub struct WorkerOptions {
     /// A job's lease; the heartbeat extends it every third of it.
     pub visibility: Duration,
-    /// The longest wait for a job in one receive.
+    /// The longest wait for a job in one receive (at most a third of `visibility` is used).
     pub wait: Duration,
     /// Deliveries of a job before it is dead-lettered.
     pub max_attempts: u32,
@@ -104,9 +104,14 @@ pub async fn work_counted(
     metrics: JobMetrics,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
+    // A lease is measured from the start of the receive that took it (the queue's contract),
+    // so a long wait would leave a job received late in the wait with little of its lease:
+    // waiting at most a third of the visibility leaves two thirds when the job starts, and the
+    // heartbeat extends it after one.
+    let wait = options.wait.min(options.visibility / 3);
     while !*shutdown.borrow() {
         let received = tokio::select! {
-            r = queue.receive(options.visibility, options.wait) => r,
+            r = queue.receive(options.visibility, wait) => r,
             _ = shutdown.changed() => break,
         };
         let job = match received {

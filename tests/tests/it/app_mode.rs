@@ -9,10 +9,10 @@
 //! - One server on the SQLite queue: the whole path; then every delivery is sent again
 //!   (GitHub's "Redeliver"), to this server and to a fresh one whose queue never saw them: no
 //!   second status, pull request or deploy. A forged delivery is refused with no effect.
-//! - Two replicas on one SQS FIFO queue (moto), each delivered every webhook (the queue's
-//!   deduplication makes one job of each): the replica that takes the deploy is killed (`kill
-//!   -9`) while its upload is held at its AWS proxy; the other finishes the deploy when the
-//!   lease expires, and the requester is told success once.
+//! - Two replicas on one SQS FIFO queue (moto) behind a round-robin balancer: the replica
+//!   that takes the deploy is killed (`kill -9`) while its upload is held at its AWS proxy;
+//!   the other finishes the deploy when the lease expires, and the requester is told success
+//!   once.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -175,6 +175,54 @@ impl Server {
     }
 }
 
+/// A load balancer in front of replicas (as the ALB is): each request to the next replica in
+/// turn, skipping one that does not answer; the replica's answer is passed back as it is.
+struct Balancer {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Balancer {
+    async fn start(replicas: Vec<String>) -> Balancer {
+        use axum::http::{HeaderMap, StatusCode};
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let http = reqwest::Client::new();
+        let forward = move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let (next, http, replicas) = (next.clone(), http.clone(), replicas.clone());
+            async move {
+                let first = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for i in 0..replicas.len() {
+                    let target = &replicas[(first + i) % replicas.len()];
+                    let mut request = http.post(format!("{target}{}", uri.path()));
+                    for (name, value) in &headers {
+                        if name.as_str().starts_with("x-") || name == "content-type" {
+                            request = request.header(name.as_str(), value.as_bytes());
+                        }
+                    }
+                    if let Ok(answer) = request.body(body.clone()).send().await {
+                        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+                        return (status, answer.bytes().await.unwrap_or_default());
+                    }
+                }
+                (StatusCode::BAD_GATEWAY, axum::body::Bytes::new())
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(axum::routing::post(forward));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Balancer { url, task }
+    }
+}
+
 /// fake-github with the App installed, the GitOps and MFE repositories, the targets on moto
 /// (bootstrapped by the operator from a checkout) and a published artifact.
 struct World {
@@ -272,10 +320,10 @@ impl World {
         }
     }
 
-    /// Points a webhook of the App at `server`.
-    async fn hook(&self, server: &Server) {
+    /// Points the App's webhook at `url` (a server's or a balancer's).
+    async fn hook(&self, url: &str) {
         self.github
-            .add_webhook(&format!("{}/webhook", server.url), SECRET, EVENTS)
+            .add_webhook(&format!("{url}/webhook"), SECRET, EVENTS)
             .await
             .unwrap();
     }
@@ -431,7 +479,7 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         aws: &aws,
     };
     let server = Server::start(&w, &spec);
-    w.hook(&server).await;
+    w.hook(&server.url).await;
 
     // A forged delivery: refused, nothing enqueued.
     let forged = reqwest::Client::new()
@@ -584,9 +632,9 @@ async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_fini
             ))
         })
         .collect();
-    for server in replicas.iter().flatten() {
-        w.hook(server).await;
-    }
+    let balancer =
+        Balancer::start(replicas.iter().flatten().map(|r| r.url.clone()).collect()).await;
+    w.hook(&balancer.url).await;
     // The replica holding the upload is killed; the other's proxy lets everything through.
     let kill = async {
         let deadline = Instant::now() + Duration::from_mins(1);
@@ -624,5 +672,9 @@ async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_fini
         logs.lines()
             .any(|l| l.contains("deploying the default branch") && l.contains("\"attempt\":2")),
         "the survivor ran the killed replica's deploy again: {logs}"
+    );
+    assert!(
+        !logs.contains("dead-lettered") && !logs.contains("stale receipt"),
+        "every job of the survivor ended within its lease: {logs}"
     );
 }
