@@ -101,6 +101,10 @@ pub async fn processes(
             .env("GITOPS_WEBHOOK_SECRET", secret)
             .env("GITOPS_REPOSITORY", "acme/gitops")
             .env("GITOPS_REPO_URL", repo)
+            // The App's credentials are read at start-up; with --workers 0 no token is minted.
+            .env("GITOPS_APP_ID", "1")
+            .env("GITOPS_APP_PRIVATE_KEY_FILE", app_key())
+            .env_remove("GITOPS_APP_PRIVATE_KEY")
             // Never called with --workers 0: nothing listens there.
             .env("GITHUB_API_URL", "http://127.0.0.1:9")
             .env("RUST_LOG", "info")
@@ -139,6 +143,11 @@ pub async fn processes(
         r.processes.push((child, log));
     }
     r
+}
+
+/// fake-github's test App key (a fixture of gitops-testkit).
+fn app_key() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/testkit/fixtures/github-app-test-key.pem")
 }
 
 /// Waits for `/readyz` next to `webhook` to answer 200.
