@@ -519,6 +519,14 @@ fn main() {
                 serve_sat.rate(),
                 peer_sat.rate()
             );
+            for e in serve_open
+                .errors
+                .iter()
+                .chain(&serve_sat.errors)
+                .chain(&problems)
+            {
+                eprintln!("serve bench: {n} replica(s): {e}");
+            }
             rows.push(Row {
                 replicas: n,
                 acknowledged: warm_serve.accepted() + serve_open.accepted() + serve_sat.accepted(),
