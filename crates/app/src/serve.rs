@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use gitops_event_model::{CommitSha, DeploymentFacts, DeploymentPayload, RepositoryName};
@@ -125,7 +125,7 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
         url: settings.clone_url.clone(),
         gitops_repo: settings.gitops_repo.clone(),
         tokens: Arc::clone(&tokens),
-        lock: RwLock::new(()),
+        lock: RwLock::new(None),
     };
     checkout.prepare().await.map_err(Error::Usage)?;
     let queue = open_queue(repo, args).await?;
@@ -256,7 +256,9 @@ struct Checkout {
     url: String,
     gitops_repo: RepositoryName,
     tokens: Arc<InstallationTokens>,
-    lock: RwLock<()>,
+    /// Held exclusively to move the clone, shared while a job loads from it; it holds when
+    /// the last successful fetch started.
+    lock: RwLock<Option<Instant>>,
 }
 
 impl Checkout {
@@ -282,20 +284,28 @@ impl Checkout {
             .map(drop)
     }
 
-    /// The default branch's newest commit checked out; read-locked for the job.
-    async fn fresh(&self) -> Result<RwLockReadGuard<'_, ()>, String> {
+    /// The default branch's newest commit checked out; read-locked for the job. Jobs asking
+    /// together share one fetch: a fetch that started after a job asked serves it.
+    async fn fresh(&self) -> Result<RwLockReadGuard<'_, Option<Instant>>, String> {
+        let asked = Instant::now();
         {
-            let _exclusive = self.lock.write().await;
-            self.git(
-                &self.dir,
-                &["fetch", "--quiet", "--no-tags", "origin", "HEAD"],
-            )
-            .await?;
-            self.git(
-                &self.dir,
-                &["checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"],
-            )
-            .await?;
+            let mut fetched = self.lock.write().await;
+            if fetched.is_some_and(|started| started >= asked) {
+                drop(fetched);
+                return Ok(self.lock.read().await);
+            }
+            *fetched = Some(Instant::now());
+            let done = async {
+                let fetch = ["fetch", "--quiet", "--no-tags", "origin", "HEAD"];
+                self.git(&self.dir, &fetch).await?;
+                let checkout = ["checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"];
+                self.git(&self.dir, &checkout).await
+            }
+            .await;
+            if let Err(e) = done {
+                *fetched = None;
+                return Err(e);
+            }
         }
         Ok(self.lock.read().await)
     }

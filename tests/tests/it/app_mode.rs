@@ -14,6 +14,7 @@
 //!   the other finishes the deploy when the lease expires, and the requester is told success
 //!   once.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -40,6 +41,16 @@ const EVENTS: &[&str] = &[
     "check_suite",
     "push",
     "installation",
+];
+
+/// The App's permissions (deploy/github-app/manifest.json).
+const PERMISSIONS: &[(&str, &str)] = &[
+    ("contents", "write"),
+    ("pull_requests", "write"),
+    ("statuses", "write"),
+    ("deployments", "write"),
+    ("checks", "read"),
+    ("metadata", "read"),
 ];
 
 fn app_key_file() -> PathBuf {
@@ -85,31 +96,25 @@ struct Spec<'a> {
     queue: &'a str,
     visibility: u64,
     aws: &'a str,
+    workers: u16,
 }
 
 impl Server {
-    fn start(w: &World, spec: &Spec<'_>) -> Server {
-        let dir = w.work.path();
+    fn start(github: &FakeGithub, dir: &Path, spec: &Spec<'_>) -> Server {
         let logs = dir.join(format!("{}.log", spec.name));
         let mut command = Command::new(crate::gitops_bin());
         command
             .args(["--repo", dir.join(spec.name).to_str().unwrap(), "serve"])
-            .args([
-                "--listen",
-                spec.listen,
-                "--workers",
-                "2",
-                "--backoff",
-                "0.2",
-            ])
+            .args(["--listen", spec.listen, "--backoff", "0.2"])
+            .args(["--workers", &spec.workers.to_string()])
             .args(["--queue", spec.queue])
             .args(["--visibility", &spec.visibility.to_string()])
             .env("GITOPS_WEBHOOK_SECRET", SECRET)
             .env("GITOPS_APP_ID", APP_ID.to_string())
             .env("GITOPS_APP_PRIVATE_KEY_FILE", app_key_file())
-            .env("GITHUB_API_URL", &w.github.base_url)
+            .env("GITHUB_API_URL", &github.base_url)
             .env("GITOPS_REPOSITORY", "acme/gitops")
-            .env("GITOPS_REPO_URL", w.github.repo_path("acme", "gitops"))
+            .env("GITOPS_REPO_URL", github.repo_path("acme", "gitops"))
             .env("GITOPS_GITHUB_WRITE_INTERVAL_MS", "0")
             .env("RUST_LOG", "info")
             // No token of any kind: the App mints its own.
@@ -244,14 +249,7 @@ impl World {
                 APP_ID,
                 "acme-gitops",
                 &std::fs::read_to_string(app_key_file()).unwrap(),
-                &[
-                    ("contents", "write"),
-                    ("pull_requests", "write"),
-                    ("statuses", "write"),
-                    ("deployments", "write"),
-                    ("checks", "read"),
-                    ("metadata", "read"),
-                ],
+                PERMISSIONS,
             )
             .await
             .unwrap();
@@ -477,8 +475,9 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         queue: &queue,
         visibility: 60,
         aws: &aws,
+        workers: 2,
     };
-    let server = Server::start(&w, &spec);
+    let server = Server::start(&w.github, w.work.path(), &spec);
     w.hook(&server.url).await;
 
     // A forged delivery: refused, nothing enqueued.
@@ -550,7 +549,8 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
     drop(server);
     let queue = format!("sqlite:{}", w.work.path().join("fresh.sqlite").display());
     let fresh = Server::start(
-        &w,
+        &w.github,
+        w.work.path(),
         &Spec {
             name: "serve-b",
             listen: &address,
@@ -621,13 +621,15 @@ async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_fini
         .zip(&proxies)
         .map(|(name, proxy)| {
             Some(Server::start(
-                &w,
+                &w.github,
+                w.work.path(),
                 &Spec {
                     name,
                     listen: "127.0.0.1:0",
                     queue: queue.queue_url(),
                     visibility: 3,
                     aws: proxy.url(),
+                    workers: 2,
                 },
             ))
         })
@@ -677,4 +679,299 @@ async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_fini
         !logs.contains("dead-lettered") && !logs.contains("stale receipt"),
         "every job of the survivor ended within its lease: {logs}"
     );
+}
+
+/// A burst of deployments (five versions for each pair of MFEs x two environments, the
+/// versions of a pair made in order, the pairs interleaved) into one server on the embedded
+/// backends: when the queue is drained, the newest version of every pair is live and desired,
+/// every request was told a final state (none left queued), the newest ones success, and no
+/// pair ever had two pull requests open at once. CI's size: 10 MFEs, 100 deliveries for 20
+/// pairs; the 500 for 100 pairs with `GITOPS_BURST_MFES=50` (`scripts/bench` runs it;
+/// fake-github serialises the GitOps repository's writes, so it takes minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, told in order
+async fn a_burst_of_deployments_ends_with_the_newest_of_every_pair_live_and_nothing_lost() {
+    const VERSIONS: usize = 5;
+    let mfes_n: usize = std::env::var("GITOPS_BURST_MFES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let data = tempfile::tempdir().unwrap();
+    let github = crate::fake_github_with_job_tokens(data.path()).await;
+    let key = std::fs::read_to_string(app_key_file()).unwrap();
+    github
+        .register_app(APP_ID, "acme-gitops", &key, PERMISSIONS)
+        .await
+        .unwrap();
+    let mfes: Vec<String> = (0..mfes_n).map(|i| format!("m{i:02}")).collect();
+    let envs = ["dev", "prod"];
+    let mut config = String::from("version: 1\nenvironments:\n");
+    for e in envs {
+        let _ = write!(
+            config,
+            "  - name: {e}\n    storage: local/{e}/storage\n    registry: local/{e}/registry.db\n    cdn: local/{e}/cdn.log\n    public_url: https://cdn.example.com/{e}\n"
+        );
+    }
+    let mut files = vec![("gitops.yaml".to_owned(), config)];
+    files.push((".gitignore".to_owned(), "local/\n".to_owned()));
+    for mfe in &mfes {
+        files.push((
+            format!("mfes/{mfe}.yaml"),
+            format!("name: {mfe}\nrepository: acme/{mfe}-mfe\nartifact: local/artifacts/{mfe}/{mfe}-{{version}}.tgz\nenvironments: [dev, prod]\nentry_points: [remoteEntry.js]\n"),
+        ));
+    }
+    let listed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    github.create_repo("acme", "gitops", &listed).await.unwrap();
+
+    // The server's clone made beforehand, with the artifacts and targets under its ignored
+    // local/ (the embedded backends are files beside the clone).
+    let work = tempfile::tempdir().unwrap();
+    let origin = github.repo_path("acme", "gitops");
+    crate::support::git(
+        work.path(),
+        &["clone", "-q", origin.to_str().unwrap(), "burst"],
+    );
+    let clone = work.path().join("burst");
+    for mfe in &mfes {
+        let dir = clone.join(format!("local/artifacts/{mfe}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for v in 1..=VERSIONS {
+            let dist = tempfile::tempdir().unwrap();
+            write(
+                dist.path(),
+                "remoteEntry.js",
+                &format!("// {mfe} 1.0.{v}\n"),
+            );
+            let archive = gitops_artifact_store::pack_dir(dist.path()).unwrap();
+            let name = format!("{mfe}-1.0.{v}.tgz");
+            std::fs::write(dir.join(&name), &archive).unwrap();
+            std::fs::write(
+                dir.join(format!("{name}.sha256")),
+                gitops_artifact_store::sidecar_line(
+                    &gitops_artifact_store::sha256_hex(&archive),
+                    &name,
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let out = Command::new(crate::gitops_bin())
+        .args(["--repo", clone.to_str().unwrap(), "bootstrap"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let queue = format!("sqlite:{}", work.path().join("queue.sqlite").display());
+    let server = Server::start(
+        &github,
+        work.path(),
+        &Spec {
+            name: "burst",
+            listen: "127.0.0.1:0",
+            queue: &queue,
+            visibility: 60,
+            aws: "http://127.0.0.1:9",
+            workers: 8,
+        },
+    );
+    github
+        .add_webhook(&format!("{}/webhook", server.url), SECRET, EVENTS)
+        .await
+        .unwrap();
+
+    // The MFE repositories, each with a job token, then the burst.
+    let mut heads = Vec::new();
+    for mfe in &mfes {
+        let repository = format!("{mfe}-mfe");
+        let head = github
+            .create_repo("acme", &repository, &[("README.md", "mfe\n")])
+            .await
+            .unwrap()
+            .unwrap();
+        let (code, token) = github
+            .api(
+                OBSERVER,
+                Method::POST,
+                "/_fake/tokens",
+                Some(json!({"repository": format!("acme/{repository}"),
+                            "permissions": {"deployments": "write"}})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code, 201, "{token}");
+        heads.push((
+            mfe.clone(),
+            head,
+            token["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let started = Instant::now();
+    let mut made: Vec<(String, String, String, u64)> = Vec::new();
+    for v in 1..=VERSIONS {
+        let version = format!("1.0.{v}");
+        let mut round = tokio::task::JoinSet::new();
+        for (mfe, head, token) in &heads {
+            for env in envs {
+                let (github_url, mfe, head, token, version) = (
+                    github.base_url.clone(),
+                    mfe.clone(),
+                    head.clone(),
+                    token.clone(),
+                    version.clone(),
+                );
+                round.spawn(async move {
+                    let body = json!({
+                        "ref": head, "environment": env, "auto_merge": false,
+                        "required_contexts": [],
+                        "payload": {"id": ulid::Ulid::generate().to_string(), "mfe": mfe,
+                                    "version": version, "user": "dana"},
+                    });
+                    let made: Value = reqwest::Client::new()
+                        .post(format!("{github_url}/repos/acme/{mfe}-mfe/deployments"))
+                        .bearer_auth(&token)
+                        .header("user-agent", "burst")
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    (mfe, env.to_owned(), version, made["id"].as_u64().unwrap())
+                });
+            }
+        }
+        while let Some(one) = round.join_next().await {
+            made.push(one.unwrap());
+        }
+    }
+    assert_eq!(made.len(), mfes_n * envs.len() * VERSIONS);
+
+    // Settled: every delivery answered, the queue empty and no pull request open, twice.
+    let deadline = Instant::now() + Duration::from_mins(10);
+    let mut quiet = 0;
+    while quiet < 2 {
+        if Instant::now() > deadline {
+            let logs = server.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+            panic!(
+                "the burst did not settle; the server's last lines, newest first:\n{}",
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let answered = github.webhook_deliveries().await.unwrap();
+        let in_flight = answered
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["status"].is_null() && d["error"].is_null());
+        let depth = server.metric("gitops_queue_depth", "").await
+            + server.metric("gitops_queue_in_flight", "").await;
+        let (_, open) = github
+            .api(
+                OBSERVER,
+                Method::GET,
+                "/repos/acme/gitops/pulls?state=open&per_page=100",
+                None,
+            )
+            .await
+            .unwrap();
+        let settled = !in_flight && depth < 0.5 && open.as_array().is_some_and(Vec::is_empty);
+        quiet = if settled { quiet + 1 } else { 0 };
+    }
+    eprintln!(
+        "burst of {} deliveries settled in {:.1} s",
+        made.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The newest of every pair is live and desired.
+    let out = Command::new(crate::gitops_bin())
+        .args([
+            "--repo",
+            clone.to_str().unwrap(),
+            "status",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), mfes_n * envs.len(), "{rows:?}");
+    let newest = format!("1.0.{VERSIONS}");
+    for row in rows {
+        assert_eq!(
+            (row["version"].as_str(), row["differs"].as_bool()),
+            (Some(newest.as_str()), Some(false)),
+            "{row}"
+        );
+    }
+    // Every request told a final state; the newest ones success.
+    for (mfe, env, version, id) in &made {
+        let (code, all) = github
+            .api(
+                OBSERVER,
+                Method::GET,
+                &format!("/repos/acme/{mfe}-mfe/deployments/{id}/statuses"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(code, 200);
+        let told = states(&all);
+        let last = told.first().map(String::as_str);
+        assert!(
+            matches!(last, Some("success" | "failure" | "inactive" | "error")),
+            "{mfe} {version} in {env} left {told:?}"
+        );
+        if *version == newest {
+            assert_eq!(last, Some("success"), "{mfe} {version} in {env}: {told:?}");
+        }
+    }
+    // No pair ever had two pull requests open at once.
+    let mut pulls: Vec<Value> = Vec::new();
+    for page in 1.. {
+        let (_, some) = github
+            .api(
+                OBSERVER,
+                Method::GET,
+                &format!("/repos/acme/gitops/pulls?state=all&per_page=100&page={page}"),
+                None,
+            )
+            .await
+            .unwrap();
+        let some = some.as_array().cloned().unwrap_or_default();
+        if some.is_empty() {
+            break;
+        }
+        pulls.extend(some);
+    }
+    let mut by_branch: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        std::collections::BTreeMap::new();
+    for pr in &pulls {
+        by_branch
+            .entry(pr["head"]["ref"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                pr["created_at"].as_str().unwrap().to_owned(),
+                pr["closed_at"].as_str().unwrap_or("open").to_owned(),
+            ));
+    }
+    for (branch, mut spans) in by_branch {
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(
+                pair[0].1 <= pair[1].0,
+                "{branch}: two pull requests open at once: {pair:?}"
+            );
+        }
+    }
+    eprintln!("{} pull requests for {} pairs", pulls.len(), rows.len());
+    if let Some(keep) = std::env::var_os("GITOPS_BURST_LOG") {
+        std::fs::write(keep, server.logs()).unwrap();
+    }
 }
