@@ -9,11 +9,13 @@ use gitops_queue::{Message, SqliteQueue, WorkQueue};
 use gitops_serve::{Envelope, Job, JobError, JobRunner, WorkerOptions, WorkerReport, work};
 use tokio::sync::watch;
 
-/// A runner answering by attempt, counting its runs, taking `takes` per run.
+/// A runner answering by attempt, counting its runs, taking `takes` per run, recording what
+/// it was told of its jobs given up.
 struct Scripted {
     answer: fn(u32) -> Result<(), JobError>,
     takes: Duration,
     runs: AtomicU32,
+    given_up: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait::async_trait]
@@ -23,6 +25,13 @@ impl JobRunner for Scripted {
         tokio::time::sleep(self.takes).await;
         (self.answer)(attempt)
     }
+
+    async fn gave_up(&self, envelope: &Envelope, reason: &str) {
+        self.given_up
+            .lock()
+            .unwrap()
+            .push((envelope.delivery.clone(), reason.to_owned()));
+    }
 }
 
 fn runner(answer: fn(u32) -> Result<(), JobError>, takes: Duration) -> Arc<Scripted> {
@@ -30,6 +39,7 @@ fn runner(answer: fn(u32) -> Result<(), JobError>, takes: Duration) -> Arc<Scrip
         answer,
         takes,
         runs: AtomicU32::new(0),
+        given_up: std::sync::Mutex::new(Vec::new()),
     })
 }
 
@@ -131,6 +141,15 @@ async fn jobs_that_never_succeed_or_are_no_jobs_are_dead_lettered() {
     let report = run_until(queue.clone(), r.clone(), options(), |s| s.dead_letters == 2).await;
     assert_eq!(r.runs.load(Ordering::SeqCst), 3, "max_attempts runs");
     assert_eq!((report.dead, report.done), (2, 0), "{report:?}");
+    // The runner hears of the job it ran (to tell its requester), once, with the last error;
+    // a message that is no job has nobody to tell.
+    assert_eq!(
+        *r.given_up.lock().unwrap(),
+        [(
+            "d".to_owned(),
+            "gave up after 3 attempts: still down".to_owned()
+        )]
+    );
     let (_d2, queue) = queue_with(&[job()]).await;
     let r = runner(
         |_| Err(JobError::GiveUp("not our repository".to_owned())),
@@ -138,6 +157,7 @@ async fn jobs_that_never_succeed_or_are_no_jobs_are_dead_lettered() {
     );
     let report = run_until(queue.clone(), r.clone(), options(), |s| s.dead_letters == 1).await;
     assert_eq!((report.dead, r.runs.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(r.given_up.lock().unwrap()[0].1, "not our repository");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
