@@ -368,12 +368,22 @@ struct AppRunner {
     deployed: tokio::sync::Mutex<Option<String>>,
 }
 
-/// A use-case's failure as a job's: retried when a retry may help, else given up.
+/// A use-case's failure as a job's: retried when a retry may help, else given up. A broken
+/// GitOps repository is described by its first problem (file, line, field), not by where the
+/// server keeps its clone: the text reaches requesters.
 fn classify(error: &Error) -> JobError {
+    let text = match error {
+        Error::Repository { problems, .. } if !problems.is_empty() => format!(
+            "the GitOps repository's default branch does not load ({} problem(s)): {}",
+            problems.len(),
+            problems[0]
+        ),
+        e => e.to_string(),
+    };
     if error.class() == ErrorClass::Retryable {
-        JobError::Retry(error.to_string())
+        JobError::Retry(text)
     } else {
-        JobError::GiveUp(error.to_string())
+        JobError::GiveUp(text)
     }
 }
 

@@ -329,6 +329,12 @@ impl World {
     /// The MFE repository's CD job asking for checkout 2.0.0 in prod: `mfe dispatch --app
     /// --wait` with its own GITHUB_TOKEN (deployments: write) and no dispatch token; its output.
     async fn request(&self) -> Output {
+        self.request_as(None, "2.0.0").await
+    }
+
+    /// [`World::request`] of `version`, or in the Actions mode's way (a `repository_dispatch`
+    /// sent with `dispatch_token`) when one is given.
+    async fn request_as(&self, dispatch_token: Option<&str>, version: &str) -> Output {
         let (code, token) = self
             .github
             .api(
@@ -342,16 +348,10 @@ impl World {
             .unwrap();
         assert_eq!(code, 201, "{token}");
         let mut mfe = Command::new(crate::mfe_bin());
-        mfe.args(["dispatch", "--app", "--wait", "--timeout", "120"])
+        mfe.args(["dispatch", "--wait", "--timeout", "120"])
             .args(["--interval", "0.3", "--gitops-repo", "acme/gitops"])
-            .args([
-                "--mfe",
-                "checkout",
-                "--version",
-                "2.0.0",
-                "--environment",
-                "prod",
-            ])
+            .args(["--mfe", "checkout", "--version", version])
+            .args(["--environment", "prod"])
             .args(["--cache-invalidation-key", "/mfe/checkout/*"])
             .args([
                 "--repository",
@@ -367,6 +367,10 @@ impl World {
             .env_remove("GITOPS_GITHUB_TOKEN")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("GITHUB_OUTPUT");
+        match dispatch_token {
+            None => mfe.arg("--app"),
+            Some(token) => mfe.env("GITOPS_DISPATCH_TOKEN", token),
+        };
         tokio::task::spawn_blocking(move || mfe.output().unwrap())
             .await
             .unwrap()
@@ -576,6 +580,120 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
     assert_eq!(states(&w.get(&path).await), told);
     let logs = fresh.logs();
     assert!(logs.contains("a redelivery"), "{logs}");
+}
+
+/// What a server cannot work is dead-lettered and its requester told `error`; the Actions
+/// mode's `repository_dispatch` goes through the same server (its origin proven from the
+/// requester's deployment); SIGTERM stops the server cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops_cleanly() {
+    let Some(aws) =
+        endpoint("a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops_cleanly")
+    else {
+        return;
+    };
+    let w = World::new(&aws).await;
+    let queue = format!("sqlite:{}", w.work.path().join("queue.sqlite").display());
+    let server = Server::start(
+        &w.github,
+        w.work.path(),
+        &Spec {
+            name: "serve-c",
+            listen: "127.0.0.1:0",
+            queue: &queue,
+            visibility: 60,
+            aws: &aws,
+            workers: 2,
+        },
+    );
+    w.hook(&server.url).await;
+
+    // A broken gitops.yaml on the default branch (pushed past the API: no webhook): the
+    // request cannot be judged, no retry can help, the requester is told at once.
+    let config = w.operator.join("gitops.yaml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, "version: 1\nenvironments: [[[\n").unwrap();
+    crate::support::git(&w.operator, &["commit", "-qam", "break gitops.yaml"]);
+    crate::support::git(&w.operator, &["push", "-q", "origin", "HEAD:main"]);
+    let refused = w.request().await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let deployments = w
+        .get(&format!(
+            "/repos/acme/checkout-mfe/deployments?sha={}",
+            w.mfe_head
+        ))
+        .await;
+    let id = deployments[0]["id"].as_u64().unwrap();
+    let statuses = w
+        .get(&format!(
+            "/repos/acme/checkout-mfe/deployments/{id}/statuses"
+        ))
+        .await;
+    assert_eq!(states(&statuses), ["error"], "{statuses}");
+    let said = statuses[0]["description"].as_str().unwrap();
+    assert!(
+        said.starts_with(
+            "gitops serve gave up: the GitOps repository's default branch does not load"
+        ) && said.contains("gitops.yaml"),
+        "{said}"
+    );
+    assert!(
+        server
+            .metric("gitops_jobs_total", "kind=\"request\",outcome=\"dead\"")
+            .await
+            >= 1.0,
+        "{}",
+        server.logs()
+    );
+
+    // Repaired, the Actions mode's request (a dispatch token, the deployment as proof of
+    // origin) goes through the server to live.
+    std::fs::write(&config, good).unwrap();
+    crate::support::git(&w.operator, &["commit", "-qam", "repair gitops.yaml"]);
+    crate::support::git(&w.operator, &["push", "-q", "origin", "HEAD:main"]);
+    let sent = w.request_as(Some("gitops-bot:secret"), "2.0.0").await;
+    assert!(
+        sent.status.success(),
+        "{}\n--- gitops serve:\n{}",
+        text(&sent),
+        server.logs()
+    );
+    server.drained().await;
+    let events: Vec<String> = w
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| d["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        events.iter().any(|e| e == "repository_dispatch"),
+        "{events:?}"
+    );
+    assert!(
+        server
+            .metric("gitops_jobs_total", "kind=\"dispatch\",outcome=\"done\"")
+            .await
+            >= 1.0
+    );
+
+    // SIGTERM: no new deliveries, the workers stop, exit 0.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gitops serve did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "{}", server.logs());
+    assert!(server.logs().contains("shutting down"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
