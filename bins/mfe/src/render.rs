@@ -1,10 +1,9 @@
 //! `mfe render` and `mfe upgrade`.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::Args;
-use gitops_render::{ActionRef, MfeOptions, Outcome, PackageManager};
+use gitops_render::{ActionRef, MfeOptions, Outcome, PackageManager, upgrade_mfe_workflows};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -41,6 +40,9 @@ pub struct RenderArgs {
     /// The default branch (CI publishes its pushes).
     #[arg(long, default_value = "main")]
     default_branch: String,
+    /// App mode: CD only creates the deployment the GitOps App acts on; no dispatch token.
+    #[arg(long)]
+    app: bool,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -73,6 +75,7 @@ pub fn run(args: RenderArgs) -> ExitCode {
         environments: args.environments,
         cache_invalidation_keys: args.cache_invalidation_keys,
         default_branch: args.default_branch,
+        app: args.app,
         ..MfeOptions::new(args.mfe, args.gitops_repo, args.artifact_url, action)
     };
     let written = ActionRef::resolve(w.action.as_deref())
@@ -82,17 +85,14 @@ pub fn run(args: RenderArgs) -> ExitCode {
 }
 
 pub fn upgrade(w: &WriteArgs) -> ExitCode {
-    let written = ActionRef::resolve(w.action.as_deref()).and_then(|(action, _)| {
-        gitops_render::upgrade_mfe_workflows(&w.dir, &action, w.check, w.force)
-    });
+    let written = ActionRef::resolve(w.action.as_deref())
+        .and_then(|(action, _)| upgrade_mfe_workflows(&w.dir, &action, w.check, w.force));
     finish(written, w.check, Outcome::upgrade_report)
 }
 
-fn finish(
-    outcome: gitops_render::Result<Outcome>,
-    check: bool,
-    report: fn(&Outcome, bool) -> String,
-) -> ExitCode {
+type Report = fn(&Outcome, bool) -> String;
+
+fn finish(outcome: gitops_render::Result<Outcome>, check: bool, report: Report) -> ExitCode {
     match outcome {
         Ok(outcome) => {
             print!("{}", report(&outcome, check));

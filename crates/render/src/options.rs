@@ -80,6 +80,11 @@ pub struct MfeOptions {
     pub cache_invalidation_keys: Vec<String>,
     /// The default branch: CI publishes pushes to it (and `v*` tags).
     pub default_branch: String,
+    /// App mode (`gitops serve`, a GitHub App on the GitOps side): the CD jobs only create the
+    /// deployment on their commit (`mfe dispatch --app`), which is the request itself; no
+    /// dispatch token. Default `false`: the Actions mode (`repository_dispatch` with the
+    /// `GITOPS_DISPATCH_TOKEN` secret).
+    pub app: bool,
     /// The setup action the workflows install `mfe` through.
     pub action: ActionRef,
     /// The `mfe` version the setup action installs (default: this crate's version, so the
@@ -88,8 +93,8 @@ pub struct MfeOptions {
 }
 
 impl MfeOptions {
-    /// Defaults: npm, Node 20, `dist`, environments dev, staging, prod, branch `main`, this
-    /// crate's version of the tools.
+    /// Defaults: npm, Node 20, `dist`, environments dev, staging, prod, branch `main`, the
+    /// Actions mode (not App mode), this crate's version of the tools.
     pub fn new(
         mfe: impl Into<String>,
         gitops_repo: impl Into<String>,
@@ -108,6 +113,7 @@ impl MfeOptions {
             environments: default_environments(),
             cache_invalidation_keys: Vec::new(),
             default_branch: "main".to_owned(),
+            app: false,
             action,
             tool_version: crate::VERSION.to_owned(),
         }

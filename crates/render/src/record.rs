@@ -95,13 +95,16 @@ impl MfeOptions {
             let b = shell_word(&self.default_branch);
             args.push(format!("--default-branch {b}"));
         }
+        if self.app {
+            args.push("--app".into());
+        }
         args.join(" ")
     }
 
     /// Reads a line written by [`MfeOptions::render_command`] back into options pinned to
     /// `action`, at this crate's tool version. Strict: a word that is not one of `mfe render`'s
-    /// options with its value, a required option missing, a single-valued option repeated, and
-    /// any value [`MfeOptions::validate`] refuses are errors.
+    /// options with its value (or the flag `--app`), a required option missing, a single-valued
+    /// option or `--app` repeated, and any value [`MfeOptions::validate`] refuses are errors.
     pub fn from_render_command(line: &str, action: ActionRef) -> Result<Self> {
         let words = shell_words(line.trim())?;
         let rest = match words.as_slice() {
@@ -112,9 +115,16 @@ impl MfeOptions {
         let mut o = MfeOptions::new("", "", "", action);
         let (mut pm, mut node, mut dist, mut branch) = (None, None, None, None);
         let mut environments = Vec::new();
-        for pair in rest.chunks(2) {
-            let [flag, value] = pair else {
-                return Err(Error::invalid(FIELD, format!("`{}` has no value", pair[0])));
+        let mut words = rest.iter();
+        while let Some(flag) = words.next() {
+            if flag == "--app" {
+                if std::mem::replace(&mut o.app, true) {
+                    return Err(Error::invalid(FIELD, "`--app` is repeated"));
+                }
+                continue;
+            }
+            let Some(value) = words.next() else {
+                return Err(Error::invalid(FIELD, format!("`{flag}` has no value")));
             };
             let once = |slot: &mut Option<String>| {
                 if slot.replace(value.clone()).is_some() {
@@ -208,7 +218,9 @@ mod tests {
         o.environments = vec!["qa".into(), "eu.prod".into()];
         o.cache_invalidation_keys = vec!["/mfe/search/*".into(), "/mfe/search/x.json".into()];
         o.default_branch = "trunk".into();
+        o.app = true;
         let line = o.render_command();
+        assert!(line.ends_with(" --default-branch trunk --app"), "{line}");
         assert_eq!(MfeOptions::from_render_command(&line, pin()).unwrap(), o);
         let plain = MfeOptions::new("checkout", "acme/gitops", "s3://b/{version}.tgz", pin());
         let line = plain.render_command();
@@ -230,6 +242,9 @@ mod tests {
             (&*format!("{ok} --force x"), "--force"),
             (&*format!("{ok} --mfe other"), "repeated"),
             (&*format!("{ok} --dist"), "no value"),
+            (&*format!("{ok} --app --dist"), "no value"),
+            (&*format!("{ok} --app --app"), "repeated"),
+            (&*format!("{ok} --app=true"), "--app=true"),
             (
                 "mfe render --mfe checkout --gitops-repo acme/gitops",
                 "--artifact-url",
@@ -246,5 +261,11 @@ mod tests {
                 .to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
+        // `--app` takes no value, wherever it stands.
+        let app = "mfe render --app --mfe checkout --gitops-repo acme/gitops --artifact-url 's3://b/{version}.tgz' --dist build";
+        let o = MfeOptions::from_render_command(app, pin()).unwrap();
+        assert!(o.app);
+        assert_eq!(o.dist_dir, "build");
+        assert!(!MfeOptions::from_render_command(ok, pin()).unwrap().app);
     }
 }

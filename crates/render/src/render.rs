@@ -207,6 +207,7 @@ pub fn render_mfe_workflows(options: &MfeOptions) -> Result<Vec<RenderedFile>> {
         setup => options.action.uses(&options.tool_version),
         s3 => lower.starts_with("s3://"),
         https => lower.starts_with("https://") || lower.starts_with("http://"),
+        app => options.app,
         rerender => options.render_command(),
         uses => uses(),
     };

@@ -55,10 +55,21 @@ pub fn mfe_option_sets() -> Vec<(&'static str, MfeOptions)> {
     yarn.package_manager = PackageManager::Yarn;
     yarn.environments = vec!["dev".into(), "eu.prod".into(), "us.prod".into()];
     yarn.default_branch = "trunk".into();
+    // App mode (`gitops serve`): the deployment is the request, no dispatch token.
+    let mut app = MfeOptions::new(
+        "profile",
+        "acme/gitops-config",
+        "s3://acme-mfe-artifacts/{name}/{name}-{version}.tgz",
+        pin(),
+    );
+    app.app = true;
+    app.environments = vec!["dev".into(), "prod".into()];
+    app.cache_invalidation_keys = vec!["/mfe/profile/*".into()];
     vec![
         ("npm-s3", basic),
         ("pnpm-https", pnpm),
         ("yarn-local", yarn),
+        ("app-s3", app),
     ]
 }
 

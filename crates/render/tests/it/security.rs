@@ -196,14 +196,14 @@ fn every_tool_is_installed_by_the_pinned_setup_action_before_any_cloud_credentia
     // job per environment.
     assert_eq!(
         installs,
-        2 * 9 + (1 + 3) + (1 + 2) + (1 + 3),
+        2 * 9 + (1 + 3) + (1 + 2) + (1 + 3) + (1 + 2),
         "install steps"
     );
-    // deploy, drift, metrics, prune and operate per scaffold; the CI publish job and the three
-    // CD jobs of the s3 set.
+    // deploy, drift, metrics, prune and operate per scaffold; the CI publish job and the CD
+    // jobs of the s3 sets (three in Actions mode, two in App mode).
     assert_eq!(
         with_credentials,
-        2 * 5 + 1 + 3,
+        2 * 5 + (1 + 3) + (1 + 2),
         "jobs assuming a cloud role"
     );
 }

@@ -1,6 +1,7 @@
 //! Issue 14 on the rendered workflows: a GitHub App token minted per job, the requester told of
 //! failures before gitops runs, drift per environment, versions and provenance on the MFE side.
 
+use gitops_render::MfeOptions;
 use serde_yaml_ng::Value;
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -289,6 +290,100 @@ fn mfe_cd_proves_its_origin_and_names_the_commit_that_built_the_version() {
         );
         assert!(ci.contains("$((BASH_REMATCH[3] + 1))"), "{set}");
     }
+}
+
+/// App mode (issue 19): the CD job's deployment is the request to the GitOps App, so no
+/// dispatch token is named anywhere (not even empty) and every job runs `mfe dispatch --app`
+/// with the same permissions and arguments; the Actions mode keeps its token and no `--app`.
+/// The CI workflow is the same in both modes.
+#[test]
+fn mfe_cd_in_app_mode_names_no_dispatch_token_and_dispatches_with_app() {
+    let mut app_sets = 0;
+    for (set, options) in crate::mfe_option_sets() {
+        let files = gitops_render::render_mfe_workflows(&options).unwrap();
+        let contents = &files[1].contents;
+        let cd: Value = serde_yaml_ng::from_str(contents).unwrap();
+        assert_eq!(
+            contents.contains("GITOPS_DISPATCH_TOKEN"),
+            !options.app,
+            "{set}"
+        );
+        let jobs = get(&cd, "jobs").and_then(Value::as_mapping).unwrap();
+        assert_eq!(jobs.len(), options.environments.len(), "{set}");
+        for (id, job) in jobs {
+            let what = format!("{set} CD {}", id.as_str().unwrap());
+            let perms = get(job, "permissions").and_then(Value::as_mapping).unwrap();
+            let s3 = options.artifact_url.starts_with("s3://");
+            assert_eq!(perms.len(), 1 + usize::from(s3), "{what}: {perms:?}");
+            let dispatch = steps(job).last().unwrap();
+            let env = get(dispatch, "env").unwrap();
+            let run = text(dispatch, "run");
+            assert_eq!(text(env, "GITHUB_TOKEN"), "${{ github.token }}", "{what}");
+            assert!(run.contains("--wait --timeout 2400"), "{what}: {run}");
+            assert!(
+                run.contains("--artifact \"$ARTIFACT_URL\""),
+                "{what}: {run}"
+            );
+            for key in &options.cache_invalidation_keys {
+                assert!(
+                    run.contains(&format!("--cache-invalidation-key \"{key}\"")),
+                    "{what}"
+                );
+            }
+            if options.app {
+                assert!(get(env, "GITOPS_DISPATCH_TOKEN").is_none(), "{what}");
+                assert!(
+                    run.starts_with("mfe dispatch --app --gitops-repo "),
+                    "{what}: {run}"
+                );
+            } else {
+                assert_eq!(
+                    text(env, "GITOPS_DISPATCH_TOKEN"),
+                    "${{ secrets.GITOPS_DISPATCH_TOKEN }}",
+                    "{what}"
+                );
+                assert!(
+                    run.starts_with("mfe dispatch --gitops-repo "),
+                    "{what}: {run}"
+                );
+                assert!(!run.contains("--app"), "{what}: {run}");
+            }
+        }
+        if options.app {
+            app_sets += 1;
+            assert!(
+                contents.contains("that deployment IS the request to the GitOps App"),
+                "{set}: the header says how App mode works"
+            );
+            assert!(contents.contains("\n#   mfe render "), "{set}");
+            assert!(options.render_command().ends_with(" --app"), "{set}");
+            // The same options in the Actions mode: the same CI workflow (but for its header,
+            // which records the command with `--app`), another CD workflow.
+            let body = |s: &str| -> Vec<String> {
+                let lines = s.lines().filter(|l| !l.starts_with('#'));
+                lines.map(str::to_owned).collect()
+            };
+            let actions = gitops_render::render_mfe_workflows(&MfeOptions {
+                app: false,
+                ..options.clone()
+            })
+            .unwrap();
+            assert_eq!(
+                body(&actions[0].contents),
+                body(&files[0].contents),
+                "{set}"
+            );
+            assert_ne!(
+                actions[0].contents, files[0].contents,
+                "{set}: the recorded command"
+            );
+            assert!(
+                actions[1].contents.contains("GITOPS_DISPATCH_TOKEN"),
+                "{set}"
+            );
+        }
+    }
+    assert!(app_sets > 0, "an option set renders App mode");
 }
 
 /// The version computation of the CI workflow, run with bash: the next patch's pre-release on

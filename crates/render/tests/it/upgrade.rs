@@ -34,6 +34,10 @@ fn changed_lines(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn an_upgrade_reads_the_options_back_and_changes_only_the_pin() {
+    assert!(
+        crate::mfe_option_sets().iter().any(|(_, o)| o.app),
+        "App mode is covered"
+    );
     for (set, options) in crate::mfe_option_sets() {
         let dir = tempfile::tempdir().unwrap();
         let old = gitops_render::render_mfe_workflows(&options).unwrap();
@@ -87,6 +91,19 @@ fn an_upgrade_reads_the_options_back_and_changes_only_the_pin() {
         // Upgrading again to the same pin changes nothing.
         let again = upgrade_mfe_workflows(dir.path(), &pin_b(), true, false).unwrap();
         assert!(!again.differs(), "{set}");
+        // App mode survives the upgrade (recorded as `--app`, read back, rendered again).
+        let cd = read(dir.path(), ".github/workflows/micro-frontend-cd.yml");
+        assert_eq!(cd.contains("mfe dispatch --app "), options.app, "{set}");
+        assert_eq!(cd.contains("GITOPS_DISPATCH_TOKEN"), !options.app, "{set}");
+        let recorded = cd
+            .lines()
+            .find(|l| l.starts_with("#   mfe render "))
+            .unwrap();
+        assert_eq!(
+            recorded.ends_with(" --app"),
+            options.app,
+            "{set}: {recorded}"
+        );
     }
 }
 
