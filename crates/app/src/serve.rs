@@ -395,7 +395,13 @@ fn forge_failure(error: gitops_gh_pr::Error) -> JobError {
 #[async_trait::async_trait]
 impl JobRunner for AppRunner {
     async fn run(&self, envelope: &Envelope, attempt: u32) -> Result<(), JobError> {
-        let span = tracing::info_span!("job", delivery = %envelope.delivery, attempt);
+        let span = tracing::info_span!(
+            "job",
+            delivery = %envelope.delivery,
+            kind = envelope.job.kind(),
+            attempt,
+            request = tracing::field::Empty
+        );
         async {
             let outcome = self.run_job(&envelope.job).await;
             match &outcome {
@@ -499,9 +505,10 @@ impl AppRunner {
     ) -> Result<(), JobError> {
         let repository =
             RepositoryName::parse(facts.repository).map_err(|e| JobError::GiveUp(e.message))?;
-        tracing::info!(request = %payload.id, mfe = %payload.mfe, version = %payload.version, "deploy request");
+        tracing::Span::current().record("request", payload.id.as_str());
+        tracing::info!(mfe = %payload.mfe, version = %payload.version, "deploy request");
         if self.told(&repository, deployment_id).await? {
-            tracing::info!(request = %payload.id, "already told on its deployment: a redelivery");
+            tracing::info!("already told on its deployment: a redelivery");
             return Ok(());
         }
         let request = payload.request(facts);
@@ -527,6 +534,9 @@ impl AppRunner {
             return Ok(());
         }
         let request = request_of(event_type, client_payload);
+        if let Ok(request) = &request {
+            tracing::Span::current().record("request", request.id().as_str());
+        }
         if let Some((repository, id)) = self.proven(&request).await
             && self.told(&repository, id).await?
         {
@@ -590,8 +600,11 @@ impl AppRunner {
         // The deploy's future is not provably `Send` (borrows across awaits deep in the
         // pipeline), so it runs to completion on a blocking thread of this same runtime.
         let runtime = tokio::runtime::Handle::current();
+        let span = tracing::Span::current();
         let report = tokio::task::spawn_blocking(move || {
-            runtime.block_on(session.deploy_with(&Filters::default(), revisions, requester))
+            span.in_scope(|| {
+                runtime.block_on(session.deploy_with(&Filters::default(), revisions, requester))
+            })
         })
         .await
         .map_err(|e| JobError::Retry(format!("the deploy was interrupted: {e}")))?

@@ -509,6 +509,20 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
     );
     server.drained().await;
     let (path, told) = w.live_once().await;
+    // JSON logs: each job's lines carry its delivery, kind and request id.
+    let logs = server.logs();
+    let processed: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "processed")
+        .unwrap_or_else(|| panic!("no `processed` line: {logs}"));
+    assert_eq!(processed["span"]["kind"], "request", "{processed}");
+    assert!(processed["span"]["delivery"].is_string(), "{processed}");
+    assert_eq!(
+        processed["span"]["request"].as_str().map(str::len),
+        Some(26),
+        "{processed}"
+    );
     for kind in ["request", "checks", "deploy"] {
         let done = format!("kind=\"{kind}\",outcome=\"done\"");
         assert!(
