@@ -32,16 +32,6 @@ use crate::moto::{cloudfront, create_distribution, endpoint, invalidation_paths,
 const SECRET: &str = "hook-secret-for-app-mode";
 const APP_ID: u64 = 515_151;
 const OBSERVER: &str = "observer:x";
-/// What the App subscribes to (deploy/github-app/manifest.json).
-const EVENTS: &[&str] = &[
-    "deployment",
-    "repository_dispatch",
-    "pull_request",
-    "pull_request_review",
-    "check_suite",
-    "push",
-    "installation",
-];
 
 /// The App's permissions (deploy/github-app/manifest.json).
 const PERMISSIONS: &[(&str, &str)] = &[
@@ -321,7 +311,7 @@ impl World {
     /// Points the App's webhook at `url` (a server's or a balancer's).
     async fn hook(&self, url: &str) {
         self.github
-            .add_webhook(&format!("{url}/webhook"), SECRET, EVENTS)
+            .add_webhook(&format!("{url}/webhook"), SECRET, gitops_webhook::EVENTS)
             .await
             .unwrap();
     }
@@ -909,7 +899,11 @@ async fn a_burst_of_deployments_ends_with_the_newest_of_every_pair_live_and_noth
         },
     );
     github
-        .add_webhook(&format!("{}/webhook", server.url), SECRET, EVENTS)
+        .add_webhook(
+            &format!("{}/webhook", server.url),
+            SECRET,
+            gitops_webhook::EVENTS,
+        )
         .await
         .unwrap();
 
