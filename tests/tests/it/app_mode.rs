@@ -1101,3 +1101,87 @@ async fn a_burst_of_deployments_ends_with_the_newest_of_every_pair_live_and_noth
         std::fs::write(keep, server.logs()).unwrap();
     }
 }
+
+/// `gitops serve` refuses to start on a missing or wrong setting, naming it (exit 2), and
+/// never prints the secret or the key it was given.
+#[test]
+fn gitops_serve_names_what_is_missing_or_wrong_and_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_key = dir.path().join("bad.pem");
+    std::fs::write(
+        &bad_key,
+        "-----BEGIN RSA PRIVATE KEY-----\nnot-a-key-XYZZY\n",
+    )
+    .unwrap();
+    let serve = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(crate::gitops_bin());
+        command
+            .args([
+                "--repo",
+                dir.path().join("clone").to_str().unwrap(),
+                "serve",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("GITOPS_WEBHOOK_SECRET")
+            .env_remove("GITOPS_APP_ID")
+            .env_remove("GITOPS_APP_PRIVATE_KEY_FILE")
+            .env_remove("GITOPS_APP_PRIVATE_KEY")
+            .env_remove("GITOPS_REPOSITORY")
+            .env_remove("GITHUB_REPOSITORY")
+            .env("GITOPS_REPO_URL", dir.path().join("nowhere"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        (out.status.code(), text(&out))
+    };
+    let secret = ("GITOPS_WEBHOOK_SECRET", "s3cr3t-hook-PLUGH");
+    let (code, said) = serve(&[], &[]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("GITOPS_WEBHOOK_SECRET is not set"), "{said}");
+    let (code, said) = serve(&[secret], &[]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("GITOPS_REPOSITORY is not set"), "{said}");
+    let repo = ("GITOPS_REPOSITORY", "acme/gitops");
+    let (code, said) = serve(&[secret, repo, ("GITOPS_APP_ID", "x")], &[]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("GITOPS_APP_ID"), "{said}");
+    let key = bad_key.to_str().unwrap();
+    let (code, said) = serve(
+        &[
+            secret,
+            repo,
+            ("GITOPS_APP_ID", "7"),
+            ("GITOPS_APP_PRIVATE_KEY_FILE", key),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("GITOPS_APP_PRIVATE_KEY_FILE") && said.contains("not an RSA private key"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("XYZZY") && !said.contains("PLUGH"),
+        "no key or secret shown: {said}"
+    );
+    let good_key = app_key_file();
+    let app = [
+        secret,
+        repo,
+        ("GITOPS_APP_ID", "7"),
+        ("GITOPS_APP_PRIVATE_KEY_FILE", good_key.to_str().unwrap()),
+    ];
+    let (code, said) = serve(&app, &[]);
+    assert_eq!(code, Some(2), "the clone cannot be made: {said}");
+    assert!(said.contains("git clone"), "{said}");
+    std::fs::create_dir_all(dir.path().join("clone/.git")).unwrap();
+    let (code, said) = serve(&app, &["--queue", "redis://queue"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("--queue redis://queue: give sqlite:PATH or an SQS FIFO queue's URL"),
+        "{said}"
+    );
+    assert!(!said.contains("PLUGH"), "{said}");
+}
