@@ -492,18 +492,18 @@ impl Session {
         .await?)
     }
 
-    /// Checks and merges deploy pull request `number` on a given forge (App mode), telling
-    /// requesters through it.
+    /// Checks and merges deploy pull request `pr`, or every open one, on a given forge (App
+    /// mode), telling requesters through it: each pull request's outcome.
     pub async fn merge_on(
         &self,
         handle: &gitops_runtime::ForgeHandle,
-        number: u64,
+        pr: Option<u64>,
         at: OffsetDateTime,
-    ) -> Result<MergeOutcome, Error> {
-        Ok(gitops_pipeline::merge_pull_request(
+    ) -> Result<Vec<(u64, Result<MergeOutcome, gitops_pipeline::Error>)>, Error> {
+        Ok(gitops_pipeline::merge_pull_requests(
             handle.forge.as_ref(),
             Some(handle.requester.as_ref()),
-            number,
+            pr,
             at,
             &self.metrics,
         )

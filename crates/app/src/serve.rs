@@ -65,6 +65,11 @@ pub struct Args {
     /// Seconds of the first retry's backoff (doubling per attempt, at most 5 minutes).
     #[arg(long, default_value_t = 5.0)]
     pub backoff: f64,
+    /// Seconds between sweeps (every open deploy pull request checked and merged, then a
+    /// deploy), which finish what a lost webhook left: GitHub does not redeliver a failed
+    /// delivery by itself. 0: never.
+    #[arg(long, default_value_t = 600)]
+    pub sweep_interval: u64,
 }
 
 /// What the server reads from its environment.
@@ -138,7 +143,7 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
     let runner: Arc<dyn JobRunner> = Arc::new(AppRunner {
         requester: Arc::new(InstallationRequester::new(Arc::clone(&tokens))),
         tokens,
-        gitops_repo: settings.gitops_repo,
+        gitops_repo: settings.gitops_repo.clone(),
         checkout,
         deployed: tokio::sync::Mutex::new(None),
     });
@@ -162,6 +167,14 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
             ))
         })
         .collect();
+    let sweeper = (args.sweep_interval > 0).then(|| {
+        tokio::spawn(sweep_every(
+            Arc::clone(&queue),
+            settings.gitops_repo.clone(),
+            Duration::from_secs(args.sweep_interval),
+            stopped.clone(),
+        ))
+    });
     let router = gitops_serve::router(ingress);
     announce(address);
     tracing::info!(%address, workers = args.workers, "gitops serve is listening");
@@ -171,6 +184,9 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
         let _ = stop.send(true);
     })
     .await;
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     for worker in workers {
         if let Ok(report) = worker.await {
             tracing::info!(
@@ -183,6 +199,40 @@ pub async fn run(repo: &Path, args: &Args, announce: impl FnOnce(SocketAddr)) ->
         }
     }
     served.map_err(|e| Error::Usage(format!("serving {address}: {e}")))
+}
+
+/// Enqueues a sweep of `repository` every `every` until `stopped` (replicas enqueue one an
+/// interval between them: [`gitops_serve::sweep_of`]).
+async fn sweep_every(
+    queue: Arc<dyn WorkQueue>,
+    repository: RepositoryName,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let sweep = gitops_serve::sweep_of(&repository, now, every.as_secs());
+        let sent = match serde_json::to_string(&sweep.envelope) {
+            Ok(body) => {
+                let message = gitops_queue::Message::new(sweep.group, sweep.dedup_id, body);
+                queue
+                    .send(&message)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(%error, "the sweep could not be enqueued; the next one will be");
+        }
+    }
 }
 
 /// JSON lines on standard error, filtered by `RUST_LOG` (default `info`).
@@ -472,12 +522,15 @@ impl AppRunner {
             Job::Checks {
                 repository,
                 pull_request,
-            } if *repository == self.gitops_repo => self.checks(*pull_request).await,
+            } if *repository == self.gitops_repo => self.checks(Some(*pull_request)).await,
+            Job::Sweep { repository } if *repository == self.gitops_repo => self.sweep().await,
             Job::Deploy { repository, after } if *repository == self.gitops_repo => {
                 tracing::info!(%after, "deploying the default branch");
                 self.deploy().await
             }
-            Job::Checks { repository, .. } | Job::Deploy { repository, .. } => {
+            Job::Checks { repository, .. }
+            | Job::Deploy { repository, .. }
+            | Job::Sweep { repository } => {
                 tracing::info!(%repository, "not the GitOps repository this server runs: ignored");
                 Ok(())
             }
@@ -570,15 +623,38 @@ impl AppRunner {
         Ok(())
     }
 
-    async fn checks(&self, number: u64) -> Result<(), JobError> {
+    /// Checks and merges pull request `pr`, or (a sweep) every open deploy pull request.
+    async fn checks(&self, pr: Option<u64>) -> Result<(), JobError> {
         let (session, _, _) = self.session(false).await?;
         let handle = self.handle(&session).await?;
-        let outcome = session
-            .merge_on(&handle, number, OffsetDateTime::now_utc())
+        let results = session
+            .merge_on(&handle, pr, OffsetDateTime::now_utc())
             .await
             .map_err(|e| classify(&e))?;
-        tracing::info!(pull_request = number, outcome = ?outcome, "checked");
-        Ok(())
+        let mut retry = None;
+        for (number, result) in results {
+            match result {
+                Ok(outcome) => tracing::info!(pull_request = number, outcome = ?outcome, "checked"),
+                Err(e) => {
+                    tracing::warn!(pull_request = number, error = %e, "the checks or the merge failed");
+                    let failed = classify(&Error::Pipeline(e));
+                    // One pull request's failure is the job's when it is the only one; a
+                    // sweep goes on and comes back for what a retry may help.
+                    if pr.is_some() || matches!(failed, JobError::Retry(_)) {
+                        retry.get_or_insert(failed);
+                    }
+                }
+            }
+        }
+        retry.map_or(Ok(()), Err)
+    }
+
+    /// What a lost webhook left: every open deploy pull request checked (and merged), then
+    /// the default branch deployed.
+    async fn sweep(&self) -> Result<(), JobError> {
+        let checked = self.checks(None).await;
+        self.deploy().await?;
+        checked
     }
 
     async fn deploy(&self) -> Result<(), JobError> {

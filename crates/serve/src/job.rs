@@ -62,6 +62,13 @@ pub enum Job {
         /// The commit pushed.
         after: CommitSha,
     },
+    /// Reconcile without a webhook (`gitops serve --sweep-interval`): check and merge every
+    /// open deploy pull request, then deploy what the default branch desires. GitHub does not
+    /// redeliver a failed delivery by itself; the sweep finishes what a lost one left.
+    Sweep {
+        /// The GitOps repository.
+        repository: RepositoryName,
+    },
     /// The App was installed on, removed from, suspended or unsuspended on an account.
     Installation {
         /// The action.
@@ -83,6 +90,7 @@ impl Job {
             Job::Dispatch { .. } => "dispatch",
             Job::Checks { .. } => "checks",
             Job::Deploy { .. } => "deploy",
+            Job::Sweep { .. } => "sweep",
             Job::Installation { .. } => "installation",
         }
     }
@@ -191,6 +199,25 @@ pub fn jobs_of(delivery: &Delivery) -> Vec<Queued> {
                 repositories: i.repositories.clone(),
             },
         )],
+    }
+}
+
+/// The sweep of `repository` for the `interval` holding `now` (seconds since the epoch): in
+/// the repository's deploy group (never beside a deploy), deduplicated per interval, so any
+/// number of replicas enqueue one sweep an interval between them.
+pub fn sweep_of(repository: &RepositoryName, now: u64, interval: u64) -> Queued {
+    let bucket = now / interval.max(1);
+    let id = format!("sweep-{bucket}");
+    Queued {
+        group: group_id(&format!("{repository}:deploy")),
+        dedup_id: group_id(&format!("{id}-{repository}")),
+        envelope: Envelope {
+            delivery: id,
+            installation: None,
+            job: Job::Sweep {
+                repository: repository.clone(),
+            },
+        },
     }
 }
 

@@ -31,7 +31,7 @@ use gitops_webhook::{Headers, Limits};
 use secrecy::SecretString;
 use serde_json::json;
 
-pub use job::{Envelope, Job, Queued, jobs_of};
+pub use job::{Envelope, Job, Queued, jobs_of, sweep_of};
 pub use metrics::JobMetrics;
 pub use worker::{JobError, JobRunner, WorkerOptions, WorkerReport, work, work_counted};
 

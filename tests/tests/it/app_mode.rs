@@ -87,6 +87,8 @@ struct Spec<'a> {
     visibility: u64,
     aws: &'a str,
     workers: u16,
+    /// Seconds between sweeps (0: none).
+    sweep: u64,
 }
 
 impl Server {
@@ -97,6 +99,7 @@ impl Server {
             .args(["--repo", dir.join(spec.name).to_str().unwrap(), "serve"])
             .args(["--listen", spec.listen, "--backoff", "0.2"])
             .args(["--workers", &spec.workers.to_string()])
+            .args(["--sweep-interval", &spec.sweep.to_string()])
             .args(["--queue", spec.queue])
             .args(["--visibility", &spec.visibility.to_string()])
             .env("GITOPS_WEBHOOK_SECRET", SECRET)
@@ -310,8 +313,13 @@ impl World {
 
     /// Points the App's webhook at `url` (a server's or a balancer's).
     async fn hook(&self, url: &str) {
+        self.hook_for(url, gitops_webhook::EVENTS).await;
+    }
+
+    /// A webhook at `url` taking only `events` (the others are lost).
+    async fn hook_for(&self, url: &str, events: &[&str]) {
         self.github
-            .add_webhook(&format!("{url}/webhook"), SECRET, gitops_webhook::EVENTS)
+            .add_webhook(&format!("{url}/webhook"), SECRET, events)
             .await
             .unwrap();
     }
@@ -470,6 +478,7 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         visibility: 60,
         aws: &aws,
         workers: 2,
+        sweep: 0,
     };
     let server = Server::start(&w.github, w.work.path(), &spec);
     w.hook(&server.url).await;
@@ -608,6 +617,7 @@ async fn a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops
             visibility: 60,
             aws: &aws,
             workers: 2,
+            sweep: 0,
         },
     );
     w.hook(&server.url).await;
@@ -700,6 +710,56 @@ async fn a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops
     assert!(server.logs().contains("shutting down"));
 }
 
+/// GitHub does not redeliver a failed delivery by itself: with every webhook but the request's
+/// lost (the pull request's and the push's never arrive), the server's sweep merges the pull
+/// request and deploys, and the requester is told success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_finishes_what_lost_webhooks_left() {
+    let Some(aws) = endpoint("the_sweep_finishes_what_lost_webhooks_left") else {
+        return;
+    };
+    let w = World::new(&aws).await;
+    let queue = format!("sqlite:{}", w.work.path().join("queue.sqlite").display());
+    let server = Server::start(
+        &w.github,
+        w.work.path(),
+        &Spec {
+            name: "serve-d",
+            listen: "127.0.0.1:0",
+            queue: &queue,
+            visibility: 60,
+            aws: &aws,
+            workers: 2,
+            sweep: 2,
+        },
+    );
+    w.hook_for(&server.url, &["deployment"]).await;
+    let waited = w.request().await;
+    assert!(
+        waited.status.success(),
+        "{}\n--- gitops serve:\n{}",
+        text(&waited),
+        server.logs()
+    );
+    server.drained().await;
+    w.live_once().await;
+    let events: Vec<String> = w
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| d["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["deployment"], "only the request was delivered");
+    assert!(
+        server
+            .metric("gitops_jobs_total", "kind=\"sweep\",outcome=\"done\"")
+            .await
+            >= 1.0,
+        "{}",
+        server.logs()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_finishes() {
     let Some(aws) =
@@ -752,6 +812,7 @@ async fn two_replicas_on_one_sqs_fifo_queue_one_killed_mid_deploy_the_other_fini
                     visibility: 3,
                     aws: proxy.url(),
                     workers: 2,
+                    sweep: 0,
                 },
             ))
         })
@@ -896,6 +957,7 @@ async fn a_burst_of_deployments_ends_with_the_newest_of_every_pair_live_and_noth
             visibility: 60,
             aws: "http://127.0.0.1:9",
             workers: 8,
+            sweep: 0,
         },
     );
     github

@@ -371,3 +371,20 @@ async fn an_unreachable_queue_answers_503_and_the_redelivery_is_taken() {
     let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[test]
+fn one_sweep_an_interval_in_the_deploys_group_whichever_replica_enqueues_it() {
+    let repo = gitops_event_model::RepositoryName::parse("acme/gitops").unwrap();
+    let (a, b) = (
+        gitops_serve::sweep_of(&repo, 1_200, 600),
+        gitops_serve::sweep_of(&repo, 1_799, 600),
+    );
+    assert_eq!(a, b, "the same interval: one message between the replicas");
+    assert_eq!(a.group, "acme/gitops:deploy", "never beside a deploy");
+    let next = gitops_serve::sweep_of(&repo, 1_800, 600);
+    assert_ne!(next.dedup_id, a.dedup_id, "the next interval sweeps again");
+    assert_eq!(next.envelope.job.kind(), "sweep");
+    let read: Envelope =
+        serde_json::from_str(&serde_json::to_string(&a.envelope).unwrap()).unwrap();
+    assert_eq!(read.job, Job::Sweep { repository: repo });
+}
