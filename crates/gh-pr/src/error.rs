@@ -26,6 +26,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A race kept being lost through every attempt (GitHub's "Base branch was modified" on
+    /// each merge try: other merges keep landing): nothing is wrong with the change, and a
+    /// later try may win. Retryable, unlike [`Error::Conflict`].
+    #[error("contended: {reason}")]
+    Contended {
+        /// Why.
+        reason: String,
+    },
     /// The pull request cannot be merged (a real git conflict, or the forge refuses).
     #[error("not mergeable: {reason}")]
     NotMergeable {
@@ -106,7 +114,7 @@ impl Error {
     /// transient local I/O failure. Everything else is deterministic.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Throttled { .. } | Error::Transport { .. } => true,
+            Error::Throttled { .. } | Error::Transport { .. } | Error::Contended { .. } => true,
             Error::Api { status, .. } => *status >= 500,
             Error::Io(e) => matches!(
                 e.kind(),

@@ -700,7 +700,8 @@ pub trait Forge: Send + Sync + fmt::Debug {
     ///   parent is the base head. A method the repository does not allow is `Invalid`
     ///   (`merge_method`), before any merge.
     /// - GitHub: a merge refused because the base moved meanwhile (405 "Base branch was
-    ///   modified") is retried with backoff, within a bound, with the same head guard.
+    ///   modified") is retried with backoff, within a bound, with the same head guard; a base
+    ///   that kept moving through every attempt is `Contended` (retryable: merge again later).
     async fn merge(&self, number: u64, expected_head_sha: &CommitSha) -> Result<CommitSha>;
 
     /// Create or edit the one comment of this PR that carries `marker`.

@@ -451,11 +451,13 @@ impl GithubForge {
             Ok(resp) => resp,
             Err(MergeAttempt::Failed(e)) => return Err(e),
             Err(MergeAttempt::BaseMoved(resp)) => {
-                return Err(Error::conflict(format!(
-                    "#{number}: {} (the base kept moving through {} attempts; merge it again)",
-                    self.scrub(&resp.message()),
-                    self.merge_retry.max_attempts
-                )));
+                return Err(Error::Contended {
+                    reason: format!(
+                        "#{number}: {} (the base kept moving through {} attempts; merge it again)",
+                        self.scrub(&resp.message()),
+                        self.merge_retry.max_attempts
+                    ),
+                });
             }
         };
         match resp.status {

@@ -169,8 +169,8 @@ async fn without_the_retry_merges_at_once_are_stranded() {
     let stranded: Vec<&Result<CommitSha, Error>> = results.iter().filter(|r| r.is_err()).collect();
     assert!(!stranded.is_empty(), "{results:?}");
     for r in stranded {
-        let Err(Error::Conflict { reason }) = r else {
-            panic!("a base that moved is a conflict: {r:?}");
+        let Err(Error::Contended { reason }) = r else {
+            panic!("a base that kept moving is contention, retryable: {r:?}");
         };
         assert!(reason.contains("Base branch was modified"), "{reason}");
     }

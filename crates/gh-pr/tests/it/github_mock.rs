@@ -543,9 +543,10 @@ async fn a_base_that_keeps_moving_is_retried_within_the_bound() {
         });
     let err = f.merge(5, &sha(&"a".repeat(40))).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { reason } if reason.contains("Base branch was modified") && reason.contains("4 attempts")),
+        matches!(&err, Error::Contended { reason } if reason.contains("Base branch was modified") && reason.contains("4 attempts")),
         "{err:?}"
     );
+    assert!(err.is_retryable(), "a later merge may win: {err:?}");
     assert_eq!(puts.load(Ordering::SeqCst), 4, "bounded");
     assert_eq!(f.calls(), 1 + 4, "the settings, then four attempts");
 }
