@@ -7,7 +7,9 @@
 //! - a `repository_dispatch` is processed as the Actions mode does (origin proven from the
 //!   requester's deployment);
 //! - a deploy pull request's events run its checks and merge it when they pass;
-//! - a push to the default branch deploys what it desires.
+//! - a push to the default branch deploys what it desires;
+//! - every `--sweep-interval` a sweep merges the open deploy pull requests and deploys, which
+//!   finishes what a lost webhook left (GitHub does not redeliver a failed delivery).
 //!
 //! The GitOps repository is read from the server's own clone (`--repo`, cloned from
 //! `GITOPS_REPO_URL` when it is not one yet), fetched before every job: gitops.yaml, mfes/,
