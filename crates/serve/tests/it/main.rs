@@ -108,6 +108,7 @@ fn deployment(owner_repo: &str, env: &str, mfe: &str, id: u64) -> Vec<u8> {
         "deployment": {
             "id": id, "sha": "3f786850e387550fdab836ed7e6dc881de23001b", "ref": "main",
             "environment": env, "creator": {"login": "github-actions[bot]"},
+            "created_at": "2026-12-01T10:00:00Z",
             "payload": {"id": "01JDQ8Z6X8N7W4K2M5R3T9V1YB", "mfe": mfe, "version": "1.2.3"},
         },
         "repository": {"full_name": owner_repo},
