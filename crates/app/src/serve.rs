@@ -615,7 +615,9 @@ impl AppRunner {
         let report = session
             .process_on(request, at, false, &handle, (origin, head.as_ref()))
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e));
+        flush(&session).await;
+        let report = report?;
         tracing::info!(
             decision = ?report.decision.decision,
             codes = ?report.decision.codes(),
@@ -632,7 +634,9 @@ impl AppRunner {
         let results = session
             .merge_on(&handle, pr, OffsetDateTime::now_utc())
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e));
+        flush(&session).await;
+        let results = results?;
         let mut retry = None;
         for (number, result) in results {
             match result {
@@ -789,6 +793,14 @@ impl AppRunner {
         {
             tracing::warn!(%repository, deployment, error = %e, "could not tell the requester");
         }
+    }
+}
+
+/// Writes the stage events a job recorded (process, merge) where its environments keep them;
+/// a failed write is a warning, never the job's failure. (A deploy flushes its own.)
+async fn flush(session: &Session) {
+    for warning in session.runtime.flush_metrics().await.warnings {
+        tracing::warn!(%warning, "stage events");
     }
 }
 

@@ -231,6 +231,8 @@ struct World {
     aws: String,
     distribution: String,
     mfe_head: String,
+    /// The environment's bucket (its stage events under `metrics/`).
+    site: String,
 }
 
 impl World {
@@ -308,6 +310,7 @@ impl World {
             aws: aws.to_owned(),
             distribution,
             mfe_head,
+            site,
         }
     }
 
@@ -521,6 +524,19 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         processed["span"]["request"].as_str().map(str::len),
         Some(26),
         "{processed}"
+    );
+    // Each job wrote the stage events it recorded: the request's, the merge's, the deploy's.
+    let events = s3(&aws)
+        .list_objects_v2()
+        .bucket(&w.site)
+        .prefix("metrics/")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        events.contents().len() >= 3,
+        "stage events of the request, merge and deploy jobs: {:?}",
+        events.contents()
     );
     for kind in ["request", "checks", "deploy"] {
         let done = format!("kind=\"{kind}\",outcome=\"done\"");
