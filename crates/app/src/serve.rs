@@ -366,15 +366,7 @@ impl Checkout {
     /// fetched over HTTP(S) (an `http.extraHeader` in the environment: never in a command
     /// line, a file or an error), bounded by [`GIT_TIMEOUT`].
     async fn git(&self, cwd: &Path, args: &[&str]) -> Result<String, String> {
-        let mut command = tokio::process::Command::new("git");
-        command
-            .args(args)
-            .current_dir(cwd)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
+        let mut env = Vec::new();
         if self.url.starts_with("https://") || self.url.starts_with("http://") {
             let token = self
                 .tokens
@@ -383,28 +375,16 @@ impl Checkout {
                 .map_err(|e| format!("a token to fetch {}: {e}", self.gitops_repo))?;
             let basic = base64::engine::general_purpose::STANDARD
                 .encode(format!("x-access-token:{}", token.expose_secret()));
-            command
-                .env("GIT_CONFIG_COUNT", "1")
-                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-                .env(
-                    "GIT_CONFIG_VALUE_0",
-                    format!("Authorization: basic {basic}"),
-                );
+            env.push(("GIT_CONFIG_COUNT", "1".to_owned()));
+            env.push(("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()));
+            env.push((
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: basic {basic}"),
+            ));
         }
-        let out = tokio::time::timeout(GIT_TIMEOUT, command.output())
+        gitops_runtime::git_with(cwd, args, &env, GIT_TIMEOUT)
             .await
-            .map_err(|_| format!("git {} timed out", args[0]))?
-            .map_err(|e| format!("cannot run git: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "git {} of {}: {}",
-                args[0],
-                self.gitops_repo,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+            .map_err(|e| format!("{e} ({})", self.gitops_repo))
     }
 }
 

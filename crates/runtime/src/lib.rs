@@ -579,6 +579,17 @@ fn config(reason: String) -> Error {
 /// Runs `git ARGS` in `dir` (without blocking the async runtime, bounded to a minute); its
 /// standard output, or a configuration error with git's message.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
+    git_with(dir, args, &[], Duration::from_mins(1)).await
+}
+
+/// [`git`] with more environment (`env`: never shown in an error, so a credential may travel
+/// there) and another bound. Git never prompts.
+pub async fn git_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+    bound: Duration,
+) -> Result<String, Error> {
     let run = tokio::process::Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -588,10 +599,12 @@ pub async fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
         .env("GIT_AUTHOR_EMAIL", "gitops@example.invalid")
         .env("GIT_COMMITTER_NAME", "gitops")
         .env("GIT_COMMITTER_EMAIL", "gitops@example.invalid")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_mins(1), run)
+    let out = tokio::time::timeout(bound, run)
         .await
         .map_err(|_| config(format!("git {} timed out", args.join(" "))))?
         .map_err(|e| config(format!("cannot run git: {e}")))?;

@@ -314,6 +314,23 @@ impl World {
         }
     }
 
+    /// A server named `name` on its own SQLite queue and moto, sweeping every `sweep` seconds
+    /// (0: never).
+    fn serve(&self, name: &str, sweep: u64) -> Server {
+        let queue = self.work.path().join(format!("{name}.sqlite"));
+        let queue = format!("sqlite:{}", queue.display());
+        let spec = Spec {
+            name,
+            listen: "127.0.0.1:0",
+            queue: &queue,
+            visibility: 60,
+            aws: &self.aws,
+            workers: 2,
+            sweep,
+        };
+        Server::start(&self.github, self.work.path(), &spec)
+    }
+
     /// Points the App's webhook at `url` (a server's or a balancer's).
     async fn hook(&self, url: &str) {
         self.hook_for(url, gitops_webhook::EVENTS).await;
@@ -437,6 +454,15 @@ impl World {
             "told success once: {told:?}"
         );
         (path, told)
+    }
+
+    /// The event of every delivery, once none is in flight.
+    async fn events(&self) -> Vec<String> {
+        self.deliveries()
+            .await
+            .iter()
+            .map(|d| d["event"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// Every delivery, once none is in flight.
@@ -622,20 +648,7 @@ async fn a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops
         return;
     };
     let w = World::new(&aws).await;
-    let queue = format!("sqlite:{}", w.work.path().join("queue.sqlite").display());
-    let server = Server::start(
-        &w.github,
-        w.work.path(),
-        &Spec {
-            name: "serve-c",
-            listen: "127.0.0.1:0",
-            queue: &queue,
-            visibility: 60,
-            aws: &aws,
-            workers: 2,
-            sweep: 0,
-        },
-    );
+    let server = w.serve("serve-c", 0);
     w.hook(&server.url).await;
 
     // A broken gitops.yaml on the default branch (pushed past the API: no webhook): the
@@ -689,12 +702,7 @@ async fn a_request_given_up_is_told_error_a_dispatch_is_served_and_sigterm_stops
         server.logs()
     );
     server.drained().await;
-    let events: Vec<String> = w
-        .deliveries()
-        .await
-        .iter()
-        .map(|d| d["event"].as_str().unwrap().to_owned())
-        .collect();
+    let events = w.events().await;
     assert!(
         events.iter().any(|e| e == "repository_dispatch"),
         "{events:?}"
@@ -735,20 +743,7 @@ async fn the_sweep_finishes_what_lost_webhooks_left() {
         return;
     };
     let w = World::new(&aws).await;
-    let queue = format!("sqlite:{}", w.work.path().join("queue.sqlite").display());
-    let server = Server::start(
-        &w.github,
-        w.work.path(),
-        &Spec {
-            name: "serve-d",
-            listen: "127.0.0.1:0",
-            queue: &queue,
-            visibility: 60,
-            aws: &aws,
-            workers: 2,
-            sweep: 2,
-        },
-    );
+    let server = w.serve("serve-d", 2);
     w.hook_for(&server.url, &["deployment"]).await;
     let waited = w.request().await;
     assert!(
@@ -759,12 +754,7 @@ async fn the_sweep_finishes_what_lost_webhooks_left() {
     );
     server.drained().await;
     w.live_once().await;
-    let events: Vec<String> = w
-        .deliveries()
-        .await
-        .iter()
-        .map(|d| d["event"].as_str().unwrap().to_owned())
-        .collect();
+    let events = w.events().await;
     assert_eq!(events, ["deployment"], "only the request was delivered");
     assert!(
         server
