@@ -528,6 +528,42 @@ async fn a_deployment_made_in_an_mfe_repository_goes_live_through_gitops_serve()
         "nothing enqueued"
     );
 
+    // A deployment in a repository the MFE is not registered to (anyone may create one in a
+    // repository they can write to): refused and told so there, nothing proposed.
+    let evil_head = w
+        .github
+        .create_repo("acme", "evil-mfe", &[("README.md", "evil\n")])
+        .await
+        .unwrap()
+        .unwrap();
+    let evil = crate::workflow_deployment(
+        &w.github,
+        "acme/evil-mfe",
+        &evil_head,
+        "prod",
+        json!({"id": ulid::Ulid::generate().to_string(), "mfe": "checkout", "version": "2.0.0"}),
+    )
+    .await;
+    let path = format!("/repos/acme/evil-mfe/deployments/{}/statuses", evil["id"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let told = w.get(&path).await;
+        if !states(&told).is_empty() {
+            break told;
+        }
+        assert!(Instant::now() < deadline, "not told\n{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(states(&refused), ["failure"], "{refused}");
+    assert!(
+        refused[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("acme/evil-mfe"),
+        "{refused}"
+    );
+    assert_eq!(w.get("/repos/acme/gitops/pulls?state=all").await, json!([]));
+
     let waited = w.request().await;
     assert!(
         waited.status.success(),
